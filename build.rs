@@ -1,0 +1,18 @@
+//! Compiles the gRPC API with the pure-Rust `protox`, so no system `protoc`
+//! is needed, and writes the descriptor set that server reflection serves.
+
+use std::{env, path::PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto = "proto/replyguard/v1/replyguard.proto";
+    println!("cargo:rerun-if-changed={proto}");
+
+    let descriptors = protox::compile([proto], ["proto"])?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("replyguard_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+    tonic_prost_build::configure().compile_fds(descriptors)?;
+    Ok(())
+}

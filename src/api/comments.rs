@@ -1,0 +1,154 @@
+//! The `Comments` service: what an article host's backend calls.
+//!
+//! Nothing it answers may carry an author's email or any hash of it that is
+//! not keyed: responses are built by `convert::public_comment` alone.
+
+use std::{collections::HashMap, sync::Arc};
+
+use tonic::{Request, Response, Status};
+
+use super::{
+    auth::{caller, host_site},
+    convert::{public_comment, status},
+    error::{invalid_field, store_status, submit_status},
+    paging,
+};
+use crate::{
+    proto::{self, comments_server::Comments},
+    store::{Store, ThreadCursor, ThreadOrder},
+    submission::{RawReply, Submitter},
+};
+
+const MAX_ARTICLES_PER_COUNT: usize = 500;
+
+pub struct CommentsApi {
+    store: Arc<dyn Store>,
+    submitter: Submitter,
+}
+
+impl CommentsApi {
+    pub fn new(store: Arc<dyn Store>, submitter: Submitter) -> Self {
+        CommentsApi { store, submitter }
+    }
+}
+
+#[tonic::async_trait]
+impl Comments for CommentsApi {
+    async fn submit_comment(
+        &self,
+        request: Request<proto::SubmitCommentRequest>,
+    ) -> Result<Response<proto::SubmitCommentResponse>, Status> {
+        let credential = caller(&request)?;
+        let site = host_site(self.store.as_ref(), &credential).await?;
+        let req = request.into_inner();
+        let author = req.author.unwrap_or_default();
+        let client = req.client.unwrap_or_default();
+        let form = req.form.unwrap_or_default();
+        let raw = RawReply {
+            article: &req.article,
+            parent_id: &req.parent_id,
+            author_name: &author.name,
+            author_email: &author.email,
+            author_website: &author.website,
+            body: &req.body,
+            ip: &client.ip,
+            user_agent: &client.user_agent,
+            referrer: &client.referrer,
+            form_token: &form.token,
+            honeypot: &form.honeypot,
+            idempotency_key: &req.idempotency_key,
+        };
+        let stored = self
+            .submitter
+            .submit(&site, &raw, &credential.prefix)
+            .await
+            .map_err(submit_status)?;
+        Ok(Response::new(proto::SubmitCommentResponse {
+            status: status(stored.status).into(),
+            comment: Some(public_comment(&stored)),
+        }))
+    }
+
+    async fn list_comments(
+        &self,
+        request: Request<proto::ListCommentsRequest>,
+    ) -> Result<Response<proto::ListCommentsResponse>, Status> {
+        let credential = caller(&request)?;
+        let site = host_site(self.store.as_ref(), &credential).await?;
+        let req = request.into_inner();
+        if req.article.trim().is_empty() {
+            return Err(invalid_field("article", "is required"));
+        }
+        let order = match proto::ListOrder::try_from(req.order) {
+            Ok(proto::ListOrder::NewestFirst) => ThreadOrder::NewestFirst,
+            Ok(_) => ThreadOrder::OldestFirst,
+            Err(_) => return Err(invalid_field("order", "is not a known order")),
+        };
+        let after = paging::decode_thread(order, &req.page_token)?;
+        let size = paging::page_size(req.page_size, 50, 200);
+        let mut page = self
+            .store
+            .thread_page(site.id, &req.article, order, after.as_ref(), size + 1)
+            .await
+            .map_err(store_status)?;
+        let next_page_token = if page.len() > size as usize {
+            page.truncate(size as usize);
+            page.last()
+                .map(|last| {
+                    let cursor = ThreadCursor {
+                        root: last.root,
+                        path: last.path.clone(),
+                    };
+                    paging::encode_thread(order, &cursor)
+                })
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let total_count = self
+            .store
+            .count_approved(site.id, std::slice::from_ref(&req.article))
+            .await
+            .map_err(store_status)?
+            .get(&req.article)
+            .copied()
+            .unwrap_or(0);
+        Ok(Response::new(proto::ListCommentsResponse {
+            comments: page.iter().map(public_comment).collect(),
+            next_page_token,
+            total_count,
+        }))
+    }
+
+    async fn count_comments(
+        &self,
+        request: Request<proto::CountCommentsRequest>,
+    ) -> Result<Response<proto::CountCommentsResponse>, Status> {
+        let credential = caller(&request)?;
+        let site = host_site(self.store.as_ref(), &credential).await?;
+        let articles = request.into_inner().articles;
+        if articles.len() > MAX_ARTICLES_PER_COUNT {
+            return Err(invalid_field("articles", "must name at most 500 articles"));
+        }
+        let found = self
+            .store
+            .count_approved(site.id, &articles)
+            .await
+            .map_err(store_status)?;
+        let counts: HashMap<String, u64> = articles
+            .into_iter()
+            .map(|article| {
+                let n = found.get(&article).copied().unwrap_or(0);
+                (article, n)
+            })
+            .collect();
+        Ok(Response::new(proto::CountCommentsResponse { counts }))
+    }
+
+    async fn prepare_form(
+        &self,
+        _request: Request<proto::PrepareFormRequest>,
+    ) -> Result<Response<proto::PrepareFormResponse>, Status> {
+        Err(Status::unimplemented("form tokens are not available yet"))
+    }
+}

@@ -1,0 +1,14 @@
+//! The gRPC surface: credentials in, domain calls, proto answers out.
+//!
+//! Handlers check permissions first, then call into the domain; they never
+//! hold SQL, and they never put an internal cause into a client's error.
+
+pub mod auth;
+mod comments;
+mod convert;
+mod error;
+mod moderation;
+mod paging;
+
+pub use comments::CommentsApi;
+pub use moderation::ModerationApi;

@@ -1,0 +1,112 @@
+//! Opaque page tokens: what a client passes back to get the next page.
+//!
+//! Tokens are base64url text around a cursor; a token that does not decode
+//! is the client's error, never a panic or a silent first page.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use tonic::Status;
+use uuid::Uuid;
+
+use super::error::invalid_field;
+use crate::{
+    ids::CommentId,
+    store::{ThreadCursor, ThreadOrder},
+};
+
+/// A page size: `default` when unset, never above `max`.
+pub fn page_size(requested: u32, default: u32, max: u32) -> u32 {
+    match requested {
+        0 => default,
+        n => n.min(max),
+    }
+}
+
+fn order_tag(order: ThreadOrder) -> char {
+    match order {
+        ThreadOrder::OldestFirst => 'o',
+        ThreadOrder::NewestFirst => 'n',
+    }
+}
+
+pub fn encode_thread(order: ThreadOrder, cursor: &ThreadCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}{}", order_tag(order), cursor.path))
+}
+
+pub fn decode_thread(order: ThreadOrder, token: &str) -> Result<Option<ThreadCursor>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || invalid_field("page_token", "is not a page token of this listing");
+    let text = URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(bad)?;
+    let path = text.strip_prefix(order_tag(order)).ok_or_else(bad)?;
+    let root = path.split('.').next().unwrap_or_default();
+    let well_formed = path
+        .split('.')
+        .all(|segment| segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_hexdigit()));
+    match Uuid::try_parse(root) {
+        Ok(root) if well_formed => Ok(Some(ThreadCursor {
+            root: CommentId(root),
+            path: path.to_owned(),
+        })),
+        _ => Err(bad()),
+    }
+}
+
+pub fn encode_queue(last: CommentId) -> String {
+    URL_SAFE_NO_PAD.encode(last.0.as_bytes())
+}
+
+pub fn decode_queue(token: &str) -> Result<Option<CommentId>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .map(|id| Some(CommentId(id)))
+        .ok_or_else(|| invalid_field("page_token", "is not a page token of this listing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_tokens_round_trip_and_refuse_the_other_order() {
+        let root = CommentId::new();
+        let child = CommentId::new();
+        let cursor = ThreadCursor {
+            root,
+            path: format!("{}.{}", root.0.simple(), child.0.simple()),
+        };
+        let token = encode_thread(ThreadOrder::NewestFirst, &cursor);
+        assert_eq!(
+            decode_thread(ThreadOrder::NewestFirst, &token).ok(),
+            Some(Some(cursor))
+        );
+        assert!(decode_thread(ThreadOrder::OldestFirst, &token).is_err());
+    }
+
+    #[test]
+    fn garbage_tokens_are_refused() {
+        for token in ["!!", "bm90IGEgdG9rZW4", "o", "bw"] {
+            assert!(
+                decode_thread(ThreadOrder::OldestFirst, token).is_err(),
+                "{token}"
+            );
+            assert!(decode_queue(token).is_err(), "{token}");
+        }
+    }
+
+    #[test]
+    fn page_sizes_default_and_cap() {
+        assert_eq!(page_size(0, 50, 200), 50);
+        assert_eq!(page_size(1000, 50, 200), 200);
+        assert_eq!(page_size(7, 50, 200), 7);
+    }
+}

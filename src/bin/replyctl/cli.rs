@@ -1,0 +1,454 @@
+//! The command line: every command, flag and value `replyctl` accepts.
+//!
+//! This is the contract of SPEC.md ("Binaries" → `replyctl`); names here are
+//! fixed. It only describes and checks arguments: it never talks to the server.
+
+use std::fmt;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use replyguard::proto::{self, CommentStatus, ModerationAction};
+
+/// The moderators' client of replyguard: work the moderation queues, decide on
+/// replies, tune a site's spam policy.
+#[derive(Debug, Parser)]
+#[command(name = "replyctl", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// The replyguard server, an http:// URL.
+    #[arg(
+        long,
+        global = true,
+        env = "REPLYGUARD_ENDPOINT",
+        hide_env_values = true,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:50051",
+        value_parser = parse_endpoint
+    )]
+    pub endpoint: String,
+
+    /// A moderator token (rg_mod_…) or, for `submit` and `comments`, a site key
+    /// (rg_site_…).
+    // The value must never show up in help, errors or debug output.
+    #[arg(
+        long,
+        global = true,
+        env = "REPLYGUARD_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<Token>,
+
+    /// How to print results [default: table on a terminal, json otherwise].
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+}
+
+/// What `replyctl` can do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List one moderation queue of a site, oldest first.
+    Queue(QueueArgs),
+    /// Show one comment with its spam reasons and moderation history.
+    Show {
+        /// The comment's id.
+        id: String,
+    },
+    /// Make comments public.
+    Approve(DecisionArgs),
+    /// Refuse comments without calling them spam.
+    Reject(DecisionArgs),
+    /// Call comments spam; teaches the site's spam filter.
+    Spam(DecisionArgs),
+    /// Call comments not spam and approve them; teaches the spam filter.
+    Ham(DecisionArgs),
+    /// Remove comments for good.
+    Delete(DecisionArgs),
+    /// Go through pending replies one at a time and decide each with a key.
+    Review(SiteArg),
+    /// Print new replies that need a moderator as they arrive, until Ctrl-C.
+    Watch(SiteArg),
+    /// Show or change a site's moderation policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Erase or anonymise every comment and personal datum of one author.
+    Erase(EraseArgs),
+    /// Submit a reply as an article host would (needs a site key).
+    Submit(SubmitArgs),
+    /// List the approved comments of an article, threaded (needs a site key).
+    Comments(CommentsArgs),
+}
+
+/// `--site` for commands whose request names a site.
+#[derive(Debug, Args)]
+pub struct SiteArg {
+    /// The site, such as news.example.com; may be left out when the token
+    /// covers one site.
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
+}
+
+impl SiteArg {
+    /// The request's `site` field: empty lets the server pick the token's site.
+    pub fn name(&self) -> String {
+        self.site.clone().unwrap_or_default()
+    }
+}
+
+/// Arguments of `queue`.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    #[command(flatten)]
+    pub site: SiteArg,
+
+    /// Which queue to list.
+    #[arg(long, value_enum, default_value_t = StatusArg::Pending)]
+    pub status: StatusArg,
+
+    /// Only replies to this article.
+    #[arg(long, value_name = "ARTICLE")]
+    pub article: Option<String>,
+
+    /// Stop after this many items.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+}
+
+/// Arguments of `approve`, `reject`, `spam`, `ham` and `delete`.
+#[derive(Debug, Args)]
+pub struct DecisionArgs {
+    /// The comments' ids; 1000 at most.
+    #[arg(required = true, num_args = 1..=1000, value_name = "ID")]
+    pub ids: Vec<String>,
+
+    /// A note for the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+
+    /// Leave alone any comment whose state is no longer this, so two
+    /// moderators never overwrite each other.
+    #[arg(long, value_enum, value_name = "STATUS")]
+    pub expect: Option<StatusArg>,
+}
+
+/// `policy show` and `policy set`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print a site's moderation policy.
+    Show(SiteArg),
+    /// Change one setting of a site's moderation policy.
+    Set(PolicySetArgs),
+}
+
+/// Arguments of `policy set`.
+#[derive(Debug, Args)]
+#[command(after_help = POLICY_VALUES_HELP)]
+pub struct PolicySetArgs {
+    #[command(flatten)]
+    pub site: SiteArg,
+
+    /// The setting to change (listed below).
+    #[arg(value_enum, hide_possible_values = true)]
+    pub key: PolicyKey,
+
+    /// Its new value.
+    // Any string, checked against the key by `PolicySetArgs::update`, since
+    // what is valid depends on the key; hyphen values let `-1` reach that check.
+    #[arg(allow_hyphen_values = true)]
+    pub value: String,
+}
+
+const POLICY_VALUES_HELP: &str = "\
+Values:
+  mode                    moderate-all, auto or trusted-only
+  hold-threshold          a score (a number): at or above it a reply waits for a moderator
+  spam-threshold          a score (a number): at or above it a reply is spam
+  max-links               a whole number: this many links or more hold a reply
+  flood-interval-seconds  seconds an author or IP must wait between two replies
+  min-form-seconds        seconds a reader must at least spend on the form
+  require-form-token      true or false
+  blocked-terms           comma-separated terms that make a reply spam; \"\" clears the list
+  moderation-terms        comma-separated terms that hold a reply; \"\" clears the list";
+
+/// The settings `policy set` can change, named as in SPEC.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyKey {
+    Mode,
+    HoldThreshold,
+    SpamThreshold,
+    MaxLinks,
+    FloodIntervalSeconds,
+    MinFormSeconds,
+    RequireFormToken,
+    BlockedTerms,
+    ModerationTerms,
+}
+
+/// The policy modes the server knows.
+const MODES: [&str; 3] = ["moderate-all", "auto", "trusted-only"];
+
+impl PolicySetArgs {
+    /// The `Policy` update that sets only this key, or why the value does not
+    /// fit the key.
+    pub fn update(&self) -> Result<proto::Policy, String> {
+        let value = self.value.trim();
+        let key = self
+            .key
+            .to_possible_value()
+            .map(|name| name.get_name().to_owned())
+            .unwrap_or_default();
+        let invalid =
+            |expected: &str| format!("invalid value '{value}' for {key}: expected {expected}");
+        let mut policy = proto::Policy::default();
+        match self.key {
+            PolicyKey::Mode => {
+                if !MODES.contains(&value) {
+                    return Err(invalid(&format!("one of {}", MODES.join(", "))));
+                }
+                policy.mode = Some(value.to_owned());
+            }
+            PolicyKey::HoldThreshold => {
+                policy.hold_threshold =
+                    Some(parse_score(value).ok_or_else(|| invalid("a number"))?);
+            }
+            PolicyKey::SpamThreshold => {
+                policy.spam_threshold =
+                    Some(parse_score(value).ok_or_else(|| invalid("a number"))?);
+            }
+            PolicyKey::MaxLinks => {
+                policy.max_links = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::FloodIntervalSeconds => {
+                policy.flood_interval_seconds =
+                    Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::MinFormSeconds => {
+                policy.min_form_seconds = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::RequireFormToken => {
+                policy.require_form_token = Some(match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(invalid("true or false")),
+                });
+            }
+            PolicyKey::BlockedTerms => {
+                policy.blocked_terms = split_terms(value);
+                policy.set_blocked_terms = true;
+            }
+            PolicyKey::ModerationTerms => {
+                policy.moderation_terms = split_terms(value);
+                policy.set_moderation_terms = true;
+            }
+        }
+        Ok(policy)
+    }
+}
+
+const WHOLE_NUMBER: &str = "a whole number, 0 or more";
+
+fn parse_score(value: &str) -> Option<f64> {
+    value.parse::<f64>().ok().filter(|score| score.is_finite())
+}
+
+fn split_terms(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|term| !term.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Arguments of `erase`.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    pub site: SiteArg,
+
+    /// The author's email.
+    #[arg(long, value_name = "EMAIL")]
+    pub email: String,
+
+    /// Remove the comments' text too, instead of keeping it anonymised.
+    #[arg(long)]
+    pub remove_bodies: bool,
+}
+
+/// Arguments of `submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The host's key of the article the reply is for.
+    #[arg(long, value_name = "ARTICLE")]
+    pub article: String,
+
+    /// The author's name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// The author's email; never shown to the public.
+    #[arg(long, value_name = "EMAIL")]
+    pub email: String,
+
+    /// The author's website, http or https.
+    #[arg(long, value_name = "URL")]
+    pub website: Option<String>,
+
+    /// The approved comment this replies to.
+    #[arg(long, value_name = "ID")]
+    pub parent: Option<String>,
+
+    /// The reader's IP address, as the host saw it.
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+
+    /// The reply's text, plain text.
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+}
+
+/// Arguments of `comments`.
+#[derive(Debug, Args)]
+pub struct CommentsArgs {
+    /// The host's article key.
+    pub article: String,
+
+    /// Newest threads first (replies inside a thread stay oldest first).
+    #[arg(long)]
+    pub newest: bool,
+
+    /// Stop after this many comments.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+}
+
+/// A comment state as typed on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    Pending,
+    Spam,
+    Approved,
+    Rejected,
+}
+
+impl From<StatusArg> for CommentStatus {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::Pending => CommentStatus::Pending,
+            StatusArg::Spam => CommentStatus::Spam,
+            StatusArg::Approved => CommentStatus::Approved,
+            StatusArg::Rejected => CommentStatus::Rejected,
+        }
+    }
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    // No doc comments here: they would turn every `--help` into the long
+    // form just to describe two obvious words.
+    Table,
+    Json,
+}
+
+/// A bearer token; its `Debug` hides the value so it cannot leak into logs.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    /// The token itself, to be put into request metadata and nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Token {
+    fn from(value: String) -> Self {
+        // Tokens read from files or copied from a terminal often carry a
+        // trailing newline, which is never part of a token.
+        Self(value.trim().to_owned())
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// A moderator decision command, as the `Moderate` action it stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+    Spam,
+    Ham,
+    Delete,
+}
+
+impl Decision {
+    /// The command's name, also used in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+            Decision::Spam => "spam",
+            Decision::Ham => "ham",
+            Decision::Delete => "delete",
+        }
+    }
+
+    /// The action sent to the server.
+    pub fn action(self) -> ModerationAction {
+        match self {
+            Decision::Approve => ModerationAction::Approve,
+            Decision::Reject => ModerationAction::Reject,
+            Decision::Spam => ModerationAction::MarkSpam,
+            Decision::Ham => ModerationAction::MarkHam,
+            Decision::Delete => ModerationAction::Delete,
+        }
+    }
+}
+
+/// Accepts `host:port` as shorthand for `http://host:port`, and refuses
+/// what this build cannot connect to before any request is made.
+fn parse_endpoint(value: &str) -> Result<String, String> {
+    let url = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("http://{value}")
+    };
+    let uri: http::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        // tonic is built without TLS here; a TLS-terminating proxy in front
+        // of the server, reached over http://, is the way to use https.
+        Some("https") => return Err("https is not supported by this build; use http://".into()),
+        _ => return Err("expected an http:// URL".into()),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,329 @@
+//! What each command does: build its requests, follow pages, hand the answers
+//! to `output`.
+//!
+//! Arguments are checked before connecting, so a typo is reported as such even
+//! when the server is down. Nothing here prints to stderr or picks exit codes.
+
+use std::io::{self, Write};
+
+use replyguard::proto::{
+    Author, ClientInfo, CommentStatus, EraseAuthorRequest, GetCommentRequest, GetPolicyRequest,
+    ListCommentsRequest, ListOrder, ListQueueRequest, ModerateRequest, SubmitCommentRequest,
+    UpdatePolicyRequest, WatchQueueRequest,
+};
+
+use crate::{
+    cli::{
+        Command, CommentsArgs, Decision, DecisionArgs, EraseArgs, GlobalArgs, OutputFormat,
+        PolicyCommand, PolicySetArgs, QueueArgs, SiteArg, SubmitArgs,
+    },
+    client::{self, Clients},
+    error::CliError,
+    output,
+};
+
+/// The largest page `ListQueue` serves.
+const MAX_QUEUE_PAGE: u32 = 500;
+
+/// The largest page `ListComments` serves.
+const MAX_COMMENTS_PAGE: u32 = 200;
+
+/// Runs one command against the server named in `global`.
+pub async fn run(
+    global: GlobalArgs,
+    format: OutputFormat,
+    command: Command,
+) -> Result<(), CliError> {
+    // Everything that can be refused without the server is refused first.
+    match &command {
+        Command::Review(_) => return Err(CliError::NotAvailable("review")),
+        Command::Policy(PolicyCommand::Set(args)) => {
+            args.update().map_err(CliError::PolicyValue)?;
+        }
+        _ => {}
+    }
+
+    let mut clients = client::connect(&global.endpoint, global.token.as_ref()).await?;
+    match command {
+        Command::Queue(args) => queue(&mut clients, format, args).await,
+        Command::Show { id } => show(&mut clients, format, id).await,
+        Command::Approve(args) => moderate(&mut clients, format, Decision::Approve, args).await,
+        Command::Reject(args) => moderate(&mut clients, format, Decision::Reject, args).await,
+        Command::Spam(args) => moderate(&mut clients, format, Decision::Spam, args).await,
+        Command::Ham(args) => moderate(&mut clients, format, Decision::Ham, args).await,
+        Command::Delete(args) => moderate(&mut clients, format, Decision::Delete, args).await,
+        Command::Review(_) => Err(CliError::NotAvailable("review")),
+        Command::Watch(site) => watch(&mut clients, format, site).await,
+        Command::Policy(PolicyCommand::Show(site)) => policy_show(&mut clients, format, site).await,
+        Command::Policy(PolicyCommand::Set(args)) => policy_set(&mut clients, format, args).await,
+        Command::Erase(args) => erase(&mut clients, format, args).await,
+        Command::Submit(args) => submit(&mut clients, format, args).await,
+        Command::Comments(args) => comments(&mut clients, format, args).await,
+    }
+}
+
+/// Writes one block of output. Errors, a closed pipe included, are returned so
+/// the caller can stop instead of panicking as `println!` would.
+fn emit(text: &str) -> Result<(), CliError> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+async fn queue(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: QueueArgs,
+) -> Result<(), CliError> {
+    let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    let status = CommentStatus::from(args.status);
+    let mut items = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let remaining = u32::try_from(limit - items.len()).unwrap_or(MAX_QUEUE_PAGE);
+        let request = ListQueueRequest {
+            site: args.site.name(),
+            status: status as i32,
+            article: args.article.clone().unwrap_or_default(),
+            page_size: remaining.min(MAX_QUEUE_PAGE),
+            page_token: page_token.clone(),
+        };
+        let page = clients
+            .moderation
+            .list_queue(request)
+            .await
+            .map_err(CliError::rpc("listing the queue"))?
+            .into_inner();
+        items.extend(page.items);
+        // A repeated cursor would loop forever; treat it as the end.
+        let stuck = page.next_page_token == page_token;
+        page_token = page.next_page_token;
+        if page_token.is_empty() || stuck || items.len() >= limit {
+            break;
+        }
+    }
+    let more = items.len() > limit || !page_token.is_empty();
+    items.truncate(limit);
+    let status_word = output::status_word(status as i32).unwrap_or("pending");
+    emit(&output::queue(format, status_word, &items, more))
+}
+
+async fn show(clients: &mut Clients, format: OutputFormat, id: String) -> Result<(), CliError> {
+    let what = format!("fetching comment {id}");
+    let response = clients
+        .moderation
+        .get_comment(GetCommentRequest { id })
+        .await
+        .map_err(CliError::rpc(what))?
+        .into_inner();
+    let item = response.comment.unwrap_or_default();
+    emit(&output::show(format, &item, &response.history))
+}
+
+async fn moderate(
+    clients: &mut Clients,
+    format: OutputFormat,
+    decision: Decision,
+    args: DecisionArgs,
+) -> Result<(), CliError> {
+    let total = args.ids.len();
+    let what = match total {
+        1 => format!("{} 1 comment", decision.name()),
+        n => format!("{} {n} comments", decision.name()),
+    };
+    let request = ModerateRequest {
+        ids: args.ids,
+        action: decision.action() as i32,
+        note: args.note.unwrap_or_default(),
+        expected_status: args.expect.map(|status| CommentStatus::from(status) as i32),
+    };
+    let results = clients
+        .moderation
+        .moderate(request)
+        .await
+        .map_err(CliError::rpc(what))?
+        .into_inner()
+        .results;
+    emit(&output::moderate(format, decision, &results))?;
+
+    // An id the server did not answer for counts as failed, too.
+    let succeeded = results.iter().filter(|result| result.code == 0).count();
+    let failed = total.saturating_sub(succeeded);
+    if failed > 0 {
+        return Err(CliError::PartlyFailed {
+            action: decision.name(),
+            failed,
+            total,
+        });
+    }
+    Ok(())
+}
+
+async fn watch(clients: &mut Clients, format: OutputFormat, site: SiteArg) -> Result<(), CliError> {
+    let what = "watching the queue";
+    let mut stream = clients
+        .moderation
+        .watch_queue(WatchQueueRequest { site: site.name() })
+        .await
+        .map_err(CliError::rpc(what))?
+        .into_inner();
+    // Installed only once the stream is open: until then Ctrl-C should end
+    // the process the usual way.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            signal = &mut ctrl_c => {
+                signal.map_err(CliError::Signal)?;
+                return Ok(());
+            }
+            message = stream.message() => {
+                match message.map_err(CliError::rpc(what))? {
+                    Some(response) => {
+                        if let Some(item) = response.item {
+                            emit(&output::watch_line(format, &item))?;
+                        }
+                    }
+                    None => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+async fn policy_show(
+    clients: &mut Clients,
+    format: OutputFormat,
+    site: SiteArg,
+) -> Result<(), CliError> {
+    let policy = clients
+        .moderation
+        .get_policy(GetPolicyRequest { site: site.name() })
+        .await
+        .map_err(CliError::rpc("fetching the policy"))?
+        .into_inner()
+        .policy
+        .unwrap_or_default();
+    emit(&output::policy(format, &policy))
+}
+
+async fn policy_set(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: PolicySetArgs,
+) -> Result<(), CliError> {
+    let request = UpdatePolicyRequest {
+        site: args.site.name(),
+        policy: Some(args.update().map_err(CliError::PolicyValue)?),
+    };
+    let policy = clients
+        .moderation
+        .update_policy(request)
+        .await
+        .map_err(CliError::rpc("updating the policy"))?
+        .into_inner()
+        .policy
+        .unwrap_or_default();
+    emit(&output::policy(format, &policy))
+}
+
+async fn erase(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: EraseArgs,
+) -> Result<(), CliError> {
+    let request = EraseAuthorRequest {
+        site: args.site.name(),
+        email: args.email,
+        remove_bodies: args.remove_bodies,
+    };
+    let affected = clients
+        .moderation
+        .erase_author(request)
+        .await
+        .map_err(CliError::rpc("erasing the author"))?
+        .into_inner()
+        .comments_affected;
+    emit(&output::erased(format, affected))
+}
+
+async fn submit(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: SubmitArgs,
+) -> Result<(), CliError> {
+    let request = SubmitCommentRequest {
+        article: args.article,
+        parent_id: args.parent.unwrap_or_default(),
+        author: Some(Author {
+            name: args.name,
+            email: args.email,
+            website: args.website.unwrap_or_default(),
+        }),
+        body: args.text,
+        client: args.ip.map(|ip| ClientInfo {
+            ip,
+            ..ClientInfo::default()
+        }),
+        form: None,
+        idempotency_key: String::new(),
+    };
+    let response = clients
+        .comments
+        .submit_comment(request)
+        .await
+        .map_err(CliError::rpc("submitting the comment"))?
+        .into_inner();
+    let comment = response.comment.unwrap_or_default();
+    emit(&output::submitted(format, &comment, response.status))
+}
+
+async fn comments(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: CommentsArgs,
+) -> Result<(), CliError> {
+    let what = format!("listing the comments of {}", args.article);
+    let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    let order = if args.newest {
+        ListOrder::NewestFirst
+    } else {
+        ListOrder::OldestFirst
+    };
+    let mut comments = Vec::new();
+    let mut total;
+    let mut page_token = String::new();
+    loop {
+        let remaining = u32::try_from(limit - comments.len()).unwrap_or(MAX_COMMENTS_PAGE);
+        let request = ListCommentsRequest {
+            article: args.article.clone(),
+            page_size: remaining.min(MAX_COMMENTS_PAGE),
+            page_token: page_token.clone(),
+            order: order as i32,
+        };
+        let page = clients
+            .comments
+            .list_comments(request)
+            .await
+            .map_err(CliError::rpc(what.clone()))?
+            .into_inner();
+        comments.extend(page.comments);
+        total = page.total_count;
+        // A repeated cursor would loop forever; treat it as the end.
+        let stuck = page.next_page_token == page_token;
+        page_token = page.next_page_token;
+        if page_token.is_empty() || stuck || comments.len() >= limit {
+            break;
+        }
+    }
+    let more = comments.len() > limit || !page_token.is_empty();
+    comments.truncate(limit);
+    emit(&output::comments(
+        format,
+        &args.article,
+        &comments,
+        total,
+        more,
+    ))
+}

@@ -1,0 +1,148 @@
+//! Everything that can make `replyctl` fail after its arguments parsed, and how
+//! each failure is told to the user: one line on stderr, plus the server's
+//! field violations when it sent any.
+
+use std::{fmt::Write as _, io};
+
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// A failure of one `replyctl` run.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The server could not be reached.
+    #[error("cannot connect to {endpoint}: {}", chain(source))]
+    Connect {
+        endpoint: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+
+    /// The token cannot be sent as a header value. The message must not
+    /// quote the token.
+    #[error("invalid value for '--token <TOKEN>': a token is printable ASCII")]
+    BadToken,
+
+    /// A call was answered with an error status.
+    #[error("{what}: {}", status_line(status))]
+    Rpc { what: String, status: Status },
+
+    /// Some comments of a decision were not changed; each is listed, with
+    /// its reason, in the output already.
+    #[error("{action}: {failed} of {total} comments failed")]
+    PartlyFailed {
+        action: &'static str,
+        failed: usize,
+        total: usize,
+    },
+
+    /// `policy set` was given a value that does not fit its key. A usage
+    /// error, reported the way the argument parser reports its own.
+    #[error("{0}")]
+    PolicyValue(String),
+
+    /// Ctrl-C could not be listened for, so `watch` could not stop cleanly.
+    #[error("listening for Ctrl-C: {0}")]
+    Signal(#[source] io::Error),
+
+    /// The command is part of the contract but not built yet.
+    #[error("{0} is not available yet")]
+    NotAvailable(&'static str),
+
+    /// Writing the output failed.
+    #[error("writing output: {0}")]
+    Output(#[from] io::Error),
+}
+
+impl CliError {
+    /// A wrapper for `map_err` that names what was being done.
+    pub fn rpc(what: impl Into<String>) -> impl FnOnce(Status) -> Self {
+        move |status| Self::Rpc {
+            what: what.into(),
+            status,
+        }
+    }
+
+    /// The message for stderr, without the program name: one line, then one
+    /// indented line per field violation or retry hint the server attached.
+    pub fn report(&self) -> String {
+        let mut report = self.to_string();
+        if let Self::Rpc { status, .. } = self {
+            if let Some(bad_request) = status.get_details_bad_request() {
+                for violation in bad_request.field_violations {
+                    let _ = write!(report, "\n  {}: {}", violation.field, violation.description);
+                }
+            }
+            if let Some(delay) = status
+                .get_details_retry_info()
+                .and_then(|info| info.retry_delay)
+            {
+                let _ = write!(report, "\n  retry in {} s", delay.as_secs_f64().ceil());
+            }
+        }
+        report
+    }
+
+    /// True when stdout was closed by its reader (`replyctl queue | head`),
+    /// which is how such a pipeline normally ends, not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// The canonical name of a gRPC status code, as in the gRPC documentation.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// `CODE: message` on one line, however the server wrapped its message.
+fn status_line(status: &Status) -> String {
+    let message = status
+        .message()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if message.is_empty() {
+        code_name(status.code()).to_owned()
+    } else {
+        format!("{}: {message}", code_name(status.code()))
+    }
+}
+
+/// An error and its causes on one line; transport errors keep the useful part
+/// ("connection refused") in their sources.
+fn chain(error: &tonic::transport::Error) -> String {
+    let mut line = String::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(error);
+    while let Some(current) = cause {
+        let text = current.to_string();
+        // "transport error" says nothing the endpoint in front of it does not,
+        // and some layers repeat their source's text in their own message.
+        if text != "transport error" && !line.ends_with(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        cause = current.source();
+    }
+    line
+}

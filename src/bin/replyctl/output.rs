@@ -1,0 +1,531 @@
+//! Rendering of server answers: tables for people, JSON for scripts.
+//!
+//! JSON mirrors the proto messages (snake_case field names, nested messages
+//! nested) with statuses and verdicts as lowercase words, timestamps in RFC 3339
+//! and unset optional fields as `null`. Tables show times in UTC as
+//! `YYYY-MM-DD HH:MM`. Nothing here talks to the server or decides exit codes.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use comfy_table::{CellAlignment, Table};
+use prost_types::Timestamp;
+use replyguard::proto::{
+    Assessment, AuditEntry, Comment, CommentStatus, ModerateResult, Policy, QueueItem, SpamReason,
+    Verdict,
+};
+use serde_json::{Value, json};
+use tonic::Code;
+
+use crate::{
+    cli::{Decision, OutputFormat},
+    error::code_name,
+};
+
+/// How many characters of a comment's text a list row shows.
+const EXCERPT_CHARS: usize = 60;
+
+/// Tables without borders, a line under the header only: easy to read and to
+/// copy an id from.
+const TABLE_STYLE: &str = "     ──            ";
+
+// ---------------------------------------------------------------------------
+// Words and times shared by both formats.
+
+/// A comment state as a lowercase word; `None` when unset.
+pub fn status_word(status: i32) -> Option<&'static str> {
+    match CommentStatus::try_from(status).ok()? {
+        CommentStatus::Unspecified => None,
+        CommentStatus::Pending => Some("pending"),
+        CommentStatus::Approved => Some("approved"),
+        CommentStatus::Spam => Some("spam"),
+        CommentStatus::Rejected => Some("rejected"),
+    }
+}
+
+/// A verdict as a lowercase word; `None` when unset.
+fn verdict_word(verdict: i32) -> Option<&'static str> {
+    match Verdict::try_from(verdict).ok()? {
+        Verdict::Unspecified => None,
+        Verdict::Approve => Some("approve"),
+        Verdict::Hold => Some("hold"),
+        Verdict::Spam => Some("spam"),
+    }
+}
+
+fn datetime(timestamp: Option<&Timestamp>) -> Option<DateTime<Utc>> {
+    let timestamp = timestamp?;
+    DateTime::from_timestamp(timestamp.seconds, u32::try_from(timestamp.nanos).ok()?)
+}
+
+fn rfc3339(timestamp: Option<&Timestamp>) -> Value {
+    datetime(timestamp).map_or(Value::Null, |time| {
+        Value::String(time.to_rfc3339_opts(SecondsFormat::Millis, true))
+    })
+}
+
+fn table_time(timestamp: Option<&Timestamp>) -> String {
+    datetime(timestamp).map_or_else(
+        || "-".to_owned(),
+        |time| time.format("%Y-%m-%d %H:%M").to_string(),
+    )
+}
+
+/// Proto3 cannot tell an empty string from an unset one; for optional fields
+/// `null` says "not given" more clearly than `""`.
+fn optional(text: &str) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        Value::String(text.to_owned())
+    }
+}
+
+/// A score or weight without trailing zeros: `3`, `1.5`, `0.25`.
+fn number(value: f64) -> String {
+    let text = format!("{value:.2}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
+/// The start of a text on one line, for list rows.
+fn excerpt(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= EXCERPT_CHARS {
+        flat
+    } else {
+        let mut short: String = flat.chars().take(EXCERPT_CHARS - 1).collect();
+        short.push('…');
+        short
+    }
+}
+
+fn dash_if_empty(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
+fn new_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(TABLE_STYLE).set_header(header.to_vec());
+    table
+}
+
+fn render(table: &Table) -> String {
+    table.trim_fmt()
+}
+
+fn pretty(value: &Value) -> String {
+    // Serialising a `Value` cannot fail: its map keys are always strings.
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// JSON converters, one per proto message that is printed.
+
+/// A `Comment` as JSON.
+pub fn comment_json(comment: &Comment) -> Value {
+    json!({
+        "id": comment.id,
+        "article": comment.article,
+        "parent_id": optional(&comment.parent_id),
+        "author_name": comment.author_name,
+        "author_website": optional(&comment.author_website),
+        "avatar_seed": comment.avatar_seed,
+        "body": comment.body,
+        "body_html": comment.body_html,
+        "created_at": rfc3339(comment.created_at.as_ref()),
+        "depth": comment.depth,
+        "status": status_word(comment.status),
+    })
+}
+
+/// A `SpamReason` as JSON.
+pub fn reason_json(reason: &SpamReason) -> Value {
+    json!({
+        "rule": reason.rule,
+        "weight": reason.weight,
+        "reason": reason.reason,
+        "log_only": reason.log_only,
+    })
+}
+
+/// An `Assessment` as JSON.
+pub fn assessment_json(assessment: &Assessment) -> Value {
+    json!({
+        "score": assessment.score,
+        "verdict": verdict_word(assessment.verdict),
+        "reasons": assessment.reasons.iter().map(reason_json).collect::<Vec<_>>(),
+    })
+}
+
+/// A `QueueItem` as JSON.
+pub fn queue_item_json(item: &QueueItem) -> Value {
+    json!({
+        "comment": item.comment.as_ref().map(comment_json),
+        "site": item.site,
+        "masked_email": item.masked_email,
+        "author_hash": item.author_hash,
+        "raw_body": item.raw_body,
+        "ip": optional(&item.ip),
+        "user_agent": optional(&item.user_agent),
+        "assessment": item.assessment.as_ref().map(assessment_json),
+        "updated_at": rfc3339(item.updated_at.as_ref()),
+    })
+}
+
+/// An `AuditEntry` as JSON.
+pub fn audit_json(entry: &AuditEntry) -> Value {
+    json!({
+        "id": entry.id,
+        "action": entry.action,
+        "actor": entry.actor,
+        "note": optional(&entry.note),
+        "from_status": status_word(entry.from_status),
+        "to_status": status_word(entry.to_status),
+        "created_at": rfc3339(entry.created_at.as_ref()),
+    })
+}
+
+/// A `ModerateResult` as JSON; `code` is the gRPC code's name and `ok` saves
+/// scripts from comparing it.
+pub fn moderate_result_json(result: &ModerateResult) -> Value {
+    let code = Code::from_i32(result.code);
+    json!({
+        "id": result.id,
+        "ok": code == Code::Ok,
+        "code": code_name(code),
+        "message": optional(&result.message),
+        "status": status_word(result.status),
+    })
+}
+
+/// A `Policy` as JSON.
+pub fn policy_json(policy: &Policy) -> Value {
+    json!({
+        "mode": policy.mode,
+        "hold_threshold": policy.hold_threshold,
+        "spam_threshold": policy.spam_threshold,
+        "max_links": policy.max_links,
+        "flood_interval_seconds": policy.flood_interval_seconds,
+        "min_form_seconds": policy.min_form_seconds,
+        "require_form_token": policy.require_form_token,
+        "blocked_terms": policy.blocked_terms,
+        "moderation_terms": policy.moderation_terms,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Whole command outputs.
+
+/// `queue`: the items, and whether the queue has more than were fetched.
+pub fn queue(format: OutputFormat, status: &str, items: &[QueueItem], more: bool) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({
+            "items": items.iter().map(queue_item_json).collect::<Vec<_>>(),
+            "more": more,
+        }));
+    }
+    if items.is_empty() {
+        return format!("The {status} queue is empty.");
+    }
+    let mut table = new_table(&[
+        "ID", "RECEIVED", "ARTICLE", "AUTHOR", "EMAIL", "SCORE", "VERDICT", "TEXT",
+    ]);
+    for item in items {
+        let comment = item.comment.clone().unwrap_or_default();
+        let assessment = item.assessment.clone().unwrap_or_default();
+        let text = if item.raw_body.is_empty() {
+            &comment.body
+        } else {
+            &item.raw_body
+        };
+        table.add_row(vec![
+            comment.id.clone(),
+            table_time(comment.created_at.as_ref()),
+            comment.article.clone(),
+            comment.author_name.clone(),
+            item.masked_email.clone(),
+            number(assessment.score),
+            verdict_word(assessment.verdict).unwrap_or("-").to_owned(),
+            excerpt(text),
+        ]);
+    }
+    align_right(&mut table, 5);
+    let mut out = render(&table);
+    if more {
+        out.push_str(&format!(
+            "\n(first {} shown; raise --limit for more)",
+            items.len()
+        ));
+    }
+    out
+}
+
+/// `show`: one comment as a moderator sees it, with reasons and history.
+pub fn show(format: OutputFormat, item: &QueueItem, history: &[AuditEntry]) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({
+            "comment": queue_item_json(item),
+            "history": history.iter().map(audit_json).collect::<Vec<_>>(),
+        }));
+    }
+    let comment = item.comment.clone().unwrap_or_default();
+    let assessment = item.assessment.clone().unwrap_or_default();
+
+    let mut about = Table::new();
+    about.load_preset(comfy_table::presets::NOTHING);
+    let rows: [(&str, String); 14] = [
+        ("id", comment.id.clone()),
+        ("site", item.site.clone()),
+        ("article", comment.article.clone()),
+        ("reply to", dash_if_empty(&comment.parent_id).to_owned()),
+        (
+            "status",
+            status_word(comment.status).unwrap_or("-").to_owned(),
+        ),
+        ("author", comment.author_name.clone()),
+        ("email", dash_if_empty(&item.masked_email).to_owned()),
+        ("website", dash_if_empty(&comment.author_website).to_owned()),
+        ("ip", dash_if_empty(&item.ip).to_owned()),
+        ("user agent", dash_if_empty(&item.user_agent).to_owned()),
+        ("received", table_time(comment.created_at.as_ref())),
+        ("updated", table_time(item.updated_at.as_ref())),
+        ("score", number(assessment.score)),
+        (
+            "verdict",
+            verdict_word(assessment.verdict).unwrap_or("-").to_owned(),
+        ),
+    ];
+    for (key, value) in rows {
+        about.add_row(vec![format!("{key}:"), value]);
+    }
+
+    let mut out = render(&about);
+    out.push_str("\n\nText:\n");
+    let text = if item.raw_body.is_empty() {
+        &comment.body
+    } else {
+        &item.raw_body
+    };
+    for line in text.lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+
+    out.push_str("\nSpam reasons:\n");
+    if assessment.reasons.is_empty() {
+        out.push_str("  none\n");
+    } else {
+        let mut reasons = new_table(&["RULE", "WEIGHT", "REASON"]);
+        for reason in &assessment.reasons {
+            let mut why = reason.reason.clone();
+            if reason.log_only {
+                why.push_str(" (log only, not counted)");
+            }
+            reasons.add_row(vec![reason.rule.clone(), number(reason.weight), why]);
+        }
+        align_right(&mut reasons, 1);
+        out.push_str(&render(&reasons));
+        out.push('\n');
+    }
+
+    out.push_str("\nHistory:\n");
+    if history.is_empty() {
+        out.push_str("  none");
+    } else {
+        let mut log = new_table(&["WHEN", "ACTION", "BY", "CHANGE", "NOTE"]);
+        for entry in history {
+            let change = match (status_word(entry.from_status), status_word(entry.to_status)) {
+                (Some(from), Some(to)) => format!("{from} → {to}"),
+                (None, Some(to)) => format!("→ {to}"),
+                (Some(from), None) => format!("{from} →"),
+                (None, None) => "-".to_owned(),
+            };
+            log.add_row(vec![
+                table_time(entry.created_at.as_ref()),
+                entry.action.clone(),
+                entry.actor.clone(),
+                change,
+                dash_if_empty(&entry.note).to_owned(),
+            ]);
+        }
+        out.push_str(&render(&log));
+    }
+    out
+}
+
+/// `approve`, `reject`, `spam`, `ham`, `delete`: one row per requested id.
+pub fn moderate(format: OutputFormat, decision: Decision, results: &[ModerateResult]) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({
+            "action": decision.name(),
+            "results": results.iter().map(moderate_result_json).collect::<Vec<_>>(),
+        }));
+    }
+    let mut table = new_table(&["ID", "RESULT", "STATUS", "MESSAGE"]);
+    for result in results {
+        let code = Code::from_i32(result.code);
+        let outcome = if code == Code::Ok {
+            "ok"
+        } else {
+            code_name(code)
+        };
+        let status = match (code, decision) {
+            (Code::Ok, Decision::Delete) => "deleted",
+            _ => status_word(result.status).unwrap_or("-"),
+        };
+        table.add_row(vec![
+            result.id.clone(),
+            outcome.to_owned(),
+            status.to_owned(),
+            dash_if_empty(&result.message).to_owned(),
+        ]);
+    }
+    render(&table)
+}
+
+/// `submit`: the new comment's id and the status it was given.
+pub fn submitted(format: OutputFormat, comment: &Comment, status: i32) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({
+            "comment": comment_json(comment),
+            "status": status_word(status),
+        }));
+    }
+    format!("{}  {}", comment.id, status_word(status).unwrap_or("-"))
+}
+
+/// `comments`: an article's approved comments, replies indented under their
+/// parents.
+pub fn comments(
+    format: OutputFormat,
+    article: &str,
+    comments: &[Comment],
+    total: u64,
+    more: bool,
+) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({
+            "article": article,
+            "total_count": total,
+            "comments": comments.iter().map(comment_json).collect::<Vec<_>>(),
+            "more": more,
+        }));
+    }
+    if comments.is_empty() {
+        return format!("No approved comments on {article}.");
+    }
+    let mut table = new_table(&["ID", "POSTED", "AUTHOR", "TEXT"]);
+    // Only the author column is indented, so ids and times stay aligned.
+    for comment in comments {
+        let indent = "  ".repeat(usize::try_from(comment.depth).unwrap_or(0));
+        let marker = if comment.depth > 0 { "↳ " } else { "" };
+        table.add_row(vec![
+            comment.id.clone(),
+            table_time(comment.created_at.as_ref()),
+            format!("{indent}{marker}{}", comment.author_name),
+            excerpt(&comment.body),
+        ]);
+    }
+    let mut out = render(&table);
+    out.push_str(&format!(
+        "\n{} of {total} approved comments shown",
+        comments.len()
+    ));
+    out
+}
+
+/// `policy show` and `policy set`: the whole policy, keyed as `policy set`
+/// takes it.
+pub fn policy(format: OutputFormat, policy: &Policy) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&policy_json(policy));
+    }
+    fn or_dash<T: ToString>(value: Option<T>) -> String {
+        value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+    }
+    let terms = |terms: &[String]| {
+        if terms.is_empty() {
+            "-".to_owned()
+        } else {
+            terms.join(", ")
+        }
+    };
+    let mut table = new_table(&["KEY", "VALUE"]);
+    table.add_rows([
+        vec!["mode".to_owned(), or_dash(policy.mode.as_deref())],
+        vec![
+            "hold-threshold".to_owned(),
+            or_dash(policy.hold_threshold.map(number)),
+        ],
+        vec![
+            "spam-threshold".to_owned(),
+            or_dash(policy.spam_threshold.map(number)),
+        ],
+        vec!["max-links".to_owned(), or_dash(policy.max_links)],
+        vec![
+            "flood-interval-seconds".to_owned(),
+            or_dash(policy.flood_interval_seconds),
+        ],
+        vec![
+            "min-form-seconds".to_owned(),
+            or_dash(policy.min_form_seconds),
+        ],
+        vec![
+            "require-form-token".to_owned(),
+            or_dash(policy.require_form_token),
+        ],
+        vec!["blocked-terms".to_owned(), terms(&policy.blocked_terms)],
+        vec![
+            "moderation-terms".to_owned(),
+            terms(&policy.moderation_terms),
+        ],
+    ]);
+    render(&table)
+}
+
+/// `erase`: how many comments were affected.
+pub fn erased(format: OutputFormat, affected: u64) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({ "comments_affected": affected }));
+    }
+    match affected {
+        1 => "1 comment erased or anonymised.".to_owned(),
+        n => format!("{n} comments erased or anonymised."),
+    }
+}
+
+/// `watch`: one line per new item, written as soon as it arrives; in JSON mode
+/// one compact object per line.
+pub fn watch_line(format: OutputFormat, item: &QueueItem) -> String {
+    if format == OutputFormat::Json {
+        return queue_item_json(item).to_string();
+    }
+    let comment = item.comment.clone().unwrap_or_default();
+    let assessment = item.assessment.clone().unwrap_or_default();
+    let text = if item.raw_body.is_empty() {
+        &comment.body
+    } else {
+        &item.raw_body
+    };
+    format!(
+        "{}  {}  {}  score {} ({})  {}  {} <{}>  {}",
+        table_time(comment.created_at.as_ref()),
+        comment.id,
+        status_word(comment.status).unwrap_or("-"),
+        number(assessment.score),
+        verdict_word(assessment.verdict).unwrap_or("-"),
+        comment.article,
+        comment.author_name,
+        dash_if_empty(&item.masked_email),
+        excerpt(text),
+    )
+}
+
+fn align_right(table: &mut Table, column: usize) {
+    if let Some(column) = table.column_mut(column) {
+        column.set_cell_alignment(CellAlignment::Right);
+    }
+}

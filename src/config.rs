@@ -1,0 +1,146 @@
+//! Settings: defaults, then environment, then flags (clap reads both).
+//!
+//! The secret key is wrapped so that it never prints, not even in `Debug`.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
+
+use clap::Args;
+
+use crate::{privacy::SecretKey, telemetry::LogFormat};
+
+/// The database when none is named: SQLite in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://replyguard.db";
+
+/// Where the operator's commands and the server find the database.
+#[derive(Args, Clone, Debug)]
+pub struct DatabaseArgs {
+    /// The database: `sqlite://PATH` or `postgres://...`.
+    #[arg(
+        long = "database",
+        visible_alias = "database-url",
+        env = "REPLYGUARD_DATABASE_URL",
+        default_value = DEFAULT_DATABASE_URL
+    )]
+    pub url: String,
+}
+
+/// The settings of `replyguard serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeSettings {
+    /// The address the gRPC server listens on.
+    #[arg(long, env = "REPLYGUARD_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// 32 random bytes in standard base64; encrypts emails and signs tokens.
+    /// Unset on SQLite: a key file beside the database is created and used.
+    #[arg(long, env = "REPLYGUARD_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+
+    /// Where to serve Prometheus metrics; off when unset.
+    #[arg(long, env = "REPLYGUARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// How log lines are written.
+    #[arg(long, env = "REPLYGUARD_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: LogFormat,
+}
+
+impl ServeSettings {
+    /// Settings for a server on `listen` over `database_url`, all else default.
+    pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
+        ServeSettings {
+            listen,
+            database: DatabaseArgs {
+                url: database_url.into(),
+            },
+            secret_key: None,
+            metrics_listen: None,
+            log_format: LogFormat::Human,
+        }
+    }
+}
+
+/// A secret setting: parsed like a string, printed as `(redacted)`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&SecretKey> for Secret {
+    fn from(key: &SecretKey) -> Self {
+        Secret(key.to_base64())
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+/// The SQLite file a `sqlite:` URL names, if it names one.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// The key file that sits beside a SQLite database: `replyguard.db` →
+/// `replyguard.key`.
+pub fn key_file_beside(database: &Path) -> PathBuf {
+    database.with_extension("key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_path("sqlite://replyguard.db"),
+            Some(PathBuf::from("replyguard.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/rg/data.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/rg/data.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://localhost/x"), None);
+    }
+
+    #[test]
+    fn the_key_file_sits_beside_the_database() {
+        assert_eq!(
+            key_file_beside(Path::new("/data/replyguard.db")),
+            PathBuf::from("/data/replyguard.key")
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret("hunter2".to_owned());
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+}

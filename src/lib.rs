@@ -1,0 +1,28 @@
+//! replyguard: a comment-moderation service.
+//!
+//! A reply flows straight down: [`api`] receives it and checks the
+//! credential, [`submission`] turns it into validated domain values,
+//! [`spam`] scores it, [`store`] keeps it, [`moderation`] decides on it.
+//! [`privacy`] keeps emails encrypted and masked everywhere on the way.
+
+pub mod api;
+pub mod config;
+pub mod ids;
+pub mod moderation;
+pub mod operator;
+pub mod privacy;
+pub mod server;
+pub mod spam;
+pub mod store;
+pub mod submission;
+pub mod telemetry;
+
+/// The generated gRPC types of `proto/replyguard/v1/replyguard.proto`.
+pub mod proto {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("replyguard.v1");
+
+    /// The encoded descriptor set, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("replyguard_descriptor");
+}

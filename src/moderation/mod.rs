@@ -1,0 +1,127 @@
+//! Moderation: the states a comment moves through, the decisions that move
+//! it, and the audit record each decision leaves.
+//!
+//! A state is one enum stored as one column; a decision and its audit row are
+//! always written in one transaction by the store, never separately.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{AuditId, CommentId};
+
+/// Where a comment stands in its site's queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CommentStatus {
+    /// Waiting for a moderator.
+    Pending,
+    /// Visible to the public.
+    Approved,
+    /// Judged spam.
+    Spam,
+    /// Refused by a moderator.
+    Rejected,
+}
+
+impl CommentStatus {
+    /// Every status, in queue order.
+    pub const ALL: [CommentStatus; 4] = [
+        CommentStatus::Pending,
+        CommentStatus::Approved,
+        CommentStatus::Spam,
+        CommentStatus::Rejected,
+    ];
+
+    /// The word stored in the database and printed by tools.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommentStatus::Pending => "pending",
+            CommentStatus::Approved => "approved",
+            CommentStatus::Spam => "spam",
+            CommentStatus::Rejected => "rejected",
+        }
+    }
+
+    /// The inverse of [`CommentStatus::as_str`].
+    pub fn parse(word: &str) -> Option<CommentStatus> {
+        CommentStatus::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+}
+
+impl fmt::Display for CommentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A moderator's decision on one comment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Approve,
+    Reject,
+    MarkSpam,
+    MarkHam,
+    Delete,
+}
+
+impl Action {
+    /// The status the comment ends in; `None` when it is removed.
+    pub fn target(self) -> Option<CommentStatus> {
+        match self {
+            Action::Approve | Action::MarkHam => Some(CommentStatus::Approved),
+            Action::Reject => Some(CommentStatus::Rejected),
+            Action::MarkSpam => Some(CommentStatus::Spam),
+            Action::Delete => None,
+        }
+    }
+
+    /// The word written to the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Approve => "approve",
+            Action::Reject => "reject",
+            Action::MarkSpam => "mark_spam",
+            Action::MarkHam => "mark_ham",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One decision as the store applies it to one comment.
+#[derive(Clone, Debug)]
+pub struct Decision<'a> {
+    pub comment: CommentId,
+    pub action: Action,
+    /// Who decided: the token's prefix.
+    pub actor: &'a str,
+    pub note: Option<&'a str>,
+    /// The state the moderator saw; the decision fails if it changed since.
+    pub expected: Option<CommentStatus>,
+}
+
+/// What became of one decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecisionOutcome {
+    /// Applied; the comment went from one state to another (or was removed).
+    Applied {
+        from: CommentStatus,
+        to: Option<CommentStatus>,
+    },
+    /// No such comment on the sites the moderator may act on.
+    NotFound,
+    /// The comment's state was not the one the moderator expected.
+    Conflict { actual: CommentStatus },
+}
+
+/// One row of the audit log.
+#[derive(Clone, Debug)]
+pub struct AuditRecord {
+    pub id: AuditId,
+    pub comment: Option<CommentId>,
+    pub actor: String,
+    pub action: String,
+    pub from_status: Option<CommentStatus>,
+    pub to_status: Option<CommentStatus>,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,265 @@
+//! The operator's commands of the `replyguard` binary: serve, migrate,
+//! sites and tokens. They talk to the database directly.
+//!
+//! Tokens are printed once, here, and stored only as digests.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::{
+    config::{DatabaseArgs, ServeSettings},
+    ids::TokenId,
+    privacy::{generate_token, token_digest},
+    server,
+    spam::Policy,
+    store::{self, NewToken, Role, Store, StoreError},
+    telemetry,
+};
+
+/// How many characters of a token name it in listings and revocations.
+const PREFIX_RANDOM_CHARS: usize = 8;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "replyguard",
+    version,
+    about = "The replyguard comment-moderation server and operator's tool"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gRPC server.
+    Serve(ServeSettings),
+    /// Apply the database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Manage sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Issue and revoke credentials.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SiteCommand {
+    /// Create a site; print its site key and a moderator token.
+    Add {
+        /// The site's name, such as `news.example.com`.
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// `text` for people, `env` for `eval` in a shell.
+        #[arg(long, value_enum, default_value_t = TokenOutput::Text)]
+        output: TokenOutput,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Issue a credential; it is printed once.
+    Add {
+        /// The site it is for; repeat for a moderator of several sites.
+        #[arg(long = "site", required = true)]
+        sites: Vec<String>,
+        /// `host` (a site key, for the Comments API) or `moderator`.
+        #[arg(long, value_parser = ["host", "moderator"])]
+        role: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke every credential whose name starts with PREFIX.
+    Revoke {
+        /// A token's prefix as printed when issued (`rg_mod_AbCd1234`), or the whole token.
+        prefix: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TokenOutput {
+    Text,
+    Env,
+}
+
+/// Runs one command; the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(settings) => serve(settings).await,
+        Command::Migrate(database) => store::open(&database.url)
+            .await
+            .map(|_| eprintln!("migrations applied"))
+            .map_err(|e| e.to_string()),
+        Command::Site(SiteCommand::Add {
+            name,
+            database,
+            output,
+        }) => site_add(&database, &name, output).await,
+        Command::Token(TokenCommand::Add {
+            sites,
+            role,
+            database,
+        }) => token_add(&database, &sites, &role).await,
+        Command::Token(TokenCommand::Revoke { prefix, database }) => {
+            token_revoke(&database, &prefix).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("replyguard: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: ServeSettings) -> Result<(), String> {
+    telemetry::init(settings.log_format);
+    let running = server::start(&settings).await.map_err(|e| e.to_string())?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing calls in flight");
+    running.shutdown().await.map_err(|e| e.to_string())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// A new token of `role` for `sites`: the secret text and what to store.
+pub fn issue(role: Role, sites: Vec<crate::ids::SiteId>) -> (String, NewToken) {
+    let kind = match role {
+        Role::Host => "rg_site_",
+        Role::Moderator => "rg_mod_",
+    };
+    let token = generate_token(kind);
+    let prefix = token
+        .chars()
+        .take(kind.len() + PREFIX_RANDOM_CHARS)
+        .collect();
+    let record = NewToken {
+        id: TokenId::new(),
+        role,
+        prefix,
+        digest: token_digest(&token),
+        sites,
+    };
+    (token, record)
+}
+
+async fn site_add(database: &DatabaseArgs, name: &str, output: TokenOutput) -> Result<(), String> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.len() > 253
+        || name.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(format!(
+            "{name:?} is not a site name: use the host name, like news.example.com"
+        ));
+    }
+    let store = store::open(&database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let site = store
+        .create_site(name, &Policy::default())
+        .await
+        .map_err(|e| match e {
+            StoreError::AlreadyExists(_) => format!("site {name:?} exists already"),
+            other => other.to_string(),
+        })?;
+    let (site_key, host) = issue(Role::Host, vec![site.id]);
+    let (mod_token, moderator) = issue(Role::Moderator, vec![site.id]);
+    insert(store.as_ref(), &host).await?;
+    insert(store.as_ref(), &moderator).await?;
+    match output {
+        TokenOutput::Env => {
+            println!("REPLYGUARD_SITE_KEY={site_key}");
+            println!("REPLYGUARD_MOD_TOKEN={mod_token}");
+        }
+        TokenOutput::Text => {
+            println!("site {name} created");
+            println!("site key:        {site_key}");
+            println!("moderator token: {mod_token}");
+            println!("They are shown once; only their digests are stored.");
+        }
+    }
+    Ok(())
+}
+
+async fn insert(store: &dyn Store, token: &NewToken) -> Result<(), String> {
+    store.insert_token(token).await.map_err(|e| e.to_string())
+}
+
+async fn token_add(database: &DatabaseArgs, names: &[String], role: &str) -> Result<(), String> {
+    let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
+    if role == Role::Host && names.len() != 1 {
+        return Err("a site key belongs to exactly one site".to_owned());
+    }
+    let store = store::open(&database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut sites = Vec::with_capacity(names.len());
+    for name in names {
+        let site = store
+            .site_by_name(name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no site {name:?}"))?;
+        sites.push(site.id);
+    }
+    let (token, record) = issue(role, sites);
+    insert(store.as_ref(), &record).await?;
+    println!("{token}");
+    eprintln!("issued {}; it is shown once", record.prefix);
+    Ok(())
+}
+
+async fn token_revoke(database: &DatabaseArgs, prefix: &str) -> Result<(), String> {
+    let kind = ["rg_site_", "rg_mod_"]
+        .into_iter()
+        .find(|kind| prefix.starts_with(kind))
+        .ok_or("a token prefix starts with rg_site_ or rg_mod_")?;
+    // A whole token is cut to the stored prefix; a short prefix could name
+    // many tokens, so at least four random characters are required.
+    let prefix: String = prefix
+        .chars()
+        .take(kind.len() + PREFIX_RANDOM_CHARS)
+        .collect();
+    if prefix.len() < kind.len() + 4 {
+        return Err("give at least four characters after the rg_..._ part".to_owned());
+    }
+    let store = store::open(&database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let revoked = store
+        .revoke_tokens(&prefix)
+        .await
+        .map_err(|e| e.to_string())?;
+    if revoked == 0 {
+        return Err(format!("no live token starts with {prefix}"));
+    }
+    println!("revoked {revoked} token(s)");
+    Ok(())
+}

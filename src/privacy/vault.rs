@@ -1,0 +1,333 @@
+//! The keys derived from the secret, and what they are used for: sealing emails, recognising a
+//! returning author, seeding avatars and signing form tokens.
+//!
+//! Each purpose has its own subkey, so no output made for one purpose can be related to another,
+//! and every output is bound to its site so nothing can be correlated across sites.
+
+use std::{fmt, sync::Arc};
+
+use chacha20poly1305::{
+    KeyInit, XChaCha20Poly1305, XNonce,
+    aead::{Aead, Payload},
+};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use unicode_normalization::UnicodeNormalization;
+
+use super::{PrivacyError, SecretKey, os_random};
+use crate::ids::SiteId;
+
+const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The derived keys, shared by every clone.
+#[derive(Clone)]
+pub struct Vault {
+    keys: Arc<Subkeys>,
+}
+
+struct Subkeys {
+    email: XChaCha20Poly1305,
+    author: HmacSha256,
+    avatar: HmacSha256,
+    form: [u8; 32],
+}
+
+/// The keyed hash that recognises a returning author on one site without decrypting anything.
+///
+/// Keyed and per site: it cannot be matched against a public hash of the email, nor against the
+/// same author's hash on another site.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct AuthorHash(pub [u8; 32]);
+
+impl AuthorHash {
+    /// Lowercase hex, 64 characters.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Reads back [`AuthorHash::to_hex`]; `None` for anything that is not 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<AuthorHash> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(AuthorHash(bytes))
+    }
+}
+
+impl Vault {
+    /// Derives one independent subkey per purpose from the secret.
+    pub fn new(secret: &SecretKey) -> Vault {
+        let hkdf = Hkdf::<Sha256>::new(None, secret.as_bytes());
+        let derive = |info: &str| {
+            let mut key = [0u8; 32];
+            hkdf.expand(info.as_bytes(), &mut key)
+                .expect("32 bytes is far below HKDF-SHA256's limit of 8160");
+            key
+        };
+        let mac = |key: [u8; 32]| {
+            HmacSha256::new_from_slice(&key).expect("HMAC accepts keys of any length")
+        };
+        Vault {
+            keys: Arc::new(Subkeys {
+                email: XChaCha20Poly1305::new(&derive("replyguard/v1/email-encryption").into()),
+                author: mac(derive("replyguard/v1/author-hash")),
+                avatar: mac(derive("replyguard/v1/avatar")),
+                form: derive("replyguard/v1/form-token"),
+            }),
+        }
+    }
+
+    /// Seals an email for storage: a random nonce followed by the ciphertext and its tag.
+    ///
+    /// The site id is authenticated with it, so a sealed email copied into another site's rows
+    /// does not decrypt there.
+    pub fn encrypt_email(&self, site: SiteId, email: &str) -> Vec<u8> {
+        // 24 random bytes make a repeated nonce vanishingly unlikely, however many emails a key
+        // seals, so no counter has to be kept in step across replicas.
+        let nonce_bytes = os_random::<NONCE_LEN>();
+        let payload = Payload {
+            msg: email.as_bytes(),
+            aad: site.0.as_bytes(),
+        };
+        let ciphertext = self
+            .keys
+            .email
+            .encrypt(&XNonce::from(nonce_bytes), payload)
+            .expect("XChaCha20-Poly1305 only refuses messages over 256 GiB");
+        let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        sealed.extend_from_slice(&nonce_bytes);
+        sealed.extend_from_slice(&ciphertext);
+        sealed
+    }
+
+    /// Opens what [`Vault::encrypt_email`] sealed for the same site.
+    pub fn decrypt_email(&self, site: SiteId, sealed: &[u8]) -> Result<String, PrivacyError> {
+        if sealed.len() < NONCE_LEN + TAG_LEN {
+            return Err(PrivacyError::Decrypt);
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce = XNonce::try_from(nonce).map_err(|_| PrivacyError::Decrypt)?;
+        let payload = Payload {
+            msg: ciphertext,
+            aad: site.0.as_bytes(),
+        };
+        let plaintext = self
+            .keys
+            .email
+            .decrypt(&nonce, payload)
+            .map_err(|_| PrivacyError::Decrypt)?;
+        String::from_utf8(plaintext).map_err(|_| PrivacyError::Decrypt)
+    }
+
+    /// The keyed hash of a normalised email (see [`normalize_email_for_hash`]) on one site.
+    pub fn author_hash(&self, site: SiteId, normalized_email: &str) -> AuthorHash {
+        AuthorHash(site_mac(&self.keys.author, site, normalized_email))
+    }
+
+    /// A public identicon seed: 32 hex digits, stable for one author on one site.
+    ///
+    /// It comes from its own subkey, so publishing it reveals nothing about the author hash, and
+    /// it is keyed, so it cannot be matched against a Gravatar-style hash of the email.
+    pub fn avatar_seed(&self, site: SiteId, normalized_email: &str) -> String {
+        let mac = site_mac(&self.keys.avatar, site, normalized_email);
+        hex::encode(&mac[..16])
+    }
+
+    /// The subkey that signs form tokens.
+    pub fn form_key(&self) -> &[u8; 32] {
+        &self.keys.form
+    }
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Vault(redacted)")
+    }
+}
+
+/// HMAC over the site id then the email. The id is always 16 bytes, so no two (site, email)
+/// pairs can produce the same input.
+fn site_mac(key: &HmacSha256, site: SiteId, email: &str) -> [u8; 32] {
+    let mut mac = key.clone();
+    mac.update(site.0.as_bytes());
+    mac.update(email.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// The form of an email that author hashes and avatar seeds are computed from: trimmed, NFC,
+/// and lowercased as a whole, because readers do not treat `Jane@` and `jane@` as different
+/// people even though the standard allows a mail server to.
+pub fn normalize_email_for_hash(email: &str) -> String {
+    email.trim().nfc().collect::<String>().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use md5::Md5;
+    use sha2::Digest;
+
+    use super::*;
+
+    fn vault() -> Vault {
+        Vault::new(&SecretKey::generate())
+    }
+
+    #[test]
+    fn an_email_survives_encryption_and_decryption() -> Result<(), PrivacyError> {
+        let vault = vault();
+        let site = SiteId::new();
+        let sealed = vault.encrypt_email(site, "jane@example.com");
+        assert_eq!(vault.decrypt_email(site, &sealed)?, "jane@example.com");
+        Ok(())
+    }
+
+    #[test]
+    fn a_sealed_email_does_not_open_on_another_site() {
+        let vault = vault();
+        let sealed = vault.encrypt_email(SiteId::new(), "jane@example.com");
+        assert!(matches!(
+            vault.decrypt_email(SiteId::new(), &sealed),
+            Err(PrivacyError::Decrypt)
+        ));
+    }
+
+    #[test]
+    fn a_sealed_email_does_not_open_under_another_key() {
+        let site = SiteId::new();
+        let sealed = vault().encrypt_email(site, "jane@example.com");
+        assert!(vault().decrypt_email(site, &sealed).is_err());
+    }
+
+    #[test]
+    fn changing_any_byte_of_a_sealed_email_makes_it_fail() {
+        let vault = vault();
+        let site = SiteId::new();
+        let sealed = vault.encrypt_email(site, "jane@example.com");
+        for i in 0..sealed.len() {
+            let mut tampered = sealed.clone();
+            tampered[i] ^= 0x01;
+            assert!(
+                matches!(
+                    vault.decrypt_email(site, &tampered),
+                    Err(PrivacyError::Decrypt)
+                ),
+                "byte {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_truncated_sealed_email_fails_without_panicking() {
+        let vault = vault();
+        let site = SiteId::new();
+        let sealed = vault.encrypt_email(site, "jane@example.com");
+        for len in 0..sealed.len() {
+            assert!(vault.decrypt_email(site, &sealed[..len]).is_err());
+        }
+    }
+
+    #[test]
+    fn two_encryptions_of_one_email_differ() {
+        let vault = vault();
+        let site = SiteId::new();
+        assert_ne!(
+            vault.encrypt_email(site, "jane@example.com"),
+            vault.encrypt_email(site, "jane@example.com")
+        );
+    }
+
+    #[test]
+    fn a_sealed_email_does_not_contain_the_email() {
+        let sealed = vault().encrypt_email(SiteId::new(), "jane@example.com");
+        assert!(!sealed.windows(4).any(|w| w == b"jane"));
+    }
+
+    #[test]
+    fn the_author_hash_is_stable_for_one_key_and_site() {
+        let secret = SecretKey::generate();
+        let site = SiteId::new();
+        assert_eq!(
+            Vault::new(&secret).author_hash(site, "jane@example.com"),
+            Vault::new(&secret).author_hash(site, "jane@example.com")
+        );
+    }
+
+    #[test]
+    fn the_author_hash_differs_per_site() {
+        let vault = vault();
+        assert_ne!(
+            vault.author_hash(SiteId::new(), "jane@example.com"),
+            vault.author_hash(SiteId::new(), "jane@example.com")
+        );
+    }
+
+    #[test]
+    fn the_author_hash_differs_per_key() {
+        let site = SiteId::new();
+        assert_ne!(
+            vault().author_hash(site, "jane@example.com"),
+            vault().author_hash(site, "jane@example.com")
+        );
+    }
+
+    #[test]
+    fn an_author_hash_survives_hex_and_back() {
+        let hash = vault().author_hash(SiteId::new(), "jane@example.com");
+        assert_eq!(hash.to_hex().len(), 64);
+        assert_eq!(AuthorHash::from_hex(&hash.to_hex()), Some(hash));
+    }
+
+    #[test]
+    fn hex_of_the_wrong_length_or_alphabet_is_not_an_author_hash() {
+        assert_eq!(AuthorHash::from_hex(""), None);
+        assert_eq!(AuthorHash::from_hex(&"ab".repeat(31)), None);
+        assert_eq!(AuthorHash::from_hex(&"zz".repeat(32)), None);
+    }
+
+    #[test]
+    fn the_avatar_seed_reveals_neither_the_author_hash_nor_a_public_hash() {
+        let vault = vault();
+        let site = SiteId::new();
+        let email = "jane@example.com";
+        let seed = vault.avatar_seed(site, email);
+        let author = vault.author_hash(site, email).to_hex();
+
+        assert_eq!(seed.len(), 32);
+        assert!(!author.contains(&seed));
+        assert!(!author.starts_with(&seed[..8]));
+        assert_ne!(seed, hex::encode(Md5::digest(email)));
+        assert!(!hex::encode(Sha256::digest(email)).starts_with(&seed[..8]));
+        assert_eq!(seed, vault.avatar_seed(site, email));
+        assert_ne!(seed, vault.avatar_seed(SiteId::new(), email));
+    }
+
+    #[test]
+    fn the_form_key_is_stable_per_secret_and_unrelated_to_the_secret_itself() {
+        let secret = SecretKey::generate();
+        assert_eq!(
+            Vault::new(&secret).form_key(),
+            Vault::new(&secret).form_key()
+        );
+        assert_ne!(Vault::new(&secret).form_key(), secret.as_bytes());
+    }
+
+    #[test]
+    fn a_vault_does_not_show_its_keys_in_debug_output() {
+        assert_eq!(format!("{:?}", vault()), "Vault(redacted)");
+    }
+
+    #[test]
+    fn emails_differing_only_in_case_space_or_composition_normalise_alike() {
+        assert_eq!(
+            normalize_email_for_hash("  Jane.Doe@Example.COM \n"),
+            "jane.doe@example.com"
+        );
+        assert_eq!(
+            normalize_email_for_hash("Rene\u{301}@example.com"),
+            normalize_email_for_hash("ren\u{e9}@example.com")
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! Builds and runs the gRPC server; tests start it on port 0 the same way.
+//!
+//! [`start`] returns once the port is bound, with a handle that knows the
+//! bound address and shuts the server down gracefully: in-flight calls finish.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::{
+    api::{CommentsApi, ModerationApi, auth::AuthLayer},
+    config::{ServeSettings, key_file_beside, sqlite_path},
+    privacy::{PrivacyError, SecretKey, Vault, load_or_create_key_file},
+    proto::{self, comments_server::CommentsServer, moderation_server::ModerationServer},
+    spam::Assessor,
+    store::{self, StoreError},
+    submission::Submitter,
+};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("secret key: {0}")]
+    Key(#[from] PrivacyError),
+    #[error(
+        "REPLYGUARD_SECRET_KEY must be set for this database: every replica must share one key"
+    )]
+    MissingKey,
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// A running server.
+pub struct RunningServer {
+    addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningServer {
+    /// The address the server is bound to (the real port when asked for 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, for clients.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting calls, lets the in-flight ones finish, and returns.
+    pub async fn shutdown(self) -> Result<(), tonic::transport::Error> {
+        let RunningServer { shutdown, task, .. } = self;
+        let _ = shutdown.send(());
+        match task.await {
+            Ok(result) => result,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        }
+    }
+}
+
+/// The secret key: from the settings, or from the key file beside a SQLite
+/// database (created on first start). Other databases must be given one.
+pub fn secret_key(settings: &ServeSettings) -> Result<SecretKey, StartError> {
+    if let Some(secret) = &settings.secret_key {
+        return Ok(SecretKey::from_base64(secret.expose())?);
+    }
+    let database = sqlite_path(&settings.database.url).ok_or(StartError::MissingKey)?;
+    let path = key_file_beside(&database);
+    let key = load_or_create_key_file(&path)?;
+    tracing::info!(path = %path.display(), "using the key file beside the database");
+    Ok(key)
+}
+
+/// Opens the database, binds the listener and starts serving.
+pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError> {
+    let key = secret_key(settings)?;
+    let store = store::open(&settings.database.url).await?;
+    let vault = Vault::new(&key);
+
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: settings.listen,
+        source,
+    })?;
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<CommentsServer<CommentsApi>>()
+        .await;
+    health_reporter
+        .set_serving::<ModerationServer<ModerationApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let submitter = Submitter::new(store.clone(), vault.clone(), Assessor::default());
+    let comments = CommentsApi::new(store.clone(), submitter);
+    let moderation = ModerationApi::new(store.clone(), vault);
+
+    let (shutdown, on_shutdown) = oneshot::channel::<()>();
+    let router = Server::builder()
+        .layer(AuthLayer::new(Arc::clone(&store)))
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(CommentsServer::new(comments))
+        .add_service(ModerationServer::new(moderation));
+    let task = tokio::spawn(async move {
+        let incoming = TcpListenerStream::new(listener);
+        router
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = on_shutdown.await;
+                // Tell load balancers first, then drain.
+                health_reporter
+                    .set_not_serving::<CommentsServer<CommentsApi>>()
+                    .await;
+            })
+            .await
+    });
+    tracing::info!(%addr, database = %redact_url(&settings.database.url), "replyguard is serving");
+    Ok(RunningServer {
+        addr,
+        shutdown,
+        task,
+    })
+}
+
+/// A database URL without its password, for logs.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,231 @@
+//! Storage: one trait the domain talks to, with an implementation per backend.
+//!
+//! Every query lives here. A write that the service acknowledges is committed
+//! before the method returns; a moderation change and its audit row are one
+//! transaction.
+
+mod sqlite;
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use sqlite::SqliteStore;
+
+use crate::{
+    ids::{CommentId, SiteId, TokenId},
+    moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome},
+    spam::{Policy, Reason, Verdict},
+};
+
+/// A storage failure, in the terms the service answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is overloaded; worth retrying.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A uniqueness rule was broken (a name or key that exists already).
+    #[error("already exists: {0}")]
+    AlreadyExists(&'static str),
+    /// The stored data is not what this version understands.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The schema is newer than this build, or migrating failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL or settings cannot be used.
+    #[error("{0}")]
+    Config(String),
+    /// Anything else the database said.
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(err),
+            other => StoreError::Other(other),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One article host.
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub id: SiteId,
+    pub name: String,
+    pub policy: Policy,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a credential lets its holder do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// An article host's backend: the `Comments` service of one site.
+    Host,
+    /// A moderator: the `Moderation` service of the token's sites.
+    Moderator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Host => "host",
+            Role::Moderator => "moderator",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Role> {
+        match word {
+            "host" => Some(Role::Host),
+            "moderator" => Some(Role::Moderator),
+            _ => None,
+        }
+    }
+}
+
+/// A credential to record; only its digest is kept.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    pub id: TokenId,
+    pub role: Role,
+    pub prefix: String,
+    pub digest: [u8; 32],
+    pub sites: Vec<SiteId>,
+}
+
+/// A live credential, found by its digest.
+#[derive(Clone, Debug)]
+pub struct Credential {
+    pub id: TokenId,
+    pub role: Role,
+    pub prefix: String,
+    pub sites: Vec<SiteId>,
+}
+
+/// A comment as stored, with everything moderators may see.
+#[derive(Clone, Debug)]
+pub struct StoredComment {
+    pub id: CommentId,
+    pub site: SiteId,
+    pub article: String,
+    pub parent: Option<CommentId>,
+    pub root: CommentId,
+    pub path: String,
+    pub depth: u32,
+    pub status: CommentStatus,
+    pub author_name: String,
+    pub author_website: Option<String>,
+    pub email_sealed: Vec<u8>,
+    pub author_hash: Vec<u8>,
+    pub avatar_seed: String,
+    pub body: String,
+    pub body_public: String,
+    pub body_html: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub referrer: Option<String>,
+    pub score: f64,
+    pub verdict: Verdict,
+    pub reasons: Vec<Reason>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Oldest or newest threads first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadOrder {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// Where a page of a thread listing starts: after this comment's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadCursor {
+    pub root: CommentId,
+    pub path: String,
+}
+
+/// What the rest of the service needs from a database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Sites and credentials.
+
+    /// Creates a site; `AlreadyExists` if the name is taken.
+    async fn create_site(&self, name: &str, policy: &Policy) -> StoreResult<Site>;
+    async fn site_by_name(&self, name: &str) -> StoreResult<Option<Site>>;
+    async fn site_by_id(&self, id: SiteId) -> StoreResult<Option<Site>>;
+    async fn insert_token(&self, token: &NewToken) -> StoreResult<()>;
+    /// Revokes every live token whose prefix starts with `prefix`; returns how many.
+    async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64>;
+    /// The live (not revoked) credential with this digest.
+    async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>>;
+
+    // Comments.
+
+    /// Stores a new comment and its `submit` audit row. `AlreadyExists` when
+    /// its idempotency key was used on the site already.
+    async fn insert_comment(&self, comment: &StoredComment, actor: &str) -> StoreResult<()>;
+    async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>>;
+    async fn comment_by_idempotency_key(
+        &self,
+        site: SiteId,
+        key: &str,
+    ) -> StoreResult<Option<StoredComment>>;
+    /// How many approved comments this author has on the site.
+    async fn approved_by_author(&self, site: SiteId, author_hash: &[u8]) -> StoreResult<u64>;
+    /// One page of the approved comments of an article, a parent before its replies.
+    async fn thread_page(
+        &self,
+        site: SiteId,
+        article: &str,
+        order: ThreadOrder,
+        after: Option<&ThreadCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>>;
+    /// Approved comments per article; absent articles are left out.
+    async fn count_approved(
+        &self,
+        site: SiteId,
+        articles: &[String],
+    ) -> StoreResult<HashMap<String, u64>>;
+    /// One page of a queue, oldest first.
+    async fn queue_page(
+        &self,
+        site: SiteId,
+        status: CommentStatus,
+        article: Option<&str>,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>>;
+
+    // Moderation.
+
+    /// Applies one decision to a comment of one of `sites`, with its audit row.
+    async fn decide(
+        &self,
+        sites: &[SiteId],
+        decision: &Decision<'_>,
+    ) -> StoreResult<DecisionOutcome>;
+    /// A comment's audit history, oldest first.
+    async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// Opens the store a database URL names, creating and migrating it as needed.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL (expected sqlite:// or postgres://): {url}"
+        )))
+    }
+}

@@ -1,0 +1,515 @@
+//! The SQLite store: the embedded default, one file, WAL mode.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of one
+//! connection (no `SQLITE_BUSY` between our own writers) and reads through a
+//! separate pool that WAL lets run beside it.
+
+use std::{collections::HashMap, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::{
+    QueryBuilder, Row, Sqlite,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+        SqliteSynchronous,
+    },
+    types::Json,
+};
+use uuid::Uuid;
+
+use super::{
+    Credential, NewToken, Role, Site, Store, StoreError, StoreResult, StoredComment, ThreadCursor,
+    ThreadOrder,
+};
+use crate::{
+    ids::{AuditId, CommentId, SiteId, TokenId},
+    moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome},
+    spam::{Policy, Verdict},
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The columns of a [`StoredComment`], in the order [`comment_from_row`] reads.
+macro_rules! comment_columns {
+    () => {
+        "id, site_id, article, parent_id, root_id, path, depth, status, author_name, \
+         author_website, email_sealed, author_hash, avatar_seed, body, body_public, body_html, \
+         ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at"
+    };
+}
+
+/// A store on one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `url`.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged reply survives a power cut, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { reader, writer })
+    }
+}
+
+fn status_from(word: &str) -> StoreResult<CommentStatus> {
+    CommentStatus::parse(word).ok_or_else(|| StoreError::Corrupt(format!("status {word:?}")))
+}
+
+fn optional_status(word: Option<String>) -> StoreResult<Option<CommentStatus>> {
+    word.as_deref().map(status_from).transpose()
+}
+
+fn site_from_row(row: &SqliteRow) -> StoreResult<Site> {
+    let Json(policy): Json<Policy> = row.try_get("policy")?;
+    Ok(Site {
+        id: SiteId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        policy,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn comment_from_row(row: &SqliteRow) -> StoreResult<StoredComment> {
+    let verdict: String = row.try_get("verdict")?;
+    let Json(reasons) = row.try_get("reasons")?;
+    let depth: i64 = row.try_get("depth")?;
+    Ok(StoredComment {
+        id: CommentId(row.try_get("id")?),
+        site: SiteId(row.try_get("site_id")?),
+        article: row.try_get("article")?,
+        parent: row.try_get::<Option<Uuid>, _>("parent_id")?.map(CommentId),
+        root: CommentId(row.try_get("root_id")?),
+        path: row.try_get("path")?,
+        depth: u32::try_from(depth).map_err(|_| StoreError::Corrupt(format!("depth {depth}")))?,
+        status: status_from(row.try_get("status")?)?,
+        author_name: row.try_get("author_name")?,
+        author_website: row.try_get("author_website")?,
+        email_sealed: row.try_get("email_sealed")?,
+        author_hash: row.try_get("author_hash")?,
+        avatar_seed: row.try_get("avatar_seed")?,
+        body: row.try_get("body")?,
+        body_public: row.try_get("body_public")?,
+        body_html: row.try_get("body_html")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        referrer: row.try_get("referrer")?,
+        score: row.try_get("score")?,
+        verdict: Verdict::parse(&verdict)
+            .ok_or_else(|| StoreError::Corrupt(format!("verdict {verdict:?}")))?,
+        reasons,
+        idempotency_key: row.try_get("idempotency_key")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_site(&self, name: &str, policy: &Policy) -> StoreResult<Site> {
+        let site = Site {
+            id: SiteId::new(),
+            name: name.to_owned(),
+            policy: policy.clone(),
+            created_at: Utc::now(),
+        };
+        sqlx::query("INSERT INTO sites (id, name, policy, created_at) VALUES (?, ?, ?, ?)")
+            .bind(site.id.0)
+            .bind(&site.name)
+            .bind(Json(&site.policy))
+            .bind(site.created_at)
+            .execute(&self.writer)
+            .await
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    StoreError::AlreadyExists("site")
+                } else {
+                    err.into()
+                }
+            })?;
+        Ok(site)
+    }
+
+    async fn site_by_name(&self, name: &str) -> StoreResult<Option<Site>> {
+        sqlx::query("SELECT id, name, policy, created_at FROM sites WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(site_from_row)
+            .transpose()
+    }
+
+    async fn site_by_id(&self, id: SiteId) -> StoreResult<Option<Site>> {
+        sqlx::query("SELECT id, name, policy, created_at FROM sites WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(site_from_row)
+            .transpose()
+    }
+
+    async fn insert_token(&self, token: &NewToken) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO tokens (id, role, prefix, digest, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(token.id.0)
+        .bind(token.role.as_str())
+        .bind(&token.prefix)
+        .bind(&token.digest[..])
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        for site in &token.sites {
+            sqlx::query("INSERT INTO token_sites (token_id, site_id) VALUES (?, ?)")
+                .bind(token.id.0)
+                .bind(site.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64> {
+        // `substr` rather than LIKE: a prefix may contain `_`, a LIKE wildcard.
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = ?1 \
+             WHERE revoked_at IS NULL AND substr(prefix, 1, length(?2)) = ?2",
+        )
+        .bind(Utc::now())
+        .bind(prefix)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.role, t.prefix, s.site_id FROM tokens t \
+             LEFT JOIN token_sites s ON s.token_id = t.id \
+             WHERE t.digest = ? AND t.revoked_at IS NULL",
+        )
+        .bind(&digest[..])
+        .fetch_all(&self.reader)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let role: String = first.try_get("role")?;
+        let mut sites = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(site) = row.try_get::<Option<Uuid>, _>("site_id")? {
+                sites.push(SiteId(site));
+            }
+        }
+        Ok(Some(Credential {
+            id: TokenId(first.try_get("id")?),
+            role: Role::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+            prefix: first.try_get("prefix")?,
+            sites,
+        }))
+    }
+
+    async fn insert_comment(&self, c: &StoredComment, actor: &str) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(concat!(
+            "INSERT INTO comments (",
+            comment_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(c.id.0)
+        .bind(c.site.0)
+        .bind(&c.article)
+        .bind(c.parent.map(|p| p.0))
+        .bind(c.root.0)
+        .bind(&c.path)
+        .bind(i64::from(c.depth))
+        .bind(c.status.as_str())
+        .bind(&c.author_name)
+        .bind(&c.author_website)
+        .bind(&c.email_sealed)
+        .bind(&c.author_hash)
+        .bind(&c.avatar_seed)
+        .bind(&c.body)
+        .bind(&c.body_public)
+        .bind(&c.body_html)
+        .bind(&c.ip)
+        .bind(&c.user_agent)
+        .bind(&c.referrer)
+        .bind(c.score)
+        .bind(c.verdict.as_str())
+        .bind(Json(&c.reasons))
+        .bind(&c.idempotency_key)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|err| {
+            if is_unique_violation(&err) {
+                StoreError::AlreadyExists("idempotency key")
+            } else {
+                err.into()
+            }
+        })?;
+        sqlx::query(
+            "INSERT INTO audit_log (id, site_id, comment_id, actor, action, to_status, created_at) \
+             VALUES (?, ?, ?, ?, 'submit', ?, ?)",
+        )
+        .bind(AuditId::new().0)
+        .bind(c.site.0)
+        .bind(c.id.0)
+        .bind(actor)
+        .bind(c.status.as_str())
+        .bind(c.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(comment_from_row)
+        .transpose()
+    }
+
+    async fn comment_by_idempotency_key(
+        &self,
+        site: SiteId,
+        key: &str,
+    ) -> StoreResult<Option<StoredComment>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE site_id = ? AND idempotency_key = ?"
+        ))
+        .bind(site.0)
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(comment_from_row)
+        .transpose()
+    }
+
+    async fn approved_by_author(&self, site: SiteId, author_hash: &[u8]) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM comments \
+             WHERE site_id = ? AND author_hash = ? AND status = 'approved'",
+        )
+        .bind(site.0)
+        .bind(author_hash)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(count.unsigned_abs())
+    }
+
+    async fn thread_page(
+        &self,
+        site: SiteId,
+        article: &str,
+        order: ThreadOrder,
+        after: Option<&ThreadCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>> {
+        let mut query = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE site_id = "
+        ));
+        query.push_bind(site.0);
+        query.push(" AND article = ").push_bind(article);
+        query.push(" AND status = 'approved'");
+        let (root_cmp, root_dir) = match order {
+            ThreadOrder::OldestFirst => (">", "ASC"),
+            ThreadOrder::NewestFirst => ("<", "DESC"),
+        };
+        if let Some(cursor) = after {
+            query
+                .push(" AND (root_id ")
+                .push(root_cmp)
+                .push(" ")
+                .push_bind(cursor.root.0)
+                .push(" OR (root_id = ")
+                .push_bind(cursor.root.0)
+                .push(" AND path > ")
+                .push_bind(&cursor.path)
+                .push("))");
+        }
+        query
+            .push(" ORDER BY root_id ")
+            .push(root_dir)
+            .push(", path ASC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter().map(comment_from_row).collect()
+    }
+
+    async fn count_approved(
+        &self,
+        site: SiteId,
+        articles: &[String],
+    ) -> StoreResult<HashMap<String, u64>> {
+        let articles = serde_json::to_string(articles)
+            .map_err(|err| StoreError::Corrupt(format!("article list: {err}")))?;
+        let rows = sqlx::query(
+            "SELECT article, COUNT(*) AS n FROM comments \
+             WHERE site_id = ? AND status = 'approved' \
+             AND article IN (SELECT value FROM json_each(?)) GROUP BY article",
+        )
+        .bind(site.0)
+        .bind(articles)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = row.try_get("n")?;
+                Ok((row.try_get("article")?, n.unsigned_abs()))
+            })
+            .collect()
+    }
+
+    async fn queue_page(
+        &self,
+        site: SiteId,
+        status: CommentStatus,
+        article: Option<&str>,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>> {
+        let mut query = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE site_id = "
+        ));
+        query.push_bind(site.0);
+        query.push(" AND status = ").push_bind(status.as_str());
+        if let Some(article) = article {
+            query.push(" AND article = ").push_bind(article);
+        }
+        if let Some(after) = after {
+            query.push(" AND id > ").push_bind(after.0);
+        }
+        query
+            .push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter().map(comment_from_row).collect()
+    }
+
+    async fn decide(
+        &self,
+        sites: &[SiteId],
+        decision: &Decision<'_>,
+    ) -> StoreResult<DecisionOutcome> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query("SELECT site_id, status FROM comments WHERE id = ?")
+            .bind(decision.comment.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(DecisionOutcome::NotFound);
+        };
+        let site = SiteId(row.try_get("site_id")?);
+        if !sites.contains(&site) {
+            return Ok(DecisionOutcome::NotFound);
+        }
+        let from = status_from(row.try_get("status")?)?;
+        if decision.expected.is_some_and(|expected| expected != from) {
+            return Ok(DecisionOutcome::Conflict { actual: from });
+        }
+        let now = Utc::now();
+        let to = decision.action.target();
+        match to {
+            Some(to) => {
+                sqlx::query("UPDATE comments SET status = ?, updated_at = ? WHERE id = ?")
+                    .bind(to.as_str())
+                    .bind(now)
+                    .bind(decision.comment.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM comments WHERE id = ?")
+                    .bind(decision.comment.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO audit_log \
+             (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(AuditId::new().0)
+        .bind(site.0)
+        .bind(decision.comment.0)
+        .bind(decision.actor)
+        .bind(decision.action.as_str())
+        .bind(from.as_str())
+        .bind(to.map(CommentStatus::as_str))
+        .bind(decision.note)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(DecisionOutcome::Applied { from, to })
+    }
+
+    async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, comment_id, actor, action, from_status, to_status, note, created_at \
+             FROM audit_log WHERE comment_id = ? ORDER BY id",
+        )
+        .bind(comment.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: AuditId(row.try_get("id")?),
+                    comment: row.try_get::<Option<Uuid>, _>("comment_id")?.map(CommentId),
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    from_status: optional_status(row.try_get("from_status")?)?,
+                    to_status: optional_status(row.try_get("to_status")?)?,
+                    note: row.try_get("note")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,197 @@
+//! The submit pipeline: validate, place in its thread, assess, store.
+//!
+//! It never acknowledges a reply that is not committed, and a retried
+//! submission with the same idempotency key gets the first result back.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tracing::instrument;
+
+use super::{FieldViolation, RawReply, ValidReply, validate};
+use crate::{
+    ids::CommentId,
+    moderation::CommentStatus,
+    privacy::{AuthorHash, Vault, mask_contacts, render_html},
+    spam::Assessor,
+    store::{Site, Store, StoreError, StoredComment},
+};
+
+/// How deep replies may nest; a reply to a comment this deep is refused.
+pub const MAX_DEPTH: u32 = 16;
+
+/// Why a submission was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The reply breaks one or more field rules.
+    #[error("invalid reply")]
+    Invalid(Vec<FieldViolation>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SubmitError {
+    fn field(field: &'static str, description: &str) -> Self {
+        SubmitError::Invalid(vec![FieldViolation {
+            field,
+            description: description.to_owned(),
+        }])
+    }
+}
+
+/// Turns raw replies into stored, assessed comments.
+pub struct Submitter {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    assessor: Assessor,
+}
+
+impl Submitter {
+    pub fn new(store: Arc<dyn Store>, vault: Vault, assessor: Assessor) -> Self {
+        Submitter {
+            store,
+            vault,
+            assessor,
+        }
+    }
+
+    /// Validates, assesses and stores one reply for `site`; `actor` names the
+    /// credential in the audit log.
+    #[instrument(skip_all, fields(site = %site.name))]
+    pub async fn submit(
+        &self,
+        site: &Site,
+        raw: &RawReply<'_>,
+        actor: &str,
+    ) -> Result<StoredComment, SubmitError> {
+        let reply = validate(raw).map_err(SubmitError::Invalid)?;
+        let email = reply.email.normalized();
+        let author_hash = self.vault.author_hash(site.id, &email);
+
+        if let Some(key) = &reply.idempotency_key {
+            let earlier = self
+                .store
+                .comment_by_idempotency_key(site.id, key.as_str())
+                .await?;
+            if let Some(earlier) = earlier {
+                return replay(earlier, &reply, &author_hash);
+            }
+        }
+
+        let (root, path, depth, id) = self.place_in_thread(site, &reply).await?;
+        let trusted = self
+            .store
+            .approved_by_author(site.id, &author_hash.0)
+            .await?
+            > 0;
+        let assessment = self.assessor.assess(&reply, &site.policy);
+        let status = site.policy.initial_status(&assessment, trusted);
+        let now = Utc::now();
+        let body_public = mask_contacts(reply.body.as_str());
+        let comment = StoredComment {
+            id,
+            site: site.id,
+            article: reply.article.as_str().to_owned(),
+            parent: reply.parent,
+            root,
+            path,
+            depth,
+            status,
+            author_name: reply.author.as_str().to_owned(),
+            author_website: reply.website.as_ref().map(|w| w.as_str().to_owned()),
+            email_sealed: self.vault.encrypt_email(site.id, reply.email.as_str()),
+            author_hash: author_hash.0.to_vec(),
+            avatar_seed: self.vault.avatar_seed(site.id, &email),
+            body: reply.body.as_str().to_owned(),
+            body_html: render_html(&body_public),
+            body_public,
+            ip: reply.client.ip.map(|ip| ip.to_string()),
+            user_agent: reply.client.user_agent.clone(),
+            referrer: reply.client.referrer.clone(),
+            score: assessment.score,
+            verdict: assessment.verdict,
+            reasons: assessment.reasons,
+            idempotency_key: reply
+                .idempotency_key
+                .as_ref()
+                .map(|k| k.as_str().to_owned()),
+            created_at: now,
+            updated_at: now,
+        };
+
+        match self.store.insert_comment(&comment, actor).await {
+            Ok(()) => {
+                tracing::info!(comment = %comment.id, status = %comment.status, score = comment.score, "reply stored");
+                Ok(comment)
+            }
+            // Two retries raced: the first one stored it, so answer with that.
+            Err(StoreError::AlreadyExists(_)) if comment.idempotency_key.is_some() => {
+                let key = comment.idempotency_key.as_deref().unwrap_or_default();
+                match self.store.comment_by_idempotency_key(site.id, key).await? {
+                    Some(earlier) => replay(earlier, &reply, &author_hash),
+                    None => Err(SubmitError::field(
+                        "idempotency_key",
+                        "could not be recorded; retry",
+                    )),
+                }
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Finds the new comment's place: its thread's root, its path and depth.
+    /// A parent must be an approved comment of the same article and site.
+    async fn place_in_thread(
+        &self,
+        site: &Site,
+        reply: &ValidReply,
+    ) -> Result<(CommentId, String, u32, CommentId), SubmitError> {
+        let id = CommentId::new();
+        let own = id.0.simple().to_string();
+        let Some(parent_id) = reply.parent else {
+            return Ok((id, own, 0, id));
+        };
+        let parent = self.store.comment(parent_id).await?.filter(|parent| {
+            parent.site == site.id
+                && parent.article == reply.article.as_str()
+                && parent.status == CommentStatus::Approved
+        });
+        let Some(parent) = parent else {
+            return Err(SubmitError::field(
+                "parent_id",
+                "must be an approved comment of the same article",
+            ));
+        };
+        if parent.depth + 1 > MAX_DEPTH {
+            return Err(SubmitError::field(
+                "parent_id",
+                "is nested too deeply to take replies",
+            ));
+        }
+        Ok((
+            parent.root,
+            format!("{}.{own}", parent.path),
+            parent.depth + 1,
+            id,
+        ))
+    }
+}
+
+/// The answer to a retried submission: the first result, if it is the same reply.
+fn replay(
+    earlier: StoredComment,
+    reply: &ValidReply,
+    author_hash: &AuthorHash,
+) -> Result<StoredComment, SubmitError> {
+    let same = earlier.article == reply.article.as_str()
+        && earlier.body == reply.body.as_str()
+        && earlier.author_hash == author_hash.0;
+    if same {
+        Ok(earlier)
+    } else {
+        Err(SubmitError::field(
+            "idempotency_key",
+            "was already used for a different reply",
+        ))
+    }
+}
