@@ -757,3 +757,56 @@ async fn the_health_service_answers_without_a_credential() {
         .into_inner();
     assert_eq!(response.status, 1, "SERVING");
 }
+
+/// A `SubmitCommentRequest` on the wire, but with bytes where strings go.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawSubmit {
+    #[prost(bytes = "vec", tag = "1")]
+    article: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    body: Vec<u8>,
+}
+
+#[tokio::test]
+async fn a_string_that_is_not_utf8_is_the_callers_error() {
+    let h = Harness::sqlite().await;
+    let site = h.site("news.example.com").await;
+    let channel = tonic::transport::Channel::from_shared(h.endpoint())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let mut request = tonic::Request::new(RawSubmit {
+        article: b"story".to_vec(),
+        body: vec![b'h', b'i', 0xff, 0xfe],
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", site.site_key).parse().expect("ascii"),
+    );
+    let status = grpc
+        .unary::<_, proto::SubmitCommentResponse, _>(
+            request,
+            "/replyguard.v1.Comments/SubmitComment"
+                .parse()
+                .expect("path"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect_err("invalid UTF-8 is refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+
+    let listed = h
+        .comments(&site.site_key)
+        .await
+        .list_comments(proto::ListCommentsRequest {
+            article: "story".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the server is still up")
+        .into_inner();
+    assert_eq!(listed.total_count, 0);
+}

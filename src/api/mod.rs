@@ -4,6 +4,7 @@
 //! hold SQL, and they never put an internal cause into a client's error.
 
 pub mod auth;
+pub mod codec;
 mod comments;
 mod convert;
 mod error;
