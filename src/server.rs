@@ -3,7 +3,7 @@
 //! [`start`] returns once the port is bound, with a handle that knows the
 //! bound address and shuts the server down gracefully: in-flight calls finish.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -116,6 +116,10 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
 
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
     let router = Server::builder()
+        // Keeps idle `WatchQueue` streams alive through proxies, and finds
+        // dead peers.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .layer(AuthLayer::new(Arc::clone(&store)))
         .add_service(health)
         .add_service(reflection)

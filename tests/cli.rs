@@ -234,3 +234,48 @@ fn the_token_is_stored_only_as_a_digest() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replyctl_watch_prints_a_reply_submitted_after_it_started() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let h = Harness::sqlite().await;
+    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_replyctl"))
+        .env("REPLYGUARD_ENDPOINT", h.endpoint())
+        .env("REPLYGUARD_TOKEN", &mod_token)
+        .args(["--output", "json", "watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("replyctl watch starts");
+    let mut stderr = BufReader::new(watcher.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("read stderr");
+    assert!(line.contains("watching"), "{line}");
+
+    let submitted = json(&h.replyctl(
+        &site_key,
+        &[
+            "--output",
+            "json",
+            "submit",
+            "--article",
+            "story",
+            "--name",
+            "Jane",
+            "--email",
+            "jane@example.com",
+            "Links: https://a.example https://b.example",
+        ],
+    ));
+    let mut stdout = BufReader::new(watcher.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read stdout");
+    watcher.kill().expect("stop the watcher");
+    let _ = watcher.wait();
+    let item: Value = serde_json::from_str(&line).expect("one JSON item per line");
+    assert_eq!(item["comment"]["id"], submitted["comment"]["id"]);
+    assert_eq!(item["assessment"]["reasons"][0]["rule"], "links");
+}

@@ -346,3 +346,32 @@ async fn the_queue_pages_oldest_first() {
         .into_inner();
     assert_eq!(odd.items.len(), 3);
 }
+
+#[tokio::test]
+async fn a_watcher_hears_of_each_new_pending_reply_of_its_site_only() {
+    let h = Harness::sqlite().await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let other = h.site_with("other.example.com", moderate_all()).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let mut stream = moderation
+        .watch_queue(proto::WatchQueueRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+
+    submit(&h, &other.site_key, "story", "Elsewhere.").await;
+    let id = submit(&h, &site.site_key, "story", "Needs a look.").await;
+
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+        .await
+        .expect("an event within 10 s")
+        .expect("stream")
+        .expect("an item");
+    let item = next.item.expect("item");
+    assert_eq!(
+        item.comment.expect("comment").id,
+        id,
+        "only our site's reply"
+    );
+    assert_eq!(item.masked_email, "j•••@example.com");
+}

@@ -5,7 +5,8 @@
 
 use std::{pin::Pin, sync::Arc};
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
+use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tonic::{Code, Request, Response, Status};
 
 use super::{
@@ -181,11 +182,42 @@ impl Moderation for ModerationApi {
 
     async fn watch_queue(
         &self,
-        _request: Request<proto::WatchQueueRequest>,
+        request: Request<proto::WatchQueueRequest>,
     ) -> Result<Response<Self::WatchQueueStream>, Status> {
-        Err(Status::unimplemented(
-            "watching the queue is not available yet",
-        ))
+        let credential = caller(&request)?;
+        let site =
+            moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
+        // Subscribe before answering: a reply committed after the caller sees
+        // the response headers is never missed.
+        let events = BroadcastStream::new(self.store.subscribe());
+        let store = Arc::clone(&self.store);
+        let vault = self.vault.clone();
+        let stream = events.filter_map(move |event| {
+            let (store, vault, site) = (Arc::clone(&store), vault.clone(), site.clone());
+            async move {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "a queue watcher fell behind");
+                        return None;
+                    }
+                };
+                if event.site != site.id || event.status != CommentStatus::Pending {
+                    return None;
+                }
+                match store.comment(event.comment).await {
+                    // Decided or deleted before we got to it: nothing to watch.
+                    Ok(Some(comment)) if comment.status == CommentStatus::Pending => {
+                        Some(Ok(proto::WatchQueueResponse {
+                            item: Some(queue_item(&site, &comment, &vault)),
+                        }))
+                    }
+                    Ok(_) => None,
+                    Err(err) => Some(Err(store_status(err))),
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn get_policy(

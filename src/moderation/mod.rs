@@ -8,7 +8,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{AuditId, CommentId};
+use crate::ids::{AuditId, CommentId, SiteId};
 
 /// Where a comment stands in its site's queues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -124,4 +124,13 @@ pub struct AuditRecord {
     pub to_status: Option<CommentStatus>,
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A comment arrived in a queue. Stores publish these after the commit, to
+/// every replica's watchers, so a moderator never hears of an uncommitted reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueEvent {
+    pub site: SiteId,
+    pub comment: CommentId,
+    pub status: CommentStatus,
 }

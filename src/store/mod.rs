@@ -15,7 +15,7 @@ pub use sqlite::SqliteStore;
 
 use crate::{
     ids::{CommentId, SiteId, TokenId},
-    moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome},
+    moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome, QueueEvent},
     spam::{Policy, Reason, Verdict},
 };
 
@@ -217,7 +217,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<DecisionOutcome>;
     /// A comment's audit history, oldest first.
     async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>>;
+
+    // Events.
+
+    /// New comments as they are committed, by this process or (on a shared
+    /// database) any other replica.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<QueueEvent>;
 }
+
+/// How many events a slow watcher may fall behind before it skips some.
+pub const EVENT_BUFFER: usize = 1024;
 
 /// Opens the store a database URL names, creating and migrating it as needed.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {

@@ -16,15 +16,16 @@ use sqlx::{
     },
     types::Json,
 };
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    Credential, NewToken, Role, Site, Store, StoreError, StoreResult, StoredComment, ThreadCursor,
-    ThreadOrder,
+    Credential, EVENT_BUFFER, NewToken, Role, Site, Store, StoreError, StoreResult, StoredComment,
+    ThreadCursor, ThreadOrder,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
-    moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome},
+    moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome, QueueEvent},
     spam::{Policy, Verdict},
 };
 
@@ -44,6 +45,8 @@ macro_rules! comment_columns {
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    // One process owns a SQLite file, so its own commits are all the news.
+    events: broadcast::Sender<QueueEvent>,
 }
 
 impl SqliteStore {
@@ -65,7 +68,12 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { reader, writer })
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Ok(SqliteStore {
+            reader,
+            writer,
+            events,
+        })
     }
 }
 
@@ -289,6 +297,12 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // Nobody listening is fine.
+        let _ = self.events.send(QueueEvent {
+            site: c.site,
+            comment: c.id,
+            status: c.status,
+        });
         Ok(())
     }
 
@@ -511,5 +525,9 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        self.events.subscribe()
     }
 }

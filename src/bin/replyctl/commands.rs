@@ -168,6 +168,8 @@ async fn watch(clients: &mut Clients, format: OutputFormat, site: SiteArg) -> Re
         .await
         .map_err(CliError::rpc(what))?
         .into_inner();
+    // On stderr, so that stdout stays one item per line for scripts.
+    eprintln!("watching for new replies that need a moderator; Ctrl-C stops");
     // Installed only once the stream is open: until then Ctrl-C should end
     // the process the usual way.
     let ctrl_c = tokio::signal::ctrl_c();
