@@ -279,3 +279,69 @@ async fn replyctl_watch_prints_a_reply_submitted_after_it_started() {
     assert_eq!(item["comment"]["id"], submitted["comment"]["id"]);
     assert_eq!(item["assessment"]["reasons"][0]["rule"], "links");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replyctl_review_decides_one_reply_per_line_of_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let h = Harness::sqlite().await;
+    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let out = json(&h.replyctl(
+            &site_key,
+            &[
+                "--output",
+                "json",
+                "submit",
+                "--article",
+                "story",
+                "--name",
+                "Jane",
+                "--email",
+                "jane@example.com",
+                &format!("Reply {i}: https://a.example https://b.example"),
+            ],
+        ));
+        ids.push(out["comment"]["id"].as_str().expect("id").to_owned());
+    }
+
+    let mut review = Command::new(env!("CARGO_BIN_EXE_replyctl"))
+        .env("REPLYGUARD_ENDPOINT", h.endpoint())
+        .env("REPLYGUARD_TOKEN", &mod_token)
+        .args(["--output", "json", "review"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("replyctl review starts");
+    // Approve, reject, skip, an unknown key then spam, and quit before the fifth.
+    review
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a\nr\nk\nx\ns\nq\n")
+        .expect("write keys");
+    let output = review.wait_with_output().expect("review ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("unknown key"), "{stderr}");
+    assert!(
+        stderr.contains("approve 1, reject 1, spam 1, skipped 1"),
+        "{stderr}"
+    );
+
+    let status = |id: &str| {
+        json(&h.replyctl(&mod_token, &["--output", "json", "show", id]))["comment"]["comment"]
+            ["status"]
+            .as_str()
+            .expect("status")
+            .to_owned()
+    };
+    let statuses: Vec<String> = ids.iter().map(|id| status(id)).collect();
+    assert_eq!(
+        statuses,
+        ["approved", "rejected", "pending", "spam", "pending"]
+    );
+}

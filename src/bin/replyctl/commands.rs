@@ -19,7 +19,7 @@ use crate::{
     },
     client::{self, Clients},
     error::CliError,
-    output,
+    output, review,
 };
 
 /// The largest page `ListQueue` serves.
@@ -36,7 +36,6 @@ pub async fn run(
 ) -> Result<(), CliError> {
     // Everything that can be refused without the server is refused first.
     match &command {
-        Command::Review(_) => return Err(CliError::NotAvailable("review")),
         Command::Policy(PolicyCommand::Set(args)) => {
             args.update().map_err(CliError::PolicyValue)?;
         }
@@ -52,7 +51,7 @@ pub async fn run(
         Command::Spam(args) => moderate(&mut clients, format, Decision::Spam, args).await,
         Command::Ham(args) => moderate(&mut clients, format, Decision::Ham, args).await,
         Command::Delete(args) => moderate(&mut clients, format, Decision::Delete, args).await,
-        Command::Review(_) => Err(CliError::NotAvailable("review")),
+        Command::Review(site) => review::review(&mut clients, format, site).await,
         Command::Watch(site) => watch(&mut clients, format, site).await,
         Command::Policy(PolicyCommand::Show(site)) => policy_show(&mut clients, format, site).await,
         Command::Policy(PolicyCommand::Set(args)) => policy_set(&mut clients, format, args).await,
@@ -64,7 +63,7 @@ pub async fn run(
 
 /// Writes one block of output. Errors, a closed pipe included, are returned so
 /// the caller can stop instead of panicking as `println!` would.
-fn emit(text: &str) -> Result<(), CliError> {
+pub fn emit(text: &str) -> Result<(), CliError> {
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "{text}")?;
     stdout.flush()?;

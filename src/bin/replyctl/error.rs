@@ -45,10 +45,6 @@ pub enum CliError {
     #[error("listening for Ctrl-C: {0}")]
     Signal(#[source] io::Error),
 
-    /// The command is part of the contract but not built yet.
-    #[error("{0} is not available yet")]
-    NotAvailable(&'static str),
-
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[from] io::Error),

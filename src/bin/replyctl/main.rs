@@ -10,6 +10,7 @@ mod client;
 mod commands;
 mod error;
 mod output;
+mod review;
 
 use std::{
     io::{self, IsTerminal},

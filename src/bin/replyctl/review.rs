@@ -1,0 +1,185 @@
+//! `replyctl review`: pending replies one at a time, each decided by a key.
+//!
+//! Decisions are read line by line from stdin, so the same loop serves a
+//! person at a terminal and a script feeding `a\nr\ns\n`. Every decision
+//! carries the state the moderator saw: a reply someone else decided in the
+//! meantime is reported, never overwritten.
+
+use std::io::{self, BufRead, Write};
+
+use replyguard::proto::{CommentStatus, ListQueueRequest, ModerateRequest, QueueItem};
+
+use crate::{
+    cli::{Decision, OutputFormat, SiteArg},
+    client::Clients,
+    commands::emit,
+    error::CliError,
+    output,
+};
+
+const PAGE: u32 = 20;
+const KEYS: &str = "[a]pprove [r]eject [s]pam [h]am [k] skip [q]uit";
+
+/// What a key asks for.
+enum Choice {
+    Decide(Decision),
+    Skip,
+    Quit,
+}
+
+fn choice(key: &str) -> Option<Choice> {
+    Some(match key.trim().to_lowercase().as_str() {
+        "a" => Choice::Decide(Decision::Approve),
+        "r" => Choice::Decide(Decision::Reject),
+        "s" => Choice::Decide(Decision::Spam),
+        "h" => Choice::Decide(Decision::Ham),
+        "k" | "" => Choice::Skip,
+        "q" => Choice::Quit,
+        _ => return None,
+    })
+}
+
+#[derive(Default)]
+struct Tally {
+    decided: Vec<(&'static str, usize)>,
+    skipped: usize,
+    changed: usize,
+}
+
+impl Tally {
+    fn count(&mut self, decision: Decision) {
+        match self
+            .decided
+            .iter_mut()
+            .find(|(name, _)| *name == decision.name())
+        {
+            Some((_, n)) => *n += 1,
+            None => self.decided.push((decision.name(), 1)),
+        }
+    }
+
+    fn summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .decided
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        parts.push(format!("skipped {}", self.skipped));
+        if self.changed > 0 {
+            parts.push(format!("changed by someone else {}", self.changed));
+        }
+        format!("reviewed: {}", parts.join(", "))
+    }
+}
+
+/// Prompts on stderr, so that stdout carries only the replies themselves.
+fn prompt(text: &str) -> Result<(), CliError> {
+    let mut stderr = io::stderr().lock();
+    write!(stderr, "{text}")?;
+    stderr.flush()?;
+    Ok(())
+}
+
+/// Asks until a known key comes; `None` at the end of input.
+fn ask(lines: &mut impl Iterator<Item = io::Result<String>>) -> Result<Option<Choice>, CliError> {
+    loop {
+        prompt(&format!("{KEYS}? "))?;
+        let Some(line) = lines.next() else {
+            prompt("\n")?;
+            return Ok(None);
+        };
+        match choice(&line?) {
+            Some(choice) => return Ok(Some(choice)),
+            None => prompt(&format!("unknown key; use one of {KEYS}\n"))?,
+        }
+    }
+}
+
+pub async fn review(
+    clients: &mut Clients,
+    format: OutputFormat,
+    site: SiteArg,
+) -> Result<(), CliError> {
+    let stdin = io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut tally = Tally::default();
+    let mut page_token = String::new();
+    'pages: loop {
+        let page = clients
+            .moderation
+            .list_queue(ListQueueRequest {
+                site: site.name(),
+                status: CommentStatus::Pending as i32,
+                page_size: PAGE,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(CliError::rpc("listing the queue"))?
+            .into_inner();
+        if page.items.is_empty() {
+            break;
+        }
+        for item in &page.items {
+            emit(&output::show(format, item, &[]))?;
+            let decision = match ask(&mut lines)? {
+                None | Some(Choice::Quit) => break 'pages,
+                Some(Choice::Skip) => {
+                    tally.skipped += 1;
+                    continue;
+                }
+                Some(Choice::Decide(decision)) => decision,
+            };
+            decide(clients, item, decision, &mut tally).await?;
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    prompt(&format!("{}\n", tally.summary()))
+}
+
+async fn decide(
+    clients: &mut Clients,
+    item: &QueueItem,
+    decision: Decision,
+    tally: &mut Tally,
+) -> Result<(), CliError> {
+    let id = item
+        .comment
+        .as_ref()
+        .map(|c| c.id.clone())
+        .unwrap_or_default();
+    let results = clients
+        .moderation
+        .moderate(ModerateRequest {
+            ids: vec![id.clone()],
+            action: decision.action() as i32,
+            expected_status: Some(CommentStatus::Pending as i32),
+            ..Default::default()
+        })
+        .await
+        .map_err(CliError::rpc(decision.name()))?
+        .into_inner()
+        .results;
+    match results.first() {
+        Some(result) if result.code == 0 => {
+            tally.count(decision);
+            prompt(&format!("{id}: {}\n", decision.name()))
+        }
+        Some(result) => {
+            tally.changed += 1;
+            let now = output::status_word(result.status).unwrap_or("gone");
+            prompt(&format!(
+                "{id}: not changed ({}); it is {now} now\n",
+                result.message
+            ))
+        }
+        None => Err(CliError::PartlyFailed {
+            action: decision.name(),
+            failed: 1,
+            total: 1,
+        }),
+    }
+}
