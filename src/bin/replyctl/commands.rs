@@ -35,11 +35,8 @@ pub async fn run(
     command: Command,
 ) -> Result<(), CliError> {
     // Everything that can be refused without the server is refused first.
-    match &command {
-        Command::Policy(PolicyCommand::Set(args)) => {
-            args.update().map_err(CliError::PolicyValue)?;
-        }
-        _ => {}
+    if let Command::Policy(PolicyCommand::Set(args)) = &command {
+        args.update().map_err(CliError::PolicyValue)?;
     }
 
     let mut clients = client::connect(&global.endpoint, global.token.as_ref()).await?;
