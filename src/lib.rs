@@ -6,6 +6,7 @@
 //! [`privacy`] keeps emails encrypted and masked everywhere on the way.
 
 pub mod api;
+pub mod bench;
 pub mod config;
 pub mod ids;
 pub mod moderation;

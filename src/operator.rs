@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
+    bench::{self, BenchArgs, BenchOutput},
     config::{DatabaseArgs, ServeSettings},
     ids::TokenId,
     privacy::{generate_token, token_digest},
@@ -43,6 +44,8 @@ pub enum Command {
     /// Issue and revoke credentials.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Load-test a running server over real gRPC.
+    Bench(BenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -108,6 +111,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Token(TokenCommand::Revoke { prefix, database }) => {
             token_revoke(&database, &prefix).await
         }
+        Command::Bench(args) => bench(&args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -261,5 +265,17 @@ async fn token_revoke(database: &DatabaseArgs, prefix: &str) -> Result<(), Strin
         return Err(format!("no live token starts with {prefix}"));
     }
     println!("revoked {revoked} token(s)");
+    Ok(())
+}
+
+async fn bench(args: &BenchArgs) -> Result<(), String> {
+    let report = bench::run(args).await.map_err(|e| e.to_string())?;
+    match args.output {
+        BenchOutput::Table => print!("{}", report.table()),
+        BenchOutput::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        ),
+    }
     Ok(())
 }

@@ -345,3 +345,47 @@ async fn replyctl_review_decides_one_reply_per_line_of_input() {
         ["approved", "rejected", "pending", "spam", "pending"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_load_generator_reports_rates_latencies_and_errors() {
+    let h = Harness::sqlite().await;
+    let (site_key, _) = site_add(&h, "bench.example.com");
+    for workload in ["health", "submit", "list", "count", "mix"] {
+        let report = json(&replyguard(&[
+            "bench",
+            "--endpoint",
+            &h.endpoint(),
+            "--token",
+            &site_key,
+            "--workload",
+            workload,
+            "--concurrency",
+            "4",
+            "--duration",
+            "30",
+            "--requests",
+            "40",
+            "--output",
+            "json",
+        ]));
+        assert_eq!(report["requests"], 40, "{workload}: {report}");
+        assert_eq!(report["errors"], 0, "{workload}: {report}");
+        for key in ["rps", "p50_ms", "p99_ms"] {
+            assert!(
+                report[key].as_f64().is_some_and(|v| v > 0.0),
+                "{workload} {key}: {report}"
+            );
+        }
+    }
+    let listed = h
+        .comments(&site_key)
+        .await
+        .list_comments(replyguard::proto::ListCommentsRequest {
+            article: "bench/thread-of-100".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.total_count, 100, "the list workload's thread");
+}

@@ -1,0 +1,409 @@
+//! `replyguard bench`: a load generator over real gRPC.
+//!
+//! A fixed number of workers call one workload for a fixed time (or count)
+//! and record every call's latency; the report gives requests per second,
+//! latency percentiles and errors by gRPC code, as a table or JSON. It sends
+//! traffic only to the endpoint it is given.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use tonic::{
+    Code, Request, Status,
+    metadata::{Ascii, MetadataValue},
+    transport::{Channel, Endpoint},
+};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::proto::{
+    Author, ClientInfo, CountCommentsRequest, ListCommentsRequest, SubmitCommentRequest,
+    comments_client::CommentsClient,
+};
+
+/// What the workers call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// `grpc.health.v1.Health/Check`: the transport's ceiling.
+    Health,
+    /// `SubmitComment` with distinct, valid replies from many authors and IPs.
+    Submit,
+    /// `ListComments`: pages of a thread of 100 approved replies.
+    List,
+    /// `CountComments` for 20 articles at once.
+    Count,
+    /// 70% list, 20% count, 10% submit.
+    Mix,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchOutput {
+    Table,
+    Json,
+}
+
+/// The settings of `replyguard bench`.
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// The server, such as http://127.0.0.1:50051.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub endpoint: String,
+    /// A site key (`rg_site_…`); not needed for `health`.
+    #[arg(long, env = "REPLYGUARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long, value_enum)]
+    pub workload: Workload,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Stop after this many calls, if sooner.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// HTTP/2 connections to spread the workers over.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    #[arg(long, value_enum, default_value_t = BenchOutput::Table)]
+    pub output: BenchOutput,
+}
+
+/// What one run measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub workload: Workload,
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub requests: u64,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: u64,
+    pub errors_by_code: BTreeMap<String, u64>,
+}
+
+impl Report {
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "workload {:?}, concurrency {}, {:.1} s",
+            self.workload, self.concurrency, self.seconds
+        );
+        let _ = writeln!(
+            out,
+            "requests {}  rps {:.0}  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms  errors {}",
+            self.requests,
+            self.rps,
+            self.p50_ms,
+            self.p90_ms,
+            self.p99_ms,
+            self.max_ms,
+            self.errors
+        );
+        for (code, n) in &self.errors_by_code {
+            let _ = writeln!(out, "  {code}: {n}");
+        }
+        out
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, tonic::transport::Error),
+    #[error("the {0:?} workload needs a site key (--token)")]
+    NoToken(Workload),
+    #[error("the token cannot be sent as a header")]
+    BadToken,
+    #[error("preparing the {0:?} workload: {1}")]
+    Setup(Workload, Status),
+}
+
+/// Calls of one worker.
+struct Worker {
+    health: HealthClient<Channel>,
+    comments: CommentsClient<Channel>,
+    auth: Option<MetadataValue<Ascii>>,
+    run: u64,
+    id: u64,
+    calls: u64,
+}
+
+const THREAD_ARTICLE: &str = "bench/thread-of-100";
+const ARTICLES: u64 = 1000;
+
+impl Worker {
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(auth) = &self.auth {
+            request.metadata_mut().insert("authorization", auth.clone());
+        }
+        request
+    }
+
+    async fn call(&mut self, workload: Workload) -> Result<(), Status> {
+        self.calls += 1;
+        let workload = match workload {
+            Workload::Mix => match self.calls % 10 {
+                0 => Workload::Submit,
+                1 | 2 => Workload::Count,
+                _ => Workload::List,
+            },
+            other => other,
+        };
+        match workload {
+            Workload::Health => self
+                .health
+                .check(HealthCheckRequest::default())
+                .await
+                .map(drop),
+            Workload::Submit => {
+                let reply = realistic_reply(self.run, self.id, self.calls);
+                let request = self.request(reply);
+                self.comments.submit_comment(request).await.map(drop)
+            }
+            Workload::List => {
+                let request = self.request(ListCommentsRequest {
+                    article: THREAD_ARTICLE.to_owned(),
+                    page_size: 50,
+                    ..Default::default()
+                });
+                self.comments.list_comments(request).await.map(drop)
+            }
+            Workload::Count | Workload::Mix => {
+                let first = self.calls % ARTICLES;
+                let request = self.request(CountCommentsRequest {
+                    articles: (first..first + 20).map(article).collect(),
+                });
+                self.comments.count_comments(request).await.map(drop)
+            }
+        }
+    }
+}
+
+fn article(n: u64) -> String {
+    format!("bench/article-{}", n % ARTICLES)
+}
+
+const WORDS: &[&str] = &[
+    "the",
+    "council",
+    "budget",
+    "school",
+    "really",
+    "think",
+    "article",
+    "point",
+    "because",
+    "would",
+    "people",
+    "missing",
+    "data",
+    "agree",
+    "story",
+    "about",
+    "river",
+    "bridge",
+    "years",
+    "vote",
+    "should",
+    "reporting",
+    "local",
+    "thanks",
+    "clear",
+    "question",
+    "housing",
+    "rent",
+];
+
+/// A distinct, valid reply: its author, IP, article and words vary with the
+/// worker and call, so no duplicate or flood rule refuses it.
+fn realistic_reply(run: u64, worker: u64, call: u64) -> SubmitCommentRequest {
+    let seed = run ^ (worker << 40) ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut body = format!("Reply {call} from reader {worker}:");
+    let mut state = seed | 1;
+    for _ in 0..(12 + seed % 30) {
+        // xorshift: cheap variety, no allocation beyond the body.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        body.push(' ');
+        body.push_str(WORDS[(state % WORDS.len() as u64) as usize]);
+    }
+    body.push('.');
+    let author = worker * 1_000_003 + call;
+    SubmitCommentRequest {
+        article: article(seed),
+        author: Some(Author {
+            name: format!("Reader {author}"),
+            email: format!("reader{author}.{run}@example.org"),
+            website: String::new(),
+        }),
+        body,
+        client: Some(ClientInfo {
+            // 198.18.0.0/15 is set aside for benchmarks.
+            ip: format!(
+                "198.{}.{}.{}",
+                18 + (author >> 16) % 2,
+                (author >> 8) % 256,
+                author % 256
+            ),
+            user_agent: "replyguard-bench".to_owned(),
+            referrer: String::new(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Runs one load test.
+pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
+    let auth = match (&args.token, args.workload) {
+        (None, Workload::Health) => None,
+        (None, workload) => return Err(BenchError::NoToken(workload)),
+        (Some(token), _) => Some(
+            format!("Bearer {token}")
+                .parse::<MetadataValue<Ascii>>()
+                .map_err(|_| BenchError::BadToken)?,
+        ),
+    };
+    let mut channels = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        let channel = Endpoint::from_shared(args.endpoint.clone())
+            .map_err(|e| BenchError::Connect(args.endpoint.clone(), e))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| BenchError::Connect(args.endpoint.clone(), e))?;
+        channels.push(channel);
+    }
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let worker = |id: usize| {
+        let channel = channels[id % channels.len()].clone();
+        Worker {
+            health: HealthClient::new(channel.clone()),
+            comments: CommentsClient::new(channel),
+            auth: auth.clone(),
+            run: run_id,
+            id: id as u64,
+            calls: 0,
+        }
+    };
+
+    if matches!(args.workload, Workload::List | Workload::Mix) {
+        prepare_thread(&mut worker(0), args.workload).await?;
+    }
+
+    let budget = Arc::new(AtomicU64::new(args.requests.unwrap_or(u64::MAX)));
+    let deadline = Instant::now() + Duration::from_secs_f64(args.duration.max(0.1));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..args.concurrency.max(1))
+        .map(|id| {
+            let mut worker = worker(id);
+            let budget = Arc::clone(&budget);
+            let workload = args.workload;
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(4096);
+                let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+                while Instant::now() < deadline
+                    && budget
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                        .is_ok()
+                {
+                    let start = Instant::now();
+                    let result = worker.call(workload).await;
+                    latencies.push(start.elapsed());
+                    if let Err(status) = result {
+                        *errors.entry(code_name(status.code())).or_default() += 1;
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors_by_code = BTreeMap::new();
+    for task in tasks {
+        // A worker that panicked lost its figures; the rest still count.
+        if let Ok((l, e)) = task.await {
+            latencies.extend(l);
+            for (code, n) in e {
+                *errors_by_code.entry(code).or_default() += n;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let requests = latencies.len() as u64;
+    Ok(Report {
+        workload: args.workload,
+        concurrency: args.concurrency,
+        seconds,
+        requests,
+        rps: requests as f64 / seconds,
+        p50_ms: pct(0.50),
+        p90_ms: pct(0.90),
+        p99_ms: pct(0.99),
+        max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        errors: errors_by_code.values().sum(),
+        errors_by_code,
+    })
+}
+
+/// Makes sure the listed thread has 100 approved replies: clean replies on a
+/// site in `auto` mode are approved as they arrive.
+async fn prepare_thread(worker: &mut Worker, workload: Workload) -> Result<(), BenchError> {
+    let listed = worker
+        .comments
+        .list_comments(worker.request(ListCommentsRequest {
+            article: THREAD_ARTICLE.to_owned(),
+            page_size: 1,
+            ..Default::default()
+        }))
+        .await
+        .map_err(|s| BenchError::Setup(workload, s))?
+        .into_inner();
+    let mut parent = String::new();
+    for n in listed.total_count..100 {
+        let mut reply = realistic_reply(worker.run, u64::MAX >> 24, n);
+        reply.article = THREAD_ARTICLE.to_owned();
+        // Every fifth reply starts a thread; the others answer the last one.
+        if n % 5 != 0 {
+            reply.parent_id = parent.clone();
+        }
+        let stored = worker
+            .comments
+            .submit_comment(worker.request(reply))
+            .await
+            .map_err(|s| BenchError::Setup(workload, s))?
+            .into_inner();
+        if n % 5 == 0 {
+            parent = stored.comment.map(|c| c.id).unwrap_or_default();
+        }
+    }
+    Ok(())
+}
+
+fn code_name(code: Code) -> String {
+    format!("{code:?}")
+}
