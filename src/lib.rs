@@ -9,6 +9,7 @@ pub mod api;
 pub mod bench;
 pub mod config;
 pub mod ids;
+pub mod metrics;
 pub mod moderation;
 pub mod operator;
 pub mod privacy;

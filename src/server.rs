@@ -42,6 +42,7 @@ pub enum StartError {
 /// A running server.
 pub struct RunningServer {
     addr: SocketAddr,
+    metrics: Option<(SocketAddr, JoinHandle<()>)>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -52,6 +53,11 @@ impl RunningServer {
         self.addr
     }
 
+    /// Where metrics are served, when they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// `http://ADDR`, for clients.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
@@ -59,8 +65,16 @@ impl RunningServer {
 
     /// Stops accepting calls, lets the in-flight ones finish, and returns.
     pub async fn shutdown(self) -> Result<(), tonic::transport::Error> {
-        let RunningServer { shutdown, task, .. } = self;
+        let RunningServer {
+            shutdown,
+            task,
+            metrics,
+            ..
+        } = self;
         let _ = shutdown.send(());
+        if let Some((_, metrics)) = metrics {
+            metrics.abort();
+        }
         match task.await {
             Ok(result) => result,
             Err(join) => std::panic::resume_unwind(join.into_panic()),
@@ -114,6 +128,15 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     let comments = CommentsApi::new(store.clone(), submitter);
     let moderation = ModerationApi::new(store.clone(), vault);
 
+    let metrics = match settings.metrics_listen {
+        Some(addr) => Some(
+            crate::metrics::serve(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
+
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
     let router = Server::builder()
         // Keeps idle `WatchQueue` streams alive through proxies, and finds
@@ -140,6 +163,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     tracing::info!(%addr, database = %redact_url(&settings.database.url), "replyguard is serving");
     Ok(RunningServer {
         addr,
+        metrics,
         shutdown,
         task,
     })

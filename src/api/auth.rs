@@ -7,6 +7,7 @@
 use std::{
     sync::Arc,
     task::{Context, Poll},
+    time::Instant,
 };
 
 use futures_util::future::BoxFuture;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     ids::SiteId,
+    metrics,
     privacy::token_digest,
     store::{Credential, Role, Site, Store},
 };
@@ -88,8 +90,10 @@ where
             request_id = %request_id(&request),
             actor = tracing::field::Empty,
         );
+        let path = path.to_owned();
         Box::pin(
             async move {
+                let started = Instant::now();
                 if let Some(role) = role {
                     match authenticate(store.as_ref(), request.headers(), role).await {
                         Ok(credential) => {
@@ -98,15 +102,27 @@ where
                         }
                         Err(status) => {
                             tracing::info!(code = ?status.code(), "call refused");
-                            return Ok(status.into_http());
+                            let response = status.into_http();
+                            record(&path, &response, started);
+                            return Ok(response);
                         }
                     }
                 }
-                inner.call(request).await
+                let response = inner.call(request).await?;
+                record(&path, &response, started);
+                Ok(response)
             }
             .instrument(span),
         )
     }
+}
+
+fn record(path: &str, response: &http::Response<Body>, started: Instant) {
+    let status = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok());
+    metrics::record_call(path, status, started.elapsed());
 }
 
 /// The caller's request id, or a new one; bounded so a header cannot bloat logs.

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     ids::CommentId,
+    metrics,
     moderation::{CommentStatus, Decision, DecisionOutcome},
     privacy::Vault,
     proto::{self, moderation_server::Moderation},
@@ -162,6 +163,7 @@ impl Moderation for ModerationApi {
                     result(status.code(), status.message().to_owned(), None)
                 }
                 Ok(DecisionOutcome::Applied { from, to }) => {
+                    metrics::record_decision(action.as_str());
                     tracing::info!(comment = %id, action = action.as_str(), %from, "decided");
                     result(Code::Ok, String::new(), to)
                 }

@@ -11,6 +11,7 @@ use tracing::instrument;
 use super::{FieldViolation, RawReply, ValidReply, validate};
 use crate::{
     ids::CommentId,
+    metrics,
     moderation::CommentStatus,
     privacy::{AuthorHash, Vault, mask_contacts, render_html},
     spam::Assessor,
@@ -121,6 +122,7 @@ impl Submitter {
 
         match self.store.insert_comment(&comment, actor).await {
             Ok(()) => {
+                metrics::record_reply(comment.status.as_str());
                 tracing::info!(comment = %comment.id, status = %comment.status, score = comment.score, "reply stored");
                 Ok(comment)
             }

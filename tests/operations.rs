@@ -1,0 +1,74 @@
+//! What an operator relies on: metrics, health, settings.
+
+mod common;
+
+use common::{Harness, reply};
+use replyguard::server;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn metrics_count_calls_and_replies_in_prometheus_text() {
+    let h = Harness::sqlite().await;
+    let site = h.site("news.example.com").await;
+    let mut settings = h.settings.clone();
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    let server = server::start(&settings).await.expect("server with metrics");
+    let metrics = server.metrics_addr().expect("metrics are served");
+
+    let channel = tonic::transport::Channel::from_shared(server.endpoint())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut comments = replyguard::proto::comments_client::CommentsClient::new(channel);
+    let mut request = tonic::Request::new(reply("story", "Counted."));
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", site.site_key).parse().expect("ascii"),
+    );
+    comments.submit_comment(request).await.expect("submit");
+    comments
+        .submit_comment(reply("story", "No credential."))
+        .await
+        .expect_err("refused");
+
+    let mut stream = tokio::net::TcpStream::connect(metrics)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.expect("response");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains(
+            r#"replyguard_grpc_calls_total{method="SubmitComment",code="UNAUTHENTICATED"}"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"replyguard_replies_total{status="approved"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("replyguard_grpc_call_seconds_bucket"),
+        "{text}"
+    );
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_server_without_a_key_on_postgres_refuses_to_start() {
+    let settings = replyguard::config::ServeSettings::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        "postgres://postgres@127.0.0.1:5432/test",
+    );
+    let err = match server::start(&settings).await {
+        Ok(_) => panic!("started without a secret key"),
+        Err(err) => err.to_string(),
+    };
+    assert!(err.contains("REPLYGUARD_SECRET_KEY"), "{err}");
+}
