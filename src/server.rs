@@ -157,6 +157,12 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
                 health_reporter
                     .set_not_serving::<CommentsServer<CommentsApi>>()
                     .await;
+                health_reporter
+                    .set_not_serving::<ModerationServer<ModerationApi>>()
+                    .await;
+                health_reporter
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
             })
             .await
     });
