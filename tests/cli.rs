@@ -389,3 +389,157 @@ async fn the_load_generator_reports_rates_latencies_and_errors() {
         .into_inner();
     assert_eq!(listed.total_count, 100, "the list workload's thread");
 }
+
+/// Submits `n` pending replies (each with two links, by its own author),
+/// `linking` of them to spam.example; returns their ids in order.
+async fn pending_replies(h: &Harness, site_key: &str, n: usize, linking: usize) -> Vec<String> {
+    let comments = h.comments(site_key).await;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let mut client = comments.clone();
+            let domain = if i < linking {
+                "spam.example"
+            } else {
+                "news.example"
+            };
+            let body = format!("Reply {i}: https://{domain}/a https://www.{domain}/b");
+            tokio::spawn(async move {
+                client
+                    .submit_comment(common::reply_by(
+                        &format!("story-{}", i % 5),
+                        &body,
+                        &format!("Reader {i}"),
+                        &format!("reader{i}@example.com"),
+                    ))
+                    .await
+                    .expect("submit")
+                    .into_inner()
+                    .comment
+                    .expect("comment")
+                    .id
+            })
+        })
+        .collect();
+    let mut ids = Vec::with_capacity(n);
+    for task in tasks {
+        ids.push(task.await.expect("task"));
+    }
+    ids
+}
+
+fn queue_len(h: &Harness, token: &str, status: &str) -> usize {
+    json(&h.replyctl(
+        token,
+        &[
+            "--output", "json", "queue", "--status", status, "--limit", "100000",
+        ],
+    ))["items"]
+        .as_array()
+        .expect("items")
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_decisions_select_by_filter_with_a_dry_run_first() {
+    let h = Harness::sqlite().await;
+    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    pending_replies(&h, &site_key, 2500, 2000).await;
+
+    let dry = h.replyctl(
+        &mod_token,
+        &[
+            "--output",
+            "json",
+            "spam",
+            "--link-domain",
+            "spam.example",
+            "--dry-run",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&dry.stderr).contains("would spam 2000 comment(s)"));
+    assert_eq!(
+        queue_len(&h, &mod_token, "spam"),
+        0,
+        "a dry run changes nothing"
+    );
+
+    let done = json(&h.replyctl(
+        &mod_token,
+        &[
+            "--output",
+            "json",
+            "spam",
+            "--link-domain",
+            "spam.example",
+            "--note",
+            "campaign",
+        ],
+    ));
+    let results = done["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2000);
+    assert!(results.iter().all(|r| r["ok"] == true));
+    assert_eq!(queue_len(&h, &mod_token, "spam"), 2000);
+    assert_eq!(queue_len(&h, &mod_token, "pending"), 500);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let h = Harness::sqlite().await;
+    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    let others = pending_replies(&h, &site_key, 6, 0).await;
+    let mut comments = h.comments(&site_key).await;
+    for i in 0..3 {
+        comments
+            .submit_comment(common::reply_by(
+                "story",
+                &format!("Again {i}: https://a.example https://b.example"),
+                "Persistent",
+                "persistent@example.com",
+            ))
+            .await
+            .expect("submit");
+    }
+    let queue = json(&h.replyctl(&mod_token, &["--output", "json", "queue"]));
+    let hash = queue["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|item| item["comment"]["author_name"] == "Persistent")
+        .map(|item| item["author_hash"].as_str().expect("hash").to_owned())
+        .expect("the author is queued");
+
+    let done = json(&h.replyctl(
+        &mod_token,
+        &["--output", "json", "reject", "--author-hash", &hash],
+    ));
+    assert_eq!(done["results"].as_array().expect("results").len(), 3);
+    assert_eq!(queue_len(&h, &mod_token, "rejected"), 3);
+
+    let mut approve = Command::new(env!("CARGO_BIN_EXE_replyctl"))
+        .env("REPLYGUARD_ENDPOINT", h.endpoint())
+        .env("REPLYGUARD_TOKEN", &mod_token)
+        .args(["--output", "json", "approve", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("replyctl approve -");
+    approve
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{}\n{} {}\n", others[0], others[1], others[2]).as_bytes())
+        .expect("ids");
+    let output = approve.wait_with_output().expect("ends");
+    assert!(output.status.success());
+    assert_eq!(queue_len(&h, &mod_token, "approved"), 3);
+
+    let nothing = h.replyctl(&mod_token, &["approve"]);
+    assert_eq!(
+        nothing.status.code(),
+        Some(2),
+        "no ids and no filter is a usage error"
+    );
+}

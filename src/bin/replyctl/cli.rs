@@ -125,9 +125,10 @@ pub struct QueueArgs {
 
 /// Arguments of `approve`, `reject`, `spam`, `ham` and `delete`.
 #[derive(Debug, Args)]
+#[command(after_help = SELECTION_HELP)]
 pub struct DecisionArgs {
-    /// The comments' ids; 1000 at most.
-    #[arg(required = true, num_args = 1..=1000, value_name = "ID")]
+    /// The comments' ids; `-` reads them from stdin, one or more per line.
+    #[arg(value_name = "ID")]
     pub ids: Vec<String>,
 
     /// A note for the audit log.
@@ -138,6 +139,83 @@ pub struct DecisionArgs {
     /// moderators never overwrite each other.
     #[arg(long, value_enum, value_name = "STATUS")]
     pub expect: Option<StatusArg>,
+
+    #[command(flatten)]
+    pub select: Selection,
+
+    /// Print what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+const SELECTION_HELP: &str = "\
+Instead of ids, a filter selects every matching comment of one queue, e.g.
+  replyctl reject --author-hash 3f9a...            all pending replies of one author
+  replyctl spam --link-domain cheap-pills.example  every pending reply linking there
+  replyctl delete --status spam --older-than 30d   old spam, for good
+A selected comment is decided only if it is still in that queue.";
+
+/// Which comments a filter selects, when no ids are given.
+#[derive(Debug, Args)]
+pub struct Selection {
+    #[command(flatten)]
+    pub site: SiteArg,
+
+    /// The queue to select from.
+    #[arg(long, value_enum, value_name = "STATUS")]
+    pub status: Option<StatusArg>,
+
+    /// Only this article.
+    #[arg(long, value_name = "ARTICLE")]
+    pub article: Option<String>,
+
+    /// Only this author (the keyed hash shown by `show` and `queue --output json`).
+    #[arg(long, value_name = "HASH")]
+    pub author_hash: Option<String>,
+
+    /// Only readers whose IP starts with this (`203.0.113.` or `2001:db8:`).
+    #[arg(long, value_name = "PREFIX")]
+    pub ip_prefix: Option<String>,
+
+    /// Only replies linking to this domain or its subdomains.
+    #[arg(long, value_name = "DOMAIN")]
+    pub link_domain: Option<String>,
+
+    /// Only replies older than this: `90s`, `45m`, `12h`, `30d`.
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: Option<std::time::Duration>,
+}
+
+impl Selection {
+    /// Whether any filter was given.
+    pub fn is_set(&self) -> bool {
+        self.status.is_some()
+            || self.article.is_some()
+            || self.author_hash.is_some()
+            || self.ip_prefix.is_some()
+            || self.link_domain.is_some()
+            || self.older_than.is_some()
+    }
+}
+
+/// `90s`, `45m`, `12h` or `30d`.
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err("expected a number and a unit: 90s, 45m, 12h or 30d".to_owned()),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(seconds))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| "expected a whole number before the unit, as in 30d".to_owned())
 }
 
 /// `policy show` and `policy set`.

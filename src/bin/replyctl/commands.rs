@@ -13,9 +13,10 @@ use replyguard::proto::{
 };
 
 use crate::{
+    bulk,
     cli::{
         Command, CommentsArgs, Decision, DecisionArgs, EraseArgs, GlobalArgs, OutputFormat,
-        PolicyCommand, PolicySetArgs, QueueArgs, SiteArg, SubmitArgs,
+        PolicyCommand, PolicySetArgs, QueueArgs, SiteArg, StatusArg, SubmitArgs,
     },
     client::{self, Clients},
     error::CliError,
@@ -35,8 +36,20 @@ pub async fn run(
     command: Command,
 ) -> Result<(), CliError> {
     // Everything that can be refused without the server is refused first.
-    if let Command::Policy(PolicyCommand::Set(args)) = &command {
-        args.update().map_err(CliError::PolicyValue)?;
+    match &command {
+        Command::Policy(PolicyCommand::Set(args)) => {
+            args.update().map_err(CliError::PolicyValue)?;
+        }
+        Command::Approve(args)
+        | Command::Reject(args)
+        | Command::Spam(args)
+        | Command::Ham(args)
+        | Command::Delete(args)
+            if args.ids.is_empty() && !args.select.is_set() =>
+        {
+            return Err(CliError::NothingChosen);
+        }
+        _ => {}
     }
 
     let mut clients = client::connect(&global.endpoint, global.token.as_ref()).await?;
@@ -123,24 +136,68 @@ async fn moderate(
     decision: Decision,
     args: DecisionArgs,
 ) -> Result<(), CliError> {
-    let total = args.ids.len();
+    let (targets, expected) = if args.ids.is_empty() {
+        let status = args.select.status.unwrap_or(StatusArg::Pending);
+        let items = bulk::select(clients, &args.select, status).await?;
+        if args.dry_run {
+            emit(&output::queue(format, "selected", &items, false))?;
+            eprintln!(
+                "dry run: would {} {} comment(s)",
+                decision.name(),
+                items.len()
+            );
+            return Ok(());
+        }
+        let ids = items
+            .iter()
+            .filter_map(|item| item.comment.as_ref().map(|c| c.id.clone()))
+            .collect();
+        // Selected from a queue: decided only if still in it.
+        (ids, Some(args.expect.unwrap_or(status)))
+    } else {
+        let ids = bulk::ids_from_args(args.ids)?;
+        if args.dry_run {
+            for id in &ids {
+                emit(id)?;
+            }
+            eprintln!(
+                "dry run: would {} {} comment(s)",
+                decision.name(),
+                ids.len()
+            );
+            return Ok(());
+        }
+        (ids, args.expect)
+    };
+    let total = targets.len();
+    if total == 0 {
+        eprintln!("nothing selected");
+        return Ok(());
+    }
     let what = match total {
         1 => format!("{} 1 comment", decision.name()),
         n => format!("{} {n} comments", decision.name()),
     };
-    let request = ModerateRequest {
-        ids: args.ids,
-        action: decision.action() as i32,
-        note: args.note.unwrap_or_default(),
-        expected_status: args.expect.map(|status| CommentStatus::from(status) as i32),
-    };
-    let results = clients
-        .moderation
-        .moderate(request)
-        .await
-        .map_err(CliError::rpc(what))?
-        .into_inner()
-        .results;
+    let progress = bulk::progress(total);
+    let mut results = Vec::with_capacity(total);
+    for chunk in targets.chunks(bulk::BATCH) {
+        let request = ModerateRequest {
+            ids: chunk.to_vec(),
+            action: decision.action() as i32,
+            note: args.note.clone().unwrap_or_default(),
+            expected_status: expected.map(|status| CommentStatus::from(status) as i32),
+        };
+        let answered = clients
+            .moderation
+            .moderate(request)
+            .await
+            .map_err(CliError::rpc(what.clone()))?
+            .into_inner()
+            .results;
+        progress.inc(answered.len() as u64);
+        results.extend(answered);
+    }
+    progress.finish_and_clear();
     emit(&output::moderate(format, decision, &results))?;
 
     // An id the server did not answer for counts as failed, too.

@@ -41,6 +41,11 @@ pub enum CliError {
     #[error("{0}")]
     PolicyValue(String),
 
+    /// A decision named no comments: no ids, no `-`, no filter. Refused
+    /// rather than read as "every pending comment".
+    #[error("give comment ids, `-` to read them from stdin, or a filter such as --author-hash")]
+    NothingChosen,
+
     /// Ctrl-C could not be listened for, so `watch` could not stop cleanly.
     #[error("listening for Ctrl-C: {0}")]
     Signal(#[source] io::Error),

@@ -5,6 +5,7 @@
 //! (clap's, and the few argument checks clap cannot express).
 //! Failures are reported as one line on stderr; the token is never printed.
 
+mod bulk;
 mod cli;
 mod client;
 mod commands;
@@ -39,6 +40,9 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
         Err(CliError::PolicyValue(message)) => policy_value_error(&message).exit(),
+        Err(error @ CliError::NothingChosen) => Cli::command()
+            .error(ErrorKind::MissingRequiredArgument, error)
+            .exit(),
         Err(error @ CliError::BadToken) => {
             Cli::command().error(ErrorKind::InvalidValue, error).exit()
         }
