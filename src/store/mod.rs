@@ -4,6 +4,7 @@
 //! before the method returns; a moderation change and its audit row are one
 //! transaction.
 
+mod rows;
 mod sqlite;
 
 use std::{collections::HashMap, sync::Arc};
