@@ -10,7 +10,7 @@ mod sqlite;
 use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 pub use sqlite::SqliteStore;
 
@@ -56,6 +56,13 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The current time at the precision every backend keeps (PostgreSQL's
+/// `timestamptz` holds microseconds), so that what the service answers with
+/// equals what a later read returns.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
 
 /// One article host.
 #[derive(Clone, Debug)]

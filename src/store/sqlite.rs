@@ -7,7 +7,6 @@
 use std::{collections::HashMap, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
-use chrono::Utc;
 use sqlx::{
     QueryBuilder, Row, Sqlite,
     sqlite::{
@@ -18,7 +17,7 @@ use sqlx::{
 
 use super::{
     Credential, NewToken, Site, Store, StoreError, StoreResult, StoredComment, ThreadCursor,
-    ThreadOrder,
+    ThreadOrder, now,
     rows::{
         AuditRow, CommentRow, CredentialRow, SiteRow, comment_columns, comments_from_rows,
         credential_from_rows, status_from,
@@ -73,7 +72,7 @@ impl Store for SqliteStore {
             id: SiteId::new(),
             name: name.to_owned(),
             policy: policy.clone(),
-            created_at: Utc::now(),
+            created_at: now(),
         };
         sqlx::query("INSERT INTO sites (id, name, policy, created_at) VALUES (?, ?, ?, ?)")
             .bind(site.id.0)
@@ -121,7 +120,7 @@ impl Store for SqliteStore {
         .bind(token.role.as_str())
         .bind(&token.prefix)
         .bind(&token.digest[..])
-        .bind(Utc::now())
+        .bind(now())
         .execute(&mut *tx)
         .await?;
         for site in &token.sites {
@@ -141,7 +140,7 @@ impl Store for SqliteStore {
             "UPDATE tokens SET revoked_at = ?1 \
              WHERE revoked_at IS NULL AND substr(prefix, 1, length(?2)) = ?2",
         )
-        .bind(Utc::now())
+        .bind(now())
         .bind(prefix)
         .execute(&self.writer)
         .await?;
@@ -380,7 +379,7 @@ impl Store for SqliteStore {
         if decision.expected.is_some_and(|expected| expected != from) {
             return Ok(DecisionOutcome::Conflict { actual: from });
         }
-        let now = Utc::now();
+        let now = now();
         let to = decision.action.target();
         match to {
             Some(to) => {
