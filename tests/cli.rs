@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::Harness;
+use common::{Backend, Harness, TestDatabase, backend_tests};
 use serde_json::Value;
 
 fn replyguard(args: &[&str]) -> Output {
@@ -49,9 +49,8 @@ fn site_add(h: &Harness, name: &str) -> (String, String) {
     (value("REPLYGUARD_SITE_KEY"), value("REPLYGUARD_MOD_TOKEN"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_quickstart_works_from_the_command_line() {
-    let h = Harness::sqlite().await;
+async fn the_quickstart_works_from_the_command_line(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (site_key, mod_token) = site_add(&h, "news.example.com");
     assert!(site_key.starts_with("rg_site_"));
     assert!(mod_token.starts_with("rg_mod_"));
@@ -104,9 +103,8 @@ async fn the_quickstart_works_from_the_command_line() {
     assert_eq!(actions, ["submit", "approve"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tables_are_printed_for_people() {
-    let h = Harness::sqlite().await;
+async fn tables_are_printed_for_people(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (site_key, mod_token) = site_add(&h, "news.example.com");
     stdout(&h.replyctl(
         &site_key,
@@ -128,9 +126,8 @@ async fn tables_are_printed_for_people() {
     assert!(table.contains("story"), "{table}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn errors_exit_non_zero_with_one_clear_line() {
-    let h = Harness::sqlite().await;
+async fn errors_exit_non_zero_with_one_clear_line(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (site_key, _) = site_add(&h, "news.example.com");
 
     let output = h.replyctl("rg_mod_wrong", &["queue"]);
@@ -161,9 +158,8 @@ async fn errors_exit_non_zero_with_one_clear_line() {
     assert!(stderr.contains("author.email"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn operators_issue_and_revoke_tokens() {
-    let h = Harness::sqlite().await;
+async fn operators_issue_and_revoke_tokens(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (_, _) = site_add(&h, "news.example.com");
     let db = h.settings.database.url.clone();
 
@@ -225,6 +221,42 @@ fn the_token_is_stored_only_as_a_digest() {
         .flatten()
         .collect::<Vec<u8>>();
     let haystack = String::from_utf8_lossy(&bytes);
+    for line in out.lines() {
+        let (_, token) = line.split_once('=').expect("VAR=token");
+        let secret_part = &token[token.len() - 20..];
+        assert!(
+            !haystack.contains(secret_part),
+            "a token is stored in plain text"
+        );
+    }
+}
+
+backend_tests!(
+    flavor = "multi_thread";
+    the_quickstart_works_from_the_command_line,
+    tables_are_printed_for_people,
+    errors_exit_non_zero_with_one_clear_line,
+    operators_issue_and_revoke_tokens,
+);
+
+/// The PostgreSQL counterpart of the file check above.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_is_stored_only_as_a_digest_in_postgres() {
+    if !common::postgres_available("cli::the_token_is_stored_only_as_a_digest_in_postgres").await {
+        return;
+    }
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let out = stdout(&replyguard(&[
+        "site",
+        "add",
+        "blog.example.org",
+        "--database",
+        &db.url,
+        "--output",
+        "env",
+    ]));
+    let haystack = db.postgres_dump().await;
+    assert!(haystack.contains("blog.example.org"), "the sites were read");
     for line in out.lines() {
         let (_, token) = line.split_once('=').expect("VAR=token");
         let secret_part = &token[token.len() - 20..];
