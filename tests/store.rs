@@ -797,6 +797,34 @@ async fn opening_a_migrated_database_again_keeps_its_data(backend: Backend) {
     assert_eq!(found.id, news);
 }
 
+async fn a_database_migrated_by_a_newer_replyguard_is_refused(backend: Backend) {
+    let (db, store) = open(backend).await;
+    drop(store);
+    let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                  execution_time) VALUES (20990101000000, 'from the future', TRUE, ";
+    match backend {
+        Backend::Sqlite => db.execute(&format!("{future}X'00', 0)")).await,
+        Backend::Postgres => db.execute(&format!("{future}'\\x00'::bytea, 0)")).await,
+    }
+
+    // Twice: a refused run must not leave the migration lock held.
+    for _ in 0..2 {
+        let refused = store::open(&db.url).await;
+        let Err(err) = refused else {
+            panic!("a database with a newer schema was opened");
+        };
+        assert!(
+            matches!(err, StoreError::SchemaTooNew(20990101000000)),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the database schema is newer than this replyguard (migration 20990101000000); \
+             upgrade replyguard"
+        );
+    }
+}
+
 backend_tests!(
     a_site_is_found_by_name_and_by_id_with_its_policy,
     a_site_name_is_taken_only_once,
@@ -813,6 +841,7 @@ backend_tests!(
     two_decisions_on_one_comment_at_once_apply_one_after_the_other,
     deleting_a_comment_keeps_its_replies_and_its_history,
     opening_a_migrated_database_again_keeps_its_data,
+    a_database_migrated_by_a_newer_replyguard_is_refused,
 );
 
 /// Needs no PostgreSQL: nothing listens on port 1.

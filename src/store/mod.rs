@@ -34,7 +34,13 @@ pub enum StoreError {
     /// The stored data is not what this version understands.
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    /// The schema is newer than this build, or migrating failed.
+    /// A newer replyguard migrated the database: running this one on it
+    /// could misread or damage what the newer one wrote.
+    #[error(
+        "the database schema is newer than this replyguard (migration {0}); upgrade replyguard"
+    )]
+    SchemaTooNew(i64),
+    /// Migrating failed.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database URL or settings cannot be used.
@@ -65,6 +71,9 @@ impl From<sqlx::Error> for StoreError {
 fn migration_error(err: sqlx::migrate::MigrateError) -> StoreError {
     match err {
         sqlx::migrate::MigrateError::Execute(err) => err.into(),
+        // Applied but unknown to this build: migrations are never removed,
+        // so a newer build added it.
+        sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::SchemaTooNew(version),
         other => StoreError::Migrate(other),
     }
 }

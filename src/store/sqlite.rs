@@ -52,7 +52,10 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        MIGRATOR.run(&writer).await?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(super::migration_error)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
