@@ -776,6 +776,38 @@ async fn the_health_service_answers_without_a_credential(backend: Backend) {
     assert_eq!(response.status, 1, "SERVING");
 }
 
+async fn client_details_are_stored_without_control_characters(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut req = reply("story", "Sent by an odd client.");
+    req.client = Some(proto::ClientInfo {
+        ip: "203.0.113.7".into(),
+        user_agent: "bad\0agent\u{1b}".into(),
+        referrer: "https://news.example.com/story\u{7}".into(),
+    });
+
+    let id = comments
+        .submit_comment(req)
+        .await
+        .expect("client details never refuse a reply")
+        .into_inner()
+        .comment
+        .expect("comment")
+        .id;
+    let stored = h
+        .store
+        .comment(id.parse().expect("a comment id"))
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.user_agent.as_deref(), Some("badagent"));
+    assert_eq!(
+        stored.referrer.as_deref(),
+        Some("https://news.example.com/story")
+    );
+}
+
 backend_tests!(
     a_reply_is_held_approved_and_then_listed,
     a_clean_reply_is_approved_at_once_and_two_links_hold_it,
@@ -791,4 +823,5 @@ backend_tests!(
     hundreds_of_concurrent_submitters_each_get_their_own_comment,
     two_first_replies_to_a_new_article_at_once_both_succeed,
     the_health_service_answers_without_a_credential,
+    client_details_are_stored_without_control_characters,
 );

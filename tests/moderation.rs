@@ -339,6 +339,42 @@ async fn the_queue_pages_oldest_first(backend: Backend) {
     assert_eq!(odd.items.len(), 3);
 }
 
+async fn a_note_with_control_characters_is_refused(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let id = submit(&h, &site.site_key, "story", "Needs a look.").await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let with_note = |note: &str| proto::ModerateRequest {
+        ids: vec![id.clone()],
+        action: ModerationAction::Approve.into(),
+        note: note.into(),
+        ..Default::default()
+    };
+
+    let status = moderation
+        .moderate(with_note("fine\0really"))
+        .await
+        .expect_err("a NUL in the note");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&status), ["note"]);
+    assert_eq!(
+        status_of(&mut moderation, &id).await,
+        CommentStatus::Pending
+    );
+
+    let results = moderation
+        .moderate(with_note("fine,\n\treally"))
+        .await
+        .expect("newlines and tabs are welcome")
+        .into_inner()
+        .results;
+    assert_eq!(results[0].code, 0);
+    assert_eq!(
+        status_of(&mut moderation, &id).await,
+        CommentStatus::Approved
+    );
+}
+
 backend_tests!(
     missing_and_wrong_credentials_are_unauthenticated,
     a_credential_works_only_for_its_own_service,
@@ -348,4 +384,5 @@ backend_tests!(
     a_decision_on_a_changed_comment_is_refused,
     bad_moderation_requests_name_their_fields,
     the_queue_pages_oldest_first,
+    a_note_with_control_characters_is_refused,
 );
