@@ -303,26 +303,34 @@ impl Store for PostgresStore {
         query.push_bind(site.0);
         query.push(" AND article = ").push_bind(article);
         query.push(" AND status = 'approved'");
-        let (root_cmp, root_dir) = match order {
-            ThreadOrder::OldestFirst => (">", "ASC"),
-            ThreadOrder::NewestFirst => ("<", "DESC"),
+        let root_dir = match order {
+            ThreadOrder::OldestFirst => "ASC",
+            ThreadOrder::NewestFirst => "DESC",
         };
-        if let Some(cursor) = after {
-            // The first condition alone selects the same rows as the
-            // second; it is there so that the index scan starts at the
-            // cursor's thread instead of walking every thread before it.
-            query
-                .push(" AND root_id ")
-                .push(root_cmp)
-                .push("= ")
-                .push_bind(cursor.root.0)
-                .push(" AND (root_id ")
-                .push(root_cmp)
-                .push(" ")
-                .push_bind(cursor.root.0)
-                .push(" OR path > ")
-                .push_bind(&cursor.path)
-                .push(")");
+        match (order, after) {
+            (_, None) => {}
+            // Exactly the index's order, so the scan starts at the cursor.
+            (ThreadOrder::OldestFirst, Some(cursor)) => {
+                query
+                    .push(" AND (root_id, path) > (")
+                    .push_bind(cursor.root.0)
+                    .push(", ")
+                    .push_bind(&cursor.path)
+                    .push(")");
+            }
+            // Threads newest first but each read top-down: no row comparison
+            // has that order. `root_id <=` is implied by the condition after
+            // it; it is there to start the backward scan at the cursor's thread.
+            (ThreadOrder::NewestFirst, Some(cursor)) => {
+                query
+                    .push(" AND root_id <= ")
+                    .push_bind(cursor.root.0)
+                    .push(" AND (root_id < ")
+                    .push_bind(cursor.root.0)
+                    .push(" OR path > ")
+                    .push_bind(&cursor.path)
+                    .push(")");
+            }
         }
         query
             .push(" ORDER BY root_id ")
