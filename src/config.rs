@@ -11,7 +11,7 @@ use std::{
 
 use clap::Args;
 
-use crate::{privacy::SecretKey, telemetry::LogFormat};
+use crate::{privacy::SecretKey, store::DEFAULT_POOL_SIZE, telemetry::LogFormat};
 
 /// The database when none is named: SQLite in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://replyguard.db";
@@ -39,6 +39,17 @@ pub struct ServeSettings {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
+    /// The most connections this server keeps open to PostgreSQL; several
+    /// replicas together must stay below the server's `max_connections`.
+    /// SQLite ignores it.
+    #[arg(
+        long,
+        env = "REPLYGUARD_DATABASE_POOL_SIZE",
+        default_value_t = DEFAULT_POOL_SIZE,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub database_pool_size: u32,
+
     /// 32 random bytes in standard base64; encrypts emails and signs tokens.
     /// Unset on SQLite: a key file beside the database is created and used.
     #[arg(long, env = "REPLYGUARD_SECRET_KEY", hide_env_values = true)]
@@ -61,6 +72,7 @@ impl ServeSettings {
             database: DatabaseArgs {
                 url: database_url.into(),
             },
+            database_pool_size: DEFAULT_POOL_SIZE,
             secret_key: None,
             metrics_listen: None,
             log_format: LogFormat::Human,

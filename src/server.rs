@@ -15,7 +15,7 @@ use crate::{
     privacy::{PrivacyError, SecretKey, Vault, load_or_create_key_file},
     proto::{self, comments_server::CommentsServer, moderation_server::ModerationServer},
     spam::Assessor,
-    store::{self, StoreError},
+    store::{self, StoreError, StoreOptions},
     submission::Submitter,
 };
 
@@ -98,7 +98,11 @@ pub fn secret_key(settings: &ServeSettings) -> Result<SecretKey, StartError> {
 /// Opens the database, binds the listener and starts serving.
 pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError> {
     let key = secret_key(settings)?;
-    let store = store::open(&settings.database.url).await?;
+    let options = StoreOptions {
+        max_connections: settings.database_pool_size,
+        ..StoreOptions::default()
+    };
+    let store = store::open_with(&settings.database.url, &options).await?;
     let vault = Vault::new(&key);
 
     let listener = TcpListener::bind(settings.listen)

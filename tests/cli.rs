@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::Harness;
+use common::{Backend, Harness, TestDatabase, backend_tests};
 use serde_json::Value;
 
 fn replyguard(args: &[&str]) -> Output {
@@ -49,9 +49,8 @@ fn site_add(h: &Harness, name: &str) -> (String, String) {
     (value("REPLYGUARD_SITE_KEY"), value("REPLYGUARD_MOD_TOKEN"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_quickstart_works_from_the_command_line() {
-    let h = Harness::sqlite().await;
+async fn the_quickstart_works_from_the_command_line(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (site_key, mod_token) = site_add(&h, "news.example.com");
     assert!(site_key.starts_with("rg_site_"));
     assert!(mod_token.starts_with("rg_mod_"));
@@ -104,9 +103,8 @@ async fn the_quickstart_works_from_the_command_line() {
     assert_eq!(actions, ["submit", "approve"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tables_are_printed_for_people() {
-    let h = Harness::sqlite().await;
+async fn tables_are_printed_for_people(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (site_key, mod_token) = site_add(&h, "news.example.com");
     stdout(&h.replyctl(
         &site_key,
@@ -128,9 +126,8 @@ async fn tables_are_printed_for_people() {
     assert!(table.contains("story"), "{table}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn errors_exit_non_zero_with_one_clear_line() {
-    let h = Harness::sqlite().await;
+async fn errors_exit_non_zero_with_one_clear_line(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (site_key, _) = site_add(&h, "news.example.com");
 
     let output = h.replyctl("rg_mod_wrong", &["queue"]);
@@ -161,9 +158,8 @@ async fn errors_exit_non_zero_with_one_clear_line() {
     assert!(stderr.contains("author.email"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn operators_issue_and_revoke_tokens() {
-    let h = Harness::sqlite().await;
+async fn operators_issue_and_revoke_tokens(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (_, _) = site_add(&h, "news.example.com");
     let db = h.settings.database.url.clone();
 
@@ -235,12 +231,11 @@ fn the_token_is_stored_only_as_a_digest() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn replyctl_watch_prints_a_reply_submitted_after_it_started() {
+async fn replyctl_watch_prints_a_reply_submitted_after_it_started(backend: Backend) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    let h = Harness::sqlite().await;
+    let h = Harness::new(backend).await;
     let (site_key, mod_token) = site_add(&h, "news.example.com");
     let mut watcher = Command::new(env!("CARGO_BIN_EXE_replyctl"))
         .env("REPLYGUARD_ENDPOINT", h.endpoint())
@@ -280,12 +275,11 @@ async fn replyctl_watch_prints_a_reply_submitted_after_it_started() {
     assert_eq!(item["assessment"]["reasons"][0]["rule"], "links");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn replyctl_review_decides_one_reply_per_line_of_input() {
+async fn replyctl_review_decides_one_reply_per_line_of_input(backend: Backend) {
     use std::io::Write;
     use std::process::Stdio;
 
-    let h = Harness::sqlite().await;
+    let h = Harness::new(backend).await;
     let (site_key, mod_token) = site_add(&h, "news.example.com");
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -346,9 +340,8 @@ async fn replyctl_review_decides_one_reply_per_line_of_input() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_load_generator_reports_rates_latencies_and_errors() {
-    let h = Harness::sqlite().await;
+async fn the_load_generator_reports_rates_latencies_and_errors(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (site_key, _) = site_add(&h, "bench.example.com");
     for workload in ["health", "submit", "list", "count", "mix"] {
         let report = json(&replyguard(&[
@@ -393,8 +386,11 @@ async fn the_load_generator_reports_rates_latencies_and_errors() {
 /// Submits `n` pending replies (each with two links, by its own author),
 /// `linking` of them to spam.example; returns their ids in order.
 async fn pending_replies(h: &Harness, site_key: &str, n: usize, linking: usize) -> Vec<String> {
+    use futures_util::{StreamExt, stream};
+
     let comments = h.comments(site_key).await;
-    let tasks: Vec<_> = (0..n)
+    // As many in flight as a busy site's backend would send, not all at once.
+    stream::iter(0..n)
         .map(|i| {
             let mut client = comments.clone();
             let domain = if i < linking {
@@ -403,7 +399,7 @@ async fn pending_replies(h: &Harness, site_key: &str, n: usize, linking: usize) 
                 "news.example"
             };
             let body = format!("Reply {i}: https://{domain}/a https://www.{domain}/b");
-            tokio::spawn(async move {
+            async move {
                 client
                     .submit_comment(common::reply_by(
                         &format!("story-{}", i % 5),
@@ -417,14 +413,11 @@ async fn pending_replies(h: &Harness, site_key: &str, n: usize, linking: usize) 
                     .comment
                     .expect("comment")
                     .id
-            })
+            }
         })
-        .collect();
-    let mut ids = Vec::with_capacity(n);
-    for task in tasks {
-        ids.push(task.await.expect("task"));
-    }
-    ids
+        .buffered(16)
+        .collect()
+        .await
 }
 
 fn queue_len(h: &Harness, token: &str, status: &str) -> usize {
@@ -439,9 +432,8 @@ fn queue_len(h: &Harness, token: &str, status: &str) -> usize {
         .len()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bulk_decisions_select_by_filter_with_a_dry_run_first() {
-    let h = Harness::sqlite().await;
+async fn bulk_decisions_select_by_filter_with_a_dry_run_first(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (site_key, mod_token) = site_add(&h, "news.example.com");
     pending_replies(&h, &site_key, 2500, 2000).await;
 
@@ -482,12 +474,11 @@ async fn bulk_decisions_select_by_filter_with_a_dry_run_first() {
     assert_eq!(queue_len(&h, &mod_token, "pending"), 500);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin() {
+async fn all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin(backend: Backend) {
     use std::io::Write;
     use std::process::Stdio;
 
-    let h = Harness::sqlite().await;
+    let h = Harness::new(backend).await;
     let (site_key, mod_token) = site_add(&h, "news.example.com");
     let others = pending_replies(&h, &site_key, 6, 0).await;
     let mut comments = h.comments(&site_key).await;
@@ -542,4 +533,45 @@ async fn all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin() {
         Some(2),
         "no ids and no filter is a usage error"
     );
+}
+
+backend_tests!(
+    flavor = "multi_thread";
+    the_quickstart_works_from_the_command_line,
+    tables_are_printed_for_people,
+    errors_exit_non_zero_with_one_clear_line,
+    operators_issue_and_revoke_tokens,
+    replyctl_watch_prints_a_reply_submitted_after_it_started,
+    replyctl_review_decides_one_reply_per_line_of_input,
+    the_load_generator_reports_rates_latencies_and_errors,
+    bulk_decisions_select_by_filter_with_a_dry_run_first,
+    all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin,
+);
+
+/// The PostgreSQL counterpart of the file check above.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_is_stored_only_as_a_digest_in_postgres() {
+    if !common::postgres_available("cli::the_token_is_stored_only_as_a_digest_in_postgres").await {
+        return;
+    }
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let out = stdout(&replyguard(&[
+        "site",
+        "add",
+        "blog.example.org",
+        "--database",
+        &db.url,
+        "--output",
+        "env",
+    ]));
+    let haystack = db.postgres_dump().await;
+    assert!(haystack.contains("blog.example.org"), "the sites were read");
+    for line in out.lines() {
+        let (_, token) = line.split_once('=').expect("VAR=token");
+        let secret_part = &token[token.len() - 20..];
+        assert!(
+            !haystack.contains(secret_part),
+            "a token is stored in plain text"
+        );
+    }
 }

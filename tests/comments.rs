@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Harness, approve, bad_fields, reply, reply_by};
+use common::{Backend, Harness, approve, backend_tests, bad_fields, reply, reply_by};
 use md5::Md5;
 use prost::Message;
 use replyguard::{
@@ -21,9 +21,8 @@ fn moderate_all() -> Policy {
     }
 }
 
-#[tokio::test]
-async fn a_reply_is_held_approved_and_then_listed() {
-    let h = Harness::sqlite().await;
+async fn a_reply_is_held_approved_and_then_listed(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
     let mut comments = h.comments(&site.site_key).await;
     let mut moderation = h.moderation(&site.mod_token).await;
@@ -83,9 +82,8 @@ async fn a_reply_is_held_approved_and_then_listed() {
     assert_eq!(counts.get("elsewhere"), Some(&0));
 }
 
-#[tokio::test]
-async fn a_clean_reply_is_approved_at_once_and_two_links_hold_it() {
-    let h = Harness::sqlite().await;
+async fn a_clean_reply_is_approved_at_once_and_two_links_hold_it(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let mut comments = h.comments(&site.site_key).await;
 
@@ -129,9 +127,8 @@ async fn refused(h: &Harness, key: &str, req: proto::SubmitCommentRequest) -> Ve
     bad_fields(&status)
 }
 
-#[tokio::test]
-async fn each_bad_field_is_named_and_nothing_is_stored() {
-    let h = Harness::sqlite().await;
+async fn each_bad_field_is_named_and_nothing_is_stored(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let key = &site.site_key;
     let author = |name: &str, email: &str, website: &str| {
@@ -218,9 +215,8 @@ async fn each_bad_field_is_named_and_nothing_is_stored() {
     }
 }
 
-#[tokio::test]
-async fn several_bad_fields_are_reported_at_once() {
-    let h = Harness::sqlite().await;
+async fn several_bad_fields_are_reported_at_once(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let req = proto::SubmitCommentRequest {
         article: String::new(),
@@ -253,9 +249,8 @@ async fn several_bad_fields_are_reported_at_once() {
     assert_eq!(fields, ["author.email", "author.name"]);
 }
 
-#[tokio::test]
-async fn limits_count_characters_and_text_is_normalised() {
-    let h = Harness::sqlite().await;
+async fn limits_count_characters_and_text_is_normalised(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let mut comments = h.comments(&site.site_key).await;
 
@@ -316,9 +311,8 @@ fn assert_no_email(bytes: &[u8], email: &str, what: &str) {
     }
 }
 
-#[tokio::test]
-async fn no_public_response_carries_the_email_or_a_hash_of_it() {
-    let h = Harness::sqlite().await;
+async fn no_public_response_carries_the_email_or_a_hash_of_it(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let mut comments = h.comments(&site.site_key).await;
     let email = "Unique-Reader.7731@Example.org";
@@ -372,7 +366,7 @@ async fn no_public_response_carries_the_email_or_a_hash_of_it() {
 
 #[tokio::test]
 async fn the_database_file_never_holds_the_email_in_plain_text() {
-    let h = Harness::sqlite().await;
+    let h = Harness::new(Backend::Sqlite).await;
     let site = h.site("news.example.com").await;
     let mut comments = h.comments(&site.site_key).await;
     let email = "private.person.4412@example.net";
@@ -403,9 +397,40 @@ async fn the_database_file_never_holds_the_email_in_plain_text() {
     }
 }
 
+/// The PostgreSQL counterpart of the file check above: every value of
+/// every column of every table, bytea also in hex.
 #[tokio::test]
-async fn a_retry_with_the_same_idempotency_key_returns_the_first_comment() {
-    let h = Harness::sqlite().await;
+async fn the_postgres_database_never_holds_the_email_in_plain_text() {
+    let test = "comments::the_postgres_database_never_holds_the_email_in_plain_text";
+    if !common::postgres_available(test).await {
+        return;
+    }
+    let h = Harness::new(Backend::Postgres).await;
+    let site = h.site("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let email = "private.person.4412@example.net";
+    comments
+        .submit_comment(reply_by("story", "Hello there.", "P. Person", email))
+        .await
+        .expect("submit");
+
+    let haystack = h.db.postgres_dump().await.to_lowercase();
+    assert!(haystack.contains("hello there."), "the comments were read");
+    assert!(
+        !haystack.contains(email),
+        "the email is stored in plain text"
+    );
+    assert!(
+        !haystack.contains("private.person"),
+        "the local part is stored"
+    );
+    for digest in hex_digests(email) {
+        assert!(!haystack.contains(&digest), "an unsalted hash is stored");
+    }
+}
+
+async fn a_retry_with_the_same_idempotency_key_returns_the_first_comment(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
     let mut comments = h.comments(&site.site_key).await;
     let mut req = reply("story", "Only once, please.");
@@ -439,9 +464,8 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_comment() {
     );
 }
 
-#[tokio::test]
-async fn replies_need_an_approved_parent_of_the_same_article_and_site() {
-    let h = Harness::sqlite().await;
+async fn replies_need_an_approved_parent_of_the_same_article_and_site(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
     let other = h.site("other.example.com").await;
     let mut comments = h.comments(&site.site_key).await;
@@ -556,9 +580,8 @@ async fn all_pages(
     }
 }
 
-#[tokio::test]
-async fn pages_keep_threads_in_order_with_parents_before_replies() {
-    let h = Harness::sqlite().await;
+async fn pages_keep_threads_in_order_with_parents_before_replies(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
     let ids = threads(&h, &site, "story").await;
     let mut comments = h.comments(&site.site_key).await;
@@ -599,9 +622,8 @@ async fn pages_keep_threads_in_order_with_parents_before_replies() {
     assert_eq!(bad_fields(&status), ["page_token"]);
 }
 
-#[tokio::test]
-async fn comment_html_is_escaped_and_links_are_nofollow() {
-    let h = Harness::sqlite().await;
+async fn comment_html_is_escaped_and_links_are_nofollow(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let mut comments = h.comments(&site.site_key).await;
     let comment = comments
@@ -627,9 +649,8 @@ async fn comment_html_is_escaped_and_links_are_nofollow() {
     );
 }
 
-#[tokio::test]
-async fn a_restarted_server_keeps_everything() {
-    let mut h = Harness::sqlite().await;
+async fn a_restarted_server_keeps_everything(backend: Backend) {
+    let mut h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
     let mut comments = h.comments(&site.site_key).await;
     let first = comments
@@ -673,9 +694,8 @@ async fn a_restarted_server_keeps_everything() {
     assert_eq!(shown.history.len(), 2, "submit and approve");
 }
 
-#[tokio::test]
-async fn hundreds_of_concurrent_submitters_each_get_their_own_comment() {
-    let h = Harness::sqlite().await;
+async fn hundreds_of_concurrent_submitters_each_get_their_own_comment(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let comments = h.comments(&site.site_key).await;
 
@@ -712,9 +732,8 @@ async fn hundreds_of_concurrent_submitters_each_get_their_own_comment() {
     assert_eq!(ids.len(), 300);
 }
 
-#[tokio::test]
-async fn two_first_replies_to_a_new_article_at_once_both_succeed() {
-    let h = Harness::sqlite().await;
+async fn two_first_replies_to_a_new_article_at_once_both_succeed(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let mut a = h.comments(&site.site_key).await;
     let mut b = h.comments(&site.site_key).await;
@@ -738,10 +757,9 @@ async fn two_first_replies_to_a_new_article_at_once_both_succeed() {
     assert_eq!(listed.total_count, 2);
 }
 
-#[tokio::test]
-async fn the_health_service_answers_without_a_credential() {
+async fn the_health_service_answers_without_a_credential(backend: Backend) {
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let h = Harness::sqlite().await;
+    let h = Harness::new(backend).await;
     let channel = tonic::transport::Channel::from_shared(h.endpoint())
         .expect("endpoint")
         .connect()
@@ -767,9 +785,8 @@ struct RawSubmit {
     body: Vec<u8>,
 }
 
-#[tokio::test]
-async fn a_string_that_is_not_utf8_is_the_callers_error() {
-    let h = Harness::sqlite().await;
+async fn a_string_that_is_not_utf8_is_the_callers_error(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let channel = tonic::transport::Channel::from_shared(h.endpoint())
         .expect("endpoint")
@@ -810,3 +827,54 @@ async fn a_string_that_is_not_utf8_is_the_callers_error() {
         .into_inner();
     assert_eq!(listed.total_count, 0);
 }
+
+async fn client_details_are_stored_without_control_characters(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut req = reply("story", "Sent by an odd client.");
+    req.client = Some(proto::ClientInfo {
+        ip: "203.0.113.7".into(),
+        user_agent: "bad\0agent\u{1b}".into(),
+        referrer: "https://news.example.com/story\u{7}".into(),
+    });
+
+    let id = comments
+        .submit_comment(req)
+        .await
+        .expect("client details never refuse a reply")
+        .into_inner()
+        .comment
+        .expect("comment")
+        .id;
+    let stored = h
+        .store
+        .comment(id.parse().expect("a comment id"))
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.user_agent.as_deref(), Some("badagent"));
+    assert_eq!(
+        stored.referrer.as_deref(),
+        Some("https://news.example.com/story")
+    );
+}
+
+backend_tests!(
+    a_reply_is_held_approved_and_then_listed,
+    a_clean_reply_is_approved_at_once_and_two_links_hold_it,
+    each_bad_field_is_named_and_nothing_is_stored,
+    several_bad_fields_are_reported_at_once,
+    limits_count_characters_and_text_is_normalised,
+    no_public_response_carries_the_email_or_a_hash_of_it,
+    a_retry_with_the_same_idempotency_key_returns_the_first_comment,
+    replies_need_an_approved_parent_of_the_same_article_and_site,
+    pages_keep_threads_in_order_with_parents_before_replies,
+    comment_html_is_escaped_and_links_are_nofollow,
+    a_restarted_server_keeps_everything,
+    hundreds_of_concurrent_submitters_each_get_their_own_comment,
+    two_first_replies_to_a_new_article_at_once_both_succeed,
+    the_health_service_answers_without_a_credential,
+    client_details_are_stored_without_control_characters,
+    a_string_that_is_not_utf8_is_the_callers_error,
+);

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Harness, bad_fields, decide, reply};
+use common::{Backend, Harness, backend_tests, bad_fields, decide, reply};
 use replyguard::{
     proto::{self, CommentStatus, ModerationAction},
     spam::{Mode, Policy},
@@ -41,9 +41,8 @@ async fn status_of(moderation: &mut common::Moderation, id: &str) -> CommentStat
         .status()
 }
 
-#[tokio::test]
-async fn missing_and_wrong_credentials_are_unauthenticated() {
-    let h = Harness::sqlite().await;
+async fn missing_and_wrong_credentials_are_unauthenticated(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.site("news.example.com").await;
 
     let status = h
@@ -71,9 +70,8 @@ async fn missing_and_wrong_credentials_are_unauthenticated() {
     assert_eq!(status.code(), Code::Unauthenticated);
 }
 
-#[tokio::test]
-async fn a_credential_works_only_for_its_own_service() {
-    let h = Harness::sqlite().await;
+async fn a_credential_works_only_for_its_own_service(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
 
     let status = h
@@ -93,9 +91,8 @@ async fn a_credential_works_only_for_its_own_service() {
     assert_eq!(status.code(), Code::PermissionDenied);
 }
 
-#[tokio::test]
-async fn a_revoked_token_stops_working() {
-    let h = Harness::sqlite().await;
+async fn a_revoked_token_stops_working(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let mut comments = h.comments(&site.site_key).await;
     comments
@@ -113,9 +110,8 @@ async fn a_revoked_token_stops_working() {
     assert_eq!(status.code(), Code::Unauthenticated);
 }
 
-#[tokio::test]
-async fn no_credential_reaches_another_sites_comments() {
-    let h = Harness::sqlite().await;
+async fn no_credential_reaches_another_sites_comments(backend: Backend) {
+    let h = Harness::new(backend).await;
     let ours = h.site_with("ours.example.com", moderate_all()).await;
     let theirs = h.site_with("theirs.example.com", moderate_all()).await;
     let their_comment = submit(&h, &theirs.site_key, "story", "Their reply.").await;
@@ -178,9 +174,8 @@ async fn no_credential_reaches_another_sites_comments() {
     assert_eq!(listed.total_count, 0);
 }
 
-#[tokio::test]
-async fn every_action_moves_the_comment_and_answers_per_id() {
-    let h = Harness::sqlite().await;
+async fn every_action_moves_the_comment_and_answers_per_id(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
     let mut moderation = h.moderation(&site.mod_token).await;
 
@@ -242,9 +237,8 @@ async fn every_action_moves_the_comment_and_answers_per_id() {
     }
 }
 
-#[tokio::test]
-async fn a_decision_on_a_changed_comment_is_refused() {
-    let h = Harness::sqlite().await;
+async fn a_decision_on_a_changed_comment_is_refused(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
     let id = submit(&h, &site.site_key, "story", "Contested.").await;
     let mut first = h.moderation(&site.mod_token).await;
@@ -274,9 +268,8 @@ async fn a_decision_on_a_changed_comment_is_refused() {
     assert_eq!(status_of(&mut first, &id).await, CommentStatus::Approved);
 }
 
-#[tokio::test]
-async fn bad_moderation_requests_name_their_fields() {
-    let h = Harness::sqlite().await;
+async fn bad_moderation_requests_name_their_fields(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
     let mut moderation = h.moderation(&site.mod_token).await;
 
@@ -306,9 +299,8 @@ async fn bad_moderation_requests_name_their_fields() {
     assert_eq!(bad_fields(&status), ["status"]);
 }
 
-#[tokio::test]
-async fn the_queue_pages_oldest_first() {
-    let h = Harness::sqlite().await;
+async fn the_queue_pages_oldest_first(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
     let mut ids = Vec::new();
     for i in 0..7 {
@@ -347,9 +339,8 @@ async fn the_queue_pages_oldest_first() {
     assert_eq!(odd.items.len(), 3);
 }
 
-#[tokio::test]
-async fn a_watcher_hears_of_each_new_pending_reply_of_its_site_only() {
-    let h = Harness::sqlite().await;
+async fn a_watcher_hears_of_each_new_pending_reply_of_its_site_only(backend: Backend) {
+    let h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
     let other = h.site_with("other.example.com", moderate_all()).await;
     let mut moderation = h.moderation(&site.mod_token).await;
@@ -375,3 +366,52 @@ async fn a_watcher_hears_of_each_new_pending_reply_of_its_site_only() {
     );
     assert_eq!(item.masked_email, "j•••@example.com");
 }
+
+async fn a_note_with_control_characters_is_refused(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let id = submit(&h, &site.site_key, "story", "Needs a look.").await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let with_note = |note: &str| proto::ModerateRequest {
+        ids: vec![id.clone()],
+        action: ModerationAction::Approve.into(),
+        note: note.into(),
+        ..Default::default()
+    };
+
+    let status = moderation
+        .moderate(with_note("fine\0really"))
+        .await
+        .expect_err("a NUL in the note");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&status), ["note"]);
+    assert_eq!(
+        status_of(&mut moderation, &id).await,
+        CommentStatus::Pending
+    );
+
+    let results = moderation
+        .moderate(with_note("fine,\n\treally"))
+        .await
+        .expect("newlines and tabs are welcome")
+        .into_inner()
+        .results;
+    assert_eq!(results[0].code, 0);
+    assert_eq!(
+        status_of(&mut moderation, &id).await,
+        CommentStatus::Approved
+    );
+}
+
+backend_tests!(
+    missing_and_wrong_credentials_are_unauthenticated,
+    a_credential_works_only_for_its_own_service,
+    a_revoked_token_stops_working,
+    no_credential_reaches_another_sites_comments,
+    every_action_moves_the_comment_and_answers_per_id,
+    a_decision_on_a_changed_comment_is_refused,
+    bad_moderation_requests_name_their_fields,
+    the_queue_pages_oldest_first,
+    a_note_with_control_characters_is_refused,
+    a_watcher_hears_of_each_new_pending_reply_of_its_site_only,
+);

@@ -131,6 +131,13 @@ impl Moderation for ModerationApi {
             ),
         };
         let note = Some(req.note.trim()).filter(|n| !n.is_empty());
+        // Refused on every backend alike: PostgreSQL cannot store NUL in text.
+        if note.is_some_and(|n| n.chars().any(|c| c.is_control() && c != '\n' && c != '\t')) {
+            return Err(invalid_field(
+                "note",
+                "must not contain control characters other than newlines and tabs",
+            ));
+        }
         let mut results = Vec::with_capacity(req.ids.len());
         for raw_id in req.ids {
             let result =

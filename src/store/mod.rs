@@ -4,13 +4,16 @@
 //! before the method returns; a moderation change and its audit row are one
 //! transaction.
 
+mod postgres;
+mod rows;
 mod sqlite;
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::{
@@ -31,7 +34,13 @@ pub enum StoreError {
     /// The stored data is not what this version understands.
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    /// The schema is newer than this build, or migrating failed.
+    /// A newer replyguard migrated the database: running this one on it
+    /// could misread or damage what the newer one wrote.
+    #[error(
+        "the database schema is newer than this replyguard (migration {0}); upgrade replyguard"
+    )]
+    SchemaTooNew(i64),
+    /// Migrating failed.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database URL or settings cannot be used.
@@ -49,12 +58,34 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => StoreError::Unavailable(err),
+            sqlx::Error::Database(ref db) if postgres::is_retryable(db.as_ref()) => {
+                StoreError::Unavailable(err)
+            }
             other => StoreError::Other(other),
         }
     }
 }
 
+/// A failed migration run, in the terms the service answers with: a
+/// database that cannot be reached is `Unavailable`, like any other call.
+fn migration_error(err: sqlx::migrate::MigrateError) -> StoreError {
+    match err {
+        sqlx::migrate::MigrateError::Execute(err) => err.into(),
+        // Applied but unknown to this build: migrations are never removed,
+        // so a newer build added it.
+        sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::SchemaTooNew(version),
+        other => StoreError::Migrate(other),
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The current time at the precision every backend keeps (PostgreSQL's
+/// `timestamptz` holds microseconds), so that what the service answers with
+/// equals what a later read returns.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
 
 /// One article host.
 #[derive(Clone, Debug)]
@@ -228,10 +259,40 @@ pub trait Store: Send + Sync + 'static {
 /// How many events a slow watcher may fall behind before it skips some.
 pub const EVENT_BUFFER: usize = 1024;
 
+/// How a store reaches its database; SQLite's pools are fixed and ignore it.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// The most connections one process keeps to PostgreSQL.
+    pub max_connections: u32,
+    /// How long a call waits for a connection before it fails as
+    /// `Unavailable`: short, so that while the database is down calls fail
+    /// fast instead of piling up.
+    pub acquire_timeout: Duration,
+}
+
+/// Connections per process to PostgreSQL when not told otherwise.
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: DEFAULT_POOL_SIZE,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Opens the store a database URL names, creating and migrating it as needed.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    open_with(url, &StoreOptions::default()).await
+}
+
+/// [`open`] with explicit connection settings.
+pub async fn open_with(url: &str, options: &StoreOptions) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url, options).await?))
     } else {
         Err(StoreError::Config(format!(
             "unsupported database URL (expected sqlite:// or postgres://): {url}"

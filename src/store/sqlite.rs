@@ -7,38 +7,30 @@
 use std::{collections::HashMap, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
-use chrono::Utc;
 use sqlx::{
     QueryBuilder, Row, Sqlite,
     sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-        SqliteSynchronous,
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
     types::Json,
 };
 use tokio::sync::broadcast;
-use uuid::Uuid;
 
 use super::{
-    Credential, EVENT_BUFFER, NewToken, Role, Site, Store, StoreError, StoreResult, StoredComment,
-    ThreadCursor, ThreadOrder,
+    Credential, EVENT_BUFFER, NewToken, Site, Store, StoreError, StoreResult, StoredComment,
+    ThreadCursor, ThreadOrder, now,
+    rows::{
+        AuditRow, CommentRow, CredentialRow, SiteRow, comment_columns, comments_from_rows,
+        credential_from_rows, status_from,
+    },
 };
 use crate::{
-    ids::{AuditId, CommentId, SiteId, TokenId},
+    ids::{AuditId, CommentId, SiteId},
     moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome, QueueEvent},
-    spam::{Policy, Verdict},
+    spam::Policy,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// The columns of a [`StoredComment`], in the order [`comment_from_row`] reads.
-macro_rules! comment_columns {
-    () => {
-        "id, site_id, article, parent_id, root_id, path, depth, status, author_name, \
-         author_website, email_sealed, author_hash, avatar_seed, body, body_public, body_html, \
-         ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at"
-    };
-}
 
 /// A store on one SQLite file.
 #[derive(Clone)]
@@ -63,7 +55,10 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        MIGRATOR.run(&writer).await?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(super::migration_error)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -77,58 +72,6 @@ impl SqliteStore {
     }
 }
 
-fn status_from(word: &str) -> StoreResult<CommentStatus> {
-    CommentStatus::parse(word).ok_or_else(|| StoreError::Corrupt(format!("status {word:?}")))
-}
-
-fn optional_status(word: Option<String>) -> StoreResult<Option<CommentStatus>> {
-    word.as_deref().map(status_from).transpose()
-}
-
-fn site_from_row(row: &SqliteRow) -> StoreResult<Site> {
-    let Json(policy): Json<Policy> = row.try_get("policy")?;
-    Ok(Site {
-        id: SiteId(row.try_get("id")?),
-        name: row.try_get("name")?,
-        policy,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn comment_from_row(row: &SqliteRow) -> StoreResult<StoredComment> {
-    let verdict: String = row.try_get("verdict")?;
-    let Json(reasons) = row.try_get("reasons")?;
-    let depth: i64 = row.try_get("depth")?;
-    Ok(StoredComment {
-        id: CommentId(row.try_get("id")?),
-        site: SiteId(row.try_get("site_id")?),
-        article: row.try_get("article")?,
-        parent: row.try_get::<Option<Uuid>, _>("parent_id")?.map(CommentId),
-        root: CommentId(row.try_get("root_id")?),
-        path: row.try_get("path")?,
-        depth: u32::try_from(depth).map_err(|_| StoreError::Corrupt(format!("depth {depth}")))?,
-        status: status_from(row.try_get("status")?)?,
-        author_name: row.try_get("author_name")?,
-        author_website: row.try_get("author_website")?,
-        email_sealed: row.try_get("email_sealed")?,
-        author_hash: row.try_get("author_hash")?,
-        avatar_seed: row.try_get("avatar_seed")?,
-        body: row.try_get("body")?,
-        body_public: row.try_get("body_public")?,
-        body_html: row.try_get("body_html")?,
-        ip: row.try_get("ip")?,
-        user_agent: row.try_get("user_agent")?,
-        referrer: row.try_get("referrer")?,
-        score: row.try_get("score")?,
-        verdict: Verdict::parse(&verdict)
-            .ok_or_else(|| StoreError::Corrupt(format!("verdict {verdict:?}")))?,
-        reasons,
-        idempotency_key: row.try_get("idempotency_key")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -140,7 +83,7 @@ impl Store for SqliteStore {
             id: SiteId::new(),
             name: name.to_owned(),
             policy: policy.clone(),
-            created_at: Utc::now(),
+            created_at: now(),
         };
         sqlx::query("INSERT INTO sites (id, name, policy, created_at) VALUES (?, ?, ?, ?)")
             .bind(site.id.0)
@@ -160,23 +103,23 @@ impl Store for SqliteStore {
     }
 
     async fn site_by_name(&self, name: &str) -> StoreResult<Option<Site>> {
-        sqlx::query("SELECT id, name, policy, created_at FROM sites WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(site_from_row)
-            .transpose()
+        let row = sqlx::query_as::<_, SiteRow>(
+            "SELECT id, name, policy, created_at FROM sites WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(Site::from))
     }
 
     async fn site_by_id(&self, id: SiteId) -> StoreResult<Option<Site>> {
-        sqlx::query("SELECT id, name, policy, created_at FROM sites WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(site_from_row)
-            .transpose()
+        let row = sqlx::query_as::<_, SiteRow>(
+            "SELECT id, name, policy, created_at FROM sites WHERE id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(Site::from))
     }
 
     async fn insert_token(&self, token: &NewToken) -> StoreResult<()> {
@@ -188,7 +131,7 @@ impl Store for SqliteStore {
         .bind(token.role.as_str())
         .bind(&token.prefix)
         .bind(&token.digest[..])
-        .bind(Utc::now())
+        .bind(now())
         .execute(&mut *tx)
         .await?;
         for site in &token.sites {
@@ -208,7 +151,7 @@ impl Store for SqliteStore {
             "UPDATE tokens SET revoked_at = ?1 \
              WHERE revoked_at IS NULL AND substr(prefix, 1, length(?2)) = ?2",
         )
-        .bind(Utc::now())
+        .bind(now())
         .bind(prefix)
         .execute(&self.writer)
         .await?;
@@ -216,7 +159,7 @@ impl Store for SqliteStore {
     }
 
     async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, CredentialRow>(
             "SELECT t.id, t.role, t.prefix, s.site_id FROM tokens t \
              LEFT JOIN token_sites s ON s.token_id = t.id \
              WHERE t.digest = ? AND t.revoked_at IS NULL",
@@ -224,23 +167,7 @@ impl Store for SqliteStore {
         .bind(&digest[..])
         .fetch_all(&self.reader)
         .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let role: String = first.try_get("role")?;
-        let mut sites = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(site) = row.try_get::<Option<Uuid>, _>("site_id")? {
-                sites.push(SiteId(site));
-            }
-        }
-        Ok(Some(Credential {
-            id: TokenId(first.try_get("id")?),
-            role: Role::parse(&role)
-                .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
-            prefix: first.try_get("prefix")?,
-            sites,
-        }))
+        credential_from_rows(rows)
     }
 
     async fn insert_comment(&self, c: &StoredComment, actor: &str) -> StoreResult<()> {
@@ -307,7 +234,7 @@ impl Store for SqliteStore {
     }
 
     async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>> {
-        sqlx::query(concat!(
+        sqlx::query_as::<_, CommentRow>(concat!(
             "SELECT ",
             comment_columns!(),
             " FROM comments WHERE id = ?"
@@ -315,8 +242,7 @@ impl Store for SqliteStore {
         .bind(id.0)
         .fetch_optional(&self.reader)
         .await?
-        .as_ref()
-        .map(comment_from_row)
+        .map(StoredComment::try_from)
         .transpose()
     }
 
@@ -325,7 +251,7 @@ impl Store for SqliteStore {
         site: SiteId,
         key: &str,
     ) -> StoreResult<Option<StoredComment>> {
-        sqlx::query(concat!(
+        sqlx::query_as::<_, CommentRow>(concat!(
             "SELECT ",
             comment_columns!(),
             " FROM comments WHERE site_id = ? AND idempotency_key = ?"
@@ -334,8 +260,7 @@ impl Store for SqliteStore {
         .bind(key)
         .fetch_optional(&self.reader)
         .await?
-        .as_ref()
-        .map(comment_from_row)
+        .map(StoredComment::try_from)
         .transpose()
     }
 
@@ -388,8 +313,11 @@ impl Store for SqliteStore {
             .push(root_dir)
             .push(", path ASC LIMIT ")
             .push_bind(i64::from(limit));
-        let rows = query.build().fetch_all(&self.reader).await?;
-        rows.iter().map(comment_from_row).collect()
+        let rows = query
+            .build_query_as::<CommentRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        comments_from_rows(rows)
     }
 
     async fn count_approved(
@@ -440,8 +368,11 @@ impl Store for SqliteStore {
         query
             .push(" ORDER BY id LIMIT ")
             .push_bind(i64::from(limit));
-        let rows = query.build().fetch_all(&self.reader).await?;
-        rows.iter().map(comment_from_row).collect()
+        let rows = query
+            .build_query_as::<CommentRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        comments_from_rows(rows)
     }
 
     async fn decide(
@@ -465,7 +396,7 @@ impl Store for SqliteStore {
         if decision.expected.is_some_and(|expected| expected != from) {
             return Ok(DecisionOutcome::Conflict { actual: from });
         }
-        let now = Utc::now();
+        let now = now();
         let to = decision.action.target();
         match to {
             Some(to) => {
@@ -504,27 +435,14 @@ impl Store for SqliteStore {
     }
 
     async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AuditRow>(
             "SELECT id, comment_id, actor, action, from_status, to_status, note, created_at \
              FROM audit_log WHERE comment_id = ? ORDER BY id",
         )
         .bind(comment.0)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditRecord {
-                    id: AuditId(row.try_get("id")?),
-                    comment: row.try_get::<Option<Uuid>, _>("comment_id")?.map(CommentId),
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    from_status: optional_status(row.try_get("from_status")?)?,
-                    to_status: optional_status(row.try_get("to_status")?)?,
-                    note: row.try_get("note")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(AuditRecord::try_from).collect()
     }
 
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {

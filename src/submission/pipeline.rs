@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use tracing::instrument;
 
 use super::{FieldViolation, RawReply, ValidReply, validate};
@@ -15,7 +14,7 @@ use crate::{
     moderation::CommentStatus,
     privacy::{AuthorHash, Vault, mask_contacts, render_html},
     spam::Assessor,
-    store::{Site, Store, StoreError, StoredComment},
+    store::{self, Site, Store, StoreError, StoredComment},
 };
 
 /// How deep replies may nest; a reply to a comment this deep is refused.
@@ -87,7 +86,7 @@ impl Submitter {
             > 0;
         let assessment = self.assessor.assess(&reply, &site.policy);
         let status = site.policy.initial_status(&assessment, trusted);
-        let now = Utc::now();
+        let now = store::now();
         let body_public = mask_contacts(reply.body.as_str());
         let comment = StoredComment {
             id,

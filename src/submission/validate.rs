@@ -138,11 +138,11 @@ pub fn validate(raw: &RawReply<'_>) -> Result<ValidReply, Vec<FieldViolation>> {
         client: ClientInfo {
             ip,
             user_agent: non_empty(truncate(
-                raw.user_agent.trim(),
+                without_control_chars(raw.user_agent).trim(),
                 ClientInfo::MAX_USER_AGENT_BYTES,
             )),
             referrer: non_empty(truncate(
-                raw.referrer.trim(),
+                without_control_chars(raw.referrer).trim(),
                 ClientInfo::MAX_REFERRER_BYTES,
             )),
         },
@@ -220,6 +220,13 @@ fn truncate(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+/// Client details are never refused, but their control characters are
+/// dropped: PostgreSQL cannot store NUL in text, and no backend should hold
+/// what the other could not.
+fn without_control_chars(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -917,6 +924,27 @@ mod tests {
             })
             .is_ok()
         );
+    }
+
+    #[test]
+    fn control_characters_are_dropped_from_the_user_agent_and_referrer()
+    -> Result<(), Vec<FieldViolation>> {
+        let reply = validate(&RawReply {
+            user_agent: "bad\0agent\u{1b}",
+            referrer: "\u{7}https://news.example.com/\n",
+            ..good()
+        })?;
+        assert_eq!(reply.client.user_agent.as_deref(), Some("badagent"));
+        assert_eq!(
+            reply.client.referrer.as_deref(),
+            Some("https://news.example.com/")
+        );
+        let reply = validate(&RawReply {
+            user_agent: "\0\0",
+            ..good()
+        })?;
+        assert_eq!(reply.client.user_agent, None);
+        Ok(())
     }
 
     #[test]

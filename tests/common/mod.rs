@@ -1,9 +1,18 @@
 //! The test harness: a real server on port 0 over a real database of its own,
 //! real tonic clients, and the real `replyctl` binary.
+//!
+//! Every test runs on both backends: [`backend_tests!`] turns each
+//! `async fn name(backend: Backend)` into `sqlite::name` and `postgres::name`.
+//! A PostgreSQL test gets a schema of its own in the `test` database and
+//! drops it afterwards. When PostgreSQL cannot be reached, its half of each
+//! test says so on stderr and passes, unless `REPLYGUARD_REQUIRE_POSTGRES=1`
+//! (as in CI), where it fails.
 
 #![allow(dead_code)]
 
-use std::{path::PathBuf, process::Output, sync::Arc};
+pub mod proxy;
+
+use std::{io::Write, path::PathBuf, process::Output, str::FromStr, sync::Arc, time::Duration};
 
 use replyguard::{
     config::{Secret, ServeSettings},
@@ -15,13 +24,274 @@ use replyguard::{
     spam::Policy,
     store::{self, Role, Store},
 };
+use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection, postgres::PgConnectOptions};
 use tempfile::TempDir;
+use tokio::sync::OnceCell;
 use tonic::{
     Request, Status,
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
     transport::Channel,
 };
+use uuid::Uuid;
+
+/// Where the PostgreSQL tests connect unless `REPLYGUARD_TEST_POSTGRES_URL`
+/// names another database; each test makes its own schema there.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn name(backend: Backend)` once per backend, as
+/// `sqlite::name` and `postgres::name`. Tests that block on a child process
+/// need a runtime with spare threads: `backend_tests!(flavor = "multi_thread"; a, b)`.
+// Not every test binary that shares this module runs on both backends.
+#[allow(unused_macros)]
+macro_rules! backend_tests {
+    (flavor = $flavor:tt; $($name:ident),+ $(,)?) => {
+        $crate::common::backend_tests!(@expand (flavor = $flavor) $($name),+);
+    };
+    ($($name:ident),+ $(,)?) => {
+        $crate::common::backend_tests!(@expand () $($name),+);
+    };
+    (@expand $runtime:tt $($name:ident),+) => {
+        mod sqlite {
+            $(
+                #[tokio::test $runtime]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test $runtime]
+                async fn $name() {
+                    let test = concat!(module_path!(), "::", stringify!($name));
+                    if $crate::common::postgres_available(test).await {
+                        super::$name($crate::common::Backend::Postgres).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use backend_tests;
+
+/// The PostgreSQL database the tests make their schemas in.
+pub fn postgres_admin_url() -> String {
+    std::env::var("REPLYGUARD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+/// Whether the PostgreSQL half of `test` can run. When it cannot, says why
+/// on stderr, or fails the test if `REPLYGUARD_REQUIRE_POSTGRES=1`.
+pub async fn postgres_available(test: &str) -> bool {
+    // One probe per test binary: when PostgreSQL is missing, every test
+    // would otherwise wait for its own connection attempt to fail.
+    static PROBE: OnceCell<Result<(), String>> = OnceCell::const_new();
+    let probe = PROBE.get_or_init(probe_postgres).await;
+    let Err(error) = probe else {
+        return true;
+    };
+    let url = postgres_admin_url();
+    let place = PgConnectOptions::from_str(&url)
+        .map(|o| format!("{}:{}", o.get_host(), o.get_port()))
+        .unwrap_or(url);
+    let message = format!(
+        "PostgreSQL at {place} is not reachable ({error}); skipping the PostgreSQL half of {test}"
+    );
+    if std::env::var("REPLYGUARD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+        panic!("{message}, but REPLYGUARD_REQUIRE_POSTGRES=1 forbids skipping it");
+    }
+    // Straight to stderr: the test harness captures `eprintln!` of passing
+    // tests, and this line must be seen.
+    let _ = std::io::stderr().write_all(format!("{message}\n").as_bytes());
+    false
+}
+
+async fn probe_postgres() -> Result<(), String> {
+    let connect = async {
+        let mut conn = admin_connection().await?;
+        sqlx::query("SELECT 1").execute(&mut conn).await?;
+        conn.close().await
+    };
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err("no answer within 5 s".to_owned()),
+    }
+}
+
+async fn admin_connection() -> Result<PgConnection, sqlx::Error> {
+    PgConnection::connect(&postgres_admin_url()).await
+}
+
+/// A database of a test's own: a SQLite file in a temporary directory, or a
+/// schema in PostgreSQL that is dropped with it.
+pub struct TestDatabase {
+    pub backend: Backend,
+    /// What `REPLYGUARD_DATABASE_URL` would be.
+    pub url: String,
+    /// A temporary directory; the SQLite file and its key live in it.
+    pub dir: TempDir,
+    schema: Option<String>,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => TestDatabase {
+                backend,
+                url: format!("sqlite://{}", dir.path().join("replyguard.db").display()),
+                dir,
+                schema: None,
+            },
+            Backend::Postgres => {
+                let schema = format!("rg_{}", Uuid::now_v7().simple());
+                let mut admin = admin_connection().await.expect("PostgreSQL connects");
+                sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create the test schema");
+                let _ = admin.close().await;
+                TestDatabase {
+                    backend,
+                    url: schema_url(&schema),
+                    dir,
+                    schema: Some(schema),
+                }
+            }
+        }
+    }
+
+    /// The SQLite file; only SQLite tests have one.
+    pub fn sqlite_path(&self) -> PathBuf {
+        assert_eq!(self.backend, Backend::Sqlite, "only SQLite keeps a file");
+        self.dir.path().join("replyguard.db")
+    }
+
+    /// Runs one statement on the database behind the store's back.
+    pub async fn execute(&self, sql: &str) {
+        let statement = AssertSqlSafe(sql.to_owned());
+        let done = match self.backend {
+            Backend::Sqlite => match SqliteConnection::connect(&self.url).await {
+                Ok(mut conn) => sqlx::query(statement).execute(&mut conn).await.map(drop),
+                Err(err) => Err(err),
+            },
+            Backend::Postgres => match PgConnection::connect(&self.url).await {
+                Ok(mut conn) => sqlx::query(statement).execute(&mut conn).await.map(drop),
+                Err(err) => Err(err),
+            },
+        };
+        if let Err(err) = done {
+            panic!("{sql}: {err}");
+        }
+    }
+
+    /// PostgreSQL: every value of every column of every table in the
+    /// schema, as text; `bytea` values twice, as their bytes and in hex, so
+    /// that a search finds a plain or hashed secret wherever it is stored.
+    pub async fn postgres_dump(&self) -> String {
+        let schema = self.schema.as_deref().expect("a PostgreSQL database");
+        let mut conn = PgConnection::connect(&self.url).await.expect("connect");
+        let columns: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT table_name::text, column_name::text, data_type::text \
+             FROM information_schema.columns WHERE table_schema = $1 \
+             ORDER BY table_name, ordinal_position",
+        )
+        .bind(schema)
+        .fetch_all(&mut conn)
+        .await
+        .expect("list the columns");
+        assert!(!columns.is_empty(), "the schema has tables");
+        let mut dump = String::new();
+        for (table, column, data_type) in columns {
+            let bytea = data_type == "bytea";
+            let value = if bytea {
+                format!("\"{column}\"")
+            } else {
+                format!("convert_to(\"{column}\"::text, 'UTF8')")
+            };
+            let values: Vec<Option<Vec<u8>>> =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT {value} FROM \"{table}\"")))
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("read a column");
+            for bytes in values.into_iter().flatten() {
+                dump.push_str(&String::from_utf8_lossy(&bytes));
+                dump.push('\n');
+                if bytea {
+                    dump.push_str(&hex::encode(&bytes));
+                    dump.push('\n');
+                }
+            }
+        }
+        dump
+    }
+}
+
+/// The admin URL with `search_path` set to `schema`, so that migrations
+/// and tables land there; `application_name` lets the cleanup find its
+/// sessions.
+fn schema_url(schema: &str) -> String {
+    let mut url = url::Url::parse(&postgres_admin_url()).expect("a PostgreSQL URL");
+    url.query_pairs_mut()
+        .append_pair("options", &format!("-c search_path={schema}"))
+        .append_pair("application_name", schema);
+    url.into()
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(schema) = self.schema.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot block on its own
+        // futures; a short-lived runtime on another thread can.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|err| err.to_string())?;
+            runtime.block_on(drop_schema(&schema))
+        });
+        match cleanup.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => eprintln!("could not drop a test schema: {err}"),
+            Err(_) => eprintln!("could not drop a test schema: the cleanup panicked"),
+        }
+    }
+}
+
+async fn drop_schema(schema: &str) -> Result<(), String> {
+    let mut admin = admin_connection().await.map_err(|err| err.to_string())?;
+    // The server under test may still hold sessions (its runtime is paused
+    // while this runs); end them so that none keeps a lock the drop needs.
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(schema)
+    .execute(&mut admin)
+    .await
+    .map_err(|err| err.to_string())?;
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&mut admin)
+    .await
+    .map_err(|err| format!("{schema}: {err}"))?;
+    let _ = admin.close().await;
+    Ok(())
+}
 
 /// Sends `authorization: Bearer <token>` with every call.
 #[derive(Clone)]
@@ -55,21 +325,17 @@ pub struct Harness {
     pub server: Option<RunningServer>,
     pub store: Arc<dyn Store>,
     pub settings: ServeSettings,
-    pub dir: TempDir,
     pub key: SecretKey,
+    /// Last, so that it is dropped after the server and store that use it.
+    pub db: TestDatabase,
 }
 
 impl Harness {
-    /// A server on a fresh SQLite file.
-    pub async fn sqlite() -> Harness {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("replyguard.db").display());
-        Harness::on(dir, url).await
-    }
-
-    async fn on(dir: TempDir, url: String) -> Harness {
+    /// A server on a fresh database of `backend`.
+    pub async fn new(backend: Backend) -> Harness {
+        let db = TestDatabase::new(backend).await;
         let key = SecretKey::generate();
-        let mut settings = ServeSettings::new("127.0.0.1:0".parse().expect("addr"), url);
+        let mut settings = ServeSettings::new("127.0.0.1:0".parse().expect("addr"), db.url.clone());
         settings.secret_key = Some(Secret::from(&key));
         let server = server::start(&settings).await.expect("server starts");
         let store = store::open(&settings.database.url)
@@ -79,8 +345,8 @@ impl Harness {
             server: Some(server),
             store,
             settings,
-            dir,
             key,
+            db,
         }
     }
 
@@ -88,8 +354,9 @@ impl Harness {
         self.server.as_ref().expect("running").endpoint()
     }
 
+    /// The SQLite file; only SQLite harnesses have one.
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("replyguard.db")
+        self.db.sqlite_path()
     }
 
     /// Stops the server and starts a new one on the same database.

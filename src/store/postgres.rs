@@ -1,0 +1,584 @@
+//! The PostgreSQL store: one database shared by several replicas of
+//! `replyguard serve`.
+//!
+//! It behaves exactly as the SQLite store does; only the means differ. Each
+//! replica keeps a bounded pool, and a call that cannot get a connection in
+//! time fails as `Unavailable` instead of waiting for a database that is
+//! down. Nothing is kept in memory between calls: every replica reads what
+//! another one wrote. `decide` locks its comment row, so two moderators
+//! deciding the same comment on two replicas apply one after the other and
+//! the second sees the first's result.
+
+use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use sqlx::{
+    Postgres, QueryBuilder, Row,
+    error::DatabaseError,
+    postgres::{PgConnectOptions, PgDatabaseError, PgListener, PgPool, PgPoolOptions},
+    types::Json,
+};
+use tokio::{sync::broadcast, task::JoinHandle};
+use uuid::Uuid;
+
+use super::{
+    EVENT_BUFFER, NewToken, Site, Store, StoreError, StoreOptions, StoreResult, StoredComment,
+    ThreadCursor, ThreadOrder, now,
+    rows::{
+        AuditRow, CommentRow, CredentialRow, SiteRow, comment_columns, comments_from_rows,
+        credential_from_rows, status_from,
+    },
+};
+use crate::{
+    ids::{AuditId, CommentId, SiteId},
+    moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome, QueueEvent},
+    spam::Policy,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A store on one PostgreSQL database (or one schema of it, when the URL
+/// sets `search_path`).
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    events: Arc<Events>,
+}
+
+impl PostgresStore {
+    /// Connects to and migrates the database at `url`.
+    pub async fn open(url: &str, options: &StoreOptions) -> StoreResult<Self> {
+        let mut connect = PgConnectOptions::from_str(url)
+            .map_err(|err| StoreError::Config(format!("cannot use the PostgreSQL URL: {err}")))?;
+        if connect.get_application_name().is_none() {
+            // Names this service's sessions in `pg_stat_activity`.
+            connect = connect.application_name("replyguard");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        if let Err(err) = MIGRATOR.run(&pool).await {
+            // A failed run keeps the migrator's session lock on its
+            // connection; closing the pool ends that session and frees the
+            // lock for the other replicas.
+            pool.close().await;
+            return Err(super::migration_error(err));
+        }
+        let events = Arc::new(Events::listen(&pool).await?);
+        Ok(PostgresStore { pool, events })
+    }
+}
+
+/// Whether PostgreSQL refused a statement for a passing reason, so that the
+/// caller may retry: the connection or server went away, the server is
+/// starting or shutting down, out of connections, a failover left us on a
+/// read-only standby, or a transaction lost a race that a retry would win.
+pub(super) fn is_retryable(err: &dyn DatabaseError) -> bool {
+    let Some(err) = err.try_downcast_ref::<PgDatabaseError>() else {
+        return false;
+    };
+    let code = err.code();
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "25006" | "40001" | "40P01"
+        )
+}
+
+/// Whether `err` is a unique violation of the named constraint or index.
+fn violates(err: &sqlx::Error, constraint: &str) -> bool {
+    matches!(err, sqlx::Error::Database(db)
+        if db.is_unique_violation() && db.constraint() == Some(constraint))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_site(&self, name: &str, policy: &Policy) -> StoreResult<Site> {
+        let site = Site {
+            id: SiteId::new(),
+            name: name.to_owned(),
+            policy: policy.clone(),
+            created_at: now(),
+        };
+        sqlx::query("INSERT INTO sites (id, name, policy, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(site.id.0)
+            .bind(&site.name)
+            .bind(Json(&site.policy))
+            .bind(site.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|err| {
+                if violates(&err, "sites_name_unique") {
+                    StoreError::AlreadyExists("site")
+                } else {
+                    err.into()
+                }
+            })?;
+        Ok(site)
+    }
+
+    async fn site_by_name(&self, name: &str) -> StoreResult<Option<Site>> {
+        let row = sqlx::query_as::<_, SiteRow>(
+            "SELECT id, name, policy, created_at FROM sites WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Site::from))
+    }
+
+    async fn site_by_id(&self, id: SiteId) -> StoreResult<Option<Site>> {
+        let row = sqlx::query_as::<_, SiteRow>(
+            "SELECT id, name, policy, created_at FROM sites WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Site::from))
+    }
+
+    async fn insert_token(&self, token: &NewToken) -> StoreResult<()> {
+        let sites: Vec<Uuid> = token.sites.iter().map(|site| site.0).collect();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO tokens (id, role, prefix, digest, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token.id.0)
+        .bind(token.role.as_str())
+        .bind(&token.prefix)
+        .bind(&token.digest[..])
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO token_sites (token_id, site_id) SELECT $1, unnest($2::uuid[])")
+            .bind(token.id.0)
+            .bind(&sites)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64> {
+        // `starts_with` rather than LIKE: a prefix may contain `_`, a LIKE
+        // wildcard. On a "C" column it is served by the `tokens_prefix` index.
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 \
+             WHERE revoked_at IS NULL AND starts_with(prefix, $2)",
+        )
+        .bind(now())
+        .bind(prefix)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<super::Credential>> {
+        let rows = sqlx::query_as::<_, CredentialRow>(
+            "SELECT t.id, t.role, t.prefix, s.site_id FROM tokens t \
+             LEFT JOIN token_sites s ON s.token_id = t.id \
+             WHERE t.digest = $1 AND t.revoked_at IS NULL",
+        )
+        .bind(&digest[..])
+        .fetch_all(&self.pool)
+        .await?;
+        credential_from_rows(rows)
+    }
+
+    async fn insert_comment(&self, c: &StoredComment, actor: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(concat!(
+            "INSERT INTO comments (",
+            comment_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+        ))
+        .bind(c.id.0)
+        .bind(c.site.0)
+        .bind(&c.article)
+        .bind(c.parent.map(|p| p.0))
+        .bind(c.root.0)
+        .bind(&c.path)
+        .bind(i64::from(c.depth))
+        .bind(c.status.as_str())
+        .bind(&c.author_name)
+        .bind(&c.author_website)
+        .bind(&c.email_sealed)
+        .bind(&c.author_hash)
+        .bind(&c.avatar_seed)
+        .bind(&c.body)
+        .bind(&c.body_public)
+        .bind(&c.body_html)
+        .bind(&c.ip)
+        .bind(&c.user_agent)
+        .bind(&c.referrer)
+        .bind(c.score)
+        .bind(c.verdict.as_str())
+        .bind(Json(&c.reasons))
+        .bind(&c.idempotency_key)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|err| {
+            if violates(&err, "comments_idempotency") {
+                StoreError::AlreadyExists("idempotency key")
+            } else {
+                err.into()
+            }
+        })?;
+        sqlx::query(
+            "INSERT INTO audit_log (id, site_id, comment_id, actor, action, to_status, created_at) \
+             VALUES ($1, $2, $3, $4, 'submit', $5, $6)",
+        )
+        .bind(AuditId::new().0)
+        .bind(c.site.0)
+        .bind(c.id.0)
+        .bind(actor)
+        .bind(c.status.as_str())
+        .bind(c.created_at)
+        .execute(&mut *tx)
+        .await?;
+        // Delivered to every replica's listener when, and only if, the
+        // transaction commits.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(&self.events.channel)
+            .bind(encode_event(&QueueEvent {
+                site: c.site,
+                comment: c.id,
+                status: c.status,
+            }))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>> {
+        sqlx::query_as::<_, CommentRow>(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(StoredComment::try_from)
+        .transpose()
+    }
+
+    async fn comment_by_idempotency_key(
+        &self,
+        site: SiteId,
+        key: &str,
+    ) -> StoreResult<Option<StoredComment>> {
+        sqlx::query_as::<_, CommentRow>(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE site_id = $1 AND idempotency_key = $2"
+        ))
+        .bind(site.0)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(StoredComment::try_from)
+        .transpose()
+    }
+
+    async fn approved_by_author(&self, site: SiteId, author_hash: &[u8]) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM comments \
+             WHERE site_id = $1 AND author_hash = $2 AND status = 'approved'",
+        )
+        .bind(site.0)
+        .bind(author_hash)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count.unsigned_abs())
+    }
+
+    async fn thread_page(
+        &self,
+        site: SiteId,
+        article: &str,
+        order: ThreadOrder,
+        after: Option<&ThreadCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>> {
+        let mut query = QueryBuilder::<Postgres>::new(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE site_id = "
+        ));
+        query.push_bind(site.0);
+        query.push(" AND article = ").push_bind(article);
+        query.push(" AND status = 'approved'");
+        let root_dir = match order {
+            ThreadOrder::OldestFirst => "ASC",
+            ThreadOrder::NewestFirst => "DESC",
+        };
+        match (order, after) {
+            (_, None) => {}
+            // Exactly the index's order, so the scan starts at the cursor.
+            (ThreadOrder::OldestFirst, Some(cursor)) => {
+                query
+                    .push(" AND (root_id, path) > (")
+                    .push_bind(cursor.root.0)
+                    .push(", ")
+                    .push_bind(&cursor.path)
+                    .push(")");
+            }
+            // Threads newest first but each read top-down: no row comparison
+            // has that order. `root_id <=` is implied by the condition after
+            // it; it is there to start the backward scan at the cursor's thread.
+            (ThreadOrder::NewestFirst, Some(cursor)) => {
+                query
+                    .push(" AND root_id <= ")
+                    .push_bind(cursor.root.0)
+                    .push(" AND (root_id < ")
+                    .push_bind(cursor.root.0)
+                    .push(" OR path > ")
+                    .push_bind(&cursor.path)
+                    .push(")");
+            }
+        }
+        query
+            .push(" ORDER BY root_id ")
+            .push(root_dir)
+            .push(", path ASC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query
+            .build_query_as::<CommentRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        comments_from_rows(rows)
+    }
+
+    async fn count_approved(
+        &self,
+        site: SiteId,
+        articles: &[String],
+    ) -> StoreResult<HashMap<String, u64>> {
+        let rows = sqlx::query(
+            "SELECT article, COUNT(*) AS n FROM comments \
+             WHERE site_id = $1 AND status = 'approved' AND article = ANY($2) \
+             GROUP BY article",
+        )
+        .bind(site.0)
+        .bind(articles)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = row.try_get("n")?;
+                Ok((row.try_get("article")?, n.unsigned_abs()))
+            })
+            .collect()
+    }
+
+    async fn queue_page(
+        &self,
+        site: SiteId,
+        status: CommentStatus,
+        article: Option<&str>,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>> {
+        let mut query = QueryBuilder::<Postgres>::new(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE site_id = "
+        ));
+        query.push_bind(site.0);
+        query.push(" AND status = ").push_bind(status.as_str());
+        if let Some(article) = article {
+            query.push(" AND article = ").push_bind(article);
+        }
+        if let Some(after) = after {
+            query.push(" AND id > ").push_bind(after.0);
+        }
+        query
+            .push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query
+            .build_query_as::<CommentRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        comments_from_rows(rows)
+    }
+
+    async fn decide(
+        &self,
+        sites: &[SiteId],
+        decision: &Decision<'_>,
+    ) -> StoreResult<DecisionOutcome> {
+        let sites: Vec<Uuid> = sites.iter().map(|site| site.0).collect();
+        let mut tx = self.pool.begin().await?;
+        // FOR UPDATE: a second decision on this comment waits here until the
+        // first commits, then reads the status the first one left.
+        let row = sqlx::query(
+            "SELECT site_id, status FROM comments \
+             WHERE id = $1 AND site_id = ANY($2) FOR UPDATE",
+        )
+        .bind(decision.comment.0)
+        .bind(&sites)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(DecisionOutcome::NotFound);
+        };
+        let site = SiteId(row.try_get("site_id")?);
+        let from = status_from(row.try_get("status")?)?;
+        if decision.expected.is_some_and(|expected| expected != from) {
+            tx.rollback().await?;
+            return Ok(DecisionOutcome::Conflict { actual: from });
+        }
+        let now = now();
+        let to = decision.action.target();
+        match to {
+            Some(to) => {
+                sqlx::query("UPDATE comments SET status = $1, updated_at = $2 WHERE id = $3")
+                    .bind(to.as_str())
+                    .bind(now)
+                    .bind(decision.comment.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM comments WHERE id = $1")
+                    .bind(decision.comment.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO audit_log \
+             (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(AuditId::new().0)
+        .bind(site.0)
+        .bind(decision.comment.0)
+        .bind(decision.actor)
+        .bind(decision.action.as_str())
+        .bind(from.as_str())
+        .bind(to.map(CommentStatus::as_str))
+        .bind(decision.note)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(DecisionOutcome::Applied { from, to })
+    }
+
+    async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query_as::<_, AuditRow>(
+            "SELECT id, comment_id, actor, action, from_status, to_status, note, created_at \
+             FROM audit_log WHERE comment_id = $1 ORDER BY id",
+        )
+        .bind(comment.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AuditRecord::try_from).collect()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        self.events.sender.subscribe()
+    }
+}
+
+/// The replica's end of `LISTEN/NOTIFY`: a task that hears every replica's
+/// commits and hands them to this replica's watchers. It stops with the
+/// last clone of the store.
+struct Events {
+    channel: String,
+    sender: broadcast::Sender<QueueEvent>,
+    listener: JoinHandle<()>,
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl Events {
+    async fn listen(pool: &PgPool) -> StoreResult<Events> {
+        // One channel per schema, so that deployments (and tests) sharing a
+        // database never hear each other.
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(pool)
+            .await?;
+        let channel: String = format!("replyguard_{schema}").chars().take(63).collect();
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(&channel).await?;
+        let (sender, _) = broadcast::channel(EVENT_BUFFER);
+        let task = tokio::spawn({
+            let sender = sender.clone();
+            async move {
+                loop {
+                    match listener.recv().await {
+                        Ok(notification) => match decode_event(notification.payload()) {
+                            Some(event) => {
+                                let _ = sender.send(event);
+                            }
+                            None => tracing::warn!(
+                                payload = notification.payload(),
+                                "ignoring a notification this version does not understand"
+                            ),
+                        },
+                        Err(err) => {
+                            // The listener reconnects on the next `recv`;
+                            // until the database is back, try once a second.
+                            tracing::warn!(error = %err, "queue notifications interrupted");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Events {
+            channel,
+            sender,
+            listener: task,
+        })
+    }
+}
+
+/// `SITE COMMENT STATUS`: small, and readable in `pg_stat_activity`.
+fn encode_event(event: &QueueEvent) -> String {
+    format!("{} {} {}", event.site, event.comment, event.status)
+}
+
+fn decode_event(payload: &str) -> Option<QueueEvent> {
+    let mut parts = payload.split(' ');
+    let site = parts.next()?.parse().ok()?;
+    let comment = parts.next()?.parse().ok()?;
+    let status = CommentStatus::parse(parts.next()?)?;
+    Some(QueueEvent {
+        site,
+        comment,
+        status,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_survive_the_notification_payload() {
+        let event = QueueEvent {
+            site: SiteId::new(),
+            comment: CommentId::new(),
+            status: CommentStatus::Pending,
+        };
+        assert_eq!(decode_event(&encode_event(&event)), Some(event));
+        assert_eq!(decode_event("garbage"), None);
+    }
+}

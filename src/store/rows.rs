@@ -1,0 +1,190 @@
+//! Rows as both backends return them, and their checked conversion into
+//! domain values.
+//!
+//! The row structs derive sqlx's `FromRow`, which is generic over the
+//! database, so SQLite and PostgreSQL decode the same columns the same way.
+//! A stored word this build does not know is `StoreError::Corrupt`, never a
+//! panic or a silent default.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Credential, Role, Site, StoreError, StoreResult, StoredComment};
+use crate::{
+    ids::{AuditId, CommentId, SiteId, TokenId},
+    moderation::{AuditRecord, CommentStatus},
+    spam::{Policy, Reason, Verdict},
+};
+
+/// The columns of a [`StoredComment`], in the order of the `INSERT`s'
+/// placeholders; the same names on every backend.
+macro_rules! comment_columns {
+    () => {
+        "id, site_id, article, parent_id, root_id, path, depth, status, author_name, \
+         author_website, email_sealed, author_hash, avatar_seed, body, body_public, body_html, \
+         ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at"
+    };
+}
+pub(super) use comment_columns;
+
+pub(super) fn status_from(word: &str) -> StoreResult<CommentStatus> {
+    CommentStatus::parse(word).ok_or_else(|| StoreError::Corrupt(format!("status {word:?}")))
+}
+
+fn optional_status(word: Option<&str>) -> StoreResult<Option<CommentStatus>> {
+    word.map(status_from).transpose()
+}
+
+fn role_from(word: &str) -> StoreResult<Role> {
+    Role::parse(word).ok_or_else(|| StoreError::Corrupt(format!("role {word:?}")))
+}
+
+fn verdict_from(word: &str) -> StoreResult<Verdict> {
+    Verdict::parse(word).ok_or_else(|| StoreError::Corrupt(format!("verdict {word:?}")))
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SiteRow {
+    id: Uuid,
+    name: String,
+    policy: Json<Policy>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<SiteRow> for Site {
+    fn from(row: SiteRow) -> Site {
+        Site {
+            id: SiteId(row.id),
+            name: row.name,
+            policy: row.policy.0,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// One row of a token joined with one of its sites (none for a token
+/// without sites).
+#[derive(sqlx::FromRow)]
+pub(super) struct CredentialRow {
+    id: Uuid,
+    role: String,
+    prefix: String,
+    site_id: Option<Uuid>,
+}
+
+/// Folds the rows of one token into its credential; `None` when there are none.
+pub(super) fn credential_from_rows(rows: Vec<CredentialRow>) -> StoreResult<Option<Credential>> {
+    let sites = rows
+        .iter()
+        .filter_map(|row| row.site_id.map(SiteId))
+        .collect();
+    let Some(first) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    Ok(Some(Credential {
+        id: TokenId(first.id),
+        role: role_from(&first.role)?,
+        prefix: first.prefix,
+        sites,
+    }))
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CommentRow {
+    id: Uuid,
+    site_id: Uuid,
+    article: String,
+    parent_id: Option<Uuid>,
+    root_id: Uuid,
+    path: String,
+    // `integer` on PostgreSQL; SQLite's INTEGER decodes into it as well.
+    depth: i32,
+    status: String,
+    author_name: String,
+    author_website: Option<String>,
+    email_sealed: Vec<u8>,
+    author_hash: Vec<u8>,
+    avatar_seed: String,
+    body: String,
+    body_public: String,
+    body_html: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    referrer: Option<String>,
+    score: f64,
+    verdict: String,
+    reasons: Json<Vec<Reason>>,
+    idempotency_key: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<CommentRow> for StoredComment {
+    type Error = StoreError;
+
+    fn try_from(row: CommentRow) -> StoreResult<StoredComment> {
+        Ok(StoredComment {
+            id: CommentId(row.id),
+            site: SiteId(row.site_id),
+            article: row.article,
+            parent: row.parent_id.map(CommentId),
+            root: CommentId(row.root_id),
+            path: row.path,
+            depth: u32::try_from(row.depth)
+                .map_err(|_| StoreError::Corrupt(format!("depth {}", row.depth)))?,
+            status: status_from(&row.status)?,
+            author_name: row.author_name,
+            author_website: row.author_website,
+            email_sealed: row.email_sealed,
+            author_hash: row.author_hash,
+            avatar_seed: row.avatar_seed,
+            body: row.body,
+            body_public: row.body_public,
+            body_html: row.body_html,
+            ip: row.ip,
+            user_agent: row.user_agent,
+            referrer: row.referrer,
+            score: row.score,
+            verdict: verdict_from(&row.verdict)?,
+            reasons: row.reasons.0,
+            idempotency_key: row.idempotency_key,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Converts a list of rows, failing on the first that does not convert.
+pub(super) fn comments_from_rows(rows: Vec<CommentRow>) -> StoreResult<Vec<StoredComment>> {
+    rows.into_iter().map(StoredComment::try_from).collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    id: Uuid,
+    comment_id: Option<Uuid>,
+    actor: String,
+    action: String,
+    from_status: Option<String>,
+    to_status: Option<String>,
+    note: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> StoreResult<AuditRecord> {
+        Ok(AuditRecord {
+            id: AuditId(row.id),
+            comment: row.comment_id.map(CommentId),
+            actor: row.actor,
+            action: row.action,
+            from_status: optional_status(row.from_status.as_deref())?,
+            to_status: optional_status(row.to_status.as_deref())?,
+            note: row.note,
+            created_at: row.created_at,
+        })
+    }
+}

@@ -1,0 +1,866 @@
+//! The storage suite: the `Store` trait called directly, once per backend,
+//! so that SQLite and PostgreSQL are held to one behaviour.
+
+mod common;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use common::{Backend, TestDatabase, backend_tests};
+use replyguard::{
+    ids::{CommentId, SiteId, TokenId},
+    moderation::{Action, CommentStatus, Decision, DecisionOutcome},
+    privacy::token_digest,
+    spam::{Mode, Policy, Reason, Verdict},
+    store::{
+        self, NewToken, Role, Store, StoreError, StoreOptions, StoredComment, ThreadCursor,
+        ThreadOrder,
+    },
+};
+
+async fn open(backend: Backend) -> (TestDatabase, Arc<dyn Store>) {
+    let db = TestDatabase::new(backend).await;
+    let store = store::open(&db.url).await.expect("store opens");
+    (db, store)
+}
+
+async fn site(store: &dyn Store, name: &str) -> SiteId {
+    store
+        .create_site(name, &Policy::default())
+        .await
+        .expect("site")
+        .id
+}
+
+fn token(role: Role, prefix: &str, sites: &[SiteId]) -> (String, NewToken) {
+    let secret = format!("{prefix}-{}", TokenId::new());
+    let record = NewToken {
+        id: TokenId::new(),
+        role,
+        prefix: prefix.to_owned(),
+        digest: token_digest(&secret),
+        sites: sites.to_vec(),
+    };
+    (secret, record)
+}
+
+/// A plain comment on `article`, a reply to `parent` when given.
+fn comment(
+    site: SiteId,
+    article: &str,
+    parent: Option<&StoredComment>,
+    status: CommentStatus,
+) -> StoredComment {
+    let id = CommentId::new();
+    let own = id.0.simple().to_string();
+    let (root, path, depth) = match parent {
+        None => (id, own, 0),
+        Some(parent) => (
+            parent.root,
+            format!("{}.{own}", parent.path),
+            parent.depth + 1,
+        ),
+    };
+    let now = store::now();
+    StoredComment {
+        id,
+        site,
+        article: article.to_owned(),
+        parent: parent.map(|p| p.id),
+        root,
+        path,
+        depth,
+        status,
+        author_name: "Jane Reader".to_owned(),
+        author_website: None,
+        email_sealed: vec![0x5e, 0xa1, 0xed],
+        author_hash: vec![0xab; 32],
+        avatar_seed: "9f86d081884c7d65".to_owned(),
+        body: "A reply.".to_owned(),
+        body_public: "A reply.".to_owned(),
+        body_html: "<p>A reply.</p>".to_owned(),
+        ip: None,
+        user_agent: None,
+        referrer: None,
+        score: 0.0,
+        verdict: Verdict::Approve,
+        reasons: Vec::new(),
+        idempotency_key: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn insert(store: &dyn Store, comment: &StoredComment) {
+    store
+        .insert_comment(comment, "rg_site_test1234")
+        .await
+        .expect("insert comment");
+}
+
+fn decision(comment: CommentId, action: Action) -> Decision<'static> {
+    Decision {
+        comment,
+        action,
+        actor: "rg_mod_test1234",
+        note: None,
+        expected: None,
+    }
+}
+
+async fn status_of(store: &dyn Store, id: CommentId) -> Option<CommentStatus> {
+    store.comment(id).await.expect("read").map(|c| c.status)
+}
+
+fn ids(comments: &[StoredComment]) -> Vec<CommentId> {
+    comments.iter().map(|c| c.id).collect()
+}
+
+async fn a_site_is_found_by_name_and_by_id_with_its_policy(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let policy = Policy {
+        mode: Mode::ModerateAll,
+        hold_threshold: 0.75,
+        blocked_terms: vec!["casino".to_owned(), "crypto giveaway".to_owned()],
+        ..Policy::default()
+    };
+    let created = store
+        .create_site("news.example.com", &policy)
+        .await
+        .expect("create");
+
+    for found in [
+        store
+            .site_by_name("news.example.com")
+            .await
+            .expect("by name"),
+        store.site_by_id(created.id).await.expect("by id"),
+    ] {
+        let found = found.expect("the site is found");
+        assert_eq!(found.id, created.id);
+        assert_eq!(found.name, "news.example.com");
+        assert_eq!(found.policy, policy);
+        assert_eq!(found.created_at, created.created_at);
+    }
+    assert!(
+        store
+            .site_by_name("News.example.com")
+            .await
+            .expect("by name")
+            .is_none()
+    );
+    assert!(
+        store
+            .site_by_id(SiteId::new())
+            .await
+            .expect("by id")
+            .is_none()
+    );
+}
+
+async fn a_site_name_is_taken_only_once(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    site(store.as_ref(), "news.example.com").await;
+
+    let again = store
+        .create_site("news.example.com", &Policy::default())
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists("site"))),
+        "{again:?}"
+    );
+    site(store.as_ref(), "blog.example.com").await;
+}
+
+async fn a_token_is_found_by_its_digest_with_every_site_it_covers(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let (moderator_secret, moderator) = token(Role::Moderator, "rg_mod_Both1234", &[news, blog]);
+    let (host_secret, host) = token(Role::Host, "rg_site_News1234", &[news]);
+    let (bare_secret, bare) = token(Role::Moderator, "rg_mod_None1234", &[]);
+    for record in [&moderator, &host, &bare] {
+        store.insert_token(record).await.expect("insert token");
+    }
+
+    let found = store
+        .credential(&token_digest(&moderator_secret))
+        .await
+        .expect("lookup")
+        .expect("the moderator token is found");
+    assert_eq!(found.id, moderator.id);
+    assert_eq!(found.role, Role::Moderator);
+    assert_eq!(found.prefix, "rg_mod_Both1234");
+    let sites: HashSet<SiteId> = found.sites.into_iter().collect();
+    assert_eq!(sites, HashSet::from([news, blog]));
+
+    let found = store
+        .credential(&token_digest(&host_secret))
+        .await
+        .expect("lookup")
+        .expect("the site key is found");
+    assert_eq!(found.role, Role::Host);
+    assert_eq!(found.sites, [news]);
+
+    let found = store
+        .credential(&token_digest(&bare_secret))
+        .await
+        .expect("lookup")
+        .expect("a token without sites is found");
+    assert!(found.sites.is_empty());
+
+    let unknown = store
+        .credential(&token_digest("rg_mod_never-issued"))
+        .await
+        .expect("lookup");
+    assert!(unknown.is_none());
+}
+
+async fn revoking_by_prefix_ends_exactly_the_matching_live_tokens(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let mut issued = HashMap::new();
+    // `_` in a prefix is a character, not a LIKE wildcard: rgXmod_ must survive.
+    for prefix in [
+        "rg_mod_AbCd1234",
+        "rg_mod_AbCd9999",
+        "rgXmod_AbCd1234",
+        "rg_mod_Zzzz0000",
+    ] {
+        let (secret, record) = token(Role::Moderator, prefix, &[news]);
+        store.insert_token(&record).await.expect("insert token");
+        issued.insert(prefix, secret);
+    }
+
+    assert_eq!(store.revoke_tokens("rg_mod_AbCd").await.expect("revoke"), 2);
+
+    for (prefix, live) in [
+        ("rg_mod_AbCd1234", false),
+        ("rg_mod_AbCd9999", false),
+        ("rgXmod_AbCd1234", true),
+        ("rg_mod_Zzzz0000", true),
+    ] {
+        let found = store
+            .credential(&token_digest(&issued[prefix]))
+            .await
+            .expect("lookup");
+        assert_eq!(found.is_some(), live, "{prefix}");
+    }
+    assert_eq!(
+        store.revoke_tokens("rg_mod_AbCd").await.expect("revoke"),
+        0,
+        "a revoked token is not revoked twice"
+    );
+}
+
+async fn a_comment_reads_back_with_every_field_as_written(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let parent = comment(news, "2026/11/budget", None, CommentStatus::Approved);
+    insert(store.as_ref(), &parent).await;
+
+    let mut full = comment(
+        news,
+        "2026/11/budget",
+        Some(&parent),
+        CommentStatus::Pending,
+    );
+    full.author_name = "Zoë 🦀 O'Brien".to_owned();
+    full.author_website = Some("https://zoe.example.org/about?x=1&y=2".to_owned());
+    full.email_sealed = (0..=255).collect();
+    full.author_hash = vec![0x00, 0xff, 0x10, 0x80];
+    full.body = "Café au lait — \"quoted\", 'single', \\ back\nsecond line\ttab".to_owned();
+    full.body_public = "Write to [email hidden].".to_owned();
+    full.body_html =
+        "<p>Caf&eacute; <a href=\"https://x.example\" rel=\"nofollow ugc\">x</a></p>".to_owned();
+    full.ip = Some("2001:db8::7".to_owned());
+    full.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64)".to_owned());
+    full.referrer = Some("https://news.example.com/2026/11/budget".to_owned());
+    full.score = 0.1 + 0.2;
+    full.verdict = Verdict::Hold;
+    full.reasons = vec![
+        Reason {
+            rule: "links".to_owned(),
+            weight: 1.5,
+            reason: "2 links".to_owned(),
+            log_only: false,
+        },
+        Reason {
+            rule: "shape".to_owned(),
+            weight: 1e-7,
+            reason: "MOSTLY CAPITALS".to_owned(),
+            log_only: true,
+        },
+    ];
+    full.idempotency_key = Some("form-submission-81f2".to_owned());
+    insert(store.as_ref(), &full).await;
+
+    let read = store.comment(full.id).await.expect("read").expect("found");
+    assert_eq!(format!("{read:#?}"), format!("{full:#?}"));
+    let by_key = store
+        .comment_by_idempotency_key(news, "form-submission-81f2")
+        .await
+        .expect("read")
+        .expect("found by its key");
+    assert_eq!(format!("{by_key:#?}"), format!("{full:#?}"));
+    let read = store
+        .comment(parent.id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(format!("{read:#?}"), format!("{parent:#?}"));
+
+    assert!(
+        store
+            .comment(CommentId::new())
+            .await
+            .expect("read")
+            .is_none()
+    );
+}
+
+async fn an_idempotency_key_is_unique_within_one_site_only(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let keyed = |site| {
+        let mut c = comment(site, "story", None, CommentStatus::Pending);
+        c.idempotency_key = Some("retry-7".to_owned());
+        c
+    };
+    let first = keyed(news);
+    insert(store.as_ref(), &first).await;
+
+    let again = store.insert_comment(&keyed(news), "rg_site_test1234").await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists("idempotency key"))),
+        "{again:?}"
+    );
+    let elsewhere = keyed(blog);
+    insert(store.as_ref(), &elsewhere).await;
+    // Comments without a key never collide.
+    for _ in 0..2 {
+        insert(
+            store.as_ref(),
+            &comment(news, "story", None, CommentStatus::Pending),
+        )
+        .await;
+    }
+
+    let found = store
+        .comment_by_idempotency_key(news, "retry-7")
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(found.id, first.id);
+    let found = store
+        .comment_by_idempotency_key(blog, "retry-7")
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(found.id, elsewhere.id);
+    let missing = store
+        .comment_by_idempotency_key(news, "retry-8")
+        .await
+        .expect("read");
+    assert!(missing.is_none());
+    assert_eq!(
+        store
+            .queue_page(news, CommentStatus::Pending, None, None, 10)
+            .await
+            .expect("queue")
+            .len(),
+        3,
+        "the refused insert left nothing behind"
+    );
+}
+
+/// Every page of a thread listing, each at most `limit` long.
+async fn thread_pages(
+    store: &dyn Store,
+    site: SiteId,
+    article: &str,
+    order: ThreadOrder,
+    limit: u32,
+) -> Vec<StoredComment> {
+    let mut seen: Vec<StoredComment> = Vec::new();
+    loop {
+        let cursor = seen.last().map(|last| ThreadCursor {
+            root: last.root,
+            path: last.path.clone(),
+        });
+        let page = store
+            .thread_page(site, article, order, cursor.as_ref(), limit)
+            .await
+            .expect("page");
+        assert!(page.len() <= limit as usize);
+        let done = page.len() < limit as usize;
+        seen.extend(page);
+        if done {
+            return seen;
+        }
+    }
+}
+
+async fn thread_pages_list_approved_replies_under_their_parents_in_both_orders(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let approved = CommentStatus::Approved;
+
+    // Three threads; in each, a reply, a reply to it, and a later second
+    // reply to the top, plus replies that must not be listed.
+    let mut threads = Vec::new();
+    for _ in 0..3 {
+        let top = comment(news, "story", None, approved);
+        let reply = comment(news, "story", Some(&top), approved);
+        let deeper = comment(news, "story", Some(&reply), approved);
+        let pending = comment(news, "story", Some(&top), CommentStatus::Pending);
+        let spam = comment(news, "story", Some(&reply), CommentStatus::Spam);
+        let second = comment(news, "story", Some(&top), approved);
+        for c in [&top, &reply, &deeper, &pending, &spam, &second] {
+            insert(store.as_ref(), c).await;
+        }
+        threads.push(vec![top.id, reply.id, deeper.id, second.id]);
+    }
+    insert(
+        store.as_ref(),
+        &comment(news, "another-story", None, approved),
+    )
+    .await;
+    insert(store.as_ref(), &comment(blog, "story", None, approved)).await;
+    insert(
+        store.as_ref(),
+        &comment(news, "story", None, CommentStatus::Rejected),
+    )
+    .await;
+
+    for (order, thread_order) in [
+        (ThreadOrder::OldestFirst, [0, 1, 2]),
+        (ThreadOrder::NewestFirst, [2, 1, 0]),
+    ] {
+        let expected: Vec<CommentId> = thread_order
+            .iter()
+            .flat_map(|&t| threads[t].clone())
+            .collect();
+        for limit in [1, 2, 5, 12, 50] {
+            let seen = thread_pages(store.as_ref(), news, "story", order, limit).await;
+            assert_eq!(ids(&seen), expected, "{order:?}, pages of {limit}");
+            assert_eq!(
+                seen.iter().take(4).map(|c| c.depth).collect::<Vec<_>>(),
+                [0, 1, 2, 1]
+            );
+        }
+    }
+    let nothing = store
+        .thread_page(news, "no-such-story", ThreadOrder::OldestFirst, None, 10)
+        .await
+        .expect("page");
+    assert!(nothing.is_empty());
+}
+
+async fn queue_pages_follow_ids_and_filter_by_status_and_article(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let mut pending = Vec::new();
+    let mut pending_odd = Vec::new();
+    for i in 0..9 {
+        let article = if i % 2 == 0 { "even" } else { "odd" };
+        let status = if i % 3 == 2 {
+            CommentStatus::Spam
+        } else {
+            CommentStatus::Pending
+        };
+        let c = comment(news, article, None, status);
+        insert(store.as_ref(), &c).await;
+        if status == CommentStatus::Pending {
+            pending.push(c.id);
+            if article == "odd" {
+                pending_odd.push(c.id);
+            }
+        }
+    }
+    insert(
+        store.as_ref(),
+        &comment(blog, "odd", None, CommentStatus::Pending),
+    )
+    .await;
+
+    for (article, expected) in [(None, &pending), (Some("odd"), &pending_odd)] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .queue_page(news, CommentStatus::Pending, article, after, 2)
+                .await
+                .expect("page");
+            assert!(page.len() <= 2);
+            after = page.last().map(|c| c.id);
+            let done = page.len() < 2;
+            seen.extend(ids(&page));
+            if done {
+                break;
+            }
+        }
+        assert_eq!(&seen, expected, "{article:?}");
+    }
+    let spam = store
+        .queue_page(news, CommentStatus::Spam, None, None, 50)
+        .await
+        .expect("spam");
+    assert_eq!(spam.len(), 3);
+    assert!(spam.iter().all(|c| c.status == CommentStatus::Spam));
+    let approved = store
+        .queue_page(news, CommentStatus::Approved, None, None, 50)
+        .await
+        .expect("approved");
+    assert!(approved.is_empty());
+}
+
+async fn approved_comments_are_counted_per_article_and_per_author(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let by = |site, article: &str, status, author: u8| {
+        let mut c = comment(site, article, None, status);
+        c.author_hash = vec![author; 32];
+        c
+    };
+    for c in [
+        by(news, "a", CommentStatus::Approved, 1),
+        by(news, "a", CommentStatus::Approved, 2),
+        by(news, "a", CommentStatus::Pending, 1),
+        by(news, "b", CommentStatus::Approved, 1),
+        by(news, "c", CommentStatus::Spam, 1),
+        by(blog, "a", CommentStatus::Approved, 1),
+    ] {
+        insert(store.as_ref(), &c).await;
+    }
+
+    let articles: Vec<String> = ["a", "b", "c", "d"].map(String::from).into();
+    let counts = store.count_approved(news, &articles).await.expect("count");
+    assert_eq!(
+        counts,
+        HashMap::from([("a".to_owned(), 2), ("b".to_owned(), 1)]),
+        "articles without approved comments are left out"
+    );
+    assert!(
+        store
+            .count_approved(news, &[])
+            .await
+            .expect("count")
+            .is_empty()
+    );
+
+    assert_eq!(
+        store.approved_by_author(news, &[1; 32]).await.expect("n"),
+        2
+    );
+    assert_eq!(
+        store.approved_by_author(news, &[2; 32]).await.expect("n"),
+        1
+    );
+    assert_eq!(
+        store.approved_by_author(news, &[3; 32]).await.expect("n"),
+        0
+    );
+    assert_eq!(
+        store.approved_by_author(blog, &[1; 32]).await.expect("n"),
+        1
+    );
+}
+
+async fn every_action_moves_the_comment_and_leaves_an_audit_row(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    for (action, target) in [
+        (Action::Approve, Some(CommentStatus::Approved)),
+        (Action::Reject, Some(CommentStatus::Rejected)),
+        (Action::MarkSpam, Some(CommentStatus::Spam)),
+        (Action::MarkHam, Some(CommentStatus::Approved)),
+        (Action::Delete, None),
+    ] {
+        let c = comment(news, "story", None, CommentStatus::Pending);
+        insert(store.as_ref(), &c).await;
+        let outcome = store
+            .decide(
+                &[news],
+                &Decision {
+                    note: Some("checked twice"),
+                    ..decision(c.id, action)
+                },
+            )
+            .await
+            .expect("decide");
+        assert_eq!(
+            outcome,
+            DecisionOutcome::Applied {
+                from: CommentStatus::Pending,
+                to: target
+            },
+            "{action:?}"
+        );
+        assert_eq!(status_of(store.as_ref(), c.id).await, target, "{action:?}");
+        if let Some(target) = target {
+            let read = store.comment(c.id).await.expect("read").expect("found");
+            assert!(read.updated_at >= c.updated_at);
+            assert_eq!(read.created_at, c.created_at);
+            assert_eq!(read.status, target);
+        }
+
+        let history = store.history(c.id).await.expect("history");
+        assert_eq!(history.len(), 2, "{action:?}");
+        let submit = &history[0];
+        assert_eq!(submit.action, "submit");
+        assert_eq!(submit.actor, "rg_site_test1234");
+        assert_eq!(submit.from_status, None);
+        assert_eq!(submit.to_status, Some(CommentStatus::Pending));
+        assert_eq!(submit.note, None);
+        assert_eq!(submit.created_at, c.created_at);
+        let decided = &history[1];
+        assert_eq!(decided.comment, Some(c.id));
+        assert_eq!(decided.action, action.as_str());
+        assert_eq!(decided.actor, "rg_mod_test1234");
+        assert_eq!(decided.from_status, Some(CommentStatus::Pending));
+        assert_eq!(decided.to_status, target);
+        assert_eq!(decided.note.as_deref(), Some("checked twice"));
+        assert!(decided.id > submit.id, "oldest first");
+    }
+}
+
+async fn a_decision_outside_the_moderators_sites_is_not_found(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let theirs = comment(blog, "story", None, CommentStatus::Pending);
+    insert(store.as_ref(), &theirs).await;
+
+    for action in [Action::Approve, Action::Delete] {
+        let outcome = store
+            .decide(&[news], &decision(theirs.id, action))
+            .await
+            .expect("decide");
+        assert_eq!(outcome, DecisionOutcome::NotFound, "{action:?}");
+    }
+    let outcome = store
+        .decide(&[news, blog], &decision(CommentId::new(), Action::Approve))
+        .await
+        .expect("decide");
+    assert_eq!(outcome, DecisionOutcome::NotFound, "an unknown id");
+
+    assert_eq!(
+        status_of(store.as_ref(), theirs.id).await,
+        Some(CommentStatus::Pending)
+    );
+    assert_eq!(store.history(theirs.id).await.expect("history").len(), 1);
+}
+
+async fn a_decision_expecting_another_status_is_a_conflict_and_changes_nothing(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let c = comment(news, "story", None, CommentStatus::Spam);
+    insert(store.as_ref(), &c).await;
+
+    let outcome = store
+        .decide(
+            &[news],
+            &Decision {
+                expected: Some(CommentStatus::Pending),
+                ..decision(c.id, Action::Delete)
+            },
+        )
+        .await
+        .expect("decide");
+    assert_eq!(
+        outcome,
+        DecisionOutcome::Conflict {
+            actual: CommentStatus::Spam
+        }
+    );
+    assert_eq!(
+        status_of(store.as_ref(), c.id).await,
+        Some(CommentStatus::Spam)
+    );
+    assert_eq!(store.history(c.id).await.expect("history").len(), 1);
+
+    let outcome = store
+        .decide(
+            &[news],
+            &Decision {
+                expected: Some(CommentStatus::Spam),
+                ..decision(c.id, Action::MarkHam)
+            },
+        )
+        .await
+        .expect("decide");
+    assert_eq!(
+        outcome,
+        DecisionOutcome::Applied {
+            from: CommentStatus::Spam,
+            to: Some(CommentStatus::Approved)
+        }
+    );
+}
+
+async fn two_decisions_on_one_comment_at_once_apply_one_after_the_other(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    for _ in 0..10 {
+        let c = comment(news, "story", None, CommentStatus::Pending);
+        insert(store.as_ref(), &c).await;
+        let expecting_pending = |action| Decision {
+            expected: Some(CommentStatus::Pending),
+            ..decision(c.id, action)
+        };
+        let approve = expecting_pending(Action::Approve);
+        let spam = expecting_pending(Action::MarkSpam);
+        let sites = [news];
+        let (first, second) =
+            tokio::join!(store.decide(&sites, &approve), store.decide(&sites, &spam),);
+        let outcomes = [first.expect("first"), second.expect("second")];
+        let applied: Vec<_> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                DecisionOutcome::Applied { to, .. } => Some(*to),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(applied.len(), 1, "exactly one applies: {outcomes:?}");
+        let winner = applied[0].expect("a status");
+        assert!(
+            outcomes.contains(&DecisionOutcome::Conflict { actual: winner }),
+            "the other sees the winner's status: {outcomes:?}"
+        );
+        assert_eq!(status_of(store.as_ref(), c.id).await, Some(winner));
+        assert_eq!(store.history(c.id).await.expect("history").len(), 2);
+    }
+}
+
+async fn deleting_a_comment_keeps_its_replies_and_its_history(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let top = comment(news, "story", None, CommentStatus::Approved);
+    let reply = comment(news, "story", Some(&top), CommentStatus::Approved);
+    let other = comment(news, "story", Some(&top), CommentStatus::Pending);
+    for c in [&top, &reply, &other] {
+        insert(store.as_ref(), c).await;
+    }
+
+    let outcome = store
+        .decide(&[news], &decision(top.id, Action::Delete))
+        .await
+        .expect("decide");
+    assert_eq!(
+        outcome,
+        DecisionOutcome::Applied {
+            from: CommentStatus::Approved,
+            to: None
+        }
+    );
+    assert!(store.comment(top.id).await.expect("read").is_none());
+    for child in [&reply, &other] {
+        let read = store.comment(child.id).await.expect("read").expect("kept");
+        assert_eq!(read.parent, None, "the parent is gone");
+        assert_eq!(read.root, top.id);
+        assert_eq!(read.path, child.path);
+    }
+    let history = store.history(top.id).await.expect("history");
+    let actions: Vec<&str> = history.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["submit", "delete"],
+        "the record outlives the comment"
+    );
+
+    let again = store
+        .decide(&[news], &decision(top.id, Action::Delete))
+        .await
+        .expect("decide");
+    assert_eq!(again, DecisionOutcome::NotFound);
+}
+
+async fn opening_a_migrated_database_again_keeps_its_data(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    drop(store);
+
+    let reopened = store::open(&db.url).await.expect("opens again");
+    let found = reopened
+        .site_by_name("news.example.com")
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(found.id, news);
+}
+
+async fn a_database_migrated_by_a_newer_replyguard_is_refused(backend: Backend) {
+    let (db, store) = open(backend).await;
+    drop(store);
+    let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                  execution_time) VALUES (20990101000000, 'from the future', TRUE, ";
+    match backend {
+        Backend::Sqlite => db.execute(&format!("{future}X'00', 0)")).await,
+        Backend::Postgres => db.execute(&format!("{future}'\\x00'::bytea, 0)")).await,
+    }
+
+    // Twice: a refused run must not leave the migration lock held.
+    for _ in 0..2 {
+        let refused = store::open(&db.url).await;
+        let Err(err) = refused else {
+            panic!("a database with a newer schema was opened");
+        };
+        assert!(
+            matches!(err, StoreError::SchemaTooNew(20990101000000)),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the database schema is newer than this replyguard (migration 20990101000000); \
+             upgrade replyguard"
+        );
+    }
+}
+
+backend_tests!(
+    a_site_is_found_by_name_and_by_id_with_its_policy,
+    a_site_name_is_taken_only_once,
+    a_token_is_found_by_its_digest_with_every_site_it_covers,
+    revoking_by_prefix_ends_exactly_the_matching_live_tokens,
+    a_comment_reads_back_with_every_field_as_written,
+    an_idempotency_key_is_unique_within_one_site_only,
+    thread_pages_list_approved_replies_under_their_parents_in_both_orders,
+    queue_pages_follow_ids_and_filter_by_status_and_article,
+    approved_comments_are_counted_per_article_and_per_author,
+    every_action_moves_the_comment_and_leaves_an_audit_row,
+    a_decision_outside_the_moderators_sites_is_not_found,
+    a_decision_expecting_another_status_is_a_conflict_and_changes_nothing,
+    two_decisions_on_one_comment_at_once_apply_one_after_the_other,
+    deleting_a_comment_keeps_its_replies_and_its_history,
+    opening_a_migrated_database_again_keeps_its_data,
+    a_database_migrated_by_a_newer_replyguard_is_refused,
+);
+
+/// Needs no PostgreSQL: nothing listens on port 1.
+#[tokio::test]
+async fn a_postgres_store_that_cannot_connect_fails_fast_as_unavailable() {
+    let options = StoreOptions {
+        acquire_timeout: Duration::from_secs(1),
+        ..StoreOptions::default()
+    };
+    let started = Instant::now();
+    let result = store::open_with("postgres://postgres@127.0.0.1:1/test", &options).await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{:?}",
+        result.err()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "gave up after {:?}",
+        started.elapsed()
+    );
+}
