@@ -369,6 +369,13 @@ impl Harness {
         self.server = Some(server::start(&settings).await.expect("server restarts"));
     }
 
+    /// Starts another server on the same database and key: a replica.
+    pub async fn replica(&self) -> RunningServer {
+        let mut settings = self.settings.clone();
+        settings.listen = "127.0.0.1:0".parse().expect("addr");
+        server::start(&settings).await.expect("replica starts")
+    }
+
     /// Creates a site with a site key and a moderator token.
     pub async fn site(&self, name: &str) -> TestSite {
         self.site_with(name, Policy::default()).await
@@ -397,6 +404,26 @@ impl Harness {
             .connect()
             .await
             .expect("connects")
+    }
+
+    /// A `Comments` client of any server, such as a replica.
+    pub async fn comments_at(server: &RunningServer, token: &str) -> Comments {
+        let channel = Channel::from_shared(server.endpoint())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connects");
+        CommentsClient::with_interceptor(channel, bearer(Some(token)))
+    }
+
+    /// A `Moderation` client of any server, such as a replica.
+    pub async fn moderation_at(server: &RunningServer, token: &str) -> Moderation {
+        let channel = Channel::from_shared(server.endpoint())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connects");
+        ModerationClient::with_interceptor(channel, bearer(Some(token)))
     }
 
     pub async fn comments(&self, token: &str) -> Comments {

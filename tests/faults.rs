@@ -1,0 +1,117 @@
+//! PostgreSQL going away under load: calls fail fast with UNAVAILABLE, no
+//! acknowledged reply is lost, and the service recovers by itself.
+//!
+//! The database "goes away" behind a proxy of this test's own, so no other
+//! test loses its connections.
+
+mod common;
+
+use std::{net::SocketAddr, str::FromStr, time::Duration};
+
+use common::{Backend, Harness, TestDatabase, proxy::Proxy, reply_by};
+use replyguard::{
+    config::{Secret, ServeSettings},
+    privacy::SecretKey,
+    proto, server,
+};
+use sqlx::postgres::PgConnectOptions;
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_fail_fast_while_postgres_is_away_and_recover_when_it_returns() {
+    if !common::postgres_available(
+        "faults::calls_fail_fast_while_postgres_is_away_and_recover_when_it_returns",
+    )
+    .await
+    {
+        return;
+    }
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let upstream = PgConnectOptions::from_str(&db.url).expect("url");
+    let upstream: SocketAddr = format!("{}:{}", upstream.get_host(), upstream.get_port())
+        .parse()
+        .expect("a host:port");
+    let proxy = Proxy::start(upstream).await;
+    let mut url = url::Url::parse(&db.url).expect("url");
+    url.set_port(Some(proxy.addr().port())).expect("port");
+    url.set_host(Some("127.0.0.1")).expect("host");
+
+    let key = SecretKey::generate();
+    let mut settings = ServeSettings::new("127.0.0.1:0".parse().expect("addr"), url.to_string());
+    settings.secret_key = Some(Secret::from(&key));
+    let running = server::start(&settings).await.expect("server starts");
+    // Sites and tokens straight into the same schema.
+    let h_store = replyguard::store::open(&db.url).await.expect("store");
+    let site = h_store
+        .create_site("news.example.com", &Default::default())
+        .await
+        .expect("site");
+    let (site_key, host) =
+        replyguard::operator::issue(replyguard::store::Role::Host, vec![site.id]);
+    h_store.insert_token(&host).await.expect("token");
+    let comments = Harness::comments_at(&running, &site_key).await;
+
+    let submit = |i: usize| {
+        let mut client = comments.clone();
+        async move {
+            client
+                .submit_comment(reply_by(
+                    "story",
+                    &format!("Reply number {i}."),
+                    &format!("Reader {i}"),
+                    &format!("reader{i}@example.com"),
+                ))
+                .await
+                .map(|r| r.into_inner().comment.expect("comment").id)
+        }
+    };
+    let mut acknowledged = Vec::new();
+    for i in 0..10 {
+        acknowledged.push(submit(i).await.expect("before the outage"));
+    }
+
+    proxy.cut();
+    let during: Vec<_> = (10..30).map(|i| tokio::spawn(submit(i))).collect();
+    let mut refused = 0;
+    for call in during {
+        // Bounded so that a hang fails the test instead of stalling it.
+        let outcome = tokio::time::timeout(Duration::from_secs(60), call)
+            .await
+            .expect("the call answers instead of hanging")
+            .expect("no panic");
+        match outcome {
+            Ok(id) => acknowledged.push(id),
+            Err(status) => {
+                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 20, "every call during the outage is refused");
+    let mut lister = comments.clone();
+    let status = lister
+        .list_comments(proto::ListCommentsRequest {
+            article: "story".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no database, no listing");
+    assert_eq!(status.code(), Code::Unavailable);
+
+    proxy.restore();
+    acknowledged.push(submit(99).await.expect("the service recovers by itself"));
+    let listed = lister
+        .list_comments(proto::ListCommentsRequest {
+            article: "story".into(),
+            page_size: 200,
+            ..Default::default()
+        })
+        .await
+        .expect("listing works again")
+        .into_inner();
+    let mut listed: Vec<String> = listed.comments.into_iter().map(|c| c.id).collect();
+    listed.sort();
+    acknowledged.sort();
+    assert_eq!(listed, acknowledged, "every acknowledged reply is there");
+    running.shutdown().await.expect("shutdown");
+}
