@@ -825,7 +825,50 @@ async fn a_database_migrated_by_a_newer_replyguard_is_refused(backend: Backend) 
     }
 }
 
+/// Many inserts at once (on SQLite they share transactions): each answer
+/// is that comment's own, a reused idempotency key fails alone, and every
+/// other comment is stored with its audit row.
+async fn concurrent_inserts_are_answered_each_on_its_own(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let site = site(store.as_ref(), "news.example.com").await;
+    let mut comments: Vec<StoredComment> = (0..64)
+        .map(|_| comment(site, "story", None, CommentStatus::Pending))
+        .collect();
+    comments[10].idempotency_key = Some("twice".to_owned());
+    comments[11].idempotency_key = Some("twice".to_owned());
+    let tasks: Vec<_> = comments
+        .iter()
+        .cloned()
+        .map(|c| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { (c.id, store.insert_comment(&c, "test").await) })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for task in tasks {
+        let (id, result) = task.await.expect("task");
+        match result {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists(_)) => refused.push(id),
+            Err(other) => panic!("{id}: {other}"),
+        }
+    }
+    assert_eq!(refused.len(), 1, "exactly one of the two keys loses");
+    for c in &comments {
+        let stored = store.comment(c.id).await.expect("read");
+        let history = store.history(c.id).await.expect("history");
+        if refused.contains(&c.id) {
+            assert!(stored.is_none(), "the refused comment is not stored");
+            assert!(history.is_empty(), "nor its audit row");
+        } else {
+            assert_eq!(stored.expect("stored").body, c.body);
+            assert_eq!(history.len(), 1, "one submit row");
+        }
+    }
+}
+
 backend_tests!(
+    concurrent_inserts_are_answered_each_on_its_own,
     a_site_is_found_by_name_and_by_id_with_its_policy,
     a_site_name_is_taken_only_once,
     a_token_is_found_by_its_digest_with_every_site_it_covers,

@@ -46,6 +46,10 @@ pub enum StoreError {
     /// The database URL or settings cannot be used.
     #[error("{0}")]
     Config(String),
+    /// The transaction that held a group of replies did not commit; none
+    /// of them is stored.
+    #[error("group commit failed: {0}")]
+    GroupFailed(String),
     /// Anything else the database said.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
