@@ -56,6 +56,9 @@ pub struct SpamEvalArgs {
     /// each class taught as moderator decisions, the last 30% judged.
     #[arg(long, value_enum, default_value_t = EvalProtocol::Both)]
     pub protocol: EvalProtocol,
+    /// List every misjudged reply with its reasons.
+    #[arg(long)]
+    pub show_errors: bool,
     /// Instead of measuring, train a prior on every file and write it to PATH.
     #[arg(long, value_name = "PATH")]
     pub write_prior: Option<PathBuf>,
@@ -157,7 +160,7 @@ fn spam_eval(args: SpamEvalArgs) -> Result<(), String> {
         EvalProtocol::Learning => eval::Protocol::Learning,
         EvalProtocol::Both => eval::Protocol::Both,
     };
-    print!("{}", eval::run(&files, protocol)?);
+    print!("{}", eval::run(&files, protocol, args.show_errors)?);
     Ok(())
 }
 

@@ -26,9 +26,6 @@ use crate::{
 /// Where `spam-eval` looks when given no files, relative to the working directory.
 pub const DEFAULT_DIR: &str = "../shared/data/youtube-spam";
 
-/// Features seen fewer times than this are left out of a written prior.
-pub const PRIOR_MIN_COUNT: f32 = 2.0;
-
 /// How many earlier replies of the judged file the near-duplicate rule sees, as the store
 /// would hand over a site's recent replies.
 const RECENT: usize = 100;
@@ -338,13 +335,15 @@ fn train(datasets: &[&Dataset]) -> (LearnedStats, HashSet<String>) {
 }
 
 /// Replays the comments of `data` at `judged` indices (chronological), leaving out texts in
-/// `excluded` and repeats; returns the outcome and how many were left out.
+/// `excluded` and repeats; returns the outcome and how many were left out. With `errors`,
+/// every misjudged reply is written there with its reasons.
 fn replay(
     assessor: &Assessor,
     data: &Dataset,
     judged: &[usize],
     excluded: &HashSet<String>,
     learned: &LearnedStats,
+    mut errors: Option<&mut String>,
 ) -> (Outcome, usize) {
     let policy = Policy::default();
     let article = data
@@ -376,13 +375,31 @@ fn replay(
             ..Facts::default()
         };
         let assessment = assessor.assess(&comment.reply, &policy, &facts);
-        outcome.add(comment.spam, policy.initial_status(&assessment, false));
+        let status = policy.initial_status(&assessment, false);
+        outcome.add(comment.spam, status);
+        let wrong = (status == CommentStatus::Approved) == comment.spam;
+        if let Some(errors) = errors.as_deref_mut().filter(|_| wrong) {
+            let label = if comment.spam { "spam" } else { "ham" };
+            let reasons: Vec<String> = assessment
+                .reasons
+                .iter()
+                .map(|r| format!("{} {:+}: {}", r.rule, r.weight, r.reason))
+                .collect();
+            let _ = writeln!(
+                errors,
+                "   {label} -> {status} (score {}): {:?}\n      {}",
+                assessment.score,
+                comment.reply.body.as_str(),
+                reasons.join("; ")
+            );
+        }
     }
     (outcome, left_out)
 }
 
-/// Runs the protocols over `files` and returns the report.
-pub fn run(files: &[PathBuf], protocol: Protocol) -> Result<String, String> {
+/// Runs the protocols over `files` and returns the report; with `show_errors` it lists every
+/// misjudged reply with its reasons.
+pub fn run(files: &[PathBuf], protocol: Protocol, show_errors: bool) -> Result<String, String> {
     let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
     let mut report = String::new();
     let _ = writeln!(
@@ -399,7 +416,8 @@ pub fn run(files: &[PathBuf], protocol: Protocol) -> Result<String, String> {
             .map(|(_, d)| d)
             .collect();
         let (prior, prior_keys) = train(&others);
-        let assessor = Assessor::with_prior(prior);
+        // Pruned exactly as the built-in prior is, so cold figures are what a new site sees.
+        let assessor = Assessor::with_prior(prior.for_prior());
         let _ = writeln!(
             report,
             "\n== {} ({} comments, {} refused by validation; prior from {} other file(s))",
@@ -410,9 +428,17 @@ pub fn run(files: &[PathBuf], protocol: Protocol) -> Result<String, String> {
         );
         if matches!(protocol, Protocol::Cold | Protocol::Both) {
             let all: Vec<usize> = (0..data.comments.len()).collect();
-            let (outcome, left_out) =
-                replay(&assessor, data, &all, &prior_keys, LearnedStats::empty());
+            let mut errors = String::new();
+            let (outcome, left_out) = replay(
+                &assessor,
+                data,
+                &all,
+                &prior_keys,
+                LearnedStats::empty(),
+                show_errors.then_some(&mut errors),
+            );
             section(&mut report, "cold", &outcome, left_out);
+            report.push_str(&errors);
         }
         if matches!(protocol, Protocol::Learning | Protocol::Both) {
             let mut taught = Vec::new();
@@ -438,8 +464,17 @@ pub fn run(files: &[PathBuf], protocol: Protocol) -> Result<String, String> {
                 learned.learn(&comment.features, label, MARK_WEIGHT);
                 taught_keys.insert(comment.key.clone());
             }
-            let (outcome, left_out) = replay(&assessor, data, &judged, &taught_keys, &learned);
+            let mut errors = String::new();
+            let (outcome, left_out) = replay(
+                &assessor,
+                data,
+                &judged,
+                &taught_keys,
+                &learned,
+                show_errors.then_some(&mut errors),
+            );
             section(&mut report, "learning", &outcome, left_out);
+            report.push_str(&errors);
         }
     }
     Ok(report)
@@ -489,16 +524,17 @@ fn section(report: &mut String, protocol: &str, outcome: &Outcome, left_out: usi
 pub fn write_prior(files: &[PathBuf], out: &Path) -> Result<String, String> {
     let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
     let (stats, keys) = train(&datasets.iter().collect::<Vec<_>>());
-    let bytes = stats.to_prior_bytes(PRIOR_MIN_COUNT);
+    let prior = stats.for_prior();
+    let bytes = prior.to_prior_bytes();
     std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
-    let kept = LearnedStats::from_prior_bytes(&bytes).map_or(0, |s| s.features.len());
     Ok(format!(
-        "wrote {} ({} bytes): {} distinct texts ({} spam, {} ham), {kept} of {} features seen at least {PRIOR_MIN_COUNT} times",
+        "wrote {} ({} bytes): {} distinct texts ({} spam, {} ham), {} of {} features kept",
         out.display(),
         bytes.len(),
         keys.len(),
         stats.spam,
         stats.ham,
+        prior.features.len(),
         stats.features.len()
     ))
 }
