@@ -17,7 +17,12 @@ use std::{
     hash::{BuildHasherDefault, Hasher},
 };
 
-use super::{Finding, Input, Rule, links::Link, text::Words};
+pub(crate) use super::text::hash_bytes;
+use super::{
+    Finding, Input, Rule,
+    links::Link,
+    text::{Words, pair_hash},
+};
 use crate::{moderation::Action, submission::ValidReply};
 
 /// The weight of a moderator's explicit `MARK_SPAM` or `MARK_HAM` lesson.
@@ -241,21 +246,6 @@ impl LearnedStats {
     }
 }
 
-/// FNV-1a over `bytes`, started from a per-kind offset so a word and a host that happen to
-/// spell the same never share a feature. Stable forever: ids are stored.
-pub(crate) fn hash_bytes(kind: u8, bytes: &[u8]) -> u64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64 ^ u64::from(kind);
-    hash = hash.wrapping_mul(PRIME);
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(PRIME);
-    }
-    hash
-}
-
-const WORD: u8 = 1;
-const PAIR: u8 = 2;
 const META: u8 = 3;
 const HOST: u8 = 4;
 const STEM: u8 = 5;
@@ -285,9 +275,12 @@ pub(crate) fn features_of(
     reply: &ValidReply,
 ) -> Vec<u64> {
     let mut out = Vec::with_capacity(2 * words.len().min(MAX_WORDS) + 8);
-    let mut previous: Option<&str> = None;
-    for word in words.iter().take(MAX_WORDS) {
-        out.push(hash_bytes(WORD, word.as_bytes()));
+    let mut previous: Option<u64> = None;
+    for (word, &hash) in words.iter().zip(words.hashes()).take(MAX_WORDS) {
+        out.push(hash);
+        if let Some(previous) = previous {
+            out.push(pair_hash(previous, hash));
+        }
         // A crude stem: the first letters of a longer word carry it across inflections and
         // languages (subscribe, subscribed, subscribers, subscribirse).
         if let Some((cut, _)) = word
@@ -297,15 +290,7 @@ pub(crate) fn features_of(
         {
             out.push(hash_bytes(STEM, &word.as_bytes()[..cut]));
         }
-        if let Some(previous) = previous {
-            let mut pair = hash_bytes(PAIR, previous.as_bytes());
-            for &b in b" ".iter().chain(word.as_bytes()) {
-                pair ^= u64::from(b);
-                pair = pair.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-            out.push(pair);
-        }
-        previous = Some(word);
+        previous = Some(hash);
     }
 
     let meta = |name: &str| hash_bytes(META, name.as_bytes());

@@ -10,6 +10,8 @@ use super::{Finding, Input, Rule};
 /// One link found in a text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
+    /// Where the link is in the text, as a byte range.
+    pub span: (usize, usize),
     /// The host, lowercase, without a leading `www.`; an IP literal for raw-IP links.
     pub host: String,
     /// Whether the host is an IP address rather than a name.
@@ -34,7 +36,7 @@ pub fn find_links(text: &str) -> Vec<Link> {
         .url_must_have_scheme(false);
     finder
         .links(text)
-        .filter_map(|link| parse_link(link.as_str()))
+        .filter_map(|link| parse_link(link.as_str(), (link.start(), link.end())))
         .collect()
 }
 
@@ -43,7 +45,7 @@ pub fn count_links(text: &str) -> usize {
     find_links(text).len()
 }
 
-fn parse_link(found: &str) -> Option<Link> {
+fn parse_link(found: &str, span: (usize, usize)) -> Option<Link> {
     let parsed = if found.contains("://") {
         url::Url::parse(found).ok()
     } else {
@@ -57,7 +59,7 @@ fn parse_link(found: &str) -> Option<Link> {
     // A host that is all digits and dots but not a valid address ("1.2.3") is still a raw IP
     // to a reader; the URL parser has already turned valid ones into `Ipv4`.
     let is_ip = is_ip || host.parse::<IpAddr>().is_ok();
-    Some(Link { host, is_ip })
+    Some(Link { span, host, is_ip })
 }
 
 /// Whether `host` is `domain` or one of its subdomains.

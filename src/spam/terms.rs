@@ -12,14 +12,17 @@ fn first_match<'p>(input: &Input<'_>, terms: &'p [String]) -> Option<&'p str> {
         return None;
     }
     let name = Words::new(input.reply.author.as_str());
-    let website = input.reply.website.as_ref().map(|w| Words::new(w.as_str()));
+    let website = input
+        .reply
+        .website
+        .as_ref()
+        .map_or_else(Words::default, |w| Words::new(w.as_str()));
+    let places = [&input.words, &name, &website];
     terms
         .iter()
         .find(|term| {
             let term = Words::new(term);
-            input.words.contains_phrase(&term)
-                || name.contains_phrase(&term)
-                || website.as_ref().is_some_and(|w| w.contains_phrase(&term))
+            places.iter().any(|words| words.contains_phrase(&term))
         })
         .map(|term| term.trim())
 }

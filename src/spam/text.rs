@@ -20,6 +20,8 @@ const MIN_SPACED_LETTERS: usize = 3;
 pub struct Words {
     text: String,
     spans: Vec<(u32, u32)>,
+    /// [`word_hash`] of each word, so rules compare and count words without touching bytes.
+    hashes: Vec<u64>,
     /// The same words with spaced-out letters joined, when the text has any.
     joined: Option<Box<Words>>,
 }
@@ -30,6 +32,7 @@ impl Words {
         let mut words = Words {
             text: String::with_capacity(text.len()),
             spans: Vec::new(),
+            hashes: Vec::new(),
             joined: None,
         };
         let mut token = Token::default();
@@ -65,6 +68,11 @@ impl Words {
             .map(|&(start, end)| &self.text[start as usize..end as usize])
     }
 
+    /// [`word_hash`] of each word, in order.
+    pub fn hashes(&self) -> &[u64] {
+        &self.hashes
+    }
+
     /// How many words there are.
     pub fn len(&self) -> usize {
         self.spans.len()
@@ -88,8 +96,16 @@ impl Words {
             return false;
         }
         let found = |words: &Words| {
-            (0..(words.len() + 1).saturating_sub(phrase.len()))
-                .any(|at| (0..phrase.len()).all(|i| words.word(at + i) == phrase.word(i)))
+            words
+                .hashes
+                .windows(phrase.len())
+                .enumerate()
+                .any(|(at, window)| {
+                    // The first id alone rules out nearly every window, without a slice compare.
+                    window[0] == phrase.hashes[0]
+                        && window == phrase.hashes.as_slice()
+                        && (0..phrase.len()).all(|i| words.word(at + i) == phrase.word(i))
+                })
         };
         found(self) || self.joined().is_some_and(found)
     }
@@ -110,6 +126,7 @@ impl Words {
             self.text.push_str(token);
         }
         self.spans.push((start as u32, self.text.len() as u32));
+        self.hashes.push(word_hash(&self.text[start..]));
     }
 
     fn join_spaced_letters(&self) -> Option<Words> {
@@ -139,9 +156,39 @@ impl Words {
                 i += 1;
             }
             joined.spans.push((start as u32, joined.text.len() as u32));
+            joined.hashes.push(word_hash(&joined.text[start..]));
         }
         Some(joined)
     }
+}
+
+/// FNV-1a over `bytes`, started from a per-kind offset so a word and a host that happen to
+/// spell the same never share a feature. Stable forever: feature ids are stored.
+pub(crate) fn hash_bytes(kind: u8, bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64 ^ u64::from(kind);
+    hash = hash.wrapping_mul(PRIME);
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(PRIME);
+    }
+    hash
+}
+
+/// The id of one normalised word; also its classifier feature.
+pub(crate) fn word_hash(word: &str) -> u64 {
+    hash_bytes(1, word.as_bytes())
+}
+
+/// The id of two consecutive words, from their word ids (the finaliser of MurmurHash3 over
+/// both, so `a b` and `b a` differ).
+pub(crate) fn pair_hash(first: u64, second: u64) -> u64 {
+    let mut x = first.rotate_left(32) ^ second ^ 0x2545_f491_4f6c_dd1d;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
 }
 
 /// The word being read.
