@@ -1,9 +1,10 @@
 //! The operator's commands of the `replyguard` binary: serve, migrate,
-//! sites and tokens. They talk to the database directly.
+//! sites and tokens, which talk to the database directly, and `spam-eval`,
+//! which only reads labelled files.
 //!
 //! Tokens are printed once, here, and stored only as digests.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -13,7 +14,7 @@ use crate::{
     ids::TokenId,
     privacy::{generate_token, token_digest},
     server,
-    spam::Policy,
+    spam::{Policy, eval},
     store::{self, NewToken, Role, Store, StoreError},
     telemetry,
 };
@@ -46,6 +47,31 @@ pub enum Command {
     Token(TokenCommand),
     /// Load-test a running server over real gRPC.
     Bench(BenchArgs),
+    /// Measure the spam assessment on labelled comments (COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS).
+    SpamEval(SpamEvalArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SpamEvalArgs {
+    /// Labelled CSV files; by default every .csv in ../shared/data/youtube-spam.
+    pub files: Vec<PathBuf>,
+    /// `cold`: a new site, prior from the other files only; `learning`: the first 70% of
+    /// each class taught as moderator decisions, the last 30% judged.
+    #[arg(long, value_enum, default_value_t = EvalProtocol::Both)]
+    pub protocol: EvalProtocol,
+    /// List every misjudged reply with its reasons.
+    #[arg(long)]
+    pub show_errors: bool,
+    /// Instead of measuring, train a prior on every file and write it to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub write_prior: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EvalProtocol {
+    Cold,
+    Learning,
+    Both,
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,6 +138,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             token_revoke(&database, &prefix).await
         }
         Command::Bench(args) => bench(&args).await,
+        Command::SpamEval(args) => spam_eval(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,6 +147,25 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn spam_eval(args: SpamEvalArgs) -> Result<(), String> {
+    let files = if args.files.is_empty() {
+        eval::default_files()?
+    } else {
+        args.files
+    };
+    if let Some(out) = args.write_prior {
+        println!("{}", eval::write_prior(&files, &out)?);
+        return Ok(());
+    }
+    let protocol = match args.protocol {
+        EvalProtocol::Cold => eval::Protocol::Cold,
+        EvalProtocol::Learning => eval::Protocol::Learning,
+        EvalProtocol::Both => eval::Protocol::Both,
+    };
+    print!("{}", eval::run(&files, protocol, args.show_errors)?);
+    Ok(())
 }
 
 async fn serve(settings: ServeSettings) -> Result<(), String> {

@@ -1,6 +1,75 @@
-//! Rules about the links in a reply.
+//! Rules about links: how many a reply has, where they point, and links where no reader puts
+//! them (in the author's name).
+//!
+//! Links are found once per reply by [`find_links`]; the rules here only read that list.
 
-use super::{Input, Rule};
+use std::net::IpAddr;
+
+use super::{Finding, Input, Rule};
+
+/// One link found in a text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// Where the link is in the text, as a byte range.
+    pub span: (usize, usize),
+    /// The host, lowercase, without a leading `www.`; an IP literal for raw-IP links.
+    pub host: String,
+    /// Whether the host is an IP address rather than a name.
+    pub is_ip: bool,
+}
+
+impl Link {
+    /// The last label of the host name (`xyz` in `win.example.xyz`); empty for an IP.
+    pub fn tld(&self) -> &str {
+        if self.is_ip {
+            return "";
+        }
+        self.host.rsplit('.').next().unwrap_or_default()
+    }
+}
+
+/// Every http(s) or `www.`/`example.com` style link in `text`.
+pub fn find_links(text: &str) -> Vec<Link> {
+    let mut finder = linkify::LinkFinder::new();
+    finder
+        .kinds(&[linkify::LinkKind::Url])
+        .url_must_have_scheme(false);
+    finder
+        .links(text)
+        .filter_map(|link| parse_link(link.as_str(), (link.start(), link.end())))
+        .collect()
+}
+
+/// Counts the http(s) and `www.` links in a text.
+pub fn count_links(text: &str) -> usize {
+    find_links(text).len()
+}
+
+fn parse_link(found: &str, span: (usize, usize)) -> Option<Link> {
+    let parsed = if found.contains("://") {
+        url::Url::parse(found).ok()
+    } else {
+        url::Url::parse(&format!("http://{found}")).ok()
+    }?;
+    let (host, is_ip) = match parsed.host()? {
+        url::Host::Domain(name) => (name.trim_start_matches("www.").to_owned(), false),
+        url::Host::Ipv4(ip) => (ip.to_string(), true),
+        url::Host::Ipv6(ip) => (ip.to_string(), true),
+    };
+    // A host that is all digits and dots but not a valid address ("1.2.3") is still a raw IP
+    // to a reader; the URL parser has already turned valid ones into `Ipv4`.
+    let is_ip = is_ip || host.parse::<IpAddr>().is_ok();
+    Some(Link { span, host, is_ip })
+}
+
+/// Whether `host` is `domain` or one of its subdomains.
+pub fn host_is_within(host: &str, domain: &str) -> bool {
+    let host = host.trim_start_matches("www.");
+    host == domain
+        || host
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.ends_with('.'))
+}
 
 /// Holds a reply with many links, as WordPress does at two.
 pub struct LinkCount;
@@ -10,34 +79,205 @@ impl Rule for LinkCount {
         "links"
     }
 
-    fn check(&self, input: &Input<'_>) -> Option<(f64, String)> {
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
         let max = input.policy.max_links;
-        let count = input.links;
-        (max > 0 && count >= max as usize).then(|| {
-            (
-                input.policy.hold_threshold,
-                format!("{count} links (holds at {max})"),
-            )
-        })
+        let count = input.links.len();
+        (max > 0 && count >= max as usize)
+            .then(|| Finding::new(format!("{count} links (holds at {max})")))
     }
 }
 
-/// Counts the http(s) and `www.` links in a text.
-pub fn count_links(text: &str) -> usize {
-    let mut finder = linkify::LinkFinder::new();
-    finder
-        .kinds(&[linkify::LinkKind::Url])
-        .url_must_have_scheme(false);
-    finder.links(text).count()
+/// A link or a domain in the author's name: readers sign with a name, spammers with a shop.
+pub struct LinkInName;
+
+impl Rule for LinkInName {
+    fn name(&self) -> &'static str {
+        "link-in-name"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        let name = input.reply.author.as_str();
+        find_links(name)
+            .first()
+            .map(|link| Finding::new(format!("author name holds a link to {}", link.host)))
+    }
+}
+
+/// Services that hide where a link goes; readers rarely need them, spammers nearly always do.
+const SHORTENERS: &[&str] = &[
+    "adf.ly",
+    "bit.do",
+    "bit.ly",
+    "buff.ly",
+    "cutt.ly",
+    "db.tt",
+    "goo.gl",
+    "is.gd",
+    "lnkd.in",
+    "ow.ly",
+    "po.st",
+    "qr.ae",
+    "rb.gy",
+    "rebrand.ly",
+    "s.id",
+    "shorte.st",
+    "shorturl.at",
+    "t.co",
+    "t.ly",
+    "tiny.cc",
+    "tinyurl.com",
+    "v.gd",
+    "x.co",
+];
+
+/// A link through a URL shortener.
+pub struct LinkShortener;
+
+impl Rule for LinkShortener {
+    fn name(&self) -> &'static str {
+        "link-shortener"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        input
+            .links
+            .iter()
+            .find(|link| SHORTENERS.iter().any(|s| host_is_within(&link.host, s)))
+            .map(|link| Finding::new(format!("link through the shortener {}", link.host)))
+    }
+}
+
+/// A link to a bare IP address, which no ordinary website asks its readers to visit.
+pub struct LinkRawIp;
+
+impl Rule for LinkRawIp {
+    fn name(&self) -> &'static str {
+        "link-raw-ip"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        input
+            .links
+            .iter()
+            .find(|link| link.is_ip)
+            .map(|link| Finding::new(format!("link to the bare address {}", link.host)))
+    }
+}
+
+/// Top-level domains where most registrations are abusive, going by the public abuse
+/// statistics of the registries and of Spamhaus; a cheap name is what throwaway spam needs.
+const SUSPICIOUS_TLDS: &[&str] = &[
+    "bid", "buzz", "cam", "cf", "click", "country", "cricket", "cyou", "date", "download", "faith",
+    "ga", "gq", "icu", "kim", "loan", "men", "ml", "party", "racing", "rest", "review", "science",
+    "stream", "tk", "top", "trade", "webcam", "win", "work", "xyz", "zip",
+];
+
+/// A link to a top-level domain that is mostly used for spam.
+pub struct LinkTld;
+
+impl Rule for LinkTld {
+    fn name(&self) -> &'static str {
+        "link-tld"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        input
+            .links
+            .iter()
+            .find(|link| SUSPICIOUS_TLDS.contains(&link.tld()))
+            .map(|link| Finding::new(format!("link to .{} ({})", link.tld(), link.host)))
+    }
+}
+
+/// The author's own website linked again in the text: a reader's website field is for their
+/// name, an advertiser's is also in the text.
+pub struct LinkWebsiteRepeat;
+
+impl Rule for LinkWebsiteRepeat {
+    fn name(&self) -> &'static str {
+        "link-website-repeat"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        let website = input.reply.website.as_ref()?;
+        let host = website.url().host_str()?.trim_start_matches("www.");
+        input
+            .links
+            .iter()
+            .any(|link| host_is_within(&link.host, host))
+            .then(|| Finding::new(format!("the text links the author's website {host} again")))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spam::testing::{assess_with, hits, reply};
 
     #[test]
     fn counts_links_with_and_without_scheme() {
         assert_eq!(count_links("see https://a.example and www.b.example"), 2);
         assert_eq!(count_links("no links here, just example text."), 0);
+    }
+
+    #[test]
+    fn a_link_knows_its_host_and_whether_it_is_an_address() {
+        let links = find_links("https://WWW.Shop.Example.xyz/a and http://192.0.2.7:8080/x");
+        assert_eq!(links[0].host, "shop.example.xyz");
+        assert_eq!(links[0].tld(), "xyz");
+        assert!(!links[0].is_ip);
+        assert_eq!(links[1].host, "192.0.2.7");
+        assert!(links[1].is_ip);
+    }
+
+    #[test]
+    fn two_links_hold_a_reply_and_one_does_not() {
+        let two =
+            reply("See https://a.example/1 and https://b.example/2 for the whole council report");
+        assert!(hits(&assess_with(&two, |_| {}), "links"));
+        let one = reply("See https://a.example/1 for the longer story on this");
+        assert!(!hits(&assess_with(&one, |_| {}), "links"));
+    }
+
+    #[test]
+    fn a_link_in_the_author_name_is_flagged_and_a_plain_name_is_not() -> Result<(), String> {
+        let mut spam = reply("Nice article, thanks for writing it");
+        spam.author = crate::submission::AuthorName::parse("cheap-pills.example.com")?;
+        assert!(hits(&assess_with(&spam, |_| {}), "link-in-name"));
+        let plain = reply("Nice article, thanks for writing it");
+        assert!(!hits(&assess_with(&plain, |_| {}), "link-in-name"));
+        Ok(())
+    }
+
+    #[test]
+    fn shortened_raw_ip_and_cheap_tld_links_are_flagged() {
+        let assessment = assess_with(
+            &reply("go https://bit.ly/x http://203.0.113.9/a https://win.example.xyz"),
+            |_| {},
+        );
+        for rule in ["link-shortener", "link-raw-ip", "link-tld"] {
+            assert!(hits(&assessment, rule), "{rule}");
+        }
+        let clean = assess_with(&reply("read https://news.example.com/story"), |_| {});
+        for rule in ["link-shortener", "link-raw-ip", "link-tld"] {
+            assert!(!hits(&clean, rule), "{rule}");
+        }
+    }
+
+    #[test]
+    fn the_authors_website_repeated_in_the_text_is_flagged() {
+        let mut spam = reply("Best deals at https://shop.example.com/deals today");
+        spam.website = crate::submission::Website::parse("https://www.shop.example.com").ok();
+        assert!(hits(&assess_with(&spam, |_| {}), "link-website-repeat"));
+        let mut reader = reply("I wrote about this at https://blog.example.org/post");
+        reader.website = crate::submission::Website::parse("https://shop.example.com").ok();
+        assert!(!hits(&assess_with(&reader, |_| {}), "link-website-repeat"));
+    }
+
+    #[test]
+    fn a_subdomain_is_within_its_domain_but_a_lookalike_is_not() {
+        assert!(host_is_within("a.bit.ly", "bit.ly"));
+        assert!(host_is_within("bit.ly", "bit.ly"));
+        assert!(!host_is_within("rabbit.ly", "bit.ly"));
     }
 }

@@ -1,16 +1,36 @@
 //! Spam assessment: every reply gets a score that a moderator can read.
 //!
-//! The score is a sum of named rules, each adding a weight with a short reason.
-//! Rules only look at the reply and at facts gathered before assessment; they
-//! never touch storage, so assessing is pure and cheap.
+//! The score is a sum of named rules, each adding a weight with a short reason. Rules only
+//! look at the reply and at [`Facts`] gathered before assessment; they never touch storage,
+//! so assessing is pure and cheap. Each family of rules has its own file; [`RULES`] lists
+//! every rule with its default weight, and a site's [`Policy`] can switch each one off,
+//! make it log-only, or change its weight.
 
+mod blocklists;
+mod classifier;
+mod duplicates;
+pub mod eval;
+mod facts;
+pub mod form;
+mod history;
 mod links;
 mod policy;
+mod shape;
+mod terms;
+mod text;
 
 use serde::{Deserialize, Serialize};
 
-pub use links::count_links;
-pub use policy::{Mode, Policy};
+pub use blocklists::IpRange;
+pub use classifier::{
+    FeatureMap, Label, LearnedStats, MARK_WEIGHT, PRIOR_SCALE, REVIEW_WEIGHT, features, probability,
+};
+pub use duplicates::{RecentReply, fingerprint};
+pub use facts::Facts;
+pub use form::FormCheck;
+pub use links::{Link, count_links, find_links};
+pub use policy::{ActiveRule, Mode, Policy, RuleSetting, RuleState};
+pub use shape::Script;
 
 use crate::submission::ValidReply;
 
@@ -63,65 +83,354 @@ pub struct Assessment {
     pub reasons: Vec<Reason>,
 }
 
-/// Everything a rule may look at.
+/// A rule's name, default weight and purpose, as documented in docs/SPAM.md.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RuleInfo {
+    pub name: &'static str,
+    /// What the rule adds when it applies, unless the site changes it. For the classifier it
+    /// multiplies the weight its probability maps to.
+    pub weight: f64,
+    pub about: &'static str,
+}
+
+macro_rules! rules {
+    ($($name:literal => $weight:literal, $about:literal;)*) => {
+        /// Every rule, in the order reasons are listed.
+        pub const RULES: &[RuleInfo] = &[$(RuleInfo { name: $name, weight: $weight, about: $about }),*];
+    };
+}
+
+rules! {
+    "blocked-terms" => 10.0, "a blocked term of the site, matched as words on normalised text";
+    "moderation-terms" => 3.0, "a moderation term of the site: holds the reply";
+    "blocked-ip" => 10.0, "the client address is in a blocked address or range";
+    "blocked-email-domain" => 10.0, "the author's email domain is blocked";
+    "blocked-website" => 10.0, "the author's website or a linked site is blocked";
+    "honeypot" => 10.0, "the hidden honeypot field was filled in";
+    "form-token-missing" => 3.0, "no form token on a site that requires one";
+    "form-token-invalid" => 5.0, "a malformed or forged form token, or one for another article";
+    "form-token-expired" => 1.0, "a form token past its lifetime";
+    "form-token-reused" => 3.0, "a form token already used for another reply";
+    "form-too-fast" => 2.0, "sent sooner after loading the form than the site's minimum";
+    "flood" => 2.0, "a reply within the flood interval (refused while on)";
+    "links" => 1.0, "as many links as the site's maximum or more";
+    "link-in-name" => 2.0, "a link or domain in the author's name";
+    "link-shortener" => 1.5, "a link through a URL shortener";
+    "link-raw-ip" => 2.0, "a link to a bare IP address";
+    "link-tld" => 1.0, "a link to a top-level domain mostly used for spam";
+    "link-website-repeat" => 1.0, "the author's website linked again in the text";
+    "campaign" => 2.0, "nearly the same text as recent replies by others or elsewhere";
+    "history-trusted" => -1.0, "an author with earlier approved replies and no spam";
+    "history-spam" => 2.0, "an author with earlier spam";
+    "history-ip-spam" => 1.0, "a client address with earlier spam";
+    "shape-capitals" => 0.5, "mostly capital letters";
+    "shape-repetition" => 0.5, "a character or word repeated over and over";
+    "shape-short-link" => 1.0, "a link with hardly a word around it";
+    "shape-script" => 1.0, "letters mostly outside the site's allowed scripts";
+    "classifier" => 1.0, "the learned spam probability, from -0.5 (sure ham) to 2.9 (sure spam)";
+}
+
+/// What a rule found: why, and how strongly (the rule's weight is multiplied by it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub strength: f64,
+    pub reason: String,
+}
+
+impl Finding {
+    /// The rule applies with its full weight.
+    pub fn new(reason: String) -> Finding {
+        Finding {
+            strength: 1.0,
+            reason,
+        }
+    }
+
+    /// The rule applies with its weight times `strength`.
+    pub fn scaled(strength: f64, reason: String) -> Finding {
+        Finding { strength, reason }
+    }
+}
+
+/// Everything a rule may look at, with the parts several rules need worked out once.
 pub struct Input<'a> {
     pub reply: &'a ValidReply,
     pub policy: &'a Policy,
-    /// Links in the body, counted once for every rule.
-    pub links: usize,
+    pub facts: &'a Facts<'a>,
+    /// The links in the body.
+    pub links: Vec<Link>,
+    /// The normalised words of the body.
+    pub words: text::Words,
 }
 
-/// One named, weighted check.
+/// One named check.
 pub trait Rule: Send + Sync {
-    /// The stable name moderators and policies refer to.
+    /// The stable name moderators and policies refer to; one of [`RULES`].
     fn name(&self) -> &'static str;
 
-    /// The weight to add and why, or `None` when the rule does not apply.
-    fn check(&self, input: &Input<'_>) -> Option<(f64, String)>;
+    /// What the rule found, or `None` when it does not apply.
+    fn check(&self, input: &Input<'_>) -> Option<Finding>;
 }
 
 /// Runs every rule over a reply.
 pub struct Assessor {
-    rules: Vec<Box<dyn Rule>>,
+    rules: Vec<(Box<dyn Rule>, &'static RuleInfo)>,
 }
 
 impl Default for Assessor {
+    /// Every rule, with the prior built into this release.
     fn default() -> Self {
-        Assessor {
-            rules: vec![Box::new(links::LinkCount)],
-        }
+        Assessor::with_prior(LearnedStats::builtin_prior())
     }
 }
 
 impl Assessor {
-    /// Scores one reply under a site's policy.
-    pub fn assess(&self, reply: &ValidReply, policy: &Policy) -> Assessment {
+    /// Every rule, with `prior` as the classifier's starting knowledge (empty for none).
+    pub fn with_prior(prior: LearnedStats) -> Assessor {
+        let rules: Vec<Box<dyn Rule>> = vec![
+            Box::new(terms::BlockedTerms),
+            Box::new(terms::ModerationTerms),
+            Box::new(blocklists::BlockedIp),
+            Box::new(blocklists::BlockedEmailDomain),
+            Box::new(blocklists::BlockedWebsite),
+            Box::new(form::Honeypot),
+            Box::new(form::TokenMissing),
+            Box::new(form::TokenInvalid),
+            Box::new(form::TokenExpired),
+            Box::new(form::TokenReused),
+            Box::new(form::TooFast),
+            Box::new(history::Flood),
+            Box::new(links::LinkCount),
+            Box::new(links::LinkInName),
+            Box::new(links::LinkShortener),
+            Box::new(links::LinkRawIp),
+            Box::new(links::LinkTld),
+            Box::new(links::LinkWebsiteRepeat),
+            Box::new(duplicates::Campaign),
+            Box::new(history::Trusted),
+            Box::new(history::AuthorSpam),
+            Box::new(history::IpSpam),
+            Box::new(shape::Capitals),
+            Box::new(shape::Repetition),
+            Box::new(shape::ShortWithLink),
+            Box::new(shape::UnusualScript),
+            Box::new(classifier::Classifier::new(prior)),
+        ];
+        let rules = rules
+            .into_iter()
+            .filter_map(|rule| {
+                let info = RULES.iter().find(|info| info.name == rule.name())?;
+                Some((rule, info))
+            })
+            .collect();
+        Assessor { rules }
+    }
+
+    /// Scores one reply under a site's policy, with what is known about it beforehand.
+    pub fn assess(&self, reply: &ValidReply, policy: &Policy, facts: &Facts<'_>) -> Assessment {
+        let body = reply.body.as_str();
         let input = Input {
             reply,
             policy,
-            links: count_links(reply.body.as_str()),
+            facts,
+            links: find_links(body),
+            words: text::Words::new(body),
         };
-        let reasons: Vec<Reason> = self
-            .rules
-            .iter()
-            .filter_map(|rule| {
-                rule.check(&input).map(|(weight, reason)| Reason {
-                    rule: rule.name().to_owned(),
-                    weight,
-                    reason,
-                    log_only: false,
-                })
-            })
-            .collect();
+        let mut reasons = Vec::new();
+        for (rule, info) in &self.rules {
+            let setting = if policy.rules.is_empty() {
+                RuleSetting::default()
+            } else {
+                policy.rules.get(info.name).copied().unwrap_or_default()
+            };
+            let state = setting.state.unwrap_or(RuleState::On);
+            if state == RuleState::Off {
+                continue;
+            }
+            let Some(finding) = rule.check(&input) else {
+                continue;
+            };
+            let weight = setting.weight.unwrap_or(info.weight) * finding.strength;
+            // Hundredths are all a moderator can read, and they keep sums tidy.
+            let weight = (weight * 100.0).round() / 100.0;
+            if weight == 0.0 {
+                continue;
+            }
+            reasons.push(Reason {
+                rule: info.name.to_owned(),
+                weight,
+                reason: finding.reason,
+                log_only: state == RuleState::LogOnly,
+            });
+        }
         let score = reasons
             .iter()
             .filter(|r| !r.log_only)
             .map(|r| r.weight)
-            .sum();
+            .sum::<f64>();
+        // Summing hundredths in floating point can leave 2.9999999; round it back.
+        let score = (score * 100.0).round() / 100.0;
         Assessment {
             score,
             verdict: policy.verdict(score),
             reasons,
         }
+    }
+}
+
+/// Helpers for the rules' tests: a plain reply and an assessor without the built-in prior,
+/// so each test sees only the rule it is about.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::submission::{RawReply, validate};
+
+    /// A valid reply with `body` under the article `/story`, from a new author.
+    pub fn reply(body: &str) -> ValidReply {
+        let raw = RawReply {
+            article: "/story",
+            author_name: "Jane Reader",
+            author_email: "jane@example.com",
+            body,
+            ..RawReply::default()
+        };
+        match validate(&raw) {
+            Ok(reply) => reply,
+            Err(violations) => panic!("test reply does not validate: {violations:?}"),
+        }
+    }
+
+    /// Assesses under the default policy changed by `change`, with default facts.
+    pub fn assess_with(reply: &ValidReply, change: impl FnOnce(&mut Policy)) -> Assessment {
+        let mut policy = Policy::default();
+        change(&mut policy);
+        Assessor::with_prior(LearnedStats::new()).assess(reply, &policy, &Facts::default())
+    }
+
+    /// Assesses under the default policy with `facts`.
+    pub fn assess_facts(reply: &ValidReply, facts: &Facts<'_>) -> Assessment {
+        Assessor::with_prior(LearnedStats::new()).assess(reply, &Policy::default(), facts)
+    }
+
+    /// The reason given by `rule`, if it applied.
+    pub fn reason<'a>(assessment: &'a Assessment, rule: &str) -> Option<&'a Reason> {
+        assessment.reasons.iter().find(|r| r.rule == rule)
+    }
+
+    /// Whether `rule` applied (counted or log-only).
+    pub fn hits(assessment: &Assessment, rule: &str) -> bool {
+        reason(assessment, rule).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{testing::*, *};
+
+    #[test]
+    fn every_listed_rule_runs_and_every_rule_is_listed() {
+        let assessor = Assessor::with_prior(LearnedStats::new());
+        let names: Vec<&str> = assessor.rules.iter().map(|(_, info)| info.name).collect();
+        let listed: Vec<&str> = RULES.iter().map(|info| info.name).collect();
+        assert_eq!(names, listed);
+    }
+
+    #[test]
+    fn normal_readers_replies_without_a_form_token_are_approved() {
+        let policy = Policy::default();
+        let assessor = Assessor::default();
+        for text in [
+            "I think the council got this one right, thanks for the report.",
+            "Great article. My grandmother lived on that street in the fifties.",
+            "This is wrong: the figures in the second paragraph are from 2019, not 2023.",
+            "Does anyone know when the new bridge opens? I could not find it in the piece.",
+            "Thank you for writing this, it made my day.",
+            "I disagree. Taxes went up every year under both parties and nobody talks about it.",
+            "Well written and fair to both sides.",
+            "The photo at the top is of the old station, not the new one.",
+        ] {
+            let assessment = assessor.assess(&reply(text), &policy, &Facts::default());
+            assert_eq!(
+                policy.initial_status(&assessment, false),
+                crate::moderation::CommentStatus::Approved,
+                "{text}: {:?}",
+                assessment.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn typical_comment_spam_is_held_by_the_builtin_prior() {
+        let policy = Policy::default();
+        let assessor = Assessor::default();
+        for text in [
+            "Check out my channel and subscribe, I post new videos every day!",
+            "Please subscribe to my channel http://www.youtube.com/user/promo",
+            "Make money from home, visit http://cash.example.com now",
+        ] {
+            let assessment = assessor.assess(&reply(text), &policy, &Facts::default());
+            assert_ne!(
+                policy.initial_status(&assessment, false),
+                crate::moderation::CommentStatus::Approved,
+                "{text}: {:?}",
+                assessment.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn a_log_only_rule_is_shown_but_not_counted() {
+        let two_links =
+            reply("See https://a.example/1 and https://b.example/2 for the whole council report");
+        let counted = assess_with(&two_links, |_| {});
+        let logged = assess_with(&two_links, |p| {
+            p.rules.insert(
+                "links".into(),
+                RuleSetting {
+                    state: Some(RuleState::LogOnly),
+                    weight: None,
+                },
+            );
+        });
+        let shown = reason(&logged, "links");
+        assert!(shown.is_some_and(|r| r.log_only && r.weight == 1.0));
+        assert_eq!(logged.score, counted.score - 1.0);
+        assert_eq!(counted.verdict, Verdict::Hold);
+        assert_eq!(logged.verdict, Verdict::Approve);
+    }
+
+    #[test]
+    fn a_rule_switched_off_is_not_run_and_a_changed_weight_counts() {
+        let two_links =
+            reply("See https://a.example/1 and https://b.example/2 for the whole council report");
+        let off = assess_with(&two_links, |p| {
+            p.rules.insert(
+                "links".into(),
+                RuleSetting {
+                    state: Some(RuleState::Off),
+                    weight: None,
+                },
+            );
+        });
+        assert!(!hits(&off, "links"));
+        let heavy = assess_with(&two_links, |p| {
+            p.rules.insert(
+                "links".into(),
+                RuleSetting {
+                    state: None,
+                    weight: Some(6.0),
+                },
+            );
+        });
+        assert_eq!(reason(&heavy, "links").map(|r| r.weight), Some(6.0));
+        assert_eq!(heavy.verdict, Verdict::Spam);
+    }
+
+    #[test]
+    fn rules_are_named_uniquely() {
+        let mut names: Vec<&str> = RULES.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), RULES.len());
     }
 }

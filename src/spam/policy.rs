@@ -1,11 +1,15 @@
 //! A site's moderation policy: how a spam score becomes a status.
 //!
 //! Stored as JSON with the site, so a field added later takes its default in
-//! every older policy.
+//! every older policy. A policy is checked by [`Policy::validate`] before it is
+//! stored; the rules still cope with a bad entry (they skip it) rather than fail
+//! a reader's reply over a moderator's typo.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Assessment, Verdict};
+use super::{Assessment, RULES, Verdict, blocklists::IpRange, shape::Script, text::Words};
 use crate::moderation::CommentStatus;
 
 /// How much a site trusts the assessment.
@@ -59,7 +63,75 @@ pub struct Policy {
     pub blocked_terms: Vec<String>,
     /// Terms that hold a reply for a moderator.
     pub moderation_terms: Vec<String>,
+    /// Per-rule changes to the defaults of [`RULES`]; a rule not named here keeps them.
+    pub rules: BTreeMap<String, RuleSetting>,
+    /// Client addresses (`192.0.2.7`) and ranges (`192.0.2.0/24`, `2001:db8::/32`) whose
+    /// replies are spam.
+    pub blocked_ips: Vec<String>,
+    /// Email domains whose authors' replies are spam; a domain covers its subdomains.
+    pub blocked_email_domains: Vec<String>,
+    /// Website domains that make a reply spam when they are the author's website or linked in
+    /// the text; a domain covers its subdomains.
+    pub blocked_websites: Vec<String>,
+    /// The scripts the site's readers write in (`latin`, `cyrillic`, ...); empty allows any.
+    pub allowed_scripts: Vec<String>,
 }
+
+/// Whether a rule counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleState {
+    /// Not run at all.
+    Off,
+    /// Run, and its weight counts in the score.
+    On,
+    /// Run and shown to moderators, but not counted: a way to try a rule first.
+    LogOnly,
+}
+
+impl RuleState {
+    /// The word used by `replyctl policy` and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleState::Off => "off",
+            RuleState::On => "on",
+            RuleState::LogOnly => "log-only",
+        }
+    }
+
+    /// The inverse of [`RuleState::as_str`].
+    pub fn parse(word: &str) -> Option<RuleState> {
+        [RuleState::Off, RuleState::On, RuleState::LogOnly]
+            .into_iter()
+            .find(|s| s.as_str() == word)
+    }
+}
+
+/// A site's change to one rule; a part left out keeps the rule's default, so a site that
+/// only switched a rule to log-only still gets a better default weight in a later release.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RuleSetting {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<RuleState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+}
+
+/// How one rule runs on a site: its state and weight after the site's changes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ActiveRule {
+    pub state: RuleState,
+    pub weight: f64,
+}
+
+/// The largest weight a rule may be given, either way; ten times the default spam threshold
+/// is already more than any rule needs.
+pub const MAX_RULE_WEIGHT: f64 = 100.0;
+/// At most this many entries in each term list and blocklist.
+pub const MAX_LIST_ENTRIES: usize = 1_000;
+/// At most this many characters in one term.
+pub const MAX_TERM_CHARS: usize = 100;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -73,11 +145,101 @@ impl Default for Policy {
             require_form_token: false,
             blocked_terms: Vec::new(),
             moderation_terms: Vec::new(),
+            rules: BTreeMap::new(),
+            blocked_ips: Vec::new(),
+            blocked_email_domains: Vec::new(),
+            blocked_websites: Vec::new(),
+            allowed_scripts: Vec::new(),
         }
     }
 }
 
 impl Policy {
+    /// How the rule called `name` runs on this site; `None` for a name that is no rule.
+    pub fn rule(&self, name: &str) -> Option<ActiveRule> {
+        let info = RULES.iter().find(|r| r.name == name)?;
+        let setting = self.rules.get(name).copied().unwrap_or_default();
+        Some(ActiveRule {
+            state: setting.state.unwrap_or(RuleState::On),
+            weight: setting.weight.unwrap_or(info.weight),
+        })
+    }
+
+    /// Every field that is out of range or unreadable, as `(field, description)` pairs ready
+    /// for a `BadRequest`; empty when the policy may be stored.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut bad = Vec::new();
+        let mut check = |field: String, problem: Option<String>| {
+            if let Some(problem) = problem {
+                bad.push((field, problem));
+            }
+        };
+        for (field, value) in [
+            ("hold_threshold", self.hold_threshold),
+            ("spam_threshold", self.spam_threshold),
+        ] {
+            check(field.to_owned(), weight_problem(value));
+        }
+        if self.hold_threshold.is_finite()
+            && self.spam_threshold.is_finite()
+            && self.hold_threshold > self.spam_threshold
+        {
+            check(
+                "spam_threshold".to_owned(),
+                Some("must not be below hold_threshold".to_owned()),
+            );
+        }
+        check("max_links".to_owned(), at_most(self.max_links, 1_000));
+        check(
+            "flood_interval_seconds".to_owned(),
+            at_most(self.flood_interval_seconds, 86_400),
+        );
+        check(
+            "min_form_seconds".to_owned(),
+            at_most(self.min_form_seconds, 3_600),
+        );
+
+        for (name, setting) in &self.rules {
+            if !RULES.iter().any(|r| r.name == name) {
+                check(format!("rules.{name}"), Some("is not a rule".to_owned()));
+            } else if let Some(weight) = setting.weight {
+                check(format!("rules.{name}.weight"), weight_problem(weight));
+            }
+        }
+
+        let lists: [(&str, &Vec<String>, EntryCheck); 6] = [
+            ("blocked_terms", &self.blocked_terms, term_problem),
+            ("moderation_terms", &self.moderation_terms, term_problem),
+            ("blocked_ips", &self.blocked_ips, |entry| {
+                IpRange::parse(entry).err()
+            }),
+            (
+                "blocked_email_domains",
+                &self.blocked_email_domains,
+                domain_problem,
+            ),
+            ("blocked_websites", &self.blocked_websites, domain_problem),
+            ("allowed_scripts", &self.allowed_scripts, |entry| {
+                Script::parse(entry)
+                    .is_none()
+                    .then(|| format!("must be one of {}", Script::names().join(", ")))
+            }),
+        ];
+        for (field, entries, problem) in lists {
+            if entries.len() > MAX_LIST_ENTRIES {
+                check(
+                    field.to_owned(),
+                    Some(format!("must have at most {MAX_LIST_ENTRIES} entries")),
+                );
+                continue;
+            }
+            for (i, entry) in entries.iter().enumerate() {
+                check(format!("{field}[{i}]"), problem(entry));
+            }
+        }
+        bad
+    }
+
     /// What the thresholds make of a score.
     pub fn verdict(&self, score: f64) -> Verdict {
         if score >= self.spam_threshold {
@@ -99,6 +261,53 @@ impl Policy {
             (Verdict::Approve, _) => CommentStatus::Approved,
         }
     }
+}
+
+/// What is wrong with one entry of a list, if anything.
+type EntryCheck = fn(&str) -> Option<String>;
+
+fn weight_problem(value: f64) -> Option<String> {
+    (!value.is_finite() || value.abs() > MAX_RULE_WEIGHT)
+        .then(|| format!("must be a number between -{MAX_RULE_WEIGHT} and {MAX_RULE_WEIGHT}"))
+}
+
+fn at_most(value: u32, max: u32) -> Option<String> {
+    (value > max).then(|| format!("must be at most {max}"))
+}
+
+fn term_problem(term: &str) -> Option<String> {
+    if term.chars().count() > MAX_TERM_CHARS {
+        Some(format!("must be at most {MAX_TERM_CHARS} characters"))
+    } else if Words::new(term).is_empty() {
+        Some("must contain a letter or digit".to_owned())
+    } else {
+        None
+    }
+}
+
+/// The form a domain entry is compared in: lowercase, without a leading `@`, `*.` or `www.`.
+pub(crate) fn normalize_domain(entry: &str) -> String {
+    let entry = entry.trim();
+    let entry = entry.strip_prefix('@').unwrap_or(entry);
+    let entry = entry.strip_prefix("*.").unwrap_or(entry);
+    let entry = entry.strip_prefix("www.").unwrap_or(entry);
+    entry.to_ascii_lowercase()
+}
+
+fn domain_problem(entry: &str) -> Option<String> {
+    let domain = normalize_domain(entry);
+    let labels_ok = domain.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    (!labels_ok || !domain.contains('.') || domain.len() > 253).then(|| {
+        "must be a domain name such as example.com (international names in punycode)".to_owned()
+    })
 }
 
 #[cfg(test)]
@@ -133,6 +342,74 @@ mod tests {
         policy.mode = Mode::TrustedOnly;
         assert_eq!(policy.initial_status(&clean, false), CommentStatus::Pending);
         assert_eq!(policy.initial_status(&clean, true), CommentStatus::Approved);
+    }
+
+    #[test]
+    fn a_new_sites_policy_approves_automatically_without_form_tokens() {
+        let policy = Policy::default();
+        assert_eq!(policy.mode, Mode::Auto);
+        assert!(!policy.require_form_token);
+        assert!(policy.validate().is_empty());
+    }
+
+    #[test]
+    fn a_rule_keeps_its_default_weight_when_only_its_state_changes() -> Result<(), String> {
+        let policy: Policy = serde_json::from_str(r#"{"rules":{"links":{"state":"log-only"}}}"#)
+            .map_err(|e| e.to_string())?;
+        let links = policy.rule("links").ok_or("no links rule")?;
+        assert_eq!(links.state, RuleState::LogOnly);
+        assert_eq!(
+            Some(links.weight),
+            RULES.iter().find(|r| r.name == "links").map(|r| r.weight)
+        );
+        assert_eq!(policy.rule("no-such-rule"), None);
+        Ok(())
+    }
+
+    #[test]
+    fn validation_reports_every_bad_field_at_once() {
+        let mut policy = Policy {
+            hold_threshold: 6.0,
+            max_links: 5_000,
+            blocked_ips: vec!["192.0.2.0/24".into(), "192.0.2.0/33".into(), "host".into()],
+            blocked_email_domains: vec!["@spam.example".into(), "not a domain".into()],
+            blocked_websites: vec!["shop.example.com".into(), "localhost".into()],
+            blocked_terms: vec!["casino".into(), "!!!".into()],
+            allowed_scripts: vec!["latin".into(), "klingon".into()],
+            ..Policy::default()
+        };
+        policy.rules.insert("linkz".into(), RuleSetting::default());
+        policy.rules.insert(
+            "links".into(),
+            RuleSetting {
+                state: None,
+                weight: Some(f64::NAN),
+            },
+        );
+        let fields: Vec<String> = policy.validate().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            [
+                "spam_threshold",
+                "max_links",
+                "rules.links.weight",
+                "rules.linkz",
+                "blocked_terms[1]",
+                "blocked_ips[1]",
+                "blocked_ips[2]",
+                "blocked_email_domains[1]",
+                "blocked_websites[1]",
+                "allowed_scripts[1]",
+            ]
+        );
+    }
+
+    #[test]
+    fn rule_states_read_and_print_as_the_policy_words() {
+        for state in [RuleState::Off, RuleState::On, RuleState::LogOnly] {
+            assert_eq!(RuleState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(RuleState::parse("maybe"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::{
     metrics,
     moderation::CommentStatus,
     privacy::{AuthorHash, Vault, mask_contacts, render_html},
-    spam::Assessor,
+    spam::{Assessor, Facts, form},
     store::{self, Site, Store, StoreError, StoredComment},
 };
 
@@ -84,7 +84,20 @@ impl Submitter {
             .approved_by_author(site.id, &author_hash.0)
             .await?
             > 0;
-        let assessment = self.assessor.assess(&reply, &site.policy);
+        // The store-backed facts (history, flooding, recent replies, learned statistics) are
+        // not gathered yet; what the reply itself shows is.
+        let facts = Facts {
+            author: Some(author_hash),
+            form: form::verify(
+                self.vault.form_key(),
+                site.id,
+                reply.article.as_str(),
+                reply.form.token.as_deref(),
+                store::now(),
+            ),
+            ..Facts::default()
+        };
+        let assessment = self.assessor.assess(&reply, &site.policy, &facts);
         let status = site.policy.initial_status(&assessment, trusted);
         let now = store::now();
         let body_public = mask_contacts(reply.body.as_str());

@@ -1,0 +1,571 @@
+//! `replyguard spam-eval`: replays labelled comments through the real validation, assessment
+//! and status mapping, and measures how well the result matches the labels.
+//!
+//! Two protocols, as described in docs/SPAM.md: *cold* (a new site; the prior is trained on
+//! the other files only, nothing from the judged file is taught) and *learning* (the
+//! chronologically first 70% of each class of a file are taught as moderator decisions, the
+//! last 30% judged). Texts that also occur in what was trained on, or earlier in the judged
+//! part, are left out of the judging, so a repeated spam is not counted as caught twice.
+//! This module reads files and returns a report; it never writes to a database.
+
+use std::{
+    collections::HashSet,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
+
+use super::{
+    Assessor, Facts, Label, LearnedStats, MARK_WEIGHT, Policy, RecentReply, features, fingerprint,
+};
+use crate::{
+    moderation::CommentStatus,
+    privacy::AuthorHash,
+    submission::{RawReply, ValidReply, validate},
+};
+
+/// Where `spam-eval` looks when given no files, relative to the working directory.
+pub const DEFAULT_DIR: &str = "../shared/data/youtube-spam";
+
+/// How many earlier replies of the judged file the near-duplicate rule sees, as the store
+/// would hand over a site's recent replies.
+const RECENT: usize = 100;
+
+/// The share of each class taught in the learning protocol.
+const TAUGHT_SHARE: f64 = 0.7;
+
+/// Which protocols to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Cold,
+    Learning,
+    Both,
+}
+
+/// One labelled comment as read from a file.
+#[derive(Clone, Debug)]
+pub struct Labelled {
+    pub author: String,
+    pub date: String,
+    /// The text as a host would send it: tags and entities turned into plain text.
+    pub text: String,
+    pub spam: bool,
+}
+
+/// A comment that passed validation, ready to replay.
+struct Prepared {
+    reply: ValidReply,
+    author: AuthorHash,
+    features: Vec<u64>,
+    fingerprint: u64,
+    key: String,
+    spam: bool,
+}
+
+/// One labelled file, validated and in chronological order.
+struct Dataset {
+    name: String,
+    comments: Vec<Prepared>,
+    refused: usize,
+}
+
+/// The CSV files in [`DEFAULT_DIR`], sorted, or why there are none.
+pub fn default_files() -> Result<Vec<PathBuf>, String> {
+    let dir = Path::new(DEFAULT_DIR);
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        format!(
+            "no files given and {} cannot be read ({e}); pass the CSV files to evaluate",
+            dir.display()
+        )
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "csv"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!(
+            "no files given and no .csv files in {}; pass the CSV files to evaluate",
+            dir.display()
+        ));
+    }
+    Ok(files)
+}
+
+/// Reads a file of `COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS` rows (CLASS 1 is spam).
+pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, String> {
+    let shown = path.display();
+    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{shown}: {e}"))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("{shown}: {e}"))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+            .ok_or_else(|| format!("{shown}: no {name} column"))
+    };
+    let (author, date, content, class) = (
+        column("AUTHOR")?,
+        column("DATE")?,
+        column("CONTENT")?,
+        column("CLASS")?,
+    );
+    let mut rows = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("{shown}: {e}"))?;
+        let field = |i: usize| record.get(i).unwrap_or_default();
+        let spam = match field(class).trim() {
+            "1" => true,
+            "0" => false,
+            other => return Err(format!("{shown}: row {}: CLASS {other:?}", line + 2)),
+        };
+        rows.push(Labelled {
+            author: field(author).to_owned(),
+            date: field(date).to_owned(),
+            text: plain_text(field(content)),
+            spam,
+        });
+    }
+    Ok(rows)
+}
+
+/// The plain text of an HTML fragment, as a host would send what its reader typed: line
+/// breaks for `<br>`, other tags dropped (their text kept), entities decoded.
+pub fn plain_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let is_tag = after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '/');
+        match after.find('>') {
+            Some(close) if is_tag => {
+                let tag = after[..close].trim_start_matches('/').trim();
+                if tag.len() >= 2 && tag[..2].eq_ignore_ascii_case("br") {
+                    out.push('\n');
+                }
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('<');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    decode_entities(&out).replace('\u{feff}', "")
+}
+
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let decoded = after.find(';').filter(|end| *end <= 10).and_then(|end| {
+            let name = &after[..end];
+            let c = match name {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                "nbsp" => ' ',
+                _ => {
+                    let code = name.strip_prefix('#')?;
+                    let value = match code.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => code.parse().ok()?,
+                    };
+                    char::from_u32(value)?
+                }
+            };
+            Some((c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn load(path: &Path) -> Result<Dataset, String> {
+    let mut rows = read_labelled(path)?;
+    // ISO dates sort as text; a stable sort keeps the file's order for equal times.
+    rows.sort_by(|a, b| a.date.cmp(&b.date));
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let article = path
+        .file_stem()
+        .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+    let mut comments = Vec::with_capacity(rows.len());
+    let mut refused = 0;
+    for row in rows {
+        let author_id = super::classifier::hash_bytes(0, row.author.as_bytes());
+        let email = format!("reader-{author_id:016x}@example.com");
+        let raw = RawReply {
+            article: &article,
+            author_name: &row.author,
+            author_email: &email,
+            body: &row.text,
+            ..RawReply::default()
+        };
+        let Ok(reply) = validate(&raw) else {
+            refused += 1;
+            continue;
+        };
+        let mut author = [0u8; 32];
+        for chunk in author.chunks_mut(8) {
+            chunk.copy_from_slice(&author_id.to_le_bytes());
+        }
+        comments.push(Prepared {
+            features: features(&reply),
+            fingerprint: fingerprint(reply.body.as_str()),
+            key: repeat_key(reply.body.as_str()),
+            author: AuthorHash(author),
+            reply,
+            spam: row.spam,
+        });
+    }
+    Ok(Dataset {
+        name,
+        comments,
+        refused,
+    })
+}
+
+/// The form in which texts count as repeats: lowercase, whitespace collapsed.
+fn repeat_key(text: &str) -> String {
+    text.split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Counts of statuses per class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Approved, pending, spam: for replies labelled spam.
+    pub spam: [usize; 3],
+    /// Approved, pending, spam: for replies labelled ham.
+    pub ham: [usize; 3],
+}
+
+impl Outcome {
+    fn add(&mut self, spam: bool, status: CommentStatus) {
+        let row = if spam { &mut self.spam } else { &mut self.ham };
+        let column = match status {
+            CommentStatus::Approved => 0,
+            CommentStatus::Pending => 1,
+            CommentStatus::Spam | CommentStatus::Rejected => 2,
+        };
+        row[column] += 1;
+    }
+
+    /// The confusion matrix (tp, fp, tn, fn) when "positive" is any status from `from` on:
+    /// 1 for "caught" (not approved), 2 for "spam status".
+    pub fn confusion(&self, from: usize) -> (usize, usize, usize, usize) {
+        let tp: usize = self.spam[from..].iter().sum();
+        let fp: usize = self.ham[from..].iter().sum();
+        let fn_: usize = self.spam[..from].iter().sum();
+        let tn: usize = self.ham[..from].iter().sum();
+        (tp, fp, tn, fn_)
+    }
+
+    /// Matthews correlation coefficient of [`Outcome::confusion`].
+    pub fn mcc(&self, from: usize) -> f64 {
+        let (tp, fp, tn, fn_) = self.confusion(from);
+        let (tp, fp, tn, fn_) = (tp as f64, fp as f64, tn as f64, fn_ as f64);
+        let denominator = ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt();
+        if denominator == 0.0 {
+            0.0
+        } else {
+            (tp * tn - fp * fn_) / denominator
+        }
+    }
+
+    /// Share of ham that ended with spam status.
+    pub fn ham_to_spam(&self) -> f64 {
+        ratio(self.ham[2], self.ham.iter().sum())
+    }
+
+    /// Share of spam that was approved at once.
+    pub fn spam_approved(&self) -> f64 {
+        ratio(self.spam[0], self.spam.iter().sum())
+    }
+}
+
+fn ratio(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Teaches every comment of `datasets` once per distinct text.
+fn train(datasets: &[&Dataset]) -> (LearnedStats, HashSet<String>) {
+    let mut stats = LearnedStats::new();
+    let mut seen = HashSet::new();
+    for comment in datasets.iter().flat_map(|d| &d.comments) {
+        if seen.insert(comment.key.clone()) {
+            let label = if comment.spam {
+                Label::Spam
+            } else {
+                Label::Ham
+            };
+            stats.learn(&comment.features, label, MARK_WEIGHT);
+        }
+    }
+    (stats, seen)
+}
+
+/// Replays the comments of `data` at `judged` indices (chronological), leaving out texts in
+/// `excluded` and repeats; returns the outcome and how many were left out. With `errors`,
+/// every misjudged reply is written there with its reasons.
+fn replay(
+    assessor: &Assessor,
+    data: &Dataset,
+    judged: &[usize],
+    excluded: &HashSet<String>,
+    learned: &LearnedStats,
+    mut errors: Option<&mut String>,
+) -> (Outcome, usize) {
+    let policy = Policy::default();
+    let article = data
+        .comments
+        .first()
+        .map(|c| c.reply.article.as_str().to_owned())
+        .unwrap_or_default();
+    let mut outcome = Outcome::default();
+    let mut judged_keys = HashSet::new();
+    let mut left_out = 0;
+    for &index in judged {
+        let comment = &data.comments[index];
+        if excluded.contains(&comment.key) || !judged_keys.insert(comment.key.as_str()) {
+            left_out += 1;
+            continue;
+        }
+        let recent: Vec<RecentReply> = data.comments[index.saturating_sub(RECENT)..index]
+            .iter()
+            .map(|earlier| RecentReply {
+                fingerprint: earlier.fingerprint,
+                author: earlier.author,
+                article: article.clone(),
+            })
+            .collect();
+        let facts = Facts {
+            author: Some(comment.author),
+            recent: &recent,
+            learned,
+            ..Facts::default()
+        };
+        let assessment = assessor.assess(&comment.reply, &policy, &facts);
+        let status = policy.initial_status(&assessment, false);
+        outcome.add(comment.spam, status);
+        let wrong = (status == CommentStatus::Approved) == comment.spam;
+        if let Some(errors) = errors.as_deref_mut().filter(|_| wrong) {
+            let label = if comment.spam { "spam" } else { "ham" };
+            let reasons: Vec<String> = assessment
+                .reasons
+                .iter()
+                .map(|r| format!("{} {:+}: {}", r.rule, r.weight, r.reason))
+                .collect();
+            let _ = writeln!(
+                errors,
+                "   {label} -> {status} (score {}): {:?}\n      {}",
+                assessment.score,
+                comment.reply.body.as_str(),
+                reasons.join("; ")
+            );
+        }
+    }
+    (outcome, left_out)
+}
+
+/// Runs the protocols over `files` and returns the report; with `show_errors` it lists every
+/// misjudged reply with its reasons.
+pub fn run(files: &[PathBuf], protocol: Protocol, show_errors: bool) -> Result<String, String> {
+    let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "policy: default (auto, hold at {}, spam at {}); positive = labelled spam",
+        Policy::default().hold_threshold,
+        Policy::default().spam_threshold
+    );
+    for (i, data) in datasets.iter().enumerate() {
+        let others: Vec<&Dataset> = datasets
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, d)| d)
+            .collect();
+        let (prior, prior_keys) = train(&others);
+        // Pruned exactly as the built-in prior is, so cold figures are what a new site sees.
+        let assessor = Assessor::with_prior(prior.for_prior());
+        let _ = writeln!(
+            report,
+            "\n== {} ({} comments, {} refused by validation; prior from {} other file(s))",
+            data.name,
+            data.comments.len(),
+            data.refused,
+            others.len()
+        );
+        if matches!(protocol, Protocol::Cold | Protocol::Both) {
+            let all: Vec<usize> = (0..data.comments.len()).collect();
+            let mut errors = String::new();
+            let (outcome, left_out) = replay(
+                &assessor,
+                data,
+                &all,
+                &prior_keys,
+                LearnedStats::empty(),
+                show_errors.then_some(&mut errors),
+            );
+            section(&mut report, "cold", &outcome, left_out);
+            report.push_str(&errors);
+        }
+        if matches!(protocol, Protocol::Learning | Protocol::Both) {
+            let mut taught = Vec::new();
+            let mut judged = Vec::new();
+            for spam in [true, false] {
+                let class: Vec<usize> = (0..data.comments.len())
+                    .filter(|&k| data.comments[k].spam == spam)
+                    .collect();
+                let cut = (class.len() as f64 * TAUGHT_SHARE).floor() as usize;
+                taught.extend_from_slice(&class[..cut]);
+                judged.extend_from_slice(&class[cut..]);
+            }
+            judged.sort_unstable();
+            let mut learned = LearnedStats::new();
+            let mut taught_keys = HashSet::new();
+            for &k in &taught {
+                let comment = &data.comments[k];
+                let label = if comment.spam {
+                    Label::Spam
+                } else {
+                    Label::Ham
+                };
+                learned.learn(&comment.features, label, MARK_WEIGHT);
+                taught_keys.insert(comment.key.clone());
+            }
+            let mut errors = String::new();
+            let (outcome, left_out) = replay(
+                &assessor,
+                data,
+                &judged,
+                &taught_keys,
+                &learned,
+                show_errors.then_some(&mut errors),
+            );
+            section(&mut report, "learning", &outcome, left_out);
+            report.push_str(&errors);
+        }
+    }
+    Ok(report)
+}
+
+fn section(report: &mut String, protocol: &str, outcome: &Outcome, left_out: usize) {
+    let spam: usize = outcome.spam.iter().sum();
+    let ham: usize = outcome.ham.iter().sum();
+    let _ = writeln!(
+        report,
+        "-- {protocol}: judged {} ({spam} spam, {ham} ham); {left_out} repeated texts left out",
+        spam + ham
+    );
+    let _ = writeln!(report, "   status         approved  pending     spam");
+    for (label, row) in [("spam", outcome.spam), ("ham", outcome.ham)] {
+        let _ = writeln!(
+            report,
+            "   {label:<12} {:>9} {:>8} {:>8}",
+            row[0], row[1], row[2]
+        );
+    }
+    let _ = writeln!(
+        report,
+        "   view                      TP   FP   TN   FN  precision  recall    FPR     MCC"
+    );
+    for (view, from) in [("caught (not approved)", 1), ("spam status", 2)] {
+        let (tp, fp, tn, fn_) = outcome.confusion(from);
+        let _ = writeln!(
+            report,
+            "   {view:<22} {tp:>5} {fp:>4} {tn:>4} {fn_:>4}  {:>9.3} {:>7.3} {:>6.3} {:>7.3}",
+            ratio(tp, tp + fp),
+            ratio(tp, tp + fn_),
+            ratio(fp, fp + tn),
+            outcome.mcc(from)
+        );
+    }
+    let _ = writeln!(
+        report,
+        "   ham sent to spam {:.1}%   spam approved at once {:.1}%",
+        outcome.ham_to_spam() * 100.0,
+        outcome.spam_approved() * 100.0
+    );
+}
+
+/// Trains a prior on every distinct text of `files` and writes its compact form to `out`;
+/// returns a one-line summary.
+pub fn write_prior(files: &[PathBuf], out: &Path) -> Result<String, String> {
+    let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
+    let (stats, keys) = train(&datasets.iter().collect::<Vec<_>>());
+    let prior = stats.for_prior();
+    let bytes = prior.to_prior_bytes();
+    std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(format!(
+        "wrote {} ({} bytes): {} distinct texts ({} spam, {} ham), {} of {} features kept",
+        out.display(),
+        bytes.len(),
+        keys.len(),
+        stats.spam,
+        stats.ham,
+        prior.features.len(),
+        stats.features.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_fragments_become_the_plain_text_a_reader_typed() {
+        assert_eq!(
+            plain_text(
+                "Hi<br />there &amp; <a href=\"http://x.example\">x.example</a> it&#39;s 1 &lt; 2&#x21;"
+            ),
+            "Hi\nthere & x.example it's 1 < 2!"
+        );
+        assert_eq!(
+            plain_text("a < b and 3 <4 &nope; &"),
+            "a < b and 3 <4 &nope; &"
+        );
+        assert_eq!(plain_text("end\u{feff}"), "end");
+    }
+
+    #[test]
+    fn the_matthews_coefficient_is_one_for_a_perfect_split_and_zero_without_positives() {
+        let perfect = Outcome {
+            spam: [0, 3, 7],
+            ham: [10, 0, 0],
+        };
+        assert_eq!(perfect.mcc(1), 1.0);
+        assert_eq!(Outcome::default().mcc(1), 0.0);
+        assert_eq!(perfect.confusion(2), (7, 0, 10, 3));
+    }
+}

@@ -1,0 +1,116 @@
+//! The site's term lists: blocked terms make a reply spam, moderation terms hold it.
+//!
+//! Terms match whole words of the normalised text (see [`super::text`]), in the body, the
+//! author's name and the website address, so `casino` catches `C4SINO` and `c a s i n o`
+//! but never `occasional`.
+
+use super::{Finding, Input, Rule, text::Words};
+
+/// The first term of `terms` found in the reply, as the moderator wrote it.
+fn first_match<'p>(input: &Input<'_>, terms: &'p [String]) -> Option<&'p str> {
+    if terms.is_empty() {
+        return None;
+    }
+    let name = Words::new(input.reply.author.as_str());
+    let website = input
+        .reply
+        .website
+        .as_ref()
+        .map_or_else(Words::default, |w| Words::new(w.as_str()));
+    let places = [&input.words, &name, &website];
+    terms
+        .iter()
+        .find(|term| {
+            let term = Words::new(term);
+            places.iter().any(|words| words.contains_phrase(&term))
+        })
+        .map(|term| term.trim())
+}
+
+/// A term the site never wants to see.
+pub struct BlockedTerms;
+
+impl Rule for BlockedTerms {
+    fn name(&self) -> &'static str {
+        "blocked-terms"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        first_match(input, &input.policy.blocked_terms)
+            .map(|term| Finding::new(format!("blocked term \"{term}\"")))
+    }
+}
+
+/// A term the site wants a moderator to read first.
+pub struct ModerationTerms;
+
+impl Rule for ModerationTerms {
+    fn name(&self) -> &'static str {
+        "moderation-terms"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        first_match(input, &input.policy.moderation_terms)
+            .map(|term| Finding::new(format!("moderation term \"{term}\"")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spam::{
+        Policy, Verdict,
+        testing::{assess_with, hits, reply},
+    };
+
+    fn blocking(policy: &mut Policy) {
+        policy.blocked_terms = vec!["casino".into(), "cheap pills".into()];
+        policy.moderation_terms = vec!["bitcoin".into()];
+    }
+
+    #[test]
+    fn a_blocked_term_makes_a_reply_spam() {
+        let assessment = assess_with(&reply("Try the best casino tonight"), blocking);
+        assert!(hits(&assessment, "blocked-terms"));
+        assert_eq!(assessment.verdict, Verdict::Spam);
+    }
+
+    #[test]
+    fn obfuscated_blocked_terms_are_still_found() {
+        for body in [
+            "Try the best C4SINO tonight",
+            "Try the best c a s i n o tonight",
+            "Try the best c.a.s.i.n.o tonight",
+            "Try the best cäsíno tonight",
+            "Try the best ca$ino tonight",
+            "get CHEAP   P1LLS here",
+        ] {
+            assert!(
+                hits(&assess_with(&reply(body), blocking), "blocked-terms"),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_term_inside_a_longer_word_does_not_match() {
+        let assessment = assess_with(&reply("An occasional casinos-free evening"), blocking);
+        assert!(!hits(&assessment, "blocked-terms"));
+    }
+
+    #[test]
+    fn a_blocked_term_in_the_author_name_counts() -> Result<(), String> {
+        let mut spam = reply("Nice article");
+        spam.author = crate::submission::AuthorName::parse("Casino Royale Deals")?;
+        assert!(hits(&assess_with(&spam, blocking), "blocked-terms"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_moderation_term_holds_a_reply() {
+        let assessment = assess_with(&reply("Is BITCOIN worth it?"), blocking);
+        assert!(hits(&assessment, "moderation-terms"));
+        assert_eq!(assessment.verdict, Verdict::Hold);
+        let clean = assess_with(&reply("Is gold worth it?"), blocking);
+        assert!(!hits(&clean, "moderation-terms"));
+    }
+}
