@@ -6,6 +6,7 @@ mod common;
 use std::process::{Command, Output};
 
 use common::{Backend, Harness, TestDatabase, backend_tests};
+use replyguard::spam::Policy;
 use serde_json::Value;
 
 fn replyguard(args: &[&str]) -> Output {
@@ -280,7 +281,7 @@ async fn replyctl_review_decides_one_reply_per_line_of_input(backend: Backend) {
     use std::process::Stdio;
 
     let h = Harness::new(backend).await;
-    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    let (site_key, mod_token) = queue_site(&h).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let out = json(&h.replyctl(
@@ -294,7 +295,7 @@ async fn replyctl_review_decides_one_reply_per_line_of_input(backend: Backend) {
                 "--name",
                 "Jane",
                 "--email",
-                "jane@example.com",
+                &format!("jane{i}@example.com"),
                 &format!("Reply {i}: https://a.example https://b.example"),
             ],
         ));
@@ -383,6 +384,24 @@ async fn the_load_generator_reports_rates_latencies_and_errors(backend: Backend)
     assert_eq!(listed.total_count, 100, "the list workload's thread");
 }
 
+/// A site where every reply waits for a moderator and nothing is scored
+/// into the spam queue or refused as a flood: for tests about working a
+/// queue, not about the rules that fill it.
+async fn queue_site(h: &Harness) -> (String, String) {
+    let site = h
+        .site_with(
+            "news.example.com",
+            Policy {
+                mode: replyguard::spam::Mode::ModerateAll,
+                spam_threshold: 1000.0,
+                flood_interval_seconds: 0,
+                ..Policy::default()
+            },
+        )
+        .await;
+    (site.site_key, site.mod_token)
+}
+
 /// Submits `n` pending replies (each with two links, by its own author),
 /// `linking` of them to spam.example; returns their ids in order.
 async fn pending_replies(h: &Harness, site_key: &str, n: usize, linking: usize) -> Vec<String> {
@@ -434,7 +453,7 @@ fn queue_len(h: &Harness, token: &str, status: &str) -> usize {
 
 async fn bulk_decisions_select_by_filter_with_a_dry_run_first(backend: Backend) {
     let h = Harness::new(backend).await;
-    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    let (site_key, mod_token) = queue_site(&h).await;
     pending_replies(&h, &site_key, 2500, 2000).await;
 
     let dry = h.replyctl(
@@ -479,7 +498,7 @@ async fn all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin(bac
     use std::process::Stdio;
 
     let h = Harness::new(backend).await;
-    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    let (site_key, mod_token) = queue_site(&h).await;
     let others = pending_replies(&h, &site_key, 6, 0).await;
     let mut comments = h.comments(&site_key).await;
     for i in 0..3 {

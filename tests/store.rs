@@ -91,6 +91,8 @@ fn comment(
         idempotency_key: None,
         created_at: now,
         updated_at: now,
+        fingerprint: Some(0x0f0f_0f0f),
+        features: vec![1, 2, 3],
     }
 }
 

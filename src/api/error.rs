@@ -48,6 +48,20 @@ pub fn store_status(err: StoreError) -> Status {
 pub fn submit_status(err: SubmitError) -> Status {
     match err {
         SubmitError::Invalid(violations) => invalid("the reply has invalid fields", &violations),
+        SubmitError::Flood { retry_after } => {
+            let mut details = ErrorDetails::new();
+            // Whole seconds, rounded up: retrying at once would only fail again.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            details.set_retry_info(Some(std::time::Duration::from_secs(seconds)));
+            Status::with_error_details(
+                Code::ResourceExhausted,
+                format!("you are replying too fast; wait {seconds} s"),
+                details,
+            )
+        }
+        SubmitError::Duplicate(_) => {
+            Status::already_exists("this reply was already submitted for this article")
+        }
         SubmitError::Store(err) => store_status(err),
     }
 }

@@ -19,7 +19,7 @@ pub use sqlite::SqliteStore;
 use crate::{
     ids::{CommentId, SiteId, TokenId},
     moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome, QueueEvent},
-    spam::{Policy, Reason, Verdict},
+    spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
 };
 
 /// A storage failure, in the terms the service answers with.
@@ -173,7 +173,49 @@ pub struct StoredComment {
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// SimHash of the text, for near-duplicates.
+    pub fingerprint: Option<u64>,
+    /// The classifier's features, so that a decision teaches what was seen.
+    pub features: Vec<u64>,
 }
+
+/// What storage knows about a new reply's author, address and site before
+/// it is assessed; the pipeline turns it into [`crate::spam::Facts`].
+#[derive(Clone, Debug, Default)]
+pub struct StoredFacts {
+    pub author_approved: u32,
+    pub author_spam: u32,
+    pub author_rejected: u32,
+    pub author_last: Option<DateTime<Utc>>,
+    pub ip_spam: u32,
+    pub ip_last: Option<DateTime<Utc>>,
+    /// The site's most recent replies, newest first.
+    pub recent: Vec<RecentReply>,
+    /// The site's learned statistics for the asked-for features.
+    pub learned: LearnedStats,
+}
+
+/// What a decision teaches the site's classifier: a moderator who moves a
+/// reply says what it was; one who leaves it where it is says nothing new.
+pub(crate) fn lesson(
+    action: crate::moderation::Action,
+    from: CommentStatus,
+    to: Option<CommentStatus>,
+) -> Option<(crate::spam::Label, f32)> {
+    if to == Some(from) {
+        return None;
+    }
+    crate::spam::Label::from_action(action)
+}
+
+/// The time inside a UUIDv7, for "when was the last reply" from `MAX(id)`.
+pub(crate) fn uuid_time(id: uuid::Uuid) -> Option<DateTime<Utc>> {
+    let (seconds, nanos) = id.get_timestamp()?.to_unix();
+    DateTime::from_timestamp(i64::try_from(seconds).ok()?, nanos)
+}
+
+/// How many recent replies the near-duplicate rule compares against.
+pub const RECENT_REPLIES: u32 = 200;
 
 /// Oldest or newest threads first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,6 +294,28 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<DecisionOutcome>;
     /// A comment's audit history, oldest first.
     async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>>;
+
+    // Spam facts.
+
+    /// The author's and the address's history on the site, its recent
+    /// replies and its learned statistics for `features`.
+    async fn facts(
+        &self,
+        site: SiteId,
+        author_hash: &[u8],
+        ip: Option<&str>,
+        features: &[u64],
+    ) -> StoreResult<StoredFacts>;
+    /// Records a form token's nonce; false when it was used before.
+    async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool>;
+    /// An earlier comment of this author on this article with the same text.
+    async fn duplicate_of(
+        &self,
+        site: SiteId,
+        article: &str,
+        author_hash: &[u8],
+        body: &str,
+    ) -> StoreResult<Option<CommentId>>;
 
     // Events.
 

@@ -22,17 +22,18 @@ use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    EVENT_BUFFER, NewToken, Site, Store, StoreError, StoreOptions, StoreResult, StoredComment,
-    ThreadCursor, ThreadOrder, now,
+    EVENT_BUFFER, NewToken, RECENT_REPLIES, Site, Store, StoreError, StoreOptions, StoreResult,
+    StoredComment, StoredFacts, ThreadCursor, ThreadOrder, lesson, now,
     rows::{
         AuditRow, CommentRow, CredentialRow, SiteRow, comment_columns, comments_from_rows,
-        credential_from_rows, status_from,
+        credential_from_rows, decode_features, encode_features, status_from,
     },
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome, QueueEvent},
-    spam::Policy,
+    privacy::AuthorHash,
+    spam::{Label, Policy, RecentReply},
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -195,7 +196,7 @@ impl Store for PostgresStore {
             "INSERT INTO comments (",
             comment_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
         ))
         .bind(c.id.0)
         .bind(c.site.0)
@@ -222,6 +223,8 @@ impl Store for PostgresStore {
         .bind(&c.idempotency_key)
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(c.fingerprint.map(|f| f as i64))
+        .bind(encode_features(&c.features))
         .execute(&mut *tx)
         .await
         .map_err(|err| {
@@ -421,7 +424,7 @@ impl Store for PostgresStore {
         // FOR UPDATE: a second decision on this comment waits here until the
         // first commits, then reads the status the first one left.
         let row = sqlx::query(
-            "SELECT site_id, status FROM comments \
+            "SELECT site_id, status, features FROM comments \
              WHERE id = $1 AND site_id = ANY($2) FOR UPDATE",
         )
         .bind(decision.comment.0)
@@ -472,6 +475,11 @@ impl Store for PostgresStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if let Some((label, weight)) = lesson(decision.action, from, to) {
+            let features: Option<Vec<u8>> = row.try_get("features")?;
+            let features = features.as_deref().map(decode_features).unwrap_or_default();
+            teach(&mut tx, site, &features, label, weight).await?;
+        }
         tx.commit().await?;
         Ok(DecisionOutcome::Applied { from, to })
     }
@@ -487,9 +495,167 @@ impl Store for PostgresStore {
         rows.into_iter().map(AuditRecord::try_from).collect()
     }
 
+    async fn facts(
+        &self,
+        site: SiteId,
+        author_hash: &[u8],
+        ip: Option<&str>,
+        features: &[u64],
+    ) -> StoreResult<StoredFacts> {
+        let mut facts = StoredFacts::default();
+        let author = sqlx::query(
+            "SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
+                    count(*) FILTER (WHERE status = 'spam') AS spam, \
+                    count(*) FILTER (WHERE status = 'rejected') AS rejected, \
+                    max(created_at) AS last \
+             FROM comments WHERE site_id = $1 AND author_hash = $2",
+        )
+        .bind(site.0)
+        .bind(author_hash)
+        .fetch_one(&self.pool)
+        .await?;
+        facts.author_approved = count(author.try_get("approved")?);
+        facts.author_spam = count(author.try_get("spam")?);
+        facts.author_rejected = count(author.try_get("rejected")?);
+        facts.author_last = author.try_get("last")?;
+        if let Some(ip) = ip {
+            let address = sqlx::query(
+                "SELECT count(*) FILTER (WHERE status = 'spam') AS spam, max(created_at) AS last \
+                 FROM comments WHERE site_id = $1 AND ip = $2",
+            )
+            .bind(site.0)
+            .bind(ip)
+            .fetch_one(&self.pool)
+            .await?;
+            facts.ip_spam = count(address.try_get("spam")?);
+            facts.ip_last = address.try_get("last")?;
+        }
+        let recent = sqlx::query(
+            "SELECT fingerprint, author_hash, article FROM comments \
+             WHERE site_id = $1 AND fingerprint IS NOT NULL ORDER BY id DESC LIMIT $2",
+        )
+        .bind(site.0)
+        .bind(i64::from(RECENT_REPLIES))
+        .fetch_all(&self.pool)
+        .await?;
+        for row in recent {
+            let hash: Vec<u8> = row.try_get("author_hash")?;
+            let Ok(author) = <[u8; 32]>::try_from(hash.as_slice()) else {
+                continue;
+            };
+            facts.recent.push(RecentReply {
+                fingerprint: row.try_get::<i64, _>("fingerprint")? as u64,
+                author: AuthorHash(author),
+                article: row.try_get("article")?,
+            });
+        }
+        if let Some(totals) = sqlx::query("SELECT spam, ham FROM spam_totals WHERE site_id = $1")
+            .bind(site.0)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            facts.learned.spam = totals.try_get("spam")?;
+            facts.learned.ham = totals.try_get("ham")?;
+            let wanted: Vec<i64> = features.iter().map(|&f| f as i64).collect();
+            let rows = sqlx::query(
+                "SELECT feature, spam, ham FROM spam_features \
+                 WHERE site_id = $1 AND feature = ANY($2)",
+            )
+            .bind(site.0)
+            .bind(&wanted)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in rows {
+                let feature = row.try_get::<i64, _>("feature")? as u64;
+                facts
+                    .learned
+                    .features
+                    .insert(feature, (row.try_get("spam")?, row.try_get("ham")?));
+            }
+        }
+        Ok(facts)
+    }
+
+    async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO form_nonces (site_id, nonce, used_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(site.0)
+        .bind(&nonce[..])
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn duplicate_of(
+        &self,
+        site: SiteId,
+        article: &str,
+        author_hash: &[u8],
+        body: &str,
+    ) -> StoreResult<Option<CommentId>> {
+        let id: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM comments \
+             WHERE site_id = $1 AND author_hash = $2 AND article = $3 AND body = $4 LIMIT 1",
+        )
+        .bind(site.0)
+        .bind(author_hash)
+        .bind(article)
+        .bind(body)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.map(CommentId))
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
         self.events.sender.subscribe()
     }
+}
+
+fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Adds one lesson to the site's learned statistics in one statement per
+/// table: increments only, so replicas' concurrent lessons add up.
+async fn teach(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    site: SiteId,
+    features: &[u64],
+    label: Label,
+    weight: f32,
+) -> StoreResult<()> {
+    let (spam, ham) = match label {
+        Label::Spam => (weight, 0.0_f32),
+        Label::Ham => (0.0_f32, weight),
+    };
+    sqlx::query(
+        "INSERT INTO spam_totals (site_id, spam, ham) VALUES ($1, $2, $3) \
+         ON CONFLICT (site_id) DO UPDATE \
+         SET spam = spam_totals.spam + excluded.spam, ham = spam_totals.ham + excluded.ham",
+    )
+    .bind(site.0)
+    .bind(spam)
+    .bind(ham)
+    .execute(&mut **tx)
+    .await?;
+    // Sorted, as features are: concurrent lessons lock rows in one order.
+    let features: Vec<i64> = features.iter().map(|&f| f as i64).collect();
+    sqlx::query(
+        "INSERT INTO spam_features (site_id, feature, spam, ham) \
+         SELECT $1, feature, $3, $4 FROM unnest($2::bigint[]) AS feature \
+         ON CONFLICT (site_id, feature) DO UPDATE \
+         SET spam = spam_features.spam + excluded.spam, ham = spam_features.ham + excluded.ham",
+    )
+    .bind(site.0)
+    .bind(&features)
+    .bind(spam)
+    .bind(ham)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The replica's end of `LISTEN/NOTIFY`: a task that hears every replica's

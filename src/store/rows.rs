@@ -23,7 +23,8 @@ macro_rules! comment_columns {
     () => {
         "id, site_id, article, parent_id, root_id, path, depth, status, author_name, \
          author_website, email_sealed, author_hash, avatar_seed, body, body_public, body_html, \
-         ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at"
+         ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at, \
+         fingerprint, features"
     };
 }
 pub(super) use comment_columns;
@@ -118,6 +119,8 @@ pub(super) struct CommentRow {
     idempotency_key: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    fingerprint: Option<i64>,
+    features: Option<Vec<u8>>,
 }
 
 impl TryFrom<CommentRow> for StoredComment {
@@ -151,8 +154,31 @@ impl TryFrom<CommentRow> for StoredComment {
             idempotency_key: row.idempotency_key,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            // Stored as the same 64 bits, signed: both databases lack u64.
+            fingerprint: row.fingerprint.map(|f| f as u64),
+            features: row
+                .features
+                .as_deref()
+                .map(decode_features)
+                .unwrap_or_default(),
         })
     }
+}
+
+/// Features as stored: little-endian u64s, one after another.
+pub(super) fn encode_features(features: &[u64]) -> Vec<u8> {
+    features.iter().flat_map(|f| f.to_le_bytes()).collect()
+}
+
+pub(super) fn decode_features(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks_exact(8)
+        .map(|chunk| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            u64::from_le_bytes(word)
+        })
+        .collect()
 }
 
 /// Converts a list of rows, failing on the first that does not convert.

@@ -15,19 +15,22 @@ use sqlx::{
     types::Json,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
 
 use super::{
-    Credential, EVENT_BUFFER, NewToken, Site, Store, StoreError, StoreResult, StoredComment,
-    ThreadCursor, ThreadOrder, now,
+    Credential, EVENT_BUFFER, NewToken, RECENT_REPLIES, Site, Store, StoreError, StoreResult,
+    StoredComment, StoredFacts, ThreadCursor, ThreadOrder, lesson, now,
     rows::{
         AuditRow, CommentRow, CredentialRow, SiteRow, comment_columns, comments_from_rows,
-        credential_from_rows, status_from,
+        credential_from_rows, decode_features, encode_features, status_from,
     },
+    uuid_time,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome, QueueEvent},
-    spam::Policy,
+    privacy::AuthorHash,
+    spam::{Label, Policy, RecentReply},
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -150,7 +153,7 @@ async fn insert_one(
     sqlx::query(concat!(
         "INSERT INTO comments (",
         comment_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(c.id.0)
     .bind(c.site.0)
@@ -177,6 +180,8 @@ async fn insert_one(
     .bind(&c.idempotency_key)
     .bind(c.created_at)
     .bind(c.updated_at)
+    .bind(c.fingerprint.map(|f| f as i64))
+    .bind(encode_features(&c.features))
     .execute(&mut *one)
     .await
     .map_err(|err| {
@@ -463,7 +468,7 @@ impl Store for SqliteStore {
         decision: &Decision<'_>,
     ) -> StoreResult<DecisionOutcome> {
         let mut tx = self.writer.begin().await?;
-        let row = sqlx::query("SELECT site_id, status FROM comments WHERE id = ?")
+        let row = sqlx::query("SELECT site_id, status, features FROM comments WHERE id = ?")
             .bind(decision.comment.0)
             .fetch_optional(&mut *tx)
             .await?;
@@ -512,6 +517,11 @@ impl Store for SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if let Some((label, weight)) = lesson(decision.action, from, to) {
+            let features: Option<Vec<u8>> = row.try_get("features")?;
+            let features = features.as_deref().map(decode_features).unwrap_or_default();
+            teach(&mut tx, site, &features, label, weight).await?;
+        }
         tx.commit().await?;
         Ok(DecisionOutcome::Applied { from, to })
     }
@@ -527,7 +537,167 @@ impl Store for SqliteStore {
         rows.into_iter().map(AuditRecord::try_from).collect()
     }
 
+    async fn facts(
+        &self,
+        site: SiteId,
+        author_hash: &[u8],
+        ip: Option<&str>,
+        features: &[u64],
+    ) -> StoreResult<StoredFacts> {
+        let mut facts = StoredFacts::default();
+        let author = sqlx::query(
+            "SELECT COALESCE(SUM(status = 'approved'), 0) AS approved, \
+                    COALESCE(SUM(status = 'spam'), 0) AS spam, \
+                    COALESCE(SUM(status = 'rejected'), 0) AS rejected, MAX(id) AS last \
+             FROM comments WHERE site_id = ? AND author_hash = ?",
+        )
+        .bind(site.0)
+        .bind(author_hash)
+        .fetch_one(&self.reader)
+        .await?;
+        facts.author_approved = count(author.try_get("approved")?);
+        facts.author_spam = count(author.try_get("spam")?);
+        facts.author_rejected = count(author.try_get("rejected")?);
+        facts.author_last = author
+            .try_get::<Option<Uuid>, _>("last")?
+            .and_then(uuid_time);
+        if let Some(ip) = ip {
+            let address = sqlx::query(
+                "SELECT COALESCE(SUM(status = 'spam'), 0) AS spam, MAX(id) AS last \
+                 FROM comments WHERE site_id = ? AND ip = ?",
+            )
+            .bind(site.0)
+            .bind(ip)
+            .fetch_one(&self.reader)
+            .await?;
+            facts.ip_spam = count(address.try_get("spam")?);
+            facts.ip_last = address
+                .try_get::<Option<Uuid>, _>("last")?
+                .and_then(uuid_time);
+        }
+        let recent = sqlx::query(
+            "SELECT fingerprint, author_hash, article FROM comments \
+             WHERE site_id = ? AND fingerprint IS NOT NULL ORDER BY id DESC LIMIT ?",
+        )
+        .bind(site.0)
+        .bind(i64::from(RECENT_REPLIES))
+        .fetch_all(&self.reader)
+        .await?;
+        for row in recent {
+            let hash: Vec<u8> = row.try_get("author_hash")?;
+            let Ok(author) = <[u8; 32]>::try_from(hash.as_slice()) else {
+                continue;
+            };
+            facts.recent.push(RecentReply {
+                fingerprint: row.try_get::<i64, _>("fingerprint")? as u64,
+                author: AuthorHash(author),
+                article: row.try_get("article")?,
+            });
+        }
+        if let Some(totals) = sqlx::query("SELECT spam, ham FROM spam_totals WHERE site_id = ?")
+            .bind(site.0)
+            .fetch_optional(&self.reader)
+            .await?
+        {
+            facts.learned.spam = totals.try_get::<f64, _>("spam")? as f32;
+            facts.learned.ham = totals.try_get::<f64, _>("ham")? as f32;
+            let wanted: Vec<i64> = features.iter().map(|&f| f as i64).collect();
+            let wanted = serde_json::to_string(&wanted)
+                .map_err(|err| StoreError::Corrupt(format!("feature list: {err}")))?;
+            let rows = sqlx::query(
+                "SELECT feature, spam, ham FROM spam_features \
+                 WHERE site_id = ? AND feature IN (SELECT value FROM json_each(?))",
+            )
+            .bind(site.0)
+            .bind(wanted)
+            .fetch_all(&self.reader)
+            .await?;
+            for row in rows {
+                let feature = row.try_get::<i64, _>("feature")? as u64;
+                let spam = row.try_get::<f64, _>("spam")? as f32;
+                let ham = row.try_get::<f64, _>("ham")? as f32;
+                facts.learned.features.insert(feature, (spam, ham));
+            }
+        }
+        Ok(facts)
+    }
+
+    async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO form_nonces (site_id, nonce, used_at) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(site.0)
+        .bind(&nonce[..])
+        .bind(now())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn duplicate_of(
+        &self,
+        site: SiteId,
+        article: &str,
+        author_hash: &[u8],
+        body: &str,
+    ) -> StoreResult<Option<CommentId>> {
+        let id: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM comments \
+             WHERE site_id = ? AND author_hash = ? AND article = ? AND body = ? LIMIT 1",
+        )
+        .bind(site.0)
+        .bind(author_hash)
+        .bind(article)
+        .bind(body)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(id.map(CommentId))
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
         self.events.subscribe()
     }
+}
+
+fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Adds one lesson to the site's learned statistics: increments only, so
+/// that no lesson overwrites another.
+async fn teach(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    site: SiteId,
+    features: &[u64],
+    label: Label,
+    weight: f32,
+) -> StoreResult<()> {
+    let (spam, ham) = match label {
+        Label::Spam => (f64::from(weight), 0.0),
+        Label::Ham => (0.0, f64::from(weight)),
+    };
+    sqlx::query(
+        "INSERT INTO spam_totals (site_id, spam, ham) VALUES (?, ?, ?) \
+         ON CONFLICT (site_id) DO UPDATE SET spam = spam + excluded.spam, ham = ham + excluded.ham",
+    )
+    .bind(site.0)
+    .bind(spam)
+    .bind(ham)
+    .execute(&mut **tx)
+    .await?;
+    for &feature in features {
+        sqlx::query(
+            "INSERT INTO spam_features (site_id, feature, spam, ham) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (site_id, feature) DO UPDATE \
+             SET spam = spam + excluded.spam, ham = ham + excluded.ham",
+        )
+        .bind(site.0)
+        .bind(feature as i64)
+        .bind(spam)
+        .bind(ham)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

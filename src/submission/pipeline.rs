@@ -13,7 +13,7 @@ use crate::{
     metrics,
     moderation::CommentStatus,
     privacy::{AuthorHash, Vault, mask_contacts, render_html},
-    spam::{Assessor, Facts, form},
+    spam::{self, Assessor, Facts, FormCheck, form},
     store::{self, Site, Store, StoreError, StoredComment},
 };
 
@@ -26,6 +26,12 @@ pub enum SubmitError {
     /// The reply breaks one or more field rules.
     #[error("invalid reply")]
     Invalid(Vec<FieldViolation>),
+    /// The author or address replied too recently; they may retry later.
+    #[error("replying too fast")]
+    Flood { retry_after: std::time::Duration },
+    /// The author said exactly this on this article already.
+    #[error("duplicate of {0}")]
+    Duplicate(CommentId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -79,27 +85,58 @@ impl Submitter {
         }
 
         let (root, path, depth, id) = self.place_in_thread(site, &reply).await?;
-        let trusted = self
+        let now = store::now();
+        let ip = reply.client.ip.map(|ip| ip.to_string());
+        let features = spam::features(&reply);
+        let stored = self
             .store
-            .approved_by_author(site.id, &author_hash.0)
-            .await?
-            > 0;
-        // The store-backed facts (history, flooding, recent replies, learned statistics) are
-        // not gathered yet; what the reply itself shows is.
-        let facts = Facts {
+            .facts(site.id, &author_hash.0, ip.as_deref(), &features)
+            .await?;
+        let since = |last: Option<chrono::DateTime<chrono::Utc>>| {
+            // A clock step backwards reads as "just now", never as a panic.
+            last.map(|last| (now - last).to_std().unwrap_or_default())
+        };
+        let form = form::verify(
+            self.vault.form_key(),
+            site.id,
+            reply.article.as_str(),
+            reply.form.token.as_deref(),
+            now,
+        );
+        let mut facts = Facts {
             author: Some(author_hash),
-            form: form::verify(
-                self.vault.form_key(),
+            author_approved: stored.author_approved,
+            author_spam: stored.author_spam,
+            author_rejected: stored.author_rejected,
+            ip_spam: stored.ip_spam,
+            since_author_reply: since(stored.author_last),
+            since_ip_reply: since(stored.ip_last),
+            recent: &stored.recent,
+            form,
+            token_reused: false,
+            learned: &stored.learned,
+        };
+        if let Some(wait) = facts.flood_wait(&site.policy) {
+            return Err(SubmitError::Flood { retry_after: wait });
+        }
+        if let Some(earlier) = self
+            .store
+            .duplicate_of(
                 site.id,
                 reply.article.as_str(),
-                reply.form.token.as_deref(),
-                store::now(),
-            ),
-            ..Facts::default()
-        };
+                &author_hash.0,
+                reply.body.as_str(),
+            )
+            .await?
+        {
+            return Err(SubmitError::Duplicate(earlier));
+        }
+        if let FormCheck::Valid { nonce, .. } = facts.form {
+            facts.token_reused = !self.store.use_form_nonce(site.id, &nonce).await?;
+        }
+        let trusted = facts.author_approved > 0 && facts.author_spam == 0;
         let assessment = self.assessor.assess(&reply, &site.policy, &facts);
         let status = site.policy.initial_status(&assessment, trusted);
-        let now = store::now();
         let body_public = mask_contacts(reply.body.as_str());
         let comment = StoredComment {
             id,
@@ -118,7 +155,9 @@ impl Submitter {
             body: reply.body.as_str().to_owned(),
             body_html: render_html(&body_public),
             body_public,
-            ip: reply.client.ip.map(|ip| ip.to_string()),
+            fingerprint: Some(spam::fingerprint(reply.body.as_str())),
+            features,
+            ip,
             user_agent: reply.client.user_agent.clone(),
             referrer: reply.client.referrer.clone(),
             score: assessment.score,

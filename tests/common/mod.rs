@@ -453,12 +453,20 @@ fn bearer(token: Option<&str>) -> Bearer {
     Bearer(token.map(|t| format!("Bearer {t}").parse().expect("ascii token")))
 }
 
-/// A valid reply; tests change what they need.
+/// A valid reply by "Jane Reader"; each call comes from an address and an
+/// email of its own (`jane.reader+N@example.com`), so that only tests about
+/// flooding or an author's history meet those rules.
 pub fn reply(article: &str, body: &str) -> proto::SubmitCommentRequest {
-    reply_by(article, body, "Jane Reader", "jane.reader@example.com")
+    let n = next_reader();
+    reply_by(
+        article,
+        body,
+        "Jane Reader",
+        &format!("jane.reader+{n}@example.com"),
+    )
 }
 
-/// A valid reply by a given author.
+/// A valid reply by a given author, from an address of its own.
 pub fn reply_by(article: &str, body: &str, name: &str, email: &str) -> proto::SubmitCommentRequest {
     proto::SubmitCommentRequest {
         article: article.to_owned(),
@@ -469,12 +477,17 @@ pub fn reply_by(article: &str, body: &str, name: &str, email: &str) -> proto::Su
         }),
         body: body.to_owned(),
         client: Some(proto::ClientInfo {
-            ip: "203.0.113.7".to_owned(),
+            ip: format!("2001:db8::{:x}", next_reader()),
             user_agent: "Mozilla/5.0".to_owned(),
             referrer: String::new(),
         }),
         ..Default::default()
     }
+}
+
+fn next_reader() -> u64 {
+    static READERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    READERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The `google.rpc.BadRequest` fields of an error, in order.

@@ -1,0 +1,294 @@
+//! The spam rules that need a site's history, through the real gRPC API:
+//! flooding, duplicates, an author's record, campaigns, and learning.
+
+mod common;
+
+use common::{Backend, Harness, Moderation, TestSite, backend_tests, decide, reply, reply_by};
+use replyguard::{
+    proto::{self, CommentStatus, ModerationAction},
+    spam::{Mode, Policy},
+};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// Submits and returns the stored comment's id, status and assessment.
+async fn assessed(
+    h: &Harness,
+    site: &TestSite,
+    req: proto::SubmitCommentRequest,
+) -> (String, CommentStatus, proto::Assessment) {
+    let submitted = h
+        .comments(&site.site_key)
+        .await
+        .submit_comment(req)
+        .await
+        .expect("submit")
+        .into_inner();
+    let status = submitted.status();
+    let id = submitted.comment.expect("comment").id;
+    let item = h
+        .moderation(&site.mod_token)
+        .await
+        .get_comment(proto::GetCommentRequest { id: id.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .comment
+        .expect("item");
+    (id, status, item.assessment.expect("assessment"))
+}
+
+fn rules(assessment: &proto::Assessment) -> Vec<&str> {
+    assessment.reasons.iter().map(|r| r.rule.as_str()).collect()
+}
+
+fn weight_of(assessment: &proto::Assessment, rule: &str) -> f64 {
+    assessment
+        .reasons
+        .iter()
+        .filter(|r| r.rule == rule)
+        .map(|r| r.weight)
+        .sum()
+}
+
+async fn a_second_reply_within_the_interval_is_refused_with_a_retry_delay(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let by = |body: &str, email: &str, ip: &str| {
+        let mut req = reply_by("story", body, "Jane", email);
+        req.client.as_mut().expect("client").ip = ip.into();
+        req
+    };
+
+    comments
+        .submit_comment(by("First thoughts.", "jane@example.com", "203.0.113.7"))
+        .await
+        .expect("the first reply");
+    for (what, req) in [
+        (
+            "the same author",
+            by("Second thoughts.", "jane@example.com", "203.0.113.8"),
+        ),
+        (
+            "the same address",
+            by("Someone else here.", "joe@example.com", "203.0.113.7"),
+        ),
+    ] {
+        let status = comments.submit_comment(req).await.expect_err(what);
+        assert_eq!(status.code(), Code::ResourceExhausted, "{what}");
+        let delay = status
+            .get_details_retry_info()
+            .and_then(|info| info.retry_delay)
+            .expect("a RetryInfo delay");
+        assert!((1..=15).contains(&delay.as_secs()), "{what}: {delay:?}");
+    }
+    comments
+        .submit_comment(by("Unrelated reader.", "ann@example.com", "203.0.113.9"))
+        .await
+        .expect("another author from another address");
+
+    // A site that switches the rule off lets the author go on.
+    let calm = h
+        .site_with(
+            "calm.example.com",
+            Policy {
+                flood_interval_seconds: 0,
+                ..Policy::default()
+            },
+        )
+        .await;
+    let mut calm_comments = h.comments(&calm.site_key).await;
+    for body in ["One.", "Two."] {
+        calm_comments
+            .submit_comment(by(body, "jane@example.com", "203.0.113.7"))
+            .await
+            .expect("no flood limit");
+    }
+}
+
+async fn the_same_text_twice_by_one_author_on_one_article_is_already_there(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h
+        .site_with(
+            "news.example.com",
+            Policy {
+                flood_interval_seconds: 0,
+                ..Policy::default()
+            },
+        )
+        .await;
+    let mut comments = h.comments(&site.site_key).await;
+    let said = || reply_by("story", "I said this once.", "Jane", "jane@example.com");
+    comments.submit_comment(said()).await.expect("first");
+    let status = comments
+        .submit_comment(said())
+        .await
+        .expect_err("the same again");
+    assert_eq!(status.code(), Code::AlreadyExists);
+
+    let mut elsewhere = said();
+    elsewhere.article = "another-story".into();
+    comments
+        .submit_comment(elsewhere)
+        .await
+        .expect("the same words under another article are a new reply");
+}
+
+async fn an_authors_record_on_the_site_counts_for_and_against_them(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h
+        .site_with(
+            "news.example.com",
+            Policy {
+                mode: Mode::ModerateAll,
+                flood_interval_seconds: 0,
+                ..Policy::default()
+            },
+        )
+        .await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let (good, _, _) = assessed(
+        &h,
+        &site,
+        reply_by("a", "A careful first reply.", "Ann", "ann@example.com"),
+    )
+    .await;
+    let (bad, _, _) = assessed(
+        &h,
+        &site,
+        reply_by("a", "Cheap watches, great deals.", "Bob", "bob@example.com"),
+    )
+    .await;
+    decide(&mut moderation, ModerationAction::Approve, &[good]).await;
+    decide(&mut moderation, ModerationAction::MarkSpam, &[bad]).await;
+
+    let (_, _, ann) = assessed(
+        &h,
+        &site,
+        reply_by("b", "Another careful reply.", "Ann", "ANN@example.com"),
+    )
+    .await;
+    assert!(rules(&ann).contains(&"history-trusted"), "{ann:?}");
+    let (_, _, bob) = assessed(
+        &h,
+        &site,
+        reply_by("b", "Back again with offers.", "Bob", "bob@example.com"),
+    )
+    .await;
+    assert!(rules(&bob).contains(&"history-spam"), "{bob:?}");
+    assert!(bob.score > ann.score);
+
+    // Trust comes from the keyed hash of an email with approved replies on
+    // this site, not from the name typed beside it.
+    let (_, _, stranger) = assessed(
+        &h,
+        &site,
+        reply_by("b", "Hello, I am Ann too.", "Ann", "ann@elsewhere.example"),
+    )
+    .await;
+    assert!(!rules(&stranger).contains(&"history-trusted"));
+}
+
+async fn nearly_the_same_text_from_many_authors_scores_as_a_campaign(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    // The same words, differently cased and punctuated, as copy-paste
+    // campaigns send them.
+    let text = |n: usize| {
+        let text = "Great article, everyone should read my own take on this topic at my blog today";
+        if n == 1 {
+            text.to_owned()
+        } else {
+            format!("{}!!", text.to_uppercase())
+        }
+    };
+    let (_, _, first) = assessed(&h, &site, reply("story-1", &text(1))).await;
+    assert!(!rules(&first).contains(&"campaign"), "{first:?}");
+    let (_, _, second) = assessed(&h, &site, reply("story-2", &text(2))).await;
+    assert!(rules(&second).contains(&"campaign"), "{second:?}");
+}
+
+/// Teaches `lesson` with moderator decisions on replies like `like`.
+async fn teach(
+    h: &Harness,
+    site: &TestSite,
+    moderation: &mut Moderation,
+    lesson: ModerationAction,
+    texts: &[&str],
+) {
+    for text in texts {
+        let (id, _, _) = assessed(h, site, reply("lessons", text)).await;
+        decide(moderation, lesson, &[id]).await;
+    }
+}
+
+async fn moderators_decisions_teach_the_sites_filter_and_no_other(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let moderate_all = Policy {
+        mode: Mode::ModerateAll,
+        ..Policy::default()
+    };
+    let site = h.site_with("news.example.com", moderate_all.clone()).await;
+    let other = h.site_with("other.example.com", moderate_all).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let probe = "Limited offer: discount crypto signals, join the telegram group now";
+    let fair = "The council budget vote deserved a closer look at the school numbers";
+
+    let (_, _, before) = assessed(&h, &site, reply("probe-1", probe)).await;
+    let (_, _, fair_before) = assessed(&h, &site, reply("probe-1", fair)).await;
+
+    teach(
+        &h,
+        &site,
+        &mut moderation,
+        ModerationAction::MarkSpam,
+        &[
+            "Discount crypto signals in our telegram group, limited offer",
+            "Join the telegram group for crypto signals now, discount inside",
+            "Crypto signals with a limited discount, telegram group open now",
+            "Telegram group: crypto trading signals, join now for the discount",
+        ],
+    )
+    .await;
+    teach(
+        &h,
+        &site,
+        &mut moderation,
+        ModerationAction::MarkHam,
+        &[
+            "The budget vote and the school numbers need a closer look",
+            "A closer look at the council budget would help the schools",
+            "The school numbers in this budget vote surprised me",
+            "Thanks for explaining the council vote on the school budget",
+        ],
+    )
+    .await;
+
+    let (_, _, after) = assessed(&h, &site, reply("probe-2", probe)).await;
+    assert!(
+        weight_of(&after, "classifier") > weight_of(&before, "classifier"),
+        "spam lessons raise a similar reply: {before:?} -> {after:?}"
+    );
+    let (_, _, fair_after) = assessed(&h, &site, reply("probe-2", fair)).await;
+    assert!(
+        weight_of(&fair_after, "classifier") < weight_of(&fair_before, "classifier"),
+        "ham lessons lower a similar reply: {fair_before:?} -> {fair_after:?}"
+    );
+
+    // The other site learned nothing.
+    let (_, _, elsewhere) = assessed(&h, &other, reply("probe-3", probe)).await;
+    assert_eq!(
+        weight_of(&elsewhere, "classifier"),
+        weight_of(&before, "classifier"),
+        "{elsewhere:?}"
+    );
+}
+
+backend_tests!(
+    a_second_reply_within_the_interval_is_refused_with_a_retry_delay,
+    the_same_text_twice_by_one_author_on_one_article_is_already_there,
+    an_authors_record_on_the_site_counts_for_and_against_them,
+    nearly_the_same_text_from_many_authors_scores_as_a_campaign,
+    moderators_decisions_teach_the_sites_filter_and_no_other,
+);
