@@ -125,5 +125,20 @@ async fn two_replicas_share_submissions_decisions_and_live_queues() {
         .into_inner()
         .counts;
     assert_eq!(counts.get("story"), Some(&3));
+
+    // A flood limit holds across replicas: a reader who posted through B
+    // cannot post again at once through A.
+    let status = a
+        .comments(&site.site_key)
+        .await
+        .submit_comment(common::reply_by(
+            "story",
+            "Again, through the other replica.",
+            "Reader 0",
+            "reader0@example.com",
+        ))
+        .await
+        .expect_err("refused as a flood");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     b.shutdown().await.expect("B stops");
 }
