@@ -176,16 +176,20 @@ pub fn caller<T>(request: &Request<T>) -> Result<Credential, Status> {
         .ok_or_else(|| Status::unauthenticated("missing credential"))
 }
 
-/// The one site a site key belongs to.
+/// The id of the one site a site key belongs to: enough for reads, which
+/// need no policy.
+pub fn host_site_id(credential: &Credential) -> Result<SiteId, Status> {
+    match credential.sites.as_slice() {
+        [site] => Ok(*site),
+        _ => Err(Status::permission_denied(
+            "this key is not bound to one site",
+        )),
+    }
+}
+
+/// The one site a site key belongs to, with its policy.
 pub async fn host_site(store: &dyn Store, credential: &Credential) -> Result<Site, Status> {
-    let site = match credential.sites.as_slice() {
-        [site] => *site,
-        _ => {
-            return Err(Status::permission_denied(
-                "this key is not bound to one site",
-            ));
-        }
-    };
+    let site = host_site_id(credential)?;
     store
         .site_by_id(site)
         .await

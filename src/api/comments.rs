@@ -8,7 +8,7 @@ use std::{collections::HashMap, sync::Arc};
 use tonic::{Request, Response, Status};
 
 use super::{
-    auth::{caller, host_site},
+    auth::{caller, host_site, host_site_id},
     convert::{public_comment, status},
     error::{invalid_field, store_status, submit_status},
     paging,
@@ -74,7 +74,7 @@ impl Comments for CommentsApi {
         request: Request<proto::ListCommentsRequest>,
     ) -> Result<Response<proto::ListCommentsResponse>, Status> {
         let credential = caller(&request)?;
-        let site = host_site(self.store.as_ref(), &credential).await?;
+        let site = host_site_id(&credential)?;
         let req = request.into_inner();
         if req.article.trim().is_empty() {
             return Err(invalid_field("article", "is required"));
@@ -88,7 +88,7 @@ impl Comments for CommentsApi {
         let size = paging::page_size(req.page_size, 50, 200);
         let mut page = self
             .store
-            .thread_page(site.id, &req.article, order, after.as_ref(), size + 1)
+            .thread_page(site, &req.article, order, after.as_ref(), size + 1)
             .await
             .map_err(store_status)?;
         let next_page_token = if page.len() > size as usize {
@@ -107,7 +107,7 @@ impl Comments for CommentsApi {
         };
         let total_count = self
             .store
-            .count_approved(site.id, std::slice::from_ref(&req.article))
+            .count_approved(site, std::slice::from_ref(&req.article))
             .await
             .map_err(store_status)?
             .get(&req.article)
@@ -125,14 +125,14 @@ impl Comments for CommentsApi {
         request: Request<proto::CountCommentsRequest>,
     ) -> Result<Response<proto::CountCommentsResponse>, Status> {
         let credential = caller(&request)?;
-        let site = host_site(self.store.as_ref(), &credential).await?;
+        let site = host_site_id(&credential)?;
         let articles = request.into_inner().articles;
         if articles.len() > MAX_ARTICLES_PER_COUNT {
             return Err(invalid_field("articles", "must name at most 500 articles"));
         }
         let found = self
             .store
-            .count_approved(site.id, &articles)
+            .count_approved(site, &articles)
             .await
             .map_err(store_status)?;
         let counts: HashMap<String, u64> = articles
