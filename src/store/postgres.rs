@@ -25,15 +25,15 @@ use super::{
     EVENT_BUFFER, NewToken, RECENT_REPLIES, Site, Store, StoreError, StoreOptions, StoreResult,
     StoredComment, StoredFacts, ThreadCursor, ThreadOrder, lesson, now,
     rows::{
-        AuditRow, CommentRow, CredentialRow, SiteRow, comment_columns, comments_from_rows,
-        credential_from_rows, decode_features, encode_features, status_from,
+        AuditRow, CommentRow, CredentialRow, RecentRow, SiteRow, comment_columns,
+        comments_from_rows, count, credential_from_rows, decode_features, encode_features,
+        status_from,
     },
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome, QueueEvent},
-    privacy::AuthorHash,
-    spam::{Label, Policy, RecentReply},
+    spam::{Label, Policy},
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -530,25 +530,17 @@ impl Store for PostgresStore {
             facts.ip_spam = count(address.try_get("spam")?);
             facts.ip_last = address.try_get("last")?;
         }
-        let recent = sqlx::query(
+        facts.recent = sqlx::query_as::<_, RecentRow>(
             "SELECT fingerprint, author_hash, article FROM comments \
              WHERE site_id = $1 AND fingerprint IS NOT NULL ORDER BY id DESC LIMIT $2",
         )
         .bind(site.0)
         .bind(i64::from(RECENT_REPLIES))
         .fetch_all(&self.pool)
-        .await?;
-        for row in recent {
-            let hash: Vec<u8> = row.try_get("author_hash")?;
-            let Ok(author) = <[u8; 32]>::try_from(hash.as_slice()) else {
-                continue;
-            };
-            facts.recent.push(RecentReply {
-                fingerprint: row.try_get::<i64, _>("fingerprint")? as u64,
-                author: AuthorHash(author),
-                article: row.try_get("article")?,
-            });
-        }
+        .await?
+        .into_iter()
+        .filter_map(RecentRow::into_recent)
+        .collect();
         if let Some(totals) = sqlx::query("SELECT spam, ham FROM spam_totals WHERE site_id = $1")
             .bind(site.0)
             .fetch_optional(&self.pool)
@@ -612,10 +604,6 @@ impl Store for PostgresStore {
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
         self.events.sender.subscribe()
     }
-}
-
-fn count(n: i64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Adds one lesson to the site's learned statistics in one statement per

@@ -14,7 +14,8 @@ use super::{Credential, Role, Site, StoreError, StoreResult, StoredComment};
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
     moderation::{AuditRecord, CommentStatus},
-    spam::{Policy, Reason, Verdict},
+    privacy::AuthorHash,
+    spam::{Policy, Reason, RecentReply, Verdict},
 };
 
 /// The columns of a [`StoredComment`], in the order of the `INSERT`s'
@@ -213,4 +214,29 @@ impl TryFrom<AuditRow> for AuditRecord {
             created_at: row.created_at,
         })
     }
+}
+
+/// One of a site's recent replies, for the near-duplicate rule.
+#[derive(sqlx::FromRow)]
+pub(super) struct RecentRow {
+    fingerprint: i64,
+    author_hash: Vec<u8>,
+    article: String,
+}
+
+impl RecentRow {
+    /// The reply, unless its author hash is not one (an erased author's).
+    pub(super) fn into_recent(self) -> Option<RecentReply> {
+        let author = <[u8; 32]>::try_from(self.author_hash.as_slice()).ok()?;
+        Some(RecentReply {
+            fingerprint: self.fingerprint as u64,
+            author: AuthorHash(author),
+            article: self.article,
+        })
+    }
+}
+
+/// A database count as the small number the facts keep.
+pub(super) fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
