@@ -88,6 +88,23 @@ impl Rule for BlockedIp {
     }
 }
 
+/// A moderator blocked the author: the storage found their keyed email hash
+/// on the site's blocklist.
+pub struct BlockedAuthor;
+
+impl Rule for BlockedAuthor {
+    fn name(&self) -> &'static str {
+        "blocked-author"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        input
+            .facts
+            .author_blocked
+            .then(|| Finding::new("the author is blocked on this site".to_owned()))
+    }
+}
+
 /// The author's email domain is on the site's blocklist.
 pub struct BlockedEmailDomain;
 

@@ -37,6 +37,8 @@ pub struct Facts<'a> {
     pub token_reused: bool,
     /// The site's learned classifier statistics, for at least the reply's features.
     pub learned: &'a LearnedStats,
+    /// A moderator blocked this author on the site.
+    pub author_blocked: bool,
 }
 
 impl Default for Facts<'_> {
@@ -53,6 +55,7 @@ impl Default for Facts<'_> {
             form: FormCheck::Missing,
             token_reused: false,
             learned: LearnedStats::empty(),
+            author_blocked: false,
         }
     }
 }

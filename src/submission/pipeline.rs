@@ -115,6 +115,7 @@ impl Submitter {
             form,
             token_reused: false,
             learned: &stored.learned,
+            author_blocked: false,
         };
         if let Some(wait) = facts.flood_wait(&site.policy) {
             return Err(SubmitError::Flood { retry_after: wait });
