@@ -129,7 +129,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         .build_v1()?;
 
     let submitter = Submitter::new(store.clone(), vault.clone(), Assessor::default());
-    let comments = CommentsApi::new(store.clone(), submitter);
+    let comments = CommentsApi::new(store.clone(), submitter, vault.clone());
     let moderation = ModerationApi::new(store.clone(), vault);
 
     let metrics = match settings.metrics_listen {

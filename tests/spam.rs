@@ -285,7 +285,47 @@ async fn moderators_decisions_teach_the_sites_filter_and_no_other(backend: Backe
     );
 }
 
+async fn a_form_token_is_accepted_once(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h
+        .site_with(
+            "news.example.com",
+            Policy {
+                min_form_seconds: 0,
+                ..Policy::default()
+            },
+        )
+        .await;
+    let token = h
+        .comments(&site.site_key)
+        .await
+        .prepare_form(proto::PrepareFormRequest {
+            article: "story".into(),
+        })
+        .await
+        .expect("prepare")
+        .into_inner()
+        .token;
+    let with_token = |body: &str| {
+        let mut req = reply("story", body);
+        req.form = Some(proto::FormInfo {
+            token: token.clone(),
+            honeypot: String::new(),
+        });
+        req
+    };
+    let (_, status, first) = assessed(&h, &site, with_token("The first use of the form.")).await;
+    assert_eq!(status, CommentStatus::Approved, "{first:?}");
+    assert!(
+        !rules(&first).iter().any(|r| r.starts_with("form-")),
+        "{first:?}"
+    );
+    let (_, _, again) = assessed(&h, &site, with_token("The same form sent again.")).await;
+    assert!(rules(&again).contains(&"form-token-reused"), "{again:?}");
+}
+
 backend_tests!(
+    a_form_token_is_accepted_once,
     a_second_reply_within_the_interval_is_refused_with_a_retry_delay,
     the_same_text_twice_by_one_author_on_one_article_is_already_there,
     an_authors_record_on_the_site_counts_for_and_against_them,

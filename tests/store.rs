@@ -163,6 +163,38 @@ async fn a_site_is_found_by_name_and_by_id_with_its_policy(backend: Backend) {
     );
 }
 
+async fn a_policy_update_is_stored_with_its_audit_row(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let policy = Policy {
+        mode: Mode::TrustedOnly,
+        blocked_ips: vec!["192.0.2.0/24".to_owned()],
+        ..Policy::default()
+    };
+
+    let updated = store
+        .update_policy(news, &policy, "rg_mod_AbCd1234", "mode, blocked_ips")
+        .await
+        .expect("update");
+    assert_eq!(updated.id, news);
+    assert_eq!(updated.name, "news.example.com");
+    assert_eq!(updated.policy, policy);
+
+    let found = store.site_by_id(news).await.expect("by id").expect("found");
+    assert_eq!(found.policy, policy);
+    let untouched = store.site_by_id(blog).await.expect("by id").expect("found");
+    assert_eq!(untouched.policy, Policy::default());
+    assert_eq!(
+        db.site_audit("policy").await,
+        [(
+            news.0,
+            "rg_mod_AbCd1234".to_owned(),
+            Some("mode, blocked_ips".to_owned())
+        )]
+    );
+}
+
 async fn a_site_name_is_taken_only_once(backend: Backend) {
     let (_db, store) = open(backend).await;
     site(store.as_ref(), "news.example.com").await;
@@ -872,6 +904,7 @@ async fn concurrent_inserts_are_answered_each_on_its_own(backend: Backend) {
 backend_tests!(
     concurrent_inserts_are_answered_each_on_its_own,
     a_site_is_found_by_name_and_by_id_with_its_policy,
+    a_policy_update_is_stored_with_its_audit_row,
     a_site_name_is_taken_only_once,
     a_token_is_found_by_its_digest_with_every_site_it_covers,
     revoking_by_prefix_ends_exactly_the_matching_live_tokens,

@@ -9,14 +9,16 @@ use tonic::{Request, Response, Status};
 
 use super::{
     auth::{caller, host_site, host_site_id},
-    convert::{public_comment, status},
+    convert::{public_comment, status, timestamp},
     error::{invalid_field, store_status, submit_status},
     paging,
 };
 use crate::{
+    privacy::Vault,
     proto::{self, comments_server::Comments},
-    store::{Store, ThreadCursor, ThreadOrder},
-    submission::{RawReply, Submitter},
+    spam::form,
+    store::{self, Store, ThreadCursor, ThreadOrder},
+    submission::{ArticleKey, RawReply, Submitter},
 };
 
 const MAX_ARTICLES_PER_COUNT: usize = 500;
@@ -24,11 +26,17 @@ const MAX_ARTICLES_PER_COUNT: usize = 500;
 pub struct CommentsApi {
     store: Arc<dyn Store>,
     submitter: Submitter,
+    /// Signs the form tokens of `PrepareForm`.
+    vault: Vault,
 }
 
 impl CommentsApi {
-    pub fn new(store: Arc<dyn Store>, submitter: Submitter) -> Self {
-        CommentsApi { store, submitter }
+    pub fn new(store: Arc<dyn Store>, submitter: Submitter, vault: Vault) -> Self {
+        CommentsApi {
+            store,
+            submitter,
+            vault,
+        }
     }
 }
 
@@ -147,8 +155,19 @@ impl Comments for CommentsApi {
 
     async fn prepare_form(
         &self,
-        _request: Request<proto::PrepareFormRequest>,
+        request: Request<proto::PrepareFormRequest>,
     ) -> Result<Response<proto::PrepareFormResponse>, Status> {
-        Err(Status::unimplemented("form tokens are not available yet"))
+        let credential = caller(&request)?;
+        let site = host_site_id(&credential)?;
+        // Parsed as a submission's article is, so the token names the very key the
+        // submission will be checked against.
+        let article = ArticleKey::parse(&request.get_ref().article)
+            .map_err(|description| invalid_field("article", &description))?;
+        let (token, expires_at) =
+            form::issue(self.vault.form_key(), site, article.as_str(), store::now());
+        Ok(Response::new(proto::PrepareFormResponse {
+            token,
+            expires_at: Some(timestamp(expires_at)),
+        }))
     }
 }

@@ -1,4 +1,4 @@
-//! Domain values to proto messages.
+//! Domain values to proto messages, and a policy update back onto the domain policy.
 //!
 //! The public [`proto::Comment`] is built from public fields only; the sealed
 //! email and the author hash can reach only a moderator's [`proto::QueueItem`].
@@ -9,7 +9,7 @@ use crate::{
     moderation::{Action, AuditRecord, CommentStatus},
     privacy::{Vault, mask_email},
     proto,
-    spam::{Reason, Verdict},
+    spam::{Mode, Policy, RULES, Reason, RuleSetting, RuleState, Verdict},
     store::{Site, StoredComment},
 };
 
@@ -122,4 +122,165 @@ pub fn audit_entry(record: &AuditRecord) -> proto::AuditEntry {
         to_status: optional(record.to_status).into(),
         created_at: Some(timestamp(record.created_at)),
     }
+}
+
+/// A site's whole policy as `GetPolicy` and `UpdatePolicy` answer it: every field set, every
+/// `set_*` flag true, and every rule in force.
+pub fn policy(policy: &Policy) -> proto::Policy {
+    proto::Policy {
+        mode: Some(policy.mode.as_str().to_owned()),
+        hold_threshold: Some(policy.hold_threshold),
+        spam_threshold: Some(policy.spam_threshold),
+        max_links: Some(policy.max_links),
+        flood_interval_seconds: Some(policy.flood_interval_seconds),
+        min_form_seconds: Some(policy.min_form_seconds),
+        require_form_token: Some(policy.require_form_token),
+        blocked_terms: policy.blocked_terms.clone(),
+        moderation_terms: policy.moderation_terms.clone(),
+        set_blocked_terms: true,
+        set_moderation_terms: true,
+        rules: policy
+            .rules
+            .iter()
+            .map(|(name, setting)| {
+                let setting = proto::RuleSetting {
+                    state: setting.state.map(|state| state.as_str().to_owned()),
+                    weight: setting.weight,
+                };
+                (name.clone(), setting)
+            })
+            .collect(),
+        blocked_ips: policy.blocked_ips.clone(),
+        blocked_email_domains: policy.blocked_email_domains.clone(),
+        blocked_websites: policy.blocked_websites.clone(),
+        allowed_scripts: policy.allowed_scripts.clone(),
+        set_blocked_ips: true,
+        set_blocked_email_domains: true,
+        set_blocked_websites: true,
+        set_allowed_scripts: true,
+        rules_in_force: RULES
+            .iter()
+            .filter_map(|info| {
+                let active = policy.rule(info.name)?;
+                Some(proto::RuleInfo {
+                    name: info.name.to_owned(),
+                    state: active.state.as_str().to_owned(),
+                    weight: active.weight,
+                    default_weight: info.weight,
+                    about: info.about.to_owned(),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// `stored` with the fields an `UpdatePolicy` names merged in, and every word of the update
+/// that names no mode, state or rule, as `(field, description)` pairs. Ranges and lists are
+/// left to [`Policy::validate`], which the caller runs on the result.
+pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(String, String)>) {
+    let mut policy = stored.clone();
+    let mut bad = Vec::new();
+    if let Some(word) = update.mode {
+        match Mode::parse(&word) {
+            Some(mode) => policy.mode = mode,
+            None => bad.push((
+                "policy.mode".to_owned(),
+                "must be moderate-all, auto or trusted-only".to_owned(),
+            )),
+        }
+    }
+    let numbers = [
+        (&mut policy.hold_threshold, update.hold_threshold),
+        (&mut policy.spam_threshold, update.spam_threshold),
+    ];
+    for (field, value) in numbers {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
+    let counts = [
+        (&mut policy.max_links, update.max_links),
+        (
+            &mut policy.flood_interval_seconds,
+            update.flood_interval_seconds,
+        ),
+        (&mut policy.min_form_seconds, update.min_form_seconds),
+    ];
+    for (field, value) in counts {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
+    if let Some(required) = update.require_form_token {
+        policy.require_form_token = required;
+    }
+    let lists = [
+        (
+            &mut policy.blocked_terms,
+            update.blocked_terms,
+            update.set_blocked_terms,
+        ),
+        (
+            &mut policy.moderation_terms,
+            update.moderation_terms,
+            update.set_moderation_terms,
+        ),
+        (
+            &mut policy.blocked_ips,
+            update.blocked_ips,
+            update.set_blocked_ips,
+        ),
+        (
+            &mut policy.blocked_email_domains,
+            update.blocked_email_domains,
+            update.set_blocked_email_domains,
+        ),
+        (
+            &mut policy.blocked_websites,
+            update.blocked_websites,
+            update.set_blocked_websites,
+        ),
+        (
+            &mut policy.allowed_scripts,
+            update.allowed_scripts,
+            update.set_allowed_scripts,
+        ),
+    ];
+    for (field, value, replace) in lists {
+        if replace || !value.is_empty() {
+            *field = value;
+        }
+    }
+    // Sorted, so that the fields of several bad entries are named in a stable order.
+    let mut rules: Vec<(String, proto::RuleSetting)> = update.rules.into_iter().collect();
+    rules.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, change) in rules {
+        let state = match change.state.as_deref().map(RuleState::parse) {
+            None => None,
+            Some(Some(state)) => Some(state),
+            Some(None) => {
+                bad.push((
+                    format!("policy.rules.{name}.state"),
+                    "must be off, on or log-only".to_owned(),
+                ));
+                None
+            }
+        };
+        if change.state.is_none() && change.weight.is_none() {
+            // Back to the defaults. A name that is no rule is refused here, since removing
+            // it leaves nothing for `validate` to find; one stored by an older release may go.
+            if policy.rules.remove(&name).is_none() && !RULES.iter().any(|r| r.name == name) {
+                bad.push((format!("policy.rules.{name}"), "is not a rule".to_owned()));
+            }
+            continue;
+        }
+        let setting: &mut RuleSetting = policy.rules.entry(name).or_default();
+        if let Some(state) = state {
+            setting.state = Some(state);
+        }
+        if let Some(weight) = change.weight {
+            setting.weight = Some(weight);
+        }
+    }
+    (policy, bad)
 }

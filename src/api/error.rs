@@ -13,10 +13,50 @@ use crate::{
 
 /// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` naming each field.
 pub fn invalid(message: &str, violations: &[FieldViolation]) -> Status {
+    bad_request(
+        message,
+        violations
+            .iter()
+            .map(|v| (v.field.to_owned(), v.description.clone())),
+    )
+}
+
+/// At most this many violations go into one `BadRequest`. Details travel in the response's
+/// trailers, and a client refuses trailers over 16 KiB (hyper's default) as a protocol error,
+/// losing the status itself; a policy update can hold thousands of bad entries.
+const MAX_VIOLATIONS: usize = 40;
+
+/// A field name built from the request is cut at this many bytes, for the same reason.
+const MAX_FIELD_BYTES: usize = 100;
+
+/// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` of `(field, description)` pairs, for
+/// fields whose names are built from the request (`policy.rules.linkz`).
+pub fn bad_request(
+    message: &str,
+    violations: impl IntoIterator<Item = (String, String)>,
+) -> Status {
     let mut details = ErrorDetails::new();
-    for violation in violations {
-        details.add_bad_request_violation(violation.field, violation.description.clone());
+    let mut count = 0;
+    for (mut field, description) in violations {
+        count += 1;
+        if count > MAX_VIOLATIONS {
+            continue;
+        }
+        if field.len() > MAX_FIELD_BYTES {
+            let mut end = MAX_FIELD_BYTES;
+            while !field.is_char_boundary(end) {
+                end -= 1;
+            }
+            field.truncate(end);
+            field.push('…');
+        }
+        details.add_bad_request_violation(field, description);
     }
+    let message = if count > MAX_VIOLATIONS {
+        format!("{message}; the first {MAX_VIOLATIONS} of {count} are named")
+    } else {
+        message.to_owned()
+    };
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 

@@ -11,8 +11,8 @@ use tonic::{Code, Request, Response, Status};
 
 use super::{
     auth::{caller, may_moderate, moderated_site},
-    convert::{action_from, audit_entry, queue_item, status, status_from},
-    error::{invalid_field, store_status},
+    convert::{action_from, audit_entry, merge_policy, policy, queue_item, status, status_from},
+    error::{bad_request, invalid_field, store_status},
     paging,
 };
 use crate::{
@@ -231,16 +231,53 @@ impl Moderation for ModerationApi {
 
     async fn get_policy(
         &self,
-        _request: Request<proto::GetPolicyRequest>,
+        request: Request<proto::GetPolicyRequest>,
     ) -> Result<Response<proto::GetPolicyResponse>, Status> {
-        Err(Status::unimplemented("policies are not available yet"))
+        let credential = caller(&request)?;
+        let site =
+            moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
+        Ok(Response::new(proto::GetPolicyResponse {
+            policy: Some(policy(&site.policy)),
+        }))
     }
 
     async fn update_policy(
         &self,
-        _request: Request<proto::UpdatePolicyRequest>,
+        request: Request<proto::UpdatePolicyRequest>,
     ) -> Result<Response<proto::UpdatePolicyResponse>, Status> {
-        Err(Status::unimplemented("policies are not available yet"))
+        let credential = caller(&request)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let update = req
+            .policy
+            .ok_or_else(|| invalid_field("policy", "is required"))?;
+        let (updated, mut bad) = merge_policy(&site.policy, update);
+        bad.extend(
+            updated
+                .validate()
+                .into_iter()
+                .map(|(field, description)| (format!("policy.{field}"), description)),
+        );
+        if !bad.is_empty() {
+            return Err(bad_request("the policy has invalid fields", bad));
+        }
+        let fields = updated.changes_from(&site.policy);
+        if fields.is_empty() {
+            // Nothing to store, and nothing to audit.
+            return Ok(Response::new(proto::UpdatePolicyResponse {
+                policy: Some(policy(&site.policy)),
+            }));
+        }
+        let note = fields.join(", ");
+        let site = self
+            .store
+            .update_policy(site.id, &updated, &credential.prefix, &note)
+            .await
+            .map_err(store_status)?;
+        tracing::info!(site = %site.name, changed = %note, "policy changed");
+        Ok(Response::new(proto::UpdatePolicyResponse {
+            policy: Some(policy(&site.policy)),
+        }))
     }
 
     async fn erase_author(

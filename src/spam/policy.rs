@@ -180,13 +180,18 @@ impl Policy {
         ] {
             check(field.to_owned(), weight_problem(value));
         }
-        if self.hold_threshold.is_finite()
-            && self.spam_threshold.is_finite()
-            && self.hold_threshold > self.spam_threshold
+        // Named on both sides: raising either one, or lowering the other, fixes it.
+        if weight_problem(self.hold_threshold).is_none()
+            && weight_problem(self.spam_threshold).is_none()
+            && self.hold_threshold >= self.spam_threshold
         {
             check(
+                "hold_threshold".to_owned(),
+                Some("must be below spam_threshold".to_owned()),
+            );
+            check(
                 "spam_threshold".to_owned(),
-                Some("must not be below hold_threshold".to_owned()),
+                Some("must be above hold_threshold".to_owned()),
             );
         }
         check("max_links".to_owned(), at_most(self.max_links, 1_000));
@@ -240,6 +245,84 @@ impl Policy {
         bad
     }
 
+    /// The fields in which this policy differs from `before`, named as [`Policy::validate`]
+    /// names them (`hold_threshold`, `rules.links`): what a change did, for the audit log.
+    pub fn changes_from(&self, before: &Policy) -> Vec<String> {
+        // Destructured, so that a field added to `Policy` cannot be forgotten here.
+        let Policy {
+            mode,
+            hold_threshold,
+            spam_threshold,
+            max_links,
+            flood_interval_seconds,
+            min_form_seconds,
+            require_form_token,
+            blocked_terms,
+            moderation_terms,
+            rules,
+            blocked_ips,
+            blocked_email_domains,
+            blocked_websites,
+            allowed_scripts,
+        } = self;
+        let mut changed: Vec<String> = [
+            ("mode", *mode != before.mode),
+            ("hold_threshold", *hold_threshold != before.hold_threshold),
+            ("spam_threshold", *spam_threshold != before.spam_threshold),
+            ("max_links", *max_links != before.max_links),
+            (
+                "flood_interval_seconds",
+                *flood_interval_seconds != before.flood_interval_seconds,
+            ),
+            (
+                "min_form_seconds",
+                *min_form_seconds != before.min_form_seconds,
+            ),
+            (
+                "require_form_token",
+                *require_form_token != before.require_form_token,
+            ),
+            ("blocked_terms", *blocked_terms != before.blocked_terms),
+            (
+                "moderation_terms",
+                *moderation_terms != before.moderation_terms,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(field, _)| field.to_owned())
+        .collect();
+        let names: std::collections::BTreeSet<&String> =
+            rules.keys().chain(before.rules.keys()).collect();
+        changed.extend(
+            names
+                .into_iter()
+                .filter(|name| rules.get(*name) != before.rules.get(*name))
+                .map(|name| format!("rules.{name}")),
+        );
+        changed.extend(
+            [
+                ("blocked_ips", *blocked_ips != before.blocked_ips),
+                (
+                    "blocked_email_domains",
+                    *blocked_email_domains != before.blocked_email_domains,
+                ),
+                (
+                    "blocked_websites",
+                    *blocked_websites != before.blocked_websites,
+                ),
+                (
+                    "allowed_scripts",
+                    *allowed_scripts != before.allowed_scripts,
+                ),
+            ]
+            .into_iter()
+            .filter(|(_, differs)| *differs)
+            .map(|(field, _)| field.to_owned()),
+        );
+        changed
+    }
+
     /// What the thresholds make of a score.
     pub fn verdict(&self, score: f64) -> Verdict {
         if score >= self.spam_threshold {
@@ -278,6 +361,9 @@ fn at_most(value: u32, max: u32) -> Option<String> {
 fn term_problem(term: &str) -> Option<String> {
     if term.chars().count() > MAX_TERM_CHARS {
         Some(format!("must be at most {MAX_TERM_CHARS} characters"))
+    } else if term.chars().any(char::is_control) {
+        // PostgreSQL's jsonb cannot hold NUL, and no word is made of control characters.
+        Some("must not contain control characters".to_owned())
     } else if Words::new(term).is_empty() {
         Some("must contain a letter or digit".to_owned())
     } else {
@@ -390,6 +476,7 @@ mod tests {
         assert_eq!(
             fields,
             [
+                "hold_threshold",
                 "spam_threshold",
                 "max_links",
                 "rules.links.weight",
@@ -401,6 +488,54 @@ mod tests {
                 "blocked_websites[1]",
                 "allowed_scripts[1]",
             ]
+        );
+    }
+
+    #[test]
+    fn a_hold_threshold_at_the_spam_threshold_is_refused_on_both_fields() {
+        let policy = Policy {
+            hold_threshold: 5.0,
+            spam_threshold: 5.0,
+            ..Policy::default()
+        };
+        let fields: Vec<String> = policy.validate().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["hold_threshold", "spam_threshold"]);
+    }
+
+    #[test]
+    fn terms_with_control_characters_are_refused() {
+        let policy = Policy {
+            blocked_terms: vec!["casino".into(), "cas\u{0}ino".into()],
+            moderation_terms: vec!["loan\u{7}".into()],
+            ..Policy::default()
+        };
+        let fields: Vec<String> = policy.validate().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["blocked_terms[1]", "moderation_terms[0]"]);
+    }
+
+    #[test]
+    fn a_change_names_every_field_it_touched_and_nothing_else() {
+        let before = Policy::default();
+        assert!(before.changes_from(&before).is_empty());
+        let mut after = Policy {
+            hold_threshold: 2.0,
+            blocked_ips: vec!["192.0.2.0/24".into()],
+            ..Policy::default()
+        };
+        after.rules.insert(
+            "links".into(),
+            RuleSetting {
+                state: Some(RuleState::LogOnly),
+                weight: None,
+            },
+        );
+        assert_eq!(
+            after.changes_from(&before),
+            ["hold_threshold", "rules.links", "blocked_ips"]
+        );
+        assert_eq!(
+            before.changes_from(&after),
+            ["hold_threshold", "rules.links", "blocked_ips"]
         );
     }
 

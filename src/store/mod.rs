@@ -322,6 +322,18 @@ pub trait Store: Send + Sync + 'static {
     /// New comments as they are committed, by this process or (on a shared
     /// database) any other replica.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<QueueEvent>;
+
+    // Policies.
+
+    /// Replaces a site's policy and writes its `policy` audit row, with `note` naming what
+    /// changed, in one transaction; returns the site as it is now.
+    async fn update_policy(
+        &self,
+        site: SiteId,
+        policy: &Policy,
+        actor: &str,
+        note: &str,
+    ) -> StoreResult<Site>;
 }
 
 /// How many events a slow watcher may fall behind before it skips some.

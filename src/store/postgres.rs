@@ -604,6 +604,37 @@ impl Store for PostgresStore {
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
         self.events.sender.subscribe()
     }
+
+    async fn update_policy(
+        &self,
+        site: SiteId,
+        policy: &Policy,
+        actor: &str,
+        note: &str,
+    ) -> StoreResult<Site> {
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query_as::<_, SiteRow>(
+            "UPDATE sites SET policy = $1 WHERE id = $2 RETURNING id, name, policy, created_at",
+        )
+        .bind(Json(policy))
+        .bind(site.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_log (id, site_id, actor, action, note, created_at) \
+             VALUES ($1, $2, $3, 'policy', $4, $5)",
+        )
+        .bind(AuditId::new().0)
+        .bind(site.0)
+        .bind(actor)
+        .bind(note)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Site::from(row))
+    }
 }
 
 /// Adds one lesson to the site's learned statistics in one statement per

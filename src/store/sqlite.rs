@@ -650,6 +650,37 @@ impl Store for SqliteStore {
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
         self.events.subscribe()
     }
+
+    async fn update_policy(
+        &self,
+        site: SiteId,
+        policy: &Policy,
+        actor: &str,
+        note: &str,
+    ) -> StoreResult<Site> {
+        let now = now();
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query_as::<_, SiteRow>(
+            "UPDATE sites SET policy = ? WHERE id = ? RETURNING id, name, policy, created_at",
+        )
+        .bind(Json(policy))
+        .bind(site.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_log (id, site_id, actor, action, note, created_at) \
+             VALUES (?, ?, ?, 'policy', ?, ?)",
+        )
+        .bind(AuditId::new().0)
+        .bind(site.0)
+        .bind(actor)
+        .bind(note)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Site::from(row))
+    }
 }
 
 /// Adds one lesson to the site's learned statistics: increments only, so

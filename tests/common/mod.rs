@@ -196,6 +196,38 @@ impl TestDatabase {
         }
     }
 
+    /// The audit rows of one action that name no comment, oldest first, read
+    /// behind the store's back: `(site, actor, note)`.
+    pub async fn site_audit(&self, action: &str) -> Vec<(Uuid, String, Option<String>)> {
+        assert!(
+            action.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+            "an action is a plain word"
+        );
+        let sql = format!(
+            "SELECT site_id, actor, note FROM audit_log \
+             WHERE action = '{action}' AND comment_id IS NULL ORDER BY id"
+        );
+        let rows = match self.backend {
+            Backend::Sqlite => match SqliteConnection::connect(&self.url).await {
+                Ok(mut conn) => {
+                    sqlx::query_as(AssertSqlSafe(sql.clone()))
+                        .fetch_all(&mut conn)
+                        .await
+                }
+                Err(err) => Err(err),
+            },
+            Backend::Postgres => match PgConnection::connect(&self.url).await {
+                Ok(mut conn) => {
+                    sqlx::query_as(AssertSqlSafe(sql.clone()))
+                        .fetch_all(&mut conn)
+                        .await
+                }
+                Err(err) => Err(err),
+            },
+        };
+        rows.unwrap_or_else(|err| panic!("{sql}: {err}"))
+    }
+
     /// PostgreSQL: every value of every column of every table in the
     /// schema, as text; `bytea` values twice, as their bytes and in hex, so
     /// that a search finds a plain or hashed secret wherever it is stored.

@@ -235,7 +235,7 @@ pub struct PolicySetArgs {
     pub site: SiteArg,
 
     /// The setting to change (listed below).
-    #[arg(value_enum, hide_possible_values = true)]
+    #[arg(value_parser = parse_policy_key)]
     pub key: PolicyKey,
 
     /// Its new value.
@@ -246,7 +246,7 @@ pub struct PolicySetArgs {
 }
 
 const POLICY_VALUES_HELP: &str = "\
-Values:
+Keys and values:
   mode                    moderate-all, auto or trusted-only
   hold-threshold          a score (a number): at or above it a reply waits for a moderator
   spam-threshold          a score (a number): at or above it a reply is spam
@@ -254,11 +254,18 @@ Values:
   flood-interval-seconds  seconds an author or IP must wait between two replies
   min-form-seconds        seconds a reader must at least spend on the form
   require-form-token      true or false
-  blocked-terms           comma-separated terms that make a reply spam; \"\" clears the list
-  moderation-terms        comma-separated terms that hold a reply; \"\" clears the list";
+  blocked-terms           comma-separated terms that make a reply spam
+  moderation-terms        comma-separated terms that hold a reply
+  blocked-ips             comma-separated addresses and ranges (192.0.2.0/24) whose replies are spam
+  blocked-email-domains   comma-separated email domains whose authors' replies are spam
+  blocked-websites        comma-separated domains that make a reply spam as its website or a link
+  allowed-scripts         comma-separated scripts readers write in (latin, cyrillic, ...)
+  rule.NAME               one rule (`policy show` lists them): off, on or log-only; a weight
+                          such as 2.5; both, as on:2.5; or default
+A list value replaces the whole list; \"\" clears it.";
 
 /// The settings `policy set` can change, named as in SPEC.md.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PolicyKey {
     Mode,
     HoldThreshold,
@@ -269,25 +276,83 @@ pub enum PolicyKey {
     RequireFormToken,
     BlockedTerms,
     ModerationTerms,
+    BlockedIps,
+    BlockedEmailDomains,
+    BlockedWebsites,
+    AllowedScripts,
+    /// `rule.NAME`: the state and weight of one rule.
+    Rule(String),
+}
+
+/// Every key but `rule.NAME`, with its name on the command line.
+const POLICY_KEYS: [(&str, PolicyKey); 13] = [
+    ("mode", PolicyKey::Mode),
+    ("hold-threshold", PolicyKey::HoldThreshold),
+    ("spam-threshold", PolicyKey::SpamThreshold),
+    ("max-links", PolicyKey::MaxLinks),
+    ("flood-interval-seconds", PolicyKey::FloodIntervalSeconds),
+    ("min-form-seconds", PolicyKey::MinFormSeconds),
+    ("require-form-token", PolicyKey::RequireFormToken),
+    ("blocked-terms", PolicyKey::BlockedTerms),
+    ("moderation-terms", PolicyKey::ModerationTerms),
+    ("blocked-ips", PolicyKey::BlockedIps),
+    ("blocked-email-domains", PolicyKey::BlockedEmailDomains),
+    ("blocked-websites", PolicyKey::BlockedWebsites),
+    ("allowed-scripts", PolicyKey::AllowedScripts),
+];
+
+/// The prefix of a rule's key: `rule.links`.
+const RULE_KEY_PREFIX: &str = "rule.";
+
+fn parse_policy_key(text: &str) -> Result<PolicyKey, String> {
+    if let Some(name) = text.strip_prefix(RULE_KEY_PREFIX) {
+        // Which rules exist is the server's to say: it names an unknown one.
+        return if name.is_empty() {
+            Err("expected a rule's name after `rule.`, as in rule.links".to_owned())
+        } else {
+            Ok(PolicyKey::Rule(name.to_owned()))
+        };
+    }
+    POLICY_KEYS
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, key)| key.clone())
+        .ok_or_else(|| {
+            let names: Vec<&str> = POLICY_KEYS.iter().map(|(name, _)| *name).collect();
+            format!("expected one of {}, or rule.NAME", names.join(", "))
+        })
+}
+
+impl PolicyKey {
+    /// The key as typed on the command line.
+    pub fn name(&self) -> String {
+        match self {
+            PolicyKey::Rule(rule) => format!("{RULE_KEY_PREFIX}{rule}"),
+            key => POLICY_KEYS
+                .iter()
+                .find(|(_, known)| known == key)
+                .map(|(name, _)| (*name).to_owned())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// The policy modes the server knows.
 const MODES: [&str; 3] = ["moderate-all", "auto", "trusted-only"];
+
+/// The rule states the server knows.
+const RULE_STATES: [&str; 3] = ["off", "on", "log-only"];
 
 impl PolicySetArgs {
     /// The `Policy` update that sets only this key, or why the value does not
     /// fit the key.
     pub fn update(&self) -> Result<proto::Policy, String> {
         let value = self.value.trim();
-        let key = self
-            .key
-            .to_possible_value()
-            .map(|name| name.get_name().to_owned())
-            .unwrap_or_default();
+        let key = self.key.name();
         let invalid =
             |expected: &str| format!("invalid value '{value}' for {key}: expected {expected}");
         let mut policy = proto::Policy::default();
-        match self.key {
+        match &self.key {
             PolicyKey::Mode => {
                 if !MODES.contains(&value) {
                     return Err(invalid(&format!("one of {}", MODES.join(", "))));
@@ -320,12 +385,34 @@ impl PolicySetArgs {
                 });
             }
             PolicyKey::BlockedTerms => {
-                policy.blocked_terms = split_terms(value);
+                policy.blocked_terms = split_list(value);
                 policy.set_blocked_terms = true;
             }
             PolicyKey::ModerationTerms => {
-                policy.moderation_terms = split_terms(value);
+                policy.moderation_terms = split_list(value);
                 policy.set_moderation_terms = true;
+            }
+            PolicyKey::BlockedIps => {
+                policy.blocked_ips = split_list(value);
+                policy.set_blocked_ips = true;
+            }
+            PolicyKey::BlockedEmailDomains => {
+                policy.blocked_email_domains = split_list(value);
+                policy.set_blocked_email_domains = true;
+            }
+            PolicyKey::BlockedWebsites => {
+                policy.blocked_websites = split_list(value);
+                policy.set_blocked_websites = true;
+            }
+            PolicyKey::AllowedScripts => {
+                policy.allowed_scripts = split_list(value);
+                policy.set_allowed_scripts = true;
+            }
+            PolicyKey::Rule(rule) => {
+                let setting = parse_rule_setting(value).ok_or_else(|| {
+                    invalid("off, on or log-only, a weight such as 2.5, both as on:2.5, or default")
+                })?;
+                policy.rules.insert(rule.clone(), setting);
             }
         }
         Ok(policy)
@@ -338,11 +425,37 @@ fn parse_score(value: &str) -> Option<f64> {
     value.parse::<f64>().ok().filter(|score| score.is_finite())
 }
 
-fn split_terms(value: &str) -> Vec<String> {
+/// `off`, `on`, `log-only`, a weight, `STATE:WEIGHT`, or `default`: the rule's change, where
+/// `default` (no part set) gives the rule back its defaults.
+fn parse_rule_setting(value: &str) -> Option<proto::RuleSetting> {
+    if value == "default" {
+        return Some(proto::RuleSetting::default());
+    }
+    let state = |word: &str| RULE_STATES.contains(&word).then(|| word.to_owned());
+    let setting = match value.split_once(':') {
+        Some((word, weight)) => proto::RuleSetting {
+            state: Some(state(word.trim())?),
+            weight: Some(parse_score(weight.trim())?),
+        },
+        None => match parse_score(value) {
+            Some(weight) => proto::RuleSetting {
+                state: None,
+                weight: Some(weight),
+            },
+            None => proto::RuleSetting {
+                state: Some(state(value)?),
+                weight: None,
+            },
+        },
+    };
+    Some(setting)
+}
+
+fn split_list(value: &str) -> Vec<String> {
     value
         .split(',')
         .map(str::trim)
-        .filter(|term| !term.is_empty())
+        .filter(|entry| !entry.is_empty())
         .map(str::to_owned)
         .collect()
 }
@@ -528,5 +641,67 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn policy_set(args: &[&str]) -> Result<proto::Policy, String> {
+        let cli = Cli::try_parse_from(["replyctl", "policy", "set"].iter().chain(args))
+            .map_err(|err| err.to_string())?;
+        match cli.command {
+            Command::Policy(PolicyCommand::Set(set)) => set.update(),
+            other => Err(format!("parsed as {other:?}")),
+        }
+    }
+
+    #[test]
+    fn every_key_of_the_spec_is_accepted_under_its_name() {
+        for key in [
+            "mode",
+            "hold-threshold",
+            "spam-threshold",
+            "max-links",
+            "flood-interval-seconds",
+            "min-form-seconds",
+            "require-form-token",
+            "blocked-terms",
+            "moderation-terms",
+            "blocked-ips",
+            "blocked-email-domains",
+            "blocked-websites",
+            "allowed-scripts",
+            "rule.links",
+        ] {
+            assert_eq!(parse_policy_key(key).map(|k| k.name()), Ok(key.to_owned()));
+        }
+        assert!(parse_policy_key("rule.").is_err());
+        assert!(parse_policy_key("max_links").is_err());
+    }
+
+    #[test]
+    fn a_list_value_replaces_the_list_and_an_empty_one_clears_it() -> Result<(), String> {
+        let ips = policy_set(&["blocked-ips", "192.0.2.7, 198.51.100.0/24"])?;
+        assert_eq!(ips.blocked_ips, ["192.0.2.7", "198.51.100.0/24"]);
+        assert!(ips.set_blocked_ips);
+        let cleared = policy_set(&["allowed-scripts", ""])?;
+        assert!(cleared.allowed_scripts.is_empty());
+        assert!(cleared.set_allowed_scripts);
+        Ok(())
+    }
+
+    #[test]
+    fn a_rule_takes_a_state_a_weight_both_or_its_defaults() -> Result<(), String> {
+        let setting = |value: &str| -> Result<(Option<String>, Option<f64>), String> {
+            let policy = policy_set(&["rule.links", value])?;
+            let setting = policy.rules.get("links").cloned().unwrap_or_default();
+            Ok((setting.state, setting.weight))
+        };
+        assert_eq!(setting("log-only")?, (Some("log-only".to_owned()), None));
+        assert_eq!(setting("2.5")?, (None, Some(2.5)));
+        assert_eq!(setting("-1")?, (None, Some(-1.0)));
+        assert_eq!(setting("on:2.5")?, (Some("on".to_owned()), Some(2.5)));
+        assert_eq!(setting("default")?, (None, None));
+        for bad in ["maybe", "on:", "on:lots", "sometimes:1", "NaN", ""] {
+            assert!(setting(bad).is_err(), "{bad:?}");
+        }
+        Ok(())
     }
 }

@@ -9,8 +9,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{CellAlignment, Table};
 use prost_types::Timestamp;
 use replyguard::proto::{
-    Assessment, AuditEntry, Comment, CommentStatus, ModerateResult, Policy, QueueItem, SpamReason,
-    Verdict,
+    Assessment, AuditEntry, Comment, CommentStatus, ModerateResult, Policy, QueueItem, RuleInfo,
+    SpamReason, Verdict,
 };
 use serde_json::{Value, json};
 use tonic::Code;
@@ -212,6 +212,31 @@ pub fn policy_json(policy: &Policy) -> Value {
         "require_form_token": policy.require_form_token,
         "blocked_terms": policy.blocked_terms,
         "moderation_terms": policy.moderation_terms,
+        "blocked_ips": policy.blocked_ips,
+        "blocked_email_domains": policy.blocked_email_domains,
+        "blocked_websites": policy.blocked_websites,
+        "allowed_scripts": policy.allowed_scripts,
+        // Sorted by name: the proto map has no order.
+        "rules": policy
+            .rules
+            .iter()
+            .map(|(name, setting)| {
+                let setting = json!({ "state": setting.state, "weight": setting.weight });
+                (name.clone(), setting)
+            })
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        "rules_in_force": policy.rules_in_force.iter().map(rule_json).collect::<Vec<_>>(),
+    })
+}
+
+/// A `RuleInfo` as JSON.
+pub fn rule_json(rule: &RuleInfo) -> Value {
+    json!({
+        "name": rule.name,
+        "state": rule.state,
+        "weight": rule.weight,
+        "default_weight": rule.default_weight,
+        "about": rule.about,
     })
 }
 
@@ -438,7 +463,7 @@ pub fn comments(
 }
 
 /// `policy show` and `policy set`: the whole policy, keyed as `policy set`
-/// takes it.
+/// takes it, then every rule in force.
 pub fn policy(format: OutputFormat, policy: &Policy) -> String {
     if format == OutputFormat::Json {
         return pretty(&policy_json(policy));
@@ -482,8 +507,35 @@ pub fn policy(format: OutputFormat, policy: &Policy) -> String {
             "moderation-terms".to_owned(),
             terms(&policy.moderation_terms),
         ],
+        vec!["blocked-ips".to_owned(), terms(&policy.blocked_ips)],
+        vec![
+            "blocked-email-domains".to_owned(),
+            terms(&policy.blocked_email_domains),
+        ],
+        vec![
+            "blocked-websites".to_owned(),
+            terms(&policy.blocked_websites),
+        ],
+        vec!["allowed-scripts".to_owned(), terms(&policy.allowed_scripts)],
     ]);
-    render(&table)
+    let mut out = render(&table);
+    if !policy.rules_in_force.is_empty() {
+        let mut rules = new_table(&["RULE", "STATE", "WEIGHT", "DEFAULT", "WHAT IT LOOKS FOR"]);
+        for rule in &policy.rules_in_force {
+            rules.add_row(vec![
+                rule.name.clone(),
+                rule.state.clone(),
+                number(rule.weight),
+                number(rule.default_weight),
+                rule.about.clone(),
+            ]);
+        }
+        align_right(&mut rules, 2);
+        align_right(&mut rules, 3);
+        out.push_str("\n\nRules (change one with `policy set rule.NAME VALUE`):\n");
+        out.push_str(&render(&rules));
+    }
+    out
 }
 
 /// `erase`: how many comments were affected.
