@@ -1,5 +1,6 @@
-//! A reader's personal data through its life: exported on request, and
-//! erased on request without a trace in the database.
+//! A reader's personal data through its life: exported on request, erased on
+//! request without a trace in the database, and client details dropped (and
+//! undecided replies expired) by the server's retention sweep.
 
 mod common;
 
@@ -353,8 +354,79 @@ async fn an_export_holds_every_comment_and_personal_datum_of_the_author(backend:
     assert_eq!(common::bad_fields(&status), ["site"]);
 }
 
+async fn the_server_drops_old_client_details_and_expires_old_replies_when_it_starts(
+    backend: Backend,
+) {
+    let mut h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let old = submit(&mut comments, by_the_person("story", "Long ago.")).await;
+    let recent = submit(&mut comments, by_the_person("story", "Just now.")).await;
+    let aged = match backend {
+        Backend::Sqlite => format!(
+            "UPDATE comments SET created_at = \
+             strftime('%Y-%m-%dT%H:%M:%f+00:00', created_at, '-40 days') \
+             WHERE id = X'{}'",
+            old.replace('-', "")
+        ),
+        Backend::Postgres => format!(
+            "UPDATE comments SET created_at = created_at - interval '40 days' \
+             WHERE id = '{old}'"
+        ),
+    };
+    h.db.execute(&aged).await;
+
+    h.settings.retain_client_days = 30;
+    h.settings.expire_pending_days = Some(20);
+    h.restart().await;
+    let server = h.server.as_ref().expect("running");
+    tokio::time::timeout(std::time::Duration::from_secs(30), server.swept())
+        .await
+        .expect("the first sweep ends");
+
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let get = |id: &str| proto::GetCommentRequest { id: id.to_owned() };
+    let swept = moderation
+        .get_comment(get(&old))
+        .await
+        .expect("kept")
+        .into_inner();
+    let item = swept.comment.expect("item");
+    assert_eq!(
+        item.comment.expect("comment").status(),
+        CommentStatus::Rejected
+    );
+    assert_eq!((item.ip.as_str(), item.user_agent.as_str()), ("", ""));
+    let last = swept.history.last().expect("history");
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.actor.as_str(),
+            last.note.as_str()
+        ),
+        ("expire", "system", "expired")
+    );
+    assert_eq!(last.from_status(), CommentStatus::Pending);
+    assert_eq!(last.to_status(), CommentStatus::Rejected);
+
+    let kept = moderation
+        .get_comment(get(&recent))
+        .await
+        .expect("kept")
+        .into_inner()
+        .comment
+        .expect("item");
+    assert_eq!(
+        kept.comment.expect("comment").status(),
+        CommentStatus::Pending
+    );
+    assert_eq!(kept.ip, IP);
+    assert_eq!(kept.user_agent, USER_AGENT);
+}
+
 backend_tests!(
     erasing_an_author_leaves_no_trace_of_them_in_the_database,
     erasing_with_remove_bodies_replaces_the_text_and_nothing_is_left_to_reveal,
     an_export_holds_every_comment_and_personal_datum_of_the_author,
+    the_server_drops_old_client_details_and_expires_old_replies_when_it_starts,
 );
