@@ -11,7 +11,13 @@ use std::{
 
 use clap::Args;
 
-use crate::{privacy::SecretKey, store::DEFAULT_POOL_SIZE, telemetry::LogFormat};
+use crate::{
+    moderation::Retention, privacy::SecretKey, store::DEFAULT_POOL_SIZE, telemetry::LogFormat,
+};
+
+/// Days a reply keeps its IP address, user agent and referrer when not told
+/// otherwise.
+pub const DEFAULT_RETAIN_CLIENT_DAYS: u32 = 30;
 
 /// The database when none is named: SQLite in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://replyguard.db";
@@ -62,6 +68,27 @@ pub struct ServeSettings {
     /// How log lines are written.
     #[arg(long, env = "REPLYGUARD_LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
+
+    /// Days after which a reply's IP address, user agent and referrer are
+    /// dropped.
+    #[arg(
+        long,
+        env = "REPLYGUARD_RETAIN_CLIENT_DAYS",
+        value_name = "DAYS",
+        default_value_t = DEFAULT_RETAIN_CLIENT_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=36_500)
+    )]
+    pub retain_client_days: u32,
+
+    /// Days after which a pending reply that nobody decided is rejected;
+    /// pending replies wait for good when unset.
+    #[arg(
+        long,
+        env = "REPLYGUARD_EXPIRE_PENDING_DAYS",
+        value_name = "DAYS",
+        value_parser = clap::value_parser!(u32).range(1..=36_500)
+    )]
+    pub expire_pending_days: Option<u32>,
 }
 
 impl ServeSettings {
@@ -76,6 +103,16 @@ impl ServeSettings {
             secret_key: None,
             metrics_listen: None,
             log_format: LogFormat::Human,
+            retain_client_days: DEFAULT_RETAIN_CLIENT_DAYS,
+            expire_pending_days: None,
+        }
+    }
+
+    /// What the server keeps, and for how long.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            client_details_days: self.retain_client_days,
+            expire_pending_days: self.expire_pending_days,
         }
     }
 }

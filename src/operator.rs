@@ -2,7 +2,8 @@
 //! sites and tokens, which talk to the database directly, and `spam-eval`,
 //! which only reads labelled files.
 //!
-//! Tokens are printed once, here, and stored only as digests.
+//! Tokens are printed once, here, and stored only as digests. Issuing and
+//! revoking one leaves an audit row on each of its sites, by `operator`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -11,7 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::{
     bench::{self, BenchArgs, BenchOutput},
     config::{DatabaseArgs, ServeSettings},
-    ids::TokenId,
+    ids::{SiteId, TokenId},
+    moderation::Scope,
     privacy::{generate_token, token_digest},
     server,
     spam::{Policy, eval},
@@ -85,6 +87,10 @@ pub enum SiteCommand {
         /// `text` for people, `env` for `eval` in a shell.
         #[arg(long, value_enum, default_value_t = TokenOutput::Text)]
         output: TokenOutput,
+        /// What the moderator token may do, comma-separated: moderate,
+        /// policy, reveal-email, erase.
+        #[arg(long, value_name = "SCOPES", default_value = "moderate,policy", value_parser = parse_scopes)]
+        scopes: ScopeList,
     },
 }
 
@@ -98,6 +104,10 @@ pub enum TokenCommand {
         /// `host` (a site key, for the Comments API) or `moderator`.
         #[arg(long, value_parser = ["host", "moderator"])]
         role: String,
+        /// What a moderator token may do, comma-separated: moderate, policy,
+        /// reveal-email, erase [default: moderate,policy].
+        #[arg(long, value_name = "SCOPES", value_parser = parse_scopes)]
+        scopes: Option<ScopeList>,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -108,6 +118,15 @@ pub enum TokenCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+/// The value of `--scopes`: the whole comma-separated list, parsed (and
+/// refused) as one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeList(pub Vec<Scope>);
+
+fn parse_scopes(text: &str) -> Result<ScopeList, String> {
+    Scope::parse_list(text).map(ScopeList)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -128,12 +147,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             name,
             database,
             output,
-        }) => site_add(&database, &name, output).await,
+            scopes,
+        }) => site_add(&database, &name, output, scopes.0).await,
         Command::Token(TokenCommand::Add {
             sites,
             role,
+            scopes,
             database,
-        }) => token_add(&database, &sites, &role).await,
+        }) => token_add(&database, &sites, &role, scopes.map(|list| list.0)).await,
         Command::Token(TokenCommand::Revoke { prefix, database }) => {
             token_revoke(&database, &prefix).await
         }
@@ -198,8 +219,19 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-/// A new token of `role` for `sites`: the secret text and what to store.
-pub fn issue(role: Role, sites: Vec<crate::ids::SiteId>) -> (String, NewToken) {
+/// A new token of `role` for `sites`, a moderator token with the default
+/// scopes: the secret text and what to store.
+pub fn issue(role: Role, sites: Vec<SiteId>) -> (String, NewToken) {
+    let scopes = match role {
+        Role::Host => Vec::new(),
+        Role::Moderator => Scope::DEFAULT.to_vec(),
+    };
+    issue_with_scopes(role, sites, scopes)
+}
+
+/// A new token of `role` for `sites` with `scopes` (none for a site key):
+/// the secret text and what to store.
+pub fn issue_with_scopes(role: Role, sites: Vec<SiteId>, scopes: Vec<Scope>) -> (String, NewToken) {
     let kind = match role {
         Role::Host => "rg_site_",
         Role::Moderator => "rg_mod_",
@@ -215,11 +247,17 @@ pub fn issue(role: Role, sites: Vec<crate::ids::SiteId>) -> (String, NewToken) {
         prefix,
         digest: token_digest(&token),
         sites,
+        scopes,
     };
     (token, record)
 }
 
-async fn site_add(database: &DatabaseArgs, name: &str, output: TokenOutput) -> Result<(), String> {
+async fn site_add(
+    database: &DatabaseArgs,
+    name: &str,
+    output: TokenOutput,
+    scopes: Vec<Scope>,
+) -> Result<(), String> {
     let name = name.trim();
     if name.is_empty()
         || name.len() > 253
@@ -240,7 +278,7 @@ async fn site_add(database: &DatabaseArgs, name: &str, output: TokenOutput) -> R
             other => other.to_string(),
         })?;
     let (site_key, host) = issue(Role::Host, vec![site.id]);
-    let (mod_token, moderator) = issue(Role::Moderator, vec![site.id]);
+    let (mod_token, moderator) = issue_with_scopes(Role::Moderator, vec![site.id], scopes);
     insert(store.as_ref(), &host).await?;
     insert(store.as_ref(), &moderator).await?;
     match output {
@@ -252,6 +290,7 @@ async fn site_add(database: &DatabaseArgs, name: &str, output: TokenOutput) -> R
             println!("site {name} created");
             println!("site key:        {site_key}");
             println!("moderator token: {mod_token}");
+            println!("its scopes:      {}", Scope::list(&moderator.scopes));
             println!("They are shown once; only their digests are stored.");
         }
     }
@@ -262,11 +301,23 @@ async fn insert(store: &dyn Store, token: &NewToken) -> Result<(), String> {
     store.insert_token(token).await.map_err(|e| e.to_string())
 }
 
-async fn token_add(database: &DatabaseArgs, names: &[String], role: &str) -> Result<(), String> {
+async fn token_add(
+    database: &DatabaseArgs,
+    names: &[String],
+    role: &str,
+    scopes: Option<Vec<Scope>>,
+) -> Result<(), String> {
     let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
     if role == Role::Host && names.len() != 1 {
         return Err("a site key belongs to exactly one site".to_owned());
     }
+    let scopes = match (role, scopes) {
+        (Role::Host, Some(_)) => {
+            return Err("--scopes is for moderator tokens; a site key has none".to_owned());
+        }
+        (Role::Host, None) => Vec::new(),
+        (Role::Moderator, scopes) => scopes.unwrap_or_else(|| Scope::DEFAULT.to_vec()),
+    };
     let store = store::open(&database.url)
         .await
         .map_err(|e| e.to_string())?;
@@ -279,10 +330,17 @@ async fn token_add(database: &DatabaseArgs, names: &[String], role: &str) -> Res
             .ok_or_else(|| format!("no site {name:?}"))?;
         sites.push(site.id);
     }
-    let (token, record) = issue(role, sites);
+    let (token, record) = issue_with_scopes(role, sites, scopes);
     insert(store.as_ref(), &record).await?;
     println!("{token}");
-    eprintln!("issued {}; it is shown once", record.prefix);
+    match role {
+        Role::Host => eprintln!("issued {}; it is shown once", record.prefix),
+        Role::Moderator => eprintln!(
+            "issued {} with scopes {}; it is shown once",
+            record.prefix,
+            Scope::list(&record.scopes)
+        ),
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use tonic::transport::Server;
 use crate::{
     api::{CommentsApi, ModerationApi, auth::AuthLayer},
     config::{ServeSettings, key_file_beside, sqlite_path},
+    moderation::Sweeper,
     privacy::{PrivacyError, SecretKey, Vault, load_or_create_key_file},
     proto::{self, comments_server::CommentsServer, moderation_server::ModerationServer},
     spam::Assessor,
@@ -43,6 +44,7 @@ pub enum StartError {
 pub struct RunningServer {
     addr: SocketAddr,
     metrics: Option<(SocketAddr, JoinHandle<()>)>,
+    sweeper: Sweeper,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -63,14 +65,22 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
+    /// Resolves once the retention sweep the server runs at start has
+    /// finished.
+    pub async fn swept(&self) {
+        self.sweeper.swept().await;
+    }
+
     /// Stops accepting calls, lets the in-flight ones finish, and returns.
     pub async fn shutdown(self) -> Result<(), tonic::transport::Error> {
         let RunningServer {
             shutdown,
             task,
             metrics,
+            sweeper,
             ..
         } = self;
+        sweeper.stop();
         let _ = shutdown.send(());
         if let Some((_, metrics)) = metrics {
             metrics.abort();
@@ -128,6 +138,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
+    let sweeper = Sweeper::start(Arc::clone(&store), settings.retention());
     let submitter = Submitter::new(store.clone(), vault.clone(), Assessor::default());
     let comments = CommentsApi::new(store.clone(), submitter, vault.clone());
     let moderation = ModerationApi::new(store.clone(), vault);
@@ -174,6 +185,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     Ok(RunningServer {
         addr,
         metrics,
+        sweeper,
         shutdown,
         task,
     })

@@ -554,8 +554,547 @@ async fn all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin(bac
     );
 }
 
+/// `replyguard token add --role moderator` with `--scopes` when given.
+fn moderator_token(h: &Harness, site: &str, scopes: Option<&str>) -> String {
+    let db = h.settings.database.url.clone();
+    let mut args = vec![
+        "token",
+        "add",
+        "--site",
+        site,
+        "--role",
+        "moderator",
+        "--database",
+        &db,
+    ];
+    if let Some(scopes) = scopes {
+        args.extend(["--scopes", scopes]);
+    }
+    stdout(&replyguard(&args)).trim().to_owned()
+}
+
+/// `replyctl submit` as a host would; the new comment's id.
+fn submit(h: &Harness, site_key: &str, args: &[&str]) -> String {
+    let mut all = vec!["--output", "json", "submit"];
+    all.extend_from_slice(args);
+    json(&h.replyctl(site_key, &all))["comment"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn a_token_issued_with_scopes_can_do_exactly_those_things(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (site_key, default_token) = site_add(&h, "news.example.com");
+    let id = submit(
+        &h,
+        &site_key,
+        &[
+            "--article",
+            "story",
+            "--name",
+            "Jane",
+            "--email",
+            "jane@example.com",
+            "Hello.",
+        ],
+    );
+
+    let eraser = moderator_token(&h, "news.example.com", Some("moderate,erase"));
+    stdout(&h.replyctl(&eraser, &["--output", "json", "queue"]));
+    let refused = h.replyctl(&eraser, &["reveal", &id, "--reason", "a complaint"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("PERMISSION_DENIED"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        stderr(&refused).contains("`reveal-email`"),
+        "{}",
+        stderr(&refused)
+    );
+    let refused = h.replyctl(&eraser, &["policy", "show"]);
+    assert!(
+        stderr(&refused).contains("`policy`"),
+        "{}",
+        stderr(&refused)
+    );
+    stdout(&h.replyctl(
+        &eraser,
+        &["--output", "json", "export", "--email", "jane@example.com"],
+    ));
+
+    // The site's first token, like `token add` without --scopes, works the
+    // queues and the policy, but cannot reach personal data.
+    for token in [default_token, moderator_token(&h, "news.example.com", None)] {
+        stdout(&h.replyctl(&token, &["--output", "json", "show", &id]));
+        let refused = h.replyctl(&token, &["erase", "--email", "jane@example.com"]);
+        assert!(stderr(&refused).contains("`erase`"), "{}", stderr(&refused));
+        let refused = h.replyctl(&token, &["reveal", &id, "--reason", "why not"]);
+        assert!(
+            stderr(&refused).contains("`reveal-email`"),
+            "{}",
+            stderr(&refused)
+        );
+    }
+
+    let revealer = moderator_token(&h, "news.example.com", Some("reveal-email"));
+    let refused = h.replyctl(&revealer, &["queue"]);
+    assert!(
+        stderr(&refused).contains("`moderate`"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let db = h.settings.database.url.clone();
+    for bad in [
+        vec!["--role", "moderator", "--scopes", "moderate,everything"],
+        vec!["--role", "moderator", "--scopes", ""],
+        vec!["--role", "host", "--scopes", "moderate"],
+    ] {
+        let mut args = vec![
+            "token",
+            "add",
+            "--site",
+            "news.example.com",
+            "--database",
+            &db,
+        ];
+        args.extend(bad.iter().copied());
+        let refused = replyguard(&args);
+        assert!(!refused.status.success(), "{bad:?} was accepted");
+    }
+}
+
+async fn replyctl_reveal_prints_the_email_and_the_audit_log_keeps_the_reason(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (site_key, _) = site_add(&h, "news.example.com");
+    let id = submit(
+        &h,
+        &site_key,
+        &[
+            "--article",
+            "story",
+            "--name",
+            "Jane",
+            "--email",
+            "Jane.Reader@Example.com",
+            "Hi.",
+        ],
+    );
+    let token = moderator_token(&h, "news.example.com", Some("moderate,reveal-email"));
+
+    let plain = stdout(&h.replyctl(
+        &token,
+        &[
+            "--output",
+            "table",
+            "reveal",
+            &id,
+            "--reason",
+            "court order 12/34",
+        ],
+    ));
+    assert_eq!(plain.trim(), "Jane.Reader@example.com");
+    let revealed = json(&h.replyctl(
+        &token,
+        &[
+            "--output",
+            "json",
+            "reveal",
+            &id,
+            "--reason",
+            "a second look",
+        ],
+    ));
+    assert_eq!(revealed["email"], "Jane.Reader@example.com");
+
+    let missing = h.replyctl(&token, &["reveal", &id]);
+    assert_eq!(missing.status.code(), Some(2), "--reason is required");
+    let blank = h.replyctl(&token, &["reveal", &id, "--reason", " "]);
+    assert!(stderr(&blank).contains("reason"), "{}", stderr(&blank));
+
+    let log = json(&h.replyctl(&token, &["--output", "json", "audit", "--comment", &id]));
+    let entries = log["entries"].as_array().expect("entries");
+    let reveals: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["action"] == "reveal_email")
+        .filter_map(|e| e["note"].as_str())
+        .collect();
+    assert_eq!(
+        reveals,
+        ["a second look", "court order 12/34"],
+        "newest first"
+    );
+    let prefix: String = token.chars().take(15).collect();
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e["action"] == "reveal_email")
+            .all(|e| e["actor"] == prefix.as_str())
+    );
+}
+
+async fn replyctl_block_rejects_pending_replies_of_an_author_an_address_and_a_domain(
+    backend: Backend,
+) {
+    let h = Harness::new(backend).await;
+    let (site_key, mod_token) = queue_site(&h).await;
+    let two_links = "See https://a.example and https://b.example";
+    let by = |name: &str, email: &str, extra: &[&str]| {
+        let mut args = vec!["--article", "story", "--name", name, "--email", email];
+        args.extend_from_slice(extra);
+        args.push(two_links);
+        submit(&h, &site_key, &args)
+    };
+    let jane = by("Jane", "jane@example.com", &[]);
+    let jane_again = submit(
+        &h,
+        &site_key,
+        &[
+            "--article",
+            "story",
+            "--name",
+            "Jane",
+            "--email",
+            "jane@example.com",
+            "And more: https://c.example and https://d.example",
+        ],
+    );
+    let flooder = by("Flo", "flo@example.com", &["--ip", "203.0.113.50"]);
+    let spammer = by("Sam", "sam@cheap-pills.example", &[]);
+    let linker = by(
+        "Lin",
+        "lin@example.com",
+        &["--website", "https://www.cheap-pills.example/"],
+    );
+    let bystander = by("Bea", "bea@example.org", &["--ip", "203.0.113.51"]);
+
+    let hash = json(&h.replyctl(&mod_token, &["--output", "json", "show", &jane]))["comment"]
+        ["author_hash"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    let blocked = json(&h.replyctl(
+        &mod_token,
+        &[
+            "--output",
+            "json",
+            "block",
+            "author",
+            &hash,
+            "--reject-pending",
+            "--note",
+            "troll",
+        ],
+    ));
+    let entry = &blocked["entries"][0];
+    assert_eq!(entry["kind"], "author");
+    assert_eq!(entry["value"], hash.as_str());
+    let mut rejected: Vec<&str> = entry["rejected_ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    rejected.sort_unstable();
+    let mut expected = vec![jane.as_str(), jane_again.as_str()];
+    expected.sort_unstable();
+    assert_eq!(rejected, expected);
+
+    let table = stdout(&h.replyctl(
+        &mod_token,
+        &[
+            "--output",
+            "table",
+            "block",
+            "ip",
+            "203.0.113.50",
+            "--reject-pending",
+        ],
+    ));
+    assert!(
+        table.contains("203.0.113.50") && table.contains("blocked"),
+        "{table}"
+    );
+    let domains = json(&h.replyctl(
+        &mod_token,
+        &[
+            "--output",
+            "json",
+            "block",
+            "domain",
+            "Cheap-Pills.example",
+            "--reject-pending",
+        ],
+    ));
+    let kinds: Vec<&str> = domains["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["email-domain", "website-domain"]);
+    assert_eq!(domains["entries"][0]["rejected_ids"][0], spammer.as_str());
+    assert_eq!(domains["entries"][1]["rejected_ids"][0], linker.as_str());
+
+    let again = json(&h.replyctl(
+        &mod_token,
+        &[
+            "--output",
+            "json",
+            "block",
+            "author",
+            "--email",
+            "JANE@example.com",
+        ],
+    ));
+    assert_eq!(
+        again["entries"][0]["already_blocked"], true,
+        "the same author, by email"
+    );
+
+    let status = |id: &str| {
+        json(&h.replyctl(&mod_token, &["--output", "json", "show", id]))["comment"]["comment"]
+            ["status"]
+            .as_str()
+            .expect("status")
+            .to_owned()
+    };
+    for id in [&jane, &jane_again, &flooder, &spammer, &linker] {
+        assert_eq!(status(id), "rejected", "{id}");
+    }
+    assert_eq!(status(&bystander), "pending");
+
+    let usage = h.replyctl(&mod_token, &["block", "author"]);
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "a hash or --email is required"
+    );
+    let refused = h.replyctl(&mod_token, &["block", "ip", "not-an-address"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("value"), "{}", stderr(&refused));
+}
+
+async fn replyctl_export_and_erase_act_on_one_authors_data(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (site_key, _) = site_add(&h, "news.example.com");
+    let token = moderator_token(&h, "news.example.com", Some("moderate,erase"));
+    let mine = submit(
+        &h,
+        &site_key,
+        &[
+            "--article",
+            "story",
+            "--name",
+            "Pat",
+            "--email",
+            "pat@example.net",
+            "--ip",
+            "198.51.100.9",
+            "Mine.",
+        ],
+    );
+    submit(
+        &h,
+        &site_key,
+        &[
+            "--article",
+            "story",
+            "--name",
+            "Bea",
+            "--email",
+            "bea@example.org",
+            "Hers.",
+        ],
+    );
+
+    let export = json(&h.replyctl(&token, &["export", "--email", "Pat@Example.net"]));
+    assert_eq!(export["site"], "news.example.com");
+    assert_eq!(export["comments"].as_array().map(Vec::len), Some(1));
+    let comment = &export["comments"][0];
+    assert_eq!(comment["id"], mine.as_str());
+    assert_eq!(comment["email"], "pat@example.net");
+    assert_eq!(comment["ip"], "198.51.100.9");
+    assert_eq!(comment["author_name"], "Pat");
+    // An export is JSON even where tables are asked for.
+    let export_table = stdout(&h.replyctl(
+        &token,
+        &["--output", "table", "export", "--email", "pat@example.net"],
+    ));
+    serde_json::from_str::<Value>(&export_table).expect("JSON");
+
+    let erased = stdout(&h.replyctl(
+        &token,
+        &["--output", "table", "erase", "--email", "pat@example.net"],
+    ));
+    assert!(
+        erased.contains("1 comment erased or anonymised"),
+        "{erased}"
+    );
+    let shown = json(&h.replyctl(&token, &["--output", "json", "show", &mine]));
+    assert_eq!(shown["comment"]["comment"]["author_name"], "Anonymous");
+    assert_eq!(shown["comment"]["ip"], Value::Null);
+    let export = json(&h.replyctl(&token, &["export", "--email", "pat@example.net"]));
+    assert_eq!(export["comments"].as_array().map(Vec::len), Some(0));
+
+    let refused = h.replyctl(&token, &["erase", "--email", "not-an-email"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("email"), "{}", stderr(&refused));
+}
+
+async fn replyctl_audit_lists_every_kind_of_action_newest_first(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (site_key, _) = queue_site(&h).await;
+    let token = moderator_token(&h, "news.example.com", Some("moderate,reveal-email,erase"));
+    let two_links = "See https://a.example and https://b.example";
+    let id = submit(
+        &h,
+        &site_key,
+        &[
+            "--article",
+            "story",
+            "--name",
+            "Jane",
+            "--email",
+            "jane@example.com",
+            two_links,
+        ],
+    );
+    let spam = submit(
+        &h,
+        &site_key,
+        &[
+            "--article",
+            "story",
+            "--name",
+            "Sam",
+            "--email",
+            "sam@spam.example",
+            "--ip",
+            "203.0.113.66",
+            two_links,
+        ],
+    );
+    stdout(&h.replyctl(
+        &token,
+        &["--output", "json", "approve", &id, "--note", "fine"],
+    ));
+    stdout(&h.replyctl(
+        &token,
+        &["--output", "json", "reveal", &id, "--reason", "a complaint"],
+    ));
+    stdout(&h.replyctl(
+        &token,
+        &[
+            "--output",
+            "json",
+            "block",
+            "ip",
+            "203.0.113.66",
+            "--reject-pending",
+        ],
+    ));
+    stdout(&h.replyctl(
+        &token,
+        &["--output", "json", "export", "--email", "jane@example.com"],
+    ));
+    stdout(&h.replyctl(
+        &token,
+        &["--output", "json", "erase", "--email", "jane@example.com"],
+    ));
+    let doomed = moderator_token(&h, "news.example.com", None);
+    let prefix: String = doomed.chars().take(15).collect();
+    stdout(&replyguard(&[
+        "token",
+        "revoke",
+        &prefix,
+        "--database",
+        &h.settings.database.url,
+    ]));
+
+    let log = json(&h.replyctl(&token, &["--output", "json", "audit", "--limit", "1000"]));
+    assert_eq!(log["more"], false);
+    let entries = log["entries"].as_array().expect("entries");
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "token_revoke",
+            "token_issue",
+            "erase_author",
+            "export_author",
+            "reject",
+            "block",
+            "reveal_email",
+            "approve",
+            "submit",
+            "submit",
+            "token_issue",
+            "token_issue",
+            "token_issue",
+        ]
+    );
+    let note = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action)
+            .and_then(|e| e["note"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(note("token_revoke"), format!("{prefix} (moderator)"));
+    assert_eq!(
+        note("token_issue"),
+        format!("{prefix} (moderator: moderate, policy)")
+    );
+    assert_eq!(note("erase_author"), "1 comment anonymised, text kept");
+    assert_eq!(note("block"), "ip 203.0.113.66");
+    assert_eq!(note("reveal_email"), "a complaint");
+    assert!(
+        !log.to_string().contains("jane@example.com"),
+        "no email in the log"
+    );
+    let rejected = entries
+        .iter()
+        .find(|e| e["action"] == "reject")
+        .expect("reject");
+    assert_eq!(rejected["comment_id"], spam.as_str());
+
+    let two = json(&h.replyctl(&token, &["--output", "json", "audit", "--limit", "2"]));
+    assert_eq!(two["entries"].as_array().map(Vec::len), Some(2));
+    assert_eq!(two["more"], true);
+    let one_comment = json(&h.replyctl(&token, &["--output", "json", "audit", "--comment", &id]));
+    let actions: Vec<&str> = one_comment["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["reveal_email", "approve", "submit"]);
+    let table = stdout(&h.replyctl(&token, &["--output", "table", "audit", "--limit", "3"]));
+    assert!(
+        table.contains("erase_author") && table.contains("operator"),
+        "{table}"
+    );
+}
+
 backend_tests!(
     flavor = "multi_thread";
+    a_token_issued_with_scopes_can_do_exactly_those_things,
+    replyctl_reveal_prints_the_email_and_the_audit_log_keeps_the_reason,
+    replyctl_block_rejects_pending_replies_of_an_author_an_address_and_a_domain,
+    replyctl_export_and_erase_act_on_one_authors_data,
+    replyctl_audit_lists_every_kind_of_action_newest_first,
     the_quickstart_works_from_the_command_line,
     tables_are_printed_for_people,
     errors_exit_non_zero_with_one_clear_line,

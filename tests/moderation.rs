@@ -2,12 +2,13 @@
 
 mod common;
 
-use common::{Backend, Harness, backend_tests, bad_fields, decide, reply};
+use common::{Backend, Harness, backend_tests, bad_fields, decide, reply, reply_by};
 use replyguard::{
-    proto::{self, CommentStatus, ModerationAction},
+    moderation::Scope,
+    proto::{self, BlockKind, CommentStatus, ModerationAction},
     spam::{Mode, Policy},
 };
-use tonic::Code;
+use tonic::{Code, Status};
 
 fn moderate_all() -> Policy {
     Policy {
@@ -403,7 +404,647 @@ async fn a_note_with_control_characters_is_refused(backend: Backend) {
     );
 }
 
+/// The prefix a token is named by in the audit log.
+fn prefix(token: &str) -> String {
+    token.chars().take("rg_mod_".len() + 8).collect()
+}
+
+/// Every entry of a site's audit log, newest first.
+async fn audit_log(moderation: &mut common::Moderation, site: &str) -> Vec<proto::AuditEntry> {
+    let mut entries = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = moderation
+            .list_audit(proto::ListAuditRequest {
+                site: site.to_owned(),
+                page_size: 500,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("list audit")
+            .into_inner();
+        entries.extend(page.entries);
+        if page.next_page_token.is_empty() {
+            return entries;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+fn assert_missing_scope(result: Result<(), Status>, scope: Scope, call: &str) {
+    let status = result.expect_err(call);
+    assert_eq!(status.code(), Code::PermissionDenied, "{call}: {status:?}");
+    assert!(
+        status.message().contains(&format!("`{scope}`")),
+        "{call} names the missing scope: {}",
+        status.message()
+    );
+}
+
+/// Calls every RPC that needs `scope` with a request that is otherwise
+/// wrong (no ids, no email, a bad id): the scope is checked before anything.
+async fn calls_needing(moderation: &mut common::Moderation, scope: Scope) {
+    fn drop_ok<T>(result: Result<tonic::Response<T>, Status>) -> Result<(), Status> {
+        result.map(|_| ())
+    }
+    match scope {
+        Scope::Moderate => {
+            let checks: Vec<(&str, Result<(), Status>)> = vec![
+                (
+                    "ListQueue",
+                    drop_ok(
+                        moderation
+                            .list_queue(proto::ListQueueRequest::default())
+                            .await,
+                    ),
+                ),
+                (
+                    "GetComment",
+                    drop_ok(
+                        moderation
+                            .get_comment(proto::GetCommentRequest { id: "bad".into() })
+                            .await,
+                    ),
+                ),
+                (
+                    "Moderate",
+                    drop_ok(moderation.moderate(proto::ModerateRequest::default()).await),
+                ),
+                (
+                    "WatchQueue",
+                    drop_ok(
+                        moderation
+                            .watch_queue(proto::WatchQueueRequest::default())
+                            .await,
+                    ),
+                ),
+                (
+                    "ListAudit",
+                    drop_ok(
+                        moderation
+                            .list_audit(proto::ListAuditRequest::default())
+                            .await,
+                    ),
+                ),
+                (
+                    "Block",
+                    drop_ok(moderation.block(proto::BlockRequest::default()).await),
+                ),
+            ];
+            for (call, result) in checks {
+                assert_missing_scope(result, scope, call);
+            }
+        }
+        Scope::Policy => {
+            let result = drop_ok(
+                moderation
+                    .get_policy(proto::GetPolicyRequest::default())
+                    .await,
+            );
+            assert_missing_scope(result, scope, "GetPolicy");
+            let result = drop_ok(
+                moderation
+                    .update_policy(proto::UpdatePolicyRequest::default())
+                    .await,
+            );
+            assert_missing_scope(result, scope, "UpdatePolicy");
+        }
+        Scope::RevealEmail => {
+            let result = drop_ok(
+                moderation
+                    .reveal_email(proto::RevealEmailRequest::default())
+                    .await,
+            );
+            assert_missing_scope(result, scope, "RevealEmail");
+        }
+        Scope::Erase => {
+            let result = drop_ok(
+                moderation
+                    .erase_author(proto::EraseAuthorRequest::default())
+                    .await,
+            );
+            assert_missing_scope(result, scope, "EraseAuthor");
+            let result = drop_ok(
+                moderation
+                    .export_author(proto::ExportAuthorRequest::default())
+                    .await,
+            );
+            assert_missing_scope(result, scope, "ExportAuthor");
+        }
+    }
+}
+
+async fn every_scope_is_enforced_before_anything_else(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    for missing in Scope::ALL {
+        let others: Vec<Scope> = Scope::ALL.into_iter().filter(|s| *s != missing).collect();
+        let token = h.moderator_token(&[site.id], &others).await;
+        let mut moderation = h.moderation(&token).await;
+        calls_needing(&mut moderation, missing).await;
+    }
+
+    // With the scope, the same wrong requests get past the check and are
+    // refused for what they are.
+    let token = h.moderator_token(&[site.id], &[Scope::Erase]).await;
+    let status = h
+        .moderation(&token)
+        .await
+        .erase_author(proto::EraseAuthorRequest::default())
+        .await
+        .expect_err("no email");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&status), ["email"]);
+    let token = h.moderator_token(&[site.id], &[Scope::RevealEmail]).await;
+    let status = h
+        .moderation(&token)
+        .await
+        .reveal_email(proto::RevealEmailRequest::default())
+        .await
+        .expect_err("no id");
+    assert_eq!(bad_fields(&status), ["id"]);
+    let token = h.moderator_token(&[site.id], &[Scope::Policy]).await;
+    h.moderation(&token)
+        .await
+        .get_policy(proto::GetPolicyRequest::default())
+        .await
+        .expect("the policy scope opens the policy");
+}
+
+async fn the_default_moderator_token_cannot_reach_personal_data(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    calls_needing(&mut moderation, Scope::RevealEmail).await;
+    calls_needing(&mut moderation, Scope::Erase).await;
+}
+
+async fn revealing_an_email_needs_a_reason_and_is_audited(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let other = h.site_with("other.example.com", moderate_all()).await;
+    let token = h
+        .moderator_token(&[site.id], &[Scope::Moderate, Scope::RevealEmail])
+        .await;
+    let mut moderation = h.moderation(&token).await;
+    let id = h
+        .comments(&site.site_key)
+        .await
+        .submit_comment(reply_by(
+            "story",
+            "Hello.",
+            "Jane",
+            "Jane.Reader@Example.com",
+        ))
+        .await
+        .expect("submit")
+        .into_inner()
+        .comment
+        .expect("comment")
+        .id;
+    let theirs = submit(&h, &other.site_key, "story", "Elsewhere.").await;
+
+    let status = moderation
+        .reveal_email(proto::RevealEmailRequest {
+            id: id.clone(),
+            reason: "  \n ".into(),
+        })
+        .await
+        .expect_err("no reason");
+    assert_eq!(bad_fields(&status), ["reason"]);
+    let status = moderation
+        .reveal_email(proto::RevealEmailRequest {
+            id: theirs,
+            reason: "curious".into(),
+        })
+        .await
+        .expect_err("another site's comment");
+    assert_eq!(status.code(), Code::NotFound);
+
+    let revealed = moderation
+        .reveal_email(proto::RevealEmailRequest {
+            id: id.clone(),
+            reason: "the author asked us to reply by mail".into(),
+        })
+        .await
+        .expect("reveal")
+        .into_inner();
+    assert_eq!(revealed.email, "Jane.Reader@example.com");
+
+    let history = moderation
+        .get_comment(proto::GetCommentRequest { id: id.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .history;
+    let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["submit", "reveal_email"],
+        "one row, for the one reveal"
+    );
+    let row = &history[1];
+    assert_eq!(row.actor, prefix(&token));
+    assert_eq!(row.note, "the author asked us to reply by mail");
+    assert_eq!(row.comment_id, id);
+    assert!(!row.note.to_lowercase().contains("jane.reader"));
+}
+
+async fn the_audit_log_lists_newest_first_in_pages_and_by_comment(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let other = h.site_with("other.example.com", moderate_all()).await;
+    let a = submit(&h, &site.site_key, "story", "First.").await;
+    let b = submit(&h, &site.site_key, "story", "Second.").await;
+    submit(&h, &other.site_key, "story", "Elsewhere.").await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    decide(
+        &mut moderation,
+        ModerationAction::Approve,
+        std::slice::from_ref(&a),
+    )
+    .await;
+    decide(
+        &mut moderation,
+        ModerationAction::Reject,
+        std::slice::from_ref(&b),
+    )
+    .await;
+
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = moderation
+            .list_audit(proto::ListAuditRequest {
+                page_size: 2,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("page")
+            .into_inner();
+        assert!(page.entries.len() <= 2);
+        seen.extend(page.entries.into_iter().map(|e| (e.action, e.comment_id)));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let none = String::new();
+    assert_eq!(
+        seen,
+        [
+            ("reject".to_owned(), b.clone()),
+            ("approve".to_owned(), a.clone()),
+            ("submit".to_owned(), b.clone()),
+            ("submit".to_owned(), a.clone()),
+            // The harness issued the site's moderator token, then its site key.
+            ("token_issue".to_owned(), none.clone()),
+            ("token_issue".to_owned(), none),
+        ]
+    );
+
+    let of_a = moderation
+        .list_audit(proto::ListAuditRequest {
+            comment_id: Some(a.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("one comment")
+        .into_inner()
+        .entries;
+    let actions: Vec<&str> = of_a.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["approve", "submit"]);
+
+    let status = moderation
+        .list_audit(proto::ListAuditRequest {
+            page_token: "garbage".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a bad token");
+    assert_eq!(bad_fields(&status), ["page_token"]);
+    let status = moderation
+        .list_audit(proto::ListAuditRequest {
+            site: other.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("another site's log");
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+async fn blocking_rejects_the_pending_replies_it_matches(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut submit_as = async |name: &str, email: &str, website: &str, ip: &str| {
+        let mut request = reply_by("story", &format!("Hello from {name}."), name, email);
+        if let Some(author) = request.author.as_mut() {
+            author.website = website.to_owned();
+        }
+        if let Some(client) = request.client.as_mut() {
+            client.ip = ip.to_owned();
+        }
+        comments
+            .submit_comment(request)
+            .await
+            .expect("submit")
+            .into_inner()
+            .comment
+            .expect("comment")
+            .id
+    };
+    let jane = submit_as("Jane", "jane@mail.spam.example", "", "203.0.113.1").await;
+    let bob = submit_as(
+        "Bob",
+        "bob@news.example",
+        "https://shop.pills.example/x",
+        "203.0.113.2",
+    )
+    .await;
+    let carol = submit_as("Carol", "carol@news.example", "", "203.0.113.3").await;
+    let dave = submit_as("Dave", "dave@news.example", "", "2001:db8::7").await;
+    let innocent = submit_as(
+        "Erin",
+        "erin@ample.example",
+        "https://ills.example",
+        "203.0.113.9",
+    )
+    .await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+
+    let block = |kind: BlockKind, value: &str, email: &str| proto::BlockRequest {
+        kind: kind.into(),
+        value: value.to_owned(),
+        email: email.to_owned(),
+        reject_pending: true,
+        note: "campaign".into(),
+        ..Default::default()
+    };
+    let mut blocked = Vec::new();
+    for (request, expected_value, expected) in [
+        (
+            block(BlockKind::EmailDomain, "@Spam.Example", ""),
+            "spam.example".to_owned(),
+            &jane,
+        ),
+        (
+            block(BlockKind::WebsiteDomain, "pills.example", ""),
+            "pills.example".to_owned(),
+            &bob,
+        ),
+        (
+            block(BlockKind::Ip, "2001:0db8::7", ""),
+            "2001:db8::7".to_owned(),
+            &dave,
+        ),
+        (
+            block(BlockKind::Author, "", "Carol@News.Example"),
+            String::new(),
+            &carol,
+        ),
+    ] {
+        let answer = moderation.block(request).await.expect("block").into_inner();
+        let entry = answer.entry.expect("entry");
+        if !expected_value.is_empty() {
+            assert_eq!(entry.value, expected_value);
+        }
+        assert_eq!(entry.actor, prefix(&site.mod_token));
+        assert!(!answer.already_blocked);
+        assert_eq!(answer.rejected_ids, std::slice::from_ref(expected));
+        blocked.push(entry);
+    }
+    // The author is listed by the same keyed hash the queue shows.
+    let carol_hash = moderation
+        .get_comment(proto::GetCommentRequest { id: carol.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .comment
+        .expect("item")
+        .author_hash;
+    assert_eq!(blocked[3].value, carol_hash);
+    assert!(!blocked[3].value.contains("carol"));
+
+    for id in [&jane, &bob, &carol, &dave] {
+        assert_eq!(
+            status_of(&mut moderation, id).await,
+            CommentStatus::Rejected
+        );
+    }
+    assert_eq!(
+        status_of(&mut moderation, &innocent).await,
+        CommentStatus::Pending,
+        "look-alike domains are not blocked"
+    );
+
+    let again = moderation
+        .block(block(BlockKind::Author, &carol_hash, ""))
+        .await
+        .expect("block again")
+        .into_inner();
+    assert!(again.already_blocked);
+    assert!(again.rejected_ids.is_empty());
+    let stored = h.store.blocklist(site.id).await.expect("blocklist");
+    assert_eq!(stored.len(), 4);
+
+    let log = audit_log(&mut moderation, "").await;
+    let blocks = log.iter().filter(|e| e.action == "block").count();
+    assert_eq!(blocks, 4, "one row per entry added, none for the repeat");
+    let rejects: Vec<&proto::AuditEntry> = log.iter().filter(|e| e.action == "reject").collect();
+    assert_eq!(rejects.len(), 4);
+    assert!(
+        rejects.iter().all(|e| e.note.starts_with("blocked ")),
+        "{rejects:?}"
+    );
+}
+
+async fn bad_blocks_name_their_fields(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    for (request, field) in [
+        (proto::BlockRequest::default(), "kind"),
+        (
+            proto::BlockRequest {
+                kind: BlockKind::Ip.into(),
+                value: "203.0.113".into(),
+                ..Default::default()
+            },
+            "value",
+        ),
+        (
+            proto::BlockRequest {
+                kind: BlockKind::EmailDomain.into(),
+                value: "localhost".into(),
+                ..Default::default()
+            },
+            "value",
+        ),
+        (
+            proto::BlockRequest {
+                kind: BlockKind::Ip.into(),
+                email: "jane@example.com".into(),
+                ..Default::default()
+            },
+            "email",
+        ),
+        (
+            proto::BlockRequest {
+                kind: BlockKind::Author.into(),
+                email: "not an email".into(),
+                ..Default::default()
+            },
+            "email",
+        ),
+    ] {
+        let status = moderation.block(request).await.expect_err(field);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(bad_fields(&status), [field]);
+    }
+}
+
+async fn failed_actions_leave_no_audit_row(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let other = h.site_with("other.example.com", moderate_all()).await;
+    let id = submit(&h, &site.site_key, "story", "Contested.").await;
+    let theirs = submit(&h, &other.site_key, "story", "Elsewhere.").await;
+    let everything = h.moderator_token(&[site.id], &Scope::ALL).await;
+    let mut moderation = h.moderation(&everything).await;
+    decide(
+        &mut moderation,
+        ModerationAction::Approve,
+        std::slice::from_ref(&id),
+    )
+    .await;
+    let before = audit_log(&mut moderation, "").await;
+
+    // A decision that lost a race, on a comment of another site, on no comment.
+    let results = moderation
+        .moderate(proto::ModerateRequest {
+            ids: vec![
+                id.clone(),
+                theirs.clone(),
+                "0190f1a2-0000-7000-8000-000000000000".into(),
+            ],
+            action: ModerationAction::MarkSpam.into(),
+            expected_status: Some(CommentStatus::Pending.into()),
+            ..Default::default()
+        })
+        .await
+        .expect("moderate")
+        .into_inner()
+        .results;
+    let codes: Vec<i32> = results.iter().map(|r| r.code).collect();
+    assert_eq!(
+        codes,
+        [
+            Code::FailedPrecondition as i32,
+            Code::NotFound as i32,
+            Code::NotFound as i32
+        ]
+    );
+    let status = moderation
+        .moderate(proto::ModerateRequest {
+            ids: vec![id.clone()],
+            action: ModerationAction::Reject.into(),
+            note: "bad\0note".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a NUL in the note");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    // Reveals without a reason, of another site's comment, by a token without the scope.
+    for request in [
+        proto::RevealEmailRequest {
+            id: id.clone(),
+            reason: String::new(),
+        },
+        proto::RevealEmailRequest {
+            id: theirs.clone(),
+            reason: "curious".into(),
+        },
+    ] {
+        moderation.reveal_email(request).await.expect_err("refused");
+    }
+    h.moderation(&site.mod_token)
+        .await
+        .reveal_email(proto::RevealEmailRequest {
+            id: id.clone(),
+            reason: "curious".into(),
+        })
+        .await
+        .expect_err("no scope");
+    // Erasures and exports of no valid email, or on another site.
+    moderation
+        .erase_author(proto::EraseAuthorRequest {
+            email: "not an email".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad email");
+    moderation
+        .erase_author(proto::EraseAuthorRequest {
+            site: other.name.clone(),
+            email: "jane.reader@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("another site");
+    moderation
+        .export_author(proto::ExportAuthorRequest {
+            email: "@".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad email");
+    h.moderation(&site.mod_token)
+        .await
+        .erase_author(proto::EraseAuthorRequest {
+            email: "jane.reader@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no scope");
+    // Blocks of nothing.
+    moderation
+        .block(proto::BlockRequest {
+            kind: BlockKind::Ip.into(),
+            value: "nowhere".into(),
+            reject_pending: true,
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad address");
+
+    let after = audit_log(&mut moderation, "").await;
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "new rows: {:?}",
+        &after[..after.len() - before.len()]
+    );
+    let mut theirs_log = h.moderation(&other.mod_token).await;
+    assert!(
+        !audit_log(&mut theirs_log, "")
+            .await
+            .iter()
+            .any(|e| e.actor == prefix(&everything)),
+        "nothing was written on the other site either"
+    );
+}
+
 backend_tests!(
+    every_scope_is_enforced_before_anything_else,
+    the_default_moderator_token_cannot_reach_personal_data,
+    revealing_an_email_needs_a_reason_and_is_audited,
+    the_audit_log_lists_newest_first_in_pages_and_by_comment,
+    blocking_rejects_the_pending_replies_it_matches,
+    bad_blocks_name_their_fields,
+    failed_actions_leave_no_audit_row,
     missing_and_wrong_credentials_are_unauthenticated,
     a_credential_works_only_for_its_own_service,
     a_revoked_token_stops_working,

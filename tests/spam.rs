@@ -324,7 +324,40 @@ async fn a_form_token_is_accepted_once(backend: Backend) {
     assert!(rules(&again).contains(&"form-token-reused"), "{again:?}");
 }
 
+async fn what_a_moderator_blocks_scores_as_spam_on_the_next_reply(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    for (kind, value, email) in [
+        (proto::BlockKind::Ip, "203.0.113.66", ""),
+        (proto::BlockKind::Author, "", "pest@example.com"),
+    ] {
+        moderation
+            .block(proto::BlockRequest {
+                kind: kind.into(),
+                value: value.into(),
+                email: email.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("block");
+    }
+    let mut from_ip = reply("story", "A perfectly polite reply.");
+    from_ip.client.as_mut().expect("client").ip = "203.0.113.66".into();
+    let (_, status, blocked_ip) = assessed(&h, &site, from_ip).await;
+    assert_eq!(status, CommentStatus::Spam, "{blocked_ip:?}");
+    assert!(rules(&blocked_ip).contains(&"moderator-block"));
+
+    let by_author = reply_by("story", "Me again, politely.", "Pest", "Pest@Example.com");
+    let (_, status, blocked_author) = assessed(&h, &site, by_author).await;
+    assert_eq!(status, CommentStatus::Spam, "{blocked_author:?}");
+
+    let (_, status, clean) = assessed(&h, &site, reply("story", "Someone else entirely.")).await;
+    assert_eq!(status, CommentStatus::Approved, "{clean:?}");
+}
+
 backend_tests!(
+    what_a_moderator_blocks_scores_as_spam_on_the_next_reply,
     a_form_token_is_accepted_once,
     a_second_reply_within_the_interval_is_refused_with_a_retry_delay,
     the_same_text_twice_by_one_author_on_one_article_is_already_there,

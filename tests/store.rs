@@ -9,11 +9,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+use chrono::{DateTime, TimeDelta, Utc};
 use common::{Backend, TestDatabase, backend_tests};
 use replyguard::{
     ids::{CommentId, SiteId, TokenId},
-    moderation::{Action, CommentStatus, Decision, DecisionOutcome},
-    privacy::token_digest,
+    moderation::{
+        Access, AccessKind, Action, BlockKind, BlockSubject, Blocked, CommentStatus, Decision,
+        DecisionOutcome, ERASED_NAME, ERASED_REASON, Erasure, NewBlock, REMOVED_TEXT, Scope,
+        SweepReport,
+    },
+    privacy::{AuthorHash, token_digest},
     spam::{Mode, Policy, Reason, Verdict},
     store::{
         self, NewToken, Role, Store, StoreError, StoreOptions, StoredComment, ThreadCursor,
@@ -43,6 +48,10 @@ fn token(role: Role, prefix: &str, sites: &[SiteId]) -> (String, NewToken) {
         prefix: prefix.to_owned(),
         digest: token_digest(&secret),
         sites: sites.to_vec(),
+        scopes: match role {
+            Role::Host => Vec::new(),
+            Role::Moderator => Scope::DEFAULT.to_vec(),
+        },
     };
     (secret, record)
 }
@@ -901,8 +910,536 @@ async fn concurrent_inserts_are_answered_each_on_its_own(backend: Backend) {
     }
 }
 
+async fn actions(store: &dyn Store, site: SiteId) -> Vec<(String, String, Option<String>)> {
+    store
+        .audit_page(site, None, None, 500)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|r| (r.action, r.actor, r.note))
+        .collect()
+}
+
+async fn a_token_keeps_its_scopes_and_its_changes_are_audited_on_each_site(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let (secret, mut record) = token(Role::Moderator, "rg_mod_Scoped12", &[news, blog]);
+    record.scopes = vec![Scope::Moderate, Scope::Erase];
+    store.insert_token(&record).await.expect("insert");
+    let (key_secret, key) = token(Role::Host, "rg_site_Plain123", &[news]);
+    store.insert_token(&key).await.expect("insert");
+
+    let found = store
+        .credential(&token_digest(&secret))
+        .await
+        .expect("read")
+        .expect("live");
+    assert_eq!(found.scopes, [Scope::Moderate, Scope::Erase]);
+    assert!(found.has_scope(Scope::Erase));
+    assert!(!found.has_scope(Scope::RevealEmail));
+    let site_key = store
+        .credential(&token_digest(&key_secret))
+        .await
+        .expect("read")
+        .expect("live");
+    assert!(site_key.scopes.is_empty(), "a site key has no scopes");
+
+    assert_eq!(
+        store.revoke_tokens("rg_mod_Scoped").await.expect("revoke"),
+        1
+    );
+    for site in [news, blog] {
+        let mut log = actions(store.as_ref(), site).await;
+        log.retain(|(_, _, note)| {
+            note.as_deref()
+                .is_some_and(|n| n.contains("rg_mod_Scoped12"))
+        });
+        assert_eq!(
+            log,
+            [
+                (
+                    "token_revoke".to_owned(),
+                    "operator".to_owned(),
+                    Some("rg_mod_Scoped12 (moderator)".to_owned())
+                ),
+                (
+                    "token_issue".to_owned(),
+                    "operator".to_owned(),
+                    Some("rg_mod_Scoped12 (moderator: moderate, erase)".to_owned())
+                ),
+            ]
+        );
+    }
+    let news_log = actions(store.as_ref(), news).await;
+    assert!(
+        news_log
+            .iter()
+            .any(|(action, _, note)| action == "token_issue"
+                && note.as_deref() == Some("rg_site_Plain123 (host)")),
+        "{news_log:?}"
+    );
+    assert!(
+        !actions(store.as_ref(), blog)
+            .await
+            .iter()
+            .any(|(_, _, note)| note
+                .as_deref()
+                .is_some_and(|n| n.contains("rg_site_Plain123"))),
+        "a site's log holds only its own tokens"
+    );
+}
+
+async fn revoking_nothing_leaves_no_audit_row(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    assert_eq!(
+        store
+            .revoke_tokens("rg_mod_Nobody99")
+            .await
+            .expect("revoke"),
+        0
+    );
+    assert!(actions(store.as_ref(), news).await.is_empty());
+}
+
+async fn the_audit_log_pages_newest_first_by_site_and_by_comment(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let first = comment(news, "story", None, CommentStatus::Pending);
+    let second = comment(news, "story", None, CommentStatus::Pending);
+    let theirs = comment(blog, "story", None, CommentStatus::Pending);
+    for c in [&first, &second, &theirs] {
+        insert(store.as_ref(), c).await;
+    }
+    store
+        .decide(&[news], &decision(first.id, Action::Approve))
+        .await
+        .expect("decide");
+    store
+        .decide(&[blog], &decision(theirs.id, Action::Reject))
+        .await
+        .expect("decide");
+    store
+        .record_access(&Access {
+            site: news,
+            kind: AccessKind::RevealEmail,
+            comment: Some(second.id),
+            actor: "rg_mod_test1234",
+            note: "a legal request",
+        })
+        .await
+        .expect("access");
+
+    // Newest first: reveal(second), approve(first), submit(second), submit(first).
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.audit_page(news, None, before, 3).await.expect("page");
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        seen.extend(page.into_iter().map(|r| (r.action, r.comment)));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("reveal_email".to_owned(), Some(second.id)),
+            ("approve".to_owned(), Some(first.id)),
+            ("submit".to_owned(), Some(second.id)),
+            ("submit".to_owned(), Some(first.id)),
+        ]
+    );
+
+    let one = store
+        .audit_page(news, Some(second.id), None, 50)
+        .await
+        .expect("one comment");
+    let actions: Vec<&str> = one.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["reveal_email", "submit"]);
+    assert_eq!(one[0].note.as_deref(), Some("a legal request"));
+    assert!(
+        store
+            .audit_page(news, Some(theirs.id), None, 50)
+            .await
+            .expect("foreign")
+            .is_empty(),
+        "another site's comment is not in this site's log"
+    );
+    let history = store.history(second.id).await.expect("history");
+    assert_eq!(
+        history.last().map(|r| r.action.as_str()),
+        Some("reveal_email")
+    );
+}
+
+/// A comment by `author` with every personal datum filled in.
+fn personal(site: SiteId, author: [u8; 32], status: CommentStatus) -> StoredComment {
+    StoredComment {
+        author_hash: author.to_vec(),
+        author_website: Some("https://jane.example/".to_owned()),
+        ip: Some("203.0.113.7".to_owned()),
+        user_agent: Some("Mozilla/5.0".to_owned()),
+        referrer: Some("https://news.example.com/story".to_owned()),
+        body: "Mail me at jane@example.com.".to_owned(),
+        body_public: "Mail me at [email hidden].".to_owned(),
+        body_html: "<p>Mail me at [email hidden].</p>".to_owned(),
+        reasons: vec![Reason {
+            rule: "links".to_owned(),
+            weight: 1.5,
+            reason: "links to jane.example".to_owned(),
+            log_only: false,
+        }],
+        idempotency_key: Some(format!("form-{}", CommentId::new())),
+        ..comment(site, "story", None, status)
+    }
+}
+
+async fn erasing_an_author_anonymises_each_of_their_comments_with_one_audit_row(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let jane = AuthorHash([1; 32]);
+    let ours = [
+        personal(news, jane.0, CommentStatus::Approved),
+        personal(news, jane.0, CommentStatus::Pending),
+    ];
+    let someone_else = personal(news, [2; 32], CommentStatus::Approved);
+    let elsewhere = personal(blog, jane.0, CommentStatus::Approved);
+    for c in ours.iter().chain([&someone_else, &elsewhere]) {
+        insert(store.as_ref(), c).await;
+    }
+
+    let erasure = Erasure {
+        site: news,
+        author_hash: &jane,
+        remove_bodies: false,
+        actor: "rg_mod_test1234",
+    };
+    assert_eq!(store.erase_author(&erasure).await.expect("erase"), 2);
+
+    let mut hashes = HashSet::new();
+    for before in &ours {
+        let after = store.comment(before.id).await.expect("read").expect("kept");
+        assert_eq!(after.author_name, ERASED_NAME);
+        assert!(after.email_sealed.is_empty());
+        assert_ne!(after.author_hash, jane.0);
+        assert_eq!(after.author_hash.len(), 32);
+        hashes.insert(after.author_hash.clone());
+        assert_eq!(after.avatar_seed, "");
+        assert_eq!(after.author_website, None);
+        assert_eq!(after.ip, None);
+        assert_eq!(after.user_agent, None);
+        assert_eq!(after.referrer, None);
+        assert_eq!(after.idempotency_key, None);
+        assert_eq!(
+            after.body, "Mail me at [email hidden].",
+            "the masked text stays"
+        );
+        assert_eq!(after.body_public, before.body_public);
+        assert_eq!(after.reasons[0].rule, "links");
+        assert_eq!(after.reasons[0].weight, 1.5);
+        assert_eq!(after.reasons[0].reason, ERASED_REASON);
+        assert_eq!(after.status, before.status);
+        assert_eq!(after.path, before.path);
+    }
+    assert_eq!(hashes.len(), 2, "erased comments do not link to each other");
+    for untouched in [&someone_else, &elsewhere] {
+        let read = store
+            .comment(untouched.id)
+            .await
+            .expect("read")
+            .expect("kept");
+        assert_eq!(read.author_name, untouched.author_name);
+        assert_eq!(read.ip, untouched.ip);
+        assert_eq!(read.email_sealed, untouched.email_sealed);
+    }
+    assert!(
+        store
+            .comments_by_author(news, &jane.0)
+            .await
+            .expect("by author")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .comments_by_author(blog, &jane.0)
+            .await
+            .expect("by author")
+            .len(),
+        1,
+        "another site's comments are another site's"
+    );
+    let log: Vec<_> = actions(store.as_ref(), news)
+        .await
+        .into_iter()
+        .filter(|(action, _, _)| action == "erase_author")
+        .collect();
+    assert_eq!(
+        log,
+        [(
+            "erase_author".to_owned(),
+            "rg_mod_test1234".to_owned(),
+            Some("2 comments anonymised, text kept".to_owned())
+        )]
+    );
+
+    let removing = Erasure {
+        site: blog,
+        author_hash: &jane,
+        remove_bodies: true,
+        actor: "rg_mod_test1234",
+    };
+    assert_eq!(store.erase_author(&removing).await.expect("erase"), 1);
+    let read = store
+        .comment(elsewhere.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(read.body, REMOVED_TEXT);
+    assert_eq!(read.body_public, REMOVED_TEXT);
+    assert!(!read.body_html.contains("Mail me"));
+}
+
+async fn a_block_is_listed_once_and_rejects_only_the_pending_replies_it_picks(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let from = |site, ip: &str, status| StoredComment {
+        ip: Some(ip.to_owned()),
+        ..comment(site, "story", None, status)
+    };
+    let pending = from(news, "203.0.113.7", CommentStatus::Pending);
+    let approved = from(news, "203.0.113.7", CommentStatus::Approved);
+    let other_ip = from(news, "198.51.100.1", CommentStatus::Pending);
+    let other_site = from(blog, "203.0.113.7", CommentStatus::Pending);
+    for c in [&pending, &approved, &other_ip, &other_site] {
+        insert(store.as_ref(), c).await;
+    }
+    let blocked = Blocked::parse(BlockKind::Ip, "203.0.113.7").expect("an address");
+    let picks = |c: &StoredComment| {
+        blocked.matches(&BlockSubject {
+            author_hash: &c.author_hash,
+            ip: c.ip.as_deref(),
+            ..BlockSubject::default()
+        })
+    };
+    let block = NewBlock {
+        site: news,
+        blocked: &blocked,
+        actor: "rg_mod_test1234",
+        note: Some("flooding"),
+    };
+
+    let outcome = store.block(&block, Some(&picks)).await.expect("block");
+    assert!(outcome.added);
+    assert_eq!(outcome.rejected, [pending.id]);
+    assert_eq!(outcome.entry.blocked, blocked);
+    assert_eq!(outcome.entry.actor, "rg_mod_test1234");
+    assert_eq!(
+        status_of(store.as_ref(), pending.id).await,
+        Some(CommentStatus::Rejected)
+    );
+    for (c, status) in [
+        (&approved, CommentStatus::Approved),
+        (&other_ip, CommentStatus::Pending),
+        (&other_site, CommentStatus::Pending),
+    ] {
+        assert_eq!(status_of(store.as_ref(), c.id).await, Some(status));
+    }
+    let history = store.history(pending.id).await.expect("history");
+    let rejected = history.last().expect("a row");
+    assert_eq!(rejected.action, "reject");
+    assert_eq!(rejected.from_status, Some(CommentStatus::Pending));
+    assert_eq!(rejected.to_status, Some(CommentStatus::Rejected));
+    assert_eq!(
+        rejected.note.as_deref(),
+        Some("blocked ip 203.0.113.7: flooding")
+    );
+
+    let again = store.block(&block, None).await.expect("block again");
+    assert!(!again.added, "listed once");
+    assert_eq!(again.entry.created_at, outcome.entry.created_at);
+    let blocks: Vec<_> = actions(store.as_ref(), news)
+        .await
+        .into_iter()
+        .filter(|(action, _, _)| action == "block")
+        .collect();
+    assert_eq!(blocks.len(), 1, "one row for one entry: {blocks:?}");
+    assert_eq!(blocks[0].2.as_deref(), Some("ip 203.0.113.7: flooding"));
+
+    let listed = store.blocklist(news).await.expect("blocklist");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].blocked, blocked);
+    assert!(store.blocklist(blog).await.expect("blocklist").is_empty());
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("a time")
+        .with_timezone(&Utc)
+}
+
+async fn the_sweep_drops_old_client_details_and_expires_old_pending_replies(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let now = at("2026-03-31T12:00:00.123456Z");
+    let aged = |days: i64, status| {
+        let created = now - TimeDelta::days(days);
+        StoredComment {
+            ip: Some("203.0.113.7".to_owned()),
+            user_agent: Some("Mozilla/5.0".to_owned()),
+            referrer: Some("https://news.example.com/".to_owned()),
+            created_at: created,
+            updated_at: created,
+            ..comment(news, "story", None, status)
+        }
+    };
+    let old_pending = aged(40, CommentStatus::Pending);
+    let old_approved = aged(40, CommentStatus::Approved);
+    let waiting = aged(25, CommentStatus::Pending);
+    let recent = aged(10, CommentStatus::Pending);
+    for c in [&old_pending, &old_approved, &waiting, &recent] {
+        insert(store.as_ref(), c).await;
+    }
+
+    let report = store
+        .sweep(
+            now,
+            now - TimeDelta::days(30),
+            Some(now - TimeDelta::days(20)),
+        )
+        .await
+        .expect("sweep");
+    assert_eq!(
+        report,
+        SweepReport {
+            client_details_dropped: 2,
+            expired: 2
+        }
+    );
+    for c in [&old_pending, &old_approved] {
+        let read = store.comment(c.id).await.expect("read").expect("kept");
+        assert_eq!(
+            (read.ip, read.user_agent, read.referrer),
+            (None, None, None)
+        );
+    }
+    for c in [&waiting, &recent] {
+        let read = store.comment(c.id).await.expect("read").expect("kept");
+        assert_eq!(read.ip, c.ip, "younger than the retention period");
+    }
+    for c in [&old_pending, &waiting] {
+        let read = store.comment(c.id).await.expect("read").expect("kept");
+        assert_eq!(read.status, CommentStatus::Rejected);
+        assert_eq!(read.updated_at, now);
+        let history = store.history(c.id).await.expect("history");
+        let expired = history.last().expect("a row");
+        assert_eq!(expired.action, "expire");
+        assert_eq!(expired.actor, "system");
+        assert_eq!(expired.note.as_deref(), Some("expired"));
+        assert_eq!(expired.from_status, Some(CommentStatus::Pending));
+        assert_eq!(expired.to_status, Some(CommentStatus::Rejected));
+        assert_eq!(expired.created_at, now);
+    }
+    assert_eq!(
+        status_of(store.as_ref(), old_approved.id).await,
+        Some(CommentStatus::Approved),
+        "only pending replies expire"
+    );
+    assert_eq!(
+        status_of(store.as_ref(), recent.id).await,
+        Some(CommentStatus::Pending)
+    );
+
+    let again = store
+        .sweep(
+            now,
+            now - TimeDelta::days(30),
+            Some(now - TimeDelta::days(20)),
+        )
+        .await
+        .expect("sweep again");
+    assert_eq!(
+        again,
+        SweepReport::default(),
+        "a second sweep finds nothing"
+    );
+    assert_eq!(
+        store.history(old_pending.id).await.expect("history").len(),
+        2
+    );
+}
+
+async fn without_an_expiry_the_sweep_leaves_pending_replies_waiting(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let now = at("2026-03-31T12:00:00Z");
+    let created = now - TimeDelta::days(400);
+    let ancient = StoredComment {
+        created_at: created,
+        updated_at: created,
+        ..comment(news, "story", None, CommentStatus::Pending)
+    };
+    insert(store.as_ref(), &ancient).await;
+    let report = store
+        .sweep(now, now - TimeDelta::days(30), None)
+        .await
+        .expect("sweep");
+    assert_eq!(report, SweepReport::default());
+    assert_eq!(
+        status_of(store.as_ref(), ancient.id).await,
+        Some(CommentStatus::Pending)
+    );
+}
+
+/// More than one batch of each: the sweep keeps going until none is left.
+async fn the_sweep_works_through_a_backlog_in_batches(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let now = at("2026-03-31T12:00:00Z");
+    let created = now - TimeDelta::days(90);
+    for _ in 0..1100 {
+        let c = StoredComment {
+            ip: Some("203.0.113.7".to_owned()),
+            created_at: created,
+            updated_at: created,
+            ..comment(news, "story", None, CommentStatus::Pending)
+        };
+        insert(store.as_ref(), &c).await;
+    }
+    let report = store
+        .sweep(
+            now,
+            now - TimeDelta::days(30),
+            Some(now - TimeDelta::days(30)),
+        )
+        .await
+        .expect("sweep");
+    assert_eq!(
+        report,
+        SweepReport {
+            client_details_dropped: 1100,
+            expired: 1100
+        }
+    );
+    let left = store
+        .queue_page(news, CommentStatus::Pending, None, None, 10)
+        .await
+        .expect("queue");
+    assert!(left.is_empty());
+}
+
 backend_tests!(
     concurrent_inserts_are_answered_each_on_its_own,
+    a_token_keeps_its_scopes_and_its_changes_are_audited_on_each_site,
+    revoking_nothing_leaves_no_audit_row,
+    the_audit_log_pages_newest_first_by_site_and_by_comment,
+    erasing_an_author_anonymises_each_of_their_comments_with_one_audit_row,
+    a_block_is_listed_once_and_rejects_only_the_pending_replies_it_picks,
+    the_sweep_drops_old_client_details_and_expires_old_pending_replies,
+    without_an_expiry_the_sweep_leaves_pending_replies_waiting,
+    the_sweep_works_through_a_backlog_in_batches,
     a_site_is_found_by_name_and_by_id_with_its_policy,
     a_policy_update_is_stored_with_its_audit_row,
     a_site_name_is_taken_only_once,

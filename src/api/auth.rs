@@ -1,8 +1,9 @@
 //! Credentials: one tower layer checks every call before any handler runs.
 //!
 //! The layer also opens each call's tracing span with a request id. Handlers
-//! then ask the named checks here which site a caller may touch; a caller
-//! never reaches another site's data, whatever ids it sends.
+//! then ask the named checks here, before anything else, whether the caller's
+//! token carries the scope the call needs and which site it may touch; a
+//! caller never reaches another site's data, whatever ids it sends.
 
 use std::{
     sync::Arc,
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use crate::{
     ids::SiteId,
     metrics,
+    moderation::Scope,
     privacy::token_digest,
     store::{Credential, Role, Site, Store},
 };
@@ -174,6 +176,19 @@ pub fn caller<T>(request: &Request<T>) -> Result<Credential, Status> {
         .get::<Credential>()
         .cloned()
         .ok_or_else(|| Status::unauthenticated("missing credential"))
+}
+
+/// The caller, if their token carries `scope`; PERMISSION_DENIED naming the
+/// missing scope otherwise. Every `Moderation` handler starts here.
+pub fn caller_with_scope<T>(request: &Request<T>, scope: Scope) -> Result<Credential, Status> {
+    let credential = caller(request)?;
+    if !credential.has_scope(scope) {
+        return Err(Status::permission_denied(format!(
+            "this token lacks the `{scope}` scope; the operator can issue one with \
+             `replyguard token add --scopes {scope},...`"
+        )));
+    }
+    Ok(credential)
 }
 
 /// The id of the one site a site key belongs to: enough for reads, which

@@ -1,12 +1,13 @@
 //! Domain values to proto messages, and a policy update back onto the domain policy.
 //!
 //! The public [`proto::Comment`] is built from public fields only; the sealed
-//! email and the author hash can reach only a moderator's [`proto::QueueItem`].
+//! email and the author hash can reach only a moderator's [`proto::QueueItem`],
+//! and an email in clear only a [`proto::AuthorComment`] of an export.
 
 use chrono::{DateTime, Utc};
 
 use crate::{
-    moderation::{Action, AuditRecord, CommentStatus},
+    moderation::{Action, AuditRecord, BlockEntry, BlockKind, CommentStatus, is_erased},
     privacy::{Vault, mask_email},
     proto,
     spam::{Mode, Policy, RULES, Reason, RuleSetting, RuleState, Verdict},
@@ -87,11 +88,16 @@ pub fn public_comment(comment: &StoredComment) -> proto::Comment {
 
 /// A comment as a moderator sees it: masked email, raw text, assessment.
 pub fn queue_item(site: &Site, comment: &StoredComment, vault: &Vault) -> proto::QueueItem {
-    let masked_email = match vault.decrypt_email(comment.site, &comment.email_sealed) {
-        Ok(email) => mask_email(&email),
-        Err(err) => {
-            tracing::error!(comment = %comment.id, error = %err, "cannot open a stored email");
-            "•••".to_owned()
+    let masked_email = if is_erased(&comment.email_sealed) {
+        // An erased author has no email left to mask.
+        String::new()
+    } else {
+        match vault.decrypt_email(comment.site, &comment.email_sealed) {
+            Ok(email) => mask_email(&email),
+            Err(err) => {
+                tracing::error!(comment = %comment.id, error = %err, "cannot open a stored email");
+                "•••".to_owned()
+            }
         }
     };
     proto::QueueItem {
@@ -121,6 +127,54 @@ pub fn audit_entry(record: &AuditRecord) -> proto::AuditEntry {
         from_status: optional(record.from_status).into(),
         to_status: optional(record.to_status).into(),
         created_at: Some(timestamp(record.created_at)),
+        comment_id: record.comment.map(|c| c.to_string()).unwrap_or_default(),
+    }
+}
+
+/// The domain kind of a proto kind; `None` for UNSPECIFIED or unknown.
+pub fn block_kind_from(value: i32) -> Option<BlockKind> {
+    match proto::BlockKind::try_from(value).ok()? {
+        proto::BlockKind::Unspecified => None,
+        proto::BlockKind::Author => Some(BlockKind::Author),
+        proto::BlockKind::Ip => Some(BlockKind::Ip),
+        proto::BlockKind::EmailDomain => Some(BlockKind::EmailDomain),
+        proto::BlockKind::WebsiteDomain => Some(BlockKind::WebsiteDomain),
+    }
+}
+
+fn block_kind(kind: BlockKind) -> proto::BlockKind {
+    match kind {
+        BlockKind::Author => proto::BlockKind::Author,
+        BlockKind::Ip => proto::BlockKind::Ip,
+        BlockKind::EmailDomain => proto::BlockKind::EmailDomain,
+        BlockKind::WebsiteDomain => proto::BlockKind::WebsiteDomain,
+    }
+}
+
+pub fn block_entry(entry: &BlockEntry) -> proto::BlockEntry {
+    proto::BlockEntry {
+        kind: block_kind(entry.blocked.kind()).into(),
+        value: entry.blocked.value(),
+        actor: entry.actor.clone(),
+        created_at: Some(timestamp(entry.created_at)),
+    }
+}
+
+/// One comment of an author's export, with the email opened by the caller.
+pub fn author_comment(comment: &StoredComment, email: String) -> proto::AuthorComment {
+    proto::AuthorComment {
+        id: comment.id.to_string(),
+        article: comment.article.clone(),
+        parent_id: comment.parent.map(|p| p.to_string()).unwrap_or_default(),
+        status: status(comment.status).into(),
+        created_at: Some(timestamp(comment.created_at)),
+        author_name: comment.author_name.clone(),
+        email,
+        website: comment.author_website.clone().unwrap_or_default(),
+        body: comment.body.clone(),
+        ip: comment.ip.clone().unwrap_or_default(),
+        user_agent: comment.user_agent.clone().unwrap_or_default(),
+        referrer: comment.referrer.clone().unwrap_or_default(),
     }
 }
 

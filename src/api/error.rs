@@ -7,6 +7,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
+    privacy::PrivacyError,
     store::StoreError,
     submission::{FieldViolation, SubmitError},
 };
@@ -104,4 +105,11 @@ pub fn submit_status(err: SubmitError) -> Status {
         }
         SubmitError::Store(err) => store_status(err),
     }
+}
+
+/// A stored email that does not open: the key or the row is wrong, which the
+/// client can do nothing about.
+pub fn privacy_status(err: PrivacyError) -> Status {
+    tracing::error!(error = %err, "a stored email cannot be opened");
+    Status::internal("internal error")
 }

@@ -1,7 +1,9 @@
 //! The `Moderation` service: what moderators call, through `replyctl`.
 //!
-//! Every handler first resolves which sites the caller's token covers; a
-//! comment of any other site is answered as if it did not exist.
+//! Every handler first checks that the caller's token carries the scope the
+//! call needs, then resolves which sites it covers; a comment of any other
+//! site is answered as if it did not exist. An email in clear leaves only
+//! after its audit row is committed.
 
 use std::{pin::Pin, sync::Arc};
 
@@ -10,21 +12,57 @@ use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tonic::{Code, Request, Response, Status};
 
 use super::{
-    auth::{caller, may_moderate, moderated_site},
-    convert::{action_from, audit_entry, merge_policy, policy, queue_item, status, status_from},
-    error::{bad_request, invalid_field, store_status},
+    auth::{caller_with_scope, may_moderate, moderated_site},
+    convert::{
+        action_from, audit_entry, author_comment, block_entry, block_kind_from, merge_policy,
+        policy, queue_item, status, status_from,
+    },
+    error::{bad_request, invalid_field, privacy_status, store_status},
     paging,
 };
 use crate::{
     ids::CommentId,
     metrics,
-    moderation::{CommentStatus, Decision, DecisionOutcome},
+    moderation::{
+        Access, AccessKind, BlockKind, BlockSubject, Blocked, CommentStatus, Decision,
+        DecisionOutcome, Erasure, NewBlock, Scope, is_erased,
+    },
     privacy::Vault,
     proto::{self, moderation_server::Moderation},
-    store::Store,
+    store::{ReplyFilter, Store, StoredComment},
+    submission::Email,
 };
 
 const MAX_IDS_PER_DECISION: usize = 1000;
+
+/// The longest note or reason, in characters.
+const MAX_NOTE_CHARS: usize = 1000;
+
+/// A note for the audit log, trimmed; `None` when empty. Control characters
+/// other than newlines and tabs are refused on every backend alike:
+/// PostgreSQL cannot store NUL in text.
+fn audit_note<'a>(field: &'static str, text: &'a str) -> Result<Option<&'a str>, Status> {
+    let note = text.trim();
+    if note
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid_field(
+            field,
+            "must not contain control characters other than newlines and tabs",
+        ));
+    }
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(invalid_field(field, "must be at most 1000 characters"));
+    }
+    Ok(Some(note).filter(|n| !n.is_empty()))
+}
+
+/// An author's email as a request names it, for erasing, exporting or
+/// blocking.
+fn author_email(text: &str) -> Result<Email, Status> {
+    Email::parse(text).map_err(|why| invalid_field("email", &why))
+}
 
 pub struct ModerationApi {
     store: Arc<dyn Store>,
@@ -45,7 +83,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::ListQueueRequest>,
     ) -> Result<Response<proto::ListQueueResponse>, Status> {
-        let credential = caller(&request)?;
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let queue = match req.status {
@@ -82,7 +120,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::GetCommentRequest>,
     ) -> Result<Response<proto::GetCommentResponse>, Status> {
-        let credential = caller(&request)?;
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
         let id: CommentId = request
             .get_ref()
             .id
@@ -113,7 +151,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::ModerateRequest>,
     ) -> Result<Response<proto::ModerateResponse>, Status> {
-        let credential = caller(&request)?;
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
         let req = request.into_inner();
         let action =
             action_from(req.action).ok_or_else(|| invalid_field("action", "is required"))?;
@@ -130,14 +168,7 @@ impl Moderation for ModerationApi {
                     .ok_or_else(|| invalid_field("expected_status", "is not a known status"))?,
             ),
         };
-        let note = Some(req.note.trim()).filter(|n| !n.is_empty());
-        // Refused on every backend alike: PostgreSQL cannot store NUL in text.
-        if note.is_some_and(|n| n.chars().any(|c| c.is_control() && c != '\n' && c != '\t')) {
-            return Err(invalid_field(
-                "note",
-                "must not contain control characters other than newlines and tabs",
-            ));
-        }
+        let note = audit_note("note", &req.note)?;
         let mut results = Vec::with_capacity(req.ids.len());
         for raw_id in req.ids {
             let result =
@@ -193,7 +224,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::WatchQueueRequest>,
     ) -> Result<Response<Self::WatchQueueStream>, Status> {
-        let credential = caller(&request)?;
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
         let site =
             moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
         // Subscribe before answering: a reply committed after the caller sees
@@ -233,7 +264,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::GetPolicyRequest>,
     ) -> Result<Response<proto::GetPolicyResponse>, Status> {
-        let credential = caller(&request)?;
+        let credential = caller_with_scope(&request, Scope::Policy)?;
         let site =
             moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
         Ok(Response::new(proto::GetPolicyResponse {
@@ -245,7 +276,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::UpdatePolicyRequest>,
     ) -> Result<Response<proto::UpdatePolicyResponse>, Status> {
-        let credential = caller(&request)?;
+        let credential = caller_with_scope(&request, Scope::Policy)?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let update = req
@@ -282,10 +313,226 @@ impl Moderation for ModerationApi {
 
     async fn erase_author(
         &self,
-        _request: Request<proto::EraseAuthorRequest>,
+        request: Request<proto::EraseAuthorRequest>,
     ) -> Result<Response<proto::EraseAuthorResponse>, Status> {
-        Err(Status::unimplemented(
-            "erasing authors is not available yet",
-        ))
+        let credential = caller_with_scope(&request, Scope::Erase)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let email = author_email(&req.email)?;
+        let author_hash = self.vault.author_hash(site.id, &email.normalized());
+        let erasure = Erasure {
+            site: site.id,
+            author_hash: &author_hash,
+            remove_bodies: req.remove_bodies,
+            actor: &credential.prefix,
+        };
+        let comments_affected = self
+            .store
+            .erase_author(&erasure)
+            .await
+            .map_err(store_status)?;
+        tracing::info!(site = %site.name, comments = comments_affected, "author erased");
+        Ok(Response::new(proto::EraseAuthorResponse {
+            comments_affected,
+        }))
+    }
+
+    async fn list_audit(
+        &self,
+        request: Request<proto::ListAuditRequest>,
+    ) -> Result<Response<proto::ListAuditResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let comment = match req.comment_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(id) => Some(
+                id.parse::<CommentId>()
+                    .map_err(|_| invalid_field("comment_id", "must be a comment id"))?,
+            ),
+        };
+        let before = paging::decode_audit(&req.page_token)?;
+        let size = paging::page_size(req.page_size, 50, 500);
+        let mut page = self
+            .store
+            .audit_page(site.id, comment, before, size + 1)
+            .await
+            .map_err(store_status)?;
+        let next_page_token = if page.len() > size as usize {
+            page.truncate(size as usize);
+            page.last()
+                .map(|last| paging::encode_audit(last.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(proto::ListAuditResponse {
+            entries: page.iter().map(audit_entry).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn reveal_email(
+        &self,
+        request: Request<proto::RevealEmailRequest>,
+    ) -> Result<Response<proto::RevealEmailResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::RevealEmail)?;
+        let req = request.into_inner();
+        let id: CommentId = req
+            .id
+            .trim()
+            .parse()
+            .map_err(|_| invalid_field("id", "must be a comment id"))?;
+        let reason = audit_note("reason", &req.reason)?
+            .ok_or_else(|| invalid_field("reason", "is required: say why the email is needed"))?;
+        let comment = self
+            .store
+            .comment(id)
+            .await
+            .map_err(store_status)?
+            .filter(|c| may_moderate(&credential, c.site))
+            .ok_or_else(|| Status::not_found(format!("no comment {id}")))?;
+        if is_erased(&comment.email_sealed) {
+            return Err(Status::failed_precondition(
+                "the author of this comment was erased; there is no email to reveal",
+            ));
+        }
+        let email = self
+            .vault
+            .decrypt_email(comment.site, &comment.email_sealed)
+            .map_err(privacy_status)?;
+        self.store
+            .record_access(&Access {
+                site: comment.site,
+                kind: AccessKind::RevealEmail,
+                comment: Some(id),
+                actor: &credential.prefix,
+                note: reason,
+            })
+            .await
+            .map_err(store_status)?;
+        tracing::info!(comment = %id, "email revealed");
+        Ok(Response::new(proto::RevealEmailResponse { email }))
+    }
+
+    async fn block(
+        &self,
+        request: Request<proto::BlockRequest>,
+    ) -> Result<Response<proto::BlockResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let kind = block_kind_from(req.kind).ok_or_else(|| invalid_field("kind", "is required"))?;
+        let blocked = match (kind, req.email.trim().is_empty()) {
+            (_, true) => {
+                Blocked::parse(kind, &req.value).map_err(|why| invalid_field("value", why))?
+            }
+            (BlockKind::Author, false) if req.value.trim().is_empty() => {
+                let email = author_email(&req.email)?;
+                Blocked::Author(self.vault.author_hash(site.id, &email.normalized()))
+            }
+            (BlockKind::Author, false) => {
+                return Err(invalid_field(
+                    "email",
+                    "names the author instead of value; give one",
+                ));
+            }
+            (_, false) => return Err(invalid_field("email", "is only for AUTHOR")),
+        };
+        let note = audit_note("note", &req.note)?;
+        let picks = {
+            let (blocked, vault) = (blocked.clone(), self.vault.clone());
+            move |comment: &StoredComment| {
+                // Only an email domain needs the email, and only then is it opened.
+                let email = match blocked {
+                    Blocked::EmailDomain(_) => vault
+                        .decrypt_email(comment.site, &comment.email_sealed)
+                        .ok(),
+                    _ => None,
+                };
+                blocked.matches(&BlockSubject {
+                    author_hash: &comment.author_hash,
+                    ip: comment.ip.as_deref(),
+                    email: email.as_deref(),
+                    website: comment.author_website.as_deref(),
+                })
+            }
+        };
+        let picks: &ReplyFilter<'_> = &picks;
+        let outcome = self
+            .store
+            .block(
+                &NewBlock {
+                    site: site.id,
+                    blocked: &blocked,
+                    actor: &credential.prefix,
+                    note,
+                },
+                req.reject_pending.then_some(picks),
+            )
+            .await
+            .map_err(store_status)?;
+        tracing::info!(
+            site = %site.name,
+            kind = %kind,
+            added = outcome.added,
+            rejected = outcome.rejected.len(),
+            "blocked"
+        );
+        Ok(Response::new(proto::BlockResponse {
+            entry: Some(block_entry(&outcome.entry)),
+            already_blocked: !outcome.added,
+            rejected_ids: outcome.rejected.iter().map(|id| id.to_string()).collect(),
+        }))
+    }
+
+    async fn export_author(
+        &self,
+        request: Request<proto::ExportAuthorRequest>,
+    ) -> Result<Response<proto::ExportAuthorResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Erase)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let email = author_email(&req.email)?;
+        let author_hash = self.vault.author_hash(site.id, &email.normalized());
+        let stored = self
+            .store
+            .comments_by_author(site.id, &author_hash.0)
+            .await
+            .map_err(store_status)?;
+        let comments: Vec<proto::AuthorComment> = stored
+            .iter()
+            .map(|comment| {
+                // One unreadable row must not keep a person from the rest of
+                // their data.
+                let email = self
+                    .vault
+                    .decrypt_email(comment.site, &comment.email_sealed)
+                    .unwrap_or_else(|err| {
+                        tracing::error!(comment = %comment.id, error = %err, "cannot open a stored email");
+                        String::new()
+                    });
+                author_comment(comment, email)
+            })
+            .collect();
+        let note = match comments.len() {
+            1 => "1 comment".to_owned(),
+            n => format!("{n} comments"),
+        };
+        self.store
+            .record_access(&Access {
+                site: site.id,
+                kind: AccessKind::ExportAuthor,
+                comment: None,
+                actor: &credential.prefix,
+                note: &note,
+            })
+            .await
+            .map_err(store_status)?;
+        tracing::info!(site = %site.name, comments = comments.len(), "author exported");
+        Ok(Response::new(proto::ExportAuthorResponse {
+            site: site.name,
+            comments,
+        }))
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::error::invalid_field;
 use crate::{
-    ids::CommentId,
+    ids::{AuditId, CommentId},
     store::{ThreadCursor, ThreadOrder},
 };
 
@@ -72,6 +72,30 @@ pub fn decode_queue(token: &str) -> Result<Option<CommentId>, Status> {
         .ok_or_else(|| invalid_field("page_token", "is not a page token of this listing"))
 }
 
+/// Marks an audit token, so that a queue's token is not taken for one.
+const AUDIT_TAG: u8 = b'a';
+
+pub fn encode_audit(last: AuditId) -> String {
+    let mut bytes = vec![AUDIT_TAG];
+    bytes.extend_from_slice(last.0.as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn decode_audit(token: &str) -> Result<Option<AuditId>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| match bytes.split_first() {
+            Some((&AUDIT_TAG, id)) => Uuid::from_slice(id).ok(),
+            _ => None,
+        })
+        .map(|id| Some(AuditId(id)))
+        .ok_or_else(|| invalid_field("page_token", "is not a page token of this listing"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,7 +124,15 @@ mod tests {
                 "{token}"
             );
             assert!(decode_queue(token).is_err(), "{token}");
+            assert!(decode_audit(token).is_err(), "{token}");
         }
+    }
+
+    #[test]
+    fn audit_tokens_round_trip_and_are_not_queue_tokens() {
+        let last = AuditId::new();
+        assert_eq!(decode_audit(&encode_audit(last)).ok(), Some(Some(last)));
+        assert!(decode_audit(&encode_queue(CommentId(last.0))).is_err());
     }
 
     #[test]

@@ -2,9 +2,24 @@
 //! it, and the audit record each decision leaves.
 //!
 //! A state is one enum stored as one column; a decision and its audit row are
-//! always written in one transaction by the store, never separately.
+//! always written in one transaction by the store, never separately. The
+//! same holds for every other change a moderator or the operator makes
+//! (blocks, erasures, expiries, token changes); only reads of personal data
+//! (a reveal, an export) leave an audit row without a change.
+
+mod block;
+mod erase;
+mod retention;
+mod scope;
 
 use std::fmt;
+
+pub use block::{BlockEntry, BlockKind, BlockOutcome, BlockSubject, Blocked, NewBlock};
+pub use erase::{
+    ERASED_EMAIL, ERASED_NAME, ERASED_REASON, ErasedComment, Erasure, REMOVED_TEXT, is_erased,
+};
+pub use retention::{EXPIRED_NOTE, Retention, SWEEP_INTERVAL, SYSTEM_ACTOR, SweepReport, Sweeper};
+pub use scope::Scope;
 
 use chrono::{DateTime, Utc};
 
@@ -133,4 +148,55 @@ pub struct QueueEvent {
     pub site: SiteId,
     pub comment: CommentId,
     pub status: CommentStatus,
+}
+
+/// The `action` words of audit rows that are not decisions.
+pub mod audit_action {
+    /// The operator issued a credential.
+    pub const TOKEN_ISSUE: &str = "token_issue";
+    /// The operator revoked a credential.
+    pub const TOKEN_REVOKE: &str = "token_revoke";
+    /// A moderator read an author's email in clear.
+    pub const REVEAL_EMAIL: &str = "reveal_email";
+    /// A moderator erased an author's personal data.
+    pub const ERASE_AUTHOR: &str = "erase_author";
+    /// A moderator exported an author's personal data.
+    pub const EXPORT_AUTHOR: &str = "export_author";
+    /// A moderator added an entry to a blocklist.
+    pub const BLOCK: &str = "block";
+    /// A pending reply waited too long and was rejected.
+    pub const EXPIRE: &str = "expire";
+}
+
+/// A read of personal data: the one kind of audit row written without a
+/// change, before the data is handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessKind {
+    /// One comment's email, in clear.
+    RevealEmail,
+    /// Every comment and personal datum of one author.
+    ExportAuthor,
+}
+
+impl AccessKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessKind::RevealEmail => audit_action::REVEAL_EMAIL,
+            AccessKind::ExportAuthor => audit_action::EXPORT_AUTHOR,
+        }
+    }
+}
+
+/// The audit row of one read of personal data.
+#[derive(Clone, Debug)]
+pub struct Access<'a> {
+    pub site: SiteId,
+    pub kind: AccessKind,
+    /// The comment read, for a reveal.
+    pub comment: Option<CommentId>,
+    /// Who read: the token's prefix.
+    pub actor: &'a str,
+    /// Why (a reveal's reason) or how much (an export's count); never the
+    /// data itself.
+    pub note: &'a str,
 }

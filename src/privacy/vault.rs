@@ -49,6 +49,12 @@ impl AuthorHash {
         hex::encode(self.0)
     }
 
+    /// A hash that belongs to nobody: what an erased comment carries, so that it no longer links
+    /// to its author or to any other comment.
+    pub fn random() -> AuthorHash {
+        AuthorHash(os_random::<32>())
+    }
+
     /// Reads back [`AuthorHash::to_hex`]; `None` for anything that is not 64 hex digits.
     pub fn from_hex(text: &str) -> Option<AuthorHash> {
         let mut bytes = [0u8; 32];

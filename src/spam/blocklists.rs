@@ -88,20 +88,18 @@ impl Rule for BlockedIp {
     }
 }
 
-/// A moderator blocked the author: the storage found their keyed email hash
-/// on the site's blocklist.
-pub struct BlockedAuthor;
+/// A moderator blocked the author, the address or a domain of the reply
+/// (`replyctl block`); storage found the entry.
+pub struct ModeratorBlock;
 
-impl Rule for BlockedAuthor {
+impl Rule for ModeratorBlock {
     fn name(&self) -> &'static str {
-        "blocked-author"
+        "moderator-block"
     }
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
-        input
-            .facts
-            .author_blocked
-            .then(|| Finding::new("the author is blocked on this site".to_owned()))
+        let entry = input.facts.blocked_by?;
+        Some(Finding::new(format!("blocked by a moderator: {entry}")))
     }
 }
 

@@ -37,8 +37,9 @@ pub struct Facts<'a> {
     pub token_reused: bool,
     /// The site's learned classifier statistics, for at least the reply's features.
     pub learned: &'a LearnedStats,
-    /// A moderator blocked this author on the site.
-    pub author_blocked: bool,
+    /// The site's blocklist entry that matches the reply, if a moderator
+    /// blocked its author, address or a domain of it.
+    pub blocked_by: Option<&'a str>,
 }
 
 impl Default for Facts<'_> {
@@ -55,7 +56,7 @@ impl Default for Facts<'_> {
             form: FormCheck::Missing,
             token_reused: false,
             learned: LearnedStats::empty(),
-            author_blocked: false,
+            blocked_by: None,
         }
     }
 }

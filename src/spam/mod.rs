@@ -104,7 +104,7 @@ rules! {
     "blocked-terms" => 10.0, "a blocked term of the site, matched as words on normalised text";
     "moderation-terms" => 3.0, "a moderation term of the site: holds the reply";
     "blocked-ip" => 10.0, "the client address is in a blocked address or range";
-    "blocked-author" => 10.0, "a moderator blocked this author (by the keyed hash of the email)";
+    "moderator-block" => 10.0, "on the site's blocklist that moderators keep with `replyctl block`: the author, address or domain";
     "blocked-email-domain" => 10.0, "the author's email domain is blocked";
     "blocked-website" => 10.0, "the author's website or a linked site is blocked";
     "honeypot" => 10.0, "the hidden honeypot field was filled in";
@@ -192,7 +192,7 @@ impl Assessor {
             Box::new(terms::BlockedTerms),
             Box::new(terms::ModerationTerms),
             Box::new(blocklists::BlockedIp),
-            Box::new(blocklists::BlockedAuthor),
+            Box::new(blocklists::ModeratorBlock),
             Box::new(blocklists::BlockedEmailDomain),
             Box::new(blocklists::BlockedWebsite),
             Box::new(form::Honeypot),

@@ -17,8 +17,11 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::{
-    ids::{CommentId, SiteId, TokenId},
-    moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome, QueueEvent},
+    ids::{AuditId, CommentId, SiteId, TokenId},
+    moderation::{
+        Access, AuditRecord, BlockEntry, BlockOutcome, CommentStatus, Decision, DecisionOutcome,
+        Erasure, NewBlock, QueueEvent, Scope, SweepReport,
+    },
     spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
 };
 
@@ -134,7 +137,13 @@ pub struct NewToken {
     pub prefix: String,
     pub digest: [u8; 32],
     pub sites: Vec<SiteId>,
+    /// What a moderator token may do; a site key has none.
+    pub scopes: Vec<Scope>,
 }
+
+/// Who issues and revokes credentials, in the audit log: the operator, with
+/// direct access to the database.
+pub const OPERATOR_ACTOR: &str = "operator";
 
 /// A live credential, found by its digest.
 #[derive(Clone, Debug)]
@@ -143,7 +152,17 @@ pub struct Credential {
     pub role: Role,
     pub prefix: String,
     pub sites: Vec<SiteId>,
+    pub scopes: Vec<Scope>,
 }
+
+impl Credential {
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// Picks, among a site's pending replies, those a block rejects.
+pub type ReplyFilter<'a> = dyn Fn(&StoredComment) -> bool + Send + Sync + 'a;
 
 /// A comment as stored, with everything moderators may see.
 #[derive(Clone, Debug)]
@@ -240,8 +259,11 @@ pub trait Store: Send + Sync + 'static {
     async fn create_site(&self, name: &str, policy: &Policy) -> StoreResult<Site>;
     async fn site_by_name(&self, name: &str) -> StoreResult<Option<Site>>;
     async fn site_by_id(&self, id: SiteId) -> StoreResult<Option<Site>>;
+    /// Stores a new credential with its sites and scopes, and a
+    /// `token_issue` audit row on each of its sites.
     async fn insert_token(&self, token: &NewToken) -> StoreResult<()>;
-    /// Revokes every live token whose prefix starts with `prefix`; returns how many.
+    /// Revokes every live token whose prefix starts with `prefix`, with a
+    /// `token_revoke` audit row on each of their sites; returns how many.
     async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64>;
     /// The live (not revoked) credential with this digest.
     async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>>;
@@ -334,7 +356,59 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
         note: &str,
     ) -> StoreResult<Site>;
+
+    // The moderators' workflow: audit log, personal data, blocklists,
+    // retention.
+
+    /// One page of a site's audit log, newest first, continuing with the
+    /// entries older than `before`; only one comment's when `comment` is set.
+    async fn audit_page(
+        &self,
+        site: SiteId,
+        comment: Option<CommentId>,
+        before: Option<AuditId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>>;
+    /// Records a read of personal data. The caller hands the data out only
+    /// once this has returned.
+    async fn record_access(&self, access: &Access<'_>) -> StoreResult<()>;
+    /// Every comment of one author on a site, oldest first.
+    async fn comments_by_author(
+        &self,
+        site: SiteId,
+        author_hash: &[u8],
+    ) -> StoreResult<Vec<StoredComment>>;
+    /// Anonymises every comment of one author on a site (see
+    /// [`Erasure::erase`]) with one `erase_author` audit row, in one
+    /// transaction; returns how many comments it changed. Nothing of the
+    /// erased values may stay readable in the database's files.
+    async fn erase_author(&self, erasure: &Erasure<'_>) -> StoreResult<u64>;
+    /// Adds an entry to a site's blocklist (nothing when it is listed
+    /// already) with a `block` audit row, and, given a filter, rejects the
+    /// site's pending replies it picks with a `reject` row each: all in one
+    /// transaction.
+    async fn block(
+        &self,
+        block: &NewBlock<'_>,
+        reject_pending: Option<&ReplyFilter<'_>>,
+    ) -> StoreResult<BlockOutcome>;
+    /// A site's blocklist, oldest entry first.
+    async fn blocklist(&self, site: SiteId) -> StoreResult<Vec<BlockEntry>>;
+    /// Drops the IP address, user agent and referrer of every reply created
+    /// before `client_details_before`, and, when `expire_pending_before` is
+    /// set, rejects every pending reply created before it with an `expire`
+    /// audit row by `system` at `now`.
+    async fn sweep(
+        &self,
+        now: DateTime<Utc>,
+        client_details_before: DateTime<Utc>,
+        expire_pending_before: Option<DateTime<Utc>>,
+    ) -> StoreResult<SweepReport>;
 }
+
+/// Rows a sweep changes per statement or transaction, so that a long
+/// backlog never holds the database for long.
+const SWEEP_BATCH: i64 = 500;
 
 /// How many events a slow watcher may fall behind before it skips some.
 pub const EVENT_BUFFER: usize = 1024;
@@ -377,5 +451,26 @@ pub async fn open_with(url: &str, options: &StoreOptions) -> StoreResult<Arc<dyn
         Err(StoreError::Config(format!(
             "unsupported database URL (expected sqlite:// or postgres://): {url}"
         )))
+    }
+}
+
+/// One audit row as both backends insert it.
+struct NewAuditRow<'a> {
+    site: SiteId,
+    comment: Option<CommentId>,
+    actor: &'a str,
+    action: &'a str,
+    from: Option<CommentStatus>,
+    to: Option<CommentStatus>,
+    note: Option<&'a str>,
+    at: DateTime<Utc>,
+}
+
+/// The note of a token's audit rows: which token, and what it may do.
+fn token_note(prefix: &str, role: Role, scopes: &[Scope]) -> String {
+    if scopes.is_empty() {
+        format!("{prefix} ({})", role.as_str())
+    } else {
+        format!("{prefix} ({}: {})", role.as_str(), Scope::list(scopes))
     }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{Credential, Role, Site, StoreError, StoreResult, StoredComment};
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
-    moderation::{AuditRecord, CommentStatus},
+    moderation::{AuditRecord, BlockEntry, BlockKind, Blocked, CommentStatus, Scope},
     privacy::AuthorHash,
     spam::{Policy, Reason, RecentReply, Verdict},
 };
@@ -73,6 +73,21 @@ pub(super) struct CredentialRow {
     role: String,
     prefix: String,
     site_id: Option<Uuid>,
+    /// The token's scopes, comma-separated; none for a site key.
+    scopes: Option<String>,
+}
+
+fn scopes_from(list: Option<&str>) -> StoreResult<Vec<Scope>> {
+    let mut scopes = list
+        .unwrap_or_default()
+        .split(',')
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            Scope::parse(word).ok_or_else(|| StoreError::Corrupt(format!("scope {word:?}")))
+        })
+        .collect::<StoreResult<Vec<Scope>>>()?;
+    scopes.sort();
+    Ok(scopes)
 }
 
 /// Folds the rows of one token into its credential; `None` when there are none.
@@ -87,6 +102,7 @@ pub(super) fn credential_from_rows(rows: Vec<CredentialRow>) -> StoreResult<Opti
     Ok(Some(Credential {
         id: TokenId(first.id),
         role: role_from(&first.role)?,
+        scopes: scopes_from(first.scopes.as_deref())?,
         prefix: first.prefix,
         sites,
     }))
@@ -239,4 +255,37 @@ impl RecentRow {
 /// A database count as the small number the facts keep.
 pub(super) fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// What an erasure reads of each comment before it replaces it.
+#[derive(sqlx::FromRow)]
+pub(super) struct ErasableRow {
+    pub(super) id: Uuid,
+    pub(super) body_public: String,
+    pub(super) body_html: String,
+    pub(super) reasons: Json<Vec<Reason>>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct BlockRow {
+    kind: String,
+    value: String,
+    actor: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<BlockRow> for BlockEntry {
+    type Error = StoreError;
+
+    fn try_from(row: BlockRow) -> StoreResult<BlockEntry> {
+        let kind = BlockKind::parse(&row.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("block kind {:?}", row.kind)))?;
+        let blocked = Blocked::parse(kind, &row.value)
+            .map_err(|_| StoreError::Corrupt(format!("blocked {kind} {:?}", row.value)))?;
+        Ok(BlockEntry {
+            blocked,
+            actor: row.actor,
+            created_at: row.created_at,
+        })
+    }
 }

@@ -7,6 +7,7 @@
 use std::{collections::HashMap, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::{
     QueryBuilder, Row, Sqlite,
     sqlite::{
@@ -18,18 +19,23 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Credential, EVENT_BUFFER, NewToken, RECENT_REPLIES, Site, Store, StoreError, StoreResult,
-    StoredComment, StoredFacts, ThreadCursor, ThreadOrder, lesson, now,
+    Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, RECENT_REPLIES, ReplyFilter,
+    Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment, StoredFacts,
+    ThreadCursor, ThreadOrder, lesson, now,
     rows::{
-        AuditRow, CommentRow, CredentialRow, RecentRow, SiteRow, comment_columns,
-        comments_from_rows, count, credential_from_rows, decode_features, encode_features,
-        status_from,
+        AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, RecentRow, SiteRow,
+        comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
+        encode_features, status_from,
     },
-    uuid_time,
+    token_note, uuid_time,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
-    moderation::{AuditRecord, CommentStatus, Decision, DecisionOutcome, QueueEvent},
+    moderation::{
+        Access, Action, AuditRecord, BlockEntry, BlockOutcome, Blocked, CommentStatus, Decision,
+        DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE, Erasure, NewBlock, QueueEvent,
+        SYSTEM_ACTOR, SweepReport, audit_action,
+    },
     spam::{Label, Policy},
 };
 
@@ -64,7 +70,10 @@ impl SqliteStore {
             // FULL: an acknowledged reply survives a power cut, not only a crash.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Erased and expired personal data must not linger in the free
+            // space of pages: overwrite it with zeros.
+            .pragma("secure_delete", "on");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -276,26 +285,86 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        for scope in &token.scopes {
+            sqlx::query("INSERT INTO token_scopes (token_id, scope) VALUES (?, ?)")
+                .bind(token.id.0)
+                .bind(scope.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let note = token_note(&token.prefix, token.role, &token.scopes);
+        let at = now();
+        for site in &token.sites {
+            insert_audit(
+                &mut tx,
+                &NewAuditRow {
+                    site: *site,
+                    comment: None,
+                    actor: OPERATOR_ACTOR,
+                    action: audit_action::TOKEN_ISSUE,
+                    from: None,
+                    to: None,
+                    note: Some(&note),
+                    at,
+                },
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
     async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64> {
+        let at = now();
+        let mut tx = self.writer.begin().await?;
         // `substr` rather than LIKE: a prefix may contain `_`, a LIKE wildcard.
-        let done = sqlx::query(
+        let revoked = sqlx::query(
             "UPDATE tokens SET revoked_at = ?1 \
-             WHERE revoked_at IS NULL AND substr(prefix, 1, length(?2)) = ?2",
+             WHERE revoked_at IS NULL AND substr(prefix, 1, length(?2)) = ?2 \
+             RETURNING id, prefix, role",
         )
-        .bind(now())
+        .bind(at)
         .bind(prefix)
-        .execute(&self.writer)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(done.rows_affected())
+        for token in &revoked {
+            let id: uuid::Uuid = token.try_get("id")?;
+            let prefix: String = token.try_get("prefix")?;
+            let role: String = token.try_get("role")?;
+            let role =
+                Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?;
+            let sites: Vec<uuid::Uuid> =
+                sqlx::query_scalar("SELECT site_id FROM token_sites WHERE token_id = ?")
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let note = token_note(&prefix, role, &[]);
+            for site in sites {
+                insert_audit(
+                    &mut tx,
+                    &NewAuditRow {
+                        site: SiteId(site),
+                        comment: None,
+                        actor: OPERATOR_ACTOR,
+                        action: audit_action::TOKEN_REVOKE,
+                        from: None,
+                        to: None,
+                        note: Some(&note),
+                        at,
+                    },
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(revoked.len() as u64)
     }
 
     async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>> {
         let rows = sqlx::query_as::<_, CredentialRow>(
-            "SELECT t.id, t.role, t.prefix, s.site_id FROM tokens t \
+            "SELECT t.id, t.role, t.prefix, s.site_id, \
+             (SELECT group_concat(scope) FROM token_scopes WHERE token_id = t.id) AS scopes \
+             FROM tokens t \
              LEFT JOIN token_sites s ON s.token_id = t.id \
              WHERE t.digest = ? AND t.revoked_at IS NULL",
         )
@@ -681,6 +750,364 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(Site::from(row))
     }
+    async fn audit_page(
+        &self,
+        site: SiteId,
+        comment: Option<CommentId>,
+        before: Option<AuditId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT id, comment_id, actor, action, from_status, to_status, note, created_at \
+             FROM audit_log WHERE ",
+        );
+        match comment {
+            // `+site_id` keeps SQLite (which has no statistics) from walking
+            // the site's whole log for one comment's few rows: it reads
+            // `audit_log_comment` instead.
+            Some(comment) => {
+                query.push("+site_id = ").push_bind(site.0);
+                query.push(" AND comment_id = ").push_bind(comment.0);
+            }
+            None => {
+                query.push("site_id = ").push_bind(site.0);
+            }
+        }
+        if let Some(before) = before {
+            query.push(" AND id < ").push_bind(before.0);
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query
+            .build_query_as::<AuditRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(AuditRecord::try_from).collect()
+    }
+
+    async fn record_access(&self, access: &Access<'_>) -> StoreResult<()> {
+        let mut conn = self.writer.acquire().await?;
+        insert_audit(
+            &mut conn,
+            &NewAuditRow {
+                site: access.site,
+                comment: access.comment,
+                actor: access.actor,
+                action: access.kind.as_str(),
+                from: None,
+                to: None,
+                note: Some(access.note),
+                at: now(),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn comments_by_author(
+        &self,
+        site: SiteId,
+        author_hash: &[u8],
+    ) -> StoreResult<Vec<StoredComment>> {
+        let rows = sqlx::query_as::<_, CommentRow>(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE site_id = ? AND author_hash = ? ORDER BY id"
+        ))
+        .bind(site.0)
+        .bind(author_hash)
+        .fetch_all(&self.reader)
+        .await?;
+        comments_from_rows(rows)
+    }
+
+    async fn erase_author(&self, erasure: &Erasure<'_>) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query_as::<_, ErasableRow>(
+            "SELECT id, body_public, body_html, reasons FROM comments \
+             WHERE site_id = ? AND author_hash = ?",
+        )
+        .bind(erasure.site.0)
+        .bind(&erasure.author_hash.0[..])
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let erased = erasure.erase(&row.body_public, &row.body_html, &row.reasons.0);
+            sqlx::query(
+                "UPDATE comments SET author_name = ?, author_website = NULL, email_sealed = ?, \
+                 author_hash = ?, avatar_seed = '', body = ?, body_public = ?, body_html = ?, \
+                 ip = NULL, user_agent = NULL, referrer = NULL, reasons = ?, \
+                 idempotency_key = NULL WHERE id = ?",
+            )
+            .bind(ERASED_NAME)
+            .bind(ERASED_EMAIL)
+            .bind(&erased.author_hash.0[..])
+            .bind(&erased.body)
+            .bind(&erased.body_public)
+            .bind(&erased.body_html)
+            .bind(Json(&erased.reasons))
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let count = rows.len() as u64;
+        let note = erasure.note(count);
+        insert_audit(
+            &mut tx,
+            &NewAuditRow {
+                site: erasure.site,
+                comment: None,
+                actor: erasure.actor,
+                action: audit_action::ERASE_AUTHOR,
+                from: None,
+                to: None,
+                note: Some(&note),
+                at: now(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.checkpoint().await;
+        Ok(count)
+    }
+
+    async fn block(
+        &self,
+        block: &NewBlock<'_>,
+        reject_pending: Option<&ReplyFilter<'_>>,
+    ) -> StoreResult<BlockOutcome> {
+        let at = now();
+        let kind = block.blocked.kind().as_str();
+        let value = block.blocked.value();
+        let mut tx = self.writer.begin().await?;
+        let added = sqlx::query(
+            "INSERT INTO blocklist (site_id, kind, value, created_at, actor) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id, kind, value) DO NOTHING",
+        )
+        .bind(block.site.0)
+        .bind(kind)
+        .bind(&value)
+        .bind(at)
+        .bind(block.actor)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let entry = sqlx::query_as::<_, BlockRow>(
+            "SELECT kind, value, actor, created_at FROM blocklist \
+             WHERE site_id = ? AND kind = ? AND value = ?",
+        )
+        .bind(block.site.0)
+        .bind(kind)
+        .bind(&value)
+        .fetch_one(&mut *tx)
+        .await?;
+        let note = block.audit_note();
+        if added {
+            insert_audit(
+                &mut tx,
+                &NewAuditRow {
+                    site: block.site,
+                    comment: None,
+                    actor: block.actor,
+                    action: audit_action::BLOCK,
+                    from: None,
+                    to: None,
+                    note: Some(&note),
+                    at,
+                },
+            )
+            .await?;
+        }
+        let mut rejected = Vec::new();
+        if let Some(picks) = reject_pending {
+            let mut query = QueryBuilder::<Sqlite>::new(concat!(
+                "SELECT ",
+                comment_columns!(),
+                " FROM comments WHERE status = 'pending' AND site_id = "
+            ));
+            query.push_bind(block.site.0);
+            match block.blocked {
+                Blocked::Author(hash) => {
+                    query.push(" AND author_hash = ").push_bind(hash.0.to_vec());
+                }
+                Blocked::Ip(ip) => {
+                    query.push(" AND ip = ").push_bind(ip.to_string());
+                }
+                Blocked::WebsiteDomain(_) => {
+                    query.push(" AND author_website IS NOT NULL");
+                }
+                Blocked::EmailDomain(_) => {}
+            }
+            query.push(" ORDER BY id");
+            let pending = query
+                .build_query_as::<CommentRow>()
+                .fetch_all(&mut *tx)
+                .await?;
+            let reject_note = format!("blocked {note}");
+            for comment in comments_from_rows(pending)? {
+                if !picks(&comment) {
+                    continue;
+                }
+                sqlx::query("UPDATE comments SET status = 'rejected', updated_at = ? WHERE id = ?")
+                    .bind(at)
+                    .bind(comment.id.0)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_audit(
+                    &mut tx,
+                    &NewAuditRow {
+                        site: block.site,
+                        comment: Some(comment.id),
+                        actor: block.actor,
+                        action: Action::Reject.as_str(),
+                        from: Some(CommentStatus::Pending),
+                        to: Some(CommentStatus::Rejected),
+                        note: Some(&reject_note),
+                        at,
+                    },
+                )
+                .await?;
+                rejected.push(comment.id);
+            }
+        }
+        tx.commit().await?;
+        Ok(BlockOutcome {
+            entry: BlockEntry::try_from(entry)?,
+            added,
+            rejected,
+        })
+    }
+
+    async fn blocklist(&self, site: SiteId) -> StoreResult<Vec<BlockEntry>> {
+        let rows = sqlx::query_as::<_, BlockRow>(
+            "SELECT kind, value, actor, created_at FROM blocklist \
+             WHERE site_id = ? ORDER BY created_at, kind, value",
+        )
+        .bind(site.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(BlockEntry::try_from).collect()
+    }
+
+    async fn sweep(
+        &self,
+        now: DateTime<Utc>,
+        client_details_before: DateTime<Utc>,
+        expire_pending_before: Option<DateTime<Utc>>,
+    ) -> StoreResult<SweepReport> {
+        let mut report = SweepReport::default();
+        loop {
+            let dropped = sqlx::query(
+                "UPDATE comments SET ip = NULL, user_agent = NULL, referrer = NULL \
+                 WHERE id IN (SELECT id FROM comments WHERE created_at < ? \
+                 AND (ip IS NOT NULL OR user_agent IS NOT NULL OR referrer IS NOT NULL) \
+                 LIMIT ?)",
+            )
+            .bind(client_details_before)
+            .bind(SWEEP_BATCH)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+            report.client_details_dropped += dropped;
+            if dropped < SWEEP_BATCH.unsigned_abs() {
+                break;
+            }
+        }
+        if let Some(before) = expire_pending_before {
+            loop {
+                let mut tx = self.writer.begin().await?;
+                let due = sqlx::query(
+                    "SELECT id, site_id FROM comments \
+                     WHERE status = 'pending' AND created_at < ? ORDER BY created_at LIMIT ?",
+                )
+                .bind(before)
+                .bind(SWEEP_BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+                for row in &due {
+                    let id = CommentId(row.try_get("id")?);
+                    let site = SiteId(row.try_get("site_id")?);
+                    let expired = sqlx::query(
+                        "UPDATE comments SET status = 'rejected', updated_at = ? \
+                         WHERE id = ? AND status = 'pending'",
+                    )
+                    .bind(now)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if expired == 1 {
+                        insert_audit(
+                            &mut tx,
+                            &NewAuditRow {
+                                site,
+                                comment: Some(id),
+                                actor: SYSTEM_ACTOR,
+                                action: audit_action::EXPIRE,
+                                from: Some(CommentStatus::Pending),
+                                to: Some(CommentStatus::Rejected),
+                                note: Some(EXPIRED_NOTE),
+                                at: now,
+                            },
+                        )
+                        .await?;
+                        report.expired += 1;
+                    }
+                }
+                tx.commit().await?;
+                if due.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                    break;
+                }
+            }
+        }
+        if report.client_details_dropped > 0 {
+            self.checkpoint().await;
+        }
+        Ok(report)
+    }
+}
+
+impl SqliteStore {
+    /// Copies the write-ahead log into the database file and empties it, so
+    /// that values just overwritten (erased, swept) are gone from both files.
+    /// A reader still holding an old snapshot can keep the log from being
+    /// emptied; the next checkpoint finishes the job.
+    async fn checkpoint(&self) {
+        let result = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.writer)
+            .await
+            .and_then(|row| row.try_get::<i64, _>(0));
+        match result {
+            Ok(0) => {}
+            Ok(_) => tracing::warn!("the write-ahead log could not be emptied: a reader is busy"),
+            Err(err) => tracing::warn!(error = %err, "checkpointing the write-ahead log failed"),
+        }
+    }
+}
+
+async fn insert_audit(
+    conn: &mut sqlx::SqliteConnection,
+    row: &NewAuditRow<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log \
+         (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(AuditId::new().0)
+    .bind(row.site.0)
+    .bind(row.comment.map(|c| c.0))
+    .bind(row.actor)
+    .bind(row.action)
+    .bind(row.from.map(CommentStatus::as_str))
+    .bind(row.to.map(CommentStatus::as_str))
+    .bind(row.note)
+    .bind(row.at)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Adds one lesson to the site's learned statistics: increments only, so

@@ -11,7 +11,7 @@ use super::{FieldViolation, RawReply, ValidReply, validate};
 use crate::{
     ids::CommentId,
     metrics,
-    moderation::CommentStatus,
+    moderation::{BlockSubject, CommentStatus},
     privacy::{AuthorHash, Vault, mask_contacts, render_html},
     spam::{self, Assessor, Facts, FormCheck, form},
     store::{self, Site, Store, StoreError, StoredComment},
@@ -103,6 +103,17 @@ impl Submitter {
             reply.form.token.as_deref(),
             now,
         );
+        let blocklist = self.store.blocklist(site.id).await?;
+        let subject = BlockSubject {
+            author_hash: &author_hash.0,
+            ip: ip.as_deref(),
+            email: Some(reply.email.as_str()),
+            website: reply.website.as_ref().map(|w| w.as_str()),
+        };
+        let blocked_by = blocklist
+            .iter()
+            .find(|entry| entry.blocked.matches(&subject))
+            .map(|entry| entry.blocked.to_string());
         let mut facts = Facts {
             author: Some(author_hash),
             author_approved: stored.author_approved,
@@ -115,7 +126,7 @@ impl Submitter {
             form,
             token_reused: false,
             learned: &stored.learned,
-            author_blocked: false,
+            blocked_by: blocked_by.as_deref(),
         };
         if let Some(wait) = facts.flood_wait(&site.policy) {
             return Err(SubmitError::Flood { retry_after: wait });

@@ -17,7 +17,8 @@ use std::{io::Write, path::PathBuf, process::Output, str::FromStr, sync::Arc, ti
 use replyguard::{
     config::{Secret, ServeSettings},
     ids::SiteId,
-    operator::issue,
+    moderation::Scope,
+    operator::{issue, issue_with_scopes},
     privacy::SecretKey,
     proto::{self, comments_client::CommentsClient, moderation_client::ModerationClient},
     server::{self, RunningServer},
@@ -428,6 +429,16 @@ impl Harness {
             site_key,
             mod_token,
         }
+    }
+
+    /// A moderator token for `sites` that carries exactly `scopes`.
+    pub async fn moderator_token(&self, sites: &[SiteId], scopes: &[Scope]) -> String {
+        let (token, record) = issue_with_scopes(Role::Moderator, sites.to_vec(), scopes.to_vec());
+        self.store
+            .insert_token(&record)
+            .await
+            .expect("moderator token");
+        token
     }
 
     async fn channel(&self) -> Channel {

@@ -80,8 +80,21 @@ pub enum Command {
     /// Show or change a site's moderation policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Erase or anonymise every comment and personal datum of one author.
+    /// Erase or anonymise every comment and personal datum of one author
+    /// (needs the `erase` scope).
     Erase(EraseArgs),
+    /// Print every comment and personal datum of one author as JSON, for a
+    /// data access request (needs the `erase` scope).
+    Export(ExportArgs),
+    /// Print the email of one comment's author in clear (needs the
+    /// `reveal-email` scope); the reason goes to the audit log.
+    Reveal(RevealArgs),
+    /// Add an author, an IP address or a domain to a site's blocklist.
+    #[command(subcommand)]
+    Block(BlockCommand),
+    /// List a site's audit log, newest first: decisions, reveals, erasures,
+    /// exports, blocks, expiries and token changes.
+    Audit(AuditArgs),
     /// Submit a reply as an article host would (needs a site key).
     Submit(SubmitArgs),
     /// List the approved comments of an article, threaded (needs a site key).
@@ -473,6 +486,107 @@ pub struct EraseArgs {
     /// Remove the comments' text too, instead of keeping it anonymised.
     #[arg(long)]
     pub remove_bodies: bool,
+}
+
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub site: SiteArg,
+
+    /// The author's email.
+    #[arg(long, value_name = "EMAIL")]
+    pub email: String,
+}
+
+/// Arguments of `reveal`.
+#[derive(Debug, Args)]
+pub struct RevealArgs {
+    /// The comment's id.
+    pub id: String,
+
+    /// Why the email is needed; kept in the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+}
+
+/// `block author`, `block ip` and `block domain`.
+#[derive(Debug, Subcommand)]
+#[command(after_help = BLOCK_HELP)]
+pub enum BlockCommand {
+    /// Block one author, by the hash shown in the queue or by their email.
+    #[command(group = clap::ArgGroup::new("who").required(true).args(["hash", "email"]))]
+    Author {
+        /// The author hash, as `show` and `queue --output json` print it.
+        #[arg(value_name = "HASH")]
+        hash: Option<String>,
+        /// The author's email instead; it is hashed on the server and never stored.
+        #[arg(long, value_name = "EMAIL")]
+        email: Option<String>,
+        #[command(flatten)]
+        options: BlockOptions,
+    },
+    /// Block one IPv4 or IPv6 address.
+    Ip {
+        #[arg(value_name = "ADDRESS")]
+        address: String,
+        #[command(flatten)]
+        options: BlockOptions,
+    },
+    /// Block a domain (and its subdomains) in authors' emails and websites.
+    Domain {
+        #[arg(value_name = "DOMAIN")]
+        domain: String,
+        /// Block it only in emails or only in websites.
+        #[arg(long, value_enum, value_name = "WHERE")]
+        only: Option<DomainScope>,
+        #[command(flatten)]
+        options: BlockOptions,
+    },
+}
+
+const BLOCK_HELP: &str = "\
+Examples:
+  replyctl block author 3f9a... --reject-pending     one author, and their pending replies
+  replyctl block author --email jane@example.com    the same, named by email
+  replyctl block ip 203.0.113.7 --note \"flooding\"
+  replyctl block domain cheap-pills.example --reject-pending";
+
+/// What every `block` command takes.
+#[derive(Debug, Args)]
+pub struct BlockOptions {
+    #[command(flatten)]
+    pub site: SiteArg,
+
+    /// Also reject every pending reply the entry matches, in the same step.
+    #[arg(long)]
+    pub reject_pending: bool,
+
+    /// A note for the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+/// Where `block domain` applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DomainScope {
+    Email,
+    Website,
+}
+
+/// Arguments of `audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub site: SiteArg,
+
+    /// Only the entries of this comment.
+    #[arg(long, value_name = "ID")]
+    pub comment: Option<String>,
+
+    /// Stop after this many entries.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
 }
 
 /// Arguments of `submit`.

@@ -7,16 +7,18 @@
 use std::io::{self, Write};
 
 use replyguard::proto::{
-    Author, ClientInfo, CommentStatus, EraseAuthorRequest, GetCommentRequest, GetPolicyRequest,
-    ListCommentsRequest, ListOrder, ListQueueRequest, ModerateRequest, SubmitCommentRequest,
-    UpdatePolicyRequest, WatchQueueRequest,
+    Author, BlockKind, BlockRequest, ClientInfo, CommentStatus, EraseAuthorRequest,
+    ExportAuthorRequest, GetCommentRequest, GetPolicyRequest, ListAuditRequest,
+    ListCommentsRequest, ListOrder, ListQueueRequest, ModerateRequest, RevealEmailRequest,
+    SubmitCommentRequest, UpdatePolicyRequest, WatchQueueRequest,
 };
 
 use crate::{
     bulk,
     cli::{
-        Command, CommentsArgs, Decision, DecisionArgs, EraseArgs, GlobalArgs, OutputFormat,
-        PolicyCommand, PolicySetArgs, QueueArgs, SiteArg, StatusArg, SubmitArgs,
+        AuditArgs, BlockCommand, BlockOptions, Command, CommentsArgs, Decision, DecisionArgs,
+        DomainScope, EraseArgs, ExportArgs, GlobalArgs, OutputFormat, PolicyCommand, PolicySetArgs,
+        QueueArgs, RevealArgs, SiteArg, StatusArg, SubmitArgs,
     },
     client::{self, Clients},
     error::CliError,
@@ -28,6 +30,9 @@ const MAX_QUEUE_PAGE: u32 = 500;
 
 /// The largest page `ListComments` serves.
 const MAX_COMMENTS_PAGE: u32 = 200;
+
+/// The largest page `ListAudit` serves.
+const MAX_AUDIT_PAGE: u32 = 500;
 
 /// Runs one command against the server named in `global`.
 pub async fn run(
@@ -66,6 +71,10 @@ pub async fn run(
         Command::Policy(PolicyCommand::Show(site)) => policy_show(&mut clients, format, site).await,
         Command::Policy(PolicyCommand::Set(args)) => policy_set(&mut clients, format, args).await,
         Command::Erase(args) => erase(&mut clients, format, args).await,
+        Command::Export(args) => export(&mut clients, args).await,
+        Command::Reveal(args) => reveal(&mut clients, format, args).await,
+        Command::Block(command) => block(&mut clients, format, command).await,
+        Command::Audit(args) => audit(&mut clients, format, args).await,
         Command::Submit(args) => submit(&mut clients, format, args).await,
         Command::Comments(args) => comments(&mut clients, format, args).await,
     }
@@ -301,6 +310,132 @@ async fn erase(
         .into_inner()
         .comments_affected;
     emit(&output::erased(format, affected))
+}
+
+async fn export(clients: &mut Clients, args: ExportArgs) -> Result<(), CliError> {
+    let request = ExportAuthorRequest {
+        site: args.site.name(),
+        email: args.email.clone(),
+    };
+    let export = clients
+        .moderation
+        .export_author(request)
+        .await
+        .map_err(CliError::rpc("exporting the author"))?
+        .into_inner();
+    // Always JSON: it is the data handed to the person who asked for it.
+    emit(&output::export(&args.email, &export))
+}
+
+async fn reveal(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: RevealArgs,
+) -> Result<(), CliError> {
+    let what = format!("revealing the email of {}", args.id);
+    let email = clients
+        .moderation
+        .reveal_email(RevealEmailRequest {
+            id: args.id.clone(),
+            reason: args.reason,
+        })
+        .await
+        .map_err(CliError::rpc(what))?
+        .into_inner()
+        .email;
+    emit(&output::revealed(format, &args.id, &email))
+}
+
+async fn block(
+    clients: &mut Clients,
+    format: OutputFormat,
+    command: BlockCommand,
+) -> Result<(), CliError> {
+    let request =
+        |kind: BlockKind, value: String, email: String, options: &BlockOptions| BlockRequest {
+            site: options.site.name(),
+            kind: kind as i32,
+            value,
+            email,
+            reject_pending: options.reject_pending,
+            note: options.note.clone().unwrap_or_default(),
+        };
+    let requests = match command {
+        BlockCommand::Author {
+            hash,
+            email,
+            options,
+        } => vec![request(
+            BlockKind::Author,
+            hash.unwrap_or_default(),
+            email.unwrap_or_default(),
+            &options,
+        )],
+        BlockCommand::Ip { address, options } => {
+            vec![request(BlockKind::Ip, address, String::new(), &options)]
+        }
+        BlockCommand::Domain {
+            domain,
+            only,
+            options,
+        } => {
+            let kinds: &[BlockKind] = match only {
+                Some(DomainScope::Email) => &[BlockKind::EmailDomain],
+                Some(DomainScope::Website) => &[BlockKind::WebsiteDomain],
+                None => &[BlockKind::EmailDomain, BlockKind::WebsiteDomain],
+            };
+            kinds
+                .iter()
+                .map(|kind| request(*kind, domain.clone(), String::new(), &options))
+                .collect()
+        }
+    };
+    let mut answers = Vec::with_capacity(requests.len());
+    for request in requests {
+        let answer = clients
+            .moderation
+            .block(request)
+            .await
+            .map_err(CliError::rpc("blocking"))?
+            .into_inner();
+        answers.push(answer);
+    }
+    emit(&output::blocked(format, &answers))
+}
+
+async fn audit(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: AuditArgs,
+) -> Result<(), CliError> {
+    let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    let mut entries = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let remaining = u32::try_from(limit - entries.len()).unwrap_or(MAX_AUDIT_PAGE);
+        let request = ListAuditRequest {
+            site: args.site.name(),
+            comment_id: args.comment.clone(),
+            page_size: remaining.min(MAX_AUDIT_PAGE),
+            page_token: page_token.clone(),
+        };
+        let page = clients
+            .moderation
+            .list_audit(request)
+            .await
+            .map_err(CliError::rpc("listing the audit log"))?
+            .into_inner();
+        entries.extend(page.entries);
+        // A repeated cursor would loop forever; treat it as the end.
+        let stuck = page.next_page_token == page_token;
+        page_token = page.next_page_token;
+        if page_token.is_empty() || stuck || entries.len() >= limit {
+            break;
+        }
+    }
+    let more = entries.len() > limit || !page_token.is_empty();
+    entries.truncate(limit);
+    emit(&output::audit(format, &entries, more))
 }
 
 async fn submit(

@@ -9,8 +9,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{CellAlignment, Table};
 use prost_types::Timestamp;
 use replyguard::proto::{
-    Assessment, AuditEntry, Comment, CommentStatus, ModerateResult, Policy, QueueItem, RuleInfo,
-    SpamReason, Verdict,
+    Assessment, AuditEntry, AuthorComment, BlockKind, BlockResponse, Comment, CommentStatus,
+    ExportAuthorResponse, ModerateResult, Policy, QueueItem, RuleInfo, SpamReason, Verdict,
 };
 use serde_json::{Value, json};
 use tonic::Code;
@@ -178,12 +178,55 @@ pub fn queue_item_json(item: &QueueItem) -> Value {
 pub fn audit_json(entry: &AuditEntry) -> Value {
     json!({
         "id": entry.id,
+        "comment_id": optional(&entry.comment_id),
         "action": entry.action,
         "actor": entry.actor,
         "note": optional(&entry.note),
         "from_status": status_word(entry.from_status),
         "to_status": status_word(entry.to_status),
         "created_at": rfc3339(entry.created_at.as_ref()),
+    })
+}
+
+/// A block kind as the word `replyctl block` and the server's audit notes use.
+fn block_kind_word(kind: i32) -> Option<&'static str> {
+    match BlockKind::try_from(kind).ok()? {
+        BlockKind::Unspecified => None,
+        BlockKind::Author => Some("author"),
+        BlockKind::Ip => Some("ip"),
+        BlockKind::EmailDomain => Some("email-domain"),
+        BlockKind::WebsiteDomain => Some("website-domain"),
+    }
+}
+
+/// A `BlockResponse` as JSON.
+pub fn block_json(answer: &BlockResponse) -> Value {
+    let entry = answer.entry.clone().unwrap_or_default();
+    json!({
+        "kind": block_kind_word(entry.kind),
+        "value": entry.value,
+        "actor": entry.actor,
+        "created_at": rfc3339(entry.created_at.as_ref()),
+        "already_blocked": answer.already_blocked,
+        "rejected_ids": answer.rejected_ids,
+    })
+}
+
+/// An `AuthorComment` as JSON.
+pub fn author_comment_json(comment: &AuthorComment) -> Value {
+    json!({
+        "id": comment.id,
+        "article": comment.article,
+        "parent_id": optional(&comment.parent_id),
+        "status": status_word(comment.status),
+        "created_at": rfc3339(comment.created_at.as_ref()),
+        "author_name": comment.author_name,
+        "email": comment.email,
+        "website": optional(&comment.website),
+        "body": comment.body,
+        "ip": optional(&comment.ip),
+        "user_agent": optional(&comment.user_agent),
+        "referrer": optional(&comment.referrer),
     })
 }
 
@@ -300,7 +343,7 @@ pub fn show(format: OutputFormat, item: &QueueItem, history: &[AuditEntry]) -> S
 
     let mut about = Table::new();
     about.load_preset(comfy_table::presets::NOTHING);
-    let rows: [(&str, String); 14] = [
+    let rows: [(&str, String); 15] = [
         ("id", comment.id.clone()),
         ("site", item.site.clone()),
         ("article", comment.article.clone()),
@@ -310,6 +353,7 @@ pub fn show(format: OutputFormat, item: &QueueItem, history: &[AuditEntry]) -> S
             status_word(comment.status).unwrap_or("-").to_owned(),
         ),
         ("author", comment.author_name.clone()),
+        ("author hash", dash_if_empty(&item.author_hash).to_owned()),
         ("email", dash_if_empty(&item.masked_email).to_owned()),
         ("website", dash_if_empty(&comment.author_website).to_owned()),
         ("ip", dash_if_empty(&item.ip).to_owned()),
@@ -362,17 +406,11 @@ pub fn show(format: OutputFormat, item: &QueueItem, history: &[AuditEntry]) -> S
     } else {
         let mut log = new_table(&["WHEN", "ACTION", "BY", "CHANGE", "NOTE"]);
         for entry in history {
-            let change = match (status_word(entry.from_status), status_word(entry.to_status)) {
-                (Some(from), Some(to)) => format!("{from} → {to}"),
-                (None, Some(to)) => format!("→ {to}"),
-                (Some(from), None) => format!("{from} →"),
-                (None, None) => "-".to_owned(),
-            };
             log.add_row(vec![
                 table_time(entry.created_at.as_ref()),
                 entry.action.clone(),
                 entry.actor.clone(),
-                change,
+                change(entry),
                 dash_if_empty(&entry.note).to_owned(),
             ]);
         }
@@ -546,6 +584,91 @@ pub fn erased(format: OutputFormat, affected: u64) -> String {
     match affected {
         1 => "1 comment erased or anonymised.".to_owned(),
         n => format!("{n} comments erased or anonymised."),
+    }
+}
+
+/// `export`: always JSON, the person's data as the service holds it.
+pub fn export(email: &str, export: &ExportAuthorResponse) -> String {
+    pretty(&json!({
+        "site": export.site,
+        "email": email,
+        "comments": export.comments.iter().map(author_comment_json).collect::<Vec<_>>(),
+    }))
+}
+
+/// `reveal`: the email alone, so that `$(replyctl reveal …)` is just the address.
+pub fn revealed(format: OutputFormat, id: &str, email: &str) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({ "id": id, "email": email }));
+    }
+    email.to_owned()
+}
+
+/// `block`: one row per entry, with the replies it rejected.
+pub fn blocked(format: OutputFormat, answers: &[BlockResponse]) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({
+            "entries": answers.iter().map(block_json).collect::<Vec<_>>(),
+        }));
+    }
+    let mut table = new_table(&["KIND", "VALUE", "RESULT", "REJECTED"]);
+    for answer in answers {
+        let entry = answer.entry.clone().unwrap_or_default();
+        let result = if answer.already_blocked {
+            "already blocked"
+        } else {
+            "blocked"
+        };
+        table.add_row(vec![
+            block_kind_word(entry.kind).unwrap_or("-").to_owned(),
+            entry.value,
+            result.to_owned(),
+            answer.rejected_ids.len().to_string(),
+        ]);
+    }
+    align_right(&mut table, 3);
+    render(&table)
+}
+
+/// `audit`: newest first, one row per entry.
+pub fn audit(format: OutputFormat, entries: &[AuditEntry], more: bool) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({
+            "entries": entries.iter().map(audit_json).collect::<Vec<_>>(),
+            "more": more,
+        }));
+    }
+    if entries.is_empty() {
+        return "The audit log is empty.".to_owned();
+    }
+    let mut table = new_table(&["WHEN", "ACTION", "BY", "COMMENT", "CHANGE", "NOTE"]);
+    for entry in entries {
+        table.add_row(vec![
+            table_time(entry.created_at.as_ref()),
+            entry.action.clone(),
+            entry.actor.clone(),
+            dash_if_empty(&entry.comment_id).to_owned(),
+            change(entry),
+            dash_if_empty(&entry.note).to_owned(),
+        ]);
+    }
+    let mut out = render(&table);
+    if more {
+        out.push_str(&format!(
+            "\n(newest {} shown; raise --limit for more)",
+            entries.len()
+        ));
+    }
+    out
+}
+
+/// `pending → approved`, `→ pending` or `-`.
+fn change(entry: &AuditEntry) -> String {
+    match (status_word(entry.from_status), status_word(entry.to_status)) {
+        (Some(from), Some(to)) => format!("{from} → {to}"),
+        (None, Some(to)) => format!("→ {to}"),
+        (Some(from), None) => format!("{from} →"),
+        (None, None) => "-".to_owned(),
     }
 }
 

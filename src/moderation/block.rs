@@ -1,0 +1,291 @@
+//! Blocklists: the authors, addresses and domains a site refuses.
+//!
+//! An entry is a validated [`Blocked`] value, stored in its one normal form so
+//! that the same author, address or domain is listed once. An author is listed
+//! by the keyed hash of their email, never by the email itself.
+
+use std::{fmt, net::IpAddr};
+
+use chrono::{DateTime, Utc};
+
+use crate::{
+    ids::{CommentId, SiteId},
+    privacy::AuthorHash,
+};
+
+/// What a blocklist entry names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockKind {
+    /// One author, by the keyed hash of their email.
+    Author,
+    /// One IPv4 or IPv6 address.
+    Ip,
+    /// A domain of authors' emails, with its subdomains.
+    EmailDomain,
+    /// A domain of authors' websites, with its subdomains.
+    WebsiteDomain,
+}
+
+impl BlockKind {
+    /// Every kind.
+    pub const ALL: [BlockKind; 4] = [
+        BlockKind::Author,
+        BlockKind::Ip,
+        BlockKind::EmailDomain,
+        BlockKind::WebsiteDomain,
+    ];
+
+    /// The word stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockKind::Author => "author",
+            BlockKind::Ip => "ip",
+            BlockKind::EmailDomain => "email-domain",
+            BlockKind::WebsiteDomain => "website-domain",
+        }
+    }
+
+    /// The inverse of [`BlockKind::as_str`].
+    pub fn parse(word: &str) -> Option<BlockKind> {
+        BlockKind::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
+impl fmt::Display for BlockKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A value a site blocks, in its normal form.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Blocked {
+    Author(AuthorHash),
+    Ip(IpAddr),
+    /// Lowercase ASCII (IDNA), without a trailing dot.
+    EmailDomain(String),
+    /// Lowercase ASCII (IDNA), without a trailing dot.
+    WebsiteDomain(String),
+}
+
+/// What a blocklist entry is compared with: one reply's author and client.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BlockSubject<'a> {
+    pub author_hash: &'a [u8],
+    pub ip: Option<&'a str>,
+    /// The author's email in clear, when the caller has it.
+    pub email: Option<&'a str>,
+    pub website: Option<&'a str>,
+}
+
+impl Blocked {
+    /// Checks and normalises a value of `kind`; the error says what was
+    /// expected.
+    pub fn parse(kind: BlockKind, value: &str) -> Result<Blocked, &'static str> {
+        let value = value.trim();
+        match kind {
+            BlockKind::Author => AuthorHash::from_hex(value)
+                .map(Blocked::Author)
+                .ok_or("must be an author hash: 64 hex digits, as shown in the queue"),
+            BlockKind::Ip => value
+                .parse::<IpAddr>()
+                .map(Blocked::Ip)
+                .map_err(|_| "must be an IPv4 or IPv6 address"),
+            BlockKind::EmailDomain => domain(value)
+                .map(Blocked::EmailDomain)
+                .ok_or("must be a domain name such as example.com"),
+            BlockKind::WebsiteDomain => domain(value)
+                .map(Blocked::WebsiteDomain)
+                .ok_or("must be a domain name such as example.com"),
+        }
+    }
+
+    pub fn kind(&self) -> BlockKind {
+        match self {
+            Blocked::Author(_) => BlockKind::Author,
+            Blocked::Ip(_) => BlockKind::Ip,
+            Blocked::EmailDomain(_) => BlockKind::EmailDomain,
+            Blocked::WebsiteDomain(_) => BlockKind::WebsiteDomain,
+        }
+    }
+
+    /// The value as stored and shown.
+    pub fn value(&self) -> String {
+        match self {
+            Blocked::Author(hash) => hash.to_hex(),
+            Blocked::Ip(ip) => ip.to_string(),
+            Blocked::EmailDomain(domain) | Blocked::WebsiteDomain(domain) => domain.clone(),
+        }
+    }
+
+    /// Whether the entry matches a reply. A domain matches itself and its
+    /// subdomains, never a look-alike (`ample.com` does not match `example.com`).
+    pub fn matches(&self, subject: &BlockSubject<'_>) -> bool {
+        match self {
+            Blocked::Author(hash) => subject.author_hash == hash.0.as_slice(),
+            Blocked::Ip(ip) => subject
+                .ip
+                .and_then(|text| text.trim().parse::<IpAddr>().ok())
+                .is_some_and(|seen| seen == *ip),
+            Blocked::EmailDomain(blocked) => subject
+                .email
+                .and_then(|email| email.trim().rsplit_once('@'))
+                .and_then(|(_, host)| domain(host))
+                .is_some_and(|host| within(&host, blocked)),
+            Blocked::WebsiteDomain(blocked) => subject
+                .website
+                .and_then(|site| url::Url::parse(site).ok())
+                .and_then(|url| url.host_str().and_then(domain))
+                .is_some_and(|host| within(&host, blocked)),
+        }
+    }
+}
+
+impl fmt::Display for Blocked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind(), self.value())
+    }
+}
+
+/// A domain name in lowercase ASCII, from a domain, `@domain` or a URL; `None`
+/// for an address, a bare word or anything that is not a host.
+fn domain(text: &str) -> Option<String> {
+    let text = text.trim();
+    let host = if text.contains("://") {
+        url::Url::parse(text).ok()?.host_str()?.to_owned()
+    } else {
+        text.trim_start_matches('@').to_owned()
+    };
+    let host = host.trim_start_matches('.').trim_end_matches('.');
+    match url::Host::parse(host).ok()? {
+        url::Host::Domain(domain) if domain.contains('.') => Some(domain),
+        _ => None,
+    }
+}
+
+fn within(host: &str, blocked: &str) -> bool {
+    host == blocked
+        || host
+            .strip_suffix(blocked)
+            .is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// One entry of a site's blocklist, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockEntry {
+    pub blocked: Blocked,
+    /// Who added it: a token prefix.
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An entry to add, and the audit row it leaves.
+#[derive(Clone, Debug)]
+pub struct NewBlock<'a> {
+    pub site: SiteId,
+    pub blocked: &'a Blocked,
+    /// Who adds it: the token's prefix.
+    pub actor: &'a str,
+    pub note: Option<&'a str>,
+}
+
+impl NewBlock<'_> {
+    /// The audit note of the block: what was blocked, then the moderator's note.
+    pub fn audit_note(&self) -> String {
+        match self.note {
+            Some(note) => format!("{}: {note}", self.blocked),
+            None => self.blocked.to_string(),
+        }
+    }
+}
+
+/// What adding an entry did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockOutcome {
+    /// The entry as stored (the earlier one, when it was listed already).
+    pub entry: BlockEntry,
+    /// False when the value was on the blocklist already.
+    pub added: bool,
+    /// The pending replies rejected in the same transaction.
+    pub rejected: Vec<CommentId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject<'a>(email: &'a str, website: &'a str, ip: &'a str) -> BlockSubject<'a> {
+        BlockSubject {
+            author_hash: &[7; 32],
+            ip: Some(ip),
+            email: Some(email),
+            website: Some(website),
+        }
+    }
+
+    #[test]
+    fn values_are_stored_in_one_normal_form() {
+        let parse = |kind, value| Blocked::parse(kind, value).map(|b| b.value());
+        assert_eq!(
+            parse(BlockKind::EmailDomain, " @Mail.Example.COM. "),
+            Ok("mail.example.com".to_owned())
+        );
+        assert_eq!(
+            parse(BlockKind::WebsiteDomain, "https://Shop.Example/x?y"),
+            Ok("shop.example".to_owned())
+        );
+        assert_eq!(
+            parse(BlockKind::WebsiteDomain, "bücher.example"),
+            Ok("xn--bcher-kva.example".to_owned())
+        );
+        assert_eq!(
+            parse(BlockKind::Ip, " 2001:DB8::1 "),
+            Ok("2001:db8::1".to_owned())
+        );
+        assert_eq!(
+            parse(BlockKind::Author, &"AB".repeat(32)),
+            Ok("ab".repeat(32))
+        );
+    }
+
+    #[test]
+    fn values_that_name_nothing_are_refused() {
+        for (kind, value) in [
+            (BlockKind::EmailDomain, "localhost"),
+            (BlockKind::EmailDomain, "203.0.113.7"),
+            (BlockKind::WebsiteDomain, ""),
+            (BlockKind::Ip, "203.0.113"),
+            (BlockKind::Author, "jane@example.com"),
+        ] {
+            assert!(Blocked::parse(kind, value).is_err(), "{kind} {value:?}");
+        }
+    }
+
+    #[test]
+    fn a_domain_matches_its_subdomains_but_not_look_alikes() {
+        let blocked = Blocked::EmailDomain("example.com".to_owned());
+        let reply = |email| subject(email, "https://x.example", "203.0.113.7");
+        assert!(blocked.matches(&reply("jane@example.com")));
+        assert!(blocked.matches(&reply("jane@Mail.Example.com")));
+        assert!(!blocked.matches(&reply("jane@ample.com")));
+        assert!(!blocked.matches(&reply("jane@badexample.com")));
+
+        let website = Blocked::WebsiteDomain("pills.example".to_owned());
+        assert!(website.matches(&subject(
+            "a@b.example",
+            "https://shop.pills.example/",
+            "::1"
+        )));
+        assert!(!website.matches(&subject("a@pills.example", "https://ills.example", "::1")));
+    }
+
+    #[test]
+    fn addresses_and_authors_match_exactly() {
+        let ip = Blocked::Ip("2001:db8::1".parse().expect("ip"));
+        assert!(ip.matches(&subject("a@b.example", "", "2001:0db8:0::1")));
+        assert!(!ip.matches(&subject("a@b.example", "", "2001:db8::2")));
+        let author = Blocked::Author(AuthorHash([7; 32]));
+        assert!(author.matches(&subject("a@b.example", "", "::1")));
+        assert!(!Blocked::Author(AuthorHash([8; 32])).matches(&subject("a@b.example", "", "::1")));
+    }
+}

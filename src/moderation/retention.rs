@@ -1,0 +1,147 @@
+//! Retention: a reply's client details (IP address, user agent, referrer)
+//! are kept for a limited time, and pending replies that nobody decided can
+//! expire to rejected.
+//!
+//! The server sweeps once when it starts and then every hour. A sweep only
+//! ever removes client details or expires replies older than its cutoffs, so
+//! running it again, or on several replicas at once, changes nothing more: a
+//! reply expires once, with one audit row.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::{sync::watch, task::JoinHandle, time::MissedTickBehavior};
+
+use crate::store::{self, Store};
+
+/// How often the server sweeps.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The actor of the audit rows a sweep writes.
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// The note of an expiry's audit row.
+pub const EXPIRED_NOTE: &str = "expired";
+
+/// How long what is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Days a reply keeps its IP address, user agent and referrer.
+    pub client_details_days: u32,
+    /// Days a reply may wait for a moderator before it is rejected; `None`
+    /// keeps it pending for good.
+    pub expire_pending_days: Option<u32>,
+}
+
+impl Retention {
+    /// The cutoffs of a sweep at `now`: client details of replies created
+    /// before the first are dropped, pending replies created before the
+    /// second (if any) expire.
+    pub fn cutoffs(&self, now: DateTime<Utc>) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
+        let before = |days: u32| {
+            now.checked_sub_signed(TimeDelta::days(i64::from(days)))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        };
+        (
+            before(self.client_details_days),
+            self.expire_pending_days.map(before),
+        )
+    }
+}
+
+/// What one sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Replies whose client details were dropped.
+    pub client_details_dropped: u64,
+    /// Pending replies that expired to rejected.
+    pub expired: u64,
+}
+
+/// The server's sweeping task.
+pub struct Sweeper {
+    task: JoinHandle<()>,
+    sweeps: watch::Receiver<u64>,
+}
+
+impl Sweeper {
+    /// Sweeps now, then every [`SWEEP_INTERVAL`], until stopped.
+    pub fn start(store: Arc<dyn Store>, retention: Retention) -> Sweeper {
+        let (done, sweeps) = watch::channel(0u64);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                // The first tick is immediate: one sweep at start.
+                ticks.tick().await;
+                sweep_once(store.as_ref(), &retention).await;
+                done.send_modify(|count| *count += 1);
+            }
+        });
+        Sweeper { task, sweeps }
+    }
+
+    /// Resolves once a sweep has finished since the start (at once if one
+    /// has).
+    pub async fn swept(&self) {
+        let mut sweeps = self.sweeps.clone();
+        // An error means the task ended; then there is nothing to wait for.
+        let _ = sweeps.wait_for(|count| *count > 0).await;
+    }
+
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn sweep_once(store: &dyn Store, retention: &Retention) {
+    let now = store::now();
+    let (client_details_before, expire_pending_before) = retention.cutoffs(now);
+    match store
+        .sweep(now, client_details_before, expire_pending_before)
+        .await
+    {
+        Ok(report) if report == SweepReport::default() => {
+            tracing::debug!("retention sweep: nothing to do");
+        }
+        Ok(report) => tracing::info!(
+            client_details_dropped = report.client_details_dropped,
+            expired = report.expired,
+            "retention sweep"
+        ),
+        Err(err) => tracing::warn!(error = %err, "retention sweep failed; the next one retries"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutoffs_lie_whole_days_before_now() {
+        let now = DateTime::parse_from_rfc3339("2026-03-31T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("a time");
+        let retention = Retention {
+            client_details_days: 30,
+            expire_pending_days: Some(7),
+        };
+        let (client, pending) = retention.cutoffs(now);
+        assert_eq!(client.to_rfc3339(), "2026-03-01T12:00:00+00:00");
+        assert_eq!(
+            pending.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-03-24T12:00:00+00:00")
+        );
+        let keep = Retention {
+            expire_pending_days: None,
+            ..retention
+        };
+        assert_eq!(keep.cutoffs(now).1, None);
+    }
+}

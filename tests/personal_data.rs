@@ -1,0 +1,435 @@
+//! A reader's personal data through its life: exported on request, erased on
+//! request without a trace in the database, and client details dropped (and
+//! undecided replies expired) by the server's retention sweep.
+
+mod common;
+
+use common::{Backend, Harness, backend_tests, decide, reply_by};
+use md5::Md5;
+use replyguard::{
+    moderation::Scope,
+    proto::{self, CommentStatus, ModerationAction},
+    spam::{Mode, Policy},
+};
+use sha2::{Digest, Sha256};
+use tonic::Code;
+
+/// Every reply waits for a moderator; one person may post several at once
+/// (these tests are about their data, not about flooding).
+fn moderate_all() -> Policy {
+    Policy {
+        mode: Mode::ModerateAll,
+        flood_interval_seconds: 0,
+        ..Policy::default()
+    }
+}
+
+const EMAIL: &str = "Private.Person.4412@Example.net";
+const NAME: &str = "Pat Q. Personsworth";
+const IP: &str = "198.51.100.223";
+const USER_AGENT: &str = "PersonBrowser/9.1";
+const WEBSITE: &str = "https://pat-personsworth.example/";
+const REFERRER: &str = "https://news.example.com/?from=pat-personsworth";
+
+/// A reply by the person whose data these tests follow.
+fn by_the_person(article: &str, body: &str) -> proto::SubmitCommentRequest {
+    let mut request = reply_by(article, body, NAME, EMAIL);
+    if let Some(author) = request.author.as_mut() {
+        author.website = WEBSITE.to_owned();
+    }
+    request.client = Some(proto::ClientInfo {
+        ip: IP.to_owned(),
+        user_agent: USER_AGENT.to_owned(),
+        referrer: REFERRER.to_owned(),
+    });
+    request
+}
+
+async fn submit(comments: &mut common::Comments, request: proto::SubmitCommentRequest) -> String {
+    comments
+        .submit_comment(request)
+        .await
+        .expect("submit")
+        .into_inner()
+        .comment
+        .expect("comment")
+        .id
+}
+
+/// Everything the database holds, lowercased: the SQLite file with its
+/// write-ahead log and shared memory, or every column of every PostgreSQL
+/// table.
+async fn database_text(h: &Harness) -> String {
+    let text = match h.db.backend {
+        Backend::Sqlite => {
+            let mut bytes = Vec::new();
+            for suffix in ["", "-wal", "-shm"] {
+                let path = format!("{}{suffix}", h.db_path().display());
+                if let Ok(content) = std::fs::read(&path) {
+                    bytes.extend(content);
+                }
+            }
+            assert!(bytes.len() > 4096, "the database was read");
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        Backend::Postgres => h.db.postgres_dump().await,
+    };
+    text.to_lowercase()
+}
+
+/// Every trace of the person a database could hold: their email, its local
+/// part and unkeyed hashes of it, their name, address, browser and website.
+fn traces() -> Vec<String> {
+    let mut traces: Vec<String> = [
+        EMAIL,
+        "private.person",
+        NAME,
+        "personsworth",
+        IP,
+        USER_AGENT,
+        "pat-personsworth",
+    ]
+    .iter()
+    .map(|t| t.to_lowercase())
+    .collect();
+    for variant in [EMAIL.to_owned(), EMAIL.to_lowercase()] {
+        traces.push(hex::encode(Md5::digest(variant.as_bytes())));
+        traces.push(hex::encode(Sha256::digest(variant.as_bytes())));
+    }
+    traces
+}
+
+async fn erasing_an_author_leaves_no_trace_of_them_in_the_database(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let first = submit(
+        &mut comments,
+        by_the_person("story", "First thoughts on this."),
+    )
+    .await;
+    let reply = {
+        let mut moderation = h.moderation(&site.mod_token).await;
+        decide(
+            &mut moderation,
+            ModerationAction::Approve,
+            std::slice::from_ref(&first),
+        )
+        .await;
+        let mut request = by_the_person("story", "And a follow-up.");
+        request.parent_id = first.clone();
+        submit(&mut comments, request).await
+    };
+    submit(
+        &mut comments,
+        by_the_person("other-story", "Elsewhere too."),
+    )
+    .await;
+    let bystander = submit(
+        &mut comments,
+        reply_by("story", "I disagree.", "Bystander", "bystander@example.org"),
+    )
+    .await;
+
+    let before = database_text(&h).await;
+    for trace in [NAME, IP, USER_AGENT] {
+        assert!(
+            before.contains(&trace.to_lowercase()),
+            "{trace} is stored before the erasure, so the search can find it"
+        );
+    }
+
+    let eraser = h
+        .moderator_token(&[site.id], &[Scope::Moderate, Scope::Erase])
+        .await;
+    let mut moderation = h.moderation(&eraser).await;
+    let erased = moderation
+        .erase_author(proto::EraseAuthorRequest {
+            email: "  private.person.4412@EXAMPLE.net ".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("erase")
+        .into_inner();
+    assert_eq!(erased.comments_affected, 3);
+
+    let after = database_text(&h).await;
+    for trace in traces() {
+        assert!(
+            !after.contains(&trace),
+            "{trace:?} is still in the database"
+        );
+    }
+    assert!(after.contains("bystander"), "other authors are kept");
+
+    // The comments stay in their thread, anonymised.
+    let item = moderation
+        .get_comment(proto::GetCommentRequest { id: reply.clone() })
+        .await
+        .expect("kept")
+        .into_inner()
+        .comment
+        .expect("item");
+    let comment = item.comment.expect("comment");
+    assert_eq!(comment.author_name, "Anonymous");
+    assert_eq!(comment.parent_id, first);
+    assert_eq!(comment.body, "And a follow-up.");
+    assert_eq!(item.masked_email, "");
+    assert_eq!(item.ip, "");
+    assert_eq!(item.user_agent, "");
+    assert_eq!(comment.author_website, "");
+    assert_eq!(comment.avatar_seed, "");
+    let public = comments
+        .list_comments(proto::ListCommentsRequest {
+            article: "story".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(public.comments[0].author_name, "Anonymous");
+    assert_eq!(public.comments[0].body, "First thoughts on this.");
+    let other = moderation
+        .get_comment(proto::GetCommentRequest { id: bystander })
+        .await
+        .expect("kept")
+        .into_inner()
+        .comment
+        .expect("item");
+    assert_eq!(other.masked_email, "b•••@example.org");
+
+    // One audit row, with the count and without the email.
+    let log = moderation
+        .list_audit(proto::ListAuditRequest::default())
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    let erasures: Vec<&proto::AuditEntry> =
+        log.iter().filter(|e| e.action == "erase_author").collect();
+    assert_eq!(erasures.len(), 1);
+    assert_eq!(erasures[0].note, "3 comments anonymised, text kept");
+    assert_eq!(
+        erasures[0].actor,
+        eraser.chars().take(15).collect::<String>()
+    );
+}
+
+async fn erasing_with_remove_bodies_replaces_the_text_and_nothing_is_left_to_reveal(
+    backend: Backend,
+) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let id = submit(&mut comments, by_the_person("story", "Pat's secret plans.")).await;
+    let token = h.moderator_token(&[site.id], &Scope::ALL).await;
+    let mut moderation = h.moderation(&token).await;
+    let erased = moderation
+        .erase_author(proto::EraseAuthorRequest {
+            email: EMAIL.into(),
+            remove_bodies: true,
+            ..Default::default()
+        })
+        .await
+        .expect("erase")
+        .into_inner();
+    assert_eq!(erased.comments_affected, 1);
+
+    let item = moderation
+        .get_comment(proto::GetCommentRequest { id: id.clone() })
+        .await
+        .expect("kept")
+        .into_inner()
+        .comment
+        .expect("item");
+    assert_eq!(item.raw_body, "[removed]");
+    assert_eq!(item.comment.expect("comment").body, "[removed]");
+    let status = moderation
+        .reveal_email(proto::RevealEmailRequest {
+            id,
+            reason: "a complaint".into(),
+        })
+        .await
+        .expect_err("nothing to reveal");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let export = moderation
+        .export_author(proto::ExportAuthorRequest {
+            email: EMAIL.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("export")
+        .into_inner();
+    assert!(
+        export.comments.is_empty(),
+        "nothing links to the person any more"
+    );
+    let again = moderation
+        .erase_author(proto::EraseAuthorRequest {
+            email: EMAIL.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("erase again")
+        .into_inner();
+    assert_eq!(again.comments_affected, 0);
+}
+
+async fn an_export_holds_every_comment_and_personal_datum_of_the_author(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let other = h.site_with("other.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let first = submit(
+        &mut comments,
+        by_the_person("story", "Mail me: pat@example.net"),
+    )
+    .await;
+    let second = submit(&mut comments, by_the_person("story-2", "Second.")).await;
+    submit(
+        &mut comments,
+        reply_by(
+            "story",
+            "Someone else.",
+            "Bystander",
+            "bystander@example.org",
+        ),
+    )
+    .await;
+    submit(
+        &mut h.comments(&other.site_key).await,
+        by_the_person("story", "On another site."),
+    )
+    .await;
+
+    let token = h
+        .moderator_token(&[site.id, other.id], &[Scope::Erase, Scope::Moderate])
+        .await;
+    let mut moderation = h.moderation(&token).await;
+    let export = moderation
+        .export_author(proto::ExportAuthorRequest {
+            site: site.name.clone(),
+            email: EMAIL.to_lowercase(),
+        })
+        .await
+        .expect("export")
+        .into_inner();
+    assert_eq!(export.site, "news.example.com");
+    let ids: Vec<&str> = export.comments.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [first.as_str(), second.as_str()],
+        "oldest first, this site only"
+    );
+    let one = &export.comments[0];
+    assert_eq!(one.email, "Private.Person.4412@example.net");
+    assert_eq!(one.author_name, NAME);
+    assert_eq!(one.website, WEBSITE);
+    assert_eq!(one.ip, IP);
+    assert_eq!(one.user_agent, USER_AGENT);
+    assert_eq!(one.referrer, REFERRER);
+    assert_eq!(one.body, "Mail me: pat@example.net", "the text as written");
+    assert_eq!(one.article, "story");
+    assert_eq!(one.status(), CommentStatus::Pending);
+
+    let log = moderation
+        .list_audit(proto::ListAuditRequest {
+            site: site.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    let exports: Vec<&proto::AuditEntry> =
+        log.iter().filter(|e| e.action == "export_author").collect();
+    assert_eq!(exports.len(), 1);
+    assert_eq!(exports[0].note, "2 comments");
+    assert!(!exports[0].note.to_lowercase().contains("private.person"));
+
+    let status = moderation
+        .export_author(proto::ExportAuthorRequest {
+            site: String::new(),
+            email: EMAIL.into(),
+        })
+        .await
+        .expect_err("two sites: which one?");
+    assert_eq!(common::bad_fields(&status), ["site"]);
+}
+
+async fn the_server_drops_old_client_details_and_expires_old_replies_when_it_starts(
+    backend: Backend,
+) {
+    let mut h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let old = submit(&mut comments, by_the_person("story", "Long ago.")).await;
+    let recent = submit(&mut comments, by_the_person("story", "Just now.")).await;
+    let aged = match backend {
+        Backend::Sqlite => format!(
+            "UPDATE comments SET created_at = \
+             strftime('%Y-%m-%dT%H:%M:%f+00:00', created_at, '-40 days') \
+             WHERE id = X'{}'",
+            old.replace('-', "")
+        ),
+        Backend::Postgres => format!(
+            "UPDATE comments SET created_at = created_at - interval '40 days' \
+             WHERE id = '{old}'"
+        ),
+    };
+    h.db.execute(&aged).await;
+
+    h.settings.retain_client_days = 30;
+    h.settings.expire_pending_days = Some(20);
+    h.restart().await;
+    let server = h.server.as_ref().expect("running");
+    tokio::time::timeout(std::time::Duration::from_secs(30), server.swept())
+        .await
+        .expect("the first sweep ends");
+
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let get = |id: &str| proto::GetCommentRequest { id: id.to_owned() };
+    let swept = moderation
+        .get_comment(get(&old))
+        .await
+        .expect("kept")
+        .into_inner();
+    let item = swept.comment.expect("item");
+    assert_eq!(
+        item.comment.expect("comment").status(),
+        CommentStatus::Rejected
+    );
+    assert_eq!((item.ip.as_str(), item.user_agent.as_str()), ("", ""));
+    let last = swept.history.last().expect("history");
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.actor.as_str(),
+            last.note.as_str()
+        ),
+        ("expire", "system", "expired")
+    );
+    assert_eq!(last.from_status(), CommentStatus::Pending);
+    assert_eq!(last.to_status(), CommentStatus::Rejected);
+
+    let kept = moderation
+        .get_comment(get(&recent))
+        .await
+        .expect("kept")
+        .into_inner()
+        .comment
+        .expect("item");
+    assert_eq!(
+        kept.comment.expect("comment").status(),
+        CommentStatus::Pending
+    );
+    assert_eq!(kept.ip, IP);
+    assert_eq!(kept.user_agent, USER_AGENT);
+}
+
+backend_tests!(
+    erasing_an_author_leaves_no_trace_of_them_in_the_database,
+    erasing_with_remove_bodies_replaces_the_text_and_nothing_is_left_to_reveal,
+    an_export_holds_every_comment_and_personal_datum_of_the_author,
+    the_server_drops_old_client_details_and_expires_old_replies_when_it_starts,
+);
