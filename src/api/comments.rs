@@ -99,20 +99,13 @@ impl Comments for CommentsApi {
             .thread_page(site, &req.article, order, after.as_ref(), size + 1)
             .await
             .map_err(store_status)?;
-        let next_page_token = if page.len() > size as usize {
-            page.truncate(size as usize);
-            page.last()
-                .map(|last| {
-                    let cursor = ThreadCursor {
-                        root: last.root,
-                        path: last.path.clone(),
-                    };
-                    paging::encode_thread(order, &cursor)
-                })
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = paging::next_token(&mut page, size, |last| {
+            let cursor = ThreadCursor {
+                root: last.root,
+                path: last.path.clone(),
+            };
+            paging::encode_thread(order, &cursor)
+        });
         let total_count = self
             .store
             .count_approved(site, std::slice::from_ref(&req.article))

@@ -99,14 +99,8 @@ impl Moderation for ModerationApi {
             .queue_page(site.id, queue, article, after, size + 1)
             .await
             .map_err(store_status)?;
-        let next_page_token = if page.len() > size as usize {
-            page.truncate(size as usize);
-            page.last()
-                .map(|last| paging::encode_queue(last.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token =
+            paging::next_token(&mut page, size, |last| paging::encode_queue(last.id));
         Ok(Response::new(proto::ListQueueResponse {
             items: page
                 .iter()
@@ -358,14 +352,8 @@ impl Moderation for ModerationApi {
             .audit_page(site.id, comment, before, size + 1)
             .await
             .map_err(store_status)?;
-        let next_page_token = if page.len() > size as usize {
-            page.truncate(size as usize);
-            page.last()
-                .map(|last| paging::encode_audit(last.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token =
+            paging::next_token(&mut page, size, |last| paging::encode_audit(last.id));
         Ok(Response::new(proto::ListAuditResponse {
             entries: page.iter().map(audit_entry).collect(),
             next_page_token,

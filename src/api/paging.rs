@@ -13,6 +13,18 @@ use crate::{
     store::{ThreadCursor, ThreadOrder},
 };
 
+/// Trims a page that was fetched with one row more than `size` and returns
+/// the next page's token, made from the page's last row; empty on the last
+/// page, where the extra row was not there.
+pub fn next_token<T>(page: &mut Vec<T>, size: u32, token: impl FnOnce(&T) -> String) -> String {
+    let size = size as usize;
+    if page.len() <= size {
+        return String::new();
+    }
+    page.truncate(size);
+    page.last().map(token).unwrap_or_default()
+}
+
 /// A page size: `default` when unset, never above `max`.
 pub fn page_size(requested: u32, default: u32, max: u32) -> u32 {
     match requested {
