@@ -279,8 +279,6 @@ pub trait Store: Send + Sync + 'static {
         site: SiteId,
         key: &str,
     ) -> StoreResult<Option<StoredComment>>;
-    /// How many approved comments this author has on the site.
-    async fn approved_by_author(&self, site: SiteId, author_hash: &[u8]) -> StoreResult<u64>;
     /// One page of the approved comments of an article, a parent before its replies.
     async fn thread_page(
         &self,

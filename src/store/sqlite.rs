@@ -420,18 +420,6 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn approved_by_author(&self, site: SiteId, author_hash: &[u8]) -> StoreResult<u64> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM comments \
-             WHERE site_id = ? AND author_hash = ? AND status = 'approved'",
-        )
-        .bind(site.0)
-        .bind(author_hash)
-        .fetch_one(&self.reader)
-        .await?;
-        Ok(count.unsigned_abs())
-    }
-
     async fn thread_page(
         &self,
         site: SiteId,
