@@ -1131,6 +1131,11 @@ async fn erasing_an_author_anonymises_each_of_their_comments_with_one_audit_row(
         assert_eq!(after.referrer, None);
         assert_eq!(after.idempotency_key, None);
         assert_eq!(
+            after.fingerprint, None,
+            "nothing derived from the words stays"
+        );
+        assert!(after.features.is_empty());
+        assert_eq!(
             after.body, "Mail me at [email hidden].",
             "the masked text stays"
         );

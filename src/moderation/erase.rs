@@ -4,8 +4,9 @@
 //! assessment's rule names and weights; it loses everything that could lead
 //! back to the person: name, email, website, the keyed hash that links it to
 //! their other comments, avatar, client details, the spam reasons' texts
-//! (they quote hosts and addresses), and the raw text (the public, masked text
-//! stays unless bodies are removed). The email is never written anywhere,
+//! (they quote hosts and addresses), the raw text (the public, masked text
+//! stays unless bodies are removed), and the text's fingerprint and
+//! classifier features, which are derived from the raw words. The email is never written anywhere,
 //! not even in the audit note.
 
 use crate::{

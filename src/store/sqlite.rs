@@ -826,7 +826,7 @@ impl Store for SqliteStore {
                 "UPDATE comments SET author_name = ?, author_website = NULL, email_sealed = ?, \
                  author_hash = ?, avatar_seed = '', body = ?, body_public = ?, body_html = ?, \
                  ip = NULL, user_agent = NULL, referrer = NULL, reasons = ?, \
-                 idempotency_key = NULL WHERE id = ?",
+                 idempotency_key = NULL, fingerprint = NULL, features = NULL WHERE id = ?",
             )
             .bind(ERASED_NAME)
             .bind(ERASED_EMAIL)
