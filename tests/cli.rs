@@ -266,9 +266,18 @@ async fn replyctl_watch_prints_a_reply_submitted_after_it_started(backend: Backe
             "Links: https://a.example https://b.example",
         ],
     ));
+    // Read on a thread of its own, so that a watcher that never prints
+    // fails the test after a bound instead of hanging it.
     let mut stdout = BufReader::new(watcher.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("read stdout");
+    let (sent, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = sent.send(line);
+    });
+    let line = received
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the watcher prints the reply within 10 s");
     watcher.kill().expect("stop the watcher");
     let _ = watcher.wait();
     let item: Value = serde_json::from_str(&line).expect("one JSON item per line");
