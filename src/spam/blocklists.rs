@@ -142,7 +142,7 @@ impl Rule for BlockedWebsite {
             .and_then(|w| w.url().host_str());
         let hosts = website
             .into_iter()
-            .chain(input.links.iter().map(|link| link.host.as_str()));
+            .chain(input.text.links.iter().map(|link| link.host.as_str()));
         for host in hosts {
             let blocked = input
                 .policy

@@ -256,24 +256,21 @@ const STEM_CHARS: usize = 5;
 /// The hashed, de-duplicated features of a reply: the ids the store loads counts for and
 /// that a lesson increments.
 pub fn features(reply: &ValidReply) -> Vec<u64> {
-    let body = reply.body.as_str();
-    features_of(
-        body,
-        &Words::new(body),
-        &super::links::find_links(body),
-        reply,
-    )
+    super::Analysis::of(reply).features
+}
+
+/// What the features say of a reply's shape besides its words and links.
+pub(crate) struct Shape {
+    pub letters: usize,
+    pub capitals: usize,
+    /// Whether the author gave a website.
+    pub website: bool,
 }
 
 /// Words and word pairs of the normalised text, the hosts it links to, and a few signs of
 /// its shape. Word pairs carry phrases ("check out", "my channel"); shape and host
 /// features let lessons about one link or one shouting spammer carry over to the next.
-pub(crate) fn features_of(
-    body: &str,
-    words: &Words,
-    links: &[Link],
-    reply: &ValidReply,
-) -> Vec<u64> {
+pub(crate) fn features_of(words: &Words, links: &[Link], shape: Shape) -> Vec<u64> {
     let mut out = Vec::with_capacity(2 * words.len().min(MAX_WORDS) + 8);
     let mut previous: Option<u64> = None;
     for (word, &hash) in words.iter().zip(words.hashes()).take(MAX_WORDS) {
@@ -308,16 +305,10 @@ pub(crate) fn features_of(
         };
         out.push(hash_bytes(HOST, domain.as_bytes()));
     }
-    if reply.website.is_some() {
+    if shape.website {
         out.push(meta("website"));
     }
-    let (letters, capitals) = body
-        .chars()
-        .filter(|c| c.is_alphabetic())
-        .fold((0usize, 0usize), |(l, c), ch| {
-            (l + 1, c + usize::from(ch.is_uppercase()))
-        });
-    if letters >= 8 && capitals * 2 > letters {
+    if shape.letters >= 8 && shape.capitals * 2 > shape.letters {
         out.push(meta("mostly-capitals"));
     }
     out.sort_unstable();
@@ -430,13 +421,7 @@ impl Rule for Classifier {
     }
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
-        let features = features_of(
-            input.reply.body.as_str(),
-            &input.words,
-            &input.links,
-            input.reply,
-        );
-        let (p, known) = probability(&self.prior, input.facts.learned, &features);
+        let (p, known) = probability(&self.prior, input.facts.learned, &input.text.features);
         if known == 0 {
             return None;
         }

@@ -128,10 +128,10 @@ impl Rule for Campaign {
     }
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
-        if input.words.len() < MIN_WORDS || input.facts.recent.is_empty() {
+        if input.text.words.len() < MIN_WORDS || input.facts.recent.is_empty() {
             return None;
         }
-        let own = fingerprint_words(&input.words);
+        let own = input.text.fingerprint;
         let article = input.reply.article.as_str();
         let matches = input
             .facts

@@ -64,7 +64,10 @@ fn parse_link(found: &str, span: (usize, usize)) -> Option<Link> {
 
 /// Whether `host` is `domain` or one of its subdomains.
 pub fn host_is_within(host: &str, domain: &str) -> bool {
-    let host = host.trim_start_matches("www.");
+    let mut host = host;
+    while let Some(rest) = host.strip_prefix("www.") {
+        host = rest;
+    }
     host == domain
         || host
             .strip_suffix(domain)
@@ -81,7 +84,7 @@ impl Rule for LinkCount {
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
         let max = input.policy.max_links;
-        let count = input.links.len();
+        let count = input.text.links.len();
         (max > 0 && count >= max as usize)
             .then(|| Finding::new(format!("{count} links (holds at {max})")))
     }
@@ -140,6 +143,7 @@ impl Rule for LinkShortener {
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
         input
+            .text
             .links
             .iter()
             .find(|link| SHORTENERS.iter().any(|s| host_is_within(&link.host, s)))
@@ -157,6 +161,7 @@ impl Rule for LinkRawIp {
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
         input
+            .text
             .links
             .iter()
             .find(|link| link.is_ip)
@@ -182,6 +187,7 @@ impl Rule for LinkTld {
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
         input
+            .text
             .links
             .iter()
             .find(|link| SUSPICIOUS_TLDS.contains(&link.tld()))
@@ -202,6 +208,7 @@ impl Rule for LinkWebsiteRepeat {
         let website = input.reply.website.as_ref()?;
         let host = website.url().host_str()?.trim_start_matches("www.");
         input
+            .text
             .links
             .iter()
             .any(|link| host_is_within(&link.host, host))

@@ -153,15 +153,86 @@ impl Finding {
     }
 }
 
-/// Everything a rule may look at, with the parts several rules need worked out once.
-pub struct Input<'a> {
-    pub reply: &'a ValidReply,
-    pub policy: &'a Policy,
-    pub facts: &'a Facts<'a>,
+/// What the rules read of a reply's body, worked out once per reply. The submit pipeline
+/// makes it before it gathers facts, since the store loads the learned counts of exactly
+/// these features, and stores the fingerprint; the rules then read the same analysis.
+pub struct Analysis {
     /// The links in the body.
     pub links: Vec<Link>,
     /// The normalised words of the body.
     pub words: text::Words,
+    /// The classifier's features, sorted and de-duplicated.
+    pub features: Vec<u64>,
+    /// The near-duplicate fingerprint (SimHash) of the words.
+    pub fingerprint: u64,
+    /// How many letters the body has.
+    pub letters: usize,
+    /// How many of those letters are capitals.
+    pub capitals: usize,
+}
+
+impl Analysis {
+    /// Reads `reply`'s body once for every rule.
+    pub fn of(reply: &ValidReply) -> Analysis {
+        let body = reply.body.as_str();
+        let words = text::Words::new(body);
+        let links = find_links(body);
+        let (mut letters, mut capitals) = (0, 0);
+        if body.is_ascii() {
+            for b in body.bytes().filter(u8::is_ascii_alphabetic) {
+                letters += 1;
+                capitals += usize::from(b.is_ascii_uppercase());
+            }
+        } else {
+            for c in body.chars().filter(|c| c.is_alphabetic()) {
+                letters += 1;
+                capitals += usize::from(c.is_uppercase());
+            }
+        }
+        let features = classifier::features_of(
+            &words,
+            &links,
+            classifier::Shape {
+                letters,
+                capitals,
+                website: reply.website.is_some(),
+            },
+        );
+        Analysis {
+            fingerprint: duplicates::fingerprint_words(&words),
+            links,
+            words,
+            features,
+            letters,
+            capitals,
+        }
+    }
+}
+
+/// Everything a rule may look at.
+pub struct Input<'a> {
+    pub reply: &'a ValidReply,
+    pub policy: &'a Policy,
+    pub facts: &'a Facts<'a>,
+    /// The body, read once for every rule.
+    pub text: &'a Analysis,
+    /// The normalised words of the author's name and website, read once when a term rule
+    /// first needs them.
+    signature: std::cell::OnceCell<[text::Words; 2]>,
+}
+
+impl Input<'_> {
+    /// The normalised words of the author's name and of their website address.
+    pub fn signature(&self) -> &[text::Words; 2] {
+        self.signature.get_or_init(|| {
+            let website = self
+                .reply
+                .website
+                .as_ref()
+                .map_or_else(text::Words::default, |w| text::Words::new(w.as_str()));
+            [text::Words::new(self.reply.author.as_str()), website]
+        })
+    }
 }
 
 /// One named check.
@@ -230,13 +301,23 @@ impl Assessor {
 
     /// Scores one reply under a site's policy, with what is known about it beforehand.
     pub fn assess(&self, reply: &ValidReply, policy: &Policy, facts: &Facts<'_>) -> Assessment {
-        let body = reply.body.as_str();
+        self.assess_analysed(reply, &Analysis::of(reply), policy, facts)
+    }
+
+    /// [`Assessor::assess`] for a reply whose body is already analysed.
+    pub fn assess_analysed(
+        &self,
+        reply: &ValidReply,
+        text: &Analysis,
+        policy: &Policy,
+        facts: &Facts<'_>,
+    ) -> Assessment {
         let input = Input {
             reply,
             policy,
             facts,
-            links: find_links(body),
-            words: text::Words::new(body),
+            text,
+            signature: std::cell::OnceCell::new(),
         };
         let mut reasons = Vec::new();
         for (rule, info) in &self.rules {

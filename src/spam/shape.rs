@@ -28,17 +28,7 @@ impl Rule for Capitals {
     }
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
-        let (mut letters, mut capitals) = (0usize, 0usize);
-        for c in input
-            .reply
-            .body
-            .as_str()
-            .chars()
-            .filter(|c| c.is_alphabetic())
-        {
-            letters += 1;
-            capitals += usize::from(c.is_uppercase());
-        }
+        let (letters, capitals) = (input.text.letters, input.text.capitals);
         let ratio = capitals as f64 / letters.max(1) as f64;
         (letters >= MIN_LETTERS_FOR_CAPITALS && ratio >= CAPITALS_RATIO)
             .then(|| Finding::new(format!("{:.0}% capital letters", ratio * 100.0)))
@@ -65,7 +55,7 @@ impl Rule for Repetition {
         }
         let mut run = 0usize;
         let mut last = None;
-        for word in input.words.iter() {
+        for word in input.text.words.iter() {
             run = if Some(word) == last { run + 1 } else { 1 };
             last = Some(word);
             if run >= REPEATED_WORDS {
@@ -87,7 +77,7 @@ impl Rule for ShortWithLink {
     }
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
-        if input.links.is_empty() {
+        if input.text.links.is_empty() {
             return None;
         }
         let body = input.reply.body.as_str();
@@ -97,6 +87,7 @@ impl Rule for ShortWithLink {
             let start = piece.as_ptr() as usize - body.as_ptr() as usize;
             let end = start + piece.len();
             let in_link = input
+                .text
                 .links
                 .iter()
                 .any(|link| start < link.span.1 && link.span.0 < end);
@@ -127,6 +118,10 @@ impl Rule for UnusualScript {
             .iter()
             .filter_map(|name| Script::parse(name))
             .collect();
+        // Every letter of an ASCII text is Latin.
+        if allowed.contains(&Script::Latin) && input.reply.body.as_str().is_ascii() {
+            return None;
+        }
         let (mut letters, mut foreign) = (0usize, 0usize);
         let mut seen = None;
         for c in input

@@ -11,13 +11,8 @@ fn first_match<'p>(input: &Input<'_>, terms: &'p [String]) -> Option<&'p str> {
     if terms.is_empty() {
         return None;
     }
-    let name = Words::new(input.reply.author.as_str());
-    let website = input
-        .reply
-        .website
-        .as_ref()
-        .map_or_else(Words::default, |w| Words::new(w.as_str()));
-    let places = [&input.words, &name, &website];
+    let [name, website] = input.signature();
+    let places = [&input.text.words, name, website];
     terms
         .iter()
         .find(|term| {

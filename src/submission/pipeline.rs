@@ -87,10 +87,10 @@ impl Submitter {
         let (root, path, depth, id) = self.place_in_thread(site, &reply).await?;
         let now = store::now();
         let ip = reply.client.ip.map(|ip| ip.to_string());
-        let features = spam::features(&reply);
+        let text = spam::Analysis::of(&reply);
         let stored = self
             .store
-            .facts(site.id, &author_hash.0, ip.as_deref(), &features)
+            .facts(site.id, &author_hash.0, ip.as_deref(), &text.features)
             .await?;
         let since = |last: Option<chrono::DateTime<chrono::Utc>>| {
             // A clock step backwards reads as "just now", never as a panic.
@@ -147,7 +147,9 @@ impl Submitter {
             facts.token_reused = !self.store.use_form_nonce(site.id, &nonce).await?;
         }
         let trusted = facts.author_approved > 0 && facts.author_spam == 0;
-        let assessment = self.assessor.assess(&reply, &site.policy, &facts);
+        let assessment = self
+            .assessor
+            .assess_analysed(&reply, &text, &site.policy, &facts);
         let status = site.policy.initial_status(&assessment, trusted);
         let body_public = mask_contacts(reply.body.as_str());
         let comment = StoredComment {
@@ -167,8 +169,8 @@ impl Submitter {
             body: reply.body.as_str().to_owned(),
             body_html: render_html(&body_public),
             body_public,
-            fingerprint: Some(spam::fingerprint(reply.body.as_str())),
-            features,
+            fingerprint: Some(text.fingerprint),
+            features: text.features,
             ip,
             user_agent: reply.client.user_agent.clone(),
             referrer: reply.client.referrer.clone(),
