@@ -1433,8 +1433,73 @@ async fn the_sweep_works_through_a_backlog_in_batches(backend: Backend) {
     assert!(left.is_empty());
 }
 
+/// The learned (spam, ham) totals and per-feature weights of `site` for the
+/// features of [`comment`].
+async fn learned(store: &dyn Store, site: SiteId) -> ((f32, f32), Vec<(f32, f32)>) {
+    let facts = store
+        .facts(site, &[0xcd; 32], None, &[1, 2, 3])
+        .await
+        .expect("facts");
+    let learned = facts.learned;
+    let features = [1, 2, 3].iter().map(|f| learned.get(*f)).collect();
+    ((learned.spam, learned.ham), features)
+}
+
+async fn a_reversed_decision_takes_its_earlier_lesson_back(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let site = site(&*store, "news.example.com").await;
+    let reply = comment(site, "/a", None, CommentStatus::Pending);
+    insert(&*store, &reply).await;
+
+    store
+        .decide(&[site], &decision(reply.id, Action::MarkSpam))
+        .await
+        .expect("mark spam");
+    assert_eq!(
+        learned(&*store, site).await,
+        ((1.0, 0.0), vec![(1.0, 0.0); 3])
+    );
+
+    // The moderator changes their mind: the reply now teaches ham alone.
+    store
+        .decide(&[site], &decision(reply.id, Action::MarkHam))
+        .await
+        .expect("mark ham");
+    assert_eq!(
+        learned(&*store, site).await,
+        ((0.0, 1.0), vec![(0.0, 1.0); 3])
+    );
+
+    // A decision that leaves the reply where it is teaches nothing new.
+    store
+        .decide(&[site], &decision(reply.id, Action::Approve))
+        .await
+        .expect("approve again");
+    assert_eq!(
+        learned(&*store, site).await,
+        ((0.0, 1.0), vec![(0.0, 1.0); 3])
+    );
+
+    // Rejecting it later replaces the ham lesson with the weaker spam one.
+    store
+        .decide(&[site], &decision(reply.id, Action::Reject))
+        .await
+        .expect("reject");
+    let ((spam, ham), features) = learned(&*store, site).await;
+    assert!(
+        (spam - 0.3).abs() < 1e-6 && ham.abs() < 1e-6,
+        "{spam} {ham}"
+    );
+    assert!(
+        features
+            .iter()
+            .all(|(s, h)| (s - 0.3).abs() < 1e-6 && h.abs() < 1e-6)
+    );
+}
+
 backend_tests!(
     concurrent_inserts_are_answered_each_on_its_own,
+    a_reversed_decision_takes_its_earlier_lesson_back,
     a_token_keeps_its_scopes_and_its_changes_are_audited_on_each_site,
     revoking_nothing_leaves_no_audit_row,
     the_audit_log_pages_newest_first_by_site_and_by_comment,

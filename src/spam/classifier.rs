@@ -62,6 +62,21 @@ pub enum Label {
 }
 
 impl Label {
+    /// The word stored with a reply's lesson.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Spam => "spam",
+            Label::Ham => "ham",
+        }
+    }
+
+    /// The inverse of [`Label::as_str`].
+    pub fn parse(word: &str) -> Option<Label> {
+        [Label::Spam, Label::Ham]
+            .into_iter()
+            .find(|label| label.as_str() == word)
+    }
+
     /// The lesson a moderator's decision teaches, with its weight; `None` for a decision that
     /// says nothing about spam (deleting).
     pub fn from_action(action: Action) -> Option<(Label, f32)> {

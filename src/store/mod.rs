@@ -227,6 +227,34 @@ pub(crate) fn lesson(
     crate::spam::Label::from_action(action)
 }
 
+/// The changes a decision makes to the learned statistics, given the lesson
+/// the reply taught last (`earlier`, as stored with it): a reply teaches what
+/// its latest decision says, so a moderator who changes their mind takes the
+/// earlier lesson back. Empty when the decision teaches nothing.
+pub(crate) fn lessons(
+    new: Option<(crate::spam::Label, f32)>,
+    earlier: Option<(crate::spam::Label, f32)>,
+) -> Vec<(crate::spam::Label, f32)> {
+    let Some(new) = new else {
+        return Vec::new();
+    };
+    let mut changes = Vec::with_capacity(2);
+    if let Some((label, weight)) = earlier {
+        changes.push((label, -weight));
+    }
+    changes.push(new);
+    changes
+}
+
+/// A reply's stored lesson, from its two columns; a damaged pair reads as
+/// none, so it is never taken back twice.
+pub(crate) fn stored_lesson(
+    label: Option<String>,
+    weight: Option<f32>,
+) -> Option<(crate::spam::Label, f32)> {
+    Some((crate::spam::Label::parse(label.as_deref()?)?, weight?))
+}
+
 /// The time inside a UUIDv7, for "when was the last reply" from `MAX(id)`.
 pub(crate) fn uuid_time(id: uuid::Uuid) -> Option<DateTime<Utc>> {
     let (seconds, nanos) = id.get_timestamp()?.to_unix();

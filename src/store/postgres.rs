@@ -25,13 +25,13 @@ use uuid::Uuid;
 use super::{
     EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, RECENT_REPLIES, ReplyFilter, Role,
     SWEEP_BATCH, Site, Store, StoreError, StoreOptions, StoreResult, StoredComment, StoredFacts,
-    ThreadCursor, ThreadOrder, lesson, now,
+    ThreadCursor, ThreadOrder, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, RecentRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
         encode_features, status_from,
     },
-    token_note,
+    stored_lesson, token_note,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
@@ -478,7 +478,7 @@ impl Store for PostgresStore {
         // FOR UPDATE: a second decision on this comment waits here until the
         // first commits, then reads the status the first one left.
         let row = sqlx::query(
-            "SELECT site_id, status, features FROM comments \
+            "SELECT site_id, status, features, lesson_label, lesson_weight FROM comments \
              WHERE id = $1 AND site_id = ANY($2) FOR UPDATE",
         )
         .bind(decision.comment.0)
@@ -497,14 +497,21 @@ impl Store for PostgresStore {
         }
         let now = now();
         let to = decision.action.target();
+        let taught = lesson(decision.action, from, to);
         match to {
             Some(to) => {
-                sqlx::query("UPDATE comments SET status = $1, updated_at = $2 WHERE id = $3")
-                    .bind(to.as_str())
-                    .bind(now)
-                    .bind(decision.comment.0)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE comments SET status = $1, updated_at = $2, \
+                     lesson_label = COALESCE($3, lesson_label), \
+                     lesson_weight = COALESCE($4, lesson_weight) WHERE id = $5",
+                )
+                .bind(to.as_str())
+                .bind(now)
+                .bind(taught.map(|(label, _)| label.as_str()))
+                .bind(taught.map(|(_, weight)| weight))
+                .bind(decision.comment.0)
+                .execute(&mut *tx)
+                .await?;
             }
             None => {
                 sqlx::query("DELETE FROM comments WHERE id = $1")
@@ -529,10 +536,14 @@ impl Store for PostgresStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if let Some((label, weight)) = lesson(decision.action, from, to) {
+        let earlier = stored_lesson(row.try_get("lesson_label")?, row.try_get("lesson_weight")?);
+        let changes = lessons(taught, earlier);
+        if !changes.is_empty() {
             let features: Option<Vec<u8>> = row.try_get("features")?;
             let features = features.as_deref().map(decode_features).unwrap_or_default();
-            teach(&mut tx, site, &features, label, weight).await?;
+            for (label, weight) in changes {
+                teach(&mut tx, site, &features, label, weight).await?;
+            }
         }
         tx.commit().await?;
         Ok(DecisionOutcome::Applied { from, to })

@@ -21,13 +21,13 @@ use uuid::Uuid;
 use super::{
     Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, RECENT_REPLIES, ReplyFilter,
     Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment, StoredFacts,
-    ThreadCursor, ThreadOrder, lesson, now,
+    ThreadCursor, ThreadOrder, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, RecentRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
         encode_features, status_from,
     },
-    token_note, uuid_time,
+    stored_lesson, token_note, uuid_time,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
@@ -525,7 +525,7 @@ impl Store for SqliteStore {
         decision: &Decision<'_>,
     ) -> StoreResult<DecisionOutcome> {
         let mut tx = self.writer.begin().await?;
-        let row = sqlx::query("SELECT site_id, status, features FROM comments WHERE id = ?")
+        let row = sqlx::query("SELECT site_id, status, features, lesson_label, lesson_weight FROM comments WHERE id = ?")
             .bind(decision.comment.0)
             .fetch_optional(&mut *tx)
             .await?;
@@ -542,14 +542,21 @@ impl Store for SqliteStore {
         }
         let now = now();
         let to = decision.action.target();
+        let taught = lesson(decision.action, from, to);
         match to {
             Some(to) => {
-                sqlx::query("UPDATE comments SET status = ?, updated_at = ? WHERE id = ?")
-                    .bind(to.as_str())
-                    .bind(now)
-                    .bind(decision.comment.0)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE comments SET status = ?, updated_at = ?, \
+                     lesson_label = COALESCE(?, lesson_label), \
+                     lesson_weight = COALESCE(?, lesson_weight) WHERE id = ?",
+                )
+                .bind(to.as_str())
+                .bind(now)
+                .bind(taught.map(|(label, _)| label.as_str()))
+                .bind(taught.map(|(_, weight)| weight))
+                .bind(decision.comment.0)
+                .execute(&mut *tx)
+                .await?;
             }
             None => {
                 sqlx::query("DELETE FROM comments WHERE id = ?")
@@ -574,10 +581,14 @@ impl Store for SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if let Some((label, weight)) = lesson(decision.action, from, to) {
+        let earlier = stored_lesson(row.try_get("lesson_label")?, row.try_get("lesson_weight")?);
+        let changes = lessons(taught, earlier);
+        if !changes.is_empty() {
             let features: Option<Vec<u8>> = row.try_get("features")?;
             let features = features.as_deref().map(decode_features).unwrap_or_default();
-            teach(&mut tx, site, &features, label, weight).await?;
+            for (label, weight) in changes {
+                teach(&mut tx, site, &features, label, weight).await?;
+            }
         }
         tx.commit().await?;
         Ok(DecisionOutcome::Applied { from, to })
