@@ -74,8 +74,11 @@ impl SqliteStore {
             // Erased and expired personal data must not linger in the free
             // space of pages: overwrite it with zeros.
             .pragma("secure_delete", "on");
+        // A connection to a local file cannot go stale: no ping before each
+        // use, which on SQLite is one more hand-off to the connection's thread.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         MIGRATOR
@@ -84,6 +87,7 @@ impl SqliteStore {
             .map_err(super::migration_error)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
