@@ -6,8 +6,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     api::{CommentsApi, ModerationApi, auth::AuthLayer},
@@ -164,7 +163,9 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         .add_service(CommentsServer::new(comments))
         .add_service(ModerationServer::new(moderation));
     let task = tokio::spawn(async move {
-        let incoming = TcpListenerStream::new(listener);
+        // Without TCP_NODELAY, a response's last small frame waits for the
+        // client's delayed acknowledgement: about 40 ms per call on Linux.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         router
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = on_shutdown.await;
