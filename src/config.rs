@@ -19,6 +19,10 @@ use crate::{
 /// otherwise.
 pub const DEFAULT_RETAIN_CLIENT_DAYS: u32 = 30;
 
+/// KiB of approved threads and counts a server keeps in memory when not
+/// told otherwise.
+pub const DEFAULT_THREAD_CACHE_KIB: u32 = 16 * 1024;
+
 /// The database when none is named: SQLite in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://replyguard.db";
 
@@ -89,6 +93,18 @@ pub struct ServeSettings {
         value_parser = clap::value_parser!(u32).range(1..=36_500)
     )]
     pub expire_pending_days: Option<u32>,
+
+    /// KiB of approved thread pages and counts kept in memory for
+    /// `ListComments` and `CountComments`; 0 reads every one from the
+    /// database.
+    #[arg(
+        long,
+        env = "REPLYGUARD_THREAD_CACHE_KIB",
+        value_name = "KIB",
+        default_value_t = DEFAULT_THREAD_CACHE_KIB,
+        value_parser = clap::value_parser!(u32).range(0..=16 * 1024 * 1024)
+    )]
+    pub thread_cache_kib: u32,
 }
 
 impl ServeSettings {
@@ -105,7 +121,15 @@ impl ServeSettings {
             log_format: LogFormat::Human,
             retain_client_days: DEFAULT_RETAIN_CLIENT_DAYS,
             expire_pending_days: None,
+            thread_cache_kib: DEFAULT_THREAD_CACHE_KIB,
         }
+    }
+
+    /// The thread cache's budget in bytes.
+    pub fn thread_cache_bytes(&self) -> usize {
+        usize::try_from(self.thread_cache_kib)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1024)
     }
 
     /// What the server keeps, and for how long.

@@ -15,7 +15,7 @@ use crate::{
     privacy::{PrivacyError, SecretKey, Vault, load_or_create_key_file},
     proto::{self, comments_server::CommentsServer, moderation_server::ModerationServer},
     spam::Assessor,
-    store::{self, StoreError, StoreOptions},
+    store::{self, CachedStore, Store, StoreError, StoreOptions},
     submission::Submitter,
 };
 
@@ -111,7 +111,10 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         max_connections: settings.database_pool_size,
         ..StoreOptions::default()
     };
-    let store = store::open_with(&settings.database.url, &options).await?;
+    let store: Arc<dyn Store> = Arc::new(CachedStore::new(
+        store::open_with(&settings.database.url, &options).await?,
+        settings.thread_cache_bytes(),
+    ));
     let vault = Vault::new(&key);
 
     let listener = TcpListener::bind(settings.listen)

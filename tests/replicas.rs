@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{Backend, Harness, approve, reply};
 use replyguard::{
+    moderation::{ERASED_NAME, Scope},
     proto::{self, CommentStatus},
     spam::{Mode, Policy},
 };
@@ -141,4 +142,198 @@ async fn two_replicas_share_submissions_decisions_and_live_queues() {
         .expect_err("refused as a flood");
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     b.shutdown().await.expect("B stops");
+}
+
+/// Reads `article` on `comments` until its listing is `expected`, for at
+/// most 10 s: another replica's change arrives as a notification.
+async fn until_listed(comments: &mut common::Comments, article: &str, expected: &[String]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = comments
+            .list_comments(proto::ListCommentsRequest {
+                article: article.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        let ids: Vec<String> = listed.comments.into_iter().map(|c| c.id).collect();
+        if ids == expected {
+            assert_eq!(listed.total_count, expected.len() as u64);
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still listed {ids:?} under {article}, not {expected:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_decision_on_one_replica_reaches_the_others_cached_threads() {
+    if !common::postgres_available(
+        "replicas::a_decision_on_one_replica_reaches_the_others_cached_threads",
+    )
+    .await
+    {
+        return;
+    }
+    let a = Harness::new(Backend::Postgres).await;
+    let b = a.replica().await;
+    let site = a
+        .site_with(
+            "news.example.com",
+            Policy {
+                mode: Mode::ModerateAll,
+                ..Policy::default()
+            },
+        )
+        .await;
+    let mut comments_a = a.comments(&site.site_key).await;
+    let mut moderation_b = Harness::moderation_at(&b, &site.mod_token).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let id = comments_a
+            .submit_comment(common::reply_by(
+                "story",
+                &format!("Reply number {i}."),
+                &format!("Reader {i}"),
+                &format!("reader{i}@example.com"),
+            ))
+            .await
+            .expect("submit on A")
+            .into_inner()
+            .comment
+            .expect("comment")
+            .id;
+        ids.push(id);
+    }
+    // A caches the empty thread, then hears of every change made on B.
+    until_listed(&mut comments_a, "story", &[]).await;
+    approve(&mut moderation_b, &ids[..2]).await;
+    until_listed(&mut comments_a, "story", &ids[..2]).await;
+    common::decide(
+        &mut moderation_b,
+        proto::ModerationAction::Reject,
+        &ids[..1],
+    )
+    .await;
+    until_listed(&mut comments_a, "story", &ids[1..2]).await;
+    let counts = comments_a
+        .count_comments(proto::CountCommentsRequest {
+            articles: vec!["story".into()],
+        })
+        .await
+        .expect("count on A")
+        .into_inner()
+        .counts;
+    assert_eq!(counts.get("story"), Some(&1));
+
+    // A new approved reply through B, under the default policy.
+    a.store
+        .update_policy(site.id, &Policy::default(), "test", "auto")
+        .await
+        .expect("policy");
+    let id = Harness::comments_at(&b, &site.site_key)
+        .await
+        .submit_comment(reply("story", "Approved on arrival, through B."))
+        .await
+        .expect("submit on B")
+        .into_inner()
+        .comment
+        .expect("comment")
+        .id;
+    until_listed(&mut comments_a, "story", &[ids[1].clone(), id]).await;
+
+    // An erasure through B.
+    let eraser = a.moderator_token(&[site.id], &[Scope::Erase]).await;
+    Harness::moderation_at(&b, &eraser)
+        .await
+        .erase_author(proto::EraseAuthorRequest {
+            email: "reader1@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("erase on B");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = comments_a
+            .list_comments(proto::ListCommentsRequest {
+                article: "story".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("list on A")
+            .into_inner()
+            .comments;
+        if listed[0].author_name == ERASED_NAME {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A still shows {:?}",
+            listed[0].author_name
+        );
+        tokio::task::yield_now().await;
+    }
+    b.shutdown().await.expect("B stops");
+}
+
+#[tokio::test]
+async fn a_lost_notification_connection_drops_the_cached_threads() {
+    if !common::postgres_available(
+        "replicas::a_lost_notification_connection_drops_the_cached_threads",
+    )
+    .await
+    {
+        return;
+    }
+    let h = Harness::new(Backend::Postgres).await;
+    let site = h.site("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut submit = async |article: &str, text: &str| {
+        comments
+            .submit_comment(reply(article, text))
+            .await
+            .expect("submit")
+            .into_inner()
+            .comment
+            .expect("comment")
+            .id
+    };
+    let id = submit("story", "Approved on arrival.").await;
+    let other = submit("other", "Approved on arrival too.").await;
+    until_listed(&mut comments, "other", std::slice::from_ref(&other)).await;
+
+    // The replies' own notifications may still be on their way and drop the
+    // pages when they land. Notifications arrive in order, so once one sent
+    // after them has dropped "other", they have all been heard.
+    h.db.execute(&format!(
+        "UPDATE comments SET status = 'rejected' WHERE id = '{other}'"
+    ))
+    .await;
+    h.db.execute(
+        "SELECT pg_notify('replyguard_' || current_schema(), \
+             'listing ' || (SELECT id::text FROM sites WHERE name = 'news.example.com') || ' other')",
+    )
+    .await;
+    until_listed(&mut comments, "other", &[]).await;
+    until_listed(&mut comments, "story", std::slice::from_ref(&id)).await;
+
+    // A change no replica announces: the cached page is stale now...
+    h.db.execute(&format!(
+        "UPDATE comments SET status = 'rejected' WHERE id = '{id}'"
+    ))
+    .await;
+    until_listed(&mut comments, "story", std::slice::from_ref(&id)).await;
+    // ...until the server loses its notifications, which drops every page
+    // it kept: what was said meanwhile went unheard.
+    h.db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = current_schema() AND query LIKE 'LISTEN %' \
+         AND pid <> pg_backend_pid()",
+    )
+    .await;
+    until_listed(&mut comments, "story", &[]).await;
 }

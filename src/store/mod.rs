@@ -4,6 +4,7 @@
 //! before the method returns; a moderation change and its audit row are one
 //! transaction.
 
+mod cache;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -13,6 +14,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 
+pub use cache::CachedStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -265,17 +267,40 @@ pub(crate) fn uuid_time(id: uuid::Uuid) -> Option<DateTime<Utc>> {
 pub const RECENT_REPLIES: u32 = 200;
 
 /// Oldest or newest threads first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ThreadOrder {
     OldestFirst,
     NewestFirst,
 }
 
 /// Where a page of a thread listing starts: after this comment's path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ThreadCursor {
     pub root: CommentId,
     pub path: String,
+}
+
+/// News for a cache of what articles' public listings show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListingEvent {
+    /// Some process changed the approved comments of one article, or of
+    /// any article of the site when `article` is `None`.
+    Changed {
+        site: SiteId,
+        article: Option<String>,
+    },
+    /// The store stopped hearing other processes' changes: until
+    /// `Resumed`, changes may go unheard.
+    Interrupted,
+    /// The store hears every change again; some made meanwhile went unheard.
+    Resumed,
+}
+
+/// A subscription to [`ListingEvent`]s, and whether the store heard every
+/// change when it was made (no `Interrupted` without its `Resumed`).
+pub struct ListingEvents {
+    pub events: tokio::sync::broadcast::Receiver<ListingEvent>,
+    pub listening: bool,
 }
 
 /// What the rest of the service needs from a database.
@@ -370,6 +395,12 @@ pub trait Store: Send + Sync + 'static {
     /// New comments as they are committed, by this process or (on a shared
     /// database) any other replica.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<QueueEvent>;
+    /// What other processes change in articles' public listings, for a
+    /// cache of them; `None` where no other process writes (SQLite: one
+    /// process owns the file).
+    fn listing_events(&self) -> Option<ListingEvents> {
+        None
+    }
 
     // Policies.
 

@@ -9,7 +9,15 @@
 //! deciding the same comment on two replicas apply one after the other and
 //! the second sees the first's result.
 
-use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,9 +31,9 @@ use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, RECENT_REPLIES, ReplyFilter, Role,
-    SWEEP_BATCH, Site, Store, StoreError, StoreOptions, StoreResult, StoredComment, StoredFacts,
-    ThreadCursor, ThreadOrder, lesson, lessons, now,
+    EVENT_BUFFER, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR,
+    RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreOptions,
+    StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, RecentRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
@@ -323,6 +331,9 @@ impl Store for PostgresStore {
             }))
             .execute(&mut *tx)
             .await?;
+        if c.status == CommentStatus::Approved {
+            notify_listing(&mut tx, &self.events.channel, c.site, Some(&c.article)).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -545,6 +556,7 @@ impl Store for PostgresStore {
                 teach(&mut tx, site, &features, label, weight).await?;
             }
         }
+        notify_listing(&mut tx, &self.events.channel, site, None).await?;
         tx.commit().await?;
         Ok(DecisionOutcome::Applied { from, to })
     }
@@ -668,6 +680,14 @@ impl Store for PostgresStore {
 
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
         self.events.sender.subscribe()
+    }
+
+    fn listing_events(&self) -> Option<ListingEvents> {
+        // Subscribed first: an interruption after the flag is read still
+        // arrives as an event.
+        let events = self.events.listing.subscribe();
+        let listening = self.events.listening.load(Ordering::SeqCst);
+        Some(ListingEvents { events, listening })
     }
 
     async fn update_policy(
@@ -812,6 +832,7 @@ impl Store for PostgresStore {
             },
         )
         .await?;
+        notify_listing(&mut tx, &self.events.channel, erasure.site, None).await?;
         tx.commit().await?;
         Ok(count)
     }
@@ -920,6 +941,9 @@ impl Store for PostgresStore {
                 rejected.push(comment.id);
             }
         }
+        if !rejected.is_empty() {
+            notify_listing(&mut tx, &self.events.channel, block.site, None).await?;
+        }
         tx.commit().await?;
         Ok(BlockOutcome {
             entry: BlockEntry::try_from(entry)?,
@@ -980,9 +1004,11 @@ impl Store for PostgresStore {
                 .bind(SWEEP_BATCH)
                 .fetch_all(&mut *tx)
                 .await?;
+                let mut sites = HashSet::new();
                 for row in &due {
                     let id = CommentId(row.try_get("id")?);
                     let site = SiteId(row.try_get("site_id")?);
+                    sites.insert(site);
                     sqlx::query(
                         "UPDATE comments SET status = 'rejected', updated_at = $1 WHERE id = $2",
                     )
@@ -1005,6 +1031,9 @@ impl Store for PostgresStore {
                     )
                     .await?;
                     report.expired += 1;
+                }
+                for site in sites {
+                    notify_listing(&mut tx, &self.events.channel, site, None).await?;
                 }
                 tx.commit().await?;
                 if due.len() < SWEEP_BATCH.unsigned_abs() as usize {
@@ -1080,11 +1109,14 @@ async fn teach(
 }
 
 /// The replica's end of `LISTEN/NOTIFY`: a task that hears every replica's
-/// commits and hands them to this replica's watchers. It stops with the
-/// last clone of the store.
+/// commits and hands them to this replica's watchers and caches. It stops
+/// with the last clone of the store.
 struct Events {
     channel: String,
     sender: broadcast::Sender<QueueEvent>,
+    listing: broadcast::Sender<ListingEvent>,
+    /// False from a lost connection until the listener listens again.
+    listening: Arc<AtomicBool>,
     listener: JoinHandle<()>,
 }
 
@@ -1092,6 +1124,15 @@ impl Drop for Events {
     fn drop(&mut self) {
         self.listener.abort();
     }
+}
+
+/// A listener on `channel` that tells us when it loses its connection
+/// instead of reconnecting behind our back.
+async fn listener_on(pool: &PgPool, channel: &str) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.eager_reconnect(false);
+    listener.listen(channel).await?;
+    Ok(listener)
 }
 
 impl Events {
@@ -1102,38 +1143,70 @@ impl Events {
             .fetch_one(pool)
             .await?;
         let channel: String = format!("replyguard_{schema}").chars().take(63).collect();
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(&channel).await?;
+        let mut listener = listener_on(pool, &channel).await?;
         let (sender, _) = broadcast::channel(EVENT_BUFFER);
+        let (listing, _) = broadcast::channel(EVENT_BUFFER);
+        let listening = Arc::new(AtomicBool::new(true));
         let task = tokio::spawn({
-            let sender = sender.clone();
+            let (sender, listing, listening) = (sender.clone(), listing.clone(), listening.clone());
+            let (pool, channel) = (pool.clone(), channel.clone());
             async move {
                 loop {
-                    match listener.recv().await {
-                        Ok(notification) => match decode_event(notification.payload()) {
-                            Some(event) => {
-                                let _ = sender.send(event);
-                            }
-                            None => tracing::warn!(
-                                payload = notification.payload(),
-                                "ignoring a notification this version does not understand"
-                            ),
-                        },
-                        Err(err) => {
-                            // The listener reconnects on the next `recv`;
-                            // until the database is back, try once a second.
-                            tracing::warn!(error = %err, "queue notifications interrupted");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
+                    let lost = match listener.try_recv().await {
+                        Ok(Some(notification)) => {
+                            dispatch(notification.payload(), &sender, &listing);
+                            continue;
                         }
-                    }
+                        Ok(None) => "the connection was lost".to_owned(),
+                        Err(err) => err.to_string(),
+                    };
+                    // Whatever is committed from now until we listen again
+                    // goes unheard: say so before anything else happens.
+                    listening.store(false, Ordering::SeqCst);
+                    let _ = listing.send(ListingEvent::Interrupted);
+                    tracing::warn!(error = %lost, "notifications interrupted");
+                    // A new listener, rather than the old one reconnecting:
+                    // it listens before it is handed back, or fails.
+                    listener = loop {
+                        match listener_on(&pool, &channel).await {
+                            Ok(listener) => break listener,
+                            Err(err) => {
+                                tracing::warn!(error = %err, "cannot listen for notifications yet");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                        }
+                    };
+                    listening.store(true, Ordering::SeqCst);
+                    let _ = listing.send(ListingEvent::Resumed);
+                    tracing::info!("notifications heard again");
                 }
             }
         });
         Ok(Events {
             channel,
             sender,
+            listing,
+            listening,
             listener: task,
         })
+    }
+}
+
+/// Hands one notification to those it concerns; nobody listening is fine.
+fn dispatch(
+    payload: &str,
+    queue: &broadcast::Sender<QueueEvent>,
+    listing: &broadcast::Sender<ListingEvent>,
+) {
+    if let Some(event) = decode_listing(payload) {
+        let _ = listing.send(event);
+    } else if let Some(event) = decode_event(payload) {
+        let _ = queue.send(event);
+    } else {
+        tracing::warn!(
+            payload,
+            "ignoring a notification this version does not understand"
+        );
     }
 }
 
@@ -1154,6 +1227,42 @@ fn decode_event(payload: &str) -> Option<QueueEvent> {
     })
 }
 
+/// `listing SITE [ARTICLE]`: the article is the rest, spaces and all.
+fn encode_listing(site: SiteId, article: Option<&str>) -> String {
+    match article {
+        Some(article) => format!("listing {site} {article}"),
+        None => format!("listing {site}"),
+    }
+}
+
+fn decode_listing(payload: &str) -> Option<ListingEvent> {
+    let mut parts = payload.splitn(3, ' ');
+    if parts.next()? != "listing" {
+        return None;
+    }
+    let site = parts.next()?.parse().ok()?;
+    Some(ListingEvent::Changed {
+        site,
+        article: parts.next().map(str::to_owned),
+    })
+}
+
+/// Tells every replica, when the transaction commits, that a site's (or
+/// one article's) listing changed.
+async fn notify_listing(
+    conn: &mut sqlx::PgConnection,
+    channel: &str,
+    site: SiteId,
+    article: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(channel)
+        .bind(encode_listing(site, article))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1167,5 +1276,26 @@ mod tests {
         };
         assert_eq!(decode_event(&encode_event(&event)), Some(event));
         assert_eq!(decode_event("garbage"), None);
+    }
+
+    #[test]
+    fn listing_changes_survive_the_notification_payload() {
+        let site = SiteId::new();
+        for article in [None, Some("2026/11/a story with spaces")] {
+            assert_eq!(
+                decode_listing(&encode_listing(site, article)),
+                Some(ListingEvent::Changed {
+                    site,
+                    article: article.map(str::to_owned)
+                })
+            );
+        }
+        assert_eq!(decode_listing("listing nonsense"), None);
+        let queued = QueueEvent {
+            site,
+            comment: CommentId::new(),
+            status: CommentStatus::Approved,
+        };
+        assert_eq!(decode_listing(&encode_event(&queued)), None);
     }
 }

@@ -366,10 +366,19 @@ pub struct Harness {
 impl Harness {
     /// A server on a fresh database of `backend`.
     pub async fn new(backend: Backend) -> Harness {
+        Harness::configured(backend, |_| {}).await
+    }
+
+    /// A server on a fresh database of `backend`, with settings of its own.
+    pub async fn configured(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServeSettings),
+    ) -> Harness {
         let db = TestDatabase::new(backend).await;
         let key = SecretKey::generate();
         let mut settings = ServeSettings::new("127.0.0.1:0".parse().expect("addr"), db.url.clone());
         settings.secret_key = Some(Secret::from(&key));
+        configure(&mut settings);
         let server = server::start(&settings).await.expect("server starts");
         let store = store::open(&settings.database.url)
             .await
