@@ -14,6 +14,7 @@ use replyguard::{
         ListQueueRequest,
     },
 };
+use serde_json::Value;
 
 const SITE: &str = "seeded.example.com";
 const HOT: &str = "seed/hot";
@@ -226,9 +227,57 @@ async fn seeding_a_site_that_does_not_exist_fails_and_adds_nothing(backend: Back
     );
 }
 
+async fn the_load_generator_pages_a_seeded_queue_and_thread_by_token(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site(SITE).await;
+    succeeded(&seed(&h, SITE, 1500));
+    let runs = [
+        ("queue", site.mod_token.as_str(), vec!["--status", "spam"]),
+        (
+            "queue-deep",
+            site.mod_token.as_str(),
+            vec!["--status", "approved"],
+        ),
+        ("list", site.site_key.as_str(), vec!["--article", HOT]),
+        ("list-deep", site.site_key.as_str(), vec!["--article", HOT]),
+    ];
+    let endpoint = h.endpoint();
+    for (workload, token, extra) in runs {
+        let mut args = vec![
+            "bench",
+            "--endpoint",
+            &endpoint,
+            "--token",
+            token,
+            "--workload",
+            workload,
+            "--concurrency",
+            "3",
+            "--duration",
+            "30",
+            "--requests",
+            "30",
+            "--page-size",
+            "20",
+            "--output",
+            "json",
+        ];
+        args.extend(extra);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"))
+            .args(&args)
+            .output()
+            .expect("replyguard runs");
+        let report: Value = serde_json::from_str(&succeeded(&output)).expect("JSON");
+        assert_eq!(report["workload"], workload, "{report}");
+        assert_eq!(report["requests"], 30, "{workload}: {report}");
+        assert_eq!(report["errors"], 0, "{workload}: {report}");
+    }
+}
+
 backend_tests!(
     flavor = "multi_thread";
     seeded_replies_are_queued_listed_and_counted_through_the_api,
     seeded_emails_are_sealed_with_the_sites_key_and_never_stored_in_clear,
     seeding_a_site_that_does_not_exist_fails_and_adds_nothing,
+    the_load_generator_pages_a_seeded_queue_and_thread_by_token,
 );
