@@ -25,24 +25,53 @@ use tonic::{
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::proto::{
-    Author, ClientInfo, CommentStatus, CountCommentsRequest, ListCommentsRequest,
-    SubmitCommentRequest, comments_client::CommentsClient,
+    Author, ClientInfo, CommentStatus, CountCommentsRequest, ListCommentsRequest, ListQueueRequest,
+    SubmitCommentRequest, comments_client::CommentsClient, moderation_client::ModerationClient,
 };
 
 /// What the workers call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Workload {
     /// `grpc.health.v1.Health/Check`: the transport's ceiling.
     Health,
     /// `SubmitComment` with distinct, valid replies from many authors and IPs.
     Submit,
-    /// `ListComments`: pages of a thread of 100 approved replies.
+    /// `ListComments`: the first page of `--article`, or of a thread of 100
+    /// approved replies that the bench makes.
     List,
+    /// `ListComments`: pages at every depth of the same thread, each asked
+    /// for by its page token, as a reader paging through it would.
+    ListDeep,
+    /// `ListQueue` (a moderator token): the first page of the `--status`
+    /// queue, as a moderator opens it.
+    Queue,
+    /// `ListQueue`: pages at every depth of the queue, by page token.
+    QueueDeep,
     /// `CountComments` for 20 articles at once.
     Count,
     /// 70% list, 20% count, 10% submit.
     Mix,
+}
+
+/// A moderation queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QueueStatus {
+    Pending,
+    Spam,
+    Approved,
+    Rejected,
+}
+
+impl QueueStatus {
+    fn proto(self) -> CommentStatus {
+        match self {
+            QueueStatus::Pending => CommentStatus::Pending,
+            QueueStatus::Spam => CommentStatus::Spam,
+            QueueStatus::Approved => CommentStatus::Approved,
+            QueueStatus::Rejected => CommentStatus::Rejected,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -71,6 +100,16 @@ pub struct BenchArgs {
     /// Stop after this many calls, if sooner.
     #[arg(long)]
     pub requests: Option<u64>,
+    /// The thread of `list` and `list-deep`, such as `seed/hot` on a site
+    /// that `replyguard seed` filled; by default one the bench makes.
+    #[arg(long)]
+    pub article: Option<String>,
+    /// The queue of `queue` and `queue-deep`.
+    #[arg(long, value_enum, default_value_t = QueueStatus::Pending)]
+    pub status: QueueStatus,
+    /// Comments per page of the listing workloads.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub page_size: u32,
     /// HTTP/2 connections to spread the workers over.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
@@ -125,7 +164,7 @@ impl Report {
 pub enum BenchError {
     #[error("cannot connect to {0}: {1}")]
     Connect(String, tonic::transport::Error),
-    #[error("the {0:?} workload needs a site key (--token)")]
+    #[error("the {0:?} workload needs a site key, or for a queue a moderator token (--token)")]
     NoToken(Workload),
     #[error("the token cannot be sent as a header")]
     BadToken,
@@ -137,13 +176,22 @@ pub enum BenchError {
 struct Worker {
     health: HealthClient<Channel>,
     comments: CommentsClient<Channel>,
+    moderation: ModerationClient<Channel>,
     auth: Option<MetadataValue<Ascii>>,
     run: u64,
     id: u64,
     calls: u64,
+    /// The thread `list` and `list-deep` read.
+    article: String,
+    status: CommentStatus,
+    page_size: u32,
+    /// Page tokens of the listing a `-deep` workload pages through.
+    cursors: Arc<Vec<String>>,
 }
 
 const THREAD_ARTICLE: &str = "bench/thread-of-100";
+/// The most page tokens collected.
+const MAX_CURSORS: usize = 20_000;
 /// Approved replies in the listed thread.
 const THREAD_SIZE: u64 = 100;
 const ARTICLES: u64 = 1000;
@@ -155,6 +203,16 @@ impl Worker {
             request.metadata_mut().insert("authorization", auth.clone());
         }
         request
+    }
+
+    /// The next deep page's token: every worker goes through all of them,
+    /// each starting elsewhere.
+    fn next_cursor(&self) -> String {
+        if self.cursors.is_empty() {
+            return String::new();
+        }
+        let n = self.id.wrapping_mul(7919).wrapping_add(self.calls) as usize;
+        self.cursors[n % self.cursors.len()].clone()
     }
 
     async fn call(&mut self, workload: Workload) -> Result<(), Status> {
@@ -178,13 +236,31 @@ impl Worker {
                 let request = self.request(reply);
                 self.comments.submit_comment(request).await.map(drop)
             }
-            Workload::List => {
+            Workload::List | Workload::ListDeep => {
+                let page_token = match workload {
+                    Workload::ListDeep => self.next_cursor(),
+                    _ => String::new(),
+                };
                 let request = self.request(ListCommentsRequest {
-                    article: THREAD_ARTICLE.to_owned(),
-                    page_size: 50,
+                    article: self.article.clone(),
+                    page_size: self.page_size,
+                    page_token,
                     ..Default::default()
                 });
                 self.comments.list_comments(request).await.map(drop)
+            }
+            Workload::Queue | Workload::QueueDeep => {
+                let page_token = match workload {
+                    Workload::QueueDeep => self.next_cursor(),
+                    _ => String::new(),
+                };
+                let request = self.request(ListQueueRequest {
+                    status: self.status.into(),
+                    page_size: self.page_size,
+                    page_token,
+                    ..Default::default()
+                });
+                self.moderation.list_queue(request).await.map(drop)
             }
             Workload::Count | Workload::Mix => {
                 let first = self.calls % ARTICLES;
@@ -297,28 +373,48 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     let run_id = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let worker = |id: usize| {
+    let article = args
+        .article
+        .clone()
+        .unwrap_or_else(|| THREAD_ARTICLE.to_owned());
+    let worker = |id: usize, cursors: &Arc<Vec<String>>| {
         let channel = channels[id % channels.len()].clone();
         Worker {
             health: HealthClient::new(channel.clone()),
-            comments: CommentsClient::new(channel),
+            comments: CommentsClient::new(channel.clone()),
+            moderation: ModerationClient::new(channel),
             auth: auth.clone(),
             run: run_id,
             id: id as u64,
             calls: 0,
+            article: article.clone(),
+            status: args.status.proto(),
+            page_size: args.page_size,
+            cursors: Arc::clone(cursors),
         }
     };
 
-    if matches!(args.workload, Workload::List | Workload::Mix) {
-        prepare_thread(&mut worker(0), args.workload).await?;
+    let none = Arc::new(Vec::new());
+    let uses_thread = matches!(
+        args.workload,
+        Workload::List | Workload::ListDeep | Workload::Mix
+    );
+    if uses_thread && args.article.is_none() {
+        prepare_thread(&mut worker(0, &none), args.workload).await?;
     }
+    let cursors = Arc::new(match args.workload {
+        Workload::ListDeep | Workload::QueueDeep => {
+            collect_cursors(&mut worker(0, &none), args.workload).await?
+        }
+        _ => Vec::new(),
+    });
 
     let budget = Arc::new(AtomicU64::new(args.requests.unwrap_or(u64::MAX)));
     let deadline = Instant::now() + Duration::from_secs_f64(args.duration.max(0.1));
     let started = Instant::now();
     let tasks: Vec<_> = (0..args.concurrency.max(1))
         .map(|id| {
-            let mut worker = worker(id);
+            let mut worker = worker(id, &cursors);
             let budget = Arc::clone(&budget);
             let workload = args.workload;
             tokio::spawn(async move {
@@ -372,6 +468,53 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
         errors: errors_by_code.values().sum(),
         errors_by_code,
     })
+}
+
+/// Pages through the whole thread or queue once, as the workload will, and
+/// keeps every page token.
+async fn collect_cursors(
+    worker: &mut Worker,
+    workload: Workload,
+) -> Result<Vec<String>, BenchError> {
+    let setup = |status| BenchError::Setup(workload, status);
+    let mut cursors = Vec::new();
+    let mut token = String::new();
+    loop {
+        let next = if workload == Workload::QueueDeep {
+            let request = worker.request(ListQueueRequest {
+                status: worker.status.into(),
+                page_size: worker.page_size,
+                page_token: token,
+                ..Default::default()
+            });
+            let page = worker.moderation.list_queue(request).await.map_err(setup)?;
+            page.into_inner().next_page_token
+        } else {
+            let request = worker.request(ListCommentsRequest {
+                article: worker.article.clone(),
+                page_size: worker.page_size,
+                page_token: token,
+                ..Default::default()
+            });
+            let page = worker
+                .comments
+                .list_comments(request)
+                .await
+                .map_err(setup)?;
+            page.into_inner().next_page_token
+        };
+        if next.is_empty() || cursors.len() >= MAX_CURSORS {
+            break;
+        }
+        cursors.push(next.clone());
+        token = next;
+    }
+    if cursors.is_empty() {
+        return Err(setup(Status::failed_precondition(
+            "the listing has one page only: nothing deep to read",
+        )));
+    }
+    Ok(cursors)
 }
 
 /// Makes sure the listed thread has 100 approved replies: clean replies on a

@@ -15,6 +15,7 @@ use crate::{
     ids::{SiteId, TokenId},
     moderation::Scope,
     privacy::{generate_token, token_digest},
+    seed::{self, SeedArgs},
     server,
     spam::{Policy, eval},
     store::{self, NewToken, Role, Store, StoreError},
@@ -49,6 +50,8 @@ pub enum Command {
     Token(TokenCommand),
     /// Load-test a running server over real gRPC.
     Bench(BenchArgs),
+    /// Fill a site with generated replies (a million by default), for load tests.
+    Seed(SeedArgs),
     /// Measure the spam assessment on labelled comments (COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS).
     SpamEval(SpamEvalArgs),
 }
@@ -159,6 +162,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             token_revoke(&database, &prefix).await
         }
         Command::Bench(args) => bench(&args).await,
+        Command::Seed(args) => seed(&args).await,
         Command::SpamEval(args) => spam_eval(args),
     };
     match result {
@@ -381,5 +385,26 @@ async fn bench(args: &BenchArgs) -> Result<(), String> {
             serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
         ),
     }
+    Ok(())
+}
+
+async fn seed(args: &SeedArgs) -> Result<(), String> {
+    let report = seed::run(args).await?;
+    println!(
+        "seeded {} replies on {} in {:.1} s ({:.0} per second): {} approved, {} pending, {} spam, {} rejected",
+        report.replies,
+        args.site,
+        report.seconds,
+        report.replies as f64 / report.seconds.max(f64::MIN_POSITIVE),
+        report.approved,
+        report.pending,
+        report.spam,
+        report.rejected
+    );
+    println!(
+        "the hot article {} has {} replies",
+        seed::HOT_ARTICLE,
+        report.hot_article_replies
+    );
     Ok(())
 }

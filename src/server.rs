@@ -10,7 +10,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     api::{CommentsApi, ModerationApi, auth::AuthLayer},
-    config::{ServeSettings, key_file_beside, sqlite_path},
+    config::{Secret, ServeSettings, key_file_beside, sqlite_path},
     moderation::Sweeper,
     privacy::{PrivacyError, SecretKey, Vault, load_or_create_key_file},
     proto::{self, comments_server::CommentsServer, moderation_server::ModerationServer},
@@ -94,10 +94,20 @@ impl RunningServer {
 /// The secret key: from the settings, or from the key file beside a SQLite
 /// database (created on first start). Other databases must be given one.
 pub fn secret_key(settings: &ServeSettings) -> Result<SecretKey, StartError> {
-    if let Some(secret) = &settings.secret_key {
+    secret_key_for(settings.secret_key.as_ref(), &settings.database.url)
+}
+
+/// The secret key given, or else the key file beside the SQLite database
+/// `database_url` names: what the server would use, for the operator's
+/// commands that seal emails.
+pub fn secret_key_for(
+    secret: Option<&Secret>,
+    database_url: &str,
+) -> Result<SecretKey, StartError> {
+    if let Some(secret) = secret {
         return Ok(SecretKey::from_base64(secret.expose())?);
     }
-    let database = sqlite_path(&settings.database.url).ok_or(StartError::MissingKey)?;
+    let database = sqlite_path(database_url).ok_or(StartError::MissingKey)?;
     let path = key_file_beside(&database);
     let key = load_or_create_key_file(&path)?;
     tracing::info!(path = %path.display(), "using the key file beside the database");

@@ -152,6 +152,8 @@ pub struct QueueEvent {
 
 /// The `action` words of audit rows that are not decisions.
 pub mod audit_action {
+    /// A reply was stored (by a site key, or by `replyguard seed`).
+    pub const SUBMIT: &str = "submit";
     /// The operator issued a credential.
     pub const TOKEN_ISSUE: &str = "token_issue";
     /// The operator revoked a credential.

@@ -159,6 +159,18 @@ impl Store for CachedStore {
         result
     }
 
+    async fn seed_comments(&self, comments: &[StoredComment], actor: &str) -> StoreResult<()> {
+        let result = self.inner.seed_comments(comments, actor).await;
+        // Also on failure, as for one reply: some batches may have committed.
+        let mut sites: Vec<SiteId> = comments.iter().map(|c| c.site).collect();
+        sites.sort_unstable_by_key(|site| site.0);
+        sites.dedup();
+        for site in sites {
+            self.cache.invalidate_site(site);
+        }
+        result
+    }
+
     async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>> {
         self.inner.comment(id).await
     }

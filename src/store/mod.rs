@@ -326,6 +326,12 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new comment and its `submit` audit row. `AlreadyExists` when
     /// its idempotency key was used on the site already.
     async fn insert_comment(&self, comment: &StoredComment, actor: &str) -> StoreResult<()>;
+    /// Stores many comments at once, each with a `submit` audit row by
+    /// `actor` noted [`SEEDED_NOTE`], in one transaction: `replyguard seed`
+    /// filling a site with generated replies. Publishes no events. The
+    /// comments must be new, placed in their threads as the submit pipeline
+    /// places them, and without idempotency keys.
+    async fn seed_comments(&self, comments: &[StoredComment], actor: &str) -> StoreResult<()>;
     async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>>;
     async fn comment_by_idempotency_key(
         &self,
@@ -462,6 +468,10 @@ pub trait Store: Send + Sync + 'static {
         expire_pending_before: Option<DateTime<Utc>>,
     ) -> StoreResult<SweepReport>;
 }
+
+/// The note of the audit row of a comment that `replyguard seed` made, so
+/// that generated replies are never taken for readers' ones.
+pub const SEEDED_NOTE: &str = "seeded";
 
 /// Rows a sweep changes per statement or transaction, so that a long
 /// backlog never holds the database for long.

@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::{
     Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, RECENT_REPLIES, ReplyFilter,
-    Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment, StoredFacts,
-    ThreadCursor, ThreadOrder, lesson, lessons, now,
+    Role, SEEDED_NOTE, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment,
+    StoredFacts, ThreadCursor, ThreadOrder, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, RecentRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
@@ -60,6 +60,10 @@ struct Submission {
 
 /// The most submissions one transaction takes.
 const GROUP_COMMIT_MAX: usize = 256;
+
+/// Comments per `INSERT` when seeding: 27 values each stays below SQLite's
+/// limit of 32,766 bound values per statement.
+const SEED_ROWS_PER_STATEMENT: usize = 500;
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`.
@@ -391,6 +395,64 @@ impl Store for SqliteStore {
         result
             .await
             .map_err(|_| StoreError::Config("the store is closed".to_owned()))?
+    }
+
+    async fn seed_comments(&self, comments: &[StoredComment], actor: &str) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        for chunk in comments.chunks(SEED_ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(concat!(
+                "INSERT INTO comments (",
+                comment_columns!(),
+                ") "
+            ));
+            insert.push_values(chunk, |mut row, c| {
+                row.push_bind(c.id.0)
+                    .push_bind(c.site.0)
+                    .push_bind(&c.article)
+                    .push_bind(c.parent.map(|p| p.0))
+                    .push_bind(c.root.0)
+                    .push_bind(&c.path)
+                    .push_bind(i64::from(c.depth))
+                    .push_bind(c.status.as_str())
+                    .push_bind(&c.author_name)
+                    .push_bind(&c.author_website)
+                    .push_bind(&c.email_sealed)
+                    .push_bind(&c.author_hash)
+                    .push_bind(&c.avatar_seed)
+                    .push_bind(&c.body)
+                    .push_bind(&c.body_public)
+                    .push_bind(&c.body_html)
+                    .push_bind(&c.ip)
+                    .push_bind(&c.user_agent)
+                    .push_bind(&c.referrer)
+                    .push_bind(c.score)
+                    .push_bind(c.verdict.as_str())
+                    .push_bind(Json(&c.reasons))
+                    .push_bind(&c.idempotency_key)
+                    .push_bind(c.created_at)
+                    .push_bind(c.updated_at)
+                    .push_bind(c.fingerprint.map(|f| f as i64))
+                    .push_bind(encode_features(&c.features));
+            });
+            insert.build().execute(&mut *tx).await?;
+            let mut audit = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO audit_log \
+                 (id, site_id, comment_id, actor, action, to_status, note, created_at) ",
+            );
+            audit.push_values(chunk, |mut row, c| {
+                row.push_bind(AuditId::new().0)
+                    .push_bind(c.site.0)
+                    .push_bind(c.id.0)
+                    .push_bind(actor)
+                    .push_bind(audit_action::SUBMIT)
+                    .push_bind(c.status.as_str())
+                    .push_bind(SEEDED_NOTE)
+                    .push_bind(c.created_at);
+            });
+            audit.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>> {

@@ -1,0 +1,283 @@
+//! `replyguard seed` as an operator runs it: the real binary fills a site of
+//! a running server, and what it added is read back through the real API.
+
+mod common;
+
+use std::{collections::HashSet, process::Output};
+
+use common::{Backend, Harness, backend_tests};
+use replyguard::{
+    ids::CommentId,
+    privacy::Vault,
+    proto::{
+        CommentStatus, CountCommentsRequest, GetCommentRequest, ListCommentsRequest,
+        ListQueueRequest,
+    },
+};
+use serde_json::Value;
+
+const SITE: &str = "seeded.example.com";
+const HOT: &str = "seed/hot";
+
+/// Runs `replyguard seed` on the harness's database with its secret key.
+fn seed(h: &Harness, site: &str, replies: u64) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"))
+        .env_remove("REPLYGUARD_DATABASE_URL")
+        .env("REPLYGUARD_SECRET_KEY", h.key.to_base64())
+        .args([
+            "seed",
+            "--site",
+            site,
+            "--replies",
+            &replies.to_string(),
+            "--articles",
+            "20",
+            "--batch",
+            "700",
+            "--database",
+            &h.settings.database.url,
+        ])
+        .output()
+        .expect("replyguard runs")
+}
+
+fn succeeded(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Every item of one queue, paged through by page token.
+async fn whole_queue(
+    moderation: &mut common::Moderation,
+    status: CommentStatus,
+) -> Vec<replyguard::proto::QueueItem> {
+    let mut items = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = moderation
+            .list_queue(ListQueueRequest {
+                status: status.into(),
+                page_size: 97,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("list the queue")
+            .into_inner();
+        items.extend(page.items);
+        if page.next_page_token.is_empty() {
+            return items;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+async fn seeded_replies_are_queued_listed_and_counted_through_the_api(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site(SITE).await;
+    let out = succeeded(&seed(&h, SITE, 2000));
+    assert!(out.contains("seeded 2000 replies"), "{out}");
+
+    // Every reply is in exactly one queue, oldest first, with a masked
+    // email and its assessment.
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let mut seen = HashSet::new();
+    for status in [
+        CommentStatus::Approved,
+        CommentStatus::Pending,
+        CommentStatus::Spam,
+        CommentStatus::Rejected,
+    ] {
+        let items = whole_queue(&mut moderation, status).await;
+        assert!(!items.is_empty(), "the {status:?} queue has replies");
+        let ids: Vec<CommentId> = items
+            .iter()
+            .map(|item| {
+                let comment = item.comment.as_ref().expect("comment");
+                assert_eq!(comment.status(), status);
+                assert!(item.masked_email.contains("•••@"), "{}", item.masked_email);
+                assert!(item.assessment.is_some(), "assessed");
+                comment.id.parse().expect("a comment id")
+            })
+            .collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "{status:?}: oldest first"
+        );
+        seen.extend(ids);
+    }
+    assert_eq!(seen.len(), 2000, "every seeded reply is in one queue");
+
+    // The hot article reads as a thread: every page by its token, a parent
+    // before its replies, as many as it counts.
+    let mut comments = h.comments(&site.site_key).await;
+    let mut listed = Vec::new();
+    let mut page_token = String::new();
+    let total = loop {
+        let page = comments
+            .list_comments(ListCommentsRequest {
+                article: HOT.to_owned(),
+                page_size: 30,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("list the hot article")
+            .into_inner();
+        listed.extend(page.comments);
+        if page.next_page_token.is_empty() {
+            break page.total_count;
+        }
+        page_token = page.next_page_token;
+    };
+    assert!(total > 30, "the hot article spans pages: {total}");
+    assert_eq!(listed.len() as u64, total);
+    let mut before = HashSet::new();
+    for comment in &listed {
+        assert_eq!(comment.status(), CommentStatus::Approved);
+        if !comment.parent_id.is_empty() {
+            assert!(
+                before.contains(&comment.parent_id),
+                "{} comes after its parent",
+                comment.id
+            );
+        }
+        before.insert(comment.id.clone());
+    }
+    assert!(
+        listed.iter().any(|c| !c.parent_id.is_empty()),
+        "some replies answer others"
+    );
+    let counted = comments
+        .count_comments(CountCommentsRequest {
+            articles: vec![HOT.to_owned()],
+        })
+        .await
+        .expect("count")
+        .into_inner();
+    assert_eq!(counted.counts.get(HOT), Some(&total));
+
+    // A seeded reply's history says where it came from.
+    let history = moderation
+        .get_comment(GetCommentRequest {
+            id: listed[0].id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .history;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].action, "submit");
+    assert_eq!(history[0].note, "seeded");
+}
+
+async fn seeded_emails_are_sealed_with_the_sites_key_and_never_stored_in_clear(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site(SITE).await;
+    succeeded(&seed(&h, SITE, 300));
+
+    let text = match backend {
+        Backend::Sqlite => {
+            let mut bytes = Vec::new();
+            for suffix in ["", "-wal"] {
+                let path = format!("{}{suffix}", h.db_path().display());
+                if let Ok(content) = std::fs::read(&path) {
+                    bytes.extend(content);
+                }
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        Backend::Postgres => h.db.postgres_dump().await,
+    };
+    // Every generated address is at an example domain.
+    assert!(text.contains("seed/hot"), "the database was read");
+    assert!(!text.contains("@example."), "an email is stored in clear");
+    assert!(
+        !text.contains("@mail.example"),
+        "an email is stored in clear"
+    );
+    assert!(
+        !text.contains("@post.example"),
+        "an email is stored in clear"
+    );
+
+    // ...and the server's key opens what was sealed.
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let item = whole_queue(&mut moderation, CommentStatus::Approved).await[0].clone();
+    let id: CommentId = item.comment.expect("comment").id.parse().expect("id");
+    let stored = h.store.comment(id).await.expect("read").expect("stored");
+    let email = Vault::new(&h.key)
+        .decrypt_email(site.id, &stored.email_sealed)
+        .expect("sealed with the server's key");
+    assert!(email.ends_with(item.masked_email.split('@').nth(1).unwrap_or("-")));
+}
+
+async fn seeding_a_site_that_does_not_exist_fails_and_adds_nothing(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let out = seed(&h, "nowhere.example.com", 10);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no site \"nowhere.example.com\""),
+        "{stderr}"
+    );
+}
+
+async fn the_load_generator_pages_a_seeded_queue_and_thread_by_token(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site(SITE).await;
+    succeeded(&seed(&h, SITE, 1500));
+    let runs = [
+        ("queue", site.mod_token.as_str(), vec!["--status", "spam"]),
+        (
+            "queue-deep",
+            site.mod_token.as_str(),
+            vec!["--status", "approved"],
+        ),
+        ("list", site.site_key.as_str(), vec!["--article", HOT]),
+        ("list-deep", site.site_key.as_str(), vec!["--article", HOT]),
+    ];
+    let endpoint = h.endpoint();
+    for (workload, token, extra) in runs {
+        let mut args = vec![
+            "bench",
+            "--endpoint",
+            &endpoint,
+            "--token",
+            token,
+            "--workload",
+            workload,
+            "--concurrency",
+            "3",
+            "--duration",
+            "30",
+            "--requests",
+            "30",
+            "--page-size",
+            "20",
+            "--output",
+            "json",
+        ];
+        args.extend(extra);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"))
+            .args(&args)
+            .output()
+            .expect("replyguard runs");
+        let report: Value = serde_json::from_str(&succeeded(&output)).expect("JSON");
+        assert_eq!(report["workload"], workload, "{report}");
+        assert_eq!(report["requests"], 30, "{workload}: {report}");
+        assert_eq!(report["errors"], 0, "{workload}: {report}");
+    }
+}
+
+backend_tests!(
+    flavor = "multi_thread";
+    seeded_replies_are_queued_listed_and_counted_through_the_api,
+    seeded_emails_are_sealed_with_the_sites_key_and_never_stored_in_clear,
+    seeding_a_site_that_does_not_exist_fails_and_adds_nothing,
+    the_load_generator_pages_a_seeded_queue_and_thread_by_token,
+);
