@@ -14,9 +14,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{
-    Assessor, Facts, Label, LearnedStats, MARK_WEIGHT, Policy, RecentReply, features, fingerprint,
-};
+use super::{Analysis, Assessor, Facts, Label, LearnedStats, MARK_WEIGHT, Policy, RecentReply};
 use crate::{
     moderation::CommentStatus,
     privacy::AuthorHash,
@@ -232,9 +230,10 @@ fn load(path: &Path) -> Result<Dataset, String> {
         for chunk in author.chunks_mut(8) {
             chunk.copy_from_slice(&author_id.to_le_bytes());
         }
+        let text = Analysis::of(&reply);
         comments.push(Prepared {
-            features: features(&reply),
-            fingerprint: fingerprint(reply.body.as_str()),
+            features: text.features,
+            fingerprint: text.fingerprint,
             key: repeat_key(reply.body.as_str()),
             author: AuthorHash(author),
             reply,
