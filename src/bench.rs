@@ -24,9 +24,13 @@ use tonic::{
 };
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-use crate::proto::{
-    Author, ClientInfo, CommentStatus, CountCommentsRequest, ListCommentsRequest, ListQueueRequest,
-    SubmitCommentRequest, comments_client::CommentsClient, moderation_client::ModerationClient,
+use crate::{
+    proto::{
+        Author, ClientInfo, CommentStatus, CountCommentsRequest, ListCommentsRequest,
+        ListQueueRequest, SubmitCommentRequest, comments_client::CommentsClient,
+        moderation_client::ModerationClient,
+    },
+    seed::WORDS,
 };
 
 /// What the workers call.
@@ -276,37 +280,6 @@ impl Worker {
 fn article(n: u64) -> String {
     format!("bench/article-{}", n % ARTICLES)
 }
-
-const WORDS: &[&str] = &[
-    "the",
-    "council",
-    "budget",
-    "school",
-    "really",
-    "think",
-    "article",
-    "point",
-    "because",
-    "would",
-    "people",
-    "missing",
-    "data",
-    "agree",
-    "story",
-    "about",
-    "river",
-    "bridge",
-    "years",
-    "vote",
-    "should",
-    "reporting",
-    "local",
-    "thanks",
-    "clear",
-    "question",
-    "housing",
-    "rent",
-];
 
 /// A distinct, valid reply: its author, IP, article and words vary with the
 /// run, worker and call, so no duplicate or flood rule refuses it.

@@ -537,7 +537,8 @@ fn uuid_at(at: DateTime<Utc>) -> Uuid {
     ))
 }
 
-const WORDS: &[&str] = &[
+/// Ordinary words of replies to local news, for generated texts here and in `replyguard bench`.
+pub(crate) const WORDS: &[&str] = &[
     "the",
     "council",
     "budget",
