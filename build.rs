@@ -17,6 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     tonic_prost_build::configure()
         .codec_path("crate::api::codec::Codec")
+        // Written by hand so a cached page is sent as bytes encoded once.
+        .extern_path(
+            ".replyguard.v1.ListCommentsResponse",
+            "crate::api::wire::ListCommentsResponse",
+        )
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -24,6 +24,7 @@ pub mod telemetry;
 pub mod proto {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("replyguard.v1");
+    pub use crate::api::wire::ListCommentsResponse;
 
     /// The encoded descriptor set, for server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

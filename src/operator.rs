@@ -365,8 +365,8 @@ async fn token_revoke(database: &DatabaseArgs, prefix: &str) -> Result<(), Strin
     let store = store::open(&database.url)
         .await
         .map_err(|e| e.to_string())?;
-    let revoked = store
-        .revoke_tokens(&prefix)
+    // Returns once every running server refuses them.
+    let revoked = store::revoke_tokens_everywhere(store.as_ref(), &prefix)
         .await
         .map_err(|e| e.to_string())?;
     if revoked == 0 {

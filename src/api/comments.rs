@@ -12,6 +12,7 @@ use super::{
     convert::{public_comment, status, timestamp},
     error::{invalid_field, store_status, submit_status},
     paging,
+    wire::{ListCommentsResponse, encode_comments},
 };
 use crate::{
     privacy::Vault,
@@ -80,7 +81,7 @@ impl Comments for CommentsApi {
     async fn list_comments(
         &self,
         request: Request<proto::ListCommentsRequest>,
-    ) -> Result<Response<proto::ListCommentsResponse>, Status> {
+    ) -> Result<Response<ListCommentsResponse>, Status> {
         let credential = caller(&request)?;
         let site = host_site_id(&credential)?;
         let req = request.into_inner();
@@ -94,12 +95,13 @@ impl Comments for CommentsApi {
         };
         let after = paging::decode_thread(order, &req.page_token)?;
         let size = paging::page_size(req.page_size, 50, 200);
-        let mut page = self
+        // One row more than asked tells whether another page follows.
+        let page = self
             .store
             .thread_page(site, &req.article, order, after.as_ref(), size + 1)
             .await
             .map_err(store_status)?;
-        let next_page_token = paging::next_token(&mut page, size, |last| {
+        let (shown, next_page_token) = paging::split_page(&page.comments, size, |last| {
             let cursor = ThreadCursor {
                 root: last.root,
                 path: last.path.clone(),
@@ -114,11 +116,16 @@ impl Comments for CommentsApi {
             .get(&req.article)
             .copied()
             .unwrap_or(0);
-        Ok(Response::new(proto::ListCommentsResponse {
-            comments: page.iter().map(public_comment).collect(),
+        // A cached page is encoded by the first call that sends it.
+        let comments = page
+            .wire
+            .get_or_init(|| encode_comments(shown.iter().map(public_comment)))
+            .clone();
+        Ok(Response::new(ListCommentsResponse::encoded(
+            comments,
             next_page_token,
             total_count,
-        }))
+        )))
     }
 
     async fn count_comments(

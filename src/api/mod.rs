@@ -10,6 +10,7 @@ mod convert;
 mod error;
 mod moderation;
 mod paging;
+pub mod wire;
 
 pub use comments::CommentsApi;
 pub use moderation::ModerationApi;

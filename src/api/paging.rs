@@ -25,6 +25,16 @@ pub fn next_token<T>(page: &mut Vec<T>, size: u32, token: impl FnOnce(&T) -> Str
     page.last().map(token).unwrap_or_default()
 }
 
+/// [`next_token`] for a page that is shared: the rows to show, and the
+/// next page's token.
+pub fn split_page<T>(page: &[T], size: u32, token: impl FnOnce(&T) -> String) -> (&[T], String) {
+    let shown = &page[..page.len().min(size as usize)];
+    if shown.len() == page.len() {
+        return (shown, String::new());
+    }
+    (shown, shown.last().map(token).unwrap_or_default())
+}
+
 /// A page size: `default` when unset, never above `max`.
 pub fn page_size(requested: u32, default: u32, max: u32) -> u32 {
     match requested {

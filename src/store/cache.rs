@@ -8,11 +8,16 @@
 //! before a drop never stores what it read, and while the inner store cannot
 //! hear other replicas nothing is served from memory. Cached pages hold only
 //! what a listing shows: never an email, an address or a spam assessment.
+//!
+//! It also keeps the credentials it has read, each for
+//! [`CREDENTIAL_RECHECK`](super::CREDENTIAL_RECHECK), so that a busy caller's
+//! token is read once in that time, not on every call.
 
 use std::{
     collections::{HashMap, VecDeque},
     hash::{BuildHasher, RandomState},
     sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
 };
 
 use async_trait::async_trait;
@@ -23,8 +28,8 @@ use tokio::{
 };
 
 use super::{
-    Credential, ListingEvent, ListingEvents, NewToken, ReplyFilter, Site, Store, StoreResult,
-    StoredComment, StoredFacts, ThreadCursor, ThreadOrder,
+    CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, ReplyFilter, Site,
+    Store, StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
@@ -39,6 +44,7 @@ use crate::{
 pub struct CachedStore {
     inner: Arc<dyn Store>,
     cache: Arc<ThreadCache>,
+    credentials: CredentialCache,
     follower: Option<JoinHandle<()>>,
 }
 
@@ -58,6 +64,7 @@ impl CachedStore {
         CachedStore {
             inner,
             cache,
+            credentials: CredentialCache::default(),
             follower,
         }
     }
@@ -142,11 +149,22 @@ impl Store for CachedStore {
     }
 
     async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64> {
-        self.inner.revoke_tokens(prefix).await
+        let result = self.inner.revoke_tokens(prefix).await;
+        self.credentials.clear();
+        result
     }
 
     async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>> {
-        self.inner.credential(digest).await
+        let asked = Instant::now();
+        if let Some(credential) = self.credentials.get(digest, asked) {
+            return Ok(Some(credential));
+        }
+        let generation = self.credentials.generation();
+        let found = self.inner.credential(digest).await?;
+        if let Some(credential) = &found {
+            self.credentials.put(*digest, credential, asked, generation);
+        }
+        Ok(found)
     }
 
     async fn insert_comment(&self, comment: &StoredComment, actor: &str) -> StoreResult<()> {
@@ -190,26 +208,26 @@ impl Store for CachedStore {
         order: ThreadOrder,
         after: Option<&ThreadCursor>,
         limit: u32,
-    ) -> StoreResult<Vec<StoredComment>> {
+    ) -> StoreResult<Arc<ThreadPage>> {
         let key = PageKey {
             order,
             after: after.cloned(),
             limit,
         };
         if let Some(page) = self.cache.page(site, article, &key) {
-            return Ok(page.as_ref().clone());
+            return Ok(page);
         }
         let ticket = self.cache.ticket(site);
-        let page: Vec<StoredComment> = self
+        let loaded = self
             .inner
             .thread_page(site, article, order, after, limit)
-            .await?
-            .into_iter()
-            .map(public_only)
-            .collect();
+            .await?;
+        let comments = Arc::try_unwrap(loaded)
+            .map_or_else(|shared| shared.comments.clone(), |page| page.comments);
+        let page = ThreadPage::new(comments.into_iter().map(public_only).collect());
         if let Some(ticket) = ticket {
             self.cache
-                .put_page(ticket, site, article, key, Arc::new(page.clone()));
+                .put_page(ticket, site, article, key, Arc::clone(&page));
         }
         Ok(page)
     }
@@ -418,7 +436,7 @@ struct Article {
     /// Read since the eviction hand last passed: spared once.
     used: bool,
     bytes: usize,
-    pages: HashMap<PageKey, Arc<Vec<StoredComment>>>,
+    pages: HashMap<PageKey, Arc<ThreadPage>>,
     count: Option<u64>,
 }
 
@@ -585,7 +603,7 @@ impl ThreadCache {
         site: SiteId,
         article: &str,
         key: &PageKey,
-    ) -> Option<Arc<Vec<StoredComment>>> {
+    ) -> Option<Arc<ThreadPage>> {
         let mut state = self.lock();
         let entry = state.sites.get_mut(&site)?.get_mut(article)?;
         let page = entry.pages.get(key)?;
@@ -599,9 +617,9 @@ impl ThreadCache {
         site: SiteId,
         article: &str,
         key: PageKey,
-        page: Arc<Vec<StoredComment>>,
+        page: Arc<ThreadPage>,
     ) {
-        let bytes = key.bytes() + page.iter().map(comment_bytes).sum::<usize>();
+        let bytes = key.bytes() + page_bytes(&page);
         if bytes > self.max_bytes {
             return;
         }
@@ -611,9 +629,7 @@ impl ThreadCache {
         }
         let entry = state.article(site, article);
         let replaced = entry.pages.insert(key.clone(), page);
-        let freed = replaced.map_or(0, |old| {
-            key.bytes() + old.iter().map(comment_bytes).sum::<usize>()
-        });
+        let freed = replaced.map_or(0, |old| key.bytes() + page_bytes(&old));
         entry.bytes = entry.bytes + bytes - freed;
         state.bytes = state.bytes + bytes - freed;
         state.evict(self.max_bytes);
@@ -697,6 +713,73 @@ impl ThreadCache {
     }
 }
 
+/// Live credentials as they were read, each trusted for
+/// [`CREDENTIAL_RECHECK`] from the moment its read began. Unknown and
+/// revoked tokens are never kept, so a new token works at once and random
+/// tokens cannot fill it.
+#[derive(Default)]
+struct CredentialCache {
+    state: Mutex<CredentialState>,
+}
+
+#[derive(Default)]
+struct CredentialState {
+    /// Bumped by every revocation made through this store: a read that
+    /// began before one is not kept.
+    generation: u64,
+    entries: HashMap<[u8; 32], (Instant, Credential)>,
+}
+
+/// At most this many credentials are kept; a deployment has a few per site.
+const MAX_CREDENTIALS: usize = 4096;
+
+impl CredentialCache {
+    fn lock(&self) -> MutexGuard<'_, CredentialState> {
+        // Each change is one map operation, so a poisoned map is whole.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, digest: &[u8; 32], now: Instant) -> Option<Credential> {
+        let state = self.lock();
+        let (read, credential) = state.entries.get(digest)?;
+        (now.saturating_duration_since(*read) < CREDENTIAL_RECHECK).then(|| credential.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    fn put(&self, digest: [u8; 32], credential: &Credential, read: Instant, generation: u64) {
+        let mut state = self.lock();
+        if state.generation != generation {
+            return;
+        }
+        if state.entries.len() >= MAX_CREDENTIALS {
+            state
+                .entries
+                .retain(|_, (at, _)| read.saturating_duration_since(*at) < CREDENTIAL_RECHECK);
+            if state.entries.len() >= MAX_CREDENTIALS {
+                return;
+            }
+        }
+        state.entries.insert(digest, (read, credential.clone()));
+    }
+
+    fn clear(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.entries.clear();
+    }
+}
+
+/// About what a cached page costs in memory: its comments, and as much
+/// again for the wire form the first call that sends it leaves with it.
+fn page_bytes(page: &ThreadPage) -> usize {
+    2 * page.comments.iter().map(comment_bytes).sum::<usize>()
+}
+
 /// About what one cached comment costs in memory.
 fn comment_bytes(comment: &StoredComment) -> usize {
     std::mem::size_of::<StoredComment>()
@@ -755,8 +838,8 @@ mod tests {
         }
     }
 
-    fn page(site: SiteId, article: &str, body: &str) -> Arc<Vec<StoredComment>> {
-        Arc::new(vec![comment(site, article, body)])
+    fn page(site: SiteId, article: &str, body: &str) -> Arc<ThreadPage> {
+        ThreadPage::new(vec![comment(site, article, body)])
     }
 
     fn cached(cache: &ThreadCache, site: SiteId, article: &str) -> bool {
@@ -950,6 +1033,66 @@ mod tests {
         let state = cache.lock();
         assert_eq!(state.entries, 0);
         assert!(state.clock.len() <= 2 + 64, "{} slots", state.clock.len());
+    }
+
+    fn credential() -> Credential {
+        Credential {
+            id: crate::ids::TokenId::new(),
+            role: crate::store::Role::Host,
+            prefix: "rg_site_AbCdEfGh".to_owned(),
+            sites: vec![SiteId::new()],
+            scopes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_credential_is_trusted_for_the_recheck_time_from_its_read() {
+        let cache = CredentialCache::default();
+        let read = Instant::now();
+        cache.put([1; 32], &credential(), read, cache.generation());
+        assert!(cache.get(&[1; 32], read).is_some());
+        assert!(cache.get(&[1; 32], read + CREDENTIAL_RECHECK / 2).is_some());
+        assert!(cache.get(&[1; 32], read + CREDENTIAL_RECHECK).is_none());
+        assert!(cache.get(&[2; 32], read).is_none());
+    }
+
+    #[test]
+    fn a_read_that_began_before_a_revocation_is_not_kept() {
+        let cache = CredentialCache::default();
+        let read = Instant::now();
+        let generation = cache.generation();
+        cache.put([1; 32], &credential(), read, generation);
+        cache.clear();
+        assert!(cache.get(&[1; 32], read).is_none(), "revoked here");
+        cache.put([3; 32], &credential(), read, generation);
+        assert!(
+            cache.get(&[3; 32], read).is_none(),
+            "read before the revocation"
+        );
+    }
+
+    #[test]
+    fn the_credential_cache_is_bounded() {
+        let cache = CredentialCache::default();
+        let old = Instant::now();
+        for n in 0..MAX_CREDENTIALS as u32 {
+            let mut digest = [0; 32];
+            digest[..4].copy_from_slice(&n.to_le_bytes());
+            cache.put(digest, &credential(), old, 0);
+        }
+        let full = old + CREDENTIAL_RECHECK / 2;
+        cache.put([0xff; 32], &credential(), full, 0);
+        assert!(
+            cache.get(&[0xff; 32], full).is_none(),
+            "full of live entries"
+        );
+        let later = old + CREDENTIAL_RECHECK;
+        cache.put([0xff; 32], &credential(), later, 0);
+        assert!(
+            cache.get(&[0xff; 32], later).is_some(),
+            "expired ones make room"
+        );
+        assert_eq!(cache.lock().entries.len(), 1);
     }
 
     #[test]

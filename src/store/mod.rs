@@ -9,7 +9,11 @@ mod postgres;
 mod rows;
 mod sqlite;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -146,6 +150,40 @@ pub struct NewToken {
 /// Who issues and revokes credentials, in the audit log: the operator, with
 /// direct access to the database.
 pub const OPERATOR_ACTOR: &str = "operator";
+
+/// How long a server may accept a credential it has read without reading it
+/// again: a revocation is in force on every server this long after it is
+/// committed, which [`revoke_tokens_everywhere`] waits for.
+pub const CREDENTIAL_RECHECK: Duration = Duration::from_millis(250);
+
+/// Revokes as [`Store::revoke_tokens`] does, then waits until no running
+/// server, in this process or another, can still accept the tokens.
+pub async fn revoke_tokens_everywhere(store: &dyn Store, prefix: &str) -> StoreResult<u64> {
+    let revoked = store.revoke_tokens(prefix).await?;
+    if revoked > 0 {
+        tokio::time::sleep(CREDENTIAL_RECHECK).await;
+    }
+    Ok(revoked)
+}
+
+/// A page of an approved thread, shared between the thread cache and every
+/// call that sends it.
+#[derive(Debug, Default)]
+pub struct ThreadPage {
+    pub comments: Vec<StoredComment>,
+    /// The page as the API sends it, made by the first call that sends it
+    /// and kept as long as the page is: the store never reads it.
+    pub wire: OnceLock<bytes::Bytes>,
+}
+
+impl ThreadPage {
+    pub fn new(comments: Vec<StoredComment>) -> Arc<ThreadPage> {
+        Arc::new(ThreadPage {
+            comments,
+            wire: OnceLock::new(),
+        })
+    }
+}
 
 /// A live credential, found by its digest.
 #[derive(Clone, Debug)]
@@ -317,6 +355,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_token(&self, token: &NewToken) -> StoreResult<()>;
     /// Revokes every live token whose prefix starts with `prefix`, with a
     /// `token_revoke` audit row on each of their sites; returns how many.
+    /// Servers may accept them for [`CREDENTIAL_RECHECK`] more; see
+    /// [`revoke_tokens_everywhere`].
     async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64>;
     /// The live (not revoked) credential with this digest.
     async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>>;
@@ -346,7 +386,7 @@ pub trait Store: Send + Sync + 'static {
         order: ThreadOrder,
         after: Option<&ThreadCursor>,
         limit: u32,
-    ) -> StoreResult<Vec<StoredComment>>;
+    ) -> StoreResult<Arc<ThreadPage>>;
     /// Approved comments per article; absent articles are left out.
     async fn count_approved(
         &self,

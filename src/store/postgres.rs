@@ -33,8 +33,8 @@ use uuid::Uuid;
 use super::{
     EVENT_BUFFER, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR,
     RECENT_REPLIES, ReplyFilter, Role, SEEDED_NOTE, SWEEP_BATCH, Site, Store, StoreError,
-    StoreOptions, StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, lesson,
-    lessons, now,
+    StoreOptions, StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage,
+    lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, RecentRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
@@ -439,7 +439,7 @@ impl Store for PostgresStore {
         order: ThreadOrder,
         after: Option<&ThreadCursor>,
         limit: u32,
-    ) -> StoreResult<Vec<StoredComment>> {
+    ) -> StoreResult<Arc<ThreadPage>> {
         let mut query = QueryBuilder::<Postgres>::new(concat!(
             "SELECT ",
             comment_columns!(),
@@ -486,7 +486,7 @@ impl Store for PostgresStore {
             .build_query_as::<CommentRow>()
             .fetch_all(&self.pool)
             .await?;
-        comments_from_rows(rows)
+        comments_from_rows(rows).map(ThreadPage::new)
     }
 
     async fn count_approved(

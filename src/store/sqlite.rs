@@ -4,7 +4,7 @@
 //! connection (no `SQLITE_BUSY` between our own writers) and reads through a
 //! separate pool that WAL lets run beside it.
 
-use std::{collections::HashMap, str::FromStr, time::Duration};
+use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::{
     Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, RECENT_REPLIES, ReplyFilter,
     Role, SEEDED_NOTE, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment,
-    StoredFacts, ThreadCursor, ThreadOrder, lesson, lessons, now,
+    StoredFacts, ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, RecentRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
@@ -493,7 +493,7 @@ impl Store for SqliteStore {
         order: ThreadOrder,
         after: Option<&ThreadCursor>,
         limit: u32,
-    ) -> StoreResult<Vec<StoredComment>> {
+    ) -> StoreResult<Arc<ThreadPage>> {
         let mut query = QueryBuilder::<Sqlite>::new(concat!(
             "SELECT ",
             comment_columns!(),
@@ -527,7 +527,7 @@ impl Store for SqliteStore {
             .build_query_as::<CommentRow>()
             .fetch_all(&self.reader)
             .await?;
-        comments_from_rows(rows)
+        comments_from_rows(rows).map(ThreadPage::new)
     }
 
     async fn count_approved(
