@@ -104,6 +104,12 @@ pub struct BenchArgs {
     /// Stop after this many calls, if sooner.
     #[arg(long)]
     pub requests: Option<u64>,
+    /// Calls per second over all workers, spread evenly, instead of each
+    /// worker calling again as soon as it has an answer. A call's latency
+    /// counts from when it was due, so a server that falls behind is not
+    /// excused by the generator waiting for it.
+    #[arg(long, value_parser = positive_rate)]
+    pub rate: Option<f64>,
     /// The thread of `list` and `list-deep`, such as `seed/hot` on a site
     /// that `replyguard seed` filled; by default one the bench makes.
     #[arg(long)]
@@ -121,11 +127,21 @@ pub struct BenchArgs {
     pub output: BenchOutput,
 }
 
+fn positive_rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("a rate is a positive number of calls per second".to_owned()),
+    }
+}
+
 /// What one run measured.
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub workload: Workload,
     pub concurrency: usize,
+    /// The `--rate` asked for, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     pub seconds: f64,
     pub requests: u64,
     pub rps: f64,
@@ -142,8 +158,12 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "workload {:?}, concurrency {}, {:.1} s",
-            self.workload, self.concurrency, self.seconds
+            "workload {:?}, concurrency {}{}, {:.1} s",
+            self.workload,
+            self.concurrency,
+            self.rate
+                .map_or_else(String::new, |rate| format!(", rate {rate}/s")),
+            self.seconds
         );
         let _ = writeln!(
             out,
@@ -385,20 +405,41 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     let budget = Arc::new(AtomicU64::new(args.requests.unwrap_or(u64::MAX)));
     let deadline = Instant::now() + Duration::from_secs_f64(args.duration.max(0.1));
     let started = Instant::now();
-    let tasks: Vec<_> = (0..args.concurrency.max(1))
+    let workers = args.concurrency.max(1);
+    // With a rate, worker `id` makes calls `id`, `id + workers`, ... of an
+    // even schedule.
+    let every = args
+        .rate
+        .map(|rate| Duration::from_secs_f64(workers as f64 / rate));
+    let tasks: Vec<_> = (0..workers)
         .map(|id| {
             let mut worker = worker(id, &cursors);
             let budget = Arc::clone(&budget);
             let workload = args.workload;
+            let mut due =
+                started + every.map_or(Duration::ZERO, |every| every * id as u32 / workers as u32);
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(4096);
                 let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-                while Instant::now() < deadline
-                    && budget
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                        .is_ok()
-                {
-                    let start = Instant::now();
+                loop {
+                    let start = match every {
+                        Some(every) => {
+                            tokio::time::sleep_until(due.into()).await;
+                            let start = due;
+                            due += every;
+                            start
+                        }
+                        None => Instant::now(),
+                    };
+                    if start >= deadline
+                        || budget
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                                n.checked_sub(1)
+                            })
+                            .is_err()
+                    {
+                        break;
+                    }
                     let result = worker.call(workload).await;
                     latencies.push(start.elapsed());
                     if let Err(status) = result {
@@ -431,6 +472,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     Ok(Report {
         workload: args.workload,
         concurrency: args.concurrency,
+        rate: args.rate,
         seconds,
         requests,
         rps: requests as f64 / seconds,
