@@ -502,21 +502,31 @@ impl Store for SqliteStore {
         query.push_bind(site.0);
         query.push(" AND article = ").push_bind(article);
         query.push(" AND status = 'approved'");
-        let (root_cmp, root_dir) = match order {
-            ThreadOrder::OldestFirst => (">", "ASC"),
-            ThreadOrder::NewestFirst => ("<", "DESC"),
+        let root_dir = match order {
+            ThreadOrder::OldestFirst => "ASC",
+            ThreadOrder::NewestFirst => "DESC",
         };
-        if let Some(cursor) = after {
-            query
-                .push(" AND (root_id ")
-                .push(root_cmp)
-                .push(" ")
-                .push_bind(cursor.root.0)
-                .push(" OR (root_id = ")
-                .push_bind(cursor.root.0)
-                .push(" AND path > ")
-                .push_bind(&cursor.path)
-                .push("))");
+        // As on PostgreSQL: each form lets the index walk start at the cursor.
+        match (order, after) {
+            (_, None) => {}
+            (ThreadOrder::OldestFirst, Some(cursor)) => {
+                query
+                    .push(" AND (root_id, path) > (")
+                    .push_bind(cursor.root.0)
+                    .push(", ")
+                    .push_bind(&cursor.path)
+                    .push(")");
+            }
+            (ThreadOrder::NewestFirst, Some(cursor)) => {
+                query
+                    .push(" AND root_id <= ")
+                    .push_bind(cursor.root.0)
+                    .push(" AND (root_id < ")
+                    .push_bind(cursor.root.0)
+                    .push(" OR path > ")
+                    .push_bind(&cursor.path)
+                    .push(")");
+            }
         }
         query
             .push(" ORDER BY root_id ")
