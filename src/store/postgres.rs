@@ -643,33 +643,33 @@ impl Store for PostgresStore {
         features: &[u64],
     ) -> StoreResult<StoredFacts> {
         let mut facts = StoredFacts::default();
-        let author = sqlx::query(
-            "SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
-                    count(*) FILTER (WHERE status = 'spam') AS spam, \
-                    count(*) FILTER (WHERE status = 'rejected') AS rejected, \
-                    max(created_at) AS last \
-             FROM comments WHERE site_id = $1 AND author_hash = $2",
+        // The author's and the address's records and the learned totals in
+        // one round trip: each aggregate is one row, even over no comments.
+        let known = sqlx::query(
+            "SELECT a.approved, a.spam, a.rejected, a.last, \
+                    i.spam AS ip_spam, i.last AS ip_last, \
+                    t.spam AS learned_spam, t.ham AS learned_ham \
+             FROM (SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
+                          count(*) FILTER (WHERE status = 'spam') AS spam, \
+                          count(*) FILTER (WHERE status = 'rejected') AS rejected, \
+                          max(created_at) AS last \
+                   FROM comments WHERE site_id = $1 AND author_hash = $2) AS a \
+             CROSS JOIN (SELECT count(*) FILTER (WHERE status = 'spam') AS spam, \
+                                max(created_at) AS last \
+                         FROM comments WHERE site_id = $1 AND ip = $3) AS i \
+             LEFT JOIN spam_totals AS t ON t.site_id = $1",
         )
         .bind(site.0)
         .bind(author_hash)
+        .bind(ip)
         .fetch_one(&self.pool)
         .await?;
-        facts.author_approved = count(author.try_get("approved")?);
-        facts.author_spam = count(author.try_get("spam")?);
-        facts.author_rejected = count(author.try_get("rejected")?);
-        facts.author_last = author.try_get("last")?;
-        if let Some(ip) = ip {
-            let address = sqlx::query(
-                "SELECT count(*) FILTER (WHERE status = 'spam') AS spam, max(created_at) AS last \
-                 FROM comments WHERE site_id = $1 AND ip = $2",
-            )
-            .bind(site.0)
-            .bind(ip)
-            .fetch_one(&self.pool)
-            .await?;
-            facts.ip_spam = count(address.try_get("spam")?);
-            facts.ip_last = address.try_get("last")?;
-        }
+        facts.author_approved = count(known.try_get("approved")?);
+        facts.author_spam = count(known.try_get("spam")?);
+        facts.author_rejected = count(known.try_get("rejected")?);
+        facts.author_last = known.try_get("last")?;
+        facts.ip_spam = count(known.try_get("ip_spam")?);
+        facts.ip_last = known.try_get("ip_last")?;
         facts.recent = sqlx::query_as::<_, RecentRow>(
             "SELECT fingerprint, author_hash, article FROM comments \
              WHERE site_id = $1 AND fingerprint IS NOT NULL ORDER BY id DESC LIMIT $2",
@@ -681,13 +681,11 @@ impl Store for PostgresStore {
         .into_iter()
         .filter_map(RecentRow::into_recent)
         .collect();
-        if let Some(totals) = sqlx::query("SELECT spam, ham FROM spam_totals WHERE site_id = $1")
-            .bind(site.0)
-            .fetch_optional(&self.pool)
-            .await?
-        {
-            facts.learned.spam = totals.try_get("spam")?;
-            facts.learned.ham = totals.try_get("ham")?;
+        let learned_spam = known.try_get::<Option<f32>, _>("learned_spam")?;
+        let learned_ham = known.try_get::<Option<f32>, _>("learned_ham")?;
+        if let (Some(spam), Some(ham)) = (learned_spam, learned_ham) {
+            facts.learned.spam = spam;
+            facts.learned.ham = ham;
             let wanted: Vec<i64> = features.iter().map(|&f| f as i64).collect();
             let rows = sqlx::query(
                 "SELECT feature, spam, ham FROM spam_features \

@@ -689,36 +689,35 @@ impl Store for SqliteStore {
         features: &[u64],
     ) -> StoreResult<StoredFacts> {
         let mut facts = StoredFacts::default();
-        let author = sqlx::query(
-            "SELECT COALESCE(SUM(status = 'approved'), 0) AS approved, \
-                    COALESCE(SUM(status = 'spam'), 0) AS spam, \
-                    COALESCE(SUM(status = 'rejected'), 0) AS rejected, MAX(id) AS last \
-             FROM comments WHERE site_id = ? AND author_hash = ?",
+        // The author's and the address's records and the learned totals in
+        // one statement: each aggregate is one row, even over no comments.
+        let known = sqlx::query(
+            "SELECT a.approved, a.spam, a.rejected, a.last, \
+                    i.spam AS ip_spam, i.last AS ip_last, \
+                    t.spam AS learned_spam, t.ham AS learned_ham \
+             FROM (SELECT COALESCE(SUM(status = 'approved'), 0) AS approved, \
+                          COALESCE(SUM(status = 'spam'), 0) AS spam, \
+                          COALESCE(SUM(status = 'rejected'), 0) AS rejected, MAX(id) AS last \
+                   FROM comments WHERE site_id = ?1 AND author_hash = ?2) AS a \
+             CROSS JOIN (SELECT COALESCE(SUM(status = 'spam'), 0) AS spam, MAX(id) AS last \
+                         FROM comments WHERE site_id = ?1 AND ip = ?3) AS i \
+             LEFT JOIN spam_totals AS t ON t.site_id = ?1",
         )
         .bind(site.0)
         .bind(author_hash)
+        .bind(ip)
         .fetch_one(&self.reader)
         .await?;
-        facts.author_approved = count(author.try_get("approved")?);
-        facts.author_spam = count(author.try_get("spam")?);
-        facts.author_rejected = count(author.try_get("rejected")?);
-        facts.author_last = author
+        facts.author_approved = count(known.try_get("approved")?);
+        facts.author_spam = count(known.try_get("spam")?);
+        facts.author_rejected = count(known.try_get("rejected")?);
+        facts.author_last = known
             .try_get::<Option<Uuid>, _>("last")?
             .and_then(uuid_time);
-        if let Some(ip) = ip {
-            let address = sqlx::query(
-                "SELECT COALESCE(SUM(status = 'spam'), 0) AS spam, MAX(id) AS last \
-                 FROM comments WHERE site_id = ? AND ip = ?",
-            )
-            .bind(site.0)
-            .bind(ip)
-            .fetch_one(&self.reader)
-            .await?;
-            facts.ip_spam = count(address.try_get("spam")?);
-            facts.ip_last = address
-                .try_get::<Option<Uuid>, _>("last")?
-                .and_then(uuid_time);
-        }
+        facts.ip_spam = count(known.try_get("ip_spam")?);
+        facts.ip_last = known
+            .try_get::<Option<Uuid>, _>("ip_last")?
+            .and_then(uuid_time);
         facts.recent = sqlx::query_as::<_, RecentRow>(
             "SELECT fingerprint, author_hash, article FROM comments \
              WHERE site_id = ? AND fingerprint IS NOT NULL ORDER BY id DESC LIMIT ?",
@@ -730,13 +729,11 @@ impl Store for SqliteStore {
         .into_iter()
         .filter_map(RecentRow::into_recent)
         .collect();
-        if let Some(totals) = sqlx::query("SELECT spam, ham FROM spam_totals WHERE site_id = ?")
-            .bind(site.0)
-            .fetch_optional(&self.reader)
-            .await?
-        {
-            facts.learned.spam = totals.try_get::<f64, _>("spam")? as f32;
-            facts.learned.ham = totals.try_get::<f64, _>("ham")? as f32;
+        let learned_spam = known.try_get::<Option<f64>, _>("learned_spam")?;
+        let learned_ham = known.try_get::<Option<f64>, _>("learned_ham")?;
+        if let (Some(spam), Some(ham)) = (learned_spam, learned_ham) {
+            facts.learned.spam = spam as f32;
+            facts.learned.ham = ham as f32;
             let wanted: Vec<i64> = features.iter().map(|&f| f as i64).collect();
             let wanted = serde_json::to_string(&wanted)
                 .map_err(|err| StoreError::Corrupt(format!("feature list: {err}")))?;
