@@ -538,6 +538,23 @@ impl State {
                 self.clock.push_back((site, article, id));
                 continue;
             }
+            // Pages past the first go before the first pages and the count,
+            // which every reader of the article needs: a reader paging deep
+            // through one long thread must not drop its count each time.
+            let mut freed = 0;
+            entry.pages.retain(|key, page| {
+                let deep = key.after.is_some();
+                if deep {
+                    freed += key.bytes() + page_bytes(page);
+                }
+                !deep
+            });
+            if freed > 0 {
+                entry.bytes -= freed;
+                self.bytes -= freed;
+                self.clock.push_back((site, article, id));
+                continue;
+            }
             self.remove_article(site, &article);
         }
         // Slots of dropped articles: swept out once they outnumber the live.
@@ -996,6 +1013,39 @@ mod tests {
         let state = cache.lock();
         assert!(state.entries < 20);
         assert!(state.clock.len() <= 2 * state.entries + 64);
+    }
+
+    #[test]
+    fn deep_pages_go_before_the_first_page_and_the_count() {
+        let cache = ThreadCache::new(64 * 1024);
+        let site = SiteId::new();
+        let body = "w".repeat(1000);
+        let ticket = cache.ticket(site).expect("caching");
+        cache.put_count(ticket, site, "long", 5000);
+        cache.put_page(
+            ticket,
+            site,
+            "long",
+            first_page(),
+            page(site, "long", &body),
+        );
+        for n in 0..200 {
+            let deep = PageKey {
+                order: ThreadOrder::OldestFirst,
+                after: Some(ThreadCursor {
+                    root: CommentId::new(),
+                    path: format!("{n:08}"),
+                }),
+                limit: 51,
+            };
+            let ticket = cache.ticket(site).expect("caching");
+            cache.put_page(ticket, site, "long", deep, page(site, "long", &body));
+            assert!(cache.bytes() <= 64 * 1024, "{} bytes", cache.bytes());
+        }
+        assert!(cached(&cache, site, "long"), "the first page stays");
+        let (counts, missing) = cache.counts(site, &["long".to_owned()]);
+        assert!(missing.is_empty(), "and so does the count");
+        assert_eq!(counts.get("long"), Some(&5000));
     }
 
     #[test]
