@@ -31,18 +31,22 @@ pub const MARK_WEIGHT: f32 = 1.0;
 /// rejected for being rude rather than spam.
 pub const REVIEW_WEIGHT: f32 = 0.3;
 
-/// How much the built-in prior counts next to a site's own lessons: a quarter, so a site's
-/// moderators outvote it once they have taught a quarter as many replies as it holds
-/// (about 280); measured slightly better than a half in the learning protocol.
-pub const PRIOR_SCALE: f32 = 0.25;
+/// How much one reply of the built-in prior counts next to one of a site's own lessons:
+/// three quarters, so a site's moderators outvote it once they have taught about 720
+/// replies. With [`STRENGTH`] it keeps the prior's own evidence where it was (a strength
+/// of 4 of the prior's replies, what a new site sees) while a site's lessons need about
+/// three of them before one word is trusted; docs/SPAM.md has the scan.
+pub const PRIOR_SCALE: f32 = 0.75;
 
 /// Features seen fewer times than this are left out of a prior.
 pub const PRIOR_MIN_COUNT: f32 = 2.0;
 /// Features whose spam probability is closer to 0.5 than this are left out of a prior.
 pub const PRIOR_MIN_DEVIATION: f32 = 0.3;
 
-/// Robinson's strength of the 0.5 assumption for a rarely seen feature, in documents.
-const STRENGTH: f64 = 1.0;
+/// Robinson's strength of the 0.5 assumption for a rarely seen feature, in lessons. At 1, a
+/// word taught once as spam read 0.75 and held a short reply on its own ("Awsome" after one
+/// spam used it); at 3 it reads 0.625, and three lessons make it 0.75.
+const STRENGTH: f64 = 3.0;
 /// Features whose probability is closer to 0.5 than this say nothing and are skipped.
 const MIN_DEVIATION: f64 = 0.1;
 /// At most this many of the most telling features are combined.
@@ -482,6 +486,8 @@ mod tests {
             "Win a free phone today, visit my page",
             "Free phone for everyone, visit my page",
             "Visit my page and win a free phone",
+            "Visit my page today and win a phone",
+            "A free phone today: visit my page",
         ] {
             learned.learn(&features(&reply(text)), Label::Spam, MARK_WEIGHT);
         }
