@@ -31,18 +31,22 @@ pub const MARK_WEIGHT: f32 = 1.0;
 /// rejected for being rude rather than spam.
 pub const REVIEW_WEIGHT: f32 = 0.3;
 
-/// How much the built-in prior counts next to a site's own lessons: a quarter, so a site's
-/// moderators outvote it once they have taught a quarter as many replies as it holds
-/// (about 280); measured slightly better than a half in the learning protocol.
-pub const PRIOR_SCALE: f32 = 0.25;
+/// How much one reply of the built-in prior counts next to one of a site's own lessons:
+/// three quarters, so a site's moderators outvote it once they have taught about 720
+/// replies. With [`STRENGTH`] it keeps the prior's own evidence where it was (a strength
+/// of 4 of the prior's replies, what a new site sees) while a site's lessons need about
+/// three of them before one word is trusted; docs/SPAM.md has the scan.
+pub const PRIOR_SCALE: f32 = 0.75;
 
 /// Features seen fewer times than this are left out of a prior.
 pub const PRIOR_MIN_COUNT: f32 = 2.0;
 /// Features whose spam probability is closer to 0.5 than this are left out of a prior.
 pub const PRIOR_MIN_DEVIATION: f32 = 0.3;
 
-/// Robinson's strength of the 0.5 assumption for a rarely seen feature, in documents.
-const STRENGTH: f64 = 1.0;
+/// Robinson's strength of the 0.5 assumption for a rarely seen feature, in lessons. At 1, a
+/// word taught once as spam read 0.75 and held a short reply on its own ("Awsome" after one
+/// spam used it); at 3 it reads 0.625, and three lessons make it 0.75.
+const STRENGTH: f64 = 3.0;
 /// Features whose probability is closer to 0.5 than this say nothing and are skipped.
 const MIN_DEVIATION: f64 = 0.1;
 /// At most this many of the most telling features are combined.
@@ -395,19 +399,38 @@ pub const NEW_SITE_HOLD_AT: f64 = 0.97;
 /// How many lessons (in weight) a site needs before its classifier holds from [`HOLD_AT`].
 pub const TRUSTED_LESSONS: f64 = 50.0;
 
-/// The probability from which the classifier holds a reply, given how much the site taught.
-pub fn hold_at(site_lessons: f64) -> f64 {
-    let taught = (site_lessons / TRUSTED_LESSONS).clamp(0.0, 1.0);
-    NEW_SITE_HOLD_AT - (NEW_SITE_HOLD_AT - HOLD_AT) * taught
+/// The probability from which a trusted site's classifier makes a reply spam on its own. In
+/// the learning protocol no ham of the three files scored above 0.90 and about two spam in
+/// three scored 0.99 or more; a site's own lessons decide there, not the prior from another
+/// kind of site, so a new site never gets this far (see [`strength`]).
+pub const SPAM_AT: f64 = 0.99;
+/// The weight that reaches the default spam threshold.
+const SPAM_WEIGHT: f64 = 5.0;
+/// The most a new site's classifier gives: below the spam threshold by more than 2.
+const NEW_SITE_TOP: f64 = 2.9;
+
+/// How far a site is on its way to [`TRUSTED_LESSONS`], from 0 to 1.
+fn trust(site_lessons: f64) -> f64 {
+    (site_lessons / TRUSTED_LESSONS).clamp(0.0, 1.0)
 }
 
-/// How a probability becomes a weight (before the rule's own weight multiplies it). It
-/// reaches 1 (the default hold threshold) at `hold_at`, 2 at 0.9 and 2.9 at certainty: the
-/// classifier can hold a reply but needs more than 2 from other rules to make it spam, and
-/// since it already reads links, the two link rules a bare pair of links trips (1 + 1) are
-/// not enough. A sure ham probability takes a little off, never enough to cancel a link
+/// The probability from which the classifier holds a reply, given how much the site taught.
+pub fn hold_at(site_lessons: f64) -> f64 {
+    NEW_SITE_HOLD_AT - (NEW_SITE_HOLD_AT - HOLD_AT) * trust(site_lessons)
+}
+
+/// How a probability becomes a weight (before the rule's own weight multiplies it), given how
+/// much the site taught. It reaches 1 (the default hold threshold) at [`hold_at`] and 2 at
+/// 0.9. Above that, on a site that has taught nothing, 2.9 at certainty: the classifier can
+/// hold a reply but needs more than 2 from other rules to make it spam, and since it already
+/// reads links, the two link rules a bare pair of links trips (1 + 1) are not enough; the
+/// prior alone comes from YouTube and is too sure of ordinary replies elsewhere. On a site
+/// that has taught [`TRUSTED_LESSONS`], 5 (the default spam threshold) from [`SPAM_AT`], so
+/// what the site's moderators taught as sure spam goes to the spam queue; between the two,
+/// in proportion. A sure ham probability takes a little off, never enough to cancel a link
 /// rule or a moderation term.
-pub fn strength(p: f64, hold_at: f64) -> f64 {
+pub fn strength(p: f64, site_lessons: f64) -> f64 {
+    let hold_at = hold_at(site_lessons);
     if p < 0.5 {
         ((p - 0.5) / 0.8).max(-0.5)
     } else if p < hold_at {
@@ -415,7 +438,10 @@ pub fn strength(p: f64, hold_at: f64) -> f64 {
     } else if p < 0.9 {
         1.0 + (p - hold_at) / (0.9 - hold_at)
     } else {
-        2.0 + (p - 0.9) * 9.0
+        let trust = trust(site_lessons);
+        let top = NEW_SITE_TOP + (SPAM_WEIGHT - NEW_SITE_TOP) * trust;
+        let top_at = 1.0 - (1.0 - SPAM_AT) * trust;
+        (2.0 + (p - 0.9) / (top_at - 0.9) * (top - 2.0)).min(top)
     }
 }
 
@@ -442,7 +468,7 @@ impl Rule for Classifier {
         }
         let lessons =
             f64::from(input.facts.learned.spam.max(0.0) + input.facts.learned.ham.max(0.0));
-        let strength = strength(p, hold_at(lessons));
+        let strength = strength(p, lessons);
         let words = if known == 1 { "feature" } else { "features" };
         Some(Finding::scaled(
             strength,
@@ -482,6 +508,8 @@ mod tests {
             "Win a free phone today, visit my page",
             "Free phone for everyone, visit my page",
             "Visit my page and win a free phone",
+            "Visit my page today and win a phone",
+            "A free phone today: visit my page",
         ] {
             learned.learn(&features(&reply(text)), Label::Spam, MARK_WEIGHT);
         }
@@ -603,16 +631,29 @@ mod tests {
 
     #[test]
     fn unsure_evidence_gives_no_weight_and_sure_evidence_holds() {
-        for hold in [HOLD_AT, NEW_SITE_HOLD_AT] {
-            assert_eq!(strength(0.5, hold), 0.0);
-            assert!(strength(hold, hold) >= 1.0 - 1e-9);
-            assert!(strength(hold - 0.01, hold) < 1.0);
-            assert!(strength(1.0, hold) < 3.0);
-            assert!(strength(0.95, hold) > strength(0.9, hold));
-            assert!(strength(0.0, hold) >= -0.5);
+        for lessons in [0.0, 20.0, TRUSTED_LESSONS] {
+            let hold = hold_at(lessons);
+            assert_eq!(strength(0.5, lessons), 0.0);
+            assert!(strength(hold, lessons) >= 1.0 - 1e-9);
+            assert!(strength(hold - 0.01, lessons) < 1.0);
+            assert!(strength(0.95, lessons) > strength(0.9, lessons));
+            assert!(strength(0.0, lessons) >= -0.5);
         }
-        assert!(strength(0.8, HOLD_AT) > strength(0.7, HOLD_AT));
+        assert!(strength(0.8, TRUSTED_LESSONS) > strength(0.7, TRUSTED_LESSONS));
         assert_eq!(hold_at(0.0), NEW_SITE_HOLD_AT);
         assert_eq!(hold_at(1_000.0), HOLD_AT);
+    }
+
+    #[test]
+    fn only_a_trusted_site_makes_a_sure_reply_spam_on_the_classifier_alone() {
+        assert!(
+            strength(1.0, 0.0) < 3.0,
+            "a new site needs more than 2 from other rules"
+        );
+        assert!(strength(1.0, TRUSTED_LESSONS / 2.0) < SPAM_WEIGHT);
+        assert!((strength(SPAM_AT, TRUSTED_LESSONS) - SPAM_WEIGHT).abs() < 1e-9);
+        assert_eq!(strength(1.0, 1_000.0), SPAM_WEIGHT);
+        assert!(strength(0.95, TRUSTED_LESSONS) < SPAM_WEIGHT);
+        assert!((strength(0.9, TRUSTED_LESSONS) - 2.0).abs() < 1e-9);
     }
 }

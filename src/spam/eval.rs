@@ -28,6 +28,12 @@ pub const DEFAULT_DIR: &str = "../shared/data/youtube-spam";
 /// would hand over a site's recent replies.
 const RECENT: usize = 100;
 
+/// Texts whose fingerprints differ in at most this many of 64 bits teach a prior once. The
+/// campaign rule holds from 3 bits for texts of 8 words or more; short variants of one
+/// template differ in more bits, and unrelated texts differ in about 32 (10 is over five
+/// standard deviations from that).
+const PRIOR_NEAR_BITS: u32 = 10;
+
 /// The share of each class taught in the learning protocol.
 const TAUGHT_SHARE: f64 = 0.7;
 
@@ -316,12 +322,23 @@ fn ratio(part: usize, whole: usize) -> f64 {
     }
 }
 
-/// Teaches every comment of `datasets` once per distinct text.
+/// Teaches every comment of `datasets` once per distinct text, and once per campaign: a text
+/// whose fingerprint is within [`PRIOR_NEAR_BITS`] of one already taught is left out, so a
+/// template posted fifty times with a different tail ("Check out this video on YouTube:" and
+/// a few letters) does not make its ordinary words ("video", "youtube") spam words for every
+/// site. Returns the stats and every distinct text seen, taught or not.
 fn train(datasets: &[&Dataset]) -> (LearnedStats, HashSet<String>) {
     let mut stats = LearnedStats::new();
     let mut seen = HashSet::new();
+    let mut taught: Vec<u64> = Vec::new();
     for comment in datasets.iter().flat_map(|d| &d.comments) {
         if seen.insert(comment.key.clone()) {
+            let near =
+                |earlier: &u64| (earlier ^ comment.fingerprint).count_ones() <= PRIOR_NEAR_BITS;
+            if taught.iter().any(near) {
+                continue;
+            }
+            taught.push(comment.fingerprint);
             let label = if comment.spam {
                 Label::Spam
             } else {
@@ -518,7 +535,7 @@ fn section(report: &mut String, protocol: &str, outcome: &Outcome, left_out: usi
     );
 }
 
-/// Trains a prior on every distinct text of `files` and writes its compact form to `out`;
+/// Trains a prior on every distinct text of `files` (near-duplicates once) and writes its compact form to `out`;
 /// returns a one-line summary.
 pub fn write_prior(files: &[PathBuf], out: &Path) -> Result<String, String> {
     let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
@@ -527,10 +544,11 @@ pub fn write_prior(files: &[PathBuf], out: &Path) -> Result<String, String> {
     let bytes = prior.to_prior_bytes();
     std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(format!(
-        "wrote {} ({} bytes): {} distinct texts ({} spam, {} ham), {} of {} features kept",
+        "wrote {} ({} bytes): {} distinct texts, {} taught ({} spam, {} ham) after near-duplicates, {} of {} features kept",
         out.display(),
         bytes.len(),
         keys.len(),
+        stats.spam + stats.ham,
         stats.spam,
         stats.ham,
         prior.features.len(),
@@ -555,6 +573,31 @@ mod tests {
             "a < b and 3 <4 &nope; &"
         );
         assert_eq!(plain_text("end\u{feff}"), "end");
+    }
+
+    #[test]
+    fn a_template_posted_many_times_teaches_a_prior_once() -> Result<(), String> {
+        let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        let template = "Hey everyone please check out my new channel where I post covers of \
+                        all the songs you love every single week";
+        let mut csv = String::from("COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n");
+        for (i, tail) in ["thanks", "cheers", "bye"].iter().enumerate() {
+            csv.push_str(&format!(
+                "s{i},a{i},2015-01-0{}T00:00:00,\"{template} {tail}\",1\n",
+                i + 1
+            ));
+        }
+        csv.push_str("h1,b,2015-01-04T00:00:00,The bridge on the second verse is lovely,0\n");
+        std::fs::write(file.path(), csv).map_err(|e| e.to_string())?;
+        let data = load(file.path())?;
+        let (stats, keys) = train(&[&data]);
+        assert_eq!(keys.len(), 4, "every distinct text is seen");
+        assert_eq!(
+            (stats.spam, stats.ham),
+            (1.0, 1.0),
+            "the template teaches once"
+        );
+        Ok(())
     }
 
     #[test]

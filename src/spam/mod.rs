@@ -128,7 +128,7 @@ rules! {
     "shape-repetition" => 0.5, "a character or word repeated over and over";
     "shape-short-link" => 1.0, "a link with hardly a word around it";
     "shape-script" => 1.0, "letters mostly outside the site's allowed scripts";
-    "classifier" => 1.0, "the learned spam probability, from -0.5 (sure ham) to 2.9 (sure spam)";
+    "classifier" => 1.0, "the learned spam probability, from -0.5 (sure ham) to 2.9 (sure spam), or to 5 once the site taught 50 replies";
 }
 
 /// What a rule found: why, and how strongly (the rule's weight is multiplied by it).
