@@ -499,6 +499,15 @@ async fn thread_pages_list_approved_replies_under_their_parents_in_both_orders(b
             );
         }
     }
+    // A page holds what the public sees, and nothing else is read.
+    let first = &thread_pages(store.as_ref(), news, "story", ThreadOrder::OldestFirst, 50).await[0];
+    assert_eq!(
+        (first.author_name.as_str(), first.body_public.as_str()),
+        ("Jane Reader", "A reply.")
+    );
+    assert_eq!(first.body_html, "<p>A reply.</p>");
+    assert!(first.email_sealed.is_empty() && first.author_hash.is_empty());
+    assert!(first.body.is_empty() && first.features.is_empty() && first.fingerprint.is_none());
     let nothing = store
         .thread_page(news, "no-such-story", ThreadOrder::OldestFirst, None, 10)
         .await

@@ -23,9 +23,9 @@ use super::{
     Role, SEEDED_NOTE, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment,
     StoredFacts, ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
     rows::{
-        AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, RecentRow, SiteRow,
+        AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, RecentRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
-        encode_features, status_from,
+        encode_features, listed_columns, listed_from_rows, queue_columns, status_from,
     },
     stored_lesson, token_note, uuid_time,
 };
@@ -496,7 +496,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Arc<ThreadPage>> {
         let mut query = QueryBuilder::<Sqlite>::new(concat!(
             "SELECT ",
-            comment_columns!(),
+            listed_columns!(),
             " FROM comments WHERE site_id = "
         ));
         query.push_bind(site.0);
@@ -534,10 +534,10 @@ impl Store for SqliteStore {
             .push(", path ASC LIMIT ")
             .push_bind(i64::from(limit));
         let rows = query
-            .build_query_as::<CommentRow>()
+            .build_query_as::<ListedRow>()
             .fetch_all(&self.reader)
             .await?;
-        comments_from_rows(rows).map(ThreadPage::new)
+        listed_from_rows(rows).map(ThreadPage::new)
     }
 
     async fn count_approved(
@@ -574,7 +574,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<StoredComment>> {
         let mut query = QueryBuilder::<Sqlite>::new(concat!(
             "SELECT ",
-            comment_columns!(),
+            queue_columns!(),
             " FROM comments WHERE site_id = "
         ));
         query.push_bind(site.0);
