@@ -38,7 +38,7 @@ use super::{
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, RecentRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
-        encode_features, listed_columns, listed_from_rows, queue_columns, status_from,
+        encode_features, listed_from_rows, queue_columns, status_from, thread_page_query,
     },
     stored_lesson, token_note,
 };
@@ -440,48 +440,7 @@ impl Store for PostgresStore {
         after: Option<&ThreadCursor>,
         limit: u32,
     ) -> StoreResult<Arc<ThreadPage>> {
-        let mut query = QueryBuilder::<Postgres>::new(concat!(
-            "SELECT ",
-            listed_columns!(),
-            " FROM comments WHERE site_id = "
-        ));
-        query.push_bind(site.0);
-        query.push(" AND article = ").push_bind(article);
-        query.push(" AND status = 'approved'");
-        let root_dir = match order {
-            ThreadOrder::OldestFirst => "ASC",
-            ThreadOrder::NewestFirst => "DESC",
-        };
-        match (order, after) {
-            (_, None) => {}
-            // Exactly the index's order, so the scan starts at the cursor.
-            (ThreadOrder::OldestFirst, Some(cursor)) => {
-                query
-                    .push(" AND (root_id, path) > (")
-                    .push_bind(cursor.root.0)
-                    .push(", ")
-                    .push_bind(&cursor.path)
-                    .push(")");
-            }
-            // Threads newest first but each read top-down: no row comparison
-            // has that order. `root_id <=` is implied by the condition after
-            // it; it is there to start the backward scan at the cursor's thread.
-            (ThreadOrder::NewestFirst, Some(cursor)) => {
-                query
-                    .push(" AND root_id <= ")
-                    .push_bind(cursor.root.0)
-                    .push(" AND (root_id < ")
-                    .push_bind(cursor.root.0)
-                    .push(" OR path > ")
-                    .push_bind(&cursor.path)
-                    .push(")");
-            }
-        }
-        query
-            .push(" ORDER BY root_id ")
-            .push(root_dir)
-            .push(", path ASC LIMIT ")
-            .push_bind(i64::from(limit));
+        let mut query = thread_page_query(site, article, order, after, limit);
         let rows = query
             .build_query_as::<ListedRow>()
             .fetch_all(&self.pool)

@@ -7,10 +7,12 @@
 //! panic or a silent default.
 
 use chrono::{DateTime, Utc};
-use sqlx::types::Json;
+use sqlx::{Database, Encode, QueryBuilder, Type, types::Json};
 use uuid::Uuid;
 
-use super::{Credential, Role, Site, StoreError, StoreResult, StoredComment};
+use super::{
+    Credential, Role, Site, StoreError, StoreResult, StoredComment, ThreadCursor, ThreadOrder,
+};
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
     moderation::{AuditRecord, BlockEntry, BlockKind, Blocked, CommentStatus, Scope},
@@ -49,7 +51,6 @@ macro_rules! listed_columns {
          author_website, avatar_seed, body_public, body_html, verdict, created_at, updated_at"
     };
 }
-pub(super) use listed_columns;
 
 pub(super) fn status_from(word: &str) -> StoreResult<CommentStatus> {
     CommentStatus::parse(word).ok_or_else(|| StoreError::Corrupt(format!("status {word:?}")))
@@ -129,34 +130,20 @@ pub(super) fn credential_from_rows(rows: Vec<CredentialRow>) -> StoreResult<Opti
     }))
 }
 
+/// A whole comment: what a listing shows, and the rest.
 #[derive(sqlx::FromRow)]
 pub(super) struct CommentRow {
-    id: Uuid,
-    site_id: Uuid,
-    article: String,
-    parent_id: Option<Uuid>,
-    root_id: Uuid,
-    path: String,
-    // `integer` on PostgreSQL; SQLite's INTEGER decodes into it as well.
-    depth: i32,
-    status: String,
-    author_name: String,
-    author_website: Option<String>,
+    #[sqlx(flatten)]
+    listed: ListedRow,
     email_sealed: Vec<u8>,
     author_hash: Vec<u8>,
-    avatar_seed: String,
     body: String,
-    body_public: String,
-    body_html: String,
     ip: Option<String>,
     user_agent: Option<String>,
     referrer: Option<String>,
     score: f64,
-    verdict: String,
     reasons: Json<Vec<Reason>>,
     idempotency_key: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
     fingerprint: Option<i64>,
     features: Option<Vec<u8>>,
 }
@@ -166,32 +153,15 @@ impl TryFrom<CommentRow> for StoredComment {
 
     fn try_from(row: CommentRow) -> StoreResult<StoredComment> {
         Ok(StoredComment {
-            id: CommentId(row.id),
-            site: SiteId(row.site_id),
-            article: row.article,
-            parent: row.parent_id.map(CommentId),
-            root: CommentId(row.root_id),
-            path: row.path,
-            depth: u32::try_from(row.depth)
-                .map_err(|_| StoreError::Corrupt(format!("depth {}", row.depth)))?,
-            status: status_from(&row.status)?,
-            author_name: row.author_name,
-            author_website: row.author_website,
             email_sealed: row.email_sealed,
             author_hash: row.author_hash,
-            avatar_seed: row.avatar_seed,
             body: row.body,
-            body_public: row.body_public,
-            body_html: row.body_html,
             ip: row.ip,
             user_agent: row.user_agent,
             referrer: row.referrer,
             score: row.score,
-            verdict: verdict_from(&row.verdict)?,
             reasons: row.reasons.0,
             idempotency_key: row.idempotency_key,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
             // Stored as the same 64 bits, signed: both databases lack u64.
             fingerprint: row.fingerprint.map(|f| f as u64),
             features: row
@@ -199,6 +169,7 @@ impl TryFrom<CommentRow> for StoredComment {
                 .as_deref()
                 .map(decode_features)
                 .unwrap_or_default(),
+            ..StoredComment::try_from(row.listed)?
         })
     }
 }
@@ -220,6 +191,67 @@ pub(super) fn decode_features(bytes: &[u8]) -> Vec<u64> {
 }
 
 /// Converts a list of rows, failing on the first that does not convert.
+/// The query of a thread page on either backend, for [`ListedRow`]s: the
+/// approved comments of `article`, threads oldest (or newest) first, each
+/// top-down, after `after`, at most `limit`. docs/STORAGE.md gives the plans.
+pub(super) fn thread_page_query<'a, DB>(
+    site: SiteId,
+    article: &'a str,
+    order: ThreadOrder,
+    after: Option<&'a ThreadCursor>,
+    limit: u32,
+) -> QueryBuilder<DB>
+where
+    DB: Database,
+    Uuid: Encode<'a, DB> + Type<DB>,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut query = QueryBuilder::<DB>::new(concat!(
+        "SELECT ",
+        listed_columns!(),
+        " FROM comments WHERE site_id = "
+    ));
+    query.push_bind(site.0);
+    query.push(" AND article = ").push_bind(article);
+    query.push(" AND status = 'approved'");
+    let root_dir = match order {
+        ThreadOrder::OldestFirst => "ASC",
+        ThreadOrder::NewestFirst => "DESC",
+    };
+    match (order, after) {
+        (_, None) => {}
+        // Exactly the index's order, so the scan starts at the cursor.
+        (ThreadOrder::OldestFirst, Some(cursor)) => {
+            query
+                .push(" AND (root_id, path) > (")
+                .push_bind(cursor.root.0)
+                .push(", ")
+                .push_bind(cursor.path.as_str())
+                .push(")");
+        }
+        // Threads newest first but each read top-down: no row comparison
+        // has that order. `root_id <=` is implied by the condition after
+        // it; it is there to start the backward scan at the cursor's thread.
+        (ThreadOrder::NewestFirst, Some(cursor)) => {
+            query
+                .push(" AND root_id <= ")
+                .push_bind(cursor.root.0)
+                .push(" AND (root_id < ")
+                .push_bind(cursor.root.0)
+                .push(" OR path > ")
+                .push_bind(cursor.path.as_str())
+                .push(")");
+        }
+    }
+    query
+        .push(" ORDER BY root_id ")
+        .push(root_dir)
+        .push(", path ASC LIMIT ")
+        .push_bind(i64::from(limit));
+    query
+}
+
 /// A comment of a thread page: only what a listing shows, so nothing private
 /// is read for the public, and a page is a third of the bytes of full rows.
 #[derive(sqlx::FromRow)]
@@ -230,6 +262,7 @@ pub(super) struct ListedRow {
     parent_id: Option<Uuid>,
     root_id: Uuid,
     path: String,
+    // `integer` on PostgreSQL; SQLite's INTEGER decodes into it as well.
     depth: i32,
     status: String,
     author_name: String,

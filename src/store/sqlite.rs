@@ -25,7 +25,7 @@ use super::{
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, RecentRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
-        encode_features, listed_columns, listed_from_rows, queue_columns, status_from,
+        encode_features, listed_from_rows, queue_columns, status_from, thread_page_query,
     },
     stored_lesson, token_note, uuid_time,
 };
@@ -494,45 +494,7 @@ impl Store for SqliteStore {
         after: Option<&ThreadCursor>,
         limit: u32,
     ) -> StoreResult<Arc<ThreadPage>> {
-        let mut query = QueryBuilder::<Sqlite>::new(concat!(
-            "SELECT ",
-            listed_columns!(),
-            " FROM comments WHERE site_id = "
-        ));
-        query.push_bind(site.0);
-        query.push(" AND article = ").push_bind(article);
-        query.push(" AND status = 'approved'");
-        let root_dir = match order {
-            ThreadOrder::OldestFirst => "ASC",
-            ThreadOrder::NewestFirst => "DESC",
-        };
-        // As on PostgreSQL: each form lets the index walk start at the cursor.
-        match (order, after) {
-            (_, None) => {}
-            (ThreadOrder::OldestFirst, Some(cursor)) => {
-                query
-                    .push(" AND (root_id, path) > (")
-                    .push_bind(cursor.root.0)
-                    .push(", ")
-                    .push_bind(&cursor.path)
-                    .push(")");
-            }
-            (ThreadOrder::NewestFirst, Some(cursor)) => {
-                query
-                    .push(" AND root_id <= ")
-                    .push_bind(cursor.root.0)
-                    .push(" AND (root_id < ")
-                    .push_bind(cursor.root.0)
-                    .push(" OR path > ")
-                    .push_bind(&cursor.path)
-                    .push(")");
-            }
-        }
-        query
-            .push(" ORDER BY root_id ")
-            .push(root_dir)
-            .push(", path ASC LIMIT ")
-            .push_bind(i64::from(limit));
+        let mut query = thread_page_query(site, article, order, after, limit);
         let rows = query
             .build_query_as::<ListedRow>()
             .fetch_all(&self.reader)
