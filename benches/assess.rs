@@ -62,8 +62,6 @@ fn bench_assess(c: &mut Criterion) {
     let recent: Vec<RecentReply> = (0..100)
         .map(|i| RecentReply {
             fingerprint: fingerprint(&format!("an earlier reply number {i} about something else")),
-            author: AuthorHash([i as u8; 32]),
-            article: format!("/article/{}", i % 7),
         })
         .collect();
     let facts = Facts {

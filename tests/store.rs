@@ -613,7 +613,7 @@ async fn approved_comments_are_counted_per_article_and_per_author(backend: Backe
         let store = Arc::clone(&store);
         async move {
             store
-                .facts(site, &hash, None, &[])
+                .facts(site, &hash, "a", None, &[])
                 .await
                 .expect("facts")
                 .author_approved
@@ -623,6 +623,41 @@ async fn approved_comments_are_counted_per_article_and_per_author(backend: Backe
     assert_eq!(approved(news, [2; 32]).await, 1);
     assert_eq!(approved(news, [3; 32]).await, 0);
     assert_eq!(approved(blog, [1; 32]).await, 1);
+}
+
+async fn recent_replies_leave_out_the_authors_own_on_the_same_article(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let by = |site, article: &str, author: u8, print: u64| {
+        let mut c = comment(site, article, None, CommentStatus::Approved);
+        c.author_hash = vec![author; 32];
+        c.fingerprint = Some(print);
+        c
+    };
+    for c in [
+        by(news, "story", 1, 11),
+        by(news, "other-story", 1, 12),
+        by(news, "story", 2, 21),
+        by(blog, "story", 2, 31),
+    ] {
+        insert(store.as_ref(), &c).await;
+    }
+    let mut erased = by(news, "story", 3, 41);
+    erased.author_hash = vec![0; 8];
+    insert(store.as_ref(), &erased).await;
+
+    let facts = store
+        .facts(news, &[1; 32], "story", None, &[])
+        .await
+        .expect("facts");
+    let mut prints: Vec<u64> = facts.recent.iter().map(|r| r.fingerprint).collect();
+    prints.sort_unstable();
+    assert_eq!(
+        prints,
+        [12, 21],
+        "another article's and another author's, not the author's own here, another site's or an erased author's"
+    );
 }
 
 async fn every_action_moves_the_comment_and_leaves_an_audit_row(backend: Backend) {
@@ -1447,7 +1482,7 @@ async fn the_sweep_works_through_a_backlog_in_batches(backend: Backend) {
 /// features of [`comment`].
 async fn learned(store: &dyn Store, site: SiteId) -> ((f32, f32), Vec<(f32, f32)>) {
     let facts = store
-        .facts(site, &[0xcd; 32], None, &[1, 2, 3])
+        .facts(site, &[0xcd; 32], "story", None, &[1, 2, 3])
         .await
         .expect("facts");
     let learned = facts.learned;
@@ -1528,6 +1563,7 @@ backend_tests!(
     thread_pages_list_approved_replies_under_their_parents_in_both_orders,
     queue_pages_follow_ids_and_filter_by_status_and_article,
     approved_comments_are_counted_per_article_and_per_author,
+    recent_replies_leave_out_the_authors_own_on_the_same_article,
     every_action_moves_the_comment_and_leaves_an_audit_row,
     a_decision_outside_the_moderators_sites_is_not_found,
     a_decision_expecting_another_status_is_a_conflict_and_changes_nothing,

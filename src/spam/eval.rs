@@ -362,11 +362,6 @@ fn replay(
     mut errors: Option<&mut String>,
 ) -> (Outcome, usize) {
     let policy = Policy::default();
-    let article = data
-        .comments
-        .first()
-        .map(|c| c.reply.article.as_str().to_owned())
-        .unwrap_or_default();
     let mut outcome = Outcome::default();
     let mut judged_keys = HashSet::new();
     let mut left_out = 0;
@@ -376,12 +371,13 @@ fn replay(
             left_out += 1;
             continue;
         }
+        // As the store gives them: the file is one article, so the author's
+        // own earlier replies are left out.
         let recent: Vec<RecentReply> = data.comments[index.saturating_sub(RECENT)..index]
             .iter()
+            .filter(|earlier| earlier.author != comment.author)
             .map(|earlier| RecentReply {
                 fingerprint: earlier.fingerprint,
-                author: earlier.author,
-                article: article.clone(),
             })
             .collect();
         let facts = Facts {

@@ -295,10 +295,13 @@ impl Store for CachedStore {
         &self,
         site: SiteId,
         author_hash: &[u8],
+        article: &str,
         ip: Option<&str>,
         features: &[u64],
     ) -> StoreResult<StoredFacts> {
-        self.inner.facts(site, author_hash, ip, features).await
+        self.inner
+            .facts(site, author_hash, article, ip, features)
+            .await
     }
 
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {

@@ -417,11 +417,13 @@ pub trait Store: Send + Sync + 'static {
     // Spam facts.
 
     /// The author's and the address's history on the site, its recent
-    /// replies and its learned statistics for `features`.
+    /// replies by other authors or under other articles than `article`, and
+    /// its learned statistics for `features`.
     async fn facts(
         &self,
         site: SiteId,
         author_hash: &[u8],
+        article: &str,
         ip: Option<&str>,
         features: &[u64],
     ) -> StoreResult<StoredFacts>;

@@ -16,8 +16,7 @@ use super::{
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
     moderation::{AuditRecord, BlockEntry, BlockKind, Blocked, CommentStatus, Scope},
-    privacy::AuthorHash,
-    spam::{Policy, Reason, RecentReply, Verdict},
+    spam::{Policy, Reason, Verdict},
 };
 
 /// The columns of a [`StoredComment`], in the order of the `INSERT`s'
@@ -346,26 +345,6 @@ impl TryFrom<AuditRow> for AuditRecord {
             to_status: optional_status(row.to_status.as_deref())?,
             note: row.note,
             created_at: row.created_at,
-        })
-    }
-}
-
-/// One of a site's recent replies, for the near-duplicate rule.
-#[derive(sqlx::FromRow)]
-pub(super) struct RecentRow {
-    fingerprint: i64,
-    author_hash: Vec<u8>,
-    article: String,
-}
-
-impl RecentRow {
-    /// The reply, unless its author hash is not one (an erased author's).
-    pub(super) fn into_recent(self) -> Option<RecentReply> {
-        let author = <[u8; 32]>::try_from(self.author_hash.as_slice()).ok()?;
-        Some(RecentReply {
-            fingerprint: self.fingerprint as u64,
-            author: AuthorHash(author),
-            article: self.article,
         })
     }
 }

@@ -23,7 +23,7 @@ use super::{
     Role, SEEDED_NOTE, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment,
     StoredFacts, ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
     rows::{
-        AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, RecentRow, SiteRow,
+        AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
         encode_features, listed_from_rows, queue_columns, status_from, thread_page_query,
     },
@@ -36,7 +36,7 @@ use crate::{
         DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE, Erasure, NewBlock, QueueEvent,
         SYSTEM_ACTOR, SweepReport, audit_action,
     },
-    spam::{Label, Policy},
+    spam::{Label, Policy, RecentReply},
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -647,6 +647,7 @@ impl Store for SqliteStore {
         &self,
         site: SiteId,
         author_hash: &[u8],
+        article: &str,
         ip: Option<&str>,
         features: &[u64],
     ) -> StoreResult<StoredFacts> {
@@ -680,16 +681,22 @@ impl Store for SqliteStore {
         facts.ip_last = known
             .try_get::<Option<Uuid>, _>("ip_last")?
             .and_then(uuid_time);
-        facts.recent = sqlx::query_as::<_, RecentRow>(
-            "SELECT fingerprint, author_hash, article FROM comments \
-             WHERE site_id = ? AND fingerprint IS NOT NULL ORDER BY id DESC LIMIT ?",
+        // An erased author's replies (their hash replaced) are left out.
+        facts.recent = sqlx::query_scalar::<_, i64>(
+            "SELECT fingerprint FROM comments \
+             WHERE site_id = ?1 AND fingerprint IS NOT NULL AND length(author_hash) = 32 \
+             AND NOT (author_hash = ?2 AND article = ?3) ORDER BY id DESC LIMIT ?4",
         )
         .bind(site.0)
+        .bind(author_hash)
+        .bind(article)
         .bind(i64::from(RECENT_REPLIES))
         .fetch_all(&self.reader)
         .await?
         .into_iter()
-        .filter_map(RecentRow::into_recent)
+        .map(|fingerprint| RecentReply {
+            fingerprint: fingerprint as u64,
+        })
         .collect();
         let learned_spam = known.try_get::<Option<f64>, _>("learned_spam")?;
         let learned_ham = known.try_get::<Option<f64>, _>("learned_ham")?;

@@ -90,7 +90,13 @@ impl Submitter {
         let text = spam::Analysis::of(&reply);
         let stored = self
             .store
-            .facts(site.id, &author_hash.0, ip.as_deref(), &text.features)
+            .facts(
+                site.id,
+                &author_hash.0,
+                reply.article.as_str(),
+                ip.as_deref(),
+                &text.features,
+            )
             .await?;
         let since = |last: Option<chrono::DateTime<chrono::Utc>>| {
             // A clock step backwards reads as "just now", never as a panic.
