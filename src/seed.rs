@@ -22,10 +22,10 @@ use crate::{
     config::{DEFAULT_RETAIN_CLIENT_DAYS, DatabaseArgs, Secret},
     ids::{CommentId, SiteId},
     moderation::CommentStatus,
-    privacy::{Vault, mask_contacts, render_html},
+    privacy::Vault,
     spam::{self, Assessor, Facts, Policy},
     store::{self, OPERATOR_ACTOR, Store, StoredComment},
-    submission::{MAX_DEPTH, RawReply, validate},
+    submission::{MAX_DEPTH, Place, RawReply, stored_reply, validate},
 };
 
 /// The settings of `replyguard seed`.
@@ -230,15 +230,6 @@ impl Random {
     }
 }
 
-/// A comment new replies may answer.
-#[derive(Clone)]
-struct Placed {
-    id: CommentId,
-    root: CommentId,
-    path: String,
-    depth: u32,
-}
-
 struct Generator {
     plan: Plan,
     site: SiteId,
@@ -249,7 +240,7 @@ struct Generator {
     random: Random,
     made: u64,
     /// Per article, its latest approved comments.
-    parents: Vec<Vec<Placed>>,
+    parents: Vec<Vec<Place>>,
 }
 
 impl Generator {
@@ -334,14 +325,7 @@ impl Generator {
         };
         let status = self.status(share);
         let parent = self.parent(article_index);
-        let (root, path, depth) = match &parent {
-            Some(parent) => (
-                parent.root,
-                format!("{}.{}", parent.path, id.0.simple()),
-                parent.depth + 1,
-            ),
-            None => (id, id.0.simple().to_string(), 0),
-        };
+        let place = Place::new(id, parent.as_ref());
 
         let author = self.author();
         let body = self.body(status);
@@ -377,45 +361,26 @@ impl Generator {
             author: Some(author_hash),
             ..Facts::default()
         };
-        let assessment = self.assessor.assess(&reply, &self.policy, &facts);
-        let body_public = mask_contacts(reply.body.as_str());
-        let updated = match status {
-            // A moderator decided these a while after they came.
-            CommentStatus::Rejected => {
-                let later = created + Duration::minutes(1 + self.random.below(600) as i64);
-                later.min(self.plan.now)
-            }
-            _ => created,
-        };
-        let comment = StoredComment {
-            id,
-            site: self.site,
-            article,
-            parent: parent.as_ref().map(|p| p.id),
-            root,
-            path,
-            depth,
+        let text = spam::Analysis::of(&reply);
+        let assessment = self
+            .assessor
+            .assess_analysed(&reply, &text, &self.policy, &facts);
+        let mut comment = stored_reply(
+            &self.vault,
+            self.site,
+            &reply,
+            &author_hash,
+            place,
+            text,
+            assessment,
             status,
-            author_name: reply.author.as_str().to_owned(),
-            author_website: reply.website.as_ref().map(|w| w.as_str().to_owned()),
-            email_sealed: self.vault.encrypt_email(self.site, reply.email.as_str()),
-            author_hash: author_hash.0.to_vec(),
-            avatar_seed: self.vault.avatar_seed(self.site, &email),
-            body: reply.body.as_str().to_owned(),
-            body_html: render_html(&body_public),
-            body_public,
-            fingerprint: Some(spam::fingerprint(reply.body.as_str())),
-            features: spam::features(&reply),
-            ip: reply.client.ip.map(|ip| ip.to_string()),
-            user_agent: reply.client.user_agent.clone(),
-            referrer: reply.client.referrer.clone(),
-            score: assessment.score,
-            verdict: assessment.verdict,
-            reasons: assessment.reasons,
-            idempotency_key: None,
-            created_at: created,
-            updated_at: updated,
-        };
+            created,
+        );
+        // A moderator decided these a while after they came.
+        if status == CommentStatus::Rejected {
+            let later = created + Duration::minutes(1 + self.random.below(600) as i64);
+            comment.updated_at = later.min(self.plan.now);
+        }
         if status == CommentStatus::Approved {
             self.remember(article_index, &comment);
         }
@@ -423,7 +388,7 @@ impl Generator {
     }
 
     /// An approved comment of the article to answer, or none for a new thread.
-    fn parent(&mut self, article: u64) -> Option<Placed> {
+    fn parent(&mut self, article: u64) -> Option<Place> {
         let candidates = self.parents.get(article as usize)?;
         if candidates.is_empty() || self.random.unit() >= REPLY_SHARE {
             return None;
@@ -439,12 +404,7 @@ impl Generator {
         if recent.len() == RECENT_PARENTS {
             recent.remove(0);
         }
-        recent.push(Placed {
-            id: comment.id,
-            root: comment.root,
-            path: comment.path.clone(),
-            depth: comment.depth,
-        });
+        recent.push(Place::of(comment));
     }
 
     /// One of many readers; a few write much more often than most.

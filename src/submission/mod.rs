@@ -7,5 +7,5 @@
 mod pipeline;
 pub mod validate;
 
-pub use pipeline::{MAX_DEPTH, SubmitError, Submitter};
+pub use pipeline::{MAX_DEPTH, Place, SubmitError, Submitter, stored_reply};
 pub use validate::*;

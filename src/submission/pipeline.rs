@@ -5,15 +5,16 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use super::{FieldViolation, RawReply, ValidReply, validate};
 use crate::{
-    ids::CommentId,
+    ids::{CommentId, SiteId},
     metrics,
     moderation::{BlockSubject, CommentStatus},
     privacy::{AuthorHash, Vault, mask_contacts, render_html},
-    spam::{self, Assessor, Facts, FormCheck, form},
+    spam::{self, Assessment, Assessor, Facts, FormCheck, form},
     store::{self, Site, Store, StoreError, StoredComment},
 };
 
@@ -84,7 +85,7 @@ impl Submitter {
             }
         }
 
-        let (root, path, depth, id) = self.place_in_thread(site, &reply).await?;
+        let place = self.place_in_thread(site, &reply).await?;
         let now = store::now();
         let ip = reply.client.ip.map(|ip| ip.to_string());
         let text = spam::Analysis::of(&reply);
@@ -157,39 +158,17 @@ impl Submitter {
             .assessor
             .assess_analysed(&reply, &text, &site.policy, &facts);
         let status = site.policy.initial_status(&assessment, trusted);
-        let body_public = mask_contacts(reply.body.as_str());
-        let comment = StoredComment {
-            id,
-            site: site.id,
-            article: reply.article.as_str().to_owned(),
-            parent: reply.parent,
-            root,
-            path,
-            depth,
+        let comment = stored_reply(
+            &self.vault,
+            site.id,
+            &reply,
+            &author_hash,
+            place,
+            text,
+            assessment,
             status,
-            author_name: reply.author.as_str().to_owned(),
-            author_website: reply.website.as_ref().map(|w| w.as_str().to_owned()),
-            email_sealed: self.vault.encrypt_email(site.id, reply.email.as_str()),
-            author_hash: author_hash.0.to_vec(),
-            avatar_seed: self.vault.avatar_seed(site.id, &email),
-            body: reply.body.as_str().to_owned(),
-            body_html: render_html(&body_public),
-            body_public,
-            fingerprint: Some(text.fingerprint),
-            features: text.features,
-            ip,
-            user_agent: reply.client.user_agent.clone(),
-            referrer: reply.client.referrer.clone(),
-            score: assessment.score,
-            verdict: assessment.verdict,
-            reasons: assessment.reasons,
-            idempotency_key: reply
-                .idempotency_key
-                .as_ref()
-                .map(|k| k.as_str().to_owned()),
-            created_at: now,
-            updated_at: now,
-        };
+            now,
+        );
 
         match self.store.insert_comment(&comment, actor).await {
             Ok(()) => {
@@ -214,15 +193,10 @@ impl Submitter {
 
     /// Finds the new comment's place: its thread's root, its path and depth.
     /// A parent must be an approved comment of the same article and site.
-    async fn place_in_thread(
-        &self,
-        site: &Site,
-        reply: &ValidReply,
-    ) -> Result<(CommentId, String, u32, CommentId), SubmitError> {
+    async fn place_in_thread(&self, site: &Site, reply: &ValidReply) -> Result<Place, SubmitError> {
         let id = CommentId::new();
-        let own = id.0.simple().to_string();
         let Some(parent_id) = reply.parent else {
-            return Ok((id, own, 0, id));
+            return Ok(Place::new(id, None));
         };
         let parent = self.store.comment(parent_id).await?.filter(|parent| {
             parent.site == site.id
@@ -241,12 +215,101 @@ impl Submitter {
                 "is nested too deeply to take replies",
             ));
         }
-        Ok((
-            parent.root,
-            format!("{}.{own}", parent.path),
-            parent.depth + 1,
-            id,
-        ))
+        Ok(Place::new(id, Some(&Place::of(&parent))))
+    }
+}
+
+/// A comment's place in its thread: its id, its thread's top comment, its
+/// path from that top (the ids joined by dots, so a parent sorts before its
+/// replies) and how deep it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub id: CommentId,
+    pub root: CommentId,
+    pub path: String,
+    pub depth: u32,
+}
+
+impl Place {
+    /// The place of a new comment `id`: under `parent`, or at the top of a
+    /// new thread.
+    pub fn new(id: CommentId, parent: Option<&Place>) -> Place {
+        let own = id.0.simple().to_string();
+        match parent {
+            None => Place {
+                id,
+                root: id,
+                path: own,
+                depth: 0,
+            },
+            Some(parent) => Place {
+                id,
+                root: parent.root,
+                path: format!("{}.{own}", parent.path),
+                depth: parent.depth + 1,
+            },
+        }
+    }
+
+    /// Where a stored comment is.
+    pub fn of(comment: &StoredComment) -> Place {
+        Place {
+            id: comment.id,
+            root: comment.root,
+            path: comment.path.clone(),
+            depth: comment.depth,
+        }
+    }
+}
+
+/// A validated and assessed reply as it is stored: its email sealed and
+/// hashed with the site's keys, its public copy masked and rendered, and the
+/// assessment's analysis and verdict kept with it. Submissions and seeding
+/// both store replies through this.
+#[allow(clippy::too_many_arguments)]
+pub fn stored_reply(
+    vault: &Vault,
+    site: SiteId,
+    reply: &ValidReply,
+    author_hash: &AuthorHash,
+    place: Place,
+    text: spam::Analysis,
+    assessment: Assessment,
+    status: CommentStatus,
+    at: DateTime<Utc>,
+) -> StoredComment {
+    let body_public = mask_contacts(reply.body.as_str());
+    StoredComment {
+        id: place.id,
+        site,
+        article: reply.article.as_str().to_owned(),
+        parent: reply.parent,
+        root: place.root,
+        path: place.path,
+        depth: place.depth,
+        status,
+        author_name: reply.author.as_str().to_owned(),
+        author_website: reply.website.as_ref().map(|w| w.as_str().to_owned()),
+        email_sealed: vault.encrypt_email(site, reply.email.as_str()),
+        author_hash: author_hash.0.to_vec(),
+        avatar_seed: vault.avatar_seed(site, &reply.email.normalized()),
+        body: reply.body.as_str().to_owned(),
+        body_html: render_html(&body_public),
+        body_public,
+        fingerprint: Some(text.fingerprint),
+        features: text.features,
+        ip: reply.client.ip.map(|ip| ip.to_string()),
+        user_agent: reply.client.user_agent.clone(),
+        referrer: reply.client.referrer.clone(),
+        score: assessment.score,
+        verdict: assessment.verdict,
+        reasons: assessment.reasons,
+        idempotency_key: reply
+            .idempotency_key
+            .as_ref()
+            .map(|k| k.as_str().to_owned()),
+        created_at: at,
+        updated_at: at,
     }
 }
 
