@@ -5,33 +5,38 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, Harness, approve, reply};
+use common::{Backend, Harness, TestSite, approve, reply};
 use replyguard::{
     moderation::{ERASED_NAME, Scope},
     proto::{self, CommentStatus},
+    server::RunningServer,
     spam::{Mode, Policy},
 };
 
-#[tokio::test]
-async fn two_replicas_share_submissions_decisions_and_live_queues() {
-    if !common::postgres_available(
-        "replicas::two_replicas_share_submissions_decisions_and_live_queues",
-    )
-    .await
-    {
-        return;
+/// Replica A with its harness, replica B on the same PostgreSQL database, and
+/// a site that holds every reply for a moderator; None when PostgreSQL is
+/// not there and not required.
+async fn two_replicas(test: &str) -> Option<(Harness, RunningServer, TestSite)> {
+    if !common::postgres_available(test).await {
+        return None;
     }
     let a = Harness::new(Backend::Postgres).await;
     let b = a.replica().await;
-    let site = a
-        .site_with(
-            "news.example.com",
-            Policy {
-                mode: Mode::ModerateAll,
-                ..Policy::default()
-            },
-        )
-        .await;
+    let moderate_all = Policy {
+        mode: Mode::ModerateAll,
+        ..Policy::default()
+    };
+    let site = a.site_with("news.example.com", moderate_all).await;
+    Some((a, b, site))
+}
+
+#[tokio::test]
+async fn two_replicas_share_submissions_decisions_and_live_queues() {
+    let Some((a, b, site)) =
+        two_replicas("replicas::two_replicas_share_submissions_decisions_and_live_queues").await
+    else {
+        return;
+    };
 
     // A moderator watches on A; readers post through B.
     let mut watch = a
@@ -172,24 +177,11 @@ async fn until_listed(comments: &mut common::Comments, article: &str, expected: 
 
 #[tokio::test]
 async fn a_decision_on_one_replica_reaches_the_others_cached_threads() {
-    if !common::postgres_available(
-        "replicas::a_decision_on_one_replica_reaches_the_others_cached_threads",
-    )
-    .await
-    {
+    let Some((a, b, site)) =
+        two_replicas("replicas::a_decision_on_one_replica_reaches_the_others_cached_threads").await
+    else {
         return;
-    }
-    let a = Harness::new(Backend::Postgres).await;
-    let b = a.replica().await;
-    let site = a
-        .site_with(
-            "news.example.com",
-            Policy {
-                mode: Mode::ModerateAll,
-                ..Policy::default()
-            },
-        )
-        .await;
+    };
     let mut comments_a = a.comments(&site.site_key).await;
     let mut moderation_b = Harness::moderation_at(&b, &site.mod_token).await;
     let mut ids = Vec::new();
