@@ -17,12 +17,10 @@ use crate::{
 /// the next page's token, made from the page's last row; empty on the last
 /// page, where the extra row was not there.
 pub fn next_token<T>(page: &mut Vec<T>, size: u32, token: impl FnOnce(&T) -> String) -> String {
-    let size = size as usize;
-    if page.len() <= size {
-        return String::new();
-    }
-    page.truncate(size);
-    page.last().map(token).unwrap_or_default()
+    let (shown, next) = split_page(page, size, token);
+    let shown = shown.len();
+    page.truncate(shown);
+    next
 }
 
 /// [`next_token`] for a page that is shared: the rows to show, and the
@@ -155,6 +153,25 @@ mod tests {
         let last = AuditId::new();
         assert_eq!(decode_audit(&encode_audit(last)).ok(), Some(Some(last)));
         assert!(decode_audit(&encode_queue(CommentId(last.0))).is_err());
+    }
+
+    #[test]
+    fn a_page_fetched_with_one_row_more_is_trimmed_and_tells_the_next() {
+        let token = |n: &u32| format!("after {n}");
+        assert_eq!(
+            split_page(&[1, 2, 3], 2, token),
+            (&[1, 2][..], "after 2".to_owned())
+        );
+        assert_eq!(split_page(&[1, 2], 2, token), (&[1, 2][..], String::new()));
+        assert_eq!(
+            split_page(&[] as &[u32], 2, token),
+            (&[][..], String::new())
+        );
+        let mut page = vec![1, 2, 3];
+        assert_eq!(next_token(&mut page, 2, token), "after 2");
+        assert_eq!(page, [1, 2]);
+        assert_eq!(next_token(&mut page, 2, token), "");
+        assert_eq!(page, [1, 2]);
     }
 
     #[test]
