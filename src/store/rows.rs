@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
-    moderation::{AuditRecord, BlockEntry, BlockKind, Blocked, CommentStatus, Scope},
+    moderation::{AuditRecord, BlockEntry, BlockKind, Blocked, CommentStatus, Scope, audit_action},
     spam::{Policy, Reason, Verdict},
 };
 
@@ -249,6 +249,75 @@ where
         .push(", path ASC LIMIT ")
         .push_bind(i64::from(limit));
     query
+}
+
+/// The two statements that seed `chunk` on either backend: the comments in
+/// one multi-row `INSERT`, and a `submit` audit row for each, by `actor`,
+/// noted [`SEEDED_NOTE`](super::SEEDED_NOTE).
+pub(super) fn seed_statements<DB>(
+    chunk: &[StoredComment],
+    actor: &str,
+) -> (QueryBuilder<DB>, QueryBuilder<DB>)
+where
+    DB: Database,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> f64: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
+{
+    let mut insert =
+        QueryBuilder::<DB>::new(concat!("INSERT INTO comments (", comment_columns!(), ") "));
+    insert.push_values(chunk, |mut row, c| {
+        row.push_bind(c.id.0)
+            .push_bind(c.site.0)
+            .push_bind(&c.article)
+            .push_bind(c.parent.map(|p| p.0))
+            .push_bind(c.root.0)
+            .push_bind(&c.path)
+            .push_bind(i64::from(c.depth))
+            .push_bind(c.status.as_str())
+            .push_bind(&c.author_name)
+            .push_bind(&c.author_website)
+            .push_bind(&c.email_sealed)
+            .push_bind(&c.author_hash)
+            .push_bind(&c.avatar_seed)
+            .push_bind(&c.body)
+            .push_bind(&c.body_public)
+            .push_bind(&c.body_html)
+            .push_bind(&c.ip)
+            .push_bind(&c.user_agent)
+            .push_bind(&c.referrer)
+            .push_bind(c.score)
+            .push_bind(c.verdict.as_str())
+            .push_bind(Json(&c.reasons))
+            .push_bind(&c.idempotency_key)
+            .push_bind(c.created_at)
+            .push_bind(c.updated_at)
+            .push_bind(c.fingerprint.map(|f| f as i64))
+            .push_bind(encode_features(&c.features));
+    });
+    let mut audit = QueryBuilder::<DB>::new(
+        "INSERT INTO audit_log \
+         (id, site_id, comment_id, actor, action, to_status, note, created_at) ",
+    );
+    audit.push_values(chunk, |mut row, c| {
+        row.push_bind(AuditId::new().0)
+            .push_bind(c.site.0)
+            .push_bind(c.id.0)
+            .push_bind(actor)
+            .push_bind(audit_action::SUBMIT)
+            .push_bind(c.status.as_str())
+            .push_bind(super::SEEDED_NOTE)
+            .push_bind(c.created_at);
+    });
+    (insert, audit)
 }
 
 /// A comment of a thread page: only what a listing shows, so nothing private

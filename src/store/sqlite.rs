@@ -20,12 +20,13 @@ use uuid::Uuid;
 
 use super::{
     Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, RECENT_REPLIES, ReplyFilter,
-    Role, SEEDED_NOTE, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment,
-    StoredFacts, ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
+    Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment, StoredFacts,
+    ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
-        encode_features, listed_from_rows, queue_columns, status_from, thread_page_query,
+        encode_features, listed_from_rows, queue_columns, seed_statements, status_from,
+        thread_page_query,
     },
     stored_lesson, token_note, uuid_time,
 };
@@ -400,55 +401,8 @@ impl Store for SqliteStore {
     async fn seed_comments(&self, comments: &[StoredComment], actor: &str) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
         for chunk in comments.chunks(SEED_ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(concat!(
-                "INSERT INTO comments (",
-                comment_columns!(),
-                ") "
-            ));
-            insert.push_values(chunk, |mut row, c| {
-                row.push_bind(c.id.0)
-                    .push_bind(c.site.0)
-                    .push_bind(&c.article)
-                    .push_bind(c.parent.map(|p| p.0))
-                    .push_bind(c.root.0)
-                    .push_bind(&c.path)
-                    .push_bind(i64::from(c.depth))
-                    .push_bind(c.status.as_str())
-                    .push_bind(&c.author_name)
-                    .push_bind(&c.author_website)
-                    .push_bind(&c.email_sealed)
-                    .push_bind(&c.author_hash)
-                    .push_bind(&c.avatar_seed)
-                    .push_bind(&c.body)
-                    .push_bind(&c.body_public)
-                    .push_bind(&c.body_html)
-                    .push_bind(&c.ip)
-                    .push_bind(&c.user_agent)
-                    .push_bind(&c.referrer)
-                    .push_bind(c.score)
-                    .push_bind(c.verdict.as_str())
-                    .push_bind(Json(&c.reasons))
-                    .push_bind(&c.idempotency_key)
-                    .push_bind(c.created_at)
-                    .push_bind(c.updated_at)
-                    .push_bind(c.fingerprint.map(|f| f as i64))
-                    .push_bind(encode_features(&c.features));
-            });
+            let (mut insert, mut audit) = seed_statements::<Sqlite>(chunk, actor);
             insert.build().execute(&mut *tx).await?;
-            let mut audit = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO audit_log \
-                 (id, site_id, comment_id, actor, action, to_status, note, created_at) ",
-            );
-            audit.push_values(chunk, |mut row, c| {
-                row.push_bind(AuditId::new().0)
-                    .push_bind(c.site.0)
-                    .push_bind(c.id.0)
-                    .push_bind(actor)
-                    .push_bind(audit_action::SUBMIT)
-                    .push_bind(c.status.as_str())
-                    .push_bind(SEEDED_NOTE)
-                    .push_bind(c.created_at);
-            });
             audit.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
