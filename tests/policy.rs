@@ -360,6 +360,62 @@ async fn a_policy_change_is_audited_with_the_fields_it_changed(backend: Backend)
     assert_eq!(note.as_deref(), Some("hold_threshold, rules.links"));
 }
 
+/// Moderators who change different settings at the same moment each keep their change: an
+/// update is merged into the policy as it is when it is stored, not as it was when read.
+async fn concurrent_updates_of_different_settings_all_take_effect(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let changed: Vec<(&str, f64)> = RULES
+        .iter()
+        .filter(|rule| rule.weight > 0.0)
+        .take(12)
+        .enumerate()
+        .map(|(k, rule)| (rule.name, 0.25 * (k + 1) as f64))
+        .collect();
+    let mut updates = tokio::task::JoinSet::new();
+    for &(name, weight) in &changed {
+        let mut update = proto::Policy::default();
+        update.rules.insert(
+            name.into(),
+            proto::RuleSetting {
+                state: None,
+                weight: Some(weight),
+            },
+        );
+        let mut client = h.moderation(&site.mod_token).await;
+        updates.spawn(async move {
+            client
+                .update_policy(proto::UpdatePolicyRequest {
+                    site: String::new(),
+                    policy: Some(update),
+                })
+                .await
+        });
+    }
+    while let Some(answer) = updates.join_next().await {
+        answer.expect("the task").expect("the update");
+    }
+
+    let policy = get_policy(&h, &site).await;
+    for (name, weight) in &changed {
+        assert_eq!(rule_in_force(&policy, name).weight, *weight, "{name}");
+    }
+    // One audit row per change, each naming its own rule.
+    let mut notes: Vec<String> =
+        h.db.site_audit("policy")
+            .await
+            .into_iter()
+            .filter_map(|(_, _, note)| note)
+            .collect();
+    notes.sort();
+    let mut expected: Vec<String> = changed
+        .iter()
+        .map(|(name, _)| format!("rules.{name}"))
+        .collect();
+    expected.sort();
+    assert_eq!(notes, expected);
+}
+
 async fn another_sites_moderator_can_neither_see_nor_change_a_policy(backend: Backend) {
     let h = Harness::new(backend).await;
     let ours = h.site("ours.example.com").await;
@@ -745,6 +801,7 @@ backend_tests!(
     every_bad_field_is_reported_at_once_and_nothing_changes,
     an_update_with_thousands_of_bad_entries_is_answered_with_the_first,
     a_policy_change_is_audited_with_the_fields_it_changed,
+    concurrent_updates_of_different_settings_all_take_effect,
     another_sites_moderator_can_neither_see_nor_change_a_policy,
     blocked_terms_set_with_replyctl_make_an_obfuscated_term_spam,
     a_rule_set_to_log_only_with_replyctl_is_shown_but_not_counted,

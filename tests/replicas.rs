@@ -224,7 +224,9 @@ async fn a_decision_on_one_replica_reaches_the_others_cached_threads() {
 
     // A new approved reply through B, under the default policy.
     a.store
-        .update_policy(site.id, &Policy::default(), "test", "auto")
+        .update_policy(site.id, "test", &mut |_| {
+            Some((Policy::default(), "mode".to_owned()))
+        })
         .await
         .expect("policy");
     let id = Harness::comments_at(&b, &site.site_key)

@@ -182,8 +182,24 @@ async fn a_policy_update_is_stored_with_its_audit_row(backend: Backend) {
         ..Policy::default()
     };
 
+    // An edit that leaves the policy stores nothing and audits nothing.
+    let mut shown = Vec::new();
+    let unchanged = store
+        .update_policy(news, "rg_mod_AbCd1234", &mut |stored| {
+            shown.push(stored.clone());
+            None
+        })
+        .await
+        .expect("no update");
+    assert_eq!(unchanged.policy, Policy::default());
+    assert_eq!(shown, [Policy::default()]);
+    assert!(db.site_audit("policy").await.is_empty());
+
     let updated = store
-        .update_policy(news, &policy, "rg_mod_AbCd1234", "mode, blocked_ips")
+        .update_policy(news, "rg_mod_AbCd1234", &mut |stored| {
+            assert_eq!(*stored, Policy::default());
+            Some((policy.clone(), "mode, blocked_ips".to_owned()))
+        })
         .await
         .expect("update");
     assert_eq!(updated.id, news);

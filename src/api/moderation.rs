@@ -276,30 +276,38 @@ impl Moderation for ModerationApi {
         let update = req
             .policy
             .ok_or_else(|| invalid_field("policy", "is required"))?;
-        let (updated, mut bad) = merge_policy(&site.policy, update);
-        bad.extend(
-            updated
-                .validate()
-                .into_iter()
-                .map(|(field, description)| (format!("policy.{field}"), description)),
-        );
+        // The update names only what it changes, and is merged into the policy as stored
+        // when it is stored, so a change another moderator stored meanwhile is kept.
+        let mut bad = Vec::new();
+        let mut changed = String::new();
+        let site = self
+            .store
+            .update_policy(site.id, &credential.prefix, &mut |stored| {
+                let (updated, merge_errors) = merge_policy(stored, update.clone());
+                bad = merge_errors;
+                bad.extend(
+                    updated
+                        .validate()
+                        .into_iter()
+                        .map(|(field, description)| (format!("policy.{field}"), description)),
+                );
+                // Nothing is stored when a field is bad, or when nothing changes (and then
+                // nothing is audited either).
+                let fields = updated.changes_from(stored);
+                if !bad.is_empty() || fields.is_empty() {
+                    return None;
+                }
+                changed = fields.join(", ");
+                Some((updated, changed.clone()))
+            })
+            .await
+            .map_err(store_status)?;
         if !bad.is_empty() {
             return Err(bad_request("the policy has invalid fields", bad));
         }
-        let fields = updated.changes_from(&site.policy);
-        if fields.is_empty() {
-            // Nothing to store, and nothing to audit.
-            return Ok(Response::new(proto::UpdatePolicyResponse {
-                policy: Some(policy(&site.policy)),
-            }));
+        if !changed.is_empty() {
+            tracing::info!(site = %site.name, changed = %changed, "policy changed");
         }
-        let note = fields.join(", ");
-        let site = self
-            .store
-            .update_policy(site.id, &updated, &credential.prefix, &note)
-            .await
-            .map_err(store_status)?;
-        tracing::info!(site = %site.name, changed = %note, "policy changed");
         Ok(Response::new(proto::UpdatePolicyResponse {
             policy: Some(policy(&site.policy)),
         }))

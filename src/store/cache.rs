@@ -28,8 +28,8 @@ use tokio::{
 };
 
 use super::{
-    CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, ReplyFilter, Site,
-    Store, StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage,
+    CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, PolicyEdit, ReplyFilter,
+    Site, Store, StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
@@ -331,11 +331,10 @@ impl Store for CachedStore {
     async fn update_policy(
         &self,
         site: SiteId,
-        policy: &Policy,
         actor: &str,
-        note: &str,
+        edit: &mut PolicyEdit<'_>,
     ) -> StoreResult<Site> {
-        self.inner.update_policy(site, policy, actor, note).await
+        self.inner.update_policy(site, actor, edit).await
     }
 
     async fn audit_page(

@@ -109,6 +109,10 @@ pub struct Site {
     pub created_at: DateTime<Utc>,
 }
 
+/// A change to a site's policy, made to the policy as stored (see [`Store::update_policy`]):
+/// the policy to store instead and the note for its audit row, or `None` to leave it.
+pub type PolicyEdit<'a> = dyn FnMut(&Policy) -> Option<(Policy, String)> + Send + 'a;
+
 /// What a credential lets its holder do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -452,14 +456,16 @@ pub trait Store: Send + Sync + 'static {
 
     // Policies.
 
-    /// Replaces a site's policy and writes its `policy` audit row, with `note` naming what
-    /// changed, in one transaction; returns the site as it is now.
+    /// Changes a site's policy: `edit` is given the policy as stored and returns the one to
+    /// store with the note for its `policy` audit row, or `None` to leave it. The read, the
+    /// write and the audit row are one transaction that holds the site's row, so changes
+    /// made at once by several moderators (or replicas) each apply to the one before and
+    /// none is lost. Returns the site as it is now.
     async fn update_policy(
         &self,
         site: SiteId,
-        policy: &Policy,
         actor: &str,
-        note: &str,
+        edit: &mut PolicyEdit<'_>,
     ) -> StoreResult<Site>;
 
     // The moderators' workflow: audit log, personal data, blocklists,

@@ -31,7 +31,7 @@ use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    EVENT_BUFFER, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR,
+    EVENT_BUFFER, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit,
     RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreOptions,
     StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage, lesson,
     lessons, now,
@@ -678,16 +678,26 @@ impl Store for PostgresStore {
     async fn update_policy(
         &self,
         site: SiteId,
-        policy: &Policy,
         actor: &str,
-        note: &str,
+        edit: &mut PolicyEdit<'_>,
     ) -> StoreResult<Site> {
         let now = now();
         let mut tx = self.pool.begin().await?;
+        // The site's row stays locked until the transaction ends.
+        let stored: Site = sqlx::query_as::<_, SiteRow>(
+            "SELECT id, name, policy, created_at FROM sites WHERE id = $1 FOR UPDATE",
+        )
+        .bind(site.0)
+        .fetch_one(&mut *tx)
+        .await?
+        .into();
+        let Some((policy, note)) = edit(&stored.policy) else {
+            return Ok(stored);
+        };
         let row = sqlx::query_as::<_, SiteRow>(
             "UPDATE sites SET policy = $1 WHERE id = $2 RETURNING id, name, policy, created_at",
         )
-        .bind(Json(policy))
+        .bind(Json(&policy))
         .bind(site.0)
         .fetch_one(&mut *tx)
         .await?;

@@ -19,9 +19,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, RECENT_REPLIES, ReplyFilter,
-    Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment, StoredFacts,
-    ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
+    Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit, RECENT_REPLIES,
+    ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment,
+    StoredFacts, ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
@@ -718,16 +718,27 @@ impl Store for SqliteStore {
     async fn update_policy(
         &self,
         site: SiteId,
-        policy: &Policy,
         actor: &str,
-        note: &str,
+        edit: &mut PolicyEdit<'_>,
     ) -> StoreResult<Site> {
         let now = now();
         let mut tx = self.writer.begin().await?;
+        // The one writer connection runs this transaction alone, so nothing changes the
+        // policy between the read and the write.
+        let stored: Site = sqlx::query_as::<_, SiteRow>(
+            "SELECT id, name, policy, created_at FROM sites WHERE id = ?",
+        )
+        .bind(site.0)
+        .fetch_one(&mut *tx)
+        .await?
+        .into();
+        let Some((policy, note)) = edit(&stored.policy) else {
+            return Ok(stored);
+        };
         let row = sqlx::query_as::<_, SiteRow>(
             "UPDATE sites SET policy = ? WHERE id = ? RETURNING id, name, policy, created_at",
         )
-        .bind(Json(policy))
+        .bind(Json(&policy))
         .bind(site.0)
         .fetch_one(&mut *tx)
         .await?;
