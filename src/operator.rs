@@ -64,6 +64,11 @@ pub struct SpamEvalArgs {
     /// each class taught as moderator decisions, the last 30% judged.
     #[arg(long, value_enum, default_value_t = EvalProtocol::Both)]
     pub protocol: EvalProtocol,
+    /// Judge each file against the prior built into this release, as a new site has it,
+    /// instead of one trained on the other files: for files the built-in prior was not made
+    /// from (docs/SPAM.md).
+    #[arg(long, conflicts_with = "write_prior")]
+    pub built_in_prior: bool,
     /// List every misjudged reply with its reasons.
     #[arg(long)]
     pub show_errors: bool,
@@ -189,7 +194,12 @@ fn spam_eval(args: SpamEvalArgs) -> Result<(), String> {
         EvalProtocol::Learning => eval::Protocol::Learning,
         EvalProtocol::Both => eval::Protocol::Both,
     };
-    print!("{}", eval::run(&files, protocol, args.show_errors)?);
+    let prior = if args.built_in_prior {
+        eval::Prior::BuiltIn
+    } else {
+        eval::Prior::OtherFiles
+    };
+    print!("{}", eval::run(&files, protocol, prior, args.show_errors)?);
     Ok(())
 }
 

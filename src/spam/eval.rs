@@ -409,9 +409,25 @@ fn replay(
     (outcome, left_out)
 }
 
+/// Which prior the judged file meets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prior {
+    /// Trained on the other files given, pruned as the built-in one is: for measuring
+    /// files the built-in prior was made from.
+    OtherFiles,
+    /// The prior built into this release, as a new site has it: for files it was not
+    /// made from.
+    BuiltIn,
+}
+
 /// Runs the protocols over `files` and returns the report; with `show_errors` it lists every
 /// misjudged reply with its reasons.
-pub fn run(files: &[PathBuf], protocol: Protocol, show_errors: bool) -> Result<String, String> {
+pub fn run(
+    files: &[PathBuf],
+    protocol: Protocol,
+    prior: Prior,
+    show_errors: bool,
+) -> Result<String, String> {
     let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
     let mut report = String::new();
     let _ = writeln!(
@@ -427,16 +443,26 @@ pub fn run(files: &[PathBuf], protocol: Protocol, show_errors: bool) -> Result<S
             .filter(|(j, _)| *j != i)
             .map(|(_, d)| d)
             .collect();
-        let (prior, prior_keys) = train(&others);
-        // Pruned exactly as the built-in prior is, so cold figures are what a new site sees.
-        let assessor = Assessor::with_prior(prior.for_prior());
+        let (assessor, prior_keys, prior_from) = match prior {
+            Prior::OtherFiles => {
+                let (trained, keys) = train(&others);
+                // Pruned exactly as the built-in prior is, so cold figures are what a new
+                // site sees.
+                let from = format!("prior from {} other file(s)", others.len());
+                (Assessor::with_prior(trained.for_prior()), keys, from)
+            }
+            Prior::BuiltIn => (
+                Assessor::default(),
+                HashSet::new(),
+                "the built-in prior".to_owned(),
+            ),
+        };
         let _ = writeln!(
             report,
-            "\n== {} ({} comments, {} refused by validation; prior from {} other file(s))",
+            "\n== {} ({} comments, {} refused by validation; {prior_from})",
             data.name,
             data.comments.len(),
             data.refused,
-            others.len()
         );
         if matches!(protocol, Protocol::Cold | Protocol::Both) {
             let all: Vec<usize> = (0..data.comments.len()).collect();
@@ -592,6 +618,38 @@ mod tests {
             (stats.spam, stats.ham),
             (1.0, 1.0),
             "the template teaches once"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_can_be_judged_against_the_built_in_prior_alone() -> Result<(), String> {
+        let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        std::fs::write(
+            file.path(),
+            "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n\
+             h1,a,2026-01-01T00:00:00,The minutes of the council meeting are online now.,0\n\
+             s1,b,2026-01-02T00:00:00,\"Subscribe to my channel, check out my new video!!\",1\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let files = [file.path().to_path_buf()];
+        let other_files = run(&files, Protocol::Cold, Prior::OtherFiles, false)?;
+        assert!(
+            other_files.contains("prior from 0 other file(s)"),
+            "{other_files}"
+        );
+        // With no other file the prior is empty and the classifier holds nothing; the
+        // built-in prior knows the channel spam.
+        assert!(
+            other_files.contains("spam approved at once 100.0%"),
+            "{other_files}"
+        );
+        let built_in = run(&files, Protocol::Cold, Prior::BuiltIn, false)?;
+        assert!(built_in.contains("the built-in prior"), "{built_in}");
+        assert!(built_in.contains("judged 2 (1 spam, 1 ham)"), "{built_in}");
+        assert!(
+            built_in.contains("spam approved at once 0.0%"),
+            "{built_in}"
         );
         Ok(())
     }
