@@ -120,12 +120,22 @@ async fn the_same_text_twice_by_one_author_on_one_article_is_already_there(backe
         .await;
     let mut comments = h.comments(&site.site_key).await;
     let said = || reply_by("story", "I said this once.", "Jane", "jane@example.com");
-    comments.submit_comment(said()).await.expect("first");
+    let first = comments
+        .submit_comment(said())
+        .await
+        .expect("first")
+        .into_inner()
+        .comment
+        .expect("comment");
     let status = comments
         .submit_comment(said())
         .await
         .expect_err("the same again");
     assert_eq!(status.code(), Code::AlreadyExists);
+    // The details name the reply that is there already.
+    let there = status.get_details_resource_info().expect("a ResourceInfo");
+    assert_eq!(there.resource_type, "replyguard.v1.Comment");
+    assert_eq!(there.resource_name, first.id);
 
     let mut elsewhere = said();
     elsewhere.article = "another-story".into();

@@ -100,8 +100,21 @@ pub fn submit_status(err: SubmitError) -> Status {
                 details,
             )
         }
-        SubmitError::Duplicate(_) => {
-            Status::already_exists("this reply was already submitted for this article")
+        SubmitError::Duplicate(earlier) => {
+            // The earlier reply's id, which the host was given when it sent that one, so it
+            // can point the reader to it.
+            let mut details = ErrorDetails::new();
+            details.set_resource_info(
+                "replyguard.v1.Comment",
+                earlier.to_string(),
+                "",
+                "the same author sent this text for this article before",
+            );
+            Status::with_error_details(
+                Code::AlreadyExists,
+                "this reply was already submitted for this article",
+                details,
+            )
         }
         SubmitError::Store(err) => store_status(err),
     }
