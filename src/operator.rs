@@ -75,6 +75,10 @@ pub struct SpamEvalArgs {
     /// Instead of measuring, train a prior on every file and write it to PATH.
     #[arg(long, value_name = "PATH")]
     pub write_prior: Option<PathBuf>,
+    /// Instead of measuring, write each comment's label and classifier features to PATH
+    /// (tab-separated), for comparing classifiers outside (docs/experiments/).
+    #[arg(long, value_name = "PATH", conflicts_with = "write_prior")]
+    pub write_features: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -187,6 +191,10 @@ fn spam_eval(args: SpamEvalArgs) -> Result<(), String> {
     };
     if let Some(out) = args.write_prior {
         println!("{}", eval::write_prior(&files, &out)?);
+        return Ok(());
+    }
+    if let Some(out) = args.write_features {
+        println!("{}", eval::write_features(&files, &out)?);
         return Ok(());
     }
     let protocol = match args.protocol {

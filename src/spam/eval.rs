@@ -578,6 +578,33 @@ pub fn write_prior(files: &[PathBuf], out: &Path) -> Result<String, String> {
     ))
 }
 
+/// Writes every validated comment of `files` as one tab-separated line to `out`: file,
+/// chronological index, label (1 spam), SimHash fingerprint, repeat key (whitespace
+/// collapsed) and the comma-separated feature ids, exactly as the classifier sees them. For
+/// comparing classifiers outside (docs/experiments/); returns a one-line summary.
+pub fn write_features(files: &[PathBuf], out: &Path) -> Result<String, String> {
+    let mut text = String::new();
+    let mut lines = 0;
+    for path in files {
+        let data = load(path)?;
+        for (index, comment) in data.comments.iter().enumerate() {
+            let features: Vec<String> = comment.features.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                text,
+                "{}\t{index}\t{}\t{}\t{}\t{}",
+                data.name,
+                u8::from(comment.spam),
+                comment.fingerprint,
+                comment.key.replace(['\t', '\n', '\r'], " "),
+                features.join(",")
+            );
+            lines += 1;
+        }
+    }
+    std::fs::write(out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(format!("wrote {} ({lines} comments)", out.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,6 +646,43 @@ mod tests {
             (1.0, 1.0),
             "the template teaches once"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn features_are_written_a_line_per_comment() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let input = dir.path().join("in.csv");
+        std::fs::write(
+            &input,
+            "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n\
+             b,y,2026-01-02T00:00:00,\"Check out\tmy channel\",1\n\
+             a,x,2026-01-01T00:00:00,Lovely song,0\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let out = dir.path().join("features.tsv");
+        write_features(std::slice::from_ref(&input), &out)?;
+        let written = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
+        let lines: Vec<Vec<&str>> = written.lines().map(|l| l.split('\t').collect()).collect();
+        let data = load(&input)?;
+        // In date order, each with its six fields, as the classifier sees the comment.
+        assert_eq!(lines.len(), 2);
+        for (line, (comment, key)) in lines.iter().zip(
+            data.comments
+                .iter()
+                .zip(["lovely song", "check out my channel"]),
+        ) {
+            let ids: Vec<u64> = line[5]
+                .split(',')
+                .map(|id| id.parse().map_err(|e| format!("{id}: {e}")))
+                .collect::<Result<_, _>>()?;
+            assert_eq!((line[0], line[4]), ("in.csv", key));
+            assert_eq!(line[2], if comment.spam { "1" } else { "0" });
+            assert_eq!(line[3], comment.fingerprint.to_string());
+            assert_eq!(ids, comment.features);
+        }
+        assert_eq!((lines[0][1], lines[1][1]), ("0", "1"));
+        assert!(data.comments[1].spam);
         Ok(())
     }
 
