@@ -1,6 +1,8 @@
 //! The cost of assessing one realistic reply with every rule on and a trained model: the
 //! built-in prior plus a site's learned statistics, a policy with term lists, blocklists
-//! and restricted scripts, a valid form token and a hundred recent replies to compare with.
+//! and restricted scripts, a valid form token and a hundred recent replies to compare with;
+//! then the same on a site that has taught only ten replies, where the classifier reads the
+//! prior's regression as well.
 
 use std::{hint::black_box, time::Duration};
 
@@ -44,20 +46,28 @@ fn bench_assess(c: &mut Criterion) {
         ..Policy::default()
     };
 
-    // A site that has taught its filter a few hundred replies.
-    let mut learned = LearnedStats::new();
-    for i in 0..300 {
-        let text = if i % 3 == 0 {
-            format!("check out my channel {i} and subscribe for free gifts http://promo{i}.example")
-        } else {
-            format!("the council vote number {i} on the tram line was a close call for the town")
-        };
-        let Ok(taught) = validate(&RawReply { body: &text, ..raw }) else {
-            continue;
-        };
-        let label = if i % 3 == 0 { Label::Spam } else { Label::Ham };
-        learned.learn(&features(&taught), label, 1.0);
-    }
+    // A site that has taught its filter `lessons` replies.
+    let taught = |lessons: usize| {
+        let mut learned = LearnedStats::new();
+        for i in 0..lessons {
+            let text = if i % 3 == 0 {
+                format!(
+                    "check out my channel {i} and subscribe for free gifts http://promo{i}.example"
+                )
+            } else {
+                format!(
+                    "the council vote number {i} on the tram line was a close call for the town"
+                )
+            };
+            let Ok(taught) = validate(&RawReply { body: &text, ..raw }) else {
+                continue;
+            };
+            let label = if i % 3 == 0 { Label::Spam } else { Label::Ham };
+            learned.learn(&features(&taught), label, 1.0);
+        }
+        learned
+    };
+    let learned = taught(300);
 
     let recent: Vec<RecentReply> = (0..100)
         .map(|i| RecentReply {
@@ -81,6 +91,17 @@ fn bench_assess(c: &mut Criterion) {
     let assessor = Assessor::default();
     c.bench_function("assess one reply, all rules on", |b| {
         b.iter(|| assessor.assess(black_box(&reply), black_box(&policy), black_box(&facts)))
+    });
+
+    // A site that has taught a few replies: the prior's regression and the site's counts
+    // are both read, the most work the classifier does.
+    let few = taught(10);
+    let new_site = Facts {
+        learned: &few,
+        ..facts
+    };
+    c.bench_function("assess one reply, all rules on, a new site", |b| {
+        b.iter(|| assessor.assess(black_box(&reply), black_box(&policy), black_box(&new_site)))
     });
 }
 

@@ -203,9 +203,9 @@ fn spam_eval(args: SpamEvalArgs) -> Result<(), String> {
         EvalProtocol::Both => eval::Protocol::Both,
     };
     let prior = if args.built_in_prior {
-        eval::Prior::BuiltIn
+        eval::PriorSource::BuiltIn
     } else {
-        eval::Prior::OtherFiles
+        eval::PriorSource::OtherFiles
     };
     print!("{}", eval::run(&files, protocol, prior, args.show_errors)?);
     Ok(())

@@ -14,7 +14,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{Analysis, Assessor, Facts, Label, LearnedStats, MARK_WEIGHT, Policy, RecentReply};
+use super::{
+    Analysis, Assessor, Facts, Label, LearnedStats, MARK_WEIGHT, Policy, Prior, RecentReply,
+};
 use crate::{
     moderation::CommentStatus,
     privacy::AuthorHash,
@@ -322,32 +324,31 @@ fn ratio(part: usize, whole: usize) -> f64 {
     }
 }
 
-/// Teaches every comment of `datasets` once per distinct text, and once per campaign: a text
-/// whose fingerprint is within [`PRIOR_NEAR_BITS`] of one already taught is left out, so a
-/// template posted fifty times with a different tail ("Check out this video on YouTube:" and
-/// a few letters) does not make its ordinary words ("video", "youtube") spam words for every
-/// site. Returns the stats and every distinct text seen, taught or not.
-fn train(datasets: &[&Dataset]) -> (LearnedStats, HashSet<String>) {
-    let mut stats = LearnedStats::new();
+/// Trains a prior on every comment of `datasets` once per distinct text, and once per
+/// campaign: a text whose fingerprint is within [`PRIOR_NEAR_BITS`] of one already taught is
+/// left out, so a template posted fifty times with a different tail ("Check out this video
+/// on YouTube:" and a few letters) does not make its ordinary words ("video", "youtube") spam
+/// words for every site. Returns the prior, how many spam and ham it was taught, and every
+/// distinct text seen, taught or not.
+fn train(datasets: &[&Dataset]) -> (Prior, (usize, usize), HashSet<String>) {
     let mut seen = HashSet::new();
-    let mut taught: Vec<u64> = Vec::new();
+    let mut taught: Vec<&Prepared> = Vec::new();
     for comment in datasets.iter().flat_map(|d| &d.comments) {
         if seen.insert(comment.key.clone()) {
-            let near =
-                |earlier: &u64| (earlier ^ comment.fingerprint).count_ones() <= PRIOR_NEAR_BITS;
-            if taught.iter().any(near) {
-                continue;
-            }
-            taught.push(comment.fingerprint);
-            let label = if comment.spam {
-                Label::Spam
-            } else {
-                Label::Ham
+            let near = |earlier: &&Prepared| {
+                (earlier.fingerprint ^ comment.fingerprint).count_ones() <= PRIOR_NEAR_BITS
             };
-            stats.learn(&comment.features, label, MARK_WEIGHT);
+            if !taught.iter().any(near) {
+                taught.push(comment);
+            }
         }
     }
-    (stats, seen)
+    let examples: Vec<(&[u64], bool)> = taught
+        .iter()
+        .map(|c| (c.features.as_slice(), c.spam))
+        .collect();
+    let spam = taught.iter().filter(|c| c.spam).count();
+    (Prior::train(&examples), (spam, taught.len() - spam), seen)
 }
 
 /// Replays the comments of `data` at `judged` indices (chronological), leaving out texts in
@@ -411,7 +412,7 @@ fn replay(
 
 /// Which prior the judged file meets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Prior {
+pub enum PriorSource {
     /// Trained on the other files given, pruned as the built-in one is: for measuring
     /// files the built-in prior was made from.
     OtherFiles,
@@ -425,7 +426,7 @@ pub enum Prior {
 pub fn run(
     files: &[PathBuf],
     protocol: Protocol,
-    prior: Prior,
+    prior: PriorSource,
     show_errors: bool,
 ) -> Result<String, String> {
     let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
@@ -444,14 +445,14 @@ pub fn run(
             .map(|(_, d)| d)
             .collect();
         let (assessor, prior_keys, prior_from) = match prior {
-            Prior::OtherFiles => {
-                let (trained, keys) = train(&others);
-                // Pruned exactly as the built-in prior is, so cold figures are what a new
+            PriorSource::OtherFiles => {
+                // Made exactly as the built-in prior is, so cold figures are what a new
                 // site sees.
+                let (trained, _, keys) = train(&others);
                 let from = format!("prior from {} other file(s)", others.len());
-                (Assessor::with_prior(trained.for_prior()), keys, from)
+                (Assessor::with_prior(trained), keys, from)
             }
-            Prior::BuiltIn => (
+            PriorSource::BuiltIn => (
                 Assessor::default(),
                 HashSet::new(),
                 "the built-in prior".to_owned(),
@@ -561,20 +562,18 @@ fn section(report: &mut String, protocol: &str, outcome: &Outcome, left_out: usi
 /// returns a one-line summary.
 pub fn write_prior(files: &[PathBuf], out: &Path) -> Result<String, String> {
     let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
-    let (stats, keys) = train(&datasets.iter().collect::<Vec<_>>());
-    let prior = stats.for_prior();
-    let bytes = prior.to_prior_bytes();
+    let (prior, (spam, ham), keys) = train(&datasets.iter().collect::<Vec<_>>());
+    let bytes = prior.to_bytes();
     std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(format!(
-        "wrote {} ({} bytes): {} distinct texts, {} taught ({} spam, {} ham) after near-duplicates, {} of {} features kept",
+        "wrote {} ({} bytes): {} distinct texts, {} taught ({spam} spam, {ham} ham) after \
+         near-duplicates; counts of {} features, weights of {}",
         out.display(),
         bytes.len(),
         keys.len(),
-        stats.spam + stats.ham,
-        stats.spam,
-        stats.ham,
-        prior.features.len(),
-        stats.features.len()
+        spam + ham,
+        prior.counts.features.len(),
+        prior.logistic.weights.len(),
     ))
 }
 
@@ -639,13 +638,10 @@ mod tests {
         csv.push_str("h1,b,2015-01-04T00:00:00,The bridge on the second verse is lovely,0\n");
         std::fs::write(file.path(), csv).map_err(|e| e.to_string())?;
         let data = load(file.path())?;
-        let (stats, keys) = train(&[&data]);
+        let (prior, taught, keys) = train(&[&data]);
         assert_eq!(keys.len(), 4, "every distinct text is seen");
-        assert_eq!(
-            (stats.spam, stats.ham),
-            (1.0, 1.0),
-            "the template teaches once"
-        );
+        assert_eq!(taught, (1, 1), "the template teaches once");
+        assert_eq!((prior.counts.spam, prior.counts.ham), (1.0, 1.0));
         Ok(())
     }
 
@@ -697,7 +693,7 @@ mod tests {
         )
         .map_err(|e| e.to_string())?;
         let files = [file.path().to_path_buf()];
-        let other_files = run(&files, Protocol::Cold, Prior::OtherFiles, false)?;
+        let other_files = run(&files, Protocol::Cold, PriorSource::OtherFiles, false)?;
         assert!(
             other_files.contains("prior from 0 other file(s)"),
             "{other_files}"
@@ -708,7 +704,7 @@ mod tests {
             other_files.contains("spam approved at once 100.0%"),
             "{other_files}"
         );
-        let built_in = run(&files, Protocol::Cold, Prior::BuiltIn, false)?;
+        let built_in = run(&files, Protocol::Cold, PriorSource::BuiltIn, false)?;
         assert!(built_in.contains("the built-in prior"), "{built_in}");
         assert!(built_in.contains("judged 2 (1 spam, 1 ham)"), "{built_in}");
         assert!(

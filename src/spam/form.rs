@@ -381,8 +381,11 @@ mod tests {
             require_form_token: true,
             ..Policy::default()
         };
-        let assessment = crate::spam::Assessor::with_prior(crate::spam::LearnedStats::new())
-            .assess(&plain, &strict, &Facts::default());
+        let assessment = crate::spam::Assessor::with_prior(crate::spam::Prior::empty()).assess(
+            &plain,
+            &strict,
+            &Facts::default(),
+        );
         assert!(hits(&assessment, "form-token-missing"));
         assert_eq!(assessment.verdict, Verdict::Hold);
     }

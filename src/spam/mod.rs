@@ -14,6 +14,7 @@ mod facts;
 pub mod form;
 mod history;
 mod links;
+mod logistic;
 mod policy;
 mod shape;
 mod terms;
@@ -23,12 +24,14 @@ use serde::{Deserialize, Serialize};
 
 pub use blocklists::IpRange;
 pub use classifier::{
-    FeatureMap, Label, LearnedStats, MARK_WEIGHT, PRIOR_SCALE, REVIEW_WEIGHT, features, probability,
+    FeatureMap, Label, LearnedStats, MARK_WEIGHT, PRIOR_SCALE, Prior, REVIEW_WEIGHT, features,
+    probability,
 };
 pub use duplicates::{RecentReply, fingerprint};
 pub use facts::Facts;
 pub use form::FormCheck;
 pub use links::{Link, count_links, find_links};
+pub use logistic::Logistic;
 pub use policy::{ActiveRule, Mode, Policy, RuleSetting, RuleState};
 pub use shape::Script;
 
@@ -252,13 +255,13 @@ pub struct Assessor {
 impl Default for Assessor {
     /// Every rule, with the prior built into this release.
     fn default() -> Self {
-        Assessor::with_prior(LearnedStats::builtin_prior())
+        Assessor::with_prior(Prior::builtin())
     }
 }
 
 impl Assessor {
     /// Every rule, with `prior` as the classifier's starting knowledge (empty for none).
-    pub fn with_prior(prior: LearnedStats) -> Assessor {
+    pub fn with_prior(prior: Prior) -> Assessor {
         let rules: Vec<Box<dyn Rule>> = vec![
             Box::new(terms::BlockedTerms),
             Box::new(terms::ModerationTerms),
@@ -387,12 +390,12 @@ pub(crate) mod testing {
     pub fn assess_with(reply: &ValidReply, change: impl FnOnce(&mut Policy)) -> Assessment {
         let mut policy = Policy::default();
         change(&mut policy);
-        Assessor::with_prior(LearnedStats::new()).assess(reply, &policy, &Facts::default())
+        Assessor::with_prior(Prior::empty()).assess(reply, &policy, &Facts::default())
     }
 
     /// Assesses under the default policy with `facts`.
     pub fn assess_facts(reply: &ValidReply, facts: &Facts<'_>) -> Assessment {
-        Assessor::with_prior(LearnedStats::new()).assess(reply, &Policy::default(), facts)
+        Assessor::with_prior(Prior::empty()).assess(reply, &Policy::default(), facts)
     }
 
     /// The reason given by `rule`, if it applied.
@@ -412,7 +415,7 @@ mod tests {
 
     #[test]
     fn every_listed_rule_runs_and_every_rule_is_listed() {
-        let assessor = Assessor::with_prior(LearnedStats::new());
+        let assessor = Assessor::with_prior(Prior::empty());
         let names: Vec<&str> = assessor.rules.iter().map(|(_, info)| info.name).collect();
         let listed: Vec<&str> = RULES.iter().map(|info| info.name).collect();
         assert_eq!(names, listed);
