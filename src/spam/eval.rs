@@ -413,8 +413,8 @@ fn replay(
 /// Which prior the judged file meets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PriorSource {
-    /// Trained on the other files given, pruned as the built-in one is: for measuring
-    /// files the built-in prior was made from.
+    /// Trained on the other files given, as the built-in one was made: for measuring files
+    /// the built-in prior was made from.
     OtherFiles,
     /// The prior built into this release, as a new site has it: for files it was not
     /// made from.

@@ -723,8 +723,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<Site> {
         let now = now();
         let mut tx = self.writer.begin().await?;
-        // The one writer connection runs this transaction alone, so nothing changes the
-        // policy between the read and the write.
+        // The one writer connection runs this transaction alone, so nothing in this process
+        // changes the policy between the read and the write; a write by another process in
+        // between makes SQLite refuse this one (busy), never lose that one.
         let stored: Site = sqlx::query_as::<_, SiteRow>(
             "SELECT id, name, policy, created_at FROM sites WHERE id = ?",
         )
