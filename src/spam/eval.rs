@@ -714,6 +714,30 @@ mod tests {
         Ok(())
     }
 
+    /// The check of docs/SPAM.md as a test: a new news site, with the built-in prior alone,
+    /// holds few of its readers' ordinary replies and most of the spam blogs get. A change of
+    /// the prior or the classifier that gives this up fails here, not only in the docs.
+    #[test]
+    fn a_new_news_site_holds_few_ordinary_replies_and_most_spam() -> Result<(), String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/news-replies.csv");
+        let data = load(&path)?;
+        let all: Vec<usize> = (0..data.comments.len()).collect();
+        let (outcome, _) = replay(
+            &Assessor::default(),
+            &data,
+            &all,
+            &HashSet::new(),
+            LearnedStats::empty(),
+            None,
+        );
+        let [ham_approved, ham_pending, ham_spam] = outcome.ham;
+        let [spam_approved, ..] = outcome.spam;
+        assert_eq!((ham_approved + ham_pending + ham_spam, ham_spam), (40, 0));
+        assert!(ham_pending <= 4, "{outcome:?}");
+        assert!(spam_approved <= 2, "{outcome:?}");
+        Ok(())
+    }
+
     #[test]
     fn the_matthews_coefficient_is_one_for_a_perfect_split_and_zero_without_positives() {
         let perfect = Outcome {
