@@ -331,3 +331,57 @@ async fn a_lost_notification_connection_drops_the_cached_threads() {
     .await;
     until_listed(&mut comments, "story", &[]).await;
 }
+
+#[tokio::test]
+async fn a_watch_ends_with_unavailable_when_notifications_are_lost() {
+    let Some((a, b, site)) =
+        two_replicas("replicas::a_watch_ends_with_unavailable_when_notifications_are_lost").await
+    else {
+        return;
+    };
+    let mut watch = a
+        .moderation(&site.mod_token)
+        .await
+        .watch_queue(proto::WatchQueueRequest::default())
+        .await
+        .expect("watch on A")
+        .into_inner();
+    // Heard while A listens.
+    let id = Harness::comments_at(&b, &site.site_key)
+        .await
+        .submit_comment(reply("story", "Posted through B."))
+        .await
+        .expect("submit on B")
+        .into_inner()
+        .comment
+        .expect("comment")
+        .id;
+    let heard = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("A hears of B's reply within 10 s")
+        .expect("stream")
+        .and_then(|response| response.item)
+        .and_then(|item| item.comment)
+        .expect("an item");
+    assert_eq!(heard.id, id);
+
+    // A loses its notifications: what B commits until A listens again goes
+    // unheard, so A's watcher is told to list the queue and watch again
+    // rather than left to think it heard everything.
+    a.db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = current_schema() AND query LIKE 'LISTEN %' \
+         AND pid <> pg_backend_pid()",
+    )
+    .await;
+    let status = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("the watch ends within 10 s")
+        .expect_err("the watch ends with an error");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("list the pending queue"),
+        "{status:?}"
+    );
+    assert!(watch.message().await.expect("ended").is_none());
+}

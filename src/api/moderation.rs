@@ -7,8 +7,8 @@
 
 use std::{pin::Pin, sync::Arc};
 
-use futures_util::{Stream, StreamExt};
-use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
+use futures_util::Stream;
+use tokio::sync::broadcast;
 use tonic::{Code, Request, Response, Status};
 
 use super::{
@@ -25,11 +25,11 @@ use crate::{
     metrics,
     moderation::{
         Access, AccessKind, BlockKind, BlockSubject, Blocked, CommentStatus, Decision,
-        DecisionOutcome, Erasure, NewBlock, Scope, is_erased,
+        DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, is_erased,
     },
     privacy::Vault,
     proto::{self, moderation_server::Moderation},
-    store::{ReplyFilter, Store, StoredComment},
+    store::{ListingEvent, ListingEvents, ReplyFilter, Site, Store, StoredComment},
     submission::Email,
 };
 
@@ -76,6 +76,76 @@ impl ModerationApi {
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<proto::WatchQueueResponse, Status>> + Send>>;
+
+/// Why a watch ends: the watcher cannot know which replies it was not told of.
+const MISSED_REPLIES: &str = "new replies may have gone unannounced (this server lost its \
+    notifications from other replicas, or the watcher fell behind); list the pending queue \
+    and watch again";
+
+/// One `WatchQueue` call: the new comments of every site, of which it tells the caller the
+/// pending ones of its site, and whether the store still hears other replicas' commits.
+struct Watch {
+    queue: broadcast::Receiver<QueueEvent>,
+    listing: Option<ListingEvents>,
+    store: Arc<dyn Store>,
+    vault: Vault,
+    site: Site,
+}
+
+impl Watch {
+    /// The next pending reply of the site; an error, after which nothing more is told, once
+    /// a reply may have been missed; `None` when the server shuts down.
+    async fn next(&mut self) -> Option<Result<proto::WatchQueueResponse, Status>> {
+        loop {
+            let event = tokio::select! {
+                // A lost notification channel first: replies committed elsewhere during the
+                // gap would never be told.
+                Some(interrupted) = next_interruption(self.listing.as_mut()) => {
+                    tracing::warn!(reason = interrupted, "a queue watch ends: replies may be missed");
+                    return Some(Err(Status::unavailable(MISSED_REPLIES)));
+                }
+                event = self.queue.recv() => event,
+            };
+            let event = match event {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "a queue watcher fell behind");
+                    return Some(Err(Status::unavailable(MISSED_REPLIES)));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            if event.site != self.site.id || event.status != CommentStatus::Pending {
+                continue;
+            }
+            match self.store.comment(event.comment).await {
+                // Decided or deleted before we got to it: nothing to watch.
+                Ok(Some(comment)) if comment.status == CommentStatus::Pending => {
+                    return Some(Ok(proto::WatchQueueResponse {
+                        item: Some(queue_item(&self.site, &comment, &self.vault)),
+                    }));
+                }
+                Ok(_) => continue,
+                Err(err) => return Some(Err(store_status(err))),
+            }
+        }
+    }
+}
+
+/// Resolves when the store stops hearing other replicas (or its watchers fell behind its
+/// listing events); never for a store that has no other replicas to hear.
+async fn next_interruption(listing: Option<&mut ListingEvents>) -> Option<&'static str> {
+    let Some(listing) = listing else {
+        return std::future::pending().await;
+    };
+    loop {
+        match listing.events.recv().await {
+            Ok(ListingEvent::Interrupted) => return Some("notifications interrupted"),
+            Err(broadcast::error::RecvError::Lagged(_)) => return Some("listing events lagged"),
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+            Ok(_) => {}
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl Moderation for ModerationApi {
@@ -223,35 +293,26 @@ impl Moderation for ModerationApi {
             moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
         // Subscribe before answering: a reply committed after the caller sees
         // the response headers is never missed.
-        let events = BroadcastStream::new(self.store.subscribe());
-        let store = Arc::clone(&self.store);
-        let vault = self.vault.clone();
-        let stream = events.filter_map(move |event| {
-            let (store, vault, site) = (Arc::clone(&store), vault.clone(), site.clone());
-            async move {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "a queue watcher fell behind");
-                        return None;
-                    }
-                };
-                if event.site != site.id || event.status != CommentStatus::Pending {
-                    return None;
-                }
-                match store.comment(event.comment).await {
-                    // Decided or deleted before we got to it: nothing to watch.
-                    Ok(Some(comment)) if comment.status == CommentStatus::Pending => {
-                        Some(Ok(proto::WatchQueueResponse {
-                            item: Some(queue_item(&site, &comment, &vault)),
-                        }))
-                    }
-                    Ok(_) => None,
-                    Err(err) => Some(Err(store_status(err))),
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(stream)))
+        let watch = Watch {
+            queue: self.store.subscribe(),
+            listing: self.store.listing_events(),
+            store: Arc::clone(&self.store),
+            vault: self.vault.clone(),
+            site,
+        };
+        if watch.listing.as_ref().is_some_and(|l| !l.listening) {
+            return Err(Status::unavailable(MISSED_REPLIES));
+        }
+        Ok(Response::new(Box::pin(futures_util::stream::unfold(
+            Some(watch),
+            |watch| async move {
+                let mut watch = watch?;
+                let next = watch.next().await;
+                // After an error the stream ends: what follows may have gaps.
+                let more = matches!(next, Some(Ok(_)));
+                next.map(|item| (item, more.then_some(watch)))
+            },
+        ))))
     }
 
     async fn get_policy(
