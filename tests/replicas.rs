@@ -385,3 +385,89 @@ async fn a_watch_ends_with_unavailable_when_notifications_are_lost() {
     );
     assert!(watch.message().await.expect("ended").is_none());
 }
+
+// Several threads: the test blocks on the watcher's output while the servers run.
+#[tokio::test(flavor = "multi_thread")]
+async fn replyctl_watch_catches_up_when_notifications_are_lost() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let Some((a, b, site)) =
+        two_replicas("replicas::replyctl_watch_catches_up_when_notifications_are_lost").await
+    else {
+        return;
+    };
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_replyctl"))
+        .env("REPLYGUARD_ENDPOINT", a.endpoint())
+        .env("REPLYGUARD_TOKEN", &site.mod_token)
+        .args(["--output", "json", "watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("replyctl watch starts");
+    let mut stderr = BufReader::new(watcher.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("read stderr");
+    assert!(line.starts_with("watching"), "{line}");
+    // Lines are read on a thread of their own, so that a watcher that never
+    // prints fails the test after a bound instead of hanging it.
+    let mut stdout = BufReader::new(watcher.stdout.take().expect("stdout"));
+    let (sent, printed) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        loop {
+            let mut line = String::new();
+            match stdout.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    if sent.send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let mut comments_b = Harness::comments_at(&b, &site.site_key).await;
+    let mut submit_on_b = async |text: &str| {
+        comments_b
+            .submit_comment(reply("story", text))
+            .await
+            .expect("submit on B")
+            .into_inner()
+            .comment
+            .expect("comment")
+            .id
+    };
+    let mut next_id = |printed: &std::sync::mpsc::Receiver<String>, which: &str| {
+        let line = printed
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|err| {
+                let mut said = String::new();
+                let _ = std::io::Read::read_to_string(&mut *stderr.get_mut(), &mut said);
+                panic!("the watcher prints no {which} reply within 20 s ({err}); it said: {said}")
+            });
+        let item: serde_json::Value = serde_json::from_str(&line).expect("one JSON item per line");
+        item["comment"]["id"].as_str().expect("an id").to_owned()
+    };
+
+    let first = submit_on_b("Heard while A listens.").await;
+    assert_eq!(next_id(&printed, "first"), first);
+
+    // A loses its notifications; the reply B takes meanwhile (or just after)
+    // is told all the same, once, and the one told before is not told again.
+    a.db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = current_schema() AND query LIKE 'LISTEN %' \
+         AND pid <> pg_backend_pid()",
+    )
+    .await;
+    let second = submit_on_b("Committed while A may not hear it.").await;
+    assert_eq!(next_id(&printed, "second"), second);
+    let third = submit_on_b("Heard once A watches again.").await;
+    assert_eq!(next_id(&printed, "third"), third);
+
+    watcher.kill().expect("stop the watcher");
+    let _ = watcher.wait();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    assert!(rest.contains("catching up"), "{rest}");
+}

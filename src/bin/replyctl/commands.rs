@@ -2,16 +2,22 @@
 //! to `output`.
 //!
 //! Arguments are checked before connecting, so a typo is reported as such even
-//! when the server is down. Nothing here prints to stderr or picks exit codes.
+//! when the server is down. Nothing here picks exit codes, and only `watch` writes to
+//! stderr (what it is doing, so that stdout stays one item per line).
 
-use std::io::{self, Write};
+use std::{
+    collections::HashSet,
+    io::{self, Write},
+    time::Duration,
+};
 
 use replyguard::proto::{
     Author, BlockKind, BlockRequest, ClientInfo, CommentStatus, EraseAuthorRequest,
     ExportAuthorRequest, GetCommentRequest, GetPolicyRequest, ListAuditRequest,
     ListCommentsRequest, ListOrder, ListQueueRequest, ModerateRequest, RevealEmailRequest,
-    SubmitCommentRequest, UpdatePolicyRequest, WatchQueueRequest,
+    SubmitCommentRequest, UpdatePolicyRequest, WatchQueueRequest, WatchQueueResponse,
 };
+use tonic::{Code, Status, Streaming};
 
 use crate::{
     bulk,
@@ -224,34 +230,139 @@ async fn moderate(
 
 async fn watch(clients: &mut Clients, format: OutputFormat, site: SiteArg) -> Result<(), CliError> {
     let what = "watching the queue";
-    let mut stream = clients
-        .moderation
-        .watch_queue(WatchQueueRequest { site: site.name() })
+    let mut stream = open_watch(clients, &site)
         .await
-        .map_err(CliError::rpc(what))?
-        .into_inner();
+        .map_err(CliError::rpc(what))?;
     // On stderr, so that stdout stays one item per line for scripts.
     eprintln!("watching for new replies that need a moderator; Ctrl-C stops");
     // Installed only once the stream is open: until then Ctrl-C should end
     // the process the usual way.
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // What has been told, so that a catch-up tells each reply once: the newest
+    // id (ids sort by time), and the ids the last catch-up told.
+    let mut newest: Option<String> = None;
+    let mut caught_up: HashSet<String> = HashSet::new();
     loop {
-        tokio::select! {
+        let message = tokio::select! {
             signal = &mut ctrl_c => {
                 signal.map_err(CliError::Signal)?;
                 return Ok(());
             }
-            message = stream.message() => {
-                match message.map_err(CliError::rpc(what))? {
-                    Some(response) => {
-                        if let Some(item) = response.item {
-                            emit(&output::watch_line(format, &item))?;
-                        }
-                    }
-                    None => return Ok(()),
+            message = stream.message() => message,
+        };
+        match message {
+            Ok(Some(response)) => {
+                let Some(item) = response.item else { continue };
+                let id = item
+                    .comment
+                    .as_ref()
+                    .map(|c| c.id.clone())
+                    .unwrap_or_default();
+                if caught_up.remove(&id) {
+                    continue;
+                }
+                emit(&output::watch_line(format, &item))?;
+                if newest.as_ref().is_none_or(|newest| id > *newest) {
+                    newest = Some(id);
                 }
             }
+            Ok(None) => return Ok(()),
+            // The server may have missed announcing some replies: watch again,
+            // then tell every pending reply newer than the last one told.
+            Err(status) if status.code() == Code::Unavailable => {
+                eprintln!("{}; catching up", status.message());
+                stream = tokio::select! {
+                    signal = &mut ctrl_c => {
+                        signal.map_err(CliError::Signal)?;
+                        return Ok(());
+                    }
+                    reopened = reopen_watch(clients, &site) => reopened.map_err(CliError::rpc(what))?,
+                };
+                caught_up = catch_up(clients, format, &site, newest.as_deref()).await?;
+                if let Some(latest) = caught_up.iter().max()
+                    && newest.as_ref().is_none_or(|newest| latest > newest)
+                {
+                    newest = Some(latest.clone());
+                }
+                eprintln!("watching again");
+            }
+            Err(status) => return Err(CliError::rpc(what)(status)),
+        }
+    }
+}
+
+async fn open_watch(
+    clients: &mut Clients,
+    site: &SiteArg,
+) -> Result<Streaming<WatchQueueResponse>, Status> {
+    Ok(clients
+        .moderation
+        .watch_queue(WatchQueueRequest { site: site.name() })
+        .await?
+        .into_inner())
+}
+
+/// How often, a second apart, a watch is tried again while the server is unavailable.
+const WATCH_RETRIES: u32 = 60;
+
+/// Opens the watch again, retrying once a second while the server answers UNAVAILABLE (its
+/// notifications are not back yet); any other answer is final.
+async fn reopen_watch(
+    clients: &mut Clients,
+    site: &SiteArg,
+) -> Result<Streaming<WatchQueueResponse>, Status> {
+    let mut tries = 1;
+    loop {
+        match open_watch(clients, site).await {
+            Err(status) if status.code() == Code::Unavailable && tries < WATCH_RETRIES => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// Tells every pending reply newer than `newest` (every one, when nothing was told yet), and
+/// returns their ids.
+async fn catch_up(
+    clients: &mut Clients,
+    format: OutputFormat,
+    site: &SiteArg,
+    newest: Option<&str>,
+) -> Result<HashSet<String>, CliError> {
+    let mut told = HashSet::new();
+    let mut page_token = String::new();
+    loop {
+        let page = clients
+            .moderation
+            .list_queue(ListQueueRequest {
+                site: site.name(),
+                status: CommentStatus::Pending as i32,
+                page_size: MAX_QUEUE_PAGE,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(CliError::rpc("catching up with the queue"))?
+            .into_inner();
+        for item in page.items {
+            let id = item
+                .comment
+                .as_ref()
+                .map(|c| c.id.clone())
+                .unwrap_or_default();
+            if newest.is_none_or(|newest| id.as_str() > newest) {
+                emit(&output::watch_line(format, &item))?;
+                told.insert(id);
+            }
+        }
+        // A repeated cursor would loop forever; treat it as the end.
+        let stuck = page.next_page_token == page_token;
+        page_token = page.next_page_token;
+        if page_token.is_empty() || stuck {
+            return Ok(told);
         }
     }
 }
