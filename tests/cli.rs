@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{Backend, Harness, TestDatabase, backend_tests};
+use common::{Backend, Harness, TestDatabase, backend_tests, watcher::Watcher};
 use replyguard::spam::Policy;
 use serde_json::Value;
 
@@ -233,23 +233,9 @@ fn the_token_is_stored_only_as_a_digest() {
 }
 
 async fn replyctl_watch_prints_a_reply_submitted_after_it_started(backend: Backend) {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let h = Harness::new(backend).await;
     let (site_key, mod_token) = site_add(&h, "news.example.com");
-    let mut watcher = Command::new(env!("CARGO_BIN_EXE_replyctl"))
-        .env("REPLYGUARD_ENDPOINT", h.endpoint())
-        .env("REPLYGUARD_TOKEN", &mod_token)
-        .args(["--output", "json", "watch"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("replyctl watch starts");
-    let mut stderr = BufReader::new(watcher.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("read stderr");
-    assert!(line.contains("watching"), "{line}");
+    let mut watcher = Watcher::start(&h.endpoint(), &mod_token);
 
     let submitted = json(&h.replyctl(
         &site_key,
@@ -266,21 +252,8 @@ async fn replyctl_watch_prints_a_reply_submitted_after_it_started(backend: Backe
             "Links: https://a.example https://b.example",
         ],
     ));
-    // Read on a thread of its own, so that a watcher that never prints
-    // fails the test after a bound instead of hanging it.
-    let mut stdout = BufReader::new(watcher.stdout.take().expect("stdout"));
-    let (sent, received) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = stdout.read_line(&mut line);
-        let _ = sent.send(line);
-    });
-    let line = received
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("the watcher prints the reply within 10 s");
-    watcher.kill().expect("stop the watcher");
-    let _ = watcher.wait();
-    let item: Value = serde_json::from_str(&line).expect("one JSON item per line");
+    let item = watcher.next_item(std::time::Duration::from_secs(10), "reply");
+    watcher.stop();
     assert_eq!(item["comment"]["id"], submitted["comment"]["id"]);
     assert_eq!(item["assessment"]["reasons"][0]["rule"], "links");
 }

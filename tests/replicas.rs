@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, Harness, TestSite, approve, reply};
+use common::{Backend, Harness, TestSite, approve, reply, watcher::Watcher};
 use replyguard::{
     moderation::{ERASED_NAME, Scope},
     proto::{self, CommentStatus},
@@ -323,12 +323,7 @@ async fn a_lost_notification_connection_drops_the_cached_threads() {
     until_listed(&mut comments, "story", std::slice::from_ref(&id)).await;
     // ...until the server loses its notifications, which drops every page
     // it kept: what was said meanwhile went unheard.
-    h.db.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = current_schema() AND query LIKE 'LISTEN %' \
-         AND pid <> pg_backend_pid()",
-    )
-    .await;
+    h.db.drop_notifications().await;
     until_listed(&mut comments, "story", &[]).await;
 }
 
@@ -368,12 +363,7 @@ async fn a_watch_ends_with_unavailable_when_notifications_are_lost() {
     // A loses its notifications: what B commits until A listens again goes
     // unheard, so A's watcher is told to list the queue and watch again
     // rather than left to think it heard everything.
-    a.db.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = current_schema() AND query LIKE 'LISTEN %' \
-         AND pid <> pg_backend_pid()",
-    )
-    .await;
+    a.db.drop_notifications().await;
     let status = tokio::time::timeout(Duration::from_secs(10), watch.message())
         .await
         .expect("the watch ends within 10 s")
@@ -389,43 +379,12 @@ async fn a_watch_ends_with_unavailable_when_notifications_are_lost() {
 // Several threads: the test blocks on the watcher's output while the servers run.
 #[tokio::test(flavor = "multi_thread")]
 async fn replyctl_watch_catches_up_when_notifications_are_lost() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     let Some((a, b, site)) =
         two_replicas("replicas::replyctl_watch_catches_up_when_notifications_are_lost").await
     else {
         return;
     };
-    let mut watcher = Command::new(env!("CARGO_BIN_EXE_replyctl"))
-        .env("REPLYGUARD_ENDPOINT", a.endpoint())
-        .env("REPLYGUARD_TOKEN", &site.mod_token)
-        .args(["--output", "json", "watch"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("replyctl watch starts");
-    let mut stderr = BufReader::new(watcher.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("read stderr");
-    assert!(line.starts_with("watching"), "{line}");
-    // Lines are read on a thread of their own, so that a watcher that never
-    // prints fails the test after a bound instead of hanging it.
-    let mut stdout = BufReader::new(watcher.stdout.take().expect("stdout"));
-    let (sent, printed) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        loop {
-            let mut line = String::new();
-            match stdout.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    if sent.send(line).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
+    let mut watcher = Watcher::start(&a.endpoint(), &site.mod_token);
     let mut comments_b = Harness::comments_at(&b, &site.site_key).await;
     let mut submit_on_b = async |text: &str| {
         comments_b
@@ -437,37 +396,22 @@ async fn replyctl_watch_catches_up_when_notifications_are_lost() {
             .expect("comment")
             .id
     };
-    let mut next_id = |printed: &std::sync::mpsc::Receiver<String>, which: &str| {
-        let line = printed
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|err| {
-                let mut said = String::new();
-                let _ = std::io::Read::read_to_string(&mut *stderr.get_mut(), &mut said);
-                panic!("the watcher prints no {which} reply within 20 s ({err}); it said: {said}")
-            });
-        let item: serde_json::Value = serde_json::from_str(&line).expect("one JSON item per line");
+    let mut next_id = |which: &str| {
+        let item = watcher.next_item(Duration::from_secs(20), which);
         item["comment"]["id"].as_str().expect("an id").to_owned()
     };
 
     let first = submit_on_b("Heard while A listens.").await;
-    assert_eq!(next_id(&printed, "first"), first);
+    assert_eq!(next_id("first reply"), first);
 
     // A loses its notifications; the reply B takes meanwhile (or just after)
     // is told all the same, once, and the one told before is not told again.
-    a.db.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = current_schema() AND query LIKE 'LISTEN %' \
-         AND pid <> pg_backend_pid()",
-    )
-    .await;
+    a.db.drop_notifications().await;
     let second = submit_on_b("Committed while A may not hear it.").await;
-    assert_eq!(next_id(&printed, "second"), second);
+    assert_eq!(next_id("second reply"), second);
     let third = submit_on_b("Heard once A watches again.").await;
-    assert_eq!(next_id(&printed, "third"), third);
+    assert_eq!(next_id("third reply"), third);
 
-    watcher.kill().expect("stop the watcher");
-    let _ = watcher.wait();
-    let mut rest = String::new();
-    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
-    assert!(rest.contains("catching up"), "{rest}");
+    let said = watcher.stop();
+    assert!(said.contains("catching up"), "{said}");
 }

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod watcher;
 
 use std::{io::Write, path::PathBuf, process::Output, str::FromStr, sync::Arc, time::Duration};
 
@@ -177,6 +178,17 @@ impl TestDatabase {
     pub fn sqlite_path(&self) -> PathBuf {
         assert_eq!(self.backend, Backend::Sqlite, "only SQLite keeps a file");
         self.dir.path().join("replyguard.db")
+    }
+
+    /// Ends every replica's `LISTEN` connection on this (PostgreSQL) database: they stop
+    /// hearing each other until they listen again.
+    pub async fn drop_notifications(&self) {
+        self.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = current_schema() AND query LIKE 'LISTEN %' \
+             AND pid <> pg_backend_pid()",
+        )
+        .await;
     }
 
     /// Runs one statement on the database behind the store's back.
