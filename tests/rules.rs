@@ -372,15 +372,7 @@ async fn every_rule_meets_its_reply_and_not_the_other(backend: Backend) {
 
 async fn an_address_that_sent_spam_is_suspect_for_its_next_reply(backend: Backend) {
     let h = Harness::new(backend).await;
-    let site = h
-        .site_with(
-            "news.example.com",
-            Policy {
-                flood_interval_seconds: 0,
-                ..Policy::default()
-            },
-        )
-        .await;
+    let site = h.site_without_flood_limit("news.example.com").await;
     let shared = "203.0.113.40";
     let id = h
         .comments(&site.site_key)

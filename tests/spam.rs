@@ -89,15 +89,7 @@ async fn a_second_reply_within_the_interval_is_refused_with_a_retry_delay(backen
         .expect("another author from another address");
 
     // A site that switches the rule off lets the author go on.
-    let calm = h
-        .site_with(
-            "calm.example.com",
-            Policy {
-                flood_interval_seconds: 0,
-                ..Policy::default()
-            },
-        )
-        .await;
+    let calm = h.site_without_flood_limit("calm.example.com").await;
     let mut calm_comments = h.comments(&calm.site_key).await;
     for body in ["One.", "Two."] {
         calm_comments
@@ -109,15 +101,7 @@ async fn a_second_reply_within_the_interval_is_refused_with_a_retry_delay(backen
 
 async fn the_same_text_twice_by_one_author_on_one_article_is_already_there(backend: Backend) {
     let h = Harness::new(backend).await;
-    let site = h
-        .site_with(
-            "news.example.com",
-            Policy {
-                flood_interval_seconds: 0,
-                ..Policy::default()
-            },
-        )
-        .await;
+    let site = h.site_without_flood_limit("news.example.com").await;
     let mut comments = h.comments(&site.site_key).await;
     let said = || reply_by("story", "I said this once.", "Jane", "jane@example.com");
     let first = comments

@@ -435,6 +435,16 @@ impl Harness {
         self.site_with(name, Policy::default()).await
     }
 
+    /// Creates a site whose authors and addresses may reply as often as they like, for tests
+    /// that send several replies from one of them.
+    pub async fn site_without_flood_limit(&self, name: &str) -> TestSite {
+        let policy = Policy {
+            flood_interval_seconds: 0,
+            ..Policy::default()
+        };
+        self.site_with(name, policy).await
+    }
+
     pub async fn site_with(&self, name: &str, policy: Policy) -> TestSite {
         let site = self.store.create_site(name, &policy).await.expect("site");
         let (site_key, host) = issue(Role::Host, vec![site.id]);
