@@ -3,40 +3,15 @@
 
 mod common;
 
-use common::{Backend, Harness, Moderation, TestSite, backend_tests, decide, reply, reply_by};
+use common::{
+    Backend, Harness, Moderation, TestSite, assessed, backend_tests, decide, reply, reply_by,
+};
 use replyguard::{
     proto::{self, CommentStatus, ModerationAction},
     spam::{Mode, Policy},
 };
 use tonic::Code;
 use tonic_types::StatusExt;
-
-/// Submits and returns the stored comment's id, status and assessment.
-async fn assessed(
-    h: &Harness,
-    site: &TestSite,
-    req: proto::SubmitCommentRequest,
-) -> (String, CommentStatus, proto::Assessment) {
-    let submitted = h
-        .comments(&site.site_key)
-        .await
-        .submit_comment(req)
-        .await
-        .expect("submit")
-        .into_inner();
-    let status = submitted.status();
-    let id = submitted.comment.expect("comment").id;
-    let item = h
-        .moderation(&site.mod_token)
-        .await
-        .get_comment(proto::GetCommentRequest { id: id.clone() })
-        .await
-        .expect("get")
-        .into_inner()
-        .comment
-        .expect("item");
-    (id, status, item.assessment.expect("assessment"))
-}
 
 fn rules(assessment: &proto::Assessment) -> Vec<&str> {
     assessment.reasons.iter().map(|r| r.rule.as_str()).collect()

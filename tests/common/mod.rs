@@ -540,6 +540,34 @@ pub fn reply(article: &str, body: &str) -> proto::SubmitCommentRequest {
     )
 }
 
+/// Submits a reply as the site's host; returns the stored comment's id, its status and its
+/// assessment as a moderator sees it.
+pub async fn assessed(
+    h: &Harness,
+    site: &TestSite,
+    req: proto::SubmitCommentRequest,
+) -> (String, proto::CommentStatus, proto::Assessment) {
+    let submitted = h
+        .comments(&site.site_key)
+        .await
+        .submit_comment(req)
+        .await
+        .expect("submit")
+        .into_inner();
+    let status = submitted.status();
+    let id = submitted.comment.expect("comment").id;
+    let item = h
+        .moderation(&site.mod_token)
+        .await
+        .get_comment(proto::GetCommentRequest { id: id.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .comment
+        .expect("item");
+    (id, status, item.assessment.expect("assessment"))
+}
+
 /// A valid reply by a given author, from an address of its own.
 pub fn reply_by(article: &str, body: &str, name: &str, email: &str) -> proto::SubmitCommentRequest {
     proto::SubmitCommentRequest {
