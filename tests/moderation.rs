@@ -346,12 +346,7 @@ async fn a_watcher_hears_of_each_new_pending_reply_of_its_site_only(backend: Bac
     let h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
     let other = h.site_with("other.example.com", moderate_all()).await;
-    let mut moderation = h.moderation(&site.mod_token).await;
-    let mut stream = moderation
-        .watch_queue(proto::WatchQueueRequest::default())
-        .await
-        .expect("watch")
-        .into_inner();
+    let mut stream = h.watch(&site.mod_token).await;
 
     submit(&h, &other.site_key, "story", "Elsewhere.").await;
     let id = submit(&h, &site.site_key, "story", "Needs a look.").await;

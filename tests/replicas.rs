@@ -39,13 +39,7 @@ async fn two_replicas_share_submissions_decisions_and_live_queues() {
     };
 
     // A moderator watches on A; readers post through B.
-    let mut watch = a
-        .moderation(&site.mod_token)
-        .await
-        .watch_queue(proto::WatchQueueRequest::default())
-        .await
-        .expect("watch on A")
-        .into_inner();
+    let mut watch = a.watch(&site.mod_token).await;
     let mut comments_b = Harness::comments_at(&b, &site.site_key).await;
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -334,13 +328,7 @@ async fn a_watch_ends_with_unavailable_when_notifications_are_lost() {
     else {
         return;
     };
-    let mut watch = a
-        .moderation(&site.mod_token)
-        .await
-        .watch_queue(proto::WatchQueueRequest::default())
-        .await
-        .expect("watch on A")
-        .into_inner();
+    let mut watch = a.watch(&site.mod_token).await;
     // Heard while A listens.
     let id = Harness::comments_at(&b, &site.site_key)
         .await

@@ -508,6 +508,16 @@ impl Harness {
         CommentsClient::with_interceptor(self.channel().await, bearer(None))
     }
 
+    /// A `WatchQueue` stream of the one site `token` moderates.
+    pub async fn watch(&self, token: &str) -> tonic::Streaming<proto::WatchQueueResponse> {
+        self.moderation(token)
+            .await
+            .watch_queue(proto::WatchQueueRequest::default())
+            .await
+            .expect("watch the queue")
+            .into_inner()
+    }
+
     pub async fn moderation(&self, token: &str) -> Moderation {
         ModerationClient::with_interceptor(self.channel().await, bearer(Some(token)))
     }
