@@ -192,7 +192,7 @@ async fn an_update_changes_what_it_names_and_keeps_the_rest(backend: Backend) {
     assert_eq!(answered.blocked_ips, ["192.0.2.0/24", "2001:db8::/32"]);
     assert_eq!(answered.allowed_scripts, ["latin"]);
     let links = rule_in_force(&answered, "links");
-    assert_eq!((links.state.as_str(), links.weight), ("log-only", 1.0));
+    assert_eq!((links.state.as_str(), links.weight), ("log-only", 1.5));
     let capitals = rule_in_force(&answered, "shape-capitals");
     assert_eq!((capitals.state.as_str(), capitals.weight), ("on", 1.5));
     assert_eq!(capitals.default_weight, 0.5);
