@@ -126,6 +126,15 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         settings.thread_cache_bytes(),
     ));
     let vault = Vault::new(&key);
+    let sealed = store
+        .seal_clear_bodies(&|site, comment, text| vault.seal_body(site, comment, text))
+        .await?;
+    if sealed > 0 {
+        tracing::info!(
+            replies = sealed,
+            "sealed the texts that held contact details in the clear"
+        );
+    }
 
     let listener = TcpListener::bind(settings.listen)
         .await

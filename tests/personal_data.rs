@@ -1,10 +1,11 @@
-//! A reader's personal data through its life: exported on request, erased on
-//! request without a trace in the database, and client details dropped (and
-//! undecided replies expired) by the server's retention sweep.
+//! A reader's personal data through its life: contact details typed into a
+//! reply kept only sealed, exported on request, erased on request without a
+//! trace in the database, and client details dropped (and undecided replies
+//! expired) by the server's retention sweep.
 
 mod common;
 
-use common::{Backend, Harness, backend_tests, decide, reply_by};
+use common::{Backend, Harness, backend_tests, bad_fields, decide, reply_by};
 use md5::Md5;
 use replyguard::{
     moderation::Scope,
@@ -97,6 +98,18 @@ fn traces() -> Vec<String> {
         traces.push(hex::encode(Sha256::digest(variant.as_bytes())));
     }
     traces
+}
+
+/// The person's export, on the moderator's one site.
+async fn export_the_person(moderation: &mut common::Moderation) -> proto::ExportAuthorResponse {
+    moderation
+        .export_author(proto::ExportAuthorRequest {
+            email: EMAIL.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("export")
+        .into_inner()
 }
 
 async fn erasing_an_author_leaves_no_trace_of_them_in_the_database(backend: Backend) {
@@ -252,14 +265,7 @@ async fn erasing_with_remove_bodies_replaces_the_text_and_nothing_is_left_to_rev
         .await
         .expect_err("nothing to reveal");
     assert_eq!(status.code(), Code::FailedPrecondition);
-    let export = moderation
-        .export_author(proto::ExportAuthorRequest {
-            email: EMAIL.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("export")
-        .into_inner();
+    let export = export_the_person(&mut moderation).await;
     assert!(
         export.comments.is_empty(),
         "nothing links to the person any more"
@@ -427,9 +433,140 @@ async fn the_server_drops_old_client_details_and_expires_old_replies_when_it_sta
     assert_eq!(kept.user_agent, USER_AGENT);
 }
 
+/// What the person typed for readers to reach them: in the text, and, from
+/// their mail client, in the referrer and the user agent.
+const TYPED_EMAIL: &str = "pat.reach.me@example.org";
+const TYPED_PHONE: &str = "020 7946 0958";
+
+fn with_typed_contacts(article: &str) -> (proto::SubmitCommentRequest, String) {
+    let text = format!("Write to {TYPED_EMAIL} or call {TYPED_PHONE} about the flood.");
+    let mut request = by_the_person(article, &text);
+    if let Some(client) = request.client.as_mut() {
+        client.referrer = format!("https://mail.example.com/open?to={TYPED_EMAIL}");
+        client.user_agent = format!("MailReader/3.0 (+mailto:{TYPED_EMAIL})");
+    }
+    (request, text)
+}
+
+async fn raw_body(moderation: &mut common::Moderation, id: &str) -> String {
+    moderation
+        .get_comment(proto::GetCommentRequest { id: id.to_owned() })
+        .await
+        .expect("get")
+        .into_inner()
+        .comment
+        .expect("item")
+        .raw_body
+}
+
+async fn contacts_typed_anywhere_in_a_reply_are_kept_only_sealed(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let (request, text) = with_typed_contacts("story");
+    let stored = comments
+        .submit_comment(request.clone())
+        .await
+        .expect("submit")
+        .into_inner()
+        .comment
+        .expect("comment");
+    let public = "Write to [email hidden] or call [phone hidden] about the flood.";
+    assert_eq!(stored.body, public);
+
+    // Moderators, and the person's export, have the text as written.
+    let token = h.moderator_token(&[site.id], &Scope::ALL).await;
+    let mut moderation = h.moderation(&token).await;
+    assert_eq!(raw_body(&mut moderation, &stored.id).await, text);
+    let export = export_the_person(&mut moderation).await;
+    let exported = &export.comments[0];
+    assert_eq!(exported.body, text);
+    assert_eq!(
+        exported.referrer,
+        "https://mail.example.com/open?to=[email hidden]"
+    );
+    assert_eq!(
+        exported.user_agent,
+        "MailReader/3.0 (+mailto:[email hidden])"
+    );
+
+    // The same text again is a repeat, though only its masked form is kept in the clear.
+    let repeat = comments
+        .submit_comment(request)
+        .await
+        .expect_err("a repeat");
+    assert_eq!(repeat.code(), Code::AlreadyExists);
+
+    // A name is shown to every reader, so it may not hold an address.
+    let mut named = by_the_person("story", "Another thought.");
+    if let Some(author) = named.author.as_mut() {
+        author.name = format!("Pat <{TYPED_EMAIL}>");
+    }
+    let refused = comments.submit_comment(named).await.expect_err("refused");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&refused), ["author.name"]);
+
+    let stored_text = database_text(&h).await;
+    assert!(
+        stored_text.contains("[email hidden] or call [phone hidden]"),
+        "the search reads the stored text"
+    );
+    for contact in [TYPED_EMAIL, TYPED_PHONE, "pat.reach.me"] {
+        assert!(
+            !stored_text.contains(contact),
+            "{contact:?} is in the database in the clear"
+        );
+    }
+
+    // Erased, the text keeps only its public form: nothing sealed is left to open.
+    moderation
+        .erase_author(proto::EraseAuthorRequest {
+            email: EMAIL.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("erase");
+    assert_eq!(raw_body(&mut moderation, &stored.id).await, public);
+}
+
+async fn texts_an_earlier_release_kept_in_the_clear_are_sealed_when_the_server_starts(
+    backend: Backend,
+) {
+    let mut h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let (request, text) = with_typed_contacts("story");
+    let id = submit(&mut comments, request).await;
+    // As releases before sealing kept it: the raw text in the clear, nothing sealed.
+    h.db.execute(&format!(
+        "UPDATE comments SET body = '{text}', body_sealed = NULL"
+    ))
+    .await;
+    assert!(
+        database_text(&h).await.contains(TYPED_EMAIL),
+        "the text is in the clear before the restart"
+    );
+
+    h.restart().await;
+
+    let token = h.moderator_token(&[site.id], &Scope::ALL).await;
+    let mut moderation = h.moderation(&token).await;
+    assert_eq!(raw_body(&mut moderation, &id).await, text);
+    let stored_text = database_text(&h).await;
+    assert!(stored_text.contains("[email hidden] or call [phone hidden]"));
+    for contact in [TYPED_EMAIL, TYPED_PHONE] {
+        assert!(
+            !stored_text.contains(contact),
+            "{contact:?} is still in the database in the clear"
+        );
+    }
+}
+
 backend_tests!(
     erasing_an_author_leaves_no_trace_of_them_in_the_database,
     erasing_with_remove_bodies_replaces_the_text_and_nothing_is_left_to_reveal,
     an_export_holds_every_comment_and_personal_datum_of_the_author,
     the_server_drops_old_client_details_and_expires_old_replies_when_it_starts,
+    contacts_typed_anywhere_in_a_reply_are_kept_only_sealed,
+    texts_an_earlier_release_kept_in_the_clear_are_sealed_when_the_server_starts,
 );

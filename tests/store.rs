@@ -89,6 +89,7 @@ fn comment(
         author_hash: vec![0xab; 32],
         avatar_seed: "9f86d081884c7d65".to_owned(),
         body: "A reply.".to_owned(),
+        body_sealed: None,
         body_public: "A reply.".to_owned(),
         body_html: "<p>A reply.</p>".to_owned(),
         ip: None,
@@ -332,6 +333,7 @@ async fn a_comment_reads_back_with_every_field_as_written(backend: Backend) {
     full.email_sealed = (0..=255).collect();
     full.author_hash = vec![0x00, 0xff, 0x10, 0x80];
     full.body = "Café au lait — \"quoted\", 'single', \\ back\nsecond line\ttab".to_owned();
+    full.body_sealed = Some((0..=255).rev().collect());
     full.body_public = "Write to [email hidden].".to_owned();
     full.body_html =
         "<p>Caf&eacute; <a href=\"https://x.example\" rel=\"nofollow ugc\">x</a></p>".to_owned();
@@ -1494,6 +1496,58 @@ async fn the_sweep_works_through_a_backlog_in_batches(backend: Backend) {
     assert!(left.is_empty());
 }
 
+async fn texts_with_contacts_in_the_clear_are_sealed_in_batches_and_only_once(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let public = "Call [phone hidden].";
+    let mut clear = Vec::new();
+    for _ in 0..1100 {
+        let c = StoredComment {
+            body: "Call 020 7946 0958.".to_owned(),
+            body_public: public.to_owned(),
+            ..comment(news, "story", None, CommentStatus::Pending)
+        };
+        insert(store.as_ref(), &c).await;
+        clear.push(c.id);
+    }
+    let sealed_already = StoredComment {
+        body: public.to_owned(),
+        body_sealed: Some(b"sealed before".to_vec()),
+        body_public: public.to_owned(),
+        ..comment(news, "story", None, CommentStatus::Pending)
+    };
+    insert(store.as_ref(), &sealed_already).await;
+    let plain = comment(news, "story", None, CommentStatus::Pending);
+    insert(store.as_ref(), &plain).await;
+
+    let seal = |site: SiteId, id: CommentId, text: &str| {
+        assert_eq!(site, news);
+        format!("{id}:{text}").into_bytes()
+    };
+    assert_eq!(store.seal_clear_bodies(&seal).await.expect("seal"), 1100);
+    assert_eq!(store.seal_clear_bodies(&seal).await.expect("seal"), 0);
+
+    for id in [clear[0], clear[1099]] {
+        let read = store.comment(id).await.expect("read").expect("found");
+        assert_eq!(read.body, public);
+        assert_eq!(
+            read.body_sealed,
+            Some(format!("{id}:Call 020 7946 0958.").into_bytes())
+        );
+    }
+    for untouched in [&sealed_already, &plain] {
+        let read = store
+            .comment(untouched.id)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(
+            (read.body, read.body_sealed),
+            (untouched.body.clone(), untouched.body_sealed.clone())
+        );
+    }
+}
+
 /// The learned (spam, ham) totals and per-feature weights of `site` for the
 /// features of [`comment`].
 async fn learned(store: &dyn Store, site: SiteId) -> ((f32, f32), Vec<(f32, f32)>) {
@@ -1569,6 +1623,7 @@ backend_tests!(
     the_sweep_drops_old_client_details_and_expires_old_pending_replies,
     without_an_expiry_the_sweep_leaves_pending_replies_waiting,
     the_sweep_works_through_a_backlog_in_batches,
+    texts_with_contacts_in_the_clear_are_sealed_in_batches_and_only_once,
     a_site_is_found_by_name_and_by_id_with_its_policy,
     a_policy_update_is_stored_with_its_audit_row,
     a_site_name_is_taken_only_once,

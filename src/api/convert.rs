@@ -105,7 +105,7 @@ pub fn queue_item(site: &Site, comment: &StoredComment, vault: &Vault) -> proto:
         site: site.name.clone(),
         masked_email,
         author_hash: hex::encode(&comment.author_hash),
-        raw_body: comment.body.clone(),
+        raw_body: raw_body(comment, vault),
         ip: comment.ip.clone().unwrap_or_default(),
         user_agent: comment.user_agent.clone().unwrap_or_default(),
         assessment: Some(proto::Assessment {
@@ -160,8 +160,27 @@ pub fn block_entry(entry: &BlockEntry) -> proto::BlockEntry {
     }
 }
 
-/// One comment of an author's export, with the email opened by the caller.
-pub fn author_comment(comment: &StoredComment, email: String) -> proto::AuthorComment {
+/// The reader's own text, for moderators and exports; where the sealed text does not open, the
+/// text kept in the clear, and the failure logged.
+fn raw_body(comment: &StoredComment, vault: &Vault) -> String {
+    match comment.raw_body(vault) {
+        Ok(text) => text.into_owned(),
+        Err(err) => {
+            tracing::error!(comment = %comment.id, error = %err, "cannot open a stored text");
+            comment.body.clone()
+        }
+    }
+}
+
+/// One comment of an author's export, with their email and text opened.
+pub fn author_comment(comment: &StoredComment, vault: &Vault) -> proto::AuthorComment {
+    // One unreadable row must not keep a person from the rest of their data.
+    let email = vault
+        .decrypt_email(comment.site, &comment.email_sealed)
+        .unwrap_or_else(|err| {
+            tracing::error!(comment = %comment.id, error = %err, "cannot open a stored email");
+            String::new()
+        });
     proto::AuthorComment {
         id: comment.id.to_string(),
         article: comment.article.clone(),
@@ -171,7 +190,7 @@ pub fn author_comment(comment: &StoredComment, email: String) -> proto::AuthorCo
         author_name: comment.author_name.clone(),
         email,
         website: comment.author_website.clone().unwrap_or_default(),
-        body: comment.body.clone(),
+        body: raw_body(comment, vault),
         ip: comment.ip.clone().unwrap_or_default(),
         user_agent: comment.user_agent.clone().unwrap_or_default(),
         referrer: comment.referrer.clone().unwrap_or_default(),

@@ -559,18 +559,7 @@ impl Moderation for ModerationApi {
             .map_err(store_status)?;
         let comments: Vec<proto::AuthorComment> = stored
             .iter()
-            .map(|comment| {
-                // One unreadable row must not keep a person from the rest of
-                // their data.
-                let email = self
-                    .vault
-                    .decrypt_email(comment.site, &comment.email_sealed)
-                    .unwrap_or_else(|err| {
-                        tracing::error!(comment = %comment.id, error = %err, "cannot open a stored email");
-                        String::new()
-                    });
-                author_comment(comment, email)
-            })
+            .map(|comment| author_comment(comment, &self.vault))
             .collect();
         let note = match comments.len() {
             1 => "1 comment".to_owned(),

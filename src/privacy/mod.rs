@@ -1,7 +1,8 @@
 //! Everything that touches a reader's contact details: the secret key, email encryption, keyed
 //! author hashes, avatar seeds, masking for moderators and the public, and safe HTML rendering.
 //!
-//! This module must never hand out an email in clear outside `Vault::decrypt_email`, never
+//! This module must never hand out an email in clear outside `Vault::decrypt_email` and
+//! `Vault::open_body` (for moderators), never
 //! derive anything public from an unkeyed hash of an email, and never print key material.
 //!
 //! Randomness comes straight from the operating system. If the OS cannot provide it, the
@@ -19,7 +20,7 @@ pub use render::render_html;
 pub use tokens::{generate_token, token_digest};
 pub use vault::{AuthorHash, Vault, normalize_email_for_hash};
 
-/// What can go wrong with keys and sealed emails.
+/// What can go wrong with keys and sealed emails and texts.
 #[derive(Debug, thiserror::Error)]
 pub enum PrivacyError {
     /// The secret key is unusable; the message says why, never what the key was.
@@ -28,8 +29,9 @@ pub enum PrivacyError {
     /// The key file could not be read or written.
     #[error("key file: {0}")]
     Io(#[from] std::io::Error),
-    /// A sealed email failed authentication: wrong key, wrong site, truncated or altered.
-    #[error("sealed email could not be decrypted")]
+    /// A sealed email or text failed authentication: wrong key, wrong site or comment,
+    /// truncated or altered.
+    #[error("sealed data could not be decrypted")]
     Decrypt,
 }
 

@@ -1,5 +1,6 @@
-//! The keys derived from the secret, and what they are used for: sealing emails, recognising a
-//! returning author, seeding avatars and signing form tokens.
+//! The keys derived from the secret, and what they are used for: sealing emails and the raw texts
+//! that hold contact details, recognising a returning author, seeding avatars and signing form
+//! tokens.
 //!
 //! Each purpose has its own subkey, so no output made for one purpose can be related to another,
 //! and every output is bound to its site so nothing can be correlated across sites.
@@ -16,7 +17,7 @@ use sha2::Sha256;
 use unicode_normalization::UnicodeNormalization;
 
 use super::{PrivacyError, SecretKey, os_random};
-use crate::ids::SiteId;
+use crate::ids::{CommentId, SiteId};
 
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
@@ -31,6 +32,7 @@ pub struct Vault {
 
 struct Subkeys {
     email: XChaCha20Poly1305,
+    body: XChaCha20Poly1305,
     author: HmacSha256,
     avatar: HmacSha256,
     form: [u8; 32],
@@ -79,6 +81,7 @@ impl Vault {
         Vault {
             keys: Arc::new(Subkeys {
                 email: XChaCha20Poly1305::new(&derive("replyguard/v1/email-encryption").into()),
+                body: XChaCha20Poly1305::new(&derive("replyguard/v1/body-encryption").into()),
                 author: mac(derive("replyguard/v1/author-hash")),
                 avatar: mac(derive("replyguard/v1/avatar")),
                 form: derive("replyguard/v1/form-token"),
@@ -91,41 +94,31 @@ impl Vault {
     /// The site id is authenticated with it, so a sealed email copied into another site's rows
     /// does not decrypt there.
     pub fn encrypt_email(&self, site: SiteId, email: &str) -> Vec<u8> {
-        // 24 random bytes make a repeated nonce vanishingly unlikely, however many emails a key
-        // seals, so no counter has to be kept in step across replicas.
-        let nonce_bytes = os_random::<NONCE_LEN>();
-        let payload = Payload {
-            msg: email.as_bytes(),
-            aad: site.0.as_bytes(),
-        };
-        let ciphertext = self
-            .keys
-            .email
-            .encrypt(&XNonce::from(nonce_bytes), payload)
-            .expect("XChaCha20-Poly1305 only refuses messages over 256 GiB");
-        let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
-        sealed.extend_from_slice(&nonce_bytes);
-        sealed.extend_from_slice(&ciphertext);
-        sealed
+        seal(&self.keys.email, site.0.as_bytes(), email)
     }
 
     /// Opens what [`Vault::encrypt_email`] sealed for the same site.
     pub fn decrypt_email(&self, site: SiteId, sealed: &[u8]) -> Result<String, PrivacyError> {
-        if sealed.len() < NONCE_LEN + TAG_LEN {
-            return Err(PrivacyError::Decrypt);
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce = XNonce::try_from(nonce).map_err(|_| PrivacyError::Decrypt)?;
-        let payload = Payload {
-            msg: ciphertext,
-            aad: site.0.as_bytes(),
-        };
-        let plaintext = self
-            .keys
-            .email
-            .decrypt(&nonce, payload)
-            .map_err(|_| PrivacyError::Decrypt)?;
-        String::from_utf8(plaintext).map_err(|_| PrivacyError::Decrypt)
+        open(&self.keys.email, site.0.as_bytes(), sealed)
+    }
+
+    /// Seals the raw text of a reply that holds contact details (an email address or a phone
+    /// number the reader typed), for moderators' eyes only.
+    ///
+    /// The site and the comment are authenticated with it, so a sealed text copied into another
+    /// comment's row does not open there.
+    pub fn seal_body(&self, site: SiteId, comment: CommentId, text: &str) -> Vec<u8> {
+        seal(&self.keys.body, &body_context(site, comment), text)
+    }
+
+    /// Opens what [`Vault::seal_body`] sealed for the same site and comment.
+    pub fn open_body(
+        &self,
+        site: SiteId,
+        comment: CommentId,
+        sealed: &[u8],
+    ) -> Result<String, PrivacyError> {
+        open(&self.keys.body, &body_context(site, comment), sealed)
     }
 
     /// The keyed hash of a normalised email (see [`normalize_email_for_hash`]) on one site.
@@ -152,6 +145,50 @@ impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Vault(redacted)")
     }
+}
+
+/// A random nonce followed by the ciphertext of `text` and its tag, `context` authenticated with
+/// it.
+fn seal(cipher: &XChaCha20Poly1305, context: &[u8], text: &str) -> Vec<u8> {
+    // 24 random bytes make a repeated nonce vanishingly unlikely, however many texts a key
+    // seals, so no counter has to be kept in step across replicas.
+    let nonce_bytes = os_random::<NONCE_LEN>();
+    let payload = Payload {
+        msg: text.as_bytes(),
+        aad: context,
+    };
+    let ciphertext = cipher
+        .encrypt(&XNonce::from(nonce_bytes), payload)
+        .expect("XChaCha20-Poly1305 only refuses messages over 256 GiB");
+    let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    sealed.extend_from_slice(&nonce_bytes);
+    sealed.extend_from_slice(&ciphertext);
+    sealed
+}
+
+/// Opens what [`seal`] sealed with the same cipher and context.
+fn open(cipher: &XChaCha20Poly1305, context: &[u8], sealed: &[u8]) -> Result<String, PrivacyError> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(PrivacyError::Decrypt);
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let nonce = XNonce::try_from(nonce).map_err(|_| PrivacyError::Decrypt)?;
+    let payload = Payload {
+        msg: ciphertext,
+        aad: context,
+    };
+    let plaintext = cipher
+        .decrypt(&nonce, payload)
+        .map_err(|_| PrivacyError::Decrypt)?;
+    String::from_utf8(plaintext).map_err(|_| PrivacyError::Decrypt)
+}
+
+/// What a sealed body is bound to: its site's id, then its comment's (16 bytes each).
+fn body_context(site: SiteId, comment: CommentId) -> [u8; 32] {
+    let mut context = [0u8; 32];
+    context[..16].copy_from_slice(site.0.as_bytes());
+    context[16..].copy_from_slice(comment.0.as_bytes());
+    context
 }
 
 /// HMAC over the site id then the email. The id is always 16 bytes, so no two (site, email)
@@ -249,6 +286,22 @@ mod tests {
     fn a_sealed_email_does_not_contain_the_email() {
         let sealed = vault().encrypt_email(SiteId::new(), "jane@example.com");
         assert!(!sealed.windows(4).any(|w| w == b"jane"));
+    }
+
+    #[test]
+    fn a_sealed_body_opens_only_for_its_own_comment_and_key() -> Result<(), PrivacyError> {
+        let vault = vault();
+        let (site, comment) = (SiteId::new(), CommentId::new());
+        let text = "Write to jane@example.com or call 020 7946 0958.";
+        let sealed = vault.seal_body(site, comment, text);
+        assert_eq!(vault.open_body(site, comment, &sealed)?, text);
+        assert!(!sealed.windows(4).any(|w| w == b"jane"));
+        assert!(vault.open_body(site, CommentId::new(), &sealed).is_err());
+        assert!(vault.open_body(SiteId::new(), comment, &sealed).is_err());
+        assert!(self::vault().open_body(site, comment, &sealed).is_err());
+        // The email key is another key: nothing sealed for one purpose opens for another.
+        assert!(vault.decrypt_email(site, &sealed).is_err());
+        Ok(())
     }
 
     #[test]

@@ -28,8 +28,9 @@ use tokio::{
 };
 
 use super::{
-    CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, PolicyEdit, ReplyFilter,
-    Site, Store, StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage,
+    BodySealer, CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, PolicyEdit,
+    ReplyFilter, Site, Store, StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder,
+    ThreadPage,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
@@ -118,6 +119,7 @@ fn public_only(comment: StoredComment) -> StoredComment {
         email_sealed: Vec::new(),
         author_hash: Vec::new(),
         body: String::new(),
+        body_sealed: None,
         ip: None,
         user_agent: None,
         referrer: None,
@@ -313,11 +315,16 @@ impl Store for CachedStore {
         site: SiteId,
         article: &str,
         author_hash: &[u8],
-        body: &str,
+        body_public: &str,
     ) -> StoreResult<Option<CommentId>> {
         self.inner
-            .duplicate_of(site, article, author_hash, body)
+            .duplicate_of(site, article, author_hash, body_public)
             .await
+    }
+
+    async fn seal_clear_bodies(&self, seal: &BodySealer<'_>) -> StoreResult<u64> {
+        // Only moderators' copies change; no public listing does.
+        self.inner.seal_clear_bodies(seal).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
@@ -833,6 +840,7 @@ mod tests {
             author_hash: vec![2; 32],
             avatar_seed: "seed".to_owned(),
             body: body.to_owned(),
+            body_sealed: None,
             body_public: body.to_owned(),
             body_html: body.to_owned(),
             ip: Some("192.0.2.1".to_owned()),

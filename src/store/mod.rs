@@ -10,6 +10,7 @@ mod rows;
 mod sqlite;
 
 use std::{
+    borrow::Cow,
     collections::HashMap,
     sync::{Arc, OnceLock},
     time::Duration,
@@ -28,6 +29,7 @@ use crate::{
         Access, AuditRecord, BlockEntry, BlockOutcome, CommentStatus, Decision, DecisionOutcome,
         Erasure, NewBlock, QueueEvent, Scope, SweepReport,
     },
+    privacy::{PrivacyError, Vault},
     spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
 };
 
@@ -205,6 +207,9 @@ impl Credential {
     }
 }
 
+/// Seals one reply's raw text: given its site, its id and the text.
+pub type BodySealer<'a> = dyn Fn(SiteId, CommentId, &str) -> Vec<u8> + Send + Sync + 'a;
+
 /// Picks, among a site's pending replies, those a block rejects.
 pub type ReplyFilter<'a> = dyn Fn(&StoredComment) -> bool + Send + Sync + 'a;
 
@@ -224,7 +229,12 @@ pub struct StoredComment {
     pub email_sealed: Vec<u8>,
     pub author_hash: Vec<u8>,
     pub avatar_seed: String,
+    /// The text as it may be kept in the clear: the raw text, or, when that holds contact
+    /// details, the public text, with the raw one in `body_sealed`. Empty in public listings.
     pub body: String,
+    /// The raw text sealed with [`crate::privacy::Vault::seal_body`], when it holds contact
+    /// details; see [`StoredComment::raw_body`].
+    pub body_sealed: Option<Vec<u8>>,
     pub body_public: String,
     pub body_html: String,
     pub ip: Option<String>,
@@ -240,6 +250,17 @@ pub struct StoredComment {
     pub fingerprint: Option<u64>,
     /// The classifier's features, so that a decision teaches what was seen.
     pub features: Vec<u64>,
+}
+
+impl StoredComment {
+    /// The text as the reader wrote it, for moderators: opened from `body_sealed` when it holds
+    /// contact details.
+    pub fn raw_body(&self, vault: &Vault) -> Result<Cow<'_, str>, PrivacyError> {
+        match &self.body_sealed {
+            Some(sealed) => Ok(Cow::Owned(vault.open_body(self.site, self.id, sealed)?)),
+            None => Ok(Cow::Borrowed(&self.body)),
+        }
+    }
 }
 
 /// What storage knows about a new reply's author, address and site before
@@ -433,14 +454,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<StoredFacts>;
     /// Records a form token's nonce; false when it was used before.
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool>;
-    /// An earlier comment of this author on this article with the same text.
+    /// An earlier comment of this author on this article with the same text as the public sees
+    /// it (contact details masked: the raw text of a reply that holds them is sealed).
     async fn duplicate_of(
         &self,
         site: SiteId,
         article: &str,
         author_hash: &[u8],
-        body: &str,
+        body_public: &str,
     ) -> StoreResult<Option<CommentId>>;
+    /// Seals the raw text of every reply that holds contact details in the clear (stored before
+    /// texts were sealed, or by an older server beside this one), keeping its public text in
+    /// `body`; returns how many it sealed.
+    async fn seal_clear_bodies(&self, seal: &BodySealer<'_>) -> StoreResult<u64>;
 
     // Events.
 

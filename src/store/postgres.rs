@@ -31,10 +31,10 @@ use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    EVENT_BUFFER, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit,
-    RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreOptions,
-    StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage, lesson,
-    lessons, now,
+    BodySealer, EVENT_BUFFER, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR,
+    PolicyEdit, RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError,
+    StoreOptions, StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage,
+    lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
@@ -276,7 +276,7 @@ impl Store for PostgresStore {
             "INSERT INTO comments (",
             comment_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
+             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
         ))
         .bind(c.id.0)
         .bind(c.site.0)
@@ -305,6 +305,7 @@ impl Store for PostgresStore {
         .bind(c.updated_at)
         .bind(c.fingerprint.map(|f| f as i64))
         .bind(encode_features(&c.features))
+        .bind(&c.body_sealed)
         .execute(&mut *tx)
         .await
         .map_err(|err| {
@@ -648,19 +649,50 @@ impl Store for PostgresStore {
         site: SiteId,
         article: &str,
         author_hash: &[u8],
-        body: &str,
+        body_public: &str,
     ) -> StoreResult<Option<CommentId>> {
         let id: Option<Uuid> = sqlx::query_scalar(
             "SELECT id FROM comments \
-             WHERE site_id = $1 AND author_hash = $2 AND article = $3 AND body = $4 LIMIT 1",
+             WHERE site_id = $1 AND author_hash = $2 AND article = $3 AND body_public = $4 \
+             LIMIT 1",
         )
         .bind(site.0)
         .bind(author_hash)
         .bind(article)
-        .bind(body)
+        .bind(body_public)
         .fetch_optional(&self.pool)
         .await?;
         Ok(id.map(CommentId))
+    }
+
+    async fn seal_clear_bodies(&self, seal: &BodySealer<'_>) -> StoreResult<u64> {
+        let mut sealed = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            // The partial index `comments_unsealed` holds exactly these rows; a replica starting
+            // at the same time skips those this one holds.
+            let rows: Vec<(Uuid, Uuid, String, String)> = sqlx::query_as(
+                "SELECT id, site_id, body, body_public FROM comments \
+                 WHERE body_sealed IS NULL AND body <> body_public LIMIT $1 \
+                 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(SWEEP_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, site, body, public) in &rows {
+                sqlx::query("UPDATE comments SET body = $1, body_sealed = $2 WHERE id = $3")
+                    .bind(public)
+                    .bind(seal(SiteId(*site), CommentId(*id), body))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            sealed += rows.len() as u64;
+            if rows.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                return Ok(sealed);
+            }
+        }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
@@ -796,7 +828,7 @@ impl Store for PostgresStore {
             sqlx::query(
                 "UPDATE comments SET author_name = $1, author_website = NULL, \
                  email_sealed = $2, author_hash = $3, avatar_seed = '', body = $4, \
-                 body_public = $5, body_html = $6, ip = NULL, user_agent = NULL, \
+                 body_sealed = NULL, body_public = $5, body_html = $6, ip = NULL, user_agent = NULL, \
                  referrer = NULL, reasons = $7, idempotency_key = NULL, fingerprint = NULL, \
                  features = NULL WHERE id = $8",
             )

@@ -26,7 +26,7 @@ macro_rules! comment_columns {
         "id, site_id, article, parent_id, root_id, path, depth, status, author_name, \
          author_website, email_sealed, author_hash, avatar_seed, body, body_public, body_html, \
          ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at, \
-         fingerprint, features"
+         fingerprint, features, body_sealed"
     };
 }
 pub(super) use comment_columns;
@@ -38,7 +38,7 @@ macro_rules! queue_columns {
         "id, site_id, article, parent_id, root_id, path, depth, status, author_name, \
          author_website, email_sealed, author_hash, avatar_seed, body, body_public, body_html, \
          ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at, \
-         NULL AS fingerprint, NULL AS features"
+         NULL AS fingerprint, NULL AS features, body_sealed"
     };
 }
 pub(super) use queue_columns;
@@ -137,6 +137,7 @@ pub(super) struct CommentRow {
     email_sealed: Vec<u8>,
     author_hash: Vec<u8>,
     body: String,
+    body_sealed: Option<Vec<u8>>,
     ip: Option<String>,
     user_agent: Option<String>,
     referrer: Option<String>,
@@ -155,6 +156,7 @@ impl TryFrom<CommentRow> for StoredComment {
             email_sealed: row.email_sealed,
             author_hash: row.author_hash,
             body: row.body,
+            body_sealed: row.body_sealed,
             ip: row.ip,
             user_agent: row.user_agent,
             referrer: row.referrer,
@@ -266,6 +268,7 @@ where
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
     for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Vec<u8>>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> f64: Encode<'q, DB> + Type<DB>,
@@ -301,7 +304,8 @@ where
             .push_bind(c.created_at)
             .push_bind(c.updated_at)
             .push_bind(c.fingerprint.map(|f| f as i64))
-            .push_bind(encode_features(&c.features));
+            .push_bind(encode_features(&c.features))
+            .push_bind(&c.body_sealed);
     });
     let mut audit = QueryBuilder::<DB>::new(
         "INSERT INTO audit_log \
@@ -364,6 +368,7 @@ impl TryFrom<ListedRow> for StoredComment {
             author_hash: Vec::new(),
             avatar_seed: row.avatar_seed,
             body: String::new(),
+            body_sealed: None,
             body_public: row.body_public,
             body_html: row.body_html,
             ip: None,

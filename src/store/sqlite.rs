@@ -19,9 +19,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit, RECENT_REPLIES,
-    ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment,
-    StoredFacts, ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
+    BodySealer, Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit,
+    RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult,
+    StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
@@ -171,7 +171,7 @@ async fn insert_one(
     sqlx::query(concat!(
         "INSERT INTO comments (",
         comment_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(c.id.0)
     .bind(c.site.0)
@@ -200,6 +200,7 @@ async fn insert_one(
     .bind(c.updated_at)
     .bind(c.fingerprint.map(|f| f as i64))
     .bind(encode_features(&c.features))
+    .bind(&c.body_sealed)
     .execute(&mut *one)
     .await
     .map_err(|err| {
@@ -696,19 +697,51 @@ impl Store for SqliteStore {
         site: SiteId,
         article: &str,
         author_hash: &[u8],
-        body: &str,
+        body_public: &str,
     ) -> StoreResult<Option<CommentId>> {
         let id: Option<Uuid> = sqlx::query_scalar(
             "SELECT id FROM comments \
-             WHERE site_id = ? AND author_hash = ? AND article = ? AND body = ? LIMIT 1",
+             WHERE site_id = ? AND author_hash = ? AND article = ? AND body_public = ? LIMIT 1",
         )
         .bind(site.0)
         .bind(author_hash)
         .bind(article)
-        .bind(body)
+        .bind(body_public)
         .fetch_optional(&self.reader)
         .await?;
         Ok(id.map(CommentId))
+    }
+
+    async fn seal_clear_bodies(&self, seal: &BodySealer<'_>) -> StoreResult<u64> {
+        let mut sealed = 0;
+        loop {
+            let mut tx = self.writer.begin().await?;
+            // The partial index `comments_unsealed` holds exactly these rows.
+            let rows: Vec<(Uuid, Uuid, String, String)> = sqlx::query_as(
+                "SELECT id, site_id, body, body_public FROM comments \
+                 WHERE body_sealed IS NULL AND body <> body_public LIMIT ?",
+            )
+            .bind(SWEEP_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, site, body, public) in &rows {
+                sqlx::query("UPDATE comments SET body = ?, body_sealed = ? WHERE id = ?")
+                    .bind(public)
+                    .bind(seal(SiteId(*site), CommentId(*id), body))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            sealed += rows.len() as u64;
+            if rows.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                break;
+            }
+        }
+        if sealed > 0 {
+            self.checkpoint().await;
+        }
+        Ok(sealed)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
@@ -843,8 +876,8 @@ impl Store for SqliteStore {
             let erased = erasure.erase(&row.body_public, &row.body_html, &row.reasons.0);
             sqlx::query(
                 "UPDATE comments SET author_name = ?, author_website = NULL, email_sealed = ?, \
-                 author_hash = ?, avatar_seed = '', body = ?, body_public = ?, body_html = ?, \
-                 ip = NULL, user_agent = NULL, referrer = NULL, reasons = ?, \
+                 author_hash = ?, avatar_seed = '', body = ?, body_sealed = NULL, body_public = ?, \
+                 body_html = ?, ip = NULL, user_agent = NULL, referrer = NULL, reasons = ?, \
                  idempotency_key = NULL, fingerprint = NULL, features = NULL WHERE id = ?",
             )
             .bind(ERASED_NAME)

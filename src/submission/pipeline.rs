@@ -81,7 +81,7 @@ impl Submitter {
                 .comment_by_idempotency_key(site.id, key.as_str())
                 .await?;
             if let Some(earlier) = earlier {
-                return replay(earlier, &reply, &author_hash);
+                return replay(earlier, &reply, &author_hash, &self.vault);
             }
         }
 
@@ -144,7 +144,7 @@ impl Submitter {
                 site.id,
                 reply.article.as_str(),
                 &author_hash.0,
-                reply.body.as_str(),
+                &mask_contacts(reply.body.as_str()),
             )
             .await?
         {
@@ -180,7 +180,7 @@ impl Submitter {
             Err(StoreError::AlreadyExists(_)) if comment.idempotency_key.is_some() => {
                 let key = comment.idempotency_key.as_deref().unwrap_or_default();
                 match self.store.comment_by_idempotency_key(site.id, key).await? {
-                    Some(earlier) => replay(earlier, &reply, &author_hash),
+                    Some(earlier) => replay(earlier, &reply, &author_hash, &self.vault),
                     None => Err(SubmitError::field(
                         "idempotency_key",
                         "could not be recorded; retry",
@@ -263,9 +263,10 @@ impl Place {
 }
 
 /// A validated and assessed reply as it is stored: its email sealed and
-/// hashed with the site's keys, its public copy masked and rendered, and the
-/// assessment's analysis and verdict kept with it. Submissions and seeding
-/// both store replies through this.
+/// hashed with the site's keys, its public copy masked and rendered, its raw
+/// text sealed too when it holds contact details, and the assessment's
+/// analysis and verdict kept with it. Submissions and seeding both store
+/// replies through this.
 #[allow(clippy::too_many_arguments)]
 pub fn stored_reply(
     vault: &Vault,
@@ -278,7 +279,10 @@ pub fn stored_reply(
     status: CommentStatus,
     at: DateTime<Utc>,
 ) -> StoredComment {
-    let body_public = mask_contacts(reply.body.as_str());
+    let raw = reply.body.as_str();
+    let body_public = mask_contacts(raw);
+    // An email address or phone number the reader typed is kept only sealed.
+    let body_sealed = (body_public != raw).then(|| vault.seal_body(site, place.id, raw));
     StoredComment {
         id: place.id,
         site,
@@ -293,7 +297,12 @@ pub fn stored_reply(
         email_sealed: vault.encrypt_email(site, reply.email.as_str()),
         author_hash: author_hash.0.to_vec(),
         avatar_seed: vault.avatar_seed(site, &reply.email.normalized()),
-        body: reply.body.as_str().to_owned(),
+        body: if body_sealed.is_some() {
+            body_public.clone()
+        } else {
+            raw.to_owned()
+        },
+        body_sealed,
         body_html: render_html(&body_public),
         body_public,
         fingerprint: Some(text.fingerprint),
@@ -318,10 +327,14 @@ fn replay(
     earlier: StoredComment,
     reply: &ValidReply,
     author_hash: &AuthorHash,
+    vault: &Vault,
 ) -> Result<StoredComment, SubmitError> {
+    // A text that no longer opens (another key) cannot be shown to be the same.
     let same = earlier.article == reply.article.as_str()
-        && earlier.body == reply.body.as_str()
-        && earlier.author_hash == author_hash.0;
+        && earlier.author_hash == author_hash.0
+        && earlier
+            .raw_body(vault)
+            .is_ok_and(|text| text == reply.body.as_str());
     if same {
         Ok(earlier)
     } else {

@@ -137,14 +137,8 @@ pub fn validate(raw: &RawReply<'_>) -> Result<ValidReply, Vec<FieldViolation>> {
         body,
         client: ClientInfo {
             ip,
-            user_agent: non_empty(truncate(
-                without_control_chars(raw.user_agent).trim(),
-                ClientInfo::MAX_USER_AGENT_BYTES,
-            )),
-            referrer: non_empty(truncate(
-                without_control_chars(raw.referrer).trim(),
-                ClientInfo::MAX_REFERRER_BYTES,
-            )),
+            user_agent: client_detail(raw.user_agent, ClientInfo::MAX_USER_AGENT_BYTES),
+            referrer: client_detail(raw.referrer, ClientInfo::MAX_REFERRER_BYTES),
         },
         form: FormInfo {
             token,
@@ -222,11 +216,13 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Client details are never refused, but their control characters are
-/// dropped: PostgreSQL cannot store NUL in text, and no backend should hold
-/// what the other could not.
-fn without_control_chars(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).collect()
+/// A client detail as it is kept: never refused, but without control characters (PostgreSQL
+/// cannot store NUL in text, and no backend should hold what the other could not), with any email
+/// address or phone number masked (a referrer can carry `?email=`, a crawler's agent its owner's
+/// address), and cut to `max` bytes.
+fn client_detail(raw: &str, max: usize) -> Option<String> {
+    let text: String = raw.chars().filter(|c| !c.is_control()).collect();
+    non_empty(truncate(&privacy::mask_contacts(text.trim()), max))
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -287,6 +283,14 @@ impl AuthorName {
         }
         if name.chars().all(is_invisible) {
             return Err("must contain a visible character".to_owned());
+        }
+        // Every reader sees the name; the form promises the email is never shown.
+        if privacy::mask_contacts(&name) != name {
+            return Err(
+                "must not contain an email address or phone number: the name is shown to every \
+                 reader"
+                    .to_owned(),
+            );
         }
         Ok(AuthorName(name))
     }
@@ -688,6 +692,29 @@ mod tests {
     }
 
     #[test]
+    fn a_name_with_an_email_address_or_phone_number_is_refused() {
+        for name in [
+            "jane@example.com",
+            "Jane (jane.doe@example.org)",
+            "Jane, call 020 7946 0958",
+        ] {
+            assert_eq!(
+                AuthorName::parse(name).map_err(|e| e.starts_with("must not contain an email")),
+                Err(true),
+                "{name:?}"
+            );
+        }
+        for name in [
+            "Jane @ the library",
+            "J. Doe, 1984",
+            "Agent 007",
+            "jane.example.com",
+        ] {
+            assert!(AuthorName::parse(name).is_ok(), "{name:?}");
+        }
+    }
+
+    #[test]
     fn a_plain_email_is_accepted() -> Result<(), String> {
         for email in [
             "jane@example.com",
@@ -912,6 +939,40 @@ mod tests {
         assert_eq!(agent.len(), 511);
         assert!(agent.starts_with("aé"));
         assert_eq!(reply.client.referrer.map(|r| r.len()), Some(2_000));
+        Ok(())
+    }
+
+    #[test]
+    fn contacts_in_the_referrer_and_user_agent_are_masked_and_browsers_agents_kept()
+    -> Result<(), Vec<FieldViolation>> {
+        let reply = validate(&RawReply {
+            user_agent: "ExampleBot/2.1 (+mailto:ops@bots.example; +44 20 7946 0958)",
+            referrer: "https://mail.example.com/news?to=Jane.Doe@example.org&id=7",
+            ..good()
+        })?;
+        assert_eq!(
+            reply.client.user_agent.as_deref(),
+            Some("ExampleBot/2.1 (+mailto:[email hidden]; [phone hidden])")
+        );
+        assert_eq!(
+            reply.client.referrer.as_deref(),
+            Some("https://mail.example.com/news?to=[email hidden]&id=7")
+        );
+        for agent in [
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/131.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (Linux; Android 14; SM-S918B Build/UP1A.231005.007; wv) \
+             AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/131.0.6778.135 \
+             Mobile Safari/537.36",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 \
+             (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+        ] {
+            let reply = validate(&RawReply {
+                user_agent: agent,
+                ..good()
+            })?;
+            assert_eq!(reply.client.user_agent.as_deref(), Some(agent));
+        }
         Ok(())
     }
 
