@@ -274,6 +274,52 @@ async fn the_load_generator_pages_a_seeded_queue_and_thread_by_token(backend: Ba
     }
 }
 
+async fn hot_total(comments: &mut common::Comments) -> u64 {
+    comments
+        .list_comments(ListCommentsRequest {
+            article: HOT.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .total_count
+}
+
+/// On PostgreSQL a running server hears of the seeding, so it no longer serves
+/// what it cached of the site's articles before (SQLite's server does not hear
+/// other processes: README.md).
+#[tokio::test]
+async fn a_running_postgres_server_drops_what_it_cached_of_a_seeded_site() {
+    if !common::postgres_available(
+        "seed::a_running_postgres_server_drops_what_it_cached_of_a_seeded_site",
+    )
+    .await
+    {
+        return;
+    }
+    let h = Harness::new(Backend::Postgres).await;
+    let site = h.site(SITE).await;
+    let mut comments = h.comments(&site.site_key).await;
+    assert_eq!(
+        hot_total(&mut comments).await,
+        0,
+        "the empty thread is read, and cached"
+    );
+
+    succeeded(&seed(&h, SITE, 300));
+
+    // The notification reaches the server's listener on its own time.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while hot_total(&mut comments).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server still lists the thread it cached before the seeding"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
 backend_tests!(
     flavor = "multi_thread";
     seeded_replies_are_queued_listed_and_counted_through_the_api,

@@ -352,6 +352,13 @@ impl Store for PostgresStore {
             insert.build().execute(&mut *tx).await?;
             audit.build().execute(&mut *tx).await?;
         }
+        // Running replicas drop what they cached of these sites' listings.
+        let mut sites: Vec<SiteId> = comments.iter().map(|c| c.site).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        for site in sites {
+            notify_listing(&mut tx, &self.events.channel, site, None).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
