@@ -497,14 +497,15 @@ async fn contacts_typed_anywhere_in_a_reply_are_kept_only_sealed(backend: Backen
         .expect_err("a repeat");
     assert_eq!(repeat.code(), Code::AlreadyExists);
 
-    // A name is shown to every reader, so it may not hold an address.
+    // A name and a website are shown to every reader, so they may not hold an address.
     let mut named = by_the_person("story", "Another thought.");
     if let Some(author) = named.author.as_mut() {
         author.name = format!("Pat <{TYPED_EMAIL}>");
+        author.website = format!("https://pat.example/?contact={TYPED_EMAIL}");
     }
     let refused = comments.submit_comment(named).await.expect_err("refused");
     assert_eq!(refused.code(), Code::InvalidArgument);
-    assert_eq!(bad_fields(&refused), ["author.name"]);
+    assert_eq!(bad_fields(&refused), ["author.name", "author.website"]);
 
     let stored_text = database_text(&h).await;
     assert!(

@@ -404,6 +404,13 @@ impl Website {
         if !url.username().is_empty() || url.password().is_some() {
             return Err("must not contain a user name or password".to_owned());
         }
+        // `https://example.com/?contact=jane@example.com`: shown to every reader, like the name.
+        if privacy::mask_contacts(&given) != given {
+            return Err(
+                "must not contain an email address: the website is shown to every reader"
+                    .to_owned(),
+            );
+        }
         Ok(Website { given, url })
     }
 
@@ -836,6 +843,25 @@ mod tests {
                 Err("must not contain a user name or password".to_owned())
             );
         }
+    }
+
+    #[test]
+    fn a_website_with_an_email_address_is_refused() {
+        for site in [
+            "https://example.com/?contact=jane@example.com",
+            "https://example.com/jane@example.org/about",
+        ] {
+            assert_eq!(
+                Website::parse(site),
+                Err(
+                    "must not contain an email address: the website is shown to every reader"
+                        .to_owned()
+                ),
+                "{site}"
+            );
+        }
+        // Digits in a link are never taken for a phone number.
+        assert!(Website::parse("https://example.com/2026/11/27/story-0207946095").is_ok());
     }
 
     #[test]
