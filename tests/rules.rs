@@ -318,6 +318,15 @@ async fn every_rule_meets_its_reply_and_not_the_other(backend: Backend) {
             misses: reply("story", "Great article, thank you all."),
             meets: reply("story", "Отличная статья, спасибо всем."),
         },
+        Case {
+            rule: "engagement-bait",
+            site: &lists,
+            misses: reply(
+                "story",
+                "I like this piece, and the comment from the mayor.",
+            ),
+            meets: reply("story", "Like this comment if you read it to the end!"),
+        },
     ];
 
     let mut covered: Vec<&str> = cases.iter().map(|case| case.rule).collect();

@@ -131,6 +131,7 @@ rules! {
     "shape-repetition" => 0.5, "a character or word repeated over and over";
     "shape-short-link" => 1.0, "a link with hardly a word around it";
     "shape-script" => 1.0, "letters mostly outside the site's allowed scripts";
+    "engagement-bait" => 1.5, "asks readers for likes or shares";
     "classifier" => 1.0, "the learned spam probability, from -0.5 (sure ham) to 2.9 (sure spam), or to 5 once the site taught 50 replies";
 }
 
@@ -290,6 +291,7 @@ impl Assessor {
             Box::new(shape::Repetition),
             Box::new(shape::ShortWithLink),
             Box::new(shape::UnusualScript),
+            Box::new(terms::EngagementBait),
             Box::new(classifier::Classifier::new(prior)),
         ];
         let rules = rules
@@ -421,7 +423,8 @@ mod tests {
         assert_eq!(names, listed);
     }
 
-    /// The rules that hold a reply (WordPress's two links, a moderation term) do so whatever the
+    /// The rules that hold a reply (WordPress's two links, a moderation term, engagement bait) do
+    /// so whatever the
     /// classifier thinks: its surest ham weighs less than their margin over the hold threshold.
     /// Only a moderation term also outweighs an author's trust.
     #[test]
@@ -437,6 +440,7 @@ mod tests {
             .map(|lessons| classifier::strength(0.0, f64::from(lessons)))
             .fold(f64::INFINITY, f64::min);
         assert!(weight("links") + surest_ham >= hold);
+        assert!(weight("engagement-bait") + surest_ham >= hold);
         assert!(weight("moderation-terms") + surest_ham + weight("history-trusted") >= hold);
     }
 

@@ -1,8 +1,11 @@
-//! The site's term lists: blocked terms make a reply spam, moderation terms hold it.
+//! The site's term lists: blocked terms make a reply spam, moderation terms hold it; and the
+//! built-in phrases of engagement bait, which hold it too.
 //!
 //! Terms match whole words of the normalised text (see [`super::text`]), in the body, the
 //! author's name and the website address, so `casino` catches `C4SINO` and `c a s i n o`
 //! but never `occasional`.
+
+use std::sync::LazyLock;
 
 use super::{Finding, Input, Rule, text::Words};
 
@@ -20,6 +23,40 @@ fn first_match<'p>(input: &Input<'_>, terms: &'p [String]) -> Option<&'p str> {
             places.iter().any(|words| words.contains_phrase(&term))
         })
         .map(|term| term.trim())
+}
+
+/// A reply that asks readers for likes or shares of itself ("like this comment if…", "thumbs
+/// up if…"): engagement bait, which social networks demote as such, and which the YouTube
+/// collection's labels call spam more often than not (docs/SPAM.md).
+pub struct EngagementBait;
+
+/// The phrases of [`EngagementBait`]. Each asks for a reaction to the reply itself; phrases
+/// that also read as plain approval ("thumbs up for the council") or liking ("I like this if…")
+/// are left out.
+const BAIT: &[&str] = &[
+    "like this comment",
+    "like my comment",
+    "thumbs up if",
+    "give it a like",
+    "give this a like",
+    "give this comment a like",
+    "share this comment",
+];
+
+impl Rule for EngagementBait {
+    fn name(&self) -> &'static str {
+        "engagement-bait"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        static PHRASES: LazyLock<Vec<Words>> =
+            LazyLock::new(|| BAIT.iter().map(|phrase| Words::new(phrase)).collect());
+        PHRASES
+            .iter()
+            .zip(BAIT)
+            .find(|(phrase, _)| input.text.words.contains_phrase(phrase))
+            .map(|(_, bait)| Finding::new(format!("asks for likes: \"{bait}\"")))
+    }
 }
 
 /// A term the site never wants to see.
@@ -107,5 +144,27 @@ mod tests {
         assert_eq!(assessment.verdict, Verdict::Hold);
         let clean = assess_with(&reply("Is gold worth it?"), blocking);
         assert!(!hits(&clean, "moderation-terms"));
+    }
+
+    #[test]
+    fn asking_for_likes_is_engagement_bait_and_plain_liking_is_not() {
+        for body in [
+            "Like this comment if you are watching in 2015",
+            "😼👍 LIKE THIS COMMENT 👍😼",
+            "Thumbs up if you read it to the end.",
+            "First! Give it a like",
+        ] {
+            let assessment = assess_with(&reply(body), |_| {});
+            assert!(hits(&assessment, "engagement-bait"), "{body}");
+        }
+        for body in [
+            "I like this article, and the comment from the mayor.",
+            "Thumbs up for the council: the bridge is open at last.",
+            "I would like this if the figures were right.",
+            "Share your thoughts at the meeting on Monday.",
+        ] {
+            let assessment = assess_with(&reply(body), |_| {});
+            assert!(!hits(&assessment, "engagement-bait"), "{body}");
+        }
     }
 }
