@@ -47,7 +47,23 @@ pub fn mask_contacts(text: &str) -> String {
             None => mask_phones(span.as_str(), &mut out),
         }
     }
-    out
+    mask_email_shapes(out)
+}
+
+/// Whatever still looks like an address: the link finder, which must not take a word for a
+/// link, passes over an address glued to a character it does not end one with
+/// (`_jane@example.com_`, as some write italics).
+fn mask_email_shapes(text: String) -> String {
+    static EMAIL_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"[\w.!#$%&'*+^`{|}~-]+@[\w-]+(?:\.[\w-]+)+").expect("the email shape is valid")
+    });
+    if !text.contains('@') {
+        return text;
+    }
+    match EMAIL_SHAPE.replace_all(&text, EMAIL_HIDDEN) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(masked) => masked,
+    }
 }
 
 /// An address pasted into a link (`?contact=jane@example.com`) is still an address.
@@ -158,6 +174,27 @@ mod tests {
             mask_contacts("Write to jane.doe@example.com, thanks."),
             "Write to [email hidden], thanks."
         );
+    }
+
+    #[test]
+    fn an_email_glued_to_punctuation_is_hidden() {
+        for text in [
+            "_jane@example.com_",
+            "*jane@example.com*",
+            "jane@example.com_",
+            "(jane@example.com)",
+            "<jane@example.com>",
+            "\"jane@example.com\".",
+            "jane@example.com…",
+            "@jane@example.com",
+        ] {
+            let masked = mask_contacts(text);
+            assert!(!masked.contains("jane@"), "{text:?} -> {masked:?}");
+            assert!(masked.contains(EMAIL_HIDDEN), "{text:?} -> {masked:?}");
+        }
+        for text in ["meet @ 5.30", "@jane on the forum", "jane@localhost"] {
+            assert_eq!(mask_contacts(text), text);
+        }
     }
 
     #[test]
