@@ -2,8 +2,8 @@
 //! author hashes, avatar seeds, masking for moderators and the public, and safe HTML rendering.
 //!
 //! This module must never hand out an email in clear outside `Vault::decrypt_email` and
-//! `Vault::open_body` (for moderators), never
-//! derive anything public from an unkeyed hash of an email, and never print key material.
+//! `Vault::open_body` (for moderators), never derive anything public from an unkeyed hash of an
+//! email, and never print key material.
 //!
 //! Randomness comes straight from the operating system. If the OS cannot provide it, the
 //! functions that need it panic: there is no weaker source worth falling back to.

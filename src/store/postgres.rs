@@ -835,9 +835,9 @@ impl Store for PostgresStore {
             sqlx::query(
                 "UPDATE comments SET author_name = $1, author_website = NULL, \
                  email_sealed = $2, author_hash = $3, avatar_seed = '', body = $4, \
-                 body_sealed = NULL, body_public = $5, body_html = $6, ip = NULL, user_agent = NULL, \
-                 referrer = NULL, reasons = $7, idempotency_key = NULL, fingerprint = NULL, \
-                 features = NULL WHERE id = $8",
+                 body_sealed = NULL, body_public = $5, body_html = $6, ip = NULL, \
+                 user_agent = NULL, referrer = NULL, reasons = $7, idempotency_key = NULL, \
+                 fingerprint = NULL, features = NULL WHERE id = $8",
             )
             .bind(ERASED_NAME)
             .bind(ERASED_EMAIL)
