@@ -60,8 +60,9 @@ pub enum Command {
 pub struct SpamEvalArgs {
     /// Labelled CSV files; by default every .csv in ../shared/data/youtube-spam.
     pub files: Vec<PathBuf>,
-    /// `cold`: a new site, prior from the other files only; `learning`: the first 70% of
-    /// each class taught as moderator decisions, the last 30% judged.
+    /// `cold`: a new site, prior from the other files only (the others given, and those of
+    /// ../shared/data/youtube-spam that are not given); `learning`: the first 70% of each class
+    /// taught as moderator decisions, the last 30% judged.
     #[arg(long, value_enum, default_value_t = EvalProtocol::Both)]
     pub protocol: EvalProtocol,
     /// Judge each file against the prior built into this release, as a new site has it,
@@ -205,7 +206,9 @@ fn spam_eval(args: SpamEvalArgs) -> Result<(), String> {
     let prior = if args.built_in_prior {
         eval::PriorSource::BuiltIn
     } else {
-        eval::PriorSource::OtherFiles
+        eval::PriorSource::OtherFiles {
+            also: eval::untaught_defaults(&files),
+        }
     };
     print!("{}", eval::run(&files, protocol, prior, args.show_errors)?);
     Ok(())

@@ -97,6 +97,21 @@ pub fn default_files() -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// The files of [`DEFAULT_DIR`] that are none of `given` (compared by content), for a cold
+/// prior to learn from when other files are judged: "trained on the other files" then means
+/// every labelled file at hand, as for the built-in prior. None where the folder cannot be read.
+pub fn untaught_defaults(given: &[PathBuf]) -> Vec<PathBuf> {
+    let given: Vec<Vec<u8>> = given
+        .iter()
+        .filter_map(|path| std::fs::read(path).ok())
+        .collect();
+    default_files()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|path| std::fs::read(path).is_ok_and(|content| !given.contains(&content)))
+        .collect()
+}
+
 /// Reads a file of `COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS` rows (CLASS 1 is spam).
 pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, String> {
     let shown = path.display();
@@ -411,11 +426,11 @@ fn replay(
 }
 
 /// Which prior the judged file meets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PriorSource {
-    /// Trained on the other files given, as the built-in one was made: for measuring files
-    /// the built-in prior was made from.
-    OtherFiles,
+    /// Trained, as the built-in one was made, on every file but the judged one: the other files
+    /// given, and `also`, files that only teach (see [`untaught_defaults`]).
+    OtherFiles { also: Vec<PathBuf> },
     /// The prior built into this release, as a new site has it: for files it was not
     /// made from.
     BuiltIn,
@@ -430,6 +445,12 @@ pub fn run(
     show_errors: bool,
 ) -> Result<String, String> {
     let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
+    let also: Vec<Dataset> = match &prior {
+        PriorSource::OtherFiles { also } => {
+            also.iter().map(|f| load(f)).collect::<Result<_, _>>()?
+        }
+        PriorSource::BuiltIn => Vec::new(),
+    };
     let mut report = String::new();
     let _ = writeln!(
         report,
@@ -437,15 +458,20 @@ pub fn run(
         Policy::default().hold_threshold,
         Policy::default().spam_threshold
     );
+    if !also.is_empty() {
+        let names: Vec<&str> = also.iter().map(|d| d.name.as_str()).collect();
+        let _ = writeln!(report, "priors also learn from: {}", names.join(", "));
+    }
     for (i, data) in datasets.iter().enumerate() {
         let others: Vec<&Dataset> = datasets
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != i)
             .map(|(_, d)| d)
+            .chain(&also)
             .collect();
         let (assessor, prior_keys, prior_from) = match prior {
-            PriorSource::OtherFiles => {
+            PriorSource::OtherFiles { .. } => {
                 // Made exactly as the built-in prior is, so cold figures are what a new
                 // site sees.
                 let (trained, _, keys) = train(&others);
@@ -693,7 +719,8 @@ mod tests {
         )
         .map_err(|e| e.to_string())?;
         let files = [file.path().to_path_buf()];
-        let other_files = run(&files, Protocol::Cold, PriorSource::OtherFiles, false)?;
+        let alone = PriorSource::OtherFiles { also: Vec::new() };
+        let other_files = run(&files, Protocol::Cold, alone, false)?;
         assert!(
             other_files.contains("prior from 0 other file(s)"),
             "{other_files}"
@@ -711,6 +738,21 @@ mod tests {
             built_in.contains("spam approved at once 0.0%"),
             "{built_in}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_cold_prior_also_learns_from_the_default_files_not_given() -> Result<(), String> {
+        let Ok(defaults) = default_files() else {
+            eprintln!("skipped: {DEFAULT_DIR} cannot be read");
+            return Ok(());
+        };
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let copy = dir.path().join("renamed.csv");
+        std::fs::copy(&defaults[0], &copy).map_err(|e| e.to_string())?;
+        // A default file given under another name is judged, never also taught.
+        assert_eq!(untaught_defaults(&[copy]), defaults[1..]);
+        assert!(untaught_defaults(&defaults).is_empty());
         Ok(())
     }
 
