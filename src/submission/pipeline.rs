@@ -138,13 +138,14 @@ impl Submitter {
         if let Some(wait) = facts.flood_wait(&site.policy) {
             return Err(SubmitError::Flood { retry_after: wait });
         }
+        let body_public = mask_contacts(reply.body.as_str());
         if let Some(earlier) = self
             .store
             .duplicate_of(
                 site.id,
                 reply.article.as_str(),
                 &author_hash.0,
-                &mask_contacts(reply.body.as_str()),
+                &body_public,
             )
             .await?
         {
@@ -162,6 +163,7 @@ impl Submitter {
             &self.vault,
             site.id,
             &reply,
+            body_public,
             &author_hash,
             place,
             text,
@@ -263,15 +265,16 @@ impl Place {
 }
 
 /// A validated and assessed reply as it is stored: its email sealed and
-/// hashed with the site's keys, its public copy masked and rendered, its raw
-/// text sealed too when it holds contact details, and the assessment's
-/// analysis and verdict kept with it. Submissions and seeding both store
-/// replies through this.
+/// hashed with the site's keys, its public copy (`body_public`, the text
+/// through [`mask_contacts`]) rendered, its raw text sealed too when it holds
+/// contact details, and the assessment's analysis and verdict kept with it.
+/// Submissions and seeding both store replies through this.
 #[allow(clippy::too_many_arguments)]
 pub fn stored_reply(
     vault: &Vault,
     site: SiteId,
     reply: &ValidReply,
+    body_public: String,
     author_hash: &AuthorHash,
     place: Place,
     text: spam::Analysis,
@@ -280,7 +283,6 @@ pub fn stored_reply(
     at: DateTime<Utc>,
 ) -> StoredComment {
     let raw = reply.body.as_str();
-    let body_public = mask_contacts(raw);
     // An email address or phone number the reader typed is kept only sealed.
     let body_sealed = (body_public != raw).then(|| vault.seal_body(site, place.id, raw));
     StoredComment {
