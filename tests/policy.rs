@@ -226,6 +226,36 @@ async fn an_update_changes_what_it_names_and_keeps_the_rest(backend: Backend) {
     assert_eq!(reset.hold_threshold, Some(2.0));
 }
 
+/// A number reads back as it was set, to the last bit, from either backend's JSON.
+async fn a_weight_and_a_threshold_read_back_exactly_as_set(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let weight = 13.237_687_501_495_317;
+    let threshold = 0.1 + 0.2;
+    let mut update = proto::Policy {
+        hold_threshold: Some(threshold),
+        ..Default::default()
+    };
+    update.rules.insert(
+        "links".into(),
+        proto::RuleSetting {
+            state: None,
+            weight: Some(weight),
+        },
+    );
+    update_policy(&h, &site, update).await.expect("update");
+
+    let stored = get_policy(&h, &site).await;
+    assert_eq!(
+        stored.hold_threshold.map(f64::to_bits),
+        Some(threshold.to_bits())
+    );
+    assert_eq!(
+        rule_in_force(&stored, "links").weight.to_bits(),
+        weight.to_bits()
+    );
+}
+
 async fn every_bad_field_is_reported_at_once_and_nothing_changes(backend: Backend) {
     let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
@@ -798,6 +828,7 @@ backend_tests!(
     flavor = "multi_thread";
     a_new_site_is_auto_without_form_tokens_and_shows_every_rule,
     an_update_changes_what_it_names_and_keeps_the_rest,
+    a_weight_and_a_threshold_read_back_exactly_as_set,
     every_bad_field_is_reported_at_once_and_nothing_changes,
     an_update_with_thousands_of_bad_entries_is_answered_with_the_first,
     a_policy_change_is_audited_with_the_fields_it_changed,

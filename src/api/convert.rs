@@ -357,3 +357,130 @@ pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(Str
     }
     (policy, bad)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::LazyLock, time::Duration};
+
+    use proptest::{collection, option, prelude::*};
+
+    use super::*;
+    use crate::spam::{Assessor, Facts, testing::reply};
+
+    static ASSESSOR: LazyLock<Assessor> = LazyLock::new(Assessor::default);
+
+    /// Mostly what a moderator might set, now and then anything at all: most cases then pass
+    /// validation and reach the assessment, and the rest try the refusals.
+    fn mostly<T: std::fmt::Debug + Clone>(
+        likely: impl Strategy<Value = T> + 'static,
+        anything: impl Strategy<Value = T> + 'static,
+    ) -> BoxedStrategy<T> {
+        prop_oneof![19 => likely, 1 => anything].boxed()
+    }
+
+    fn words(choices: &[&'static str]) -> BoxedStrategy<Vec<String>> {
+        let choices: Vec<String> = choices.iter().map(|c| (*c).to_owned()).collect();
+        collection::vec(mostly(prop::sample::select(choices), any::<String>()), 0..3).boxed()
+    }
+
+    fn rule_setting() -> impl Strategy<Value = proto::RuleSetting> {
+        let state = prop::sample::select(vec!["on", "off", "log-only"]).prop_map(str::to_owned);
+        (
+            option::of(mostly(state, any::<String>())),
+            option::of(mostly(-100.0..=100.0f64, any::<f64>())),
+        )
+            .prop_map(|(state, weight)| proto::RuleSetting { state, weight })
+    }
+
+    fn update() -> impl Strategy<Value = proto::Policy> {
+        let mode = prop::sample::select(vec!["auto", "moderate-all", "trusted-only"])
+            .prop_map(str::to_owned);
+        let rule = prop::sample::select(
+            RULES
+                .iter()
+                .map(|rule| rule.name.to_owned())
+                .collect::<Vec<_>>(),
+        );
+        (
+            (
+                option::of(mostly(mode, any::<String>())),
+                option::of(mostly(0.0..4.0f64, any::<f64>())),
+                option::of(mostly(5.0..50.0f64, any::<f64>())),
+                option::of(mostly(1..20u32, any::<u32>())),
+                option::of(mostly(0..600u32, any::<u32>())),
+                option::of(mostly(0..60u32, any::<u32>())),
+                option::of(any::<bool>()),
+            ),
+            (
+                words(&["casino", "cheap pills", "v1agra", "c a s i n o", "Ünïcödé"]),
+                words(&[
+                    "192.0.2.0/24",
+                    "203.0.113.7",
+                    "2001:db8::/32",
+                    "::ffff:10.0.0.1",
+                ]),
+                words(&["example.com", "spam.example", "xn--bcher-kva.example"]),
+                words(&["latin", "cyrillic", "han", "hiragana", "katakana"]),
+                collection::hash_map(mostly(rule, any::<String>()), rule_setting(), 0..4),
+                any::<bool>(),
+            ),
+        )
+            .prop_map(|(scalars, lists)| {
+                let (mode, hold, spam, links, flood, form, token) = scalars;
+                let (terms, ips, domains, scripts, rules, replace) = lists;
+                proto::Policy {
+                    mode,
+                    hold_threshold: hold,
+                    spam_threshold: spam,
+                    max_links: links,
+                    flood_interval_seconds: flood,
+                    min_form_seconds: form,
+                    require_form_token: token,
+                    blocked_terms: terms.clone(),
+                    moderation_terms: terms,
+                    set_blocked_terms: replace,
+                    blocked_ips: ips,
+                    blocked_email_domains: domains.clone(),
+                    blocked_websites: domains,
+                    allowed_scripts: scripts,
+                    set_allowed_scripts: replace,
+                    rules: rules.into_iter().collect(),
+                    ..Default::default()
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+        /// Whatever an `UpdatePolicy` carries, it is merged and validated without panicking; a
+        /// policy that passes can be stored on either backend (its JSON holds no NUL, which
+        /// PostgreSQL's `jsonb` refuses, and reads back the same) and assesses replies to a
+        /// finite score.
+        #[test]
+        fn any_policy_update_is_refused_or_stored_and_used(update in update()) {
+            let (policy, bad) = merge_policy(&Policy::default(), update);
+            let problems = policy.validate();
+            if bad.is_empty() && problems.is_empty() {
+                let json = serde_json::to_string(&policy).map_err(|e| e.to_string());
+                let json = json.map_err(TestCaseError::fail)?;
+                prop_assert!(!json.contains("\\u0000"), "{json}");
+                let read: Policy = serde_json::from_str(&json).map_err(|e| {
+                    TestCaseError::fail(e.to_string())
+                })?;
+                prop_assert_eq!(&read, &policy);
+                let facts = Facts {
+                    since_author_reply: Some(Duration::ZERO),
+                    ..Facts::default()
+                };
+                facts.flood_wait(&policy);
+                for text in ["Two links: https://a.example/1 https://b.example/2", "CASINO casino"] {
+                    let assessment = ASSESSOR.assess(&reply(text), &policy, &facts);
+                    prop_assert!(assessment.score.is_finite(), "{assessment:?}");
+                    policy.initial_status(&assessment, true);
+                }
+                self::policy(&policy);
+            }
+        }
+    }
+}
