@@ -12,7 +12,7 @@ use crate::{
     api::{CommentsApi, ModerationApi, auth::AuthLayer},
     config::{Secret, ServeSettings, key_file_beside, sqlite_path},
     moderation::Sweeper,
-    privacy::{PrivacyError, SecretKey, Vault, load_or_create_key_file},
+    privacy::{KeptText, PrivacyError, SecretKey, Vault, load_or_create_key_file, mask_contacts},
     proto::{self, comments_server::CommentsServer, moderation_server::ModerationServer},
     spam::Assessor,
     store::{self, CachedStore, Store, StoreError, StoreOptions},
@@ -126,13 +126,15 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         settings.thread_cache_bytes(),
     ));
     let vault = Vault::new(&key);
-    let sealed = store
-        .seal_clear_bodies(&|site, comment, text| vault.seal_body(site, comment, text))
+    let kept = store
+        .keep_texts_again(&|site, comment, raw| {
+            KeptText::new(&vault, site, comment, raw, mask_contacts(raw))
+        })
         .await?;
-    if sealed > 0 {
+    if kept > 0 {
         tracing::info!(
-            replies = sealed,
-            "sealed the texts that held contact details in the clear"
+            replies = kept,
+            "stored texts of an earlier release as this one keeps them"
         );
     }
 

@@ -530,7 +530,7 @@ async fn contacts_typed_anywhere_in_a_reply_are_kept_only_sealed(backend: Backen
     assert_eq!(raw_body(&mut moderation, &stored.id).await, public);
 }
 
-async fn texts_an_earlier_release_kept_in_the_clear_are_sealed_when_the_server_starts(
+async fn texts_an_earlier_release_kept_are_sealed_and_masked_again_when_the_server_starts(
     backend: Backend,
 ) {
     let mut h = Harness::new(backend).await;
@@ -538,24 +538,56 @@ async fn texts_an_earlier_release_kept_in_the_clear_are_sealed_when_the_server_s
     let mut comments = h.comments(&site.site_key).await;
     let (request, text) = with_typed_contacts("story");
     let id = submit(&mut comments, request).await;
-    // As releases before sealing kept it: the raw text in the clear, nothing sealed.
+    let glued = "Mail me at _ann.reader@example.org_ about it.";
+    let missed = submit(
+        &mut comments,
+        reply_by("story", glued, "Ann Reader", "ann@example.com"),
+    )
+    .await;
+    // As releases before sealing kept them: the raw text in the clear, nothing sealed; and an
+    // address glued to an underscore, which the earlier masking let through to the public
+    // text. Migration 0005 lists such texts for a new check.
     h.db.execute(&format!(
-        "UPDATE comments SET body = '{text}', body_sealed = NULL"
+        "UPDATE comments SET body = '{text}', body_sealed = NULL WHERE body LIKE 'Write to%'"
     ))
     .await;
-    assert!(
-        database_text(&h).await.contains(TYPED_EMAIL),
-        "the text is in the clear before the restart"
-    );
+    h.db.execute(&format!(
+        "UPDATE comments SET body = '{glued}', body_public = '{glued}', \
+         body_html = '<p>{glued}</p>', body_sealed = NULL WHERE body LIKE 'Mail me%'"
+    ))
+    .await;
+    h.db.execute(
+        "INSERT INTO texts_to_check (comment_id) SELECT id FROM comments WHERE body LIKE '%@%'",
+    )
+    .await;
+    let before = database_text(&h).await;
+    for contact in [TYPED_EMAIL, "ann.reader@example.org"] {
+        assert!(before.contains(contact), "{contact} is in the clear before");
+    }
 
     h.restart().await;
 
     let token = h.moderator_token(&[site.id], &Scope::ALL).await;
     let mut moderation = h.moderation(&token).await;
     assert_eq!(raw_body(&mut moderation, &id).await, text);
+    let item = moderation
+        .get_comment(proto::GetCommentRequest { id: missed })
+        .await
+        .expect("get")
+        .into_inner()
+        .comment
+        .expect("item");
+    assert_eq!(item.raw_body, glued);
+    let public = item.comment.expect("comment");
+    assert_eq!(public.body, "Mail me at [email hidden] about it.");
+    assert!(
+        !public.body_html.contains("ann.reader"),
+        "{}",
+        public.body_html
+    );
     let stored_text = database_text(&h).await;
     assert!(stored_text.contains("[email hidden] or call [phone hidden]"));
-    for contact in [TYPED_EMAIL, TYPED_PHONE] {
+    for contact in [TYPED_EMAIL, TYPED_PHONE, "ann.reader@example.org"] {
         assert!(
             !stored_text.contains(contact),
             "{contact:?} is still in the database in the clear"
@@ -569,5 +601,5 @@ backend_tests!(
     an_export_holds_every_comment_and_personal_datum_of_the_author,
     the_server_drops_old_client_details_and_expires_old_replies_when_it_starts,
     contacts_typed_anywhere_in_a_reply_are_kept_only_sealed,
-    texts_an_earlier_release_kept_in_the_clear_are_sealed_when_the_server_starts,
+    texts_an_earlier_release_kept_are_sealed_and_masked_again_when_the_server_starts,
 );

@@ -8,12 +8,14 @@
 //! Randomness comes straight from the operating system. If the OS cannot provide it, the
 //! functions that need it panic: there is no weaker source worth falling back to.
 
+mod kept;
 mod keys;
 mod mask;
 mod render;
 mod tokens;
 mod vault;
 
+pub use kept::KeptText;
 pub use keys::{SecretKey, load_or_create_key_file};
 pub use mask::{mask_contacts, mask_email};
 pub use render::render_html;

@@ -28,8 +28,8 @@ use tokio::{
 };
 
 use super::{
-    BodySealer, CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, PolicyEdit,
-    ReplyFilter, Site, Store, StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder,
+    CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, PolicyEdit, ReplyFilter,
+    Site, Store, StoreResult, StoredComment, StoredFacts, TextKeeper, ThreadCursor, ThreadOrder,
     ThreadPage,
 };
 use crate::{
@@ -322,9 +322,13 @@ impl Store for CachedStore {
             .await
     }
 
-    async fn seal_clear_bodies(&self, seal: &BodySealer<'_>) -> StoreResult<u64> {
-        // Only moderators' copies change; no public listing does.
-        self.inner.seal_clear_bodies(seal).await
+    async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64> {
+        let kept = self.inner.keep_texts_again(keep).await?;
+        if kept > 0 {
+            // A public text may have changed; this runs when a server starts, before any read.
+            self.cache.clear();
+        }
+        Ok(kept)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {

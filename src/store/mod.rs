@@ -29,7 +29,7 @@ use crate::{
         Access, AuditRecord, BlockEntry, BlockOutcome, CommentStatus, Decision, DecisionOutcome,
         Erasure, NewBlock, QueueEvent, Scope, SweepReport,
     },
-    privacy::{PrivacyError, Vault},
+    privacy::{KeptText, PrivacyError, Vault},
     spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
 };
 
@@ -207,8 +207,8 @@ impl Credential {
     }
 }
 
-/// Seals one reply's raw text: given its site, its id and the text.
-pub type BodySealer<'a> = dyn Fn(SiteId, CommentId, &str) -> Vec<u8> + Send + Sync + 'a;
+/// Keeps one reply's raw text as this release does, given its site and id.
+pub type TextKeeper<'a> = dyn Fn(SiteId, CommentId, &str) -> KeptText + Send + Sync + 'a;
 
 /// Picks, among a site's pending replies, those a block rejects.
 pub type ReplyFilter<'a> = dyn Fn(&StoredComment) -> bool + Send + Sync + 'a;
@@ -463,10 +463,12 @@ pub trait Store: Send + Sync + 'static {
         author_hash: &[u8],
         body_public: &str,
     ) -> StoreResult<Option<CommentId>>;
-    /// Seals the raw text of every reply that holds contact details in the clear (stored before
-    /// texts were sealed, or by an older server beside this one), keeping its public text in
-    /// `body`; returns how many it sealed.
-    async fn seal_clear_bodies(&self, seal: &BodySealer<'_>) -> StoreResult<u64>;
+    /// Stores again, as `keep` keeps them, the texts an earlier release kept otherwise: those
+    /// with contact details in the clear (the partial index `comments_unsealed`: stored before
+    /// migration 0005, or by an older server beside a newer one) and those migration 0005 listed
+    /// in `texts_to_check` (an `@` in the text, which the older masking may have missed). Tells
+    /// every replica of the sites whose public texts changed; returns how many it stored.
+    async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64>;
 
     // Events.
 

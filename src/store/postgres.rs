@@ -31,9 +31,9 @@ use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    BodySealer, EVENT_BUFFER, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR,
-    PolicyEdit, RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError,
-    StoreOptions, StoreResult, StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage,
+    EVENT_BUFFER, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit,
+    RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreOptions,
+    StoreResult, StoredComment, StoredFacts, TextKeeper, ThreadCursor, ThreadOrder, ThreadPage,
     lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
@@ -672,34 +672,67 @@ impl Store for PostgresStore {
         Ok(id.map(CommentId))
     }
 
-    async fn seal_clear_bodies(&self, seal: &BodySealer<'_>) -> StoreResult<u64> {
-        let mut sealed = 0;
-        loop {
-            let mut tx = self.pool.begin().await?;
-            // The partial index `comments_unsealed` holds exactly these rows; a replica starting
-            // at the same time skips those this one holds.
-            let rows: Vec<(Uuid, Uuid, String, String)> = sqlx::query_as(
-                "SELECT id, site_id, body, body_public FROM comments \
-                 WHERE body_sealed IS NULL AND body <> body_public LIMIT $1 \
-                 FOR UPDATE SKIP LOCKED",
-            )
-            .bind(SWEEP_BATCH)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (id, site, body, public) in &rows {
-                sqlx::query("UPDATE comments SET body = $1, body_sealed = $2 WHERE id = $3")
-                    .bind(public)
-                    .bind(seal(SiteId(*site), CommentId(*id), body))
+    async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64> {
+        // The rows of the partial index `comments_unsealed`, then those migration 0005 listed.
+        // A replica starting at the same time skips the rows this one holds.
+        const BATCHES: [&str; 2] = [
+            "SELECT id, site_id, body, body_public FROM comments \
+             WHERE body_sealed IS NULL AND body <> body_public LIMIT $1 FOR UPDATE SKIP LOCKED",
+            "SELECT c.id, c.site_id, c.body, c.body_public FROM texts_to_check t \
+             JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL LIMIT $1 \
+             FOR UPDATE OF c SKIP LOCKED",
+        ];
+        let mut kept = 0;
+        for batch in BATCHES {
+            loop {
+                let mut tx = self.pool.begin().await?;
+                let rows: Vec<(Uuid, Uuid, String, String)> = sqlx::query_as(batch)
+                    .bind(SWEEP_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut changed_sites = Vec::new();
+                for (id, site, raw, public) in &rows {
+                    let text = keep(SiteId(*site), CommentId(*id), raw);
+                    if text.body_public != *public {
+                        changed_sites.push(SiteId(*site));
+                    }
+                    sqlx::query(
+                        "UPDATE comments SET body = $1, body_sealed = $2, body_public = $3, \
+                         body_html = $4 WHERE id = $5",
+                    )
+                    .bind(&text.body)
+                    .bind(&text.body_sealed)
+                    .bind(&text.body_public)
+                    .bind(&text.body_html)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-            }
-            tx.commit().await?;
-            sealed += rows.len() as u64;
-            if rows.len() < SWEEP_BATCH.unsigned_abs() as usize {
-                return Ok(sealed);
+                    sqlx::query("DELETE FROM texts_to_check WHERE comment_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                // Replicas drop what they cached of the listings whose text changed.
+                changed_sites.sort_unstable();
+                changed_sites.dedup();
+                for site in changed_sites {
+                    notify_listing(&mut tx, &self.events.channel, site, None).await?;
+                }
+                tx.commit().await?;
+                kept += rows.len() as u64;
+                if rows.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                    break;
+                }
             }
         }
+        // What remains listed was sealed already, so kept as now.
+        sqlx::query(
+            "DELETE FROM texts_to_check WHERE comment_id IN \
+             (SELECT id FROM comments WHERE body_sealed IS NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(kept)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {

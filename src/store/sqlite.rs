@@ -19,9 +19,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    BodySealer, Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit,
-    RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult,
-    StoredComment, StoredFacts, ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
+    Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit, RECENT_REPLIES,
+    ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment,
+    StoredFacts, TextKeeper, ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
@@ -713,36 +713,56 @@ impl Store for SqliteStore {
         Ok(id.map(CommentId))
     }
 
-    async fn seal_clear_bodies(&self, seal: &BodySealer<'_>) -> StoreResult<u64> {
-        let mut sealed = 0;
-        loop {
-            let mut tx = self.writer.begin().await?;
-            // The partial index `comments_unsealed` holds exactly these rows.
-            let rows: Vec<(Uuid, Uuid, String, String)> = sqlx::query_as(
-                "SELECT id, site_id, body, body_public FROM comments \
-                 WHERE body_sealed IS NULL AND body <> body_public LIMIT ?",
-            )
-            .bind(SWEEP_BATCH)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (id, site, body, public) in &rows {
-                sqlx::query("UPDATE comments SET body = ?, body_sealed = ? WHERE id = ?")
-                    .bind(public)
-                    .bind(seal(SiteId(*site), CommentId(*id), body))
+    async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64> {
+        // The rows of the partial index `comments_unsealed`, then those migration 0005 listed;
+        // CROSS JOIN makes SQLite read the list first and find each comment by its key.
+        const BATCHES: [&str; 2] = [
+            "SELECT id, site_id, body FROM comments \
+             WHERE body_sealed IS NULL AND body <> body_public LIMIT ?",
+            "SELECT c.id, c.site_id, c.body FROM texts_to_check t \
+             CROSS JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL LIMIT ?",
+        ];
+        let mut kept = 0;
+        for batch in BATCHES {
+            loop {
+                let mut tx = self.writer.begin().await?;
+                let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(batch)
+                    .bind(SWEEP_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (id, site, raw) in &rows {
+                    let text = keep(SiteId(*site), CommentId(*id), raw);
+                    sqlx::query(
+                        "UPDATE comments SET body = ?, body_sealed = ?, body_public = ?, \
+                         body_html = ? WHERE id = ?",
+                    )
+                    .bind(&text.body)
+                    .bind(&text.body_sealed)
+                    .bind(&text.body_public)
+                    .bind(&text.body_html)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-            }
-            tx.commit().await?;
-            sealed += rows.len() as u64;
-            if rows.len() < SWEEP_BATCH.unsigned_abs() as usize {
-                break;
+                    sqlx::query("DELETE FROM texts_to_check WHERE comment_id = ?")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                kept += rows.len() as u64;
+                if rows.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                    break;
+                }
             }
         }
-        if sealed > 0 {
+        // What remains listed was sealed already, so kept as now.
+        sqlx::query("DELETE FROM texts_to_check")
+            .execute(&self.writer)
+            .await?;
+        if kept > 0 {
             self.checkpoint().await;
         }
-        Ok(sealed)
+        Ok(kept)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {

@@ -13,7 +13,7 @@ use crate::{
     ids::{CommentId, SiteId},
     metrics,
     moderation::{BlockSubject, CommentStatus},
-    privacy::{AuthorHash, Vault, mask_contacts, render_html},
+    privacy::{AuthorHash, KeptText, Vault, mask_contacts},
     spam::{self, Assessment, Assessor, Facts, FormCheck, form},
     store::{self, Site, Store, StoreError, StoredComment},
 };
@@ -265,9 +265,9 @@ impl Place {
 }
 
 /// A validated and assessed reply as it is stored: its email sealed and
-/// hashed with the site's keys, its public copy (`body_public`, the text
-/// through [`mask_contacts`]) rendered, its raw text sealed too when it holds
-/// contact details, and the assessment's analysis and verdict kept with it.
+/// hashed with the site's keys, its text kept as [`KeptText`] says
+/// (`body_public` is the text through [`mask_contacts`]), and the
+/// assessment's analysis and verdict kept with it.
 /// Submissions and seeding both store replies through this.
 #[allow(clippy::too_many_arguments)]
 pub fn stored_reply(
@@ -282,9 +282,8 @@ pub fn stored_reply(
     status: CommentStatus,
     at: DateTime<Utc>,
 ) -> StoredComment {
-    let raw = reply.body.as_str();
     // An email address or phone number the reader typed is kept only sealed.
-    let body_sealed = (body_public != raw).then(|| vault.seal_body(site, place.id, raw));
+    let text_kept = KeptText::new(vault, site, place.id, reply.body.as_str(), body_public);
     StoredComment {
         id: place.id,
         site,
@@ -299,14 +298,10 @@ pub fn stored_reply(
         email_sealed: vault.encrypt_email(site, reply.email.as_str()),
         author_hash: author_hash.0.to_vec(),
         avatar_seed: vault.avatar_seed(site, &reply.email.normalized()),
-        body: if body_sealed.is_some() {
-            body_public.clone()
-        } else {
-            raw.to_owned()
-        },
-        body_sealed,
-        body_html: render_html(&body_public),
-        body_public,
+        body: text_kept.body,
+        body_sealed: text_kept.body_sealed,
+        body_public: text_kept.body_public,
+        body_html: text_kept.body_html,
         fingerprint: Some(text.fingerprint),
         features: text.features,
         ip: reply.client.ip.map(|ip| ip.to_string()),
