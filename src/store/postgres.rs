@@ -674,10 +674,13 @@ impl Store for PostgresStore {
 
     async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64> {
         // The rows of the partial index `comments_unsealed`, then those migration 0005 listed.
-        // A replica starting at the same time skips the rows this one holds.
+        // `ORDER BY id` is what makes the planner read the partial index: it cannot estimate
+        // `body <> body_public`, and without it scans the whole table at every start. A replica
+        // starting at the same time skips the rows this one holds.
         const BATCHES: [&str; 2] = [
             "SELECT id, site_id, body, body_public FROM comments \
-             WHERE body_sealed IS NULL AND body <> body_public LIMIT $1 FOR UPDATE SKIP LOCKED",
+             WHERE body_sealed IS NULL AND body <> body_public ORDER BY id LIMIT $1 \
+             FOR UPDATE SKIP LOCKED",
             "SELECT c.id, c.site_id, c.body, c.body_public FROM texts_to_check t \
              JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL LIMIT $1 \
              FOR UPDATE OF c SKIP LOCKED",

@@ -718,7 +718,7 @@ impl Store for SqliteStore {
         // CROSS JOIN makes SQLite read the list first and find each comment by its key.
         const BATCHES: [&str; 2] = [
             "SELECT id, site_id, body FROM comments \
-             WHERE body_sealed IS NULL AND body <> body_public LIMIT ?",
+             WHERE body_sealed IS NULL AND body <> body_public ORDER BY id LIMIT ?",
             "SELECT c.id, c.site_id, c.body FROM texts_to_check t \
              CROSS JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL LIMIT ?",
         ];
