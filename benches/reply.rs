@@ -1,12 +1,14 @@
-//! The two other steps every submission takes besides the assessment (benches/assess.rs):
-//! validating the reader's form into domain types, and making the public copy of the text
-//! (contacts masked, then rendered as sanitised HTML), for the same realistic reply.
+//! The other steps every submission takes besides the assessment (benches/assess.rs):
+//! validating the reader's form into domain types, making the public copy of the text
+//! (contacts masked, then rendered as sanitised HTML), and sealing the raw text, which holds an
+//! email address here, for the same realistic reply.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use replyguard::{
-    privacy::{mask_contacts, render_html},
+    ids::{CommentId, SiteId},
+    privacy::{SecretKey, Vault, mask_contacts, render_html},
     submission::{RawReply, validate},
 };
 
@@ -42,5 +44,13 @@ fn bench_render(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_validate, bench_render);
+fn bench_seal(c: &mut Criterion) {
+    let vault = Vault::new(&SecretKey::generate());
+    let (site, comment) = (SiteId::new(), CommentId::new());
+    c.bench_function("seal one reply's text", |b| {
+        b.iter(|| vault.seal_body(site, comment, black_box(BODY)))
+    });
+}
+
+criterion_group!(benches, bench_validate, bench_render, bench_seal);
 criterion_main!(benches);
