@@ -489,8 +489,16 @@ fn chi2_q(x2: f64, freedom: usize) -> f64 {
     sum.min(1.0)
 }
 
-/// The probability from which the classifier holds a reply on its own.
+/// The probability from which a trusted site's classifier holds a reply on its own.
+/// Robinson's method, which judges there, takes each feature as independent evidence and is
+/// surer than it should be, so it holds from 0.7.
 pub const HOLD_AT: f64 = 0.7;
+/// The probability from which a new site's classifier holds a reply on its own. The prior's
+/// regression, which judges there, weighs its features together and its probabilities mean
+/// the same on every site, so a reply it reads as more likely spam than not by a clear margin
+/// waits for a moderator instead of being published (docs/SPAM.md, "The hold point of a new
+/// site").
+pub const NEW_SITE_HOLD_AT: f64 = 0.6;
 /// How many lessons (in weight) a site needs before its own counts, joined with the prior's,
 /// decide alone, and before its classifier can make a reply spam on its own.
 pub const TRUSTED_LESSONS: f64 = 50.0;
@@ -510,8 +518,15 @@ fn trust(site_lessons: f64) -> f64 {
     (site_lessons / TRUSTED_LESSONS).clamp(0.0, 1.0)
 }
 
+/// The probability from which the classifier holds a reply on its own on a site that has
+/// taught `site_lessons`: from [`NEW_SITE_HOLD_AT`] to [`HOLD_AT`] in the proportion in which
+/// [`probability`] moves from the regression to Robinson's method.
+pub fn hold_at(site_lessons: f64) -> f64 {
+    NEW_SITE_HOLD_AT + (HOLD_AT - NEW_SITE_HOLD_AT) * trust(site_lessons)
+}
+
 /// How a probability becomes a weight (before the rule's own weight multiplies it), given how
-/// much the site taught. It reaches 1 (the default hold threshold) at [`HOLD_AT`] and 2 at
+/// much the site taught. It reaches 1 (the default hold threshold) at [`hold_at`] and 2 at
 /// 0.9. Above that, on a site that has taught nothing, 2.9 at certainty: the classifier can
 /// hold a reply but needs more than 2 from other rules to make it spam, and since it already
 /// reads links, the two link rules a bare pair of links trips (1 + 1) are not enough; the
@@ -521,12 +536,13 @@ fn trust(site_lessons: f64) -> f64 {
 /// in proportion. A sure ham probability takes a little off, never enough to cancel a link
 /// rule or a moderation term.
 pub fn strength(p: f64, site_lessons: f64) -> f64 {
+    let hold_at = hold_at(site_lessons);
     if p < 0.5 {
         ((p - 0.5) / 0.8).max(-0.5)
-    } else if p < HOLD_AT {
-        (p - 0.5) / (HOLD_AT - 0.5)
+    } else if p < hold_at {
+        (p - 0.5) / (hold_at - 0.5)
     } else if p < 0.9 {
-        1.0 + (p - HOLD_AT) / (0.9 - HOLD_AT)
+        1.0 + (p - hold_at) / (0.9 - hold_at)
     } else {
         let trust = trust(site_lessons);
         let top = NEW_SITE_TOP + (SPAM_WEIGHT - NEW_SITE_TOP) * trust;
@@ -776,13 +792,25 @@ mod tests {
     #[test]
     fn unsure_evidence_gives_no_weight_and_sure_evidence_holds() {
         for lessons in [0.0, 20.0, TRUSTED_LESSONS] {
+            let hold = hold_at(lessons);
             assert_eq!(strength(0.5, lessons), 0.0);
-            assert!(strength(HOLD_AT, lessons) >= 1.0 - 1e-9);
-            assert!(strength(HOLD_AT - 0.01, lessons) < 1.0);
-            assert!(strength(0.8, lessons) > strength(HOLD_AT, lessons));
+            assert!(strength(hold, lessons) >= 1.0 - 1e-9);
+            assert!(strength(hold - 0.01, lessons) < 1.0);
+            assert!(strength(0.8, lessons) > strength(hold, lessons));
             assert!(strength(0.95, lessons) > strength(0.9, lessons));
             assert!(strength(0.0, lessons) >= -0.5);
         }
+    }
+
+    #[test]
+    fn the_hold_point_moves_with_the_model_that_judges() {
+        assert_eq!(hold_at(0.0), NEW_SITE_HOLD_AT);
+        assert!((hold_at(TRUSTED_LESSONS / 2.0) - (NEW_SITE_HOLD_AT + HOLD_AT) / 2.0).abs() < 1e-9);
+        assert_eq!(hold_at(TRUSTED_LESSONS), HOLD_AT);
+        assert_eq!(hold_at(1_000.0), HOLD_AT);
+        // 0.65 holds on a new site, not on a trusted one.
+        assert!(strength(0.65, 0.0) > 1.0);
+        assert!(strength(0.65, TRUSTED_LESSONS) < 1.0);
     }
 
     #[test]
