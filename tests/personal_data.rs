@@ -507,6 +507,16 @@ async fn contacts_typed_anywhere_in_a_reply_are_kept_only_sealed(backend: Backen
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_eq!(bad_fields(&refused), ["author.name", "author.website"]);
 
+    // A host's idempotency key is only compared, so whatever the host put in it is kept hashed.
+    let mut keyed = by_the_person("story", "Another thought.");
+    keyed.idempotency_key = format!("{TYPED_EMAIL}/reply-2");
+    let first = submit(&mut comments, keyed.clone()).await;
+    assert_eq!(
+        submit(&mut comments, keyed).await,
+        first,
+        "the retry is answered"
+    );
+
     let stored_text = database_text(&h).await;
     assert!(
         stored_text.contains("[email hidden] or call [phone hidden]"),

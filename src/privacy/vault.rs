@@ -35,6 +35,7 @@ struct Subkeys {
     body: XChaCha20Poly1305,
     author: HmacSha256,
     avatar: HmacSha256,
+    idempotency: HmacSha256,
     form: [u8; 32],
 }
 
@@ -84,6 +85,7 @@ impl Vault {
                 body: XChaCha20Poly1305::new(&derive("replyguard/v1/body-encryption").into()),
                 author: mac(derive("replyguard/v1/author-hash")),
                 avatar: mac(derive("replyguard/v1/avatar")),
+                idempotency: mac(derive("replyguard/v1/idempotency-key")),
                 form: derive("replyguard/v1/form-token"),
             }),
         }
@@ -133,6 +135,14 @@ impl Vault {
     pub fn avatar_seed(&self, site: SiteId, normalized_email: &str) -> String {
         let mac = site_mac(&self.keys.avatar, site, normalized_email);
         hex::encode(&mac[..16])
+    }
+
+    /// What is stored of a host's idempotency key on one site: a keyed hash, 64 hex digits.
+    ///
+    /// The key is the host's to choose and is only ever compared, so nothing a host puts in it
+    /// (an email address, say) is kept in the clear.
+    pub fn idempotency_tag(&self, site: SiteId, key: &str) -> String {
+        hex::encode(site_mac(&self.keys.idempotency, site, key))
     }
 
     /// The subkey that signs form tokens.
@@ -193,10 +203,11 @@ fn body_context(site: SiteId, comment: CommentId) -> [u8; 32] {
 
 /// HMAC over the site id then the email. The id is always 16 bytes, so no two (site, email)
 /// pairs can produce the same input.
-fn site_mac(key: &HmacSha256, site: SiteId, email: &str) -> [u8; 32] {
+/// A keyed hash of `text` on one site. A site id is 16 bytes, so the two never run together.
+fn site_mac(key: &HmacSha256, site: SiteId, text: &str) -> [u8; 32] {
     let mut mac = key.clone();
     mac.update(site.0.as_bytes());
-    mac.update(email.as_bytes());
+    mac.update(text.as_bytes());
     mac.finalize().into_bytes().into()
 }
 
@@ -361,6 +372,22 @@ mod tests {
         assert!(!hex::encode(Sha256::digest(email)).starts_with(&seed[..8]));
         assert_eq!(seed, vault.avatar_seed(site, email));
         assert_ne!(seed, vault.avatar_seed(SiteId::new(), email));
+    }
+
+    #[test]
+    fn an_idempotency_tag_is_keyed_per_site_and_unlike_the_author_hash() {
+        let secret = SecretKey::generate();
+        let site = SiteId::new();
+        let key = "jane@example.com";
+        let tag = Vault::new(&secret).idempotency_tag(site, key);
+
+        assert_eq!(tag.len(), 64);
+        assert!(tag.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(tag, Vault::new(&secret).idempotency_tag(site, key));
+        assert_ne!(tag, Vault::new(&secret).idempotency_tag(SiteId::new(), key));
+        assert_ne!(tag, vault().idempotency_tag(site, key));
+        assert_ne!(tag, Vault::new(&secret).author_hash(site, key).to_hex());
+        assert_ne!(tag, hex::encode(Sha256::digest(key)));
     }
 
     #[test]

@@ -243,6 +243,8 @@ pub struct StoredComment {
     pub score: f64,
     pub verdict: Verdict,
     pub reasons: Vec<Reason>,
+    /// What is kept of the host's idempotency key: its keyed hash
+    /// ([`crate::privacy::Vault::idempotency_tag`]); earlier releases kept it as sent.
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -76,10 +76,8 @@ impl Submitter {
         let author_hash = self.vault.author_hash(site.id, &email);
 
         if let Some(key) = &reply.idempotency_key {
-            let earlier = self
-                .store
-                .comment_by_idempotency_key(site.id, key.as_str())
-                .await?;
+            let tag = self.vault.idempotency_tag(site.id, key.as_str());
+            let earlier = self.store.comment_by_idempotency_key(site.id, &tag).await?;
             if let Some(earlier) = earlier {
                 return replay(earlier, &reply, &author_hash, &self.vault);
             }
@@ -313,7 +311,7 @@ pub fn stored_reply(
         idempotency_key: reply
             .idempotency_key
             .as_ref()
-            .map(|k| k.as_str().to_owned()),
+            .map(|key| vault.idempotency_tag(site, key.as_str())),
         created_at: at,
         updated_at: at,
     }
