@@ -65,6 +65,10 @@ pub struct SpamEvalArgs {
     /// taught as moderator decisions, the last 30% judged.
     #[arg(long, value_enum, default_value_t = EvalProtocol::Both)]
     pub protocol: EvalProtocol,
+    /// The share of each class (oldest first) the learning protocol teaches, above 0 and below
+    /// 1; the rest is judged. Smaller shares show a site's first decisions.
+    #[arg(long, value_name = "SHARE", default_value_t = eval::TAUGHT_SHARE, value_parser = parse_share)]
+    pub taught_share: f64,
     /// Judge each file against the prior built into this release, as a new site has it,
     /// instead of one trained on the other files: for files the built-in prior was not made
     /// from (docs/SPAM.md).
@@ -142,6 +146,13 @@ fn parse_scopes(text: &str) -> Result<ScopeList, String> {
     Scope::parse_list(text).map(ScopeList)
 }
 
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(share) if share > 0.0 && share < 1.0 => Ok(share),
+        _ => Err("must be a number above 0 and below 1, such as 0.7".to_owned()),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TokenOutput {
     Text,
@@ -210,7 +221,10 @@ fn spam_eval(args: SpamEvalArgs) -> Result<(), String> {
             also: eval::untaught_defaults(&files),
         }
     };
-    print!("{}", eval::run(&files, protocol, prior, args.show_errors)?);
+    print!(
+        "{}",
+        eval::run(&files, protocol, prior, args.taught_share, args.show_errors)?
+    );
     Ok(())
 }
 

@@ -36,8 +36,9 @@ const RECENT: usize = 100;
 /// standard deviations from that).
 const PRIOR_NEAR_BITS: u32 = 10;
 
-/// The share of each class taught in the learning protocol.
-const TAUGHT_SHARE: f64 = 0.7;
+/// The share of each class taught in the learning protocol, as the issue of the measurement
+/// set it; `spam-eval --taught-share` measures others (a site's first decisions).
+pub const TAUGHT_SHARE: f64 = 0.7;
 
 /// Which protocols to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -436,12 +437,14 @@ pub enum PriorSource {
     BuiltIn,
 }
 
-/// Runs the protocols over `files` and returns the report; with `show_errors` it lists every
+/// Runs the protocols over `files` and returns the report; the learning protocol teaches the
+/// chronologically first `taught_share` of each class. With `show_errors` it lists every
 /// misjudged reply with its reasons.
 pub fn run(
     files: &[PathBuf],
     protocol: Protocol,
     prior: PriorSource,
+    taught_share: f64,
     show_errors: bool,
 ) -> Result<String, String> {
     let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
@@ -512,7 +515,7 @@ pub fn run(
                 let class: Vec<usize> = (0..data.comments.len())
                     .filter(|&k| data.comments[k].spam == spam)
                     .collect();
-                let cut = (class.len() as f64 * TAUGHT_SHARE).floor() as usize;
+                let cut = (class.len() as f64 * taught_share).floor() as usize;
                 taught.extend_from_slice(&class[..cut]);
                 judged.extend_from_slice(&class[cut..]);
             }
@@ -538,7 +541,13 @@ pub fn run(
                 &learned,
                 show_errors.then_some(&mut errors),
             );
-            section(&mut report, "learning", &outcome, left_out);
+            let taught_spam = taught.iter().filter(|&&k| data.comments[k].spam).count();
+            let name = format!(
+                "learning, taught {} ({taught_spam} spam, {} ham)",
+                taught.len(),
+                taught.len() - taught_spam
+            );
+            section(&mut report, &name, &outcome, left_out);
             report.push_str(&errors);
         }
     }
@@ -720,7 +729,7 @@ mod tests {
         .map_err(|e| e.to_string())?;
         let files = [file.path().to_path_buf()];
         let alone = PriorSource::OtherFiles { also: Vec::new() };
-        let other_files = run(&files, Protocol::Cold, alone, false)?;
+        let other_files = run(&files, Protocol::Cold, alone, TAUGHT_SHARE, false)?;
         assert!(
             other_files.contains("prior from 0 other file(s)"),
             "{other_files}"
@@ -731,12 +740,52 @@ mod tests {
             other_files.contains("spam approved at once 100.0%"),
             "{other_files}"
         );
-        let built_in = run(&files, Protocol::Cold, PriorSource::BuiltIn, false)?;
+        let built_in = run(
+            &files,
+            Protocol::Cold,
+            PriorSource::BuiltIn,
+            TAUGHT_SHARE,
+            false,
+        )?;
         assert!(built_in.contains("the built-in prior"), "{built_in}");
         assert!(built_in.contains("judged 2 (1 spam, 1 ham)"), "{built_in}");
         assert!(
             built_in.contains("spam approved at once 0.0%"),
             "{built_in}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_learning_protocol_teaches_the_oldest_share_of_each_class() -> Result<(), String> {
+        let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        let mut csv = String::from("COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n");
+        for day in 1..=10 {
+            csv.push_str(&format!(
+                "h{day},a{day},2026-01-{day:02}T00:00:00,Council minutes part {day} are online.,0\n\
+                 s{day},b{day},2026-01-{day:02}T01:00:00,Buy cheap pills number {day} now,1\n"
+            ));
+        }
+        std::fs::write(file.path(), csv).map_err(|e| e.to_string())?;
+        let files = [file.path().to_path_buf()];
+        let learning = |share| {
+            run(
+                &files,
+                Protocol::Learning,
+                PriorSource::BuiltIn,
+                share,
+                false,
+            )
+        };
+        let usual = learning(TAUGHT_SHARE)?;
+        assert!(
+            usual.contains("learning, taught 14 (7 spam, 7 ham): judged 6 (3 spam, 3 ham)"),
+            "{usual}"
+        );
+        let first = learning(0.2)?;
+        assert!(
+            first.contains("learning, taught 4 (2 spam, 2 ham): judged 16 (8 spam, 8 ham)"),
+            "{first}"
         );
         Ok(())
     }
