@@ -11,7 +11,7 @@
 //! is thin or mixed, which maps naturally onto holding a reply for a moderator. docs/SPAM.md
 //! gives the measurements behind the choice. A built-in prior, trained on public labelled
 //! comments, is added to every site's own counts so a new site is not blind. Until a site
-//! has taught [`TRUSTED_LESSONS`], the prior speaks mostly through its logistic regression
+//! has taught [`JOINED_LESSONS`], the prior speaks mostly through its logistic regression
 //! instead (`super::logistic`), which stays calibrated on text unlike its training data.
 
 use std::{
@@ -395,7 +395,7 @@ pub(crate) fn features_of(words: &Words, links: &[Link], shape: Shape) -> Vec<u6
 /// The spam probability of a reply with `features`, from the prior and a site's counts, and
 /// how many learned features it rests on.
 ///
-/// On a site that has taught [`TRUSTED_LESSONS`] it is Robinson's method over the site's
+/// On a site that has taught [`JOINED_LESSONS`] it is Robinson's method over the site's
 /// counts joined with the prior's. On a site that has taught nothing it is the prior's
 /// logistic regression, whose log-odds the site's own lessons then move (Robinson's method
 /// over the site's counts alone, which stays at 0.5 until the site taught something about
@@ -406,7 +406,7 @@ pub fn probability(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> (
         f64::from(learned.spam.max(0.0)),
         f64::from(learned.ham.max(0.0)),
     );
-    let trust = trust(site_spam + site_ham);
+    let share = joined_share(site_spam + site_ham);
     let joined_docs = (
         (f64::from(prior.counts.spam) * scale + site_spam).max(1.0),
         (f64::from(prior.counts.ham) * scale + site_ham).max(1.0),
@@ -417,8 +417,8 @@ pub fn probability(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> (
     let mut log_odds = f64::from(prior.logistic.bias);
     let mut known = 0;
     for &feature in features {
-        // A trusted site's counts decide alone: the regression is not read.
-        let weight = if trust < 1.0 {
+        // Once the joined counts decide alone, the regression is not read.
+        let weight = if share < 1.0 {
             prior.logistic.weight(feature)
         } else {
             0.0
@@ -434,16 +434,16 @@ pub fn probability(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> (
         }
         known += 1;
         joined.extend(evidence(spam, ham, joined_docs));
-        if trust < 1.0 {
+        if share < 1.0 {
             site.extend(evidence(ls, lh, site_docs));
         }
     }
     let joined = combine(joined);
-    if trust >= 1.0 {
+    if share >= 1.0 {
         return (joined, known);
     }
     let new_site = sigmoid(log_odds + logit(combine(site)));
-    (trust * joined + (1.0 - trust) * new_site, known)
+    (share * joined + (1.0 - share) * new_site, known)
 }
 
 /// One feature's smoothed spam probability from its weights and the documents' totals, if it
@@ -499,9 +499,16 @@ pub const HOLD_AT: f64 = 0.7;
 /// waits for a moderator instead of being published (docs/SPAM.md, "The hold point of a new
 /// site").
 pub const NEW_SITE_HOLD_AT: f64 = 0.6;
-/// How many lessons (in weight) a site needs before its own counts, joined with the prior's,
-/// decide alone, and before its classifier can make a reply spam on its own.
+/// How many lessons (in weight) a site needs before its classifier can make a reply spam on
+/// its own.
 pub const TRUSTED_LESSONS: f64 = 50.0;
+/// How many lessons (in weight) a site needs before its own counts, joined with the prior's,
+/// decide alone. The prior's counts weigh as about 720 replies ([`PRIOR_SCALE`]), so before
+/// this Robinson's method over the joined counts is mostly the prior's, and as sure of
+/// another site's ordinary replies as it is of YouTube's: switched to at 50 lessons, it held
+/// up to 12% of them in the learning protocol with 70 to 140 lessons taught (docs/SPAM.md, "A
+/// site's first decisions").
+pub const JOINED_LESSONS: f64 = 200.0;
 
 /// The probability from which a trusted site's classifier makes a reply spam on its own. In
 /// the learning protocol no ham of the three files scored above 0.90 and about two spam in
@@ -518,11 +525,17 @@ fn trust(site_lessons: f64) -> f64 {
     (site_lessons / TRUSTED_LESSONS).clamp(0.0, 1.0)
 }
 
+/// How far a site is on its way to [`JOINED_LESSONS`], from 0 to 1: the share of
+/// [`probability`] that is Robinson's method over the joined counts.
+fn joined_share(site_lessons: f64) -> f64 {
+    (site_lessons / JOINED_LESSONS).clamp(0.0, 1.0)
+}
+
 /// The probability from which the classifier holds a reply on its own on a site that has
 /// taught `site_lessons`: from [`NEW_SITE_HOLD_AT`] to [`HOLD_AT`] in the proportion in which
 /// [`probability`] moves from the regression to Robinson's method.
 pub fn hold_at(site_lessons: f64) -> f64 {
-    NEW_SITE_HOLD_AT + (HOLD_AT - NEW_SITE_HOLD_AT) * trust(site_lessons)
+    NEW_SITE_HOLD_AT + (HOLD_AT - NEW_SITE_HOLD_AT) * joined_share(site_lessons)
 }
 
 /// How a probability becomes a weight (before the rule's own weight multiplies it), given how
@@ -777,12 +790,22 @@ mod tests {
         let (taught, _) = probability(&prior, &learned, &[1, 7]);
         assert!(taught > new_site, "{taught} > {new_site}");
         // ...and once it has taught enough, its counts joined with the prior's decide.
-        for _ in 0..25 {
+        while f64::from(learned.spam + learned.ham) < JOINED_LESSONS {
             learned.learn(&[1], Label::Spam, 1.0);
             learned.learn(&[2], Label::Ham, 1.0);
         }
         let (trusted, _) = probability(&prior, &learned, &[1, 7]);
         assert!(trusted > 0.9, "{trusted}");
+        let (docs, taught) = (20.0 * f64::from(PRIOR_SCALE), f64::from(learned.spam));
+        let joined = combine(
+            evidence(docs + taught, 0.0, (docs + taught, docs + taught))
+                .into_iter()
+                .collect(),
+        );
+        assert!(
+            (trusted - joined).abs() < 1e-9,
+            "{trusted} is the joined counts' {joined}"
+        );
         assert_eq!(
             probability(&Prior::empty(), LearnedStats::empty(), &[1]),
             (0.5, 0)
@@ -805,12 +828,12 @@ mod tests {
     #[test]
     fn the_hold_point_moves_with_the_model_that_judges() {
         assert_eq!(hold_at(0.0), NEW_SITE_HOLD_AT);
-        assert!((hold_at(TRUSTED_LESSONS / 2.0) - (NEW_SITE_HOLD_AT + HOLD_AT) / 2.0).abs() < 1e-9);
-        assert_eq!(hold_at(TRUSTED_LESSONS), HOLD_AT);
+        assert!((hold_at(JOINED_LESSONS / 2.0) - (NEW_SITE_HOLD_AT + HOLD_AT) / 2.0).abs() < 1e-9);
+        assert_eq!(hold_at(JOINED_LESSONS), HOLD_AT);
         assert_eq!(hold_at(1_000.0), HOLD_AT);
         // 0.65 holds on a new site, not on a trusted one.
         assert!(strength(0.65, 0.0) > 1.0);
-        assert!(strength(0.65, TRUSTED_LESSONS) < 1.0);
+        assert!(strength(0.65, JOINED_LESSONS) < 1.0);
     }
 
     #[test]
