@@ -201,9 +201,8 @@ fn body_context(site: SiteId, comment: CommentId) -> [u8; 32] {
     context
 }
 
-/// HMAC over the site id then the email. The id is always 16 bytes, so no two (site, email)
-/// pairs can produce the same input.
-/// A keyed hash of `text` on one site. A site id is 16 bytes, so the two never run together.
+/// HMAC over the site id then `text` (an email, an idempotency key). The id is always 16
+/// bytes, so no two (site, text) pairs can produce the same input.
 fn site_mac(key: &HmacSha256, site: SiteId, text: &str) -> [u8; 32] {
     let mut mac = key.clone();
     mac.update(site.0.as_bytes());

@@ -489,9 +489,9 @@ fn chi2_q(x2: f64, freedom: usize) -> f64 {
     sum.min(1.0)
 }
 
-/// The probability from which a trusted site's classifier holds a reply on its own.
-/// Robinson's method, which judges there, takes each feature as independent evidence and is
-/// surer than it should be, so it holds from 0.7.
+/// The probability from which the classifier holds a reply on its own once the site has taught
+/// [`JOINED_LESSONS`]. Robinson's method, which judges there, takes each feature as
+/// independent evidence and is surer than it should be, so it holds from 0.7.
 pub const HOLD_AT: f64 = 0.7;
 /// The probability from which a new site's classifier holds a reply on its own. The prior's
 /// regression, which judges there, weighs its features together and its probabilities mean
@@ -506,7 +506,7 @@ pub const TRUSTED_LESSONS: f64 = 50.0;
 /// decide alone. The prior's counts weigh as about 720 replies ([`PRIOR_SCALE`]), so before
 /// this Robinson's method over the joined counts is mostly the prior's, and as sure of
 /// another site's ordinary replies as it is of YouTube's: switched to at 50 lessons, it held
-/// up to 12% of them in the learning protocol with 70 to 140 lessons taught (docs/SPAM.md, "A
+/// up to 12% of them in the learning protocol with 70 to 172 lessons taught (docs/SPAM.md, "A
 /// site's first decisions").
 pub const JOINED_LESSONS: f64 = 200.0;
 
@@ -831,7 +831,7 @@ mod tests {
         assert!((hold_at(JOINED_LESSONS / 2.0) - (NEW_SITE_HOLD_AT + HOLD_AT) / 2.0).abs() < 1e-9);
         assert_eq!(hold_at(JOINED_LESSONS), HOLD_AT);
         assert_eq!(hold_at(1_000.0), HOLD_AT);
-        // 0.65 holds on a new site, not on a trusted one.
+        // 0.65 holds on a new site, not once the joined counts judge alone.
         assert!(strength(0.65, 0.0) > 1.0);
         assert!(strength(0.65, JOINED_LESSONS) < 1.0);
     }

@@ -36,8 +36,8 @@ const RECENT: usize = 100;
 /// standard deviations from that).
 const PRIOR_NEAR_BITS: u32 = 10;
 
-/// The share of each class taught in the learning protocol, as the issue of the measurement
-/// set it; `spam-eval --taught-share` measures others (a site's first decisions).
+/// The share of each class taught in the learning protocol (docs/SPAM.md); `spam-eval
+/// --taught-share` measures others, such as a site's first decisions.
 pub const TAUGHT_SHARE: f64 = 0.7;
 
 /// Which protocols to run.
