@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Backend, Harness, backend_tests, bad_fields, decide, reply, reply_by};
+use common::{Backend, Harness, backend_tests, bad_fields, decide, reply, reply_by, submitted};
 use replyguard::{
     moderation::Scope,
     proto::{self, BlockKind, CommentStatus, ModerationAction},
@@ -19,15 +19,9 @@ fn moderate_all() -> Policy {
 }
 
 async fn submit(h: &Harness, key: &str, article: &str, body: &str) -> String {
-    h.comments(key)
+    submitted(&mut h.comments(key).await, reply(article, body))
         .await
-        .submit_comment(reply(article, body))
-        .await
-        .expect("submit")
-        .into_inner()
-        .comment
-        .expect("comment")
-        .id
+        .0
 }
 
 async fn status_of(moderation: &mut common::Moderation, id: &str) -> CommentStatus {
@@ -744,14 +738,7 @@ async fn blocking_rejects_the_pending_replies_it_matches(backend: Backend) {
         if let Some(client) = request.client.as_mut() {
             client.ip = ip.to_owned();
         }
-        comments
-            .submit_comment(request)
-            .await
-            .expect("submit")
-            .into_inner()
-            .comment
-            .expect("comment")
-            .id
+        submitted(&mut comments, request).await.0
     };
     let jane = submit_as("Jane", "jane@mail.spam.example", "", "203.0.113.1").await;
     let bob = submit_as(

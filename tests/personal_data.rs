@@ -47,14 +47,7 @@ fn by_the_person(article: &str, body: &str) -> proto::SubmitCommentRequest {
 }
 
 async fn submit(comments: &mut common::Comments, request: proto::SubmitCommentRequest) -> String {
-    comments
-        .submit_comment(request)
-        .await
-        .expect("submit")
-        .into_inner()
-        .comment
-        .expect("comment")
-        .id
+    common::submitted(comments, request).await.0
 }
 
 /// Everything the database holds, lowercased: the SQLite file with its

@@ -87,15 +87,7 @@ async fn submit(
     site: &TestSite,
     request: proto::SubmitCommentRequest,
 ) -> (String, CommentStatus) {
-    let response = h
-        .comments(&site.site_key)
-        .await
-        .submit_comment(request)
-        .await
-        .expect("submit")
-        .into_inner();
-    let status = response.status();
-    (response.comment.expect("comment").id, status)
+    common::submitted(&mut h.comments(&site.site_key).await, request).await
 }
 
 /// The spam reasons a moderator sees on a comment.

@@ -281,14 +281,9 @@ async fn a_lost_notification_connection_drops_the_cached_threads() {
     let site = h.site("news.example.com").await;
     let mut comments = h.comments(&site.site_key).await;
     let mut submit = async |article: &str, text: &str| {
-        comments
-            .submit_comment(reply(article, text))
+        common::submitted(&mut comments, reply(article, text))
             .await
-            .expect("submit")
-            .into_inner()
-            .comment
-            .expect("comment")
-            .id
+            .0
     };
     let id = submit("story", "Approved on arrival.").await;
     let other = submit("other", "Approved on arrival too.").await;
@@ -375,14 +370,9 @@ async fn replyctl_watch_catches_up_when_notifications_are_lost() {
     let mut watcher = Watcher::start(&a.endpoint(), &site.mod_token);
     let mut comments_b = Harness::comments_at(&b, &site.site_key).await;
     let mut submit_on_b = async |text: &str| {
-        comments_b
-            .submit_comment(reply("story", text))
+        common::submitted(&mut comments_b, reply("story", text))
             .await
-            .expect("submit on B")
-            .into_inner()
-            .comment
-            .expect("comment")
-            .id
+            .0
     };
     let mut next_id = |which: &str| {
         let item = watcher.next_item(Duration::from_secs(20), which);

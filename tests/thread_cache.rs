@@ -64,14 +64,8 @@ async fn assert_listed(comments: &mut Comments, article: &str, expected: &[&Stri
 }
 
 async fn submit(comments: &mut Comments, article: &str, body: &str, email: &str) -> String {
-    comments
-        .submit_comment(reply_by(article, body, "Jane Reader", email))
-        .await
-        .expect("submit")
-        .into_inner()
-        .comment
-        .expect("comment")
-        .id
+    let request = reply_by(article, body, "Jane Reader", email);
+    common::submitted(comments, request).await.0
 }
 
 async fn act(moderation: &mut Moderation, action: ModerationAction, id: &str) {

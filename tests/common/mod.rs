@@ -550,6 +550,20 @@ pub fn reply(article: &str, body: &str) -> proto::SubmitCommentRequest {
     )
 }
 
+/// Submits a reply that must be accepted; returns the stored comment's id and its status.
+pub async fn submitted(
+    comments: &mut Comments,
+    request: proto::SubmitCommentRequest,
+) -> (String, proto::CommentStatus) {
+    let response = comments
+        .submit_comment(request)
+        .await
+        .expect("submit")
+        .into_inner();
+    let status = response.status();
+    (response.comment.expect("comment").id, status)
+}
+
 /// Submits a reply as the site's host; returns the stored comment's id, its status and its
 /// assessment as a moderator sees it.
 pub async fn assessed(
@@ -557,15 +571,7 @@ pub async fn assessed(
     site: &TestSite,
     req: proto::SubmitCommentRequest,
 ) -> (String, proto::CommentStatus, proto::Assessment) {
-    let submitted = h
-        .comments(&site.site_key)
-        .await
-        .submit_comment(req)
-        .await
-        .expect("submit")
-        .into_inner();
-    let status = submitted.status();
-    let id = submitted.comment.expect("comment").id;
+    let (id, status) = submitted(&mut h.comments(&site.site_key).await, req).await;
     let item = h
         .moderation(&site.mod_token)
         .await
