@@ -790,6 +790,7 @@ impl Store for PostgresStore {
         tx.commit().await?;
         Ok(Site::from(row))
     }
+
     async fn audit_page(
         &self,
         site: SiteId,

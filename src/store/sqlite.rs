@@ -811,6 +811,7 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(Site::from(row))
     }
+
     async fn audit_page(
         &self,
         site: SiteId,
