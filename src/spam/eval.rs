@@ -289,6 +289,16 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The counts of `self` and `other` together.
+    fn pooled(mut self, other: &Outcome) -> Outcome {
+        for (mine, theirs) in [(&mut self.spam, other.spam), (&mut self.ham, other.ham)] {
+            for (count, more) in mine.iter_mut().zip(theirs) {
+                *count += more;
+            }
+        }
+        self
+    }
+
     fn add(&mut self, spam: bool, status: CommentStatus) {
         let row = if spam { &mut self.spam } else { &mut self.ham };
         let column = match status {
@@ -465,6 +475,8 @@ pub fn run(
         let names: Vec<&str> = also.iter().map(|d| d.name.as_str()).collect();
         let _ = writeln!(report, "priors also learn from: {}", names.join(", "));
     }
+    // Every file's judged replies together, per protocol, with the repeats left out.
+    let mut pooled = [(Outcome::default(), 0); 2];
     for (i, data) in datasets.iter().enumerate() {
         let others: Vec<&Dataset> = datasets
             .iter()
@@ -506,6 +518,7 @@ pub fn run(
                 show_errors.then_some(&mut errors),
             );
             section(&mut report, "cold", &outcome, left_out);
+            pooled[0] = (pooled[0].0.pooled(&outcome), pooled[0].1 + left_out);
             report.push_str(&errors);
         }
         if matches!(protocol, Protocol::Learning | Protocol::Both) {
@@ -548,7 +561,17 @@ pub fn run(
                 taught.len() - taught_spam
             );
             section(&mut report, &name, &outcome, left_out);
+            pooled[1] = (pooled[1].0.pooled(&outcome), pooled[1].1 + left_out);
             report.push_str(&errors);
+        }
+    }
+    if datasets.len() > 1 {
+        let _ = writeln!(report, "\n== the {} files pooled", datasets.len());
+        if matches!(protocol, Protocol::Cold | Protocol::Both) {
+            section(&mut report, "cold", &pooled[0].0, pooled[0].1);
+        }
+        if matches!(protocol, Protocol::Learning | Protocol::Both) {
+            section(&mut report, "learning", &pooled[1].0, pooled[1].1);
         }
     }
     Ok(report)
@@ -787,6 +810,53 @@ mod tests {
             first.contains("learning, taught 4 (2 spam, 2 ham): judged 16 (8 spam, 8 ham)"),
             "{first}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_report_ends_with_every_file_pooled() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut files = Vec::new();
+        for (name, texts) in [
+            (
+                "news.csv",
+                ["The minutes are online.", "Buy cheap pills now"],
+            ),
+            ("blog.csv", ["Thanks for the recipe.", "Cheap watches here"]),
+        ] {
+            let path = dir.path().join(name);
+            let csv = format!(
+                "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n\
+                 h,a,2026-01-01T00:00:00,{},0\ns,b,2026-01-02T00:00:00,{},1\n",
+                texts[0], texts[1]
+            );
+            std::fs::write(&path, csv).map_err(|e| e.to_string())?;
+            files.push(path);
+        }
+        let report = run(
+            &files,
+            Protocol::Cold,
+            PriorSource::BuiltIn,
+            TAUGHT_SHARE,
+            false,
+        )?;
+        let pooled = report
+            .split_once("== the 2 files pooled")
+            .map(|(_, pooled)| pooled)
+            .ok_or(report.clone())?;
+        assert!(
+            pooled.contains("-- cold: judged 4 (2 spam, 2 ham)"),
+            "{report}"
+        );
+        assert!(!pooled.contains("learning"), "{report}");
+        let one = run(
+            &files[..1],
+            Protocol::Cold,
+            PriorSource::BuiltIn,
+            TAUGHT_SHARE,
+            false,
+        )?;
+        assert!(!one.contains("pooled"), "{one}");
         Ok(())
     }
 
