@@ -288,17 +288,18 @@ pub struct Outcome {
     pub ham: [usize; 3],
 }
 
-impl Outcome {
-    /// The counts of `self` and `other` together.
-    fn pooled(mut self, other: &Outcome) -> Outcome {
+/// Another file's counts added to these, for the pooled figures.
+impl std::ops::AddAssign<&Outcome> for Outcome {
+    fn add_assign(&mut self, other: &Outcome) {
         for (mine, theirs) in [(&mut self.spam, other.spam), (&mut self.ham, other.ham)] {
             for (count, more) in mine.iter_mut().zip(theirs) {
                 *count += more;
             }
         }
-        self
     }
+}
 
+impl Outcome {
     fn add(&mut self, spam: bool, status: CommentStatus) {
         let row = if spam { &mut self.spam } else { &mut self.ham };
         let column = match status {
@@ -475,8 +476,9 @@ pub fn run(
         let names: Vec<&str> = also.iter().map(|d| d.name.as_str()).collect();
         let _ = writeln!(report, "priors also learn from: {}", names.join(", "));
     }
-    // Every file's judged replies together, per protocol, with the repeats left out.
-    let mut pooled = [(Outcome::default(), 0); 2];
+    // Every file's judged replies together, per protocol, and the repeats left out.
+    let (mut cold_pooled, mut cold_left_out) = (Outcome::default(), 0);
+    let (mut learning_pooled, mut learning_left_out) = (Outcome::default(), 0);
     for (i, data) in datasets.iter().enumerate() {
         let others: Vec<&Dataset> = datasets
             .iter()
@@ -518,7 +520,8 @@ pub fn run(
                 show_errors.then_some(&mut errors),
             );
             section(&mut report, "cold", &outcome, left_out);
-            pooled[0] = (pooled[0].0.pooled(&outcome), pooled[0].1 + left_out);
+            cold_pooled += &outcome;
+            cold_left_out += left_out;
             report.push_str(&errors);
         }
         if matches!(protocol, Protocol::Learning | Protocol::Both) {
@@ -561,17 +564,18 @@ pub fn run(
                 taught.len() - taught_spam
             );
             section(&mut report, &name, &outcome, left_out);
-            pooled[1] = (pooled[1].0.pooled(&outcome), pooled[1].1 + left_out);
+            learning_pooled += &outcome;
+            learning_left_out += left_out;
             report.push_str(&errors);
         }
     }
     if datasets.len() > 1 {
         let _ = writeln!(report, "\n== the {} files pooled", datasets.len());
         if matches!(protocol, Protocol::Cold | Protocol::Both) {
-            section(&mut report, "cold", &pooled[0].0, pooled[0].1);
+            section(&mut report, "cold", &cold_pooled, cold_left_out);
         }
         if matches!(protocol, Protocol::Learning | Protocol::Both) {
-            section(&mut report, "learning", &pooled[1].0, pooled[1].1);
+            section(&mut report, "learning", &learning_pooled, learning_left_out);
         }
     }
     Ok(report)
@@ -666,6 +670,34 @@ pub fn write_features(files: &[PathBuf], out: &Path) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    /// Writes a labelled file as the dataset's: one row per `(text, spam)`, an hour apart in
+    /// the order given.
+    fn write_labelled(path: &Path, rows: &[(&str, bool)]) -> Result<(), String> {
+        let mut csv = String::from("COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n");
+        for (i, (text, spam)) in rows.iter().enumerate() {
+            let _ = writeln!(
+                csv,
+                "c{i},a{i},2026-01-{:02}T{:02}:00:00,\"{}\",{}",
+                1 + i / 24,
+                i % 24,
+                text.replace('"', "\"\""),
+                u8::from(*spam)
+            );
+        }
+        std::fs::write(path, csv).map_err(|e| e.to_string())
+    }
+
+    /// The cold protocol's report against the built-in prior.
+    fn cold_report(files: &[PathBuf]) -> Result<String, String> {
+        run(
+            files,
+            Protocol::Cold,
+            PriorSource::BuiltIn,
+            TAUGHT_SHARE,
+            false,
+        )
+    }
+
     #[test]
     fn html_fragments_become_the_plain_text_a_reader_typed() {
         assert_eq!(
@@ -743,13 +775,13 @@ mod tests {
     #[test]
     fn a_file_can_be_judged_against_the_built_in_prior_alone() -> Result<(), String> {
         let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-        std::fs::write(
+        write_labelled(
             file.path(),
-            "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n\
-             h1,a,2026-01-01T00:00:00,The minutes of the council meeting are online now.,0\n\
-             s1,b,2026-01-02T00:00:00,\"Subscribe to my channel, check out my new video!!\",1\n",
-        )
-        .map_err(|e| e.to_string())?;
+            &[
+                ("The minutes of the council meeting are online now.", false),
+                ("Subscribe to my channel, check out my new video!!", true),
+            ],
+        )?;
         let files = [file.path().to_path_buf()];
         let alone = PriorSource::OtherFiles { also: Vec::new() };
         let other_files = run(&files, Protocol::Cold, alone, TAUGHT_SHARE, false)?;
@@ -763,13 +795,7 @@ mod tests {
             other_files.contains("spam approved at once 100.0%"),
             "{other_files}"
         );
-        let built_in = run(
-            &files,
-            Protocol::Cold,
-            PriorSource::BuiltIn,
-            TAUGHT_SHARE,
-            false,
-        )?;
+        let built_in = cold_report(&files)?;
         assert!(built_in.contains("the built-in prior"), "{built_in}");
         assert!(built_in.contains("judged 2 (1 spam, 1 ham)"), "{built_in}");
         assert!(
@@ -782,14 +808,16 @@ mod tests {
     #[test]
     fn the_learning_protocol_teaches_the_oldest_share_of_each_class() -> Result<(), String> {
         let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-        let mut csv = String::from("COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n");
-        for day in 1..=10 {
-            csv.push_str(&format!(
-                "h{day},a{day},2026-01-{day:02}T00:00:00,Council minutes part {day} are online.,0\n\
-                 s{day},b{day},2026-01-{day:02}T01:00:00,Buy cheap pills number {day} now,1\n"
-            ));
-        }
-        std::fs::write(file.path(), csv).map_err(|e| e.to_string())?;
+        let texts: Vec<(String, bool)> = (1..=10)
+            .flat_map(|n| {
+                [
+                    (format!("Council minutes part {n} are online."), false),
+                    (format!("Buy cheap pills number {n} now"), true),
+                ]
+            })
+            .collect();
+        let rows: Vec<(&str, bool)> = texts.iter().map(|(t, s)| (t.as_str(), *s)).collect();
+        write_labelled(file.path(), &rows)?;
         let files = [file.path().to_path_buf()];
         let learning = |share| {
             run(
@@ -817,29 +845,15 @@ mod tests {
     fn the_report_ends_with_every_file_pooled() -> Result<(), String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let mut files = Vec::new();
-        for (name, texts) in [
-            (
-                "news.csv",
-                ["The minutes are online.", "Buy cheap pills now"],
-            ),
-            ("blog.csv", ["Thanks for the recipe.", "Cheap watches here"]),
+        for (name, ham, spam) in [
+            ("news.csv", "The minutes are online.", "Buy cheap pills now"),
+            ("blog.csv", "Thanks for the recipe.", "Cheap watches here"),
         ] {
             let path = dir.path().join(name);
-            let csv = format!(
-                "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n\
-                 h,a,2026-01-01T00:00:00,{},0\ns,b,2026-01-02T00:00:00,{},1\n",
-                texts[0], texts[1]
-            );
-            std::fs::write(&path, csv).map_err(|e| e.to_string())?;
+            write_labelled(&path, &[(ham, false), (spam, true)])?;
             files.push(path);
         }
-        let report = run(
-            &files,
-            Protocol::Cold,
-            PriorSource::BuiltIn,
-            TAUGHT_SHARE,
-            false,
-        )?;
+        let report = cold_report(&files)?;
         let pooled = report
             .split_once("== the 2 files pooled")
             .map(|(_, pooled)| pooled)
@@ -849,13 +863,7 @@ mod tests {
             "{report}"
         );
         assert!(!pooled.contains("learning"), "{report}");
-        let one = run(
-            &files[..1],
-            Protocol::Cold,
-            PriorSource::BuiltIn,
-            TAUGHT_SHARE,
-            false,
-        )?;
+        let one = cold_report(&files[..1])?;
         assert!(!one.contains("pooled"), "{one}");
         Ok(())
     }
