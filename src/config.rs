@@ -15,7 +15,7 @@ use crate::{
     moderation::Retention, privacy::SecretKey, store::DEFAULT_POOL_SIZE, telemetry::LogFormat,
 };
 
-/// Days a reply keeps its IP address, user agent and referrer when not told
+/// Days a reply keeps its IP address, user agent, referrer and idempotency key when not told
 /// otherwise.
 pub const DEFAULT_RETAIN_CLIENT_DAYS: u32 = 30;
 
@@ -73,8 +73,8 @@ pub struct ServeSettings {
     #[arg(long, env = "REPLYGUARD_LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
 
-    /// Days after which a reply's IP address, user agent and referrer are
-    /// dropped.
+    /// Days after which a reply's IP address, user agent, referrer and
+    /// idempotency key are dropped.
     #[arg(
         long,
         env = "REPLYGUARD_RETAIN_CLIENT_DAYS",

@@ -1356,6 +1356,7 @@ async fn the_sweep_drops_old_client_details_and_expires_old_pending_replies(back
             ip: Some("203.0.113.7".to_owned()),
             user_agent: Some("Mozilla/5.0".to_owned()),
             referrer: Some("https://news.example.com/".to_owned()),
+            idempotency_key: Some(format!("{status:?}-{days}")),
             created_at: created,
             updated_at: created,
             ..comment(news, "story", None, status)
@@ -1365,7 +1366,14 @@ async fn the_sweep_drops_old_client_details_and_expires_old_pending_replies(back
     let old_approved = aged(40, CommentStatus::Approved);
     let waiting = aged(25, CommentStatus::Pending);
     let recent = aged(10, CommentStatus::Pending);
-    for c in [&old_pending, &old_approved, &waiting, &recent] {
+    // Sent with nothing but an idempotency key: its key goes all the same.
+    let keyed_only = StoredComment {
+        ip: None,
+        user_agent: None,
+        referrer: None,
+        ..aged(40, CommentStatus::Spam)
+    };
+    for c in [&old_pending, &old_approved, &waiting, &recent, &keyed_only] {
         insert(store.as_ref(), c).await;
     }
 
@@ -1380,20 +1388,32 @@ async fn the_sweep_drops_old_client_details_and_expires_old_pending_replies(back
     assert_eq!(
         report,
         SweepReport {
-            client_details_dropped: 2,
+            client_details_dropped: 3,
             expired: 2
         }
     );
-    for c in [&old_pending, &old_approved] {
+    for c in [&old_pending, &old_approved, &keyed_only] {
         let read = store.comment(c.id).await.expect("read").expect("kept");
         assert_eq!(
-            (read.ip, read.user_agent, read.referrer),
-            (None, None, None)
+            (
+                read.ip,
+                read.user_agent,
+                read.referrer,
+                read.idempotency_key
+            ),
+            (None, None, None, None)
         );
+        let key = c.idempotency_key.as_deref().expect("a key");
+        let by_key = store.comment_by_idempotency_key(news, key).await;
+        assert!(by_key.expect("lookup").is_none(), "{key} is gone");
     }
     for c in [&waiting, &recent] {
         let read = store.comment(c.id).await.expect("read").expect("kept");
         assert_eq!(read.ip, c.ip, "younger than the retention period");
+        assert_eq!(read.idempotency_key, c.idempotency_key);
+        let key = c.idempotency_key.as_deref().expect("a key");
+        let by_key = store.comment_by_idempotency_key(news, key).await;
+        assert_eq!(by_key.expect("lookup").map(|found| found.id), Some(c.id));
     }
     for c in [&old_pending, &waiting] {
         let read = store.comment(c.id).await.expect("read").expect("kept");

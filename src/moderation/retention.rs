@@ -1,5 +1,5 @@
 //! Retention: a reply's client details (IP address, user agent, referrer)
-//! are kept for a limited time, and pending replies that nobody decided can
+//! and the host's idempotency key are kept for a limited time, and pending replies that nobody decided can
 //! expire to rejected.
 //!
 //! The server sweeps once when it starts and then every hour. A sweep only
@@ -26,7 +26,8 @@ pub const EXPIRED_NOTE: &str = "expired";
 /// How long what is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
-    /// Days a reply keeps its IP address, user agent and referrer.
+    /// Days a reply keeps its IP address, user agent, referrer and the
+    /// host's idempotency key.
     pub client_details_days: u32,
     /// Days a reply may wait for a moderator before it is rejected; `None`
     /// keeps it pending for good.
@@ -52,7 +53,7 @@ impl Retention {
 /// What one sweep did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
-    /// Replies whose client details were dropped.
+    /// Replies whose client details or idempotency key were dropped.
     pub client_details_dropped: u64,
     /// Pending replies that expired to rejected.
     pub expired: u64,

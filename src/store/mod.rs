@@ -244,7 +244,8 @@ pub struct StoredComment {
     pub verdict: Verdict,
     pub reasons: Vec<Reason>,
     /// What is kept of the host's idempotency key: its keyed hash
-    /// ([`crate::privacy::Vault::idempotency_tag`]); earlier releases kept it as sent.
+    /// ([`crate::privacy::Vault::idempotency_tag`]); earlier releases kept it as sent. Dropped
+    /// with the client details by the retention sweep.
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -535,7 +536,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<BlockOutcome>;
     /// A site's blocklist, oldest entry first.
     async fn blocklist(&self, site: SiteId) -> StoreResult<Vec<BlockEntry>>;
-    /// Drops the IP address, user agent and referrer of every reply created
+    /// Drops the IP address, user agent, referrer and idempotency key of every reply created
     /// before `client_details_before`, and, when `expire_pending_before` is
     /// set, rejects every pending reply created before it with an `expire`
     /// audit row by `system` at `now`.

@@ -1046,9 +1046,11 @@ impl Store for PostgresStore {
                 // `= ANY(ARRAY(…))`, not `IN (…)`: the batch's ids are
                 // looked up by primary key instead of joined against a scan
                 // of the whole table.
-                "UPDATE comments SET ip = NULL, user_agent = NULL, referrer = NULL \
+                "UPDATE comments SET ip = NULL, user_agent = NULL, referrer = NULL, \
+                 idempotency_key = NULL \
                  WHERE id = ANY(ARRAY(SELECT id FROM comments WHERE created_at < $1 \
-                 AND (ip IS NOT NULL OR user_agent IS NOT NULL OR referrer IS NOT NULL) \
+                 AND (ip IS NOT NULL OR user_agent IS NOT NULL OR referrer IS NOT NULL \
+                 OR idempotency_key IS NOT NULL) \
                  LIMIT $2))",
             )
             .bind(client_details_before)

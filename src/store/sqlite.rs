@@ -1062,9 +1062,11 @@ impl Store for SqliteStore {
         let mut report = SweepReport::default();
         loop {
             let dropped = sqlx::query(
-                "UPDATE comments SET ip = NULL, user_agent = NULL, referrer = NULL \
+                "UPDATE comments SET ip = NULL, user_agent = NULL, referrer = NULL, \
+                 idempotency_key = NULL \
                  WHERE id IN (SELECT id FROM comments WHERE created_at < ? \
-                 AND (ip IS NOT NULL OR user_agent IS NOT NULL OR referrer IS NOT NULL) \
+                 AND (ip IS NOT NULL OR user_agent IS NOT NULL OR referrer IS NOT NULL \
+                 OR idempotency_key IS NOT NULL) \
                  LIMIT ?)",
             )
             .bind(client_details_before)
