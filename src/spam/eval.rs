@@ -6,10 +6,12 @@
 //! chronologically first 70% of each class of a file are taught as moderator decisions, the
 //! last 30% judged). Texts that also occur in what was trained on, or earlier in the judged
 //! part, are left out of the judging, so a repeated spam is not counted as caught twice.
+//! Each file's `AUTHOR` stands for a reader's email, so the history rules see what the site
+//! knows of the author: the statuses of their taught replies, then of their judged ones.
 //! This module reads files and returns a report; it never writes to a database.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     fmt::Write as _,
     path::{Path, PathBuf},
 };
@@ -378,15 +380,47 @@ fn train(datasets: &[&Dataset]) -> (Prior, (usize, usize), HashSet<String>) {
     (Prior::train(&examples), (spam, taught.len() - spam), seen)
 }
 
+/// What the site knows of each author, as the store counts it for [`Facts`]: their replies
+/// by status.
+#[derive(Debug, Default)]
+struct Records(HashMap<AuthorHash, [u32; 3]>);
+
+impl Records {
+    /// An author's reply now stands at `status`.
+    fn note(&mut self, author: AuthorHash, status: CommentStatus) {
+        let slot = match status {
+            CommentStatus::Approved => 0,
+            CommentStatus::Spam => 1,
+            CommentStatus::Rejected => 2,
+            CommentStatus::Pending => return,
+        };
+        self.0.entry(author).or_default()[slot] += 1;
+    }
+
+    /// `facts` with the author's record filled in.
+    fn facts<'a>(&self, author: AuthorHash, facts: Facts<'a>) -> Facts<'a> {
+        let [approved, spam, rejected] = self.0.get(&author).copied().unwrap_or_default();
+        Facts {
+            author: Some(author),
+            author_approved: approved,
+            author_spam: spam,
+            author_rejected: rejected,
+            ..facts
+        }
+    }
+}
+
 /// Replays the comments of `data` at `judged` indices (chronological), leaving out texts in
-/// `excluded` and repeats; returns the outcome and how many were left out. With `errors`,
-/// every misjudged reply is written there with its reasons.
+/// `excluded` and repeats; returns the outcome and how many were left out. `records` holds
+/// what the site knew of the authors before, and gains each judged reply's status. With
+/// `errors`, every misjudged reply is written there with its reasons.
 fn replay(
     assessor: &Assessor,
     data: &Dataset,
     judged: &[usize],
     excluded: &HashSet<String>,
     learned: &LearnedStats,
+    mut records: Records,
     mut errors: Option<&mut String>,
 ) -> (Outcome, usize) {
     let policy = Policy::default();
@@ -408,14 +442,17 @@ fn replay(
                 fingerprint: earlier.fingerprint,
             })
             .collect();
-        let facts = Facts {
-            author: Some(comment.author),
-            recent: &recent,
-            learned,
-            ..Facts::default()
-        };
+        let facts = records.facts(
+            comment.author,
+            Facts {
+                recent: &recent,
+                learned,
+                ..Facts::default()
+            },
+        );
         let assessment = assessor.assess(&comment.reply, &policy, &facts);
         let status = policy.initial_status(&assessment, false);
+        records.note(comment.author, status);
         outcome.add(comment.spam, status);
         let wrong = (status == CommentStatus::Approved) == comment.spam;
         if let Some(errors) = errors.as_deref_mut().filter(|_| wrong) {
@@ -517,6 +554,7 @@ pub fn run(
                 &all,
                 &prior_keys,
                 LearnedStats::empty(),
+                Records::default(),
                 show_errors.then_some(&mut errors),
             );
             section(&mut report, "cold", &outcome, left_out);
@@ -538,14 +576,16 @@ pub fn run(
             judged.sort_unstable();
             let mut learned = LearnedStats::new();
             let mut taught_keys = HashSet::new();
+            let mut records = Records::default();
             for &k in &taught {
                 let comment = &data.comments[k];
-                let label = if comment.spam {
-                    Label::Spam
+                let (label, status) = if comment.spam {
+                    (Label::Spam, CommentStatus::Spam)
                 } else {
-                    Label::Ham
+                    (Label::Ham, CommentStatus::Approved)
                 };
                 learned.learn(&comment.features, label, MARK_WEIGHT);
+                records.note(comment.author, status);
                 taught_keys.insert(comment.key.clone());
             }
             let mut errors = String::new();
@@ -555,6 +595,7 @@ pub fn run(
                 &judged,
                 &taught_keys,
                 &learned,
+                records,
                 show_errors.then_some(&mut errors),
             );
             let taught_spam = taught.iter().filter(|&&k| data.comments[k].spam).count();
@@ -897,6 +938,7 @@ mod tests {
             &all,
             &HashSet::new(),
             LearnedStats::empty(),
+            Records::default(),
             None,
         );
         let [ham_approved, ham_pending, ham_spam] = outcome.ham;
@@ -904,6 +946,53 @@ mod tests {
         assert_eq!((ham_approved + ham_pending + ham_spam, ham_spam), (40, 0));
         assert!(ham_pending <= 4, "{outcome:?}");
         assert!(spam_approved <= 2, "{outcome:?}");
+        Ok(())
+    }
+
+    /// The history rules see what the site knows of the file's authors: a reply approved on
+    /// its own is held when its author's taught reply was spam; a record counts approved,
+    /// spam and rejected replies, as the store does, not pending ones.
+    #[test]
+    fn an_authors_record_reaches_the_history_rules() -> Result<(), String> {
+        let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        write_labelled(
+            file.path(),
+            &[("The minutes of the council meeting are online now.", false)],
+        )?;
+        let data = load(file.path())?;
+        let judge = |records| {
+            let (outcome, _) = replay(
+                &Assessor::default(),
+                &data,
+                &[0],
+                &HashSet::new(),
+                LearnedStats::empty(),
+                records,
+                None,
+            );
+            outcome.ham
+        };
+        assert_eq!(judge(Records::default()), [1, 0, 0]);
+        let author = data.comments[0].author;
+        let mut records = Records::default();
+        records.note(author, CommentStatus::Spam);
+        assert_eq!(judge(records), [0, 1, 0], "held: the author sent spam");
+
+        let mut records = Records::default();
+        for status in [CommentStatus::Approved, CommentStatus::Pending] {
+            records.note(author, status);
+        }
+        records.note(author, CommentStatus::Rejected);
+        let facts = records.facts(author, Facts::default());
+        assert_eq!(
+            (
+                facts.author_approved,
+                facts.author_spam,
+                facts.author_rejected
+            ),
+            (1, 0, 1),
+            "a pending reply is no record yet"
+        );
         Ok(())
     }
 
