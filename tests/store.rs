@@ -15,8 +15,8 @@ use replyguard::{
     ids::{CommentId, SiteId, TokenId},
     moderation::{
         Access, AccessKind, Action, BlockKind, BlockSubject, Blocked, CommentStatus, Decision,
-        DecisionOutcome, ERASED_NAME, ERASED_REASON, Erasure, NewBlock, REMOVED_TEXT, Scope,
-        SweepReport,
+        DecisionOutcome, ERASED_NAME, ERASED_REASON, Erasure, FORM_NONCE_RETENTION, NewBlock,
+        REMOVED_TEXT, Retention, Scope, SweepReport,
     },
     privacy::{AuthorHash, KeptText, token_digest},
     spam::{Mode, Policy, Reason, Verdict},
@@ -1377,19 +1377,20 @@ async fn the_sweep_drops_old_client_details_and_expires_old_pending_replies(back
         insert(store.as_ref(), c).await;
     }
 
+    let retention = Retention {
+        client_details_days: 30,
+        expire_pending_days: Some(20),
+    };
     let report = store
-        .sweep(
-            now,
-            now - TimeDelta::days(30),
-            Some(now - TimeDelta::days(20)),
-        )
+        .sweep(now, &retention.cutoffs(now))
         .await
         .expect("sweep");
     assert_eq!(
         report,
         SweepReport {
             client_details_dropped: 3,
-            expired: 2
+            expired: 2,
+            form_nonces_dropped: 0,
         }
     );
     for c in [&old_pending, &old_approved, &keyed_only] {
@@ -1439,11 +1440,7 @@ async fn the_sweep_drops_old_client_details_and_expires_old_pending_replies(back
     );
 
     let again = store
-        .sweep(
-            now,
-            now - TimeDelta::days(30),
-            Some(now - TimeDelta::days(20)),
-        )
+        .sweep(now, &retention.cutoffs(now))
         .await
         .expect("sweep again");
     assert_eq!(
@@ -1468,10 +1465,11 @@ async fn without_an_expiry_the_sweep_leaves_pending_replies_waiting(backend: Bac
         ..comment(news, "story", None, CommentStatus::Pending)
     };
     insert(store.as_ref(), &ancient).await;
-    let report = store
-        .sweep(now, now - TimeDelta::days(30), None)
-        .await
-        .expect("sweep");
+    let keep = Retention {
+        client_details_days: 30,
+        expire_pending_days: None,
+    };
+    let report = store.sweep(now, &keep.cutoffs(now)).await.expect("sweep");
     assert_eq!(report, SweepReport::default());
     assert_eq!(
         status_of(store.as_ref(), ancient.id).await,
@@ -1494,19 +1492,20 @@ async fn the_sweep_works_through_a_backlog_in_batches(backend: Backend) {
         };
         insert(store.as_ref(), &c).await;
     }
+    let retention = Retention {
+        client_details_days: 30,
+        expire_pending_days: Some(30),
+    };
     let report = store
-        .sweep(
-            now,
-            now - TimeDelta::days(30),
-            Some(now - TimeDelta::days(30)),
-        )
+        .sweep(now, &retention.cutoffs(now))
         .await
         .expect("sweep");
     assert_eq!(
         report,
         SweepReport {
             client_details_dropped: 1100,
-            expired: 1100
+            expired: 1100,
+            form_nonces_dropped: 0,
         }
     );
     let left = store
@@ -1514,6 +1513,54 @@ async fn the_sweep_works_through_a_backlog_in_batches(backend: Backend) {
         .await
         .expect("queue");
     assert!(left.is_empty());
+}
+
+/// A used form token's nonce is kept while the token can still be sent, so that it is
+/// accepted once, and forgotten after; more than one batch of them.
+async fn the_sweep_forgets_the_nonces_of_expired_form_tokens(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let nonces: Vec<[u8; 16]> = (0u16..1100)
+        .map(|n| {
+            let mut nonce = [7u8; 16];
+            nonce[..2].copy_from_slice(&n.to_le_bytes());
+            nonce
+        })
+        .collect();
+    for nonce in &nonces {
+        assert!(store.use_form_nonce(news, nonce).await.expect("use"));
+    }
+    assert!(store.use_form_nonce(blog, &nonces[0]).await.expect("use"));
+    let retention = Retention {
+        client_details_days: 30,
+        expire_pending_days: None,
+    };
+
+    let now = store::now();
+    let report = store
+        .sweep(now, &retention.cutoffs(now))
+        .await
+        .expect("sweep");
+    assert_eq!(report, SweepReport::default(), "every token is still good");
+    assert!(!store.use_form_nonce(news, &nonces[0]).await.expect("use"));
+
+    let later =
+        now + TimeDelta::from_std(FORM_NONCE_RETENTION).expect("days") + TimeDelta::seconds(1);
+    let report = store
+        .sweep(later, &retention.cutoffs(later))
+        .await
+        .expect("sweep");
+    assert_eq!(report.form_nonces_dropped, 1101);
+    assert!(
+        store.use_form_nonce(news, &nonces[0]).await.expect("use"),
+        "forgotten: its token is refused as expired before its nonce is looked at"
+    );
+    let again = store
+        .sweep(now, &retention.cutoffs(now))
+        .await
+        .expect("sweep");
+    assert_eq!(again, SweepReport::default(), "the one used since is kept");
 }
 
 async fn texts_an_earlier_release_kept_are_kept_again_in_batches_and_only_once(backend: Backend) {
@@ -1677,6 +1724,7 @@ backend_tests!(
     the_sweep_drops_old_client_details_and_expires_old_pending_replies,
     without_an_expiry_the_sweep_leaves_pending_replies_waiting,
     the_sweep_works_through_a_backlog_in_batches,
+    the_sweep_forgets_the_nonces_of_expired_form_tokens,
     texts_an_earlier_release_kept_are_kept_again_in_batches_and_only_once,
     a_site_is_found_by_name_and_by_id_with_its_policy,
     a_policy_update_is_stored_with_its_audit_row,

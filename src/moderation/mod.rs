@@ -18,7 +18,10 @@ pub use block::{BlockEntry, BlockKind, BlockOutcome, BlockSubject, Blocked, NewB
 pub use erase::{
     ERASED_EMAIL, ERASED_NAME, ERASED_REASON, ErasedComment, Erasure, REMOVED_TEXT, is_erased,
 };
-pub use retention::{EXPIRED_NOTE, Retention, SWEEP_INTERVAL, SYSTEM_ACTOR, SweepReport, Sweeper};
+pub use retention::{
+    Cutoffs, EXPIRED_NOTE, FORM_NONCE_RETENTION, Retention, SWEEP_INTERVAL, SYSTEM_ACTOR,
+    SweepReport, Sweeper,
+};
 pub use scope::Scope;
 
 use chrono::{DateTime, Utc};

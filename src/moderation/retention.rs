@@ -1,18 +1,22 @@
 //! Retention: a reply's client details (IP address, user agent, referrer)
-//! and the host's idempotency key are kept for a limited time, and pending replies that nobody decided can
-//! expire to rejected.
+//! and the host's idempotency key are kept for a limited time, pending
+//! replies that nobody decided can expire to rejected, and the nonces of used
+//! form tokens are forgotten once the tokens have expired.
 //!
 //! The server sweeps once when it starts and then every hour. A sweep only
-//! ever removes client details or expires replies older than its cutoffs, so
-//! running it again, or on several replicas at once, changes nothing more: a
-//! reply expires once, with one audit row.
+//! ever removes what is older than its cutoffs or expires replies, so running
+//! it again, or on several replicas at once, changes nothing more: a reply
+//! expires once, with one audit row.
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::{sync::watch, task::JoinHandle, time::MissedTickBehavior};
 
-use crate::store::{self, Store};
+use crate::{
+    spam::form::TOKEN_LIFETIME,
+    store::{self, Store},
+};
 
 /// How often the server sweeps.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
@@ -22,6 +26,10 @@ pub const SYSTEM_ACTOR: &str = "system";
 
 /// The note of an expiry's audit row.
 pub const EXPIRED_NOTE: &str = "expired";
+
+/// How long the nonce of a used form token is kept: the token's lifetime, after which it is
+/// refused as expired whatever its nonce, and a day more for replicas whose clocks disagree.
+pub const FORM_NONCE_RETENTION: Duration = Duration::from_secs(TOKEN_LIFETIME.as_secs() + 86_400);
 
 /// How long what is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,19 +43,32 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// The cutoffs of a sweep at `now`: client details of replies created
-    /// before the first are dropped, pending replies created before the
-    /// second (if any) expire.
-    pub fn cutoffs(&self, now: DateTime<Utc>) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
-        let before = |days: u32| {
-            now.checked_sub_signed(TimeDelta::days(i64::from(days)))
+    /// The cutoffs of a sweep at `now`.
+    pub fn cutoffs(&self, now: DateTime<Utc>) -> Cutoffs {
+        let before = |age: TimeDelta| {
+            now.checked_sub_signed(age)
                 .unwrap_or(DateTime::<Utc>::MIN_UTC)
         };
-        (
-            before(self.client_details_days),
-            self.expire_pending_days.map(before),
-        )
+        let days = |days: u32| before(TimeDelta::days(i64::from(days)));
+        Cutoffs {
+            client_details_before: days(self.client_details_days),
+            expire_pending_before: self.expire_pending_days.map(days),
+            form_nonces_before: before(
+                TimeDelta::from_std(FORM_NONCE_RETENTION).unwrap_or(TimeDelta::MAX),
+            ),
+        }
     }
+}
+
+/// What one sweep removes: what is older than these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cutoffs {
+    /// Replies created before this lose their client details and idempotency key.
+    pub client_details_before: DateTime<Utc>,
+    /// Pending replies created before this, if set, expire to rejected.
+    pub expire_pending_before: Option<DateTime<Utc>>,
+    /// Form token nonces used before this are forgotten.
+    pub form_nonces_before: DateTime<Utc>,
 }
 
 /// What one sweep did.
@@ -57,6 +78,8 @@ pub struct SweepReport {
     pub client_details_dropped: u64,
     /// Pending replies that expired to rejected.
     pub expired: u64,
+    /// Nonces of used form tokens forgotten.
+    pub form_nonces_dropped: u64,
 }
 
 /// The server's sweeping task.
@@ -103,17 +126,14 @@ impl Drop for Sweeper {
 
 async fn sweep_once(store: &dyn Store, retention: &Retention) {
     let now = store::now();
-    let (client_details_before, expire_pending_before) = retention.cutoffs(now);
-    match store
-        .sweep(now, client_details_before, expire_pending_before)
-        .await
-    {
+    match store.sweep(now, &retention.cutoffs(now)).await {
         Ok(report) if report == SweepReport::default() => {
             tracing::debug!("retention sweep: nothing to do");
         }
         Ok(report) => tracing::info!(
             client_details_dropped = report.client_details_dropped,
             expired = report.expired,
+            form_nonces_dropped = report.form_nonces_dropped,
             "retention sweep"
         ),
         Err(err) => tracing::warn!(error = %err, "retention sweep failed; the next one retries"),
@@ -133,16 +153,27 @@ mod tests {
             client_details_days: 30,
             expire_pending_days: Some(7),
         };
-        let (client, pending) = retention.cutoffs(now);
-        assert_eq!(client.to_rfc3339(), "2026-03-01T12:00:00+00:00");
+        let cutoffs = retention.cutoffs(now);
         assert_eq!(
-            pending.map(|t| t.to_rfc3339()).as_deref(),
+            cutoffs.client_details_before.to_rfc3339(),
+            "2026-03-01T12:00:00+00:00"
+        );
+        assert_eq!(
+            cutoffs
+                .expire_pending_before
+                .map(|t| t.to_rfc3339())
+                .as_deref(),
             Some("2026-03-24T12:00:00+00:00")
+        );
+        // A token's two days, and one more.
+        assert_eq!(
+            cutoffs.form_nonces_before.to_rfc3339(),
+            "2026-03-28T12:00:00+00:00"
         );
         let keep = Retention {
             expire_pending_days: None,
             ..retention
         };
-        assert_eq!(keep.cutoffs(now).1, None);
+        assert_eq!(keep.cutoffs(now).expire_pending_before, None);
     }
 }

@@ -35,7 +35,7 @@ use super::{
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
-        Access, AuditRecord, BlockEntry, BlockOutcome, Decision, DecisionOutcome, Erasure,
+        Access, AuditRecord, BlockEntry, BlockOutcome, Cutoffs, Decision, DecisionOutcome, Erasure,
         NewBlock, QueueEvent, SweepReport,
     },
     spam::Policy,
@@ -394,18 +394,10 @@ impl Store for CachedStore {
         self.inner.blocklist(site).await
     }
 
-    async fn sweep(
-        &self,
-        now: DateTime<Utc>,
-        client_details_before: DateTime<Utc>,
-        expire_pending_before: Option<DateTime<Utc>>,
-    ) -> StoreResult<SweepReport> {
-        let result = self
-            .inner
-            .sweep(now, client_details_before, expire_pending_before)
-            .await;
+    async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {
+        let result = self.inner.sweep(now, cutoffs).await;
         // Expiry rejects pending replies only; as with blocks, dropped anyway.
-        if expire_pending_before.is_some() {
+        if cutoffs.expire_pending_before.is_some() {
             self.cache.clear();
         }
         result

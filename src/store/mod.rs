@@ -26,8 +26,8 @@ pub use sqlite::SqliteStore;
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
     moderation::{
-        Access, AuditRecord, BlockEntry, BlockOutcome, CommentStatus, Decision, DecisionOutcome,
-        Erasure, NewBlock, QueueEvent, Scope, SweepReport,
+        Access, AuditRecord, BlockEntry, BlockOutcome, CommentStatus, Cutoffs, Decision,
+        DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, SweepReport,
     },
     privacy::{KeptText, PrivacyError, Vault},
     spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
@@ -537,15 +537,10 @@ pub trait Store: Send + Sync + 'static {
     /// A site's blocklist, oldest entry first.
     async fn blocklist(&self, site: SiteId) -> StoreResult<Vec<BlockEntry>>;
     /// Drops the IP address, user agent, referrer and idempotency key of every reply created
-    /// before `client_details_before`, and, when `expire_pending_before` is
-    /// set, rejects every pending reply created before it with an `expire`
-    /// audit row by `system` at `now`.
-    async fn sweep(
-        &self,
-        now: DateTime<Utc>,
-        client_details_before: DateTime<Utc>,
-        expire_pending_before: Option<DateTime<Utc>>,
-    ) -> StoreResult<SweepReport>;
+    /// before `cutoffs.client_details_before`; when `cutoffs.expire_pending_before` is set,
+    /// rejects every pending reply created before it with an `expire` audit row by `system`
+    /// at `now`; forgets the form nonces used before `cutoffs.form_nonces_before`.
+    async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport>;
 }
 
 /// The note of the audit row of a comment that `replyguard seed` made, so

@@ -46,9 +46,9 @@ use super::{
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
-        Access, Action, AuditRecord, BlockEntry, BlockOutcome, Blocked, CommentStatus, Decision,
-        DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE, Erasure, NewBlock, QueueEvent,
-        SYSTEM_ACTOR, SweepReport, audit_action,
+        Access, Action, AuditRecord, BlockEntry, BlockOutcome, Blocked, CommentStatus, Cutoffs,
+        Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE, Erasure, NewBlock,
+        QueueEvent, SYSTEM_ACTOR, SweepReport, audit_action,
     },
     spam::{Label, Policy, RecentReply},
 };
@@ -1034,12 +1034,7 @@ impl Store for PostgresStore {
         rows.into_iter().map(BlockEntry::try_from).collect()
     }
 
-    async fn sweep(
-        &self,
-        now: DateTime<Utc>,
-        client_details_before: DateTime<Utc>,
-        expire_pending_before: Option<DateTime<Utc>>,
-    ) -> StoreResult<SweepReport> {
+    async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {
         let mut report = SweepReport::default();
         loop {
             let dropped = sqlx::query(
@@ -1053,7 +1048,7 @@ impl Store for PostgresStore {
                  OR idempotency_key IS NOT NULL) \
                  LIMIT $2))",
             )
-            .bind(client_details_before)
+            .bind(cutoffs.client_details_before)
             .bind(SWEEP_BATCH)
             .execute(&self.pool)
             .await?
@@ -1063,7 +1058,7 @@ impl Store for PostgresStore {
                 break;
             }
         }
-        if let Some(before) = expire_pending_before {
+        if let Some(before) = cutoffs.expire_pending_before {
             loop {
                 let mut tx = self.pool.begin().await?;
                 // SKIP LOCKED: a reply a moderator is deciding right now is
@@ -1112,6 +1107,22 @@ impl Store for PostgresStore {
                 if due.len() < SWEEP_BATCH.unsigned_abs() as usize {
                     break;
                 }
+            }
+        }
+        loop {
+            // By `ctid`, as the batch of comments above is by id.
+            let dropped = sqlx::query(
+                "DELETE FROM form_nonces WHERE ctid = ANY(ARRAY(SELECT ctid FROM form_nonces \
+                 WHERE used_at < $1 LIMIT $2))",
+            )
+            .bind(cutoffs.form_nonces_before)
+            .bind(SWEEP_BATCH)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            report.form_nonces_dropped += dropped;
+            if dropped < SWEEP_BATCH.unsigned_abs() {
+                break;
             }
         }
         Ok(report)

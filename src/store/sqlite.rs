@@ -33,9 +33,9 @@ use super::{
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
-        Access, Action, AuditRecord, BlockEntry, BlockOutcome, Blocked, CommentStatus, Decision,
-        DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE, Erasure, NewBlock, QueueEvent,
-        SYSTEM_ACTOR, SweepReport, audit_action,
+        Access, Action, AuditRecord, BlockEntry, BlockOutcome, Blocked, CommentStatus, Cutoffs,
+        Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE, Erasure, NewBlock,
+        QueueEvent, SYSTEM_ACTOR, SweepReport, audit_action,
     },
     spam::{Label, Policy, RecentReply},
 };
@@ -1053,12 +1053,7 @@ impl Store for SqliteStore {
         rows.into_iter().map(BlockEntry::try_from).collect()
     }
 
-    async fn sweep(
-        &self,
-        now: DateTime<Utc>,
-        client_details_before: DateTime<Utc>,
-        expire_pending_before: Option<DateTime<Utc>>,
-    ) -> StoreResult<SweepReport> {
+    async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {
         let mut report = SweepReport::default();
         loop {
             let dropped = sqlx::query(
@@ -1069,7 +1064,7 @@ impl Store for SqliteStore {
                  OR idempotency_key IS NOT NULL) \
                  LIMIT ?)",
             )
-            .bind(client_details_before)
+            .bind(cutoffs.client_details_before)
             .bind(SWEEP_BATCH)
             .execute(&self.writer)
             .await?
@@ -1079,7 +1074,7 @@ impl Store for SqliteStore {
                 break;
             }
         }
-        if let Some(before) = expire_pending_before {
+        if let Some(before) = cutoffs.expire_pending_before {
             loop {
                 let mut tx = self.writer.begin().await?;
                 let due = sqlx::query(
@@ -1124,6 +1119,21 @@ impl Store for SqliteStore {
                 if due.len() < SWEEP_BATCH.unsigned_abs() as usize {
                     break;
                 }
+            }
+        }
+        loop {
+            let dropped = sqlx::query(
+                "DELETE FROM form_nonces WHERE (site_id, nonce) IN \
+                 (SELECT site_id, nonce FROM form_nonces WHERE used_at < ? LIMIT ?)",
+            )
+            .bind(cutoffs.form_nonces_before)
+            .bind(SWEEP_BATCH)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+            report.form_nonces_dropped += dropped;
+            if dropped < SWEEP_BATCH.unsigned_abs() {
+                break;
             }
         }
         if report.client_details_dropped > 0 {
