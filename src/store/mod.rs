@@ -551,6 +551,23 @@ pub const SEEDED_NOTE: &str = "seeded";
 /// backlog never holds the database for long.
 const SWEEP_BATCH: i64 = 500;
 
+/// Runs a sweep's `batch` (one statement of at most [`SWEEP_BATCH`] rows) again until one
+/// changes fewer; returns how many rows they changed in all.
+async fn in_batches<F, Fut>(mut batch: F) -> StoreResult<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
+    let mut changed = 0;
+    loop {
+        let rows = batch().await?;
+        changed += rows;
+        if rows < SWEEP_BATCH.unsigned_abs() {
+            return Ok(changed);
+        }
+    }
+}
+
 /// How many events a slow watcher may fall behind before it skips some.
 pub const EVENT_BUFFER: usize = 1024;
 

@@ -34,7 +34,7 @@ use super::{
     EVENT_BUFFER, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit,
     RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreOptions,
     StoreResult, StoredComment, StoredFacts, TextKeeper, ThreadCursor, ThreadOrder, ThreadPage,
-    lesson, lessons, now,
+    in_batches, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
@@ -1035,9 +1035,8 @@ impl Store for PostgresStore {
     }
 
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {
-        let mut report = SweepReport::default();
-        loop {
-            let dropped = sqlx::query(
+        let client_details_dropped = in_batches(|| async move {
+            let done = sqlx::query(
                 // `= ANY(ARRAY(…))`, not `IN (…)`: the batch's ids are
                 // looked up by primary key instead of joined against a scan
                 // of the whole table.
@@ -1051,13 +1050,14 @@ impl Store for PostgresStore {
             .bind(cutoffs.client_details_before)
             .bind(SWEEP_BATCH)
             .execute(&self.pool)
-            .await?
-            .rows_affected();
-            report.client_details_dropped += dropped;
-            if dropped < SWEEP_BATCH.unsigned_abs() {
-                break;
-            }
-        }
+            .await?;
+            Ok(done.rows_affected())
+        })
+        .await?;
+        let mut report = SweepReport {
+            client_details_dropped,
+            ..SweepReport::default()
+        };
         if let Some(before) = cutoffs.expire_pending_before {
             loop {
                 let mut tx = self.pool.begin().await?;
@@ -1109,22 +1109,19 @@ impl Store for PostgresStore {
                 }
             }
         }
-        loop {
+        report.form_nonces_dropped = in_batches(|| async move {
             // By `ctid`, as the batch of comments above is by id.
-            let dropped = sqlx::query(
+            let done = sqlx::query(
                 "DELETE FROM form_nonces WHERE ctid = ANY(ARRAY(SELECT ctid FROM form_nonces \
                  WHERE used_at < $1 LIMIT $2))",
             )
             .bind(cutoffs.form_nonces_before)
             .bind(SWEEP_BATCH)
             .execute(&self.pool)
-            .await?
-            .rows_affected();
-            report.form_nonces_dropped += dropped;
-            if dropped < SWEEP_BATCH.unsigned_abs() {
-                break;
-            }
-        }
+            .await?;
+            Ok(done.rows_affected())
+        })
+        .await?;
         Ok(report)
     }
 }

@@ -21,7 +21,8 @@ use uuid::Uuid;
 use super::{
     Credential, EVENT_BUFFER, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit, RECENT_REPLIES,
     ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreResult, StoredComment,
-    StoredFacts, TextKeeper, ThreadCursor, ThreadOrder, ThreadPage, lesson, lessons, now,
+    StoredFacts, TextKeeper, ThreadCursor, ThreadOrder, ThreadPage, in_batches, lesson, lessons,
+    now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
         comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
@@ -1054,9 +1055,8 @@ impl Store for SqliteStore {
     }
 
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {
-        let mut report = SweepReport::default();
-        loop {
-            let dropped = sqlx::query(
+        let client_details_dropped = in_batches(|| async move {
+            let done = sqlx::query(
                 "UPDATE comments SET ip = NULL, user_agent = NULL, referrer = NULL, \
                  idempotency_key = NULL \
                  WHERE id IN (SELECT id FROM comments WHERE created_at < ? \
@@ -1067,13 +1067,14 @@ impl Store for SqliteStore {
             .bind(cutoffs.client_details_before)
             .bind(SWEEP_BATCH)
             .execute(&self.writer)
-            .await?
-            .rows_affected();
-            report.client_details_dropped += dropped;
-            if dropped < SWEEP_BATCH.unsigned_abs() {
-                break;
-            }
-        }
+            .await?;
+            Ok(done.rows_affected())
+        })
+        .await?;
+        let mut report = SweepReport {
+            client_details_dropped,
+            ..SweepReport::default()
+        };
         if let Some(before) = cutoffs.expire_pending_before {
             loop {
                 let mut tx = self.writer.begin().await?;
@@ -1121,21 +1122,18 @@ impl Store for SqliteStore {
                 }
             }
         }
-        loop {
-            let dropped = sqlx::query(
+        report.form_nonces_dropped = in_batches(|| async move {
+            let done = sqlx::query(
                 "DELETE FROM form_nonces WHERE (site_id, nonce) IN \
                  (SELECT site_id, nonce FROM form_nonces WHERE used_at < ? LIMIT ?)",
             )
             .bind(cutoffs.form_nonces_before)
             .bind(SWEEP_BATCH)
             .execute(&self.writer)
-            .await?
-            .rows_affected();
-            report.form_nonces_dropped += dropped;
-            if dropped < SWEEP_BATCH.unsigned_abs() {
-                break;
-            }
-        }
+            .await?;
+            Ok(done.rows_affected())
+        })
+        .await?;
         if report.client_details_dropped > 0 {
             self.checkpoint().await;
         }
