@@ -493,7 +493,9 @@ fn replay(
             },
         );
         let assessment = assessor.assess(&comment.reply, &policy, &facts);
-        let status = policy.initial_status(&assessment, false);
+        // As the pipeline decides it (it matters only to the `trusted-only` mode).
+        let trusted = facts.author_approved > 0 && facts.author_spam == 0;
+        let status = policy.initial_status(&assessment, trusted);
         records.note(comment.author, status);
         outcome.add(comment.spam, status);
         let wrong = (status == CommentStatus::Approved) == comment.spam;

@@ -1110,7 +1110,8 @@ impl Store for PostgresStore {
             }
         }
         report.form_nonces_dropped = in_batches(|| async move {
-            // By `ctid`, as the batch of comments above is by id.
+            // `ctid = ANY(ARRAY(…))` for the reason above: the batch is
+            // looked up by row address, not joined against a scan.
             let done = sqlx::query(
                 "DELETE FROM form_nonces WHERE ctid = ANY(ARRAY(SELECT ctid FROM form_nonces \
                  WHERE used_at < $1 LIMIT $2))",
