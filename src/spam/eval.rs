@@ -702,12 +702,37 @@ fn section(report: &mut String, protocol: &str, outcome: &Outcome, left_out: usi
         report,
         "   caught MCC, 95% interval (bootstrap of the judged replies): {low:.3} to {high:.3}"
     );
+    let ham: usize = outcome.ham.iter().sum();
+    let spam: usize = outcome.spam.iter().sum();
+    let (ham_low, ham_high) = wilson(outcome.ham[2], ham);
+    let (spam_low, spam_high) = wilson(outcome.spam[0], spam);
     let _ = writeln!(
         report,
-        "   ham sent to spam {:.1}%   spam approved at once {:.1}%",
+        "   ham sent to spam {:.1}% ({:.1} to {:.1})   spam approved at once {:.1}% ({:.1} to {:.1})",
         outcome.ham_to_spam() * 100.0,
-        outcome.spam_approved() * 100.0
+        ham_low * 100.0,
+        ham_high * 100.0,
+        outcome.spam_approved() * 100.0,
+        spam_low * 100.0,
+        spam_high * 100.0
     );
+}
+
+/// The 95% Wilson score interval of the share `part / whole`: unlike the share ± 1.96
+/// standard errors, it stays within 0 to 1 and says something when `part` is 0.
+fn wilson(part: usize, whole: usize) -> (f64, f64) {
+    if whole == 0 {
+        return (0.0, 0.0);
+    }
+    const Z: f64 = 1.96;
+    let (n, p) = (whole as f64, part as f64 / whole as f64);
+    let centre = p + Z * Z / (2.0 * n);
+    let spread = Z * (p * (1.0 - p) / n + Z * Z / (4.0 * n * n)).sqrt();
+    let scale = 1.0 + Z * Z / n;
+    (
+        ((centre - spread) / scale).max(0.0),
+        ((centre + spread) / scale).min(1.0),
+    )
 }
 
 /// Trains a prior on every distinct text of `files` (near-duplicates once) and writes its compact form to `out`;
@@ -1043,6 +1068,17 @@ mod tests {
             "a pending reply is no record yet"
         );
         Ok(())
+    }
+
+    #[test]
+    fn a_wilson_interval_is_the_textbook_one() {
+        let round = |(low, high): (f64, f64)| ((low * 1000.0).round(), (high * 1000.0).round());
+        // 2 of 53: 0.0104 to 0.1275.
+        assert_eq!(round(wilson(2, 53)), (10.0, 128.0));
+        // None of 53 still leaves up to 6.8%.
+        assert_eq!(round(wilson(0, 53)), (0.0, 68.0));
+        assert_eq!(wilson(0, 0), (0.0, 0.0));
+        assert_eq!(round(wilson(53, 53)), (932.0, 1000.0));
     }
 
     #[test]
