@@ -16,6 +16,8 @@
 #                                  list-deep then read its hot article, seed/hot (PostgreSQL is
 #                                  VACUUM ANALYZEd after seeding)
 #   KEEP                           a directory: keep the SQLite database there instead of deleting it
+#   BLOCKLIST                      fill the site's blocklist with this many addresses (10.x.y.z,
+#                                  none of them the load generator's) first, with sqlite3 or psql
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -25,6 +27,7 @@ PORT=${PORT:-50061}
 GENERATOR=${GENERATOR:-$1}
 DATABASE=${DATABASE:-}
 SEED_REPLIES=${SEED_REPLIES:-}
+BLOCKLIST=${BLOCKLIST:-}
 
 run=0
 for server in "$@"; do
@@ -49,6 +52,19 @@ for server in "$@"; do
     article=(--article seed/hot)
     if [[ -n $schema ]]; then
       psql -q "$DATABASE" -c "SET search_path = $schema" -c "VACUUM ANALYZE"
+    fi
+  fi
+  if [[ -n $BLOCKLIST ]]; then
+    addresses="SELECT '10.' || (i / 65536) || '.' || (i / 256 % 256) || '.' || (i % 256) AS ip"
+    if [[ -n $schema ]]; then
+      psql -q "$DATABASE" -c "SET search_path = $schema" -c "INSERT INTO blocklist \
+        (site_id, kind, value, created_at, actor) SELECT (SELECT id FROM sites), 'ip', ip, now(), \
+        'load' FROM ($addresses FROM generate_series(0, $BLOCKLIST - 1) AS i) AS a"
+    else
+      sqlite3 "$dir/bench.db" "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n \
+        WHERE i < $BLOCKLIST - 1) INSERT INTO blocklist (site_id, kind, value, created_at, actor) \
+        SELECT (SELECT id FROM sites), 'ip', ip, strftime('%Y-%m-%dT%H:%M:%f+00:00'), 'load' \
+        FROM ($addresses FROM n)"
     fi
   fi
   "$server" serve --listen "127.0.0.1:$PORT" --database "$db" >"$dir/serve.log" 2>&1 &

@@ -1340,6 +1340,74 @@ async fn a_block_is_listed_once_and_rejects_only_the_pending_replies_it_picks(ba
     assert!(store.blocklist(blog).await.expect("blocklist").is_empty());
 }
 
+/// A reply meets the entries of its site's blocklist that match it, and no other, among many.
+async fn a_reply_finds_only_the_blocklist_entries_that_match_it(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let author = "07".repeat(32);
+    let many: Vec<String> = (0..300)
+        .map(|n| format!("10.0.{}.{}", n / 256, n % 256))
+        .collect();
+    let entries = [
+        (news, BlockKind::Ip, "203.0.113.7"),
+        (news, BlockKind::Ip, "2001:db8::1"),
+        (news, BlockKind::EmailDomain, "example.com"),
+        (news, BlockKind::EmailDomain, "ample.com"),
+        (news, BlockKind::WebsiteDomain, "pills.example"),
+        (news, BlockKind::WebsiteDomain, "shop.pills.example.org"),
+        (news, BlockKind::Author, author.as_str()),
+        (blog, BlockKind::Ip, "198.51.100.1"),
+    ]
+    .into_iter()
+    .chain(many.iter().map(|ip| (news, BlockKind::Ip, ip.as_str())));
+    for (site, kind, value) in entries {
+        let blocked = Blocked::parse(kind, value).expect("an entry");
+        let block = NewBlock {
+            site,
+            blocked: &blocked,
+            actor: "rg_mod_test1234",
+            note: None,
+        };
+        store.block(&block, None).await.expect("block");
+    }
+
+    let reply = BlockSubject {
+        author_hash: &[7; 32],
+        ip: Some("2001:0db8:0::1"),
+        email: Some("jane@Mail.Example.com"),
+        website: Some("https://shop.pills.example/buy"),
+    };
+    let found = store.blocks_matching(news, &reply).await.expect("lookup");
+    let matching: Vec<_> = store
+        .blocklist(news)
+        .await
+        .expect("blocklist")
+        .into_iter()
+        .filter(|entry| entry.blocked.matches(&reply))
+        .collect();
+    assert_eq!(found, matching, "the same entries, in the same order");
+    let values: Vec<String> = found.iter().map(|e| e.blocked.to_string()).collect();
+    assert_eq!(values.len(), 4, "{values:?}");
+
+    let elsewhere = BlockSubject {
+        author_hash: &[8; 32],
+        ip: Some("198.51.100.1"),
+        email: Some("jane@ample.org"),
+        website: Some("https://pills.example.org/"),
+    };
+    let none = store
+        .blocks_matching(news, &elsewhere)
+        .await
+        .expect("lookup");
+    assert!(none.is_empty(), "{none:?}");
+    let on_blog = store
+        .blocks_matching(blog, &elsewhere)
+        .await
+        .expect("lookup");
+    assert_eq!(on_blog.len(), 1, "the address is blocked on the blog only");
+}
+
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .expect("a time")
@@ -1724,6 +1792,7 @@ backend_tests!(
     the_sweep_drops_old_client_details_and_expires_old_pending_replies,
     without_an_expiry_the_sweep_leaves_pending_replies_waiting,
     the_sweep_works_through_a_backlog_in_batches,
+    a_reply_finds_only_the_blocklist_entries_that_match_it,
     the_sweep_forgets_the_nonces_of_expired_form_tokens,
     texts_an_earlier_release_kept_are_kept_again_in_batches_and_only_once,
     a_site_is_found_by_name_and_by_id_with_its_policy,

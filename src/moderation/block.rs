@@ -163,6 +163,44 @@ fn domain(text: &str) -> Option<String> {
     }
 }
 
+impl BlockSubject<'_> {
+    /// Every entry that matches this subject ([`Blocked::matches`]): its author, its address,
+    /// and the domains of its email and website with each domain they lie within. The store
+    /// looks these few up instead of reading a site's whole blocklist for every reply.
+    pub fn candidates(&self) -> Vec<Blocked> {
+        let mut candidates = Vec::new();
+        if let Ok(hash) = <[u8; 32]>::try_from(self.author_hash) {
+            candidates.push(Blocked::Author(AuthorHash(hash)));
+        }
+        if let Some(ip) = self.ip.and_then(|text| text.trim().parse::<IpAddr>().ok()) {
+            candidates.push(Blocked::Ip(ip));
+        }
+        if let Some(host) = self
+            .email
+            .and_then(|email| email.trim().rsplit_once('@'))
+            .and_then(|(_, host)| domain(host))
+        {
+            candidates.extend(enclosing(&host).map(Blocked::EmailDomain));
+        }
+        if let Some(host) = self
+            .website
+            .and_then(|site| url::Url::parse(site).ok())
+            .and_then(|url| url.host_str().and_then(domain))
+        {
+            candidates.extend(enclosing(&host).map(Blocked::WebsiteDomain));
+        }
+        candidates
+    }
+}
+
+/// `host` and the domains it lies within that an entry can name (those with a dot):
+/// `a.b.example` gives `a.b.example` and `b.example`.
+fn enclosing(host: &str) -> impl Iterator<Item = String> + '_ {
+    std::iter::successors(Some(host), |rest| rest.split_once('.').map(|(_, up)| up))
+        .filter(|name| name.contains('.'))
+        .map(str::to_owned)
+}
+
 fn within(host: &str, blocked: &str) -> bool {
     host == blocked
         || host
@@ -287,5 +325,54 @@ mod tests {
         let author = Blocked::Author(AuthorHash([7; 32]));
         assert!(author.matches(&subject("a@b.example", "", "::1")));
         assert!(!Blocked::Author(AuthorHash([8; 32])).matches(&subject("a@b.example", "", "::1")));
+    }
+
+    /// The entries the store looks up for a reply are exactly those that match it.
+    #[test]
+    fn a_subjects_candidates_are_the_entries_that_match_it() {
+        let entries: Vec<Blocked> = [
+            (BlockKind::Author, &*"07".repeat(32)),
+            (BlockKind::Author, &*"08".repeat(32)),
+            (BlockKind::Ip, "2001:db8::1"),
+            (BlockKind::Ip, "203.0.113.7"),
+            (BlockKind::Ip, "::ffff:203.0.113.7"),
+            (BlockKind::EmailDomain, "example.com"),
+            (BlockKind::EmailDomain, "mail.example.com"),
+            (BlockKind::EmailDomain, "ample.com"),
+            (BlockKind::EmailDomain, "xn--bcher-kva.example"),
+            (BlockKind::WebsiteDomain, "pills.example"),
+            (BlockKind::WebsiteDomain, "shop.pills.example"),
+            (BlockKind::WebsiteDomain, "example.com"),
+        ]
+        .into_iter()
+        .map(|(kind, value)| Blocked::parse(kind, value).expect("an entry"))
+        .collect();
+        let subjects = [
+            subject(
+                "jane@Mail.Example.com",
+                "https://shop.pills.example/x",
+                "2001:0db8:0::1",
+            ),
+            subject("jane@ample.com", "https://ills.example", "203.0.113.7"),
+            subject(
+                "jane@bücher.example.",
+                "http://example.com",
+                "::ffff:203.0.113.7",
+            ),
+            subject("not an email", "not a url", "not an address"),
+            BlockSubject::default(),
+        ];
+        for reply in &subjects {
+            let candidates = reply.candidates();
+            for entry in &entries {
+                assert_eq!(
+                    candidates.contains(entry),
+                    entry.matches(reply),
+                    "{entry} for {reply:?}"
+                );
+            }
+            assert!(candidates.iter().all(|c| c.matches(reply)), "{reply:?}");
+        }
+        assert_eq!(subjects[0].candidates().len(), 6);
     }
 }

@@ -35,8 +35,8 @@ use super::{
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
-        Access, AuditRecord, BlockEntry, BlockOutcome, Cutoffs, Decision, DecisionOutcome, Erasure,
-        NewBlock, QueueEvent, SweepReport,
+        Access, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Cutoffs, Decision,
+        DecisionOutcome, Erasure, NewBlock, QueueEvent, SweepReport,
     },
     spam::Policy,
 };
@@ -392,6 +392,14 @@ impl Store for CachedStore {
 
     async fn blocklist(&self, site: SiteId) -> StoreResult<Vec<BlockEntry>> {
         self.inner.blocklist(site).await
+    }
+
+    async fn blocks_matching(
+        &self,
+        site: SiteId,
+        subject: &BlockSubject<'_>,
+    ) -> StoreResult<Vec<BlockEntry>> {
+        self.inner.blocks_matching(site, subject).await
     }
 
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {

@@ -26,8 +26,8 @@ pub use sqlite::SqliteStore;
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
     moderation::{
-        Access, AuditRecord, BlockEntry, BlockOutcome, CommentStatus, Cutoffs, Decision,
-        DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, SweepReport,
+        Access, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, CommentStatus, Cutoffs,
+        Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, SweepReport,
     },
     privacy::{KeptText, PrivacyError, Vault},
     spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
@@ -536,6 +536,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<BlockOutcome>;
     /// A site's blocklist, oldest entry first.
     async fn blocklist(&self, site: SiteId) -> StoreResult<Vec<BlockEntry>>;
+    /// The entries of a site's blocklist that match `subject` ([`Blocked::matches`]), oldest
+    /// first: the few a reply's author, address and domains can meet, looked up one by one, so
+    /// a long blocklist costs a reply nothing more.
+    ///
+    /// [`Blocked::matches`]: crate::moderation::Blocked::matches
+    async fn blocks_matching(
+        &self,
+        site: SiteId,
+        subject: &BlockSubject<'_>,
+    ) -> StoreResult<Vec<BlockEntry>>;
     /// Drops the IP address, user agent, referrer and idempotency key of every reply created
     /// before `cutoffs.client_details_before`; when `cutoffs.expire_pending_before` is set,
     /// rejects every pending reply created before it with an `expire` audit row by `system`

@@ -15,7 +15,10 @@ use super::{
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
-    moderation::{AuditRecord, BlockEntry, BlockKind, Blocked, CommentStatus, Scope, audit_action},
+    moderation::{
+        AuditRecord, BlockEntry, BlockKind, BlockSubject, Blocked, CommentStatus, Scope,
+        audit_action,
+    },
     spam::{Policy, Reason, Verdict},
 };
 
@@ -435,6 +438,52 @@ pub(super) struct ErasableRow {
     pub(super) body_public: String,
     pub(super) body_html: String,
     pub(super) reasons: Json<Vec<Reason>>,
+}
+
+/// The query of the entries of `site`'s blocklist that match `subject`, on either backend, for
+/// [`BlockRow`]s: primary-key lookups of [`BlockSubject::candidates`], oldest first as
+/// [`super::Store::blocklist`] lists them. `None` when nothing could match. One `SELECT` per
+/// kind, joined by `UNION ALL`: SQLite, which replyguard never `ANALYZE`s, reads an `OR` of
+/// the pairs as a scan of the site's whole list.
+pub(super) fn blocks_matching_query<DB>(
+    site: SiteId,
+    subject: &BlockSubject<'_>,
+) -> Option<QueryBuilder<DB>>
+where
+    DB: Database,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'static str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
+    let candidates = subject.candidates();
+    if candidates.is_empty() {
+        return None;
+    }
+    let mut query = QueryBuilder::<DB>::new("");
+    let mut first = true;
+    for kind in BlockKind::ALL {
+        let mut values = candidates.iter().filter(|c| c.kind() == kind).peekable();
+        if values.peek().is_none() {
+            continue;
+        }
+        if !first {
+            query.push(" UNION ALL ");
+        }
+        first = false;
+        query
+            .push("SELECT kind, value, actor, created_at FROM blocklist WHERE site_id = ")
+            .push_bind(site.0)
+            .push(" AND kind = ")
+            .push_bind(kind.as_str())
+            .push(" AND value IN (");
+        let mut list = query.separated(", ");
+        for candidate in values {
+            list.push_bind(candidate.value());
+        }
+        query.push(")");
+    }
+    query.push(" ORDER BY created_at, kind, value");
+    Some(query)
 }
 
 #[derive(sqlx::FromRow)]

@@ -25,18 +25,18 @@ use super::{
     now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
-        comment_columns, comments_from_rows, count, credential_from_rows, decode_features,
-        encode_features, listed_from_rows, queue_columns, seed_statements, status_from,
-        thread_page_query,
+        blocks_matching_query, comment_columns, comments_from_rows, count, credential_from_rows,
+        decode_features, encode_features, listed_from_rows, queue_columns, seed_statements,
+        status_from, thread_page_query,
     },
     stored_lesson, token_note, uuid_time,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
-        Access, Action, AuditRecord, BlockEntry, BlockOutcome, Blocked, CommentStatus, Cutoffs,
-        Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE, Erasure, NewBlock,
-        QueueEvent, SYSTEM_ACTOR, SweepReport, audit_action,
+        Access, Action, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked,
+        CommentStatus, Cutoffs, Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE,
+        Erasure, NewBlock, QueueEvent, SYSTEM_ACTOR, SweepReport, audit_action,
     },
     spam::{Label, Policy, RecentReply},
 };
@@ -1051,6 +1051,21 @@ impl Store for SqliteStore {
         .bind(site.0)
         .fetch_all(&self.reader)
         .await?;
+        rows.into_iter().map(BlockEntry::try_from).collect()
+    }
+
+    async fn blocks_matching(
+        &self,
+        site: SiteId,
+        subject: &BlockSubject<'_>,
+    ) -> StoreResult<Vec<BlockEntry>> {
+        let Some(mut query) = blocks_matching_query(site, subject) else {
+            return Ok(Vec::new());
+        };
+        let rows = query
+            .build_query_as::<BlockRow>()
+            .fetch_all(&self.reader)
+            .await?;
         rows.into_iter().map(BlockEntry::try_from).collect()
     }
 

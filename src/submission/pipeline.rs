@@ -108,14 +108,16 @@ impl Submitter {
             reply.form.token.as_deref(),
             now,
         );
-        let blocklist = self.store.blocklist(site.id).await?;
         let subject = BlockSubject {
             author_hash: &author_hash.0,
             ip: ip.as_deref(),
             email: Some(reply.email.as_str()),
             website: reply.website.as_ref().map(|w| w.as_str()),
         };
-        let blocked_by = blocklist
+        let blocked_by = self
+            .store
+            .blocks_matching(site.id, &subject)
+            .await?
             .iter()
             .find(|entry| entry.blocked.matches(&subject))
             .map(|entry| entry.blocked.to_string());
