@@ -571,6 +571,8 @@ impl Store for PostgresStore {
         let mut facts = StoredFacts::default();
         // The author's and the address's records and the learned totals in
         // one round trip: each aggregate is one row, even over no comments.
+        // The address's two are probes of `comments_ip_spam` and the end of
+        // its range in `comments_ip` (0008), however many replies share it.
         let known = sqlx::query(
             "SELECT a.approved, a.spam, a.rejected, a.last, \
                     i.spam AS ip_spam, i.last AS ip_last, \
@@ -580,9 +582,10 @@ impl Store for PostgresStore {
                           count(*) FILTER (WHERE status = 'rejected') AS rejected, \
                           max(created_at) AS last \
                    FROM comments WHERE site_id = $1 AND author_hash = $2) AS a \
-             CROSS JOIN (SELECT count(*) FILTER (WHERE status = 'spam') AS spam, \
-                                max(created_at) AS last \
-                         FROM comments WHERE site_id = $1 AND ip = $3) AS i \
+             CROSS JOIN (SELECT (SELECT count(*) FROM comments \
+                                 WHERE site_id = $1 AND ip = $3 AND status = 'spam') AS spam, \
+                                (SELECT max(created_at) FROM comments \
+                                 WHERE site_id = $1 AND ip = $3) AS last) AS i \
              LEFT JOIN spam_totals AS t ON t.site_id = $1",
         )
         .bind(site.0)

@@ -611,6 +611,8 @@ impl Store for SqliteStore {
         let mut facts = StoredFacts::default();
         // The author's and the address's records and the learned totals in
         // one statement: each aggregate is one row, even over no comments.
+        // The address's two are probes of `comments_ip_spam` and the end of
+        // its range in `comments_ip` (0008), however many replies share it.
         let known = sqlx::query(
             "SELECT a.approved, a.spam, a.rejected, a.last, \
                     i.spam AS ip_spam, i.last AS ip_last, \
@@ -619,8 +621,10 @@ impl Store for SqliteStore {
                           COALESCE(SUM(status = 'spam'), 0) AS spam, \
                           COALESCE(SUM(status = 'rejected'), 0) AS rejected, MAX(id) AS last \
                    FROM comments WHERE site_id = ?1 AND author_hash = ?2) AS a \
-             CROSS JOIN (SELECT COALESCE(SUM(status = 'spam'), 0) AS spam, MAX(id) AS last \
-                         FROM comments WHERE site_id = ?1 AND ip = ?3) AS i \
+             CROSS JOIN (SELECT (SELECT count(*) FROM comments \
+                                 WHERE site_id = ?1 AND ip = ?3 AND status = 'spam') AS spam, \
+                                (SELECT max(created_at) FROM comments \
+                                 WHERE site_id = ?1 AND ip = ?3) AS last) AS i \
              LEFT JOIN spam_totals AS t ON t.site_id = ?1",
         )
         .bind(site.0)
@@ -635,9 +639,7 @@ impl Store for SqliteStore {
             .try_get::<Option<Uuid>, _>("last")?
             .and_then(uuid_time);
         facts.ip_spam = count(known.try_get("ip_spam")?);
-        facts.ip_last = known
-            .try_get::<Option<Uuid>, _>("ip_last")?
-            .and_then(uuid_time);
+        facts.ip_last = known.try_get("ip_last")?;
         // An erased author's replies (their hash replaced) are left out.
         facts.recent = sqlx::query_scalar::<_, i64>(
             "SELECT fingerprint FROM comments \
