@@ -323,12 +323,6 @@ pub(crate) fn stored_lesson(
     Some((crate::spam::Label::parse(label.as_deref()?)?, weight?))
 }
 
-/// The time inside a UUIDv7, for "when was the last reply" from `MAX(id)`.
-pub(crate) fn uuid_time(id: uuid::Uuid) -> Option<DateTime<Utc>> {
-    let (seconds, nanos) = id.get_timestamp()?.to_unix();
-    DateTime::from_timestamp(i64::try_from(seconds).ok()?, nanos)
-}
-
 /// How many recent replies the near-duplicate rule compares against.
 pub const RECENT_REPLIES: u32 = 200;
 

@@ -571,8 +571,11 @@ impl Store for PostgresStore {
         let mut facts = StoredFacts::default();
         // The author's and the address's records and the learned totals in
         // one round trip: each aggregate is one row, even over no comments.
-        // The address's two are probes of `comments_ip_spam` and the end of
-        // its range in `comments_ip` (0008), however many replies share it.
+        // Each latest reply is the end of a range of an index (the author's
+        // in `comments_author_time`, the address's in `comments_ip`), and
+        // the counts read only indexes (`comments_author`, whose entries
+        // carry the status, and `comments_ip_spam`): however many replies an
+        // author or an address has, no row is read.
         let known = sqlx::query(
             "SELECT a.approved, a.spam, a.rejected, a.last, \
                     i.spam AS ip_spam, i.last AS ip_last, \
@@ -580,7 +583,8 @@ impl Store for PostgresStore {
              FROM (SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
                           count(*) FILTER (WHERE status = 'spam') AS spam, \
                           count(*) FILTER (WHERE status = 'rejected') AS rejected, \
-                          max(created_at) AS last \
+                          (SELECT max(created_at) FROM comments \
+                           WHERE site_id = $1 AND author_hash = $2) AS last \
                    FROM comments WHERE site_id = $1 AND author_hash = $2) AS a \
              CROSS JOIN (SELECT (SELECT count(*) FROM comments \
                                  WHERE site_id = $1 AND ip = $3 AND status = 'spam') AS spam, \

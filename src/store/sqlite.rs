@@ -29,7 +29,7 @@ use super::{
         decode_features, encode_features, listed_from_rows, queue_columns, seed_statements,
         status_from, thread_page_query,
     },
-    stored_lesson, token_note, uuid_time,
+    stored_lesson, token_note,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
@@ -611,15 +611,20 @@ impl Store for SqliteStore {
         let mut facts = StoredFacts::default();
         // The author's and the address's records and the learned totals in
         // one statement: each aggregate is one row, even over no comments.
-        // The address's two are probes of `comments_ip_spam` and the end of
-        // its range in `comments_ip` (0008), however many replies share it.
+        // Each latest reply is the end of a range of an index (the author's
+        // in `comments_author_time`, the address's in `comments_ip`), and
+        // the counts read only indexes (`comments_author`, whose entries
+        // carry the status, and `comments_ip_spam`): however many replies an
+        // author or an address has, no row is read.
         let known = sqlx::query(
             "SELECT a.approved, a.spam, a.rejected, a.last, \
                     i.spam AS ip_spam, i.last AS ip_last, \
                     t.spam AS learned_spam, t.ham AS learned_ham \
              FROM (SELECT COALESCE(SUM(status = 'approved'), 0) AS approved, \
                           COALESCE(SUM(status = 'spam'), 0) AS spam, \
-                          COALESCE(SUM(status = 'rejected'), 0) AS rejected, MAX(id) AS last \
+                          COALESCE(SUM(status = 'rejected'), 0) AS rejected, \
+                          (SELECT max(created_at) FROM comments \
+                           WHERE site_id = ?1 AND author_hash = ?2) AS last \
                    FROM comments WHERE site_id = ?1 AND author_hash = ?2) AS a \
              CROSS JOIN (SELECT (SELECT count(*) FROM comments \
                                  WHERE site_id = ?1 AND ip = ?3 AND status = 'spam') AS spam, \
@@ -635,9 +640,7 @@ impl Store for SqliteStore {
         facts.author_approved = count(known.try_get("approved")?);
         facts.author_spam = count(known.try_get("spam")?);
         facts.author_rejected = count(known.try_get("rejected")?);
-        facts.author_last = known
-            .try_get::<Option<Uuid>, _>("last")?
-            .and_then(uuid_time);
+        facts.author_last = known.try_get("last")?;
         facts.ip_spam = count(known.try_get("ip_spam")?);
         facts.ip_last = known.try_get("ip_last")?;
         // An erased author's replies (their hash replaced) are left out.
