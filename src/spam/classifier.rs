@@ -11,7 +11,7 @@
 //! is thin or mixed, which maps naturally onto holding a reply for a moderator. docs/SPAM.md
 //! gives the measurements behind the choice. A built-in prior, trained on public labelled
 //! comments, is added to every site's own counts so a new site is not blind. Until a site
-//! has taught [`JOINED_LESSONS`], the prior speaks mostly through its logistic regression
+//! has taught `JOINED_LESSONS`, the prior speaks mostly through its logistic regression
 //! instead (`super::logistic`), which stays calibrated on text unlike its training data.
 
 use std::{
@@ -36,7 +36,7 @@ pub const REVIEW_WEIGHT: f32 = 0.3;
 
 /// How much one reply of the built-in prior counts next to one of a site's own lessons:
 /// three quarters, so a site's moderators outvote it once they have taught about 720
-/// replies. With [`STRENGTH`] it keeps the prior's own evidence where it was (a strength
+/// replies. With `STRENGTH` it keeps the prior's own evidence where it was (a strength
 /// of 4 of the prior's replies, what a new site sees) while a site's lessons need about
 /// three of them before one word is trusted; docs/SPAM.md has the scan.
 pub const PRIOR_SCALE: f32 = 0.75;
@@ -185,7 +185,7 @@ impl LearnedStats {
     }
 
     /// Only what a prior should carry to sites it was not trained on: features seen at least
-    /// [`PRIOR_MIN_COUNT`] times whose spam probability is at least [`PRIOR_MIN_DEVIATION`]
+    /// `PRIOR_MIN_COUNT` times whose spam probability is at least `PRIOR_MIN_DEVIATION`
     /// from 0.5. One-off words say little, and common words that lean only a little one way
     /// lean that way because of the training site's habits (its spam was longer than its
     /// ham), not because of what spam is: kept, they held ordinary replies elsewhere.
@@ -229,7 +229,7 @@ impl Prior {
 
     /// Trains both parts on labelled examples (a reply's features, and whether it is spam),
     /// each taught once: the counts pruned by [`LearnedStats::for_prior`], the regression
-    /// over the features seen at least [`PRIOR_MIN_COUNT`] times.
+    /// over the features seen at least `PRIOR_MIN_COUNT` times.
     pub fn train(examples: &[(&[u64], bool)]) -> Prior {
         let mut counts = LearnedStats::new();
         for &(features, spam) in examples {
@@ -395,7 +395,7 @@ pub(crate) fn features_of(words: &Words, links: &[Link], shape: Shape) -> Vec<u6
 /// The spam probability of a reply with `features`, from the prior and a site's counts, and
 /// how many learned features it rests on.
 ///
-/// On a site that has taught [`JOINED_LESSONS`] it is Robinson's method over the site's
+/// On a site that has taught `JOINED_LESSONS` it is Robinson's method over the site's
 /// counts joined with the prior's. On a site that has taught nothing it is the prior's
 /// logistic regression, whose log-odds the site's own lessons then move (Robinson's method
 /// over the site's counts alone, which stays at 0.5 until the site taught something about
@@ -490,7 +490,7 @@ fn chi2_q(x2: f64, freedom: usize) -> f64 {
 }
 
 /// The probability from which the classifier holds a reply on its own once the site has taught
-/// [`JOINED_LESSONS`]. Robinson's method, which judges there, takes each feature as
+/// `JOINED_LESSONS`. Robinson's method, which judges there, takes each feature as
 /// independent evidence and is surer than it should be, so it holds from 0.7.
 pub const HOLD_AT: f64 = 0.7;
 /// The probability from which a new site's classifier holds a reply on its own. The prior's
@@ -525,7 +525,7 @@ fn trust(site_lessons: f64) -> f64 {
     (site_lessons / TRUSTED_LESSONS).clamp(0.0, 1.0)
 }
 
-/// How far a site is on its way to [`JOINED_LESSONS`], from 0 to 1: the share of
+/// How far a site is on its way to `JOINED_LESSONS`, from 0 to 1: the share of
 /// [`probability`] that is Robinson's method over the joined counts.
 fn joined_share(site_lessons: f64) -> f64 {
     (site_lessons / JOINED_LESSONS).clamp(0.0, 1.0)

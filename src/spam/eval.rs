@@ -340,7 +340,7 @@ impl Outcome {
     }
 
     /// A 95% interval of [`Outcome::mcc`]: its 2.5th and 97.5th percentiles over
-    /// [`RESAMPLES`] resamples of the judged replies, each drawn with replacement (the
+    /// `RESAMPLES` resamples of the judged replies, each drawn with replacement (the
     /// bootstrap), from a fixed seed so that a report reads the same every run. With a
     /// hundred replies judged, one reply judged otherwise moves MCC by about 0.02; this says
     /// how far the figure itself can be trusted.
