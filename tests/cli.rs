@@ -864,6 +864,63 @@ async fn replyctl_block_rejects_pending_replies_of_an_author_an_address_and_a_do
     assert!(stderr(&refused).contains("value"), "{}", stderr(&refused));
 }
 
+async fn replyctl_blocks_lists_the_blocklist_and_unblock_takes_an_entry_off(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (_, mod_token) = queue_site(&h).await;
+    let run = |args: &[&str]| stdout(&h.replyctl(&mod_token, args));
+    run(&["block", "ip", "203.0.113.50", "--note", "flooding"]);
+    run(&["block", "domain", "cheap-pills.example", "--only", "email"]);
+
+    let table = run(&["--output", "table", "blocks"]);
+    for word in [
+        "KIND",
+        "ip",
+        "203.0.113.50",
+        "email-domain",
+        "cheap-pills.example",
+    ] {
+        assert!(table.contains(word), "{word} in {table}");
+    }
+    let listed = json(&h.replyctl(&mod_token, &["--output", "json", "blocks"]));
+    let entries = listed["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["kind"], "ip");
+    assert!(
+        entries[0]["actor"]
+            .as_str()
+            .expect("actor")
+            .starts_with("rg_mod_")
+    );
+
+    let removed = json(&h.replyctl(
+        &mod_token,
+        &[
+            "--output",
+            "json",
+            "unblock",
+            "ip",
+            "203.0.113.50",
+            "--note",
+            "a school",
+        ],
+    ));
+    assert_eq!(removed["removed"], true);
+    let again = run(&["--output", "table", "unblock", "ip", "203.0.113.50"]);
+    assert!(again.contains("was not on the blocklist"), "{again}");
+    let gone = run(&[
+        "--output",
+        "table",
+        "unblock",
+        "email-domain",
+        "cheap-pills.example",
+    ]);
+    assert!(gone.contains("Unblocked email-domain"), "{gone}");
+    assert!(run(&["--output", "table", "blocks"]).contains("The blocklist is empty."));
+
+    let usage = h.replyctl(&mod_token, &["unblock", "everything", "x"]);
+    assert_eq!(usage.status.code(), Some(2), "an unknown kind");
+}
+
 async fn replyctl_export_and_erase_act_on_one_authors_data(backend: Backend) {
     let h = Harness::new(backend).await;
     let (site_key, _) = site_add(&h, "news.example.com");
@@ -1074,6 +1131,7 @@ backend_tests!(
     flavor = "multi_thread";
     a_token_issued_with_scopes_can_do_exactly_those_things,
     replyctl_reveal_prints_the_email_and_the_audit_log_keeps_the_reason,
+    replyctl_blocks_lists_the_blocklist_and_unblock_takes_an_entry_off,
     replyctl_block_rejects_pending_replies_of_an_author_an_address_and_a_domain,
     replyctl_export_and_erase_act_on_one_authors_data,
     replyctl_audit_lists_every_kind_of_action_newest_first,

@@ -482,6 +482,18 @@ async fn calls_needing(moderation: &mut common::Moderation, scope: Scope) {
                     "Block",
                     drop_ok(moderation.block(proto::BlockRequest::default()).await),
                 ),
+                (
+                    "ListBlocks",
+                    drop_ok(
+                        moderation
+                            .list_blocks(proto::ListBlocksRequest::default())
+                            .await,
+                    ),
+                ),
+                (
+                    "Unblock",
+                    drop_ok(moderation.unblock(proto::UnblockRequest::default()).await),
+                ),
             ];
             for (call, result) in checks {
                 assert_missing_scope(result, scope, call);
@@ -890,6 +902,135 @@ async fn bad_blocks_name_their_fields(backend: Backend) {
     }
 }
 
+/// A moderator lists the blocklist and takes an entry off it: the address's next reply is
+/// no longer blocked, the change is audited, and the other site's list is untouched.
+async fn an_entry_taken_off_the_blocklist_blocks_no_more(backend: Backend) {
+    let h = Harness::new(backend).await;
+    // Two replies from one address in a row: no flood interval between them.
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let other = h.site("other.example.com").await;
+    let from = |body: &str| {
+        let mut request = reply("story", body);
+        request.client.as_mut().expect("client").ip = "203.0.113.66".into();
+        request
+    };
+    for (token, value) in [
+        (&site.mod_token, "203.0.113.66"),
+        (&other.mod_token, "203.0.113.66"),
+    ] {
+        h.moderation(token)
+            .await
+            .block(proto::BlockRequest {
+                kind: BlockKind::Ip.into(),
+                value: value.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("block");
+    }
+    let mut moderation = h.moderation(&site.mod_token).await;
+    moderation
+        .block(proto::BlockRequest {
+            kind: BlockKind::EmailDomain.into(),
+            value: "spam.example".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("block");
+    let list = |entries: Vec<proto::BlockEntry>| -> Vec<(i32, String)> {
+        entries.into_iter().map(|e| (e.kind, e.value)).collect()
+    };
+    let listed = moderation
+        .list_blocks(proto::ListBlocksRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .entries;
+    assert_eq!(
+        list(listed),
+        [
+            (BlockKind::Ip.into(), "203.0.113.66".to_owned()),
+            (BlockKind::EmailDomain.into(), "spam.example".to_owned()),
+        ]
+    );
+    let mut comments = h.comments(&site.site_key).await;
+    let (_, blocked) = submitted(&mut comments, from("First, while blocked.")).await;
+    assert_eq!(blocked, CommentStatus::Spam);
+
+    let unblock = proto::UnblockRequest {
+        kind: BlockKind::Ip.into(),
+        value: " 203.0.113.66 ".into(),
+        note: "a school's shared address".into(),
+        ..Default::default()
+    };
+    let answer = moderation.unblock(unblock.clone()).await.expect("unblock");
+    assert!(answer.into_inner().removed);
+    let again = moderation.unblock(unblock).await.expect("unblock again");
+    assert!(!again.into_inner().removed, "nothing left to take off");
+    let listed = moderation
+        .list_blocks(proto::ListBlocksRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .entries;
+    assert_eq!(
+        list(listed),
+        [(BlockKind::EmailDomain.into(), "spam.example".to_owned())]
+    );
+    // By another author: the first one's own record now holds a spam reply.
+    let mut later = from("Second, once unblocked.");
+    later.author.as_mut().expect("author").email = "someone.else@example.org".into();
+    let (_, status) = submitted(&mut comments, later).await;
+    assert_eq!(status, CommentStatus::Approved);
+
+    let log = moderation
+        .list_audit(proto::ListAuditRequest::default())
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    let unblocks: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|e| e.action == "unblock")
+        .map(|e| (e.actor.as_str(), e.note.as_str()))
+        .collect();
+    assert_eq!(unblocks.len(), 1, "one row for one removal: {log:?}");
+    assert_eq!(unblocks[0].1, "ip 203.0.113.66: a school's shared address");
+
+    let theirs = h
+        .moderation(&other.mod_token)
+        .await
+        .list_blocks(proto::ListBlocksRequest::default())
+        .await
+        .expect("their list")
+        .into_inner()
+        .entries;
+    assert_eq!(list(theirs).len(), 1, "the other site's entry stays");
+
+    for (request, field) in [
+        (proto::UnblockRequest::default(), "kind"),
+        (
+            proto::UnblockRequest {
+                kind: BlockKind::Ip.into(),
+                value: "203.0.113".into(),
+                ..Default::default()
+            },
+            "value",
+        ),
+    ] {
+        let status = moderation.unblock(request).await.expect_err(field);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(bad_fields(&status), [field]);
+    }
+    let status = moderation
+        .list_blocks(proto::ListBlocksRequest {
+            site: other.name.clone(),
+        })
+        .await
+        .expect_err("another site's list");
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
+
 async fn failed_actions_leave_no_audit_row(backend: Backend) {
     let h = Harness::new(backend).await;
     let site = h.site_with("news.example.com", moderate_all()).await;
@@ -1027,6 +1168,7 @@ backend_tests!(
     revealing_an_email_needs_a_reason_and_is_audited,
     the_audit_log_lists_newest_first_in_pages_and_by_comment,
     blocking_rejects_the_pending_replies_it_matches,
+    an_entry_taken_off_the_blocklist_blocks_no_more,
     bad_blocks_name_their_fields,
     failed_actions_leave_no_audit_row,
     missing_and_wrong_credentials_are_unauthenticated,

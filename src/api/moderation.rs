@@ -543,6 +543,44 @@ impl Moderation for ModerationApi {
         }))
     }
 
+    async fn list_blocks(
+        &self,
+        request: Request<proto::ListBlocksRequest>,
+    ) -> Result<Response<proto::ListBlocksResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let site =
+            moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
+        let entries = self.store.blocklist(site.id).await.map_err(store_status)?;
+        Ok(Response::new(proto::ListBlocksResponse {
+            entries: entries.iter().map(block_entry).collect(),
+        }))
+    }
+
+    async fn unblock(
+        &self,
+        request: Request<proto::UnblockRequest>,
+    ) -> Result<Response<proto::UnblockResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let kind = block_kind_from(req.kind).ok_or_else(|| invalid_field("kind", "is required"))?;
+        let blocked =
+            Blocked::parse(kind, &req.value).map_err(|why| invalid_field("value", why))?;
+        let note = audit_note("note", &req.note)?;
+        let removed = self
+            .store
+            .unblock(&NewBlock {
+                site: site.id,
+                blocked: &blocked,
+                actor: &credential.prefix,
+                note,
+            })
+            .await
+            .map_err(store_status)?;
+        tracing::info!(site = %site.name, kind = %kind, removed, "unblocked");
+        Ok(Response::new(proto::UnblockResponse { removed }))
+    }
+
     async fn export_author(
         &self,
         request: Request<proto::ExportAuthorRequest>,

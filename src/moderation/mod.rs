@@ -169,6 +169,8 @@ pub mod audit_action {
     pub const EXPORT_AUTHOR: &str = "export_author";
     /// A moderator added an entry to a blocklist.
     pub const BLOCK: &str = "block";
+    /// A moderator took an entry off a blocklist.
+    pub const UNBLOCK: &str = "unblock";
     /// A pending reply waited too long and was rejected.
     pub const EXPIRE: &str = "expire";
 }

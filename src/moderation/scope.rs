@@ -9,7 +9,7 @@ use std::fmt;
 /// One permission of a moderator token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
-    /// Work the queues: list, show, watch, decide, block, read the audit log.
+    /// Work the queues: list, show, watch, decide, block and unblock, read the audit log.
     Moderate,
     /// Read and change the site's moderation policy.
     Policy,

@@ -394,6 +394,10 @@ impl Store for CachedStore {
         self.inner.blocklist(site).await
     }
 
+    async fn unblock(&self, block: &NewBlock<'_>) -> StoreResult<bool> {
+        self.inner.unblock(block).await
+    }
+
     async fn blocks_matching(
         &self,
         site: SiteId,

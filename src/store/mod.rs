@@ -530,6 +530,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<BlockOutcome>;
     /// A site's blocklist, oldest entry first.
     async fn blocklist(&self, site: SiteId) -> StoreResult<Vec<BlockEntry>>;
+    /// Takes `block.blocked` off the site's blocklist, with an `unblock` audit row noted
+    /// [`NewBlock::audit_note`], in one transaction; false (and no row) when it was not listed.
+    async fn unblock(&self, block: &NewBlock<'_>) -> StoreResult<bool>;
     /// The entries of a site's blocklist that match `subject` ([`Blocked::matches`]), oldest
     /// first: the few a reply's author, address and domains can meet, looked up one by one, so
     /// a long blocklist costs a reply nothing more.

@@ -1059,6 +1059,38 @@ impl Store for SqliteStore {
         rows.into_iter().map(BlockEntry::try_from).collect()
     }
 
+    async fn unblock(&self, block: &NewBlock<'_>) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let removed =
+            sqlx::query("DELETE FROM blocklist WHERE site_id = ? AND kind = ? AND value = ?")
+                .bind(block.site.0)
+                .bind(block.blocked.kind().as_str())
+                .bind(block.blocked.value())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if removed {
+            let note = block.audit_note();
+            insert_audit(
+                &mut tx,
+                &NewAuditRow {
+                    site: block.site,
+                    comment: None,
+                    actor: block.actor,
+                    action: audit_action::UNBLOCK,
+                    from: None,
+                    to: None,
+                    note: Some(&note),
+                    at: now(),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
     async fn blocks_matching(
         &self,
         site: SiteId,

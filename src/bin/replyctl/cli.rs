@@ -92,6 +92,10 @@ pub enum Command {
     /// Add an author, an IP address or a domain to a site's blocklist.
     #[command(subcommand)]
     Block(BlockCommand),
+    /// List a site's blocklist, oldest entry first.
+    Blocks(SiteArg),
+    /// Take one entry off a site's blocklist, as `blocks` lists it.
+    Unblock(UnblockArgs),
     /// List a site's audit log, newest first: decisions, reveals, erasures,
     /// exports, blocks, expiries and token changes.
     Audit(AuditArgs),
@@ -572,6 +576,37 @@ pub struct BlockOptions {
 pub enum DomainScope {
     Email,
     Website,
+}
+
+/// Arguments of `unblock`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  replyctl unblock ip 203.0.113.7 --note \"a school's shared address\""
+)]
+pub struct UnblockArgs {
+    /// What the entry names, as the KIND column of `blocks` shows it.
+    #[arg(value_enum, value_name = "KIND")]
+    pub kind: EntryKind,
+
+    /// The entry's value, as `blocks` shows it.
+    #[arg(value_name = "VALUE")]
+    pub value: String,
+
+    #[command(flatten)]
+    pub site: SiteArg,
+
+    /// A note for the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+/// The kinds of blocklist entry, as `blocks` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EntryKind {
+    Author,
+    Ip,
+    EmailDomain,
+    WebsiteDomain,
 }
 
 /// Arguments of `audit`.

@@ -13,9 +13,10 @@ use std::{
 
 use replyguard::proto::{
     Author, BlockKind, BlockRequest, ClientInfo, CommentStatus, EraseAuthorRequest,
-    ExportAuthorRequest, GetCommentRequest, GetPolicyRequest, ListAuditRequest,
+    ExportAuthorRequest, GetCommentRequest, GetPolicyRequest, ListAuditRequest, ListBlocksRequest,
     ListCommentsRequest, ListOrder, ListQueueRequest, ModerateRequest, RevealEmailRequest,
-    SubmitCommentRequest, UpdatePolicyRequest, WatchQueueRequest, WatchQueueResponse,
+    SubmitCommentRequest, UnblockRequest, UpdatePolicyRequest, WatchQueueRequest,
+    WatchQueueResponse,
 };
 use tonic::{Code, Status, Streaming};
 
@@ -23,8 +24,8 @@ use crate::{
     bulk,
     cli::{
         AuditArgs, BlockCommand, BlockOptions, Command, CommentsArgs, Decision, DecisionArgs,
-        DomainScope, EraseArgs, ExportArgs, GlobalArgs, OutputFormat, PolicyCommand, PolicySetArgs,
-        QueueArgs, RevealArgs, SiteArg, StatusArg, SubmitArgs,
+        DomainScope, EntryKind, EraseArgs, ExportArgs, GlobalArgs, OutputFormat, PolicyCommand,
+        PolicySetArgs, QueueArgs, RevealArgs, SiteArg, StatusArg, SubmitArgs, UnblockArgs,
     },
     client::{self, Clients},
     error::CliError,
@@ -80,6 +81,8 @@ pub async fn run(
         Command::Export(args) => export(&mut clients, args).await,
         Command::Reveal(args) => reveal(&mut clients, format, args).await,
         Command::Block(command) => block(&mut clients, format, command).await,
+        Command::Blocks(site) => blocks(&mut clients, format, site).await,
+        Command::Unblock(args) => unblock(&mut clients, format, args).await,
         Command::Audit(args) => audit(&mut clients, format, args).await,
         Command::Submit(args) => submit(&mut clients, format, args).await,
         Command::Comments(args) => comments(&mut clients, format, args).await,
@@ -512,6 +515,50 @@ async fn block(
         answers.push(answer);
     }
     emit(&output::blocked(format, &answers))
+}
+
+async fn blocks(
+    clients: &mut Clients,
+    format: OutputFormat,
+    site: SiteArg,
+) -> Result<(), CliError> {
+    let answer = clients
+        .moderation
+        .list_blocks(ListBlocksRequest { site: site.name() })
+        .await
+        .map_err(CliError::rpc("listing the blocklist"))?
+        .into_inner();
+    emit(&output::blocks(format, &answer.entries))
+}
+
+async fn unblock(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: UnblockArgs,
+) -> Result<(), CliError> {
+    let kind = match args.kind {
+        EntryKind::Author => BlockKind::Author,
+        EntryKind::Ip => BlockKind::Ip,
+        EntryKind::EmailDomain => BlockKind::EmailDomain,
+        EntryKind::WebsiteDomain => BlockKind::WebsiteDomain,
+    };
+    let answer = clients
+        .moderation
+        .unblock(UnblockRequest {
+            site: args.site.name(),
+            kind: kind as i32,
+            value: args.value.clone(),
+            note: args.note.unwrap_or_default(),
+        })
+        .await
+        .map_err(CliError::rpc("unblocking"))?
+        .into_inner();
+    emit(&output::unblocked(
+        format,
+        kind as i32,
+        &args.value,
+        answer.removed,
+    ))
 }
 
 async fn audit(

@@ -9,8 +9,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{CellAlignment, Table};
 use prost_types::Timestamp;
 use replyguard::proto::{
-    Assessment, AuditEntry, AuthorComment, BlockKind, BlockResponse, Comment, CommentStatus,
-    ExportAuthorResponse, ModerateResult, Policy, QueueItem, RuleInfo, SpamReason, Verdict,
+    Assessment, AuditEntry, AuthorComment, BlockEntry, BlockKind, BlockResponse, Comment,
+    CommentStatus, ExportAuthorResponse, ModerateResult, Policy, QueueItem, RuleInfo, SpamReason,
+    Verdict,
 };
 use serde_json::{Value, json};
 use tonic::Code;
@@ -201,14 +202,19 @@ fn block_kind_word(kind: i32) -> Option<&'static str> {
 
 /// A `BlockResponse` as JSON.
 pub fn block_json(answer: &BlockResponse) -> Value {
-    let entry = answer.entry.clone().unwrap_or_default();
+    let mut json = block_entry_json(&answer.entry.clone().unwrap_or_default());
+    json["already_blocked"] = json!(answer.already_blocked);
+    json["rejected_ids"] = json!(answer.rejected_ids);
+    json
+}
+
+/// A `BlockEntry` as JSON.
+fn block_entry_json(entry: &BlockEntry) -> Value {
     json!({
         "kind": block_kind_word(entry.kind),
         "value": entry.value,
         "actor": entry.actor,
         "created_at": rfc3339(entry.created_at.as_ref()),
-        "already_blocked": answer.already_blocked,
-        "rejected_ids": answer.rejected_ids,
     })
 }
 
@@ -628,6 +634,41 @@ pub fn blocked(format: OutputFormat, answers: &[BlockResponse]) -> String {
     }
     align_right(&mut table, 3);
     render(&table)
+}
+
+/// `blocks`: a site's blocklist, oldest entry first.
+pub fn blocks(format: OutputFormat, entries: &[BlockEntry]) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({
+            "entries": entries.iter().map(block_entry_json).collect::<Vec<_>>(),
+        }));
+    }
+    if entries.is_empty() {
+        return "The blocklist is empty.".to_owned();
+    }
+    let mut table = new_table(&["KIND", "VALUE", "BY", "SINCE"]);
+    for entry in entries {
+        table.add_row(vec![
+            block_kind_word(entry.kind).unwrap_or("-").to_owned(),
+            entry.value.clone(),
+            entry.actor.clone(),
+            table_time(entry.created_at.as_ref()),
+        ]);
+    }
+    render(&table)
+}
+
+/// `unblock`: whether the entry was taken off.
+pub fn unblocked(format: OutputFormat, kind: i32, value: &str, removed: bool) -> String {
+    let kind = block_kind_word(kind).unwrap_or("-");
+    if format == OutputFormat::Json {
+        return pretty(&json!({ "kind": kind, "value": value, "removed": removed }));
+    }
+    if removed {
+        format!("Unblocked {kind} {value}.")
+    } else {
+        format!("{kind} {value} was not on the blocklist; nothing changed.")
+    }
 }
 
 /// `audit`: newest first, one row per entry.
