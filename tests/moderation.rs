@@ -902,6 +902,17 @@ async fn bad_blocks_name_their_fields(backend: Backend) {
     }
 }
 
+/// The token's site's blocklist as `ListBlocks` gives it: kind and value, oldest first.
+async fn blocklist(moderation: &mut common::Moderation) -> Vec<(i32, String)> {
+    let entries = moderation
+        .list_blocks(proto::ListBlocksRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .entries;
+    entries.into_iter().map(|e| (e.kind, e.value)).collect()
+}
+
 /// A moderator lists the blocklist and takes an entry off it: the address's next reply is
 /// no longer blocked, the change is audited, and the other site's list is untouched.
 async fn an_entry_taken_off_the_blocklist_blocks_no_more(backend: Backend) {
@@ -937,17 +948,8 @@ async fn an_entry_taken_off_the_blocklist_blocks_no_more(backend: Backend) {
         })
         .await
         .expect("block");
-    let list = |entries: Vec<proto::BlockEntry>| -> Vec<(i32, String)> {
-        entries.into_iter().map(|e| (e.kind, e.value)).collect()
-    };
-    let listed = moderation
-        .list_blocks(proto::ListBlocksRequest::default())
-        .await
-        .expect("list")
-        .into_inner()
-        .entries;
     assert_eq!(
-        list(listed),
+        blocklist(&mut moderation).await,
         [
             (BlockKind::Ip.into(), "203.0.113.66".to_owned()),
             (BlockKind::EmailDomain.into(), "spam.example".to_owned()),
@@ -967,14 +969,8 @@ async fn an_entry_taken_off_the_blocklist_blocks_no_more(backend: Backend) {
     assert!(answer.into_inner().removed);
     let again = moderation.unblock(unblock).await.expect("unblock again");
     assert!(!again.into_inner().removed, "nothing left to take off");
-    let listed = moderation
-        .list_blocks(proto::ListBlocksRequest::default())
-        .await
-        .expect("list")
-        .into_inner()
-        .entries;
     assert_eq!(
-        list(listed),
+        blocklist(&mut moderation).await,
         [(BlockKind::EmailDomain.into(), "spam.example".to_owned())]
     );
     // By another author: the first one's own record now holds a spam reply.
@@ -997,15 +993,8 @@ async fn an_entry_taken_off_the_blocklist_blocks_no_more(backend: Backend) {
     assert_eq!(unblocks.len(), 1, "one row for one removal: {log:?}");
     assert_eq!(unblocks[0].1, "ip 203.0.113.66: a school's shared address");
 
-    let theirs = h
-        .moderation(&other.mod_token)
-        .await
-        .list_blocks(proto::ListBlocksRequest::default())
-        .await
-        .expect("their list")
-        .into_inner()
-        .entries;
-    assert_eq!(list(theirs).len(), 1, "the other site's entry stays");
+    let theirs = blocklist(&mut h.moderation(&other.mod_token).await).await;
+    assert_eq!(theirs.len(), 1, "the other site's entry stays");
 
     for (request, field) in [
         (proto::UnblockRequest::default(), "kind"),
