@@ -843,7 +843,11 @@ async fn blocking_rejects_the_pending_replies_it_matches(backend: Backend) {
         .into_inner();
     assert!(again.already_blocked);
     assert!(again.rejected_ids.is_empty());
-    let stored = h.store.blocklist(site.id).await.expect("blocklist");
+    let stored = h
+        .store
+        .blocklist(site.id, None, 100)
+        .await
+        .expect("blocklist");
     assert_eq!(stored.len(), 4);
 
     let log = audit_log(&mut moderation, "").await;
@@ -902,7 +906,7 @@ async fn bad_blocks_name_their_fields(backend: Backend) {
     }
 }
 
-/// The token's site's blocklist as `ListBlocks` gives it: kind and value, oldest first.
+/// The token's site's blocklist as one page of `ListBlocks` gives it: kind and value.
 async fn blocklist(moderation: &mut common::Moderation) -> Vec<(i32, String)> {
     let entries = moderation
         .list_blocks(proto::ListBlocksRequest::default())
@@ -951,9 +955,10 @@ async fn an_entry_taken_off_the_blocklist_blocks_no_more(backend: Backend) {
     assert_eq!(
         blocklist(&mut moderation).await,
         [
-            (BlockKind::Ip.into(), "203.0.113.66".to_owned()),
             (BlockKind::EmailDomain.into(), "spam.example".to_owned()),
-        ]
+            (BlockKind::Ip.into(), "203.0.113.66".to_owned()),
+        ],
+        "by kind, then value"
     );
     let mut comments = h.comments(&site.site_key).await;
     let (_, blocked) = submitted(&mut comments, from("First, while blocked.")).await;
@@ -1014,10 +1019,65 @@ async fn an_entry_taken_off_the_blocklist_blocks_no_more(backend: Backend) {
     let status = moderation
         .list_blocks(proto::ListBlocksRequest {
             site: other.name.clone(),
+            ..Default::default()
         })
         .await
         .expect_err("another site's list");
     assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+/// A long blocklist comes a page at a time, each entry once, in order.
+async fn the_blocklist_comes_a_page_at_a_time(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    for n in [5, 1, 4, 2, 3] {
+        moderation
+            .block(proto::BlockRequest {
+                kind: BlockKind::Ip.into(),
+                value: format!("203.0.113.{n}"),
+                ..Default::default()
+            })
+            .await
+            .expect("block");
+    }
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = moderation
+            .list_blocks(proto::ListBlocksRequest {
+                page_size: 2,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("a page")
+            .into_inner();
+        pages += 1;
+        assert!(page.entries.len() <= 2);
+        seen.extend(page.entries.into_iter().map(|e| e.value));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        seen,
+        (1..=5)
+            .map(|n| format!("203.0.113.{n}"))
+            .collect::<Vec<_>>()
+    );
+
+    let status = moderation
+        .list_blocks(proto::ListBlocksRequest {
+            page_token: "garbage".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a bad token");
+    assert_eq!(bad_fields(&status), ["page_token"]);
 }
 
 async fn failed_actions_leave_no_audit_row(backend: Backend) {
@@ -1157,6 +1217,7 @@ backend_tests!(
     revealing_an_email_needs_a_reason_and_is_audited,
     the_audit_log_lists_newest_first_in_pages_and_by_comment,
     blocking_rejects_the_pending_replies_it_matches,
+    the_blocklist_comes_a_page_at_a_time,
     an_entry_taken_off_the_blocklist_blocks_no_more,
     bad_blocks_name_their_fields,
     failed_actions_leave_no_audit_row,

@@ -1334,10 +1334,16 @@ async fn a_block_is_listed_once_and_rejects_only_the_pending_replies_it_picks(ba
     assert_eq!(blocks.len(), 1, "one row for one entry: {blocks:?}");
     assert_eq!(blocks[0].2.as_deref(), Some("ip 203.0.113.7: flooding"));
 
-    let listed = store.blocklist(news).await.expect("blocklist");
+    let listed = store.blocklist(news, None, 100).await.expect("blocklist");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].blocked, blocked);
-    assert!(store.blocklist(blog).await.expect("blocklist").is_empty());
+    assert!(
+        store
+            .blocklist(blog, None, 100)
+            .await
+            .expect("blocklist")
+            .is_empty()
+    );
 }
 
 /// A reply meets the entries of its site's blocklist that match it, and no other, among many.
@@ -1380,7 +1386,7 @@ async fn a_reply_finds_only_the_blocklist_entries_that_match_it(backend: Backend
     };
     let found = store.blocks_matching(news, &reply).await.expect("lookup");
     let matching: Vec<_> = store
-        .blocklist(news)
+        .blocklist(news, None, 1000)
         .await
         .expect("blocklist")
         .into_iter()

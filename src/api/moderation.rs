@@ -548,11 +548,20 @@ impl Moderation for ModerationApi {
         request: Request<proto::ListBlocksRequest>,
     ) -> Result<Response<proto::ListBlocksResponse>, Status> {
         let credential = caller_with_scope(&request, Scope::Moderate)?;
-        let site =
-            moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
-        let entries = self.store.blocklist(site.id).await.map_err(store_status)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let after = paging::decode_block(&req.page_token)?;
+        let size = paging::page_size(req.page_size, 100, 1000);
+        let mut page = self
+            .store
+            .blocklist(site.id, after.as_ref(), size + 1)
+            .await
+            .map_err(store_status)?;
+        let next_page_token =
+            paging::next_token(&mut page, size, |last| paging::encode_block(&last.blocked));
         Ok(Response::new(proto::ListBlocksResponse {
-            entries: entries.iter().map(block_entry).collect(),
+            entries: page.iter().map(block_entry).collect(),
+            next_page_token,
         }))
     }
 

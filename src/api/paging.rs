@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::error::invalid_field;
 use crate::{
     ids::{AuditId, CommentId},
+    moderation::{BlockKind, Blocked},
     store::{ThreadCursor, ThreadOrder},
 };
 
@@ -116,9 +117,49 @@ pub fn decode_audit(token: &str) -> Result<Option<AuditId>, Status> {
         .ok_or_else(|| invalid_field("page_token", "is not a page token of this listing"))
 }
 
+/// Marks a blocklist token; the entry's kind and value follow, split by a line break.
+const BLOCK_TAG: char = 'b';
+
+pub fn encode_block(last: &Blocked) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{BLOCK_TAG}{}\n{}", last.kind(), last.value()))
+}
+
+pub fn decode_block(token: &str) -> Result<Option<Blocked>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| {
+            let (kind, value) = text.strip_prefix(BLOCK_TAG)?.split_once('\n')?;
+            Blocked::parse(BlockKind::parse(kind)?, value).ok()
+        })
+        .map(Some)
+        .ok_or_else(|| invalid_field("page_token", "is not a page token of this listing"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blocklist_token_names_its_last_entry_and_nothing_else_passes() {
+        for entry in [
+            Blocked::parse(BlockKind::Ip, "2001:db8::1"),
+            Blocked::parse(BlockKind::EmailDomain, "spam.example"),
+            Blocked::parse(BlockKind::Author, &"ab".repeat(32)),
+        ] {
+            let entry = entry.expect("an entry");
+            assert_eq!(decode_block(&encode_block(&entry)).ok(), Some(Some(entry)));
+        }
+        assert_eq!(decode_block("").ok(), Some(None));
+        let queue = encode_queue(CommentId(Uuid::nil()));
+        for bad in ["garbage", "YWJj", queue.as_str()] {
+            assert!(decode_block(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn thread_tokens_round_trip_and_refuse_the_other_order() {

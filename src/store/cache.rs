@@ -35,7 +35,7 @@ use super::{
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
-        Access, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Cutoffs, Decision,
+        Access, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked, Cutoffs, Decision,
         DecisionOutcome, Erasure, NewBlock, QueueEvent, SweepReport,
     },
     spam::Policy,
@@ -390,8 +390,13 @@ impl Store for CachedStore {
         result
     }
 
-    async fn blocklist(&self, site: SiteId) -> StoreResult<Vec<BlockEntry>> {
-        self.inner.blocklist(site).await
+    async fn blocklist(
+        &self,
+        site: SiteId,
+        after: Option<&Blocked>,
+        limit: u32,
+    ) -> StoreResult<Vec<BlockEntry>> {
+        self.inner.blocklist(site, after, limit).await
     }
 
     async fn unblock(&self, block: &NewBlock<'_>) -> StoreResult<bool> {

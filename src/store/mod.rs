@@ -26,8 +26,8 @@ pub use sqlite::SqliteStore;
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
     moderation::{
-        Access, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, CommentStatus, Cutoffs,
-        Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, SweepReport,
+        Access, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked, CommentStatus,
+        Cutoffs, Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, SweepReport,
     },
     privacy::{KeptText, PrivacyError, Vault},
     spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
@@ -528,16 +528,20 @@ pub trait Store: Send + Sync + 'static {
         block: &NewBlock<'_>,
         reject_pending: Option<&ReplyFilter<'_>>,
     ) -> StoreResult<BlockOutcome>;
-    /// A site's blocklist, oldest entry first.
-    async fn blocklist(&self, site: SiteId) -> StoreResult<Vec<BlockEntry>>;
+    /// A page of a site's blocklist, by kind and then value: the entries after `after`, at
+    /// most `limit`.
+    async fn blocklist(
+        &self,
+        site: SiteId,
+        after: Option<&Blocked>,
+        limit: u32,
+    ) -> StoreResult<Vec<BlockEntry>>;
     /// Takes `block.blocked` off the site's blocklist, with an `unblock` audit row noted
     /// [`NewBlock::audit_note`], in one transaction; false (and no row) when it was not listed.
     async fn unblock(&self, block: &NewBlock<'_>) -> StoreResult<bool>;
-    /// The entries of a site's blocklist that match `subject` ([`Blocked::matches`]), oldest
-    /// first: the few a reply's author, address and domains can meet, looked up one by one, so
+    /// The entries of a site's blocklist that match `subject` ([`Blocked::matches`]), in the
+    /// order of [`Store::blocklist`]: the few a reply's author, address and domains can meet, looked up one by one, so
     /// a long blocklist costs a reply nothing more.
-    ///
-    /// [`Blocked::matches`]: crate::moderation::Blocked::matches
     async fn blocks_matching(
         &self,
         site: SiteId,

@@ -37,9 +37,9 @@ use super::{
     in_batches, lesson, lessons, now,
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
-        blocks_matching_query, comment_columns, comments_from_rows, count, credential_from_rows,
-        decode_features, encode_features, listed_from_rows, queue_columns, seed_statements,
-        status_from, thread_page_query,
+        blocklist_query, blocks_matching_query, comment_columns, comments_from_rows, count,
+        credential_from_rows, decode_features, encode_features, listed_from_rows, queue_columns,
+        seed_statements, status_from, thread_page_query,
     },
     stored_lesson, token_note,
 };
@@ -1030,14 +1030,16 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn blocklist(&self, site: SiteId) -> StoreResult<Vec<BlockEntry>> {
-        let rows = sqlx::query_as::<_, BlockRow>(
-            "SELECT kind, value, actor, created_at FROM blocklist \
-             WHERE site_id = $1 ORDER BY created_at, kind, value",
-        )
-        .bind(site.0)
-        .fetch_all(&self.pool)
-        .await?;
+    async fn blocklist(
+        &self,
+        site: SiteId,
+        after: Option<&Blocked>,
+        limit: u32,
+    ) -> StoreResult<Vec<BlockEntry>> {
+        let rows = blocklist_query(site, after, limit)
+            .build_query_as::<BlockRow>()
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(BlockEntry::try_from).collect()
     }
 

@@ -440,9 +440,41 @@ pub(super) struct ErasableRow {
     pub(super) reasons: Json<Vec<Reason>>,
 }
 
+/// The query of a page of `site`'s blocklist on either backend, for [`BlockRow`]s: the entries
+/// after `after` by kind and then value, the primary key's order, at most `limit`.
+pub(super) fn blocklist_query<DB>(
+    site: SiteId,
+    after: Option<&Blocked>,
+    limit: u32,
+) -> QueryBuilder<DB>
+where
+    DB: Database,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'static str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let mut query = QueryBuilder::<DB>::new(
+        "SELECT kind, value, actor, created_at FROM blocklist WHERE site_id = ",
+    );
+    query.push_bind(site.0);
+    if let Some(after) = after {
+        query
+            .push(" AND (kind, value) > (")
+            .push_bind(after.kind().as_str())
+            .push(", ")
+            .push_bind(after.value())
+            .push(")");
+    }
+    query
+        .push(" ORDER BY kind, value LIMIT ")
+        .push_bind(i64::from(limit));
+    query
+}
+
 /// The query of the entries of `site`'s blocklist that match `subject`, on either backend, for
-/// [`BlockRow`]s: primary-key lookups of [`BlockSubject::candidates`], oldest first as
-/// [`super::Store::blocklist`] lists them. `None` when nothing could match. One `SELECT` per
+/// [`BlockRow`]s: primary-key lookups of [`BlockSubject::candidates`], in the order of
+/// [`blocklist_query`]. `None` when nothing could match. One `SELECT` per
 /// kind, joined by `UNION ALL`: SQLite, which replyguard never `ANALYZE`s, reads an `OR` of
 /// the pairs as a scan of the site's whole list.
 pub(super) fn blocks_matching_query<DB>(
@@ -482,7 +514,7 @@ where
         }
         query.push(")");
     }
-    query.push(" ORDER BY created_at, kind, value");
+    query.push(" ORDER BY kind, value");
     Some(query)
 }
 

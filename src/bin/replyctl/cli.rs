@@ -92,7 +92,7 @@ pub enum Command {
     /// Add an author, an IP address or a domain to a site's blocklist.
     #[command(subcommand)]
     Block(BlockCommand),
-    /// List a site's blocklist, oldest entry first.
+    /// List a site's blocklist, by kind and then value.
     Blocks(SiteArg),
     /// Take one entry off a site's blocklist, as `blocks` lists it.
     Unblock(UnblockArgs),

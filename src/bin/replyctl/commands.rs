@@ -517,18 +517,32 @@ async fn block(
     emit(&output::blocked(format, &answers))
 }
 
+/// Every entry, a page at a time.
 async fn blocks(
     clients: &mut Clients,
     format: OutputFormat,
     site: SiteArg,
 ) -> Result<(), CliError> {
-    let answer = clients
-        .moderation
-        .list_blocks(ListBlocksRequest { site: site.name() })
-        .await
-        .map_err(CliError::rpc("listing the blocklist"))?
-        .into_inner();
-    emit(&output::blocks(format, &answer.entries))
+    let mut entries = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = clients
+            .moderation
+            .list_blocks(ListBlocksRequest {
+                site: site.name(),
+                page_size: 1000,
+                page_token,
+            })
+            .await
+            .map_err(CliError::rpc("listing the blocklist"))?
+            .into_inner();
+        entries.extend(page.entries);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    emit(&output::blocks(format, &entries))
 }
 
 async fn unblock(

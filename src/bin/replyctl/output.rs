@@ -636,7 +636,7 @@ pub fn blocked(format: OutputFormat, answers: &[BlockResponse]) -> String {
     render(&table)
 }
 
-/// `blocks`: a site's blocklist, oldest entry first.
+/// `blocks`: a site's blocklist, by kind and then value.
 pub fn blocks(format: OutputFormat, entries: &[BlockEntry]) -> String {
     if format == OutputFormat::Json {
         return pretty(&json!({
