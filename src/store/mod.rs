@@ -635,6 +635,29 @@ struct NewAuditRow<'a> {
     at: DateTime<Utc>,
 }
 
+impl<'a> NewAuditRow<'a> {
+    /// A row about the site rather than one comment (a credential, an erasure, a block), which
+    /// changes no status.
+    fn of_site(
+        site: SiteId,
+        actor: &'a str,
+        action: &'a str,
+        note: &'a str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        NewAuditRow {
+            site,
+            comment: None,
+            actor,
+            action,
+            from: None,
+            to: None,
+            note: Some(note),
+            at,
+        }
+    }
+}
+
 /// The note of a token's audit rows: which token, and what it may do.
 fn token_note(prefix: &str, role: Role, scopes: &[Scope]) -> String {
     if scopes.is_empty() {

@@ -192,16 +192,7 @@ impl Store for PostgresStore {
         for site in &token.sites {
             insert_audit(
                 &mut tx,
-                &NewAuditRow {
-                    site: *site,
-                    comment: None,
-                    actor: OPERATOR_ACTOR,
-                    action: audit_action::TOKEN_ISSUE,
-                    from: None,
-                    to: None,
-                    note: Some(&note),
-                    at,
-                },
+                &NewAuditRow::of_site(*site, OPERATOR_ACTOR, audit_action::TOKEN_ISSUE, &note, at),
             )
             .await?;
         }
@@ -238,16 +229,13 @@ impl Store for PostgresStore {
             for site in sites {
                 insert_audit(
                     &mut tx,
-                    &NewAuditRow {
-                        site: SiteId(site),
-                        comment: None,
-                        actor: OPERATOR_ACTOR,
-                        action: audit_action::TOKEN_REVOKE,
-                        from: None,
-                        to: None,
-                        note: Some(&note),
+                    &NewAuditRow::of_site(
+                        SiteId(site),
+                        OPERATOR_ACTOR,
+                        audit_action::TOKEN_REVOKE,
+                        &note,
                         at,
-                    },
+                    ),
                 )
                 .await?;
             }
@@ -898,16 +886,13 @@ impl Store for PostgresStore {
         let note = erasure.note(count);
         insert_audit(
             &mut tx,
-            &NewAuditRow {
-                site: erasure.site,
-                comment: None,
-                actor: erasure.actor,
-                action: audit_action::ERASE_AUTHOR,
-                from: None,
-                to: None,
-                note: Some(&note),
-                at: now(),
-            },
+            &NewAuditRow::of_site(
+                erasure.site,
+                erasure.actor,
+                audit_action::ERASE_AUTHOR,
+                &note,
+                now(),
+            ),
         )
         .await?;
         notify_listing(&mut tx, &self.events.channel, erasure.site, None).await?;
@@ -950,16 +935,7 @@ impl Store for PostgresStore {
         if added {
             insert_audit(
                 &mut tx,
-                &NewAuditRow {
-                    site: block.site,
-                    comment: None,
-                    actor: block.actor,
-                    action: audit_action::BLOCK,
-                    from: None,
-                    to: None,
-                    note: Some(&note),
-                    at,
-                },
+                &NewAuditRow::of_site(block.site, block.actor, audit_action::BLOCK, &note, at),
             )
             .await?;
         }
@@ -1058,16 +1034,7 @@ impl Store for PostgresStore {
             let note = block.audit_note();
             insert_audit(
                 &mut tx,
-                &NewAuditRow {
-                    site: block.site,
-                    comment: None,
-                    actor: block.actor,
-                    action: audit_action::UNBLOCK,
-                    from: None,
-                    to: None,
-                    note: Some(&note),
-                    at: now(),
-                },
+                &NewAuditRow::of_site(block.site, block.actor, audit_action::UNBLOCK, &note, now()),
             )
             .await?;
         }
