@@ -34,6 +34,11 @@ pub fn split_page<T>(page: &[T], size: u32, token: impl FnOnce(&T) -> String) ->
     (shown, shown.last().map(token).unwrap_or_default())
 }
 
+/// The error of a token that no listing made, or another listing did.
+fn not_a_token() -> Status {
+    invalid_field("page_token", "is not a page token of this listing")
+}
+
 /// A page size: `default` when unset, never above `max`.
 pub fn page_size(requested: u32, default: u32, max: u32) -> u32 {
     match requested {
@@ -57,13 +62,14 @@ pub fn decode_thread(order: ThreadOrder, token: &str) -> Result<Option<ThreadCur
     if token.is_empty() {
         return Ok(None);
     }
-    let bad = || invalid_field("page_token", "is not a page token of this listing");
     let text = URL_SAFE_NO_PAD
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(bad)?;
-    let path = text.strip_prefix(order_tag(order)).ok_or_else(bad)?;
+        .ok_or_else(not_a_token)?;
+    let path = text
+        .strip_prefix(order_tag(order))
+        .ok_or_else(not_a_token)?;
     let root = path.split('.').next().unwrap_or_default();
     let well_formed = path
         .split('.')
@@ -73,7 +79,7 @@ pub fn decode_thread(order: ThreadOrder, token: &str) -> Result<Option<ThreadCur
             root: CommentId(root),
             path: path.to_owned(),
         })),
-        _ => Err(bad()),
+        _ => Err(not_a_token()),
     }
 }
 
@@ -90,7 +96,7 @@ pub fn decode_queue(token: &str) -> Result<Option<CommentId>, Status> {
         .ok()
         .and_then(|bytes| Uuid::from_slice(&bytes).ok())
         .map(|id| Some(CommentId(id)))
-        .ok_or_else(|| invalid_field("page_token", "is not a page token of this listing"))
+        .ok_or_else(not_a_token)
 }
 
 /// Marks an audit token, so that a queue's token is not taken for one.
@@ -114,7 +120,7 @@ pub fn decode_audit(token: &str) -> Result<Option<AuditId>, Status> {
             _ => None,
         })
         .map(|id| Some(AuditId(id)))
-        .ok_or_else(|| invalid_field("page_token", "is not a page token of this listing"))
+        .ok_or_else(not_a_token)
 }
 
 /// Marks a blocklist token; the entry's kind and value follow, split by a line break.
@@ -137,7 +143,7 @@ pub fn decode_block(token: &str) -> Result<Option<Blocked>, Status> {
             Blocked::parse(BlockKind::parse(kind)?, value).ok()
         })
         .map(Some)
-        .ok_or_else(|| invalid_field("page_token", "is not a page token of this listing"))
+        .ok_or_else(not_a_token)
 }
 
 #[cfg(test)]
