@@ -984,12 +984,7 @@ async fn an_entry_taken_off_the_blocklist_blocks_no_more(backend: Backend) {
     let (_, status) = submitted(&mut comments, later).await;
     assert_eq!(status, CommentStatus::Approved);
 
-    let log = moderation
-        .list_audit(proto::ListAuditRequest::default())
-        .await
-        .expect("audit")
-        .into_inner()
-        .entries;
+    let log = audit_log(&mut moderation, "").await;
     let unblocks: Vec<(&str, &str)> = log
         .iter()
         .filter(|e| e.action == "unblock")
