@@ -327,6 +327,18 @@ async fn every_rule_meets_its_reply_and_not_the_other(backend: Backend) {
             ),
             meets: reply("story", "Like this comment if you read it to the end!"),
         },
+        Case {
+            rule: "self-promotion",
+            site: &lists,
+            misses: reply(
+                "story",
+                "My video of the flood shows the water reaching the bridge.",
+            ),
+            meets: reply(
+                "story",
+                "Great story! Check out my channel for more like it.",
+            ),
+        },
     ];
 
     let mut covered: Vec<&str> = cases.iter().map(|case| case.rule).collect();

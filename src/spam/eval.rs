@@ -894,7 +894,10 @@ mod tests {
             file.path(),
             &[
                 ("The minutes of the council meeting are online now.", false),
-                ("Subscribe to my channel, check out my new video!!", true),
+                (
+                    "Please subscribe, I will subscribe back to everyone!!",
+                    true,
+                ),
             ],
         )?;
         let files = [file.path().to_path_buf()];
@@ -905,7 +908,7 @@ mod tests {
             "{other_files}"
         );
         // With no other file the prior is empty and the classifier holds nothing; the
-        // built-in prior knows the channel spam.
+        // built-in prior knows the subscription spam.
         assert!(
             other_files.contains("spam approved at once 100.0%"),
             "{other_files}"

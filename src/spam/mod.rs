@@ -132,6 +132,7 @@ rules! {
     "shape-short-link" => 1.0, "a link with hardly a word around it";
     "shape-script" => 1.0, "letters mostly outside the site's allowed scripts";
     "engagement-bait" => 1.5, "asks readers for likes or shares";
+    "self-promotion" => 1.5, "asks readers to subscribe to the writer or visit the writer's own channel or work";
     "classifier" => 1.0, "the learned spam probability, from -0.5 (sure ham) to 2.9 (sure spam), or to 5 once the site taught 50 replies";
 }
 
@@ -292,6 +293,7 @@ impl Assessor {
             Box::new(shape::ShortWithLink),
             Box::new(shape::UnusualScript),
             Box::new(terms::EngagementBait),
+            Box::new(terms::SelfPromotion),
             Box::new(classifier::Classifier::new(prior)),
         ];
         let rules = rules
@@ -423,10 +425,10 @@ mod tests {
         assert_eq!(names, listed);
     }
 
-    /// The rules that hold a reply (WordPress's two links, a moderation term, engagement bait) do
-    /// so whatever the
-    /// classifier thinks: its surest ham weighs less than their margin over the hold threshold.
-    /// Only a moderation term also outweighs an author's trust.
+    /// The rules that hold a reply (WordPress's two links, a moderation term, engagement bait,
+    /// self-promotion) do so whatever the classifier thinks: its surest ham weighs less than
+    /// their margin over the hold threshold. Only a moderation term also outweighs an author's
+    /// trust.
     #[test]
     fn holding_rules_hold_against_a_sure_ham_classifier() {
         let hold = Policy::default().hold_threshold;
@@ -441,6 +443,7 @@ mod tests {
             .fold(f64::INFINITY, f64::min);
         assert!(weight("links") + surest_ham >= hold);
         assert!(weight("engagement-bait") + surest_ham >= hold);
+        assert!(weight("self-promotion") + surest_ham >= hold);
         assert!(weight("moderation-terms") + surest_ham + weight("history-trusted") >= hold);
     }
 

@@ -1,5 +1,5 @@
 //! The site's term lists: blocked terms make a reply spam, moderation terms hold it; and the
-//! built-in phrases of engagement bait, which hold it too.
+//! built-in phrases of engagement bait and self-promotion, which hold it too.
 //!
 //! Terms match whole words of the normalised text (see [`super::text`]), in the body, the
 //! author's name and the website address, so `casino` catches `C4SINO` and `c a s i n o`
@@ -7,7 +7,10 @@
 
 use std::sync::LazyLock;
 
-use super::{Finding, Input, Rule, text::Words};
+use super::{
+    Finding, Input, Rule,
+    text::{Words, word_hash},
+};
 
 /// The first term of `terms` found in the reply, as the moderator wrote it.
 fn first_match<'p>(input: &Input<'_>, terms: &'p [String]) -> Option<&'p str> {
@@ -56,6 +59,135 @@ impl Rule for EngagementBait {
             .zip(BAIT)
             .find(|(phrase, _)| input.text.words.contains_phrase(phrase))
             .map(|(_, bait)| Finding::new(format!("asks for likes: \"{bait}\"")))
+    }
+}
+
+/// A reply that asks readers to subscribe to or follow its writer, or to visit the writer's own
+/// channel, videos, music or blog: self-promotion, the commonest comment spam of video and
+/// blog sites alike (docs/SPAM.md). Mentioning one's own work is not enough: "my video of the
+/// flood" is news, "check out my video" is an advertisement.
+pub struct SelfPromotion;
+
+/// Requests of [`SelfPromotion`], matched as whole words. Some requests are left out for the
+/// ordinary sentences they are part of: "follow me" alone ("they follow me home"), "sub me"
+/// ("the coach would not sub me in"), "like for like" (a comparison), and the `x4x` shorthands
+/// (`f4f`, `s4s`), which normalised as leetspeak read as words readers write (`sas`).
+const REQUESTS: &[&str] = &[
+    "subscribe to me",
+    "subscribe me",
+    "sub to me",
+    "sub 4 sub",
+    "sub4sub",
+    "sub for sub",
+    "follow 4 follow",
+    "follow for follow",
+    "like 4 like",
+    "follow me on twitter",
+    "follow me on instagram",
+    "follow me on ig",
+    "follow me on tiktok",
+    "follow me on facebook",
+    "follow me on snapchat",
+    "follow me on twitch",
+    "follow me on soundcloud",
+];
+
+/// A writer's own channel, in English, Spanish and Portuguese: always self-promotion.
+const CHANNELS: &[(&str, &str)] = &[
+    ("my", "channel"),
+    ("my", "channels"),
+    ("mi", "canal"),
+    ("meu", "canal"),
+];
+
+/// The writer's own work, self-promotion when a reader is invited to it ([`INVITATIONS`]).
+const WORKS: &[&str] = &[
+    "video", "videos", "vid", "vids", "music", "song", "songs", "track", "tracks", "blog", "page",
+    "website", "site", "playlist", "cover", "covers", "profile",
+];
+
+/// The verbs before "my" that invite a reader to the work: "watch my", "visit my".
+const INVITATIONS: &[&str] = &["watch", "visit", "see", "view", "check", "hear"];
+
+/// The same in two words: "check out my", "look at my", "listen to my". A bare "to my" is
+/// left out: "to my music teacher" is a dedication.
+const TWO_WORD_INVITATIONS: &[(&str, &str)] = &[
+    ("check", "out"),
+    ("look", "at"),
+    ("listen", "to"),
+    ("go", "to"),
+    ("come", "to"),
+];
+
+/// Words that may stand between "my" and the work: "my new video", "my youtube channel".
+const QUALIFIERS: &[&str] = &["new", "latest", "first", "youtube", "own"];
+
+impl SelfPromotion {
+    /// The words that promote, as the reply has them normalised.
+    fn find(words: &Words) -> Option<String> {
+        static PHRASES: LazyLock<Vec<Words>> =
+            LazyLock::new(|| REQUESTS.iter().map(|phrase| Words::new(phrase)).collect());
+        // The words every match starts from: a request's first word, or an owner ("my"). Most
+        // replies have none, and are passed over in one look at each word's id.
+        static CUES: LazyLock<Vec<u64>> = LazyLock::new(|| {
+            let firsts = PHRASES.iter().filter_map(|phrase| phrase.hashes().first());
+            let owners = CHANNELS.iter().map(|(owner, _)| word_hash(owner));
+            let mut cues: Vec<u64> = firsts.copied().chain(owners).collect();
+            cues.sort_unstable();
+            cues.dedup();
+            cues
+        });
+        let cued = |words: &Words| words.hashes().iter().any(|hash| CUES.contains(hash));
+        if !cued(words) && !words.joined().is_some_and(cued) {
+            return None;
+        }
+        if let Some((_, request)) = PHRASES
+            .iter()
+            .zip(REQUESTS)
+            .find(|(phrase, _)| words.contains_phrase(phrase))
+        {
+            return Some((*request).to_owned());
+        }
+        let words: Vec<&str> = words.iter().collect();
+        (0..words.len()).find_map(|at| {
+            let owner = words[at];
+            let mut noun = at + 1;
+            if words
+                .get(noun)
+                .is_some_and(|word| QUALIFIERS.contains(word))
+            {
+                noun += 1;
+            }
+            let work = *words.get(noun)?;
+            if CHANNELS.contains(&(owner, work)) {
+                return Some(words[at..=noun].join(" "));
+            }
+            if owner != "my" || !WORKS.contains(&work) {
+                return None;
+            }
+            let before = |back: usize| at.checked_sub(back).map(|index| words[index]);
+            let from = match (before(2), before(1)) {
+                (Some(verb), Some(particle))
+                    if TWO_WORD_INVITATIONS.contains(&(verb, particle)) =>
+                {
+                    at - 2
+                }
+                (_, Some(verb)) if INVITATIONS.contains(&verb) => at - 1,
+                _ => return None,
+            };
+            Some(words[from..=noun].join(" "))
+        })
+    }
+}
+
+impl Rule for SelfPromotion {
+    fn name(&self) -> &'static str {
+        "self-promotion"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        Self::find(&input.text.words)
+            .map(|found| Finding::new(format!("promotes the writer: \"{found}\"")))
     }
 }
 
@@ -165,6 +297,54 @@ mod tests {
         ] {
             let assessment = assess_with(&reply(body), |_| {});
             assert!(!hits(&assessment, "engagement-bait"), "{body}");
+        }
+    }
+
+    #[test]
+    fn inviting_readers_to_the_writers_own_channel_is_self_promotion() {
+        for (body, found) in [
+            ("Please subscribe to my channel!", "my channel"),
+            (
+                "Check out my new video about cats",
+                "check out my new video",
+            ),
+            ("watch my vids xx", "watch my vids"),
+            (
+                "Listen to my music, it's on soundcloud",
+                "listen to my music",
+            ),
+            ("SUB 4 SUB anyone?", "sub 4 sub"),
+            ("Sub4sub, I'm new here", "sub4sub"),
+            ("I am so smart, subscribe to me!", "subscribe to me"),
+            ("Follow me on Instagram: @someone", "follow me on instagram"),
+            ("los invito a subscribirse a mi canal", "mi canal"),
+            ("Visit my YouTube channel", "my youtube channel"),
+        ] {
+            let assessment = assess_with(&reply(body), |_| {});
+            let reason = assessment
+                .reasons
+                .iter()
+                .find(|reason| reason.rule == "self-promotion")
+                .map(|reason| reason.reason.as_str());
+            assert_eq!(
+                reason,
+                Some(format!("promotes the writer: \"{found}\"").as_str()),
+                "{body}"
+            );
+        }
+        for body in [
+            "My video of the flood shows the water reaching the bridge.",
+            "More on my own blog, if you are curious.",
+            "The canal by my house froze last night.",
+            "To my music teacher, who taught half this town: thank you.",
+            "See the council's page on the new bridge.",
+            "They follow me around the market every Saturday, those pigeons.",
+            "A like for like comparison shows the rents went up.",
+            "The coach would not sub me in until the last minute.",
+            "The SAS flight to Oslo was cancelled again.",
+        ] {
+            let assessment = assess_with(&reply(body), |_| {});
+            assert!(!hits(&assessment, "self-promotion"), "{body}");
         }
     }
 }
