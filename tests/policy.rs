@@ -12,7 +12,7 @@ use std::{
 use common::{Backend, Harness, TestSite, backend_tests, bad_fields, reply_by};
 use replyguard::{
     proto::{self, CommentStatus, SpamReason},
-    spam::{Policy, RULES},
+    spam::{Policy, RULES, RuleSetting, RuleState},
 };
 use serde_json::Value;
 use tonic::Code;
@@ -219,6 +219,60 @@ async fn an_update_changes_what_it_names_and_keeps_the_rest(backend: Backend) {
 }
 
 /// A number reads back as it was set, to the last bit, from either backend's JSON.
+/// A policy stored by a newer release, during a rolling upgrade, names a rule this release
+/// does not know: the rest of the policy can still be changed, the setting is kept for the
+/// release that knows it, and this release refuses to set it.
+async fn a_rule_of_a_newer_release_is_kept_and_the_rest_can_change(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let mut stored = Policy::default();
+    stored.rules.insert(
+        "future-rule".into(),
+        RuleSetting {
+            state: Some(RuleState::LogOnly),
+            weight: None,
+        },
+    );
+    let site = h.site_with("news.example.com", stored).await;
+
+    let answered = update_policy(
+        &h,
+        &site,
+        proto::Policy {
+            hold_threshold: Some(2.0),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("an update of another setting");
+    assert_eq!(answered.hold_threshold, Some(2.0));
+    let kept = answered
+        .rules
+        .get("future-rule")
+        .and_then(|r| r.state.as_deref());
+    assert_eq!(kept, Some("log-only"));
+    assert!(
+        answered
+            .rules_in_force
+            .iter()
+            .all(|r| r.name != "future-rule")
+    );
+
+    let mut update = proto::Policy::default();
+    update.rules.insert(
+        "future-rule".into(),
+        proto::RuleSetting {
+            state: Some("off".into()),
+            weight: None,
+        },
+    );
+    let status = update_policy(&h, &site, update)
+        .await
+        .expect_err("a rule this release does not know");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&status), ["policy.rules.future-rule"]);
+    assert_eq!(get_policy(&h, &site).await, answered);
+}
+
 async fn a_weight_and_a_threshold_read_back_exactly_as_set(backend: Backend) {
     let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
@@ -820,6 +874,7 @@ backend_tests!(
     flavor = "multi_thread";
     a_new_site_is_auto_without_form_tokens_and_shows_every_rule,
     an_update_changes_what_it_names_and_keeps_the_rest,
+    a_rule_of_a_newer_release_is_kept_and_the_rest_can_change,
     a_weight_and_a_threshold_read_back_exactly_as_set,
     every_bad_field_is_reported_at_once_and_nothing_changes,
     an_update_with_thousands_of_bad_entries_is_answered_with_the_first,

@@ -250,6 +250,10 @@ pub fn policy(policy: &Policy) -> proto::Policy {
 /// `stored` with the fields an `UpdatePolicy` names merged in, and every word of the update
 /// that names no mode, state or rule, as `(field, description)` pairs. Ranges and lists are
 /// left to [`Policy::validate`], which the caller runs on the result.
+///
+/// A rule the stored policy names but this release does not know (set on a newer release
+/// during a rolling upgrade) is kept, so that changing anything else is not refused for it;
+/// the update may take it off by naming it with neither state nor weight, but not set it.
 pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(String, String)>) {
     let mut policy = stored.clone();
     let mut bad = Vec::new();
@@ -328,6 +332,18 @@ pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(Str
     let mut rules: Vec<(String, proto::RuleSetting)> = update.rules.into_iter().collect();
     rules.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, change) in rules {
+        let known = RULES.iter().any(|r| r.name == name);
+        if change.state.is_none() && change.weight.is_none() {
+            // Back to the defaults, which a name of another release may go back to as well.
+            if policy.rules.remove(&name).is_none() && !known {
+                bad.push((format!("policy.rules.{name}"), "is not a rule".to_owned()));
+            }
+            continue;
+        }
+        if !known {
+            bad.push((format!("policy.rules.{name}"), "is not a rule".to_owned()));
+            continue;
+        }
         let state = match change.state.as_deref().map(RuleState::parse) {
             None => None,
             Some(Some(state)) => Some(state),
@@ -339,14 +355,6 @@ pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(Str
                 None
             }
         };
-        if change.state.is_none() && change.weight.is_none() {
-            // Back to the defaults. A name that is no rule is refused here, since removing
-            // it leaves nothing for `validate` to find; one stored by an older release may go.
-            if policy.rules.remove(&name).is_none() && !RULES.iter().any(|r| r.name == name) {
-                bad.push((format!("policy.rules.{name}"), "is not a rule".to_owned()));
-            }
-            continue;
-        }
         let setting: &mut RuleSetting = policy.rules.entry(name).or_default();
         if let Some(state) = state {
             setting.state = Some(state);
@@ -448,6 +456,58 @@ mod tests {
                     ..Default::default()
                 }
             })
+    }
+
+    fn setting(state: Option<&str>, weight: Option<f64>) -> proto::RuleSetting {
+        proto::RuleSetting {
+            state: state.map(str::to_owned),
+            weight,
+        }
+    }
+
+    /// A policy stored by a newer release names a rule this one does not know: changing
+    /// anything else keeps it and is not refused for it, setting it is refused, and naming it
+    /// with neither state nor weight takes it off.
+    #[test]
+    fn a_rule_of_another_release_is_kept_and_cannot_be_set() {
+        let mut stored = Policy::default();
+        stored.rules.insert(
+            "future-rule".into(),
+            RuleSetting {
+                state: Some(RuleState::LogOnly),
+                weight: Some(2.0),
+            },
+        );
+
+        let other = proto::Policy {
+            hold_threshold: Some(1.5),
+            ..Default::default()
+        };
+        let (updated, bad) = merge_policy(&stored, other);
+        assert_eq!(bad, []);
+        assert_eq!(updated.validate(), []);
+        assert_eq!(updated.rules, stored.rules);
+        assert_eq!(updated.rule("future-rule"), None);
+
+        for change in [setting(Some("off"), None), setting(None, Some(1.0))] {
+            let mut update = proto::Policy::default();
+            update.rules.insert("future-rule".into(), change);
+            let (updated, bad) = merge_policy(&stored, update);
+            let fields: Vec<&str> = bad.iter().map(|(field, _)| field.as_str()).collect();
+            assert_eq!(fields, ["policy.rules.future-rule"]);
+            assert_eq!(updated.rules, stored.rules);
+        }
+
+        let mut reset = proto::Policy::default();
+        reset
+            .rules
+            .insert("future-rule".into(), setting(None, None));
+        let (updated, bad) = merge_policy(&stored, reset.clone());
+        assert_eq!(bad, []);
+        assert!(updated.rules.is_empty());
+        // A name that is stored nowhere is no rule, reset or not.
+        let (_, bad) = merge_policy(&Policy::default(), reset);
+        assert_eq!(bad.len(), 1);
     }
 
     proptest! {
