@@ -221,9 +221,13 @@ impl Rule for ModerationTerms {
 
 #[cfg(test)]
 mod tests {
+    use proptest::{collection, prelude::*, sample};
+
+    use super::SelfPromotion;
     use crate::spam::{
         Policy, Verdict,
         testing::{assess_with, hits, reply},
+        text::Words,
     };
 
     fn blocking(policy: &mut Policy) {
@@ -345,6 +349,28 @@ mod tests {
         ] {
             let assessment = assess_with(&reply(body), |_| {});
             assert!(!hits(&assessment, "self-promotion"), "{body}");
+        }
+    }
+
+    proptest! {
+        /// Whatever words surround them, at the start or the end of a reply, what the rule
+        /// quotes is words the reply has, in its order.
+        #[test]
+        fn self_promotion_quotes_words_of_the_reply(
+            words in collection::vec(
+                sample::select(vec![
+                    "my", "mi", "check", "out", "look", "at", "listen", "to", "watch", "new",
+                    "youtube", "channel", "canal", "video", "sub", "4", "subscribe", "me",
+                    "follow", "on", "instagram", "the", "!", "s u b",
+                ]),
+                0..10,
+            )
+        ) {
+            let text = words.join(" ");
+            let reply = Words::new(&text);
+            if let Some(found) = SelfPromotion::find(&reply) {
+                prop_assert!(reply.contains_phrase(&Words::new(&found)), "{text:?}: {found:?}");
+            }
         }
     }
 }
