@@ -19,7 +19,8 @@ use std::{
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use super::{
-    Analysis, Assessor, Facts, Label, LearnedStats, MARK_WEIGHT, Policy, Prior, RecentReply,
+    Analysis, Assessment, Assessor, Facts, Label, LearnedStats, MARK_WEIGHT, Policy, Prior, RULES,
+    RecentReply,
 };
 use crate::{
     moderation::CommentStatus,
@@ -452,8 +453,48 @@ impl Records {
     }
 }
 
+/// What one protocol made of one file's judged replies (or of every file's, pooled).
+#[derive(Clone, Debug, Default)]
+struct Judged {
+    outcome: Outcome,
+    /// Repeated texts, and texts that were taught, left out of the judging.
+    left_out: usize,
+    /// Per rule: how many judged spam and ham replies it pushed its way (see [`Judged::note`]).
+    rules: HashMap<String, [usize; 2]>,
+}
+
+impl std::ops::AddAssign<&Judged> for Judged {
+    fn add_assign(&mut self, other: &Judged) {
+        self.outcome += &other.outcome;
+        self.left_out += other.left_out;
+        for (rule, [spam, ham]) in &other.rules {
+            let counts = self.rules.entry(rule.clone()).or_default();
+            counts[0] += spam;
+            counts[1] += ham;
+        }
+    }
+}
+
+impl Judged {
+    /// Counts a judged reply, and every rule that moved its score the way the rule's default
+    /// weight points: towards spam for most, towards ham for `history-trusted`, and for the
+    /// classifier, towards spam.
+    fn note(&mut self, spam: bool, status: CommentStatus, assessment: &Assessment) {
+        self.outcome.add(spam, status);
+        for reason in &assessment.reasons {
+            let default = RULES
+                .iter()
+                .find(|info| info.name == reason.rule)
+                .map_or(0.0, |info| info.weight);
+            if !reason.log_only && reason.weight * default > 0.0 {
+                self.rules.entry(reason.rule.clone()).or_default()[usize::from(!spam)] += 1;
+            }
+        }
+    }
+}
+
 /// Replays the comments of `data` at `judged` indices (chronological), leaving out texts in
-/// `excluded` and repeats; returns the outcome and how many were left out. `records` holds
+/// `excluded` and repeats, and returns what they were judged. `records` holds
 /// what the site knew of the authors before, and gains each judged reply's status. With
 /// `errors`, every misjudged reply is written there with its reasons.
 fn replay(
@@ -464,15 +505,14 @@ fn replay(
     learned: &LearnedStats,
     mut records: Records,
     mut errors: Option<&mut String>,
-) -> (Outcome, usize) {
+) -> Judged {
     let policy = Policy::default();
-    let mut outcome = Outcome::default();
+    let mut result = Judged::default();
     let mut judged_keys = HashSet::new();
-    let mut left_out = 0;
     for &index in judged {
         let comment = &data.comments[index];
         if excluded.contains(&comment.key) || !judged_keys.insert(comment.key.as_str()) {
-            left_out += 1;
+            result.left_out += 1;
             continue;
         }
         // As the store gives them: the file is one article, so the author's
@@ -497,7 +537,7 @@ fn replay(
         let trusted = facts.author_approved > 0 && facts.author_spam == 0;
         let status = policy.initial_status(&assessment, trusted);
         records.note(comment.author, status);
-        outcome.add(comment.spam, status);
+        result.note(comment.spam, status, &assessment);
         let wrong = (status == CommentStatus::Approved) == comment.spam;
         if let Some(errors) = errors.as_deref_mut().filter(|_| wrong) {
             let label = if comment.spam { "spam" } else { "ham" };
@@ -515,7 +555,7 @@ fn replay(
             );
         }
     }
-    (outcome, left_out)
+    result
 }
 
 /// Which prior the judged file meets.
@@ -558,8 +598,7 @@ pub fn run(
         let _ = writeln!(report, "priors also learn from: {}", names.join(", "));
     }
     // Every file's judged replies together, per protocol, and the repeats left out.
-    let (mut cold_pooled, mut cold_left_out) = (Outcome::default(), 0);
-    let (mut learning_pooled, mut learning_left_out) = (Outcome::default(), 0);
+    let (mut cold_pooled, mut learning_pooled) = (Judged::default(), Judged::default());
     for (i, data) in datasets.iter().enumerate() {
         let others: Vec<&Dataset> = datasets
             .iter()
@@ -592,7 +631,7 @@ pub fn run(
         if matches!(protocol, Protocol::Cold | Protocol::Both) {
             let all: Vec<usize> = (0..data.comments.len()).collect();
             let mut errors = String::new();
-            let (outcome, left_out) = replay(
+            let judged = replay(
                 &assessor,
                 data,
                 &all,
@@ -601,9 +640,8 @@ pub fn run(
                 Records::default(),
                 show_errors.then_some(&mut errors),
             );
-            section(&mut report, "cold", &outcome, left_out);
-            cold_pooled += &outcome;
-            cold_left_out += left_out;
+            section(&mut report, "cold", &judged);
+            cold_pooled += &judged;
             report.push_str(&errors);
         }
         if matches!(protocol, Protocol::Learning | Protocol::Both) {
@@ -633,7 +671,7 @@ pub fn run(
                 taught_keys.insert(comment.key.clone());
             }
             let mut errors = String::new();
-            let (outcome, left_out) = replay(
+            let judged = replay(
                 &assessor,
                 data,
                 &judged,
@@ -648,25 +686,27 @@ pub fn run(
                 taught.len(),
                 taught.len() - taught_spam
             );
-            section(&mut report, &name, &outcome, left_out);
-            learning_pooled += &outcome;
-            learning_left_out += left_out;
+            section(&mut report, &name, &judged);
+            learning_pooled += &judged;
             report.push_str(&errors);
         }
     }
     if datasets.len() > 1 {
         let _ = writeln!(report, "\n== the {} files pooled", datasets.len());
         if matches!(protocol, Protocol::Cold | Protocol::Both) {
-            section(&mut report, "cold", &cold_pooled, cold_left_out);
+            section(&mut report, "cold", &cold_pooled);
         }
         if matches!(protocol, Protocol::Learning | Protocol::Both) {
-            section(&mut report, "learning", &learning_pooled, learning_left_out);
+            section(&mut report, "learning", &learning_pooled);
         }
     }
     Ok(report)
 }
 
-fn section(report: &mut String, protocol: &str, outcome: &Outcome, left_out: usize) {
+fn section(report: &mut String, protocol: &str, judged: &Judged) {
+    let Judged {
+        outcome, left_out, ..
+    } = judged;
     let spam: usize = outcome.spam.iter().sum();
     let ham: usize = outcome.ham.iter().sum();
     let _ = writeln!(
@@ -716,6 +756,20 @@ fn section(report: &mut String, protocol: &str, outcome: &Outcome, left_out: usi
         spam_low * 100.0,
         spam_high * 100.0
     );
+    let _ = writeln!(
+        report,
+        "   rules that pushed the score their way (judged spam / ham):"
+    );
+    let met: Vec<String> = RULES
+        .iter()
+        .filter_map(|info| {
+            let [spam, ham] = judged.rules.get(info.name)?;
+            Some(format!("{} {spam}/{ham}", info.name))
+        })
+        .collect();
+    for line in met.chunks(4) {
+        let _ = writeln!(report, "      {}", line.join(", "));
+    }
 }
 
 /// The 95% Wilson score interval of the share `part / whole`: unlike the share ± 1.96
@@ -924,6 +978,29 @@ mod tests {
     }
 
     #[test]
+    fn the_report_counts_the_replies_each_rule_pushed_its_way() -> Result<(), String> {
+        let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        write_labelled(
+            file.path(),
+            &[
+                ("The minutes of the council meeting are online now.", false),
+                (
+                    "THE MINUTES ARE LATE AGAIN, AS EVERY MONTH THIS YEAR",
+                    false,
+                ),
+                ("Subscribe to my channel, check out my new video!!", true),
+                ("Check out my channel for more", true),
+            ],
+        )?;
+        let report = cold_report(&[file.path().to_path_buf()])?;
+        assert!(report.contains("self-promotion 2/0"), "{report}");
+        assert!(report.contains("shape-capitals 0/1"), "{report}");
+        // A rule that met nothing is not listed.
+        assert!(!report.contains("honeypot"), "{report}");
+        Ok(())
+    }
+
+    #[test]
     fn the_learning_protocol_teaches_the_oldest_share_of_each_class() -> Result<(), String> {
         let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
         let texts: Vec<(String, bool)> = (1..=10)
@@ -1009,7 +1086,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/news-replies.csv");
         let data = load(&path)?;
         let all: Vec<usize> = (0..data.comments.len()).collect();
-        let (outcome, _) = replay(
+        let Judged { outcome, .. } = replay(
             &Assessor::default(),
             &data,
             &all,
@@ -1038,7 +1115,7 @@ mod tests {
         )?;
         let data = load(file.path())?;
         let judge = |records| {
-            let (outcome, _) = replay(
+            let Judged { outcome, .. } = replay(
                 &Assessor::default(),
                 &data,
                 &[0],
