@@ -494,7 +494,7 @@ impl Judged {
 }
 
 /// Replays the comments of `data` at `judged` indices (chronological), leaving out texts in
-/// `excluded` and repeats, and returns what they were judged. `records` holds
+/// `excluded` and repeats, and returns how they were judged. `records` holds
 /// what the site knew of the authors before, and gains each judged reply's status. With
 /// `errors`, every misjudged reply is written there with its reasons.
 fn replay(
@@ -631,7 +631,7 @@ pub fn run(
         if matches!(protocol, Protocol::Cold | Protocol::Both) {
             let all: Vec<usize> = (0..data.comments.len()).collect();
             let mut errors = String::new();
-            let judged = replay(
+            let replayed = replay(
                 &assessor,
                 data,
                 &all,
@@ -640,8 +640,8 @@ pub fn run(
                 Records::default(),
                 show_errors.then_some(&mut errors),
             );
-            section(&mut report, "cold", &judged);
-            cold_pooled += &judged;
+            section(&mut report, "cold", &replayed);
+            cold_pooled += &replayed;
             report.push_str(&errors);
         }
         if matches!(protocol, Protocol::Learning | Protocol::Both) {
@@ -671,7 +671,7 @@ pub fn run(
                 taught_keys.insert(comment.key.clone());
             }
             let mut errors = String::new();
-            let judged = replay(
+            let replayed = replay(
                 &assessor,
                 data,
                 &judged,
@@ -686,8 +686,8 @@ pub fn run(
                 taught.len(),
                 taught.len() - taught_spam
             );
-            section(&mut report, &name, &judged);
-            learning_pooled += &judged;
+            section(&mut report, &name, &replayed);
+            learning_pooled += &replayed;
             report.push_str(&errors);
         }
     }

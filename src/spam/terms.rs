@@ -63,9 +63,9 @@ impl Rule for EngagementBait {
 }
 
 /// A reply that asks readers to subscribe to or follow its writer, or to visit the writer's own
-/// channel, videos, music or blog: self-promotion, the commonest comment spam of video and
-/// blog sites alike (docs/SPAM.md). Mentioning one's own work is not enough: "my video of the
-/// flood" is news, "check out my video" is an advertisement.
+/// channel, videos, music or blog: self-promotion, a staple of comment spam on video sites and
+/// blogs alike (docs/SPAM.md). Mentioning one's own work is not enough: "my video of the flood"
+/// is news, "check out my video" is an advertisement.
 pub struct SelfPromotion;
 
 /// Requests of [`SelfPromotion`], matched as whole words. Some requests are left out for the
