@@ -459,35 +459,60 @@ struct Judged {
     outcome: Outcome,
     /// Repeated texts, and texts that were taught, left out of the judging.
     left_out: usize,
-    /// Per rule: how many judged spam and ham replies it pushed its way (see [`Judged::note`]).
-    rules: HashMap<String, [usize; 2]>,
+    /// Per rule, for judged spam and then ham: how many replies it pushed its way, and how many
+    /// of those it decided (see [`Judged::note`]).
+    rules: HashMap<String, RuleCounts>,
 }
 
 impl std::ops::AddAssign<&Judged> for Judged {
     fn add_assign(&mut self, other: &Judged) {
         self.outcome += &other.outcome;
         self.left_out += other.left_out;
-        for (rule, [spam, ham]) in &other.rules {
-            let counts = self.rules.entry(rule.clone()).or_default();
-            counts[0] += spam;
-            counts[1] += ham;
+        for (rule, theirs) in &other.rules {
+            let mine = self.rules.entry(rule.clone()).or_default();
+            for (count, more) in mine.met.iter_mut().zip(theirs.met) {
+                *count += more;
+            }
+            for (count, more) in mine.decided.iter_mut().zip(theirs.decided) {
+                *count += more;
+            }
         }
     }
+}
+
+/// One rule's counts in [`Judged`], each for judged spam and then ham.
+#[derive(Clone, Copy, Debug, Default)]
+struct RuleCounts {
+    met: [usize; 2],
+    decided: [usize; 2],
 }
 
 impl Judged {
     /// Counts a judged reply, and every rule that moved its score the way the rule's default
     /// weight points: towards spam for most, towards ham for `history-trusted`, and for the
-    /// classifier, towards spam.
-    fn note(&mut self, spam: bool, status: CommentStatus, assessment: &Assessment) {
+    /// classifier, towards spam. Such a rule decided the reply when the score without it
+    /// would have had another verdict.
+    fn note(
+        &mut self,
+        spam: bool,
+        status: CommentStatus,
+        assessment: &Assessment,
+        policy: &Policy,
+    ) {
         self.outcome.add(spam, status);
+        let label = usize::from(!spam);
         for reason in &assessment.reasons {
             let default = RULES
                 .iter()
                 .find(|info| info.name == reason.rule)
                 .map_or(0.0, |info| info.weight);
-            if !reason.log_only && reason.weight * default > 0.0 {
-                self.rules.entry(reason.rule.clone()).or_default()[usize::from(!spam)] += 1;
+            if reason.log_only || reason.weight * default <= 0.0 {
+                continue;
+            }
+            let counts = self.rules.entry(reason.rule.clone()).or_default();
+            counts.met[label] += 1;
+            if policy.verdict(assessment.score - reason.weight) != assessment.verdict {
+                counts.decided[label] += 1;
             }
         }
     }
@@ -537,7 +562,7 @@ fn replay(
         let trusted = facts.author_approved > 0 && facts.author_spam == 0;
         let status = policy.initial_status(&assessment, trusted);
         records.note(comment.author, status);
-        result.note(comment.spam, status, &assessment);
+        result.note(comment.spam, status, &assessment, &policy);
         let wrong = (status == CommentStatus::Approved) == comment.spam;
         if let Some(errors) = errors.as_deref_mut().filter(|_| wrong) {
             let label = if comment.spam { "spam" } else { "ham" };
@@ -758,16 +783,19 @@ fn section(report: &mut String, protocol: &str, judged: &Judged) {
     );
     let _ = writeln!(
         report,
-        "   rules that pushed the score their way (judged spam / ham):"
+        "   rules that pushed the score their way, then those that decided the verdict (judged spam/ham):"
     );
     let met: Vec<String> = RULES
         .iter()
         .filter_map(|info| {
-            let [spam, ham] = judged.rules.get(info.name)?;
-            Some(format!("{} {spam}/{ham}", info.name))
+            let RuleCounts { met, decided } = judged.rules.get(info.name)?;
+            Some(format!(
+                "{} {}/{} {}/{}",
+                info.name, met[0], met[1], decided[0], decided[1]
+            ))
         })
         .collect();
-    for line in met.chunks(4) {
+    for line in met.chunks(3) {
         let _ = writeln!(report, "      {}", line.join(", "));
     }
 }
@@ -989,12 +1017,17 @@ mod tests {
                     false,
                 ),
                 ("Subscribe to my channel, check out my new video!!", true),
-                ("Check out my channel for more", true),
+                (
+                    "Lovely piece about the old bridge. Listen to my music sometime.",
+                    true,
+                ),
             ],
         )?;
         let report = cold_report(&[file.path().to_path_buf()])?;
-        assert!(report.contains("self-promotion 2/0"), "{report}");
-        assert!(report.contains("shape-capitals 0/1"), "{report}");
+        // Both spam are held for self-promotion, which the built-in prior alone would not do
+        // for the second.
+        assert!(report.contains("self-promotion 2/0 1/0"), "{report}");
+        assert!(report.contains("shape-capitals 0/1 0/0"), "{report}");
         // A rule that met nothing is not listed.
         assert!(!report.contains("honeypot"), "{report}");
         Ok(())
