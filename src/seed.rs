@@ -109,6 +109,9 @@ pub async fn run(args: &SeedArgs) -> Result<SeedReport, String> {
     let store = store::open(&args.database.url)
         .await
         .map_err(|e| e.to_string())?;
+    crate::server::check_key(store.as_ref(), &vault)
+        .await
+        .map_err(|e| e.to_string())?;
     let site = store
         .site_by_name(&args.site)
         .await

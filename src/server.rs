@@ -30,6 +30,12 @@ pub enum StartError {
         "REPLYGUARD_SECRET_KEY must be set for this database: every replica must share one key"
     )]
     MissingKey,
+    #[error(
+        "the secret key is not the one this database was written with: start with the \
+         deployment's key (REPLYGUARD_SECRET_KEY, or on SQLite the key file beside the database, \
+         restored with it from the backup)"
+    )]
+    WrongKey,
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -114,6 +120,31 @@ pub fn secret_key_for(
     Ok(key)
 }
 
+/// Refuses a key other than the one the database's emails are sealed with: a replica given
+/// another key would seal emails no other could open, key author hashes that match no earlier
+/// reply, and sign form tokens the others call forged. The first start stores the key's check
+/// (`Vault::key_check`); on a database from before key checks, the key must first open the
+/// newest sealed email.
+pub async fn check_key(store: &dyn Store, vault: &Vault) -> Result<(), StartError> {
+    let ours = vault.key_check();
+    let stored = match store.key_check().await? {
+        Some(stored) => stored,
+        None => {
+            if let Some((site, sealed)) = store.newest_sealed_email().await?
+                && vault.decrypt_email(site, &sealed).is_err()
+            {
+                return Err(StartError::WrongKey);
+            }
+            store.claim_key_check(&ours).await?
+        }
+    };
+    if stored == ours {
+        Ok(())
+    } else {
+        Err(StartError::WrongKey)
+    }
+}
+
 /// Opens the database, binds the listener and starts serving.
 pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError> {
     let key = secret_key(settings)?;
@@ -126,6 +157,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         settings.thread_cache_bytes(),
     ));
     let vault = Vault::new(&key);
+    check_key(store.as_ref(), &vault).await?;
     let kept = store
         .keep_texts_again(&|site, comment, raw| {
             KeptText::new(&vault, site, comment, raw, mask_contacts(raw))

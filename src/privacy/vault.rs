@@ -37,6 +37,7 @@ struct Subkeys {
     avatar: HmacSha256,
     idempotency: HmacSha256,
     form: [u8; 32],
+    check: HmacSha256,
 }
 
 /// The keyed hash that recognises a returning author on one site without decrypting anything.
@@ -87,6 +88,7 @@ impl Vault {
                 avatar: mac(derive("replyguard/v1/avatar")),
                 idempotency: mac(derive("replyguard/v1/idempotency-key")),
                 form: derive("replyguard/v1/form-token"),
+                check: mac(derive("replyguard/v1/key-check")),
             }),
         }
     }
@@ -148,6 +150,15 @@ impl Vault {
     /// The subkey that signs form tokens.
     pub fn form_key(&self) -> &[u8; 32] {
         &self.keys.form
+    }
+
+    /// What this key makes of a fixed text, stored with the data it seals, so that a server
+    /// given another key can tell and refuse to start. An HMAC under a subkey derived for this
+    /// alone: it reveals nothing of the key or of the other subkeys.
+    pub fn key_check(&self) -> [u8; 32] {
+        let mut mac = self.keys.check.clone();
+        mac.update(b"replyguard: the deployment's secret key");
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -226,6 +237,15 @@ mod tests {
 
     fn vault() -> Vault {
         Vault::new(&SecretKey::generate())
+    }
+
+    #[test]
+    fn the_key_check_is_the_same_for_one_key_and_differs_for_another() {
+        let secret = SecretKey::generate();
+        let check = Vault::new(&secret).key_check();
+        assert_eq!(check, Vault::new(&secret).key_check());
+        assert_ne!(check, Vault::new(&SecretKey::generate()).key_check());
+        assert_ne!(&check, Vault::new(&secret).form_key());
     }
 
     #[test]

@@ -306,6 +306,18 @@ impl Store for CachedStore {
             .await
     }
 
+    async fn key_check(&self) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.key_check().await
+    }
+
+    async fn claim_key_check(&self, check: &[u8]) -> StoreResult<Vec<u8>> {
+        self.inner.claim_key_check(check).await
+    }
+
+    async fn newest_sealed_email(&self) -> StoreResult<Option<(SiteId, Vec<u8>)>> {
+        self.inner.newest_sealed_email().await
+    }
+
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {
         self.inner.use_form_nonce(site, nonce).await
     }

@@ -467,6 +467,17 @@ pub trait Store: Send + Sync + 'static {
     /// every replica of the sites whose public texts changed; returns how many it stored.
     async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64>;
 
+    // The deployment's secret key.
+
+    /// The key check stored with the data (`Vault::key_check`), if one is.
+    async fn key_check(&self) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores `check` as the key check unless one is stored already, and returns the one that
+    /// is stored: `check`, or the one another replica stored first.
+    async fn claim_key_check(&self, check: &[u8]) -> StoreResult<Vec<u8>>;
+    /// The site and sealed email of the newest comment that has one (not erased): to try a key
+    /// on data stored before key checks.
+    async fn newest_sealed_email(&self) -> StoreResult<Option<(SiteId, Vec<u8>)>>;
+
     // Events.
 
     /// New comments as they are committed, by this process or (on a shared

@@ -674,6 +674,36 @@ impl Store for SqliteStore {
         Ok(facts)
     }
 
+    async fn key_check(&self) -> StoreResult<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT digest FROM key_check WHERE id = 1")
+                .fetch_optional(&self.writer)
+                .await?,
+        )
+    }
+
+    async fn claim_key_check(&self, check: &[u8]) -> StoreResult<Vec<u8>> {
+        sqlx::query("INSERT INTO key_check (id, digest) VALUES (1, ?) ON CONFLICT DO NOTHING")
+            .bind(check)
+            .execute(&self.writer)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT digest FROM key_check WHERE id = 1")
+                .fetch_one(&self.writer)
+                .await?,
+        )
+    }
+
+    async fn newest_sealed_email(&self) -> StoreResult<Option<(SiteId, Vec<u8>)>> {
+        let row: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT site_id, email_sealed FROM comments \
+             WHERE length(email_sealed) > 0 ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(|(site, sealed)| (SiteId(site), sealed)))
+    }
+
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO form_nonces (site_id, nonce, used_at) VALUES (?, ?, ?) \
