@@ -36,6 +36,12 @@ pub enum StartError {
          restored with it from the backup)"
     )]
     WrongKey,
+    #[error(
+        "no key file was found at {}, but the database was written under a key: restore the key \
+         file that was backed up with the database (or set REPLYGUARD_SECRET_KEY)",
+        path.display()
+    )]
+    LostKeyFile { path: std::path::PathBuf },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -147,6 +153,13 @@ pub async fn check_key(store: &dyn Store, vault: &Vault) -> Result<(), StartErro
 
 /// Opens the database, binds the listener and starts serving.
 pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError> {
+    // A key file this start would create, were there none: see `LostKeyFile`.
+    let new_key_file = settings
+        .secret_key
+        .is_none()
+        .then(|| sqlite_path(&settings.database.url).map(|db| key_file_beside(&db)))
+        .flatten()
+        .filter(|path| !path.exists());
     let key = secret_key(settings)?;
     let options = StoreOptions {
         max_connections: settings.database_pool_size,
@@ -157,7 +170,15 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         settings.thread_cache_bytes(),
     ));
     let vault = Vault::new(&key);
-    check_key(store.as_ref(), &vault).await?;
+    match (check_key(store.as_ref(), &vault).await, new_key_file) {
+        // The key was made just now for a database that has one: the file was lost (a database
+        // restored without it). The new file goes, so that restoring the old one is all it takes.
+        (Err(StartError::WrongKey), Some(path)) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(StartError::LostKeyFile { path });
+        }
+        (checked, _) => checked?,
+    }
     let kept = store
         .keep_texts_again(&|site, comment, raw| {
             KeptText::new(&vault, site, comment, raw, mask_contacts(raw))

@@ -81,16 +81,31 @@ backend_tests!(
 );
 
 /// Restored from a backup without its key file, a SQLite database would meet a new key made on
-/// the spot: the server refuses to start rather than seal new emails under it.
+/// the spot: the server refuses to start rather than seal new emails under it, leaves no new key
+/// file behind, and starts once the old one is back.
 #[tokio::test]
 async fn a_sqlite_database_whose_key_file_is_lost_refuses_a_new_one() {
     let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
     let site = h.site("news.example.com").await;
     assessed(&h, &site, reply("story", "Sealed under the key file.")).await;
     let key_file = h.db_path().with_extension("key");
+    let backed_up = std::fs::read(&key_file).expect("the key file");
     std::fs::remove_file(&key_file).expect("the key file is lost");
 
-    refused_for_the_key(restart_with(&mut h, None).await);
+    match restart_with(&mut h, None).await {
+        Err(err @ StartError::LostKeyFile { .. }) => assert!(
+            err.to_string().contains("restore the key file"),
+            "the message says what to do: {err}"
+        ),
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(()) => panic!("started under a new key file"),
+    }
+    assert!(!key_file.exists(), "the new key file is left behind");
+
+    std::fs::write(&key_file, backed_up).expect("the key file is restored");
+    restart_with(&mut h, None)
+        .await
+        .expect("starts with its key file");
 }
 
 #[tokio::test]
