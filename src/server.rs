@@ -121,8 +121,17 @@ pub fn secret_key_for(
     }
     let database = sqlite_path(database_url).ok_or(StartError::MissingKey)?;
     let path = key_file_beside(&database);
+    let existed = path.exists();
     let key = load_or_create_key_file(&path)?;
-    tracing::info!(path = %path.display(), "using the key file beside the database");
+    if existed {
+        tracing::info!(path = %path.display(), "using the key file beside the database");
+    } else {
+        tracing::info!(
+            path = %path.display(),
+            "created a key file beside the database: back it up with the database, since \
+             without it stored emails cannot be read"
+        );
+    }
     Ok(key)
 }
 
