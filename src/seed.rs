@@ -105,11 +105,10 @@ impl SeedReport {
 pub async fn run(args: &SeedArgs) -> Result<SeedReport, String> {
     let key = crate::server::secret_key_for(args.secret_key.as_ref(), &args.database.url)
         .map_err(|e| e.to_string())?;
-    let vault = Vault::new(&key);
     let store = store::open(&args.database.url)
         .await
         .map_err(|e| e.to_string())?;
-    crate::server::check_key(store.as_ref(), &vault)
+    let vault = crate::server::check_key(store.as_ref(), &key)
         .await
         .map_err(|e| e.to_string())?;
     let site = store

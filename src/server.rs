@@ -3,7 +3,7 @@
 //! [`start`] returns once the port is bound, with a handle that knows the
 //! bound address and shuts the server down gracefully: in-flight calls finish.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::transport::{Server, server::TcpIncoming};
@@ -41,7 +41,7 @@ pub enum StartError {
          file that was backed up with the database (or set REPLYGUARD_SECRET_KEY)",
         path.display()
     )]
-    LostKeyFile { path: std::path::PathBuf },
+    LostKeyFile { path: PathBuf },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -103,9 +103,17 @@ impl RunningServer {
     }
 }
 
+/// The deployment's secret key, as [`secret_key_for`] found it.
+pub struct DeploymentKey {
+    key: SecretKey,
+    /// The key file made just now, none being there; [`check_key`] removes it again when the
+    /// database was written under a key, since the one it replaces was lost.
+    created: Option<PathBuf>,
+}
+
 /// The secret key: from the settings, or from the key file beside a SQLite
 /// database (created on first start). Other databases must be given one.
-pub fn secret_key(settings: &ServeSettings) -> Result<SecretKey, StartError> {
+pub fn secret_key(settings: &ServeSettings) -> Result<DeploymentKey, StartError> {
     secret_key_for(settings.secret_key.as_ref(), &settings.database.url)
 }
 
@@ -115,9 +123,12 @@ pub fn secret_key(settings: &ServeSettings) -> Result<SecretKey, StartError> {
 pub fn secret_key_for(
     secret: Option<&Secret>,
     database_url: &str,
-) -> Result<SecretKey, StartError> {
+) -> Result<DeploymentKey, StartError> {
     if let Some(secret) = secret {
-        return Ok(SecretKey::from_base64(secret.expose())?);
+        return Ok(DeploymentKey {
+            key: SecretKey::from_base64(secret.expose())?,
+            created: None,
+        });
     }
     let database = sqlite_path(database_url).ok_or(StartError::MissingKey)?;
     let path = key_file_beside(&database);
@@ -132,15 +143,32 @@ pub fn secret_key_for(
              without it stored emails cannot be read"
         );
     }
-    Ok(key)
+    Ok(DeploymentKey {
+        key,
+        created: (!existed).then_some(path),
+    })
 }
 
-/// Refuses a key other than the one the database's emails are sealed with: a replica given
-/// another key would seal emails no other could open, key author hashes that match no earlier
-/// reply, and sign form tokens the others call forged. The first start stores the key's check
+/// The key's vault, once the key is shown to be the one the database's emails are sealed
+/// with: a replica given another key would seal emails no other could open, key author hashes
+/// that match no earlier reply, and sign form tokens the others call forged. A key file made
+/// just now for a database that has a key means the old file was lost (a database restored
+/// without it): the new file goes, so that restoring the old one is all it takes.
+pub async fn check_key(store: &dyn Store, key: &DeploymentKey) -> Result<Vault, StartError> {
+    let vault = Vault::new(&key.key);
+    match (key_matches(store, &vault).await, &key.created) {
+        (Err(StartError::WrongKey), Some(path)) => {
+            let _ = std::fs::remove_file(path);
+            Err(StartError::LostKeyFile { path: path.clone() })
+        }
+        (checked, _) => checked.map(|()| vault),
+    }
+}
+
+/// Whether the vault's key is the database's. The first start stores the key's check
 /// (`Vault::key_check`); on a database from before key checks, the key must first open the
 /// newest sealed email.
-pub async fn check_key(store: &dyn Store, vault: &Vault) -> Result<(), StartError> {
+async fn key_matches(store: &dyn Store, vault: &Vault) -> Result<(), StartError> {
     let ours = vault.key_check();
     let stored = match store.key_check().await? {
         Some(stored) => stored,
@@ -162,13 +190,6 @@ pub async fn check_key(store: &dyn Store, vault: &Vault) -> Result<(), StartErro
 
 /// Opens the database, binds the listener and starts serving.
 pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError> {
-    // A key file this start would create, were there none: see `LostKeyFile`.
-    let new_key_file = settings
-        .secret_key
-        .is_none()
-        .then(|| sqlite_path(&settings.database.url).map(|db| key_file_beside(&db)))
-        .flatten()
-        .filter(|path| !path.exists());
     let key = secret_key(settings)?;
     let options = StoreOptions {
         max_connections: settings.database_pool_size,
@@ -178,16 +199,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         store::open_with(&settings.database.url, &options).await?,
         settings.thread_cache_bytes(),
     ));
-    let vault = Vault::new(&key);
-    match (check_key(store.as_ref(), &vault).await, new_key_file) {
-        // The key was made just now for a database that has one: the file was lost (a database
-        // restored without it). The new file goes, so that restoring the old one is all it takes.
-        (Err(StartError::WrongKey), Some(path)) => {
-            let _ = std::fs::remove_file(&path);
-            return Err(StartError::LostKeyFile { path });
-        }
-        (checked, _) => checked?,
-    }
+    let vault = check_key(store.as_ref(), &key).await?;
     let kept = store
         .keep_texts_again(&|site, comment, raw| {
             KeptText::new(&vault, site, comment, raw, mask_contacts(raw))

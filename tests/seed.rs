@@ -8,7 +8,7 @@ use std::{collections::HashSet, process::Output};
 use common::{Backend, Harness, backend_tests};
 use replyguard::{
     ids::CommentId,
-    privacy::Vault,
+    privacy::{SecretKey, Vault},
     proto::{
         CommentStatus, CountCommentsRequest, GetCommentRequest, ListCommentsRequest,
         ListQueueRequest,
@@ -21,9 +21,18 @@ const HOT: &str = "seed/hot";
 
 /// Runs `replyguard seed` on the harness's database with its secret key.
 fn seed(h: &Harness, site: &str, replies: u64) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"))
-        .env_remove("REPLYGUARD_DATABASE_URL")
+    seed_command(h, site, replies)
         .env("REPLYGUARD_SECRET_KEY", h.key.to_base64())
+        .output()
+        .expect("replyguard runs")
+}
+
+/// `replyguard seed` on the harness's database, with no key given yet.
+fn seed_command(h: &Harness, site: &str, replies: u64) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"));
+    command
+        .env_remove("REPLYGUARD_DATABASE_URL")
+        .env_remove("REPLYGUARD_SECRET_KEY")
         .args([
             "seed",
             "--site",
@@ -36,9 +45,8 @@ fn seed(h: &Harness, site: &str, replies: u64) -> Output {
             "700",
             "--database",
             &h.settings.database.url,
-        ])
-        .output()
-        .expect("replyguard runs")
+        ]);
+    command
 }
 
 fn succeeded(output: &Output) -> String {
@@ -227,6 +235,48 @@ async fn seeding_a_site_that_does_not_exist_fails_and_adds_nothing(backend: Back
     );
 }
 
+/// Seeding with another key than the server's would seal emails the server cannot open: it is
+/// refused, and adds nothing.
+async fn seeding_with_another_key_is_refused_and_adds_nothing(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site(SITE).await;
+    let another = SecretKey::generate().to_base64();
+    let out = seed_command(&h, SITE, 10)
+        .env("REPLYGUARD_SECRET_KEY", another)
+        .output()
+        .expect("replyguard runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the secret key is not the one"), "{stderr}");
+    let mut moderation = h.moderation(&site.mod_token).await;
+    assert!(
+        whole_queue(&mut moderation, CommentStatus::Approved)
+            .await
+            .is_empty()
+    );
+}
+
+/// Without a key given, seeding a SQLite database that has no key file beside it would make
+/// one: the database was written under a key, so it is refused as the server is, and leaves no
+/// key file behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn seeding_a_sqlite_database_whose_key_file_is_lost_makes_no_new_one() {
+    let h = Harness::new(Backend::Sqlite).await;
+    h.site(SITE).await;
+    let key_file = h.db_path().with_extension("key");
+    assert!(
+        !key_file.exists(),
+        "the harness gives its key in the settings"
+    );
+    let out = seed_command(&h, SITE, 10)
+        .output()
+        .expect("replyguard runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("restore the key file"), "{stderr}");
+    assert!(!key_file.exists(), "a new key file is left behind");
+}
+
 async fn the_load_generator_pages_a_seeded_queue_and_thread_by_token(backend: Backend) {
     let h = Harness::new(backend).await;
     let site = h.site(SITE).await;
@@ -325,5 +375,6 @@ backend_tests!(
     seeded_replies_are_queued_listed_and_counted_through_the_api,
     seeded_emails_are_sealed_with_the_sites_key_and_never_stored_in_clear,
     seeding_a_site_that_does_not_exist_fails_and_adds_nothing,
+    seeding_with_another_key_is_refused_and_adds_nothing,
     the_load_generator_pages_a_seeded_queue_and_thread_by_token,
 );
