@@ -332,16 +332,16 @@ pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(Str
     let mut rules: Vec<(String, proto::RuleSetting)> = update.rules.into_iter().collect();
     rules.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, change) in rules {
-        let known = RULES.iter().any(|r| r.name == name);
-        if change.state.is_none() && change.weight.is_none() {
-            // Back to the defaults, which a name of another release may go back to as well.
-            if policy.rules.remove(&name).is_none() && !known {
-                bad.push((format!("policy.rules.{name}"), "is not a rule".to_owned()));
-            }
+        // Back to the defaults, which a name of another release may go back to as well.
+        let reset = change.state.is_none() && change.weight.is_none();
+        if reset && policy.rules.remove(&name).is_some() {
             continue;
         }
-        if !known {
+        if !RULES.iter().any(|r| r.name == name) {
             bad.push((format!("policy.rules.{name}"), "is not a rule".to_owned()));
+            continue;
+        }
+        if reset {
             continue;
         }
         let state = match change.state.as_deref().map(RuleState::parse) {

@@ -28,6 +28,16 @@ fn first_match<'p>(input: &Input<'_>, terms: &'p [String]) -> Option<&'p str> {
         .map(|term| term.trim())
 }
 
+/// The first of `phrases` (as written; `normalised`, the same in order, as words) that the
+/// words hold.
+fn first_phrase<'p>(words: &Words, phrases: &'p [&str], normalised: &[Words]) -> Option<&'p str> {
+    phrases
+        .iter()
+        .zip(normalised)
+        .find(|(_, phrase)| words.contains_phrase(phrase))
+        .map(|(phrase, _)| *phrase)
+}
+
 /// A reply that asks readers for likes or shares of itself ("like this comment if…", "thumbs
 /// up if…"): engagement bait, which social networks demote as such, and which the YouTube
 /// collection's labels call spam more often than not (docs/SPAM.md).
@@ -54,11 +64,8 @@ impl Rule for EngagementBait {
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
         static PHRASES: LazyLock<Vec<Words>> =
             LazyLock::new(|| BAIT.iter().map(|phrase| Words::new(phrase)).collect());
-        PHRASES
-            .iter()
-            .zip(BAIT)
-            .find(|(phrase, _)| input.text.words.contains_phrase(phrase))
-            .map(|(_, bait)| Finding::new(format!("asks for likes: \"{bait}\"")))
+        first_phrase(&input.text.words, BAIT, &PHRASES)
+            .map(|bait| Finding::new(format!("asks for likes: \"{bait}\"")))
     }
 }
 
@@ -141,12 +148,8 @@ impl SelfPromotion {
         if !cued(words) && !words.joined().is_some_and(cued) {
             return None;
         }
-        if let Some((_, request)) = PHRASES
-            .iter()
-            .zip(REQUESTS)
-            .find(|(phrase, _)| words.contains_phrase(phrase))
-        {
-            return Some((*request).to_owned());
+        if let Some(request) = first_phrase(words, REQUESTS, &PHRASES) {
+            return Some(request.to_owned());
         }
         let words: Vec<&str> = words.iter().collect();
         (0..words.len()).find_map(|at| {
