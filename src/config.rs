@@ -65,6 +65,12 @@ pub struct ServeSettings {
     #[arg(long, env = "REPLYGUARD_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<Secret>,
 
+    /// The key before `replyguard key rotate`, given for two days after it so that the form
+    /// tokens of pages opened before are still accepted; nothing else is read under it. On
+    /// SQLite, by default the `.previous` file the rotation left beside the key file.
+    #[arg(long, env = "REPLYGUARD_PREVIOUS_SECRET_KEY", hide_env_values = true)]
+    pub previous_secret_key: Option<Secret>,
+
     /// Where to serve Prometheus metrics; off when unset.
     #[arg(long, env = "REPLYGUARD_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -117,6 +123,7 @@ impl ServeSettings {
             },
             database_pool_size: DEFAULT_POOL_SIZE,
             secret_key: None,
+            previous_secret_key: None,
             metrics_listen: None,
             log_format: LogFormat::Human,
             retain_client_days: DEFAULT_RETAIN_CLIENT_DAYS,

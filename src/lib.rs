@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod moderation;
 pub mod operator;
 pub mod privacy;
+pub mod rotation;
 pub mod seed;
 pub mod server;
 pub mod spam;

@@ -15,6 +15,7 @@ use crate::{
     ids::{SiteId, TokenId},
     moderation::Scope,
     privacy::{generate_token, token_digest},
+    rotation::{self, RotateArgs},
     seed::{self, SeedArgs},
     server,
     spam::{Policy, eval},
@@ -48,6 +49,9 @@ pub enum Command {
     /// Issue and revoke credentials.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Make a secret key, or move the deployment to a new one.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Load-test a running server over real gRPC.
     Bench(BenchArgs),
     /// Fill a site with generated replies (a million by default), for load tests.
@@ -84,6 +88,19 @@ pub struct SpamEvalArgs {
     /// (tab-separated), for comparing classifiers outside (docs/experiments/).
     #[arg(long, value_name = "PATH", conflicts_with = "write_prior")]
     pub write_features: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Write a fresh secret key to a new file, readable by its owner only: for
+    /// REPLYGUARD_SECRET_KEY, or for `key rotate --new-key-file`.
+    Generate {
+        /// The file to write; an existing file is never replaced.
+        path: PathBuf,
+    },
+    /// Seal every stored email and text again under a new key and key every author again, in
+    /// one transaction, as after a leak. Stop every replica first.
+    Rotate(RotateArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -182,6 +199,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Token(TokenCommand::Revoke { prefix, database }) => {
             token_revoke(&database, &prefix).await
         }
+        Command::Key(KeyCommand::Generate { path }) => rotation::generate(&path),
+        Command::Key(KeyCommand::Rotate(args)) => rotation::rotate(&args)
+            .await
+            .map(|rotated| println!("{}", rotated.summary())),
         Command::Bench(args) => bench(&args).await,
         Command::Seed(args) => seed(&args).await,
         Command::SpamEval(args) => spam_eval(args),

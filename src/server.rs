@@ -12,8 +12,12 @@ use crate::{
     api::{CommentsApi, ModerationApi, auth::AuthLayer},
     config::{Secret, ServeSettings, key_file_beside, sqlite_path},
     moderation::Sweeper,
-    privacy::{KeptText, PrivacyError, SecretKey, Vault, load_or_create_key_file, mask_contacts},
+    privacy::{
+        KeptText, PrivacyError, SecretKey, Vault, load_or_create_key_file, mask_contacts,
+        read_key_file,
+    },
     proto::{self, comments_server::CommentsServer, moderation_server::ModerationServer},
+    rotation::previous_key_file,
     spam::Assessor,
     store::{self, CachedStore, Store, StoreError, StoreOptions},
     submission::Submitter,
@@ -111,6 +115,17 @@ pub struct DeploymentKey {
     created: Option<PathBuf>,
 }
 
+impl DeploymentKey {
+    /// A key the operator gave, no file being made for it.
+    pub fn given(key: SecretKey) -> DeploymentKey {
+        DeploymentKey { key, created: None }
+    }
+
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+}
+
 /// The secret key: from the settings, or from the key file beside a SQLite
 /// database (created on first start). Other databases must be given one.
 pub fn secret_key(settings: &ServeSettings) -> Result<DeploymentKey, StartError> {
@@ -188,6 +203,34 @@ async fn key_matches(store: &dyn Store, vault: &Vault) -> Result<(), StartError>
     }
 }
 
+/// The key before a rotation, whose form tokens are still accepted: from the settings, or the
+/// file `replyguard key rotate` left beside the key file of a SQLite database.
+fn previous_key(settings: &ServeSettings) -> Result<Option<SecretKey>, StartError> {
+    let (key, from) = match (&settings.previous_secret_key, &settings.secret_key) {
+        (Some(previous), _) => (
+            SecretKey::from_base64(previous.expose())?,
+            "REPLYGUARD_PREVIOUS_SECRET_KEY".to_owned(),
+        ),
+        (None, Some(_)) => return Ok(None),
+        (None, None) => {
+            let Some(database) = sqlite_path(&settings.database.url) else {
+                return Ok(None);
+            };
+            let path = previous_key_file(&key_file_beside(&database));
+            if !path.exists() {
+                return Ok(None);
+            }
+            (read_key_file(&path)?, path.display().to_string())
+        }
+    };
+    tracing::info!(
+        %from,
+        "accepting form tokens signed under the previous key too: remove it two days after \
+         the rotation"
+    );
+    Ok(Some(key))
+}
+
 /// Opens the database, binds the listener and starts serving.
 pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError> {
     let key = secret_key(settings)?;
@@ -199,7 +242,10 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         store::open_with(&settings.database.url, &options).await?,
         settings.thread_cache_bytes(),
     ));
-    let vault = check_key(store.as_ref(), &key).await?;
+    let mut vault = check_key(store.as_ref(), &key).await?;
+    if let Some(previous) = previous_key(settings)? {
+        vault = Vault::with_previous(key.key(), &previous);
+    }
     let kept = store
         .keep_texts_again(&|site, comment, raw| {
             KeptText::new(&vault, site, comment, raw, mask_contacts(raw))

@@ -109,7 +109,7 @@ proptest! {
     #[test]
     fn any_form_token_is_judged_without_panicking(token in text(), article in text()) {
         let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
-        form::verify(&[7; 32], SiteId::new(), &article, Some(&token), now);
+        form::verify(&[[7; 32]], SiteId::new(), &article, Some(&token), now);
     }
 
     #[test]

@@ -12,14 +12,8 @@ use replyguard::{
 
 /// Stops the harness's server and starts one on the same database with `key`.
 async fn restart_with(h: &mut Harness, key: Option<Secret>) -> Result<(), StartError> {
-    if let Some(server) = h.server.take() {
-        server.shutdown().await.expect("clean shutdown");
-    }
-    let mut settings = h.settings.clone();
-    settings.listen = "127.0.0.1:0".parse().expect("addr");
-    settings.secret_key = key;
-    h.server = Some(server::start(&settings).await?);
-    Ok(())
+    h.restart_configured(|settings| settings.secret_key = key)
+        .await
 }
 
 fn refused_for_the_key(started: Result<(), StartError>) {

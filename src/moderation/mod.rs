@@ -173,6 +173,8 @@ pub mod audit_action {
     pub const UNBLOCK: &str = "unblock";
     /// A pending reply waited too long and was rejected.
     pub const EXPIRE: &str = "expire";
+    /// The operator moved the deployment to a new secret key (`replyguard key rotate`).
+    pub const KEY_ROTATE: &str = "key_rotate";
 }
 
 /// A read of personal data: the one kind of audit row written without a

@@ -67,30 +67,53 @@ pub fn load_or_create_key_file(path: &Path) -> Result<SecretKey, PrivacyError> {
     }
 }
 
-fn read_key_file(path: &Path) -> Result<SecretKey, PrivacyError> {
+/// Reads the key at `path`, which must exist.
+pub fn read_key_file(path: &Path) -> Result<SecretKey, PrivacyError> {
     let text = fs::read_to_string(path).map_err(|e| with_path(e, path))?;
     SecretKey::from_base64(&text)
         .map_err(|e| PrivacyError::BadKey(format!("{}: {e}", path.display())))
 }
 
-/// Writes the whole key to a private temporary file first and only then links it into place, so
-/// a process that loses the race, or starts after a crash, never sees a half-written key file.
+/// Writes `key` to a new file at `path`, readable by its owner only, and makes it durable;
+/// refuses (`AlreadyExists`) when there is a file there already. The file appears whole or not
+/// at all.
+pub fn write_new_key_file(path: &Path, key: &SecretKey) -> Result<(), PrivacyError> {
+    link_key_file(path, key).map_err(|e| with_path(e, path))
+}
+
+/// Creates a key file, or reads the one a process that won the race created.
 fn create_key_file(path: &Path) -> Result<SecretKey, PrivacyError> {
     let key = SecretKey::generate();
+    match link_key_file(path, &key) {
+        Ok(()) => Ok(key),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(path),
+        Err(e) => Err(with_path(e, path)),
+    }
+}
+
+/// Writes the whole key to a private temporary file first and only then links it into place, so
+/// a process that loses the race, or starts after a crash, never sees a half-written key file.
+fn link_key_file(path: &Path, key: &SecretKey) -> io::Result<()> {
     let staging = staging_path(path);
     let written = write_private_file(&staging, format!("{}\n", key.to_base64()).as_bytes());
     // `hard_link` refuses to replace an existing file, unlike `rename`.
     let linked = written.and_then(|()| fs::hard_link(&staging, path));
     // The staging name is only scaffolding; failing to remove it must not hide the outcome.
     let _ = fs::remove_file(&staging);
-    match linked {
-        Ok(()) => {
-            sync_parent_dir(path).map_err(|e| with_path(e, path))?;
-            Ok(key)
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(path),
-        Err(e) => Err(with_path(e, path)),
+    linked?;
+    sync_parent_dir(path)
+}
+
+/// Puts the key file at `next` in the place of the one at `path`, which stays as `previous`
+/// (replacing any file there). A file is at `path` throughout, holding the old key or the new.
+pub fn replace_key_file(path: &Path, next: &Path, previous: &Path) -> Result<(), PrivacyError> {
+    match fs::remove_file(previous) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(with_path(e, previous)),
+        _ => {}
     }
+    fs::hard_link(path, previous).map_err(|e| with_path(e, previous))?;
+    fs::rename(next, path).map_err(|e| with_path(e, path))?;
+    sync_parent_dir(path).map_err(|e| with_path(e, path))
 }
 
 fn staging_path(path: &Path) -> PathBuf {
@@ -197,6 +220,24 @@ mod tests {
         let dir = tempfile::tempdir()?;
         load_or_create_key_file(&dir.path().join("secret.key"))?;
         assert_eq!(fs::read_dir(dir.path())?.count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_new_key_file_is_written_privately_and_never_over_another() -> Result<(), PrivacyError> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("next.key");
+        let key = SecretKey::generate();
+        write_new_key_file(&path, &key)?;
+        assert_eq!(fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+        assert_eq!(read_key_file(&path)?.as_bytes(), key.as_bytes());
+
+        let refused = write_new_key_file(&path, &SecretKey::generate());
+        assert!(
+            matches!(&refused, Err(PrivacyError::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists),
+            "{refused:?}"
+        );
+        assert_eq!(read_key_file(&path)?.as_bytes(), key.as_bytes());
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! Everything that touches a reader's contact details: the secret key, email encryption, keyed
-//! author hashes, avatar seeds, masking for moderators and the public, and safe HTML rendering.
+//! author hashes, avatar seeds, masking for moderators and the public, safe HTML rendering, and
+//! moving all of it to a new key.
 //!
 //! This module must never hand out an email in clear outside `Vault::decrypt_email` and
 //! `Vault::open_body` (for moderators), never derive anything public from an unkeyed hash of an
@@ -11,13 +12,17 @@
 mod kept;
 mod keys;
 mod mask;
+mod rekey;
 mod render;
 mod tokens;
 mod vault;
 
 pub use kept::KeptText;
-pub use keys::{SecretKey, load_or_create_key_file};
+pub use keys::{
+    SecretKey, load_or_create_key_file, read_key_file, replace_key_file, write_new_key_file,
+};
 pub use mask::{mask_contacts, mask_email};
+pub use rekey::{Rekeying, Resealed, Sealed};
 pub use render::render_html;
 pub use tokens::{generate_token, token_digest};
 pub use vault::{AuthorHash, Vault, normalize_email_for_hash};

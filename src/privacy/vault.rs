@@ -36,7 +36,8 @@ struct Subkeys {
     author: HmacSha256,
     avatar: HmacSha256,
     idempotency: HmacSha256,
-    form: [u8; 32],
+    /// The form subkey, then the previous key's (see [`Vault::with_previous`]).
+    form: Vec<[u8; 32]>,
     check: HmacSha256,
 }
 
@@ -70,16 +71,23 @@ impl AuthorHash {
 impl Vault {
     /// Derives one independent subkey per purpose from the secret.
     pub fn new(secret: &SecretKey) -> Vault {
-        let hkdf = Hkdf::<Sha256>::new(None, secret.as_bytes());
-        let derive = |info: &str| {
-            let mut key = [0u8; 32];
-            hkdf.expand(info.as_bytes(), &mut key)
-                .expect("32 bytes is far below HKDF-SHA256's limit of 8160");
-            key
-        };
+        Vault::derived(secret, None)
+    }
+
+    /// The vault of `secret` that also accepts form tokens signed under `previous`, the key
+    /// the deployment had before `replyguard key rotate`: readers' open pages hold them for up
+    /// to two days. Everything else is the new key's alone.
+    pub fn with_previous(secret: &SecretKey, previous: &SecretKey) -> Vault {
+        Vault::derived(secret, Some(previous))
+    }
+
+    fn derived(secret: &SecretKey, previous: Option<&SecretKey>) -> Vault {
+        let derive = |info: &str| subkey(secret, info);
         let mac = |key: [u8; 32]| {
             HmacSha256::new_from_slice(&key).expect("HMAC accepts keys of any length")
         };
+        let mut form = vec![derive(FORM_TOKEN_INFO)];
+        form.extend(previous.map(|previous| subkey(previous, FORM_TOKEN_INFO)));
         Vault {
             keys: Arc::new(Subkeys {
                 email: XChaCha20Poly1305::new(&derive("replyguard/v1/email-encryption").into()),
@@ -87,7 +95,7 @@ impl Vault {
                 author: mac(derive("replyguard/v1/author-hash")),
                 avatar: mac(derive("replyguard/v1/avatar")),
                 idempotency: mac(derive("replyguard/v1/idempotency-key")),
-                form: derive("replyguard/v1/form-token"),
+                form,
                 check: mac(derive("replyguard/v1/key-check")),
             }),
         }
@@ -149,6 +157,12 @@ impl Vault {
 
     /// The subkey that signs form tokens.
     pub fn form_key(&self) -> &[u8; 32] {
+        &self.keys.form[0]
+    }
+
+    /// The subkeys whose form tokens are accepted: [`Vault::form_key`], then the previous
+    /// key's, if the vault was given one.
+    pub fn form_keys(&self) -> &[[u8; 32]] {
         &self.keys.form
     }
 
@@ -166,6 +180,17 @@ impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Vault(redacted)")
     }
+}
+
+const FORM_TOKEN_INFO: &str = "replyguard/v1/form-token";
+
+/// The subkey of `secret` for the purpose `info` names.
+fn subkey(secret: &SecretKey, info: &str) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    Hkdf::<Sha256>::new(None, secret.as_bytes())
+        .expand(info.as_bytes(), &mut key)
+        .expect("32 bytes is far below HKDF-SHA256's limit of 8160");
+    key
 }
 
 /// A random nonce followed by the ciphertext of `text` and its tag, `context` authenticated with
@@ -417,6 +442,22 @@ mod tests {
             Vault::new(&secret).form_key()
         );
         assert_ne!(Vault::new(&secret).form_key(), secret.as_bytes());
+    }
+
+    #[test]
+    fn a_vault_with_a_previous_key_accepts_its_form_tokens_and_nothing_else_of_it() {
+        let (secret, previous) = (SecretKey::generate(), SecretKey::generate());
+        let (now, before) = (Vault::new(&secret), Vault::new(&previous));
+        let both = Vault::with_previous(&secret, &previous);
+        assert_eq!(both.form_key(), now.form_key());
+        assert_eq!(both.form_keys(), &[*now.form_key(), *before.form_key()]);
+        assert_eq!(now.form_keys(), &[*now.form_key()]);
+        assert_eq!(both.key_check(), now.key_check());
+        let site = SiteId::new();
+        assert_eq!(
+            both.author_hash(site, "a@b.example"),
+            now.author_hash(site, "a@b.example")
+        );
     }
 
     #[test]

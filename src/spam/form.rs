@@ -79,9 +79,10 @@ pub fn issue(
     (URL_SAFE_NO_PAD.encode(token), expires)
 }
 
-/// Checks a reply's `token` (`None` when it had none) for `article` of `site`.
+/// Checks a reply's `token` (`None` when it had none) for `article` of `site`, as signed under
+/// any of `keys` (the deployment's form subkey, then the previous key's after a rotation).
 pub fn verify(
-    key: &[u8; 32],
+    keys: &[[u8; 32]],
     site: SiteId,
     article: &str,
     token: Option<&str>,
@@ -101,9 +102,12 @@ pub fn verify(
     }
     let (signed, tags) = bytes.split_at(SIGNED_LEN);
     let (site_tag, article_tag) = tags.split_at(TAG_LEN);
-    if !tag_matches(key, site, None, signed, site_tag) {
+    let Some(key) = keys
+        .iter()
+        .find(|key| tag_matches(key, site, None, signed, site_tag))
+    else {
         return FormCheck::Forged;
-    }
+    };
     if !tag_matches(key, site, Some(article), signed, article_tag) {
         return FormCheck::WrongArticle;
     }
@@ -295,14 +299,28 @@ mod tests {
         let site = SiteId::new();
         let (token, expires) = issue(&KEY, site, "/story", at(0));
         assert_eq!(expires, at(TOKEN_LIFETIME.as_secs() as i64));
-        let check = verify(&KEY, site, "/story", Some(&token), at(30));
+        let check = verify(&[KEY], site, "/story", Some(&token), at(30));
         assert!(matches!(check, FormCheck::Valid { age, .. } if age == Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_token_of_the_previous_key_is_valid_while_that_key_is_given() {
+        const PREVIOUS: [u8; 32] = [9; 32];
+        let site = SiteId::new();
+        let (token, _) = issue(&PREVIOUS, site, "/story", at(0));
+        let check = |keys: &[[u8; 32]], article| verify(keys, site, article, Some(&token), at(5));
+        assert!(matches!(
+            check(&[KEY, PREVIOUS], "/story"),
+            FormCheck::Valid { .. }
+        ));
+        assert_eq!(check(&[KEY, PREVIOUS], "/other"), FormCheck::WrongArticle);
+        assert_eq!(check(&[KEY], "/story"), FormCheck::Forged);
     }
 
     #[test]
     fn two_tokens_carry_different_nonces() {
         let site = SiteId::new();
-        let nonce = |token: &str| match verify(&KEY, site, "/a", Some(token), at(10)) {
+        let nonce = |token: &str| match verify(&[KEY], site, "/a", Some(token), at(10)) {
             FormCheck::Valid { nonce, .. } => Some(nonce),
             _ => None,
         };
@@ -317,7 +335,7 @@ mod tests {
         let site = SiteId::new();
         let (token, _) = issue(&KEY, site, "/story", at(0));
         let check = |token: Option<&str>, article: &str, key: &[u8; 32], site: SiteId, when| {
-            verify(key, site, article, token, when)
+            verify(&[*key], site, article, token, when)
         };
         assert_eq!(
             check(None, "/story", &KEY, site, at(10)),
@@ -367,7 +385,7 @@ mod tests {
             let mut changed: Vec<u8> = token.clone().into_bytes();
             changed[i] = if changed[i] == b'A' { b'B' } else { b'A' };
             let changed = String::from_utf8(changed).unwrap_or_default();
-            let check = verify(&KEY, site, "/story", Some(&changed), at(10));
+            let check = verify(&[KEY], site, "/story", Some(&changed), at(10));
             assert!(!matches!(check, FormCheck::Valid { .. }), "position {i}");
         }
     }

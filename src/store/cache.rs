@@ -28,9 +28,9 @@ use tokio::{
 };
 
 use super::{
-    CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, PolicyEdit, ReplyFilter,
-    Site, Store, StoreResult, StoredComment, StoredFacts, TextKeeper, ThreadCursor, ThreadOrder,
-    ThreadPage,
+    CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, PolicyEdit, RekeyReport,
+    ReplyFilter, Site, Store, StoreResult, StoredComment, StoredFacts, TextKeeper, ThreadCursor,
+    ThreadOrder, ThreadPage,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
@@ -38,6 +38,7 @@ use crate::{
         Access, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked, Cutoffs, Decision,
         DecisionOutcome, Erasure, NewBlock, QueueEvent, SweepReport,
     },
+    privacy::Rekeying,
     spam::Policy,
 };
 
@@ -316,6 +317,13 @@ impl Store for CachedStore {
 
     async fn newest_sealed_email(&self) -> StoreResult<Option<(SiteId, Vec<u8>)>> {
         self.inner.newest_sealed_email().await
+    }
+
+    async fn rekey(&self, rekeying: &Rekeying) -> StoreResult<RekeyReport> {
+        let report = self.inner.rekey(rekeying).await?;
+        // Listings show avatar seeds, which the new key changed.
+        self.cache.clear();
+        Ok(report)
     }
 
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {

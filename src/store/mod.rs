@@ -6,6 +6,7 @@
 
 mod cache;
 mod postgres;
+mod rekey;
 mod rows;
 mod sqlite;
 
@@ -21,6 +22,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 pub use cache::CachedStore;
 pub use postgres::PostgresStore;
+pub use rekey::RekeyReport;
 pub use sqlite::SqliteStore;
 
 use crate::{
@@ -29,7 +31,7 @@ use crate::{
         Access, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked, CommentStatus,
         Cutoffs, Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, SweepReport,
     },
-    privacy::{KeptText, PrivacyError, Vault},
+    privacy::{KeptText, PrivacyError, Rekeying, Vault},
     spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
 };
 
@@ -61,6 +63,9 @@ pub enum StoreError {
     /// of them is stored.
     #[error("group commit failed: {0}")]
     GroupFailed(String),
+    /// The data is not stored under the key given to re-key it.
+    #[error("the secret key given is not the one this database was written with")]
+    WrongKey,
     /// Anything else the database said.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
@@ -477,6 +482,15 @@ pub trait Store: Send + Sync + 'static {
     /// The site and sealed email of the newest comment that has one (not erased): to try a key
     /// on data stored before key checks.
     async fn newest_sealed_email(&self) -> StoreResult<Option<(SiteId, Vec<u8>)>>;
+    /// Moves everything stored under the secret key to the new key of `rekeying`, in one
+    /// transaction, for `replyguard key rotate` with every replica stopped: each comment's email
+    /// and sealed text are sealed again and its author hash and avatar seed keyed again (erased
+    /// comments are left as they are); blocked authors follow their comments' new hashes, and
+    /// those no comment maps are dropped; idempotency keys are forgotten; the key check becomes
+    /// the new key's; each site gets a `key_rotate` audit row by `operator`. Changes nothing
+    /// when the stored key check is not the old key's (`WrongKey`) or a comment does not open
+    /// under it (`Corrupt`).
+    async fn rekey(&self, rekeying: &Rekeying) -> StoreResult<RekeyReport>;
 
     // Events.
 

@@ -35,8 +35,9 @@ use super::{
     RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreOptions,
     StoreResult, StoredComment, StoredFacts, TextKeeper, ThreadCursor, ThreadOrder, ThreadPage,
     in_batches, lesson, lessons, now,
+    rekey::{RekeyReport, RekeyTally},
     rows::{
-        AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SiteRow,
+        AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SealedRow, SiteRow,
         blocklist_query, blocks_matching_query, comment_columns, comments_from_rows, count,
         credential_from_rows, decode_features, encode_features, listed_from_rows, queue_columns,
         seed_statements, status_from, thread_page_query,
@@ -50,6 +51,7 @@ use crate::{
         CommentStatus, Cutoffs, Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE,
         Erasure, NewBlock, QueueEvent, SYSTEM_ACTOR, SweepReport, audit_action,
     },
+    privacy::Rekeying,
     spam::{Label, Policy, RecentReply},
 };
 
@@ -661,6 +663,99 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(site, sealed)| (SiteId(site), sealed)))
+    }
+
+    async fn rekey(&self, rekeying: &Rekeying) -> StoreResult<RekeyReport> {
+        let (old_check, new_check) = rekeying.checks();
+        let at = now();
+        let mut tx = self.pool.begin().await?;
+        // Holds the key check's row to the end, so a second rotation at once waits and then
+        // finds the new key's check.
+        let checked = sqlx::query("UPDATE key_check SET digest = $1 WHERE id = 1 AND digest = $2")
+            .bind(&new_check[..])
+            .bind(&old_check[..])
+            .execute(&mut *tx)
+            .await?;
+        if checked.rows_affected() != 1 {
+            return Err(StoreError::WrongKey);
+        }
+        let blocked: Vec<(Uuid, String)> =
+            sqlx::query_as("SELECT site_id, value FROM blocklist WHERE kind = 'author'")
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut tally = RekeyTally::new(
+            blocked
+                .into_iter()
+                .map(|(site, value)| (SiteId(site), value)),
+        )?;
+        let mut after = Uuid::nil();
+        loop {
+            let rows: Vec<SealedRow> = sqlx::query_as(
+                "SELECT id, site_id, email_sealed, author_hash, body_sealed FROM comments \
+                 WHERE id > $1 AND length(email_sealed) > 0 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(SWEEP_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
+                let resealed = row.reseal(rekeying)?;
+                sqlx::query(
+                    "UPDATE comments SET email_sealed = $1, author_hash = $2, avatar_seed = $3, \
+                     body_sealed = $4 WHERE id = $5",
+                )
+                .bind(&resealed.email_sealed)
+                .bind(&resealed.author_hash.0[..])
+                .bind(&resealed.avatar_seed)
+                .bind(&resealed.body_sealed)
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?;
+                tally.comment(SiteId(row.site_id), &row.author_hash, &resealed);
+            }
+            match rows.last() {
+                Some(last) if rows.len() == SWEEP_BATCH.unsigned_abs() as usize => after = last.id,
+                _ => break,
+            }
+        }
+        for change in tally.block_changes() {
+            let statement = match &change.new {
+                Some(new) => sqlx::query(
+                    "UPDATE blocklist SET value = $3 \
+                     WHERE site_id = $1 AND kind = 'author' AND value = $2",
+                )
+                .bind(change.site.0)
+                .bind(&change.old)
+                .bind(new),
+                None => sqlx::query(
+                    "DELETE FROM blocklist WHERE site_id = $1 AND kind = 'author' AND value = $2",
+                )
+                .bind(change.site.0)
+                .bind(&change.old),
+            };
+            statement.execute(&mut *tx).await?;
+        }
+        let forgotten = sqlx::query(
+            "UPDATE comments SET idempotency_key = NULL WHERE idempotency_key IS NOT NULL",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let sites: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM sites ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
+        let sites: Vec<SiteId> = sites.into_iter().map(SiteId).collect();
+        for (site, note) in tally.notes(&sites) {
+            insert_audit(
+                &mut tx,
+                &NewAuditRow::of_site(site, OPERATOR_ACTOR, audit_action::KEY_ROTATE, &note, at),
+            )
+            .await?;
+            // Listings show avatar seeds: replicas drop what they cached.
+            notify_listing(&mut tx, &self.events.channel, site, None).await?;
+        }
+        tx.commit().await?;
+        Ok(tally.report(forgotten))
     }
 
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {

@@ -19,6 +19,7 @@ use crate::{
         AuditRecord, BlockEntry, BlockKind, BlockSubject, Blocked, CommentStatus, Scope,
         audit_action,
     },
+    privacy::{Rekeying, Resealed, Sealed},
     spam::{Policy, Reason, Verdict},
 };
 
@@ -438,6 +439,35 @@ pub(super) struct ErasableRow {
     pub(super) body_public: String,
     pub(super) body_html: String,
     pub(super) reasons: Json<Vec<Reason>>,
+}
+
+/// What a re-keying reads of each comment that has an email (not erased).
+#[derive(sqlx::FromRow)]
+pub(super) struct SealedRow {
+    pub(super) id: Uuid,
+    pub(super) site_id: Uuid,
+    pub(super) email_sealed: Vec<u8>,
+    pub(super) author_hash: Vec<u8>,
+    pub(super) body_sealed: Option<Vec<u8>>,
+}
+
+impl SealedRow {
+    /// The comment's values under the new key of `rekeying`.
+    pub(super) fn reseal(&self, rekeying: &Rekeying) -> StoreResult<Resealed> {
+        rekeying
+            .reseal(&Sealed {
+                site: SiteId(self.site_id),
+                comment: CommentId(self.id),
+                email_sealed: &self.email_sealed,
+                body_sealed: self.body_sealed.as_deref(),
+            })
+            .map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "comment {}: its email or text does not open under the old key",
+                    self.id
+                ))
+            })
+    }
 }
 
 /// The query of a page of `site`'s blocklist on either backend, for [`BlockRow`]s: the entries

@@ -102,7 +102,7 @@ impl Submitter {
             last.map(|last| (now - last).to_std().unwrap_or_default())
         };
         let form = form::verify(
-            self.vault.form_key(),
+            self.vault.form_keys(),
             site.id,
             reply.article.as_str(),
             reply.form.token.as_deref(),

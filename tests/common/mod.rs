@@ -22,7 +22,7 @@ use replyguard::{
     operator::{issue, issue_with_scopes},
     privacy::SecretKey,
     proto::{self, comments_client::CommentsClient, moderation_client::ModerationClient},
-    server::{self, RunningServer},
+    server::{self, RunningServer, StartError},
     spam::Policy,
     store::{self, Role, Store},
 };
@@ -213,7 +213,9 @@ impl TestDatabase {
     /// behind the store's back: `(site, actor, note)`.
     pub async fn site_audit(&self, action: &str) -> Vec<(Uuid, String, Option<String>)> {
         assert!(
-            action.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+            action
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_'),
             "an action is a plain word"
         );
         let sql = format!(
@@ -415,12 +417,25 @@ impl Harness {
 
     /// Stops the server and starts a new one on the same database.
     pub async fn restart(&mut self) {
+        self.restart_configured(|_| {})
+            .await
+            .expect("server restarts");
+    }
+
+    /// Stops the server and starts a new one on the same database, with the harness's
+    /// settings as `configure` changes them.
+    pub async fn restart_configured(
+        &mut self,
+        configure: impl FnOnce(&mut ServeSettings),
+    ) -> Result<(), StartError> {
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("clean shutdown");
         }
         let mut settings = self.settings.clone();
         settings.listen = "127.0.0.1:0".parse().expect("addr");
-        self.server = Some(server::start(&settings).await.expect("server restarts"));
+        configure(&mut settings);
+        self.server = Some(server::start(&settings).await?);
+        Ok(())
     }
 
     /// Starts another server on the same database and key: a replica.

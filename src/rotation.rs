@@ -1,0 +1,216 @@
+//! `replyguard key generate` and `replyguard key rotate`: moving a deployment to a new secret
+//! key, as after a leak, with every replica stopped.
+//!
+//! The database changes in one transaction ([`Store::rekey`]). Where the key lives in the key
+//! file beside a SQLite database, the new key is written beside it first (`….key.next`), and
+//! only once the database is committed does it take the key file's place; the old key stays as
+//! `….key.previous` so that the server still accepts the form tokens readers' open pages hold.
+//! A rotation cut short between the two is finished by running it again; a new key the
+//! database is not under is never removed by another run, since its rotation may be running.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::{
+    config::{DatabaseArgs, Secret, key_file_beside, sqlite_path},
+    privacy::{Rekeying, SecretKey, Vault, read_key_file, replace_key_file, write_new_key_file},
+    server::{self, DeploymentKey},
+    store::{self, RekeyReport, Store},
+};
+
+/// The settings of `replyguard key rotate`.
+#[derive(Args, Clone, Debug)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The deployment's key now (32 bytes, standard base64); on SQLite, by default the key
+    /// file beside the database.
+    #[arg(long, env = "REPLYGUARD_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+    /// A file holding the new key, as `replyguard key generate` writes it. Needed when the key
+    /// is given by REPLYGUARD_SECRET_KEY; with a key file, a new key is made when it is not
+    /// given.
+    #[arg(long, value_name = "PATH")]
+    pub new_key_file: Option<PathBuf>,
+}
+
+/// What a rotation did.
+#[derive(Debug)]
+pub struct Rotated {
+    /// What changed in the database; `None` when a rotation an earlier run committed was only
+    /// finished, its key file put in place.
+    pub report: Option<RekeyReport>,
+    /// Where the key is now, when it is a key file.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Rotated {
+    /// What the operator reads, and what to do next.
+    pub fn summary(&self) -> String {
+        let mut lines = Vec::new();
+        match &self.report {
+            Some(report) => {
+                lines.push(format!(
+                    "sealed {} replies again under the new key; blocked authors kept: {}, \
+                     dropped: {} (no reply left to key them again by); idempotency keys \
+                     forgotten: {}",
+                    report.comments,
+                    report.blocks_kept,
+                    report.blocks_dropped,
+                    report.idempotency_keys_dropped
+                ));
+            }
+            None => lines.push(
+                "the database was already under the new key: an earlier rotation was finished"
+                    .to_owned(),
+            ),
+        }
+        match &self.key_file {
+            Some(path) => lines.push(format!(
+                "the new key is in {}; the old one is in {}, which the server reads to accept \
+                 the form tokens of pages opened before the rotation: delete it in two days, \
+                 and back up the new key file with the database",
+                path.display(),
+                previous_key_file(path).display()
+            )),
+            None => lines.push(
+                "start every replica with REPLYGUARD_SECRET_KEY set to the new key, and for two \
+                 days with REPLYGUARD_PREVIOUS_SECRET_KEY set to the old one, so that the form \
+                 tokens of pages opened before the rotation are still accepted"
+                    .to_owned(),
+            ),
+        }
+        lines.join("\n")
+    }
+}
+
+/// Where the old key of a key file stays after a rotation.
+pub fn previous_key_file(key_file: &Path) -> PathBuf {
+    with_suffix(key_file, ".previous")
+}
+
+/// Where a rotation writes the new key before the database is committed.
+fn next_key_file(key_file: &Path) -> PathBuf {
+    with_suffix(key_file, ".next")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Writes a fresh key to a new file at `path`, readable by its owner only.
+pub fn generate(path: &Path) -> Result<(), String> {
+    write_new_key_file(path, &SecretKey::generate()).map_err(|e| e.to_string())
+}
+
+/// Moves the database `args` names, and its key file if it has one, to a new key.
+pub async fn rotate(args: &RotateArgs) -> Result<Rotated, String> {
+    let url = &args.database.url;
+    let (current, key_file) = match &args.secret_key {
+        Some(secret) => (SecretKey::from_base64(secret.expose()), None),
+        None => {
+            let database = sqlite_path(url).ok_or(
+                "REPLYGUARD_SECRET_KEY must be set to the key this database was written with",
+            )?;
+            let path = key_file_beside(&database);
+            (read_key_file(&path), Some(path))
+        }
+    };
+    let current = current.map_err(|e| e.to_string())?;
+    let store = store::open(url).await.map_err(|e| e.to_string())?;
+
+    if let Some(path) = &key_file
+        && finish_cut_short(store.as_ref(), path).await?
+    {
+        return Ok(Rotated {
+            report: None,
+            key_file: Some(path.clone()),
+        });
+    }
+    let current = DeploymentKey::given(current);
+    server::check_key(store.as_ref(), &current)
+        .await
+        .map_err(|e| e.to_string())?;
+    let new = match (&args.new_key_file, &key_file) {
+        (Some(file), _) => read_key_file(file).map_err(|e| e.to_string())?,
+        (None, Some(_)) => SecretKey::generate(),
+        (None, None) => {
+            return Err(
+                "give the new key with --new-key-file PATH (make one with `replyguard \
+                        key generate PATH`)"
+                    .to_owned(),
+            );
+        }
+    };
+    if Vault::new(&new).key_check() == Vault::new(current.key()).key_check() {
+        return Err("the new key is the one the database is under already".to_owned());
+    }
+    let Some(path) = key_file else {
+        let report = rekey(store.as_ref(), current.key(), &new).await?;
+        return Ok(Rotated {
+            report: Some(report),
+            key_file: None,
+        });
+    };
+    let next = next_key_file(&path);
+    write_new_key_file(&next, &new).map_err(|e| e.to_string())?;
+    let report = match rekey(store.as_ref(), current.key(), &new).await {
+        Ok(report) => report,
+        Err(message) => {
+            // The new key is of no use unless the commit went through after all (its answer
+            // lost), which the next run finishes.
+            if !is_under(store.as_ref(), &new).await.unwrap_or(true) {
+                let _ = std::fs::remove_file(&next);
+            }
+            return Err(message);
+        }
+    };
+    replace_key_file(&path, &next, &previous_key_file(&path)).map_err(|e| {
+        format!(
+            "the database is under the new key, in {}, but it could not take the key file's \
+             place ({e}): run `replyguard key rotate` again to finish",
+            next.display()
+        )
+    })?;
+    Ok(Rotated {
+        report: Some(report),
+        key_file: Some(path),
+    })
+}
+
+async fn rekey(store: &dyn Store, old: &SecretKey, new: &SecretKey) -> Result<RekeyReport, String> {
+    store
+        .rekey(&Rekeying::new(old, new))
+        .await
+        .map_err(|e| format!("nothing was changed: {e}"))
+}
+
+/// Whether the database is under `key`.
+async fn is_under(store: &dyn Store, key: &SecretKey) -> Result<bool, String> {
+    let stored = store.key_check().await.map_err(|e| e.to_string())?;
+    Ok(stored.as_deref() == Some(&Vault::new(key).key_check()[..]))
+}
+
+/// A rotation cut short after its commit left the new key beside the key file: when the
+/// database is under it, puts it in place (true). Any other new key there is refused rather
+/// than removed: it may be another rotation's, running now.
+async fn finish_cut_short(store: &dyn Store, key_file: &Path) -> Result<bool, String> {
+    let next = next_key_file(key_file);
+    if !next.exists() {
+        return Ok(false);
+    }
+    let pending = read_key_file(&next).map_err(|e| e.to_string())?;
+    if !is_under(store, &pending).await? {
+        return Err(format!(
+            "{} holds a new key the database is not under: another rotation is running, or one \
+             stopped before it changed anything; if none is running, remove the file and run \
+             again",
+            next.display()
+        ));
+    }
+    replace_key_file(key_file, &next, &previous_key_file(key_file)).map_err(|e| e.to_string())?;
+    Ok(true)
+}

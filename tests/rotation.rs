@@ -1,0 +1,428 @@
+//! `replyguard key rotate`: a deployment moved to a new secret key keeps every author, text
+//! and block it can, and the old key opens nothing the database holds.
+
+mod common;
+
+use common::{Backend, Harness, TestSite, approve, assessed, backend_tests, reply_by, submitted};
+use replyguard::{
+    config::Secret,
+    ids::CommentId,
+    moderation::{Scope, audit_action},
+    privacy::{SecretKey, Vault, write_new_key_file},
+    proto::{self, BlockKind},
+    rotation::{self, RotateArgs, previous_key_file},
+    server::StartError,
+    spam::{Mode, Policy},
+    store::RekeyReport,
+};
+
+fn rules(assessment: &proto::Assessment) -> Vec<&str> {
+    assessment.reasons.iter().map(|r| r.rule.as_str()).collect()
+}
+
+/// A site where every reply waits for a moderator, so only the rules under test decide.
+async fn moderated_site(h: &Harness) -> TestSite {
+    let policy = Policy {
+        mode: Mode::ModerateAll,
+        flood_interval_seconds: 0,
+        min_form_seconds: 0,
+        ..Policy::default()
+    };
+    h.site_with("news.example.com", policy).await
+}
+
+async fn block_email(h: &Harness, site: &TestSite, email: &str) {
+    h.moderation(&site.mod_token)
+        .await
+        .block(proto::BlockRequest {
+            kind: BlockKind::Author.into(),
+            email: email.to_owned(),
+            note: "abuse".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("block");
+}
+
+async fn stored(h: &Harness, id: &str) -> replyguard::store::StoredComment {
+    let id: CommentId = id.parse().expect("id");
+    h.store.comment(id).await.expect("read").expect("stored")
+}
+
+fn refused_for_the_key(started: Result<(), StartError>) {
+    match started {
+        Err(StartError::WrongKey) => {}
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(()) => panic!("started with the key the database was rotated away from"),
+    }
+}
+
+/// Everything keyed moves to the new key in one step: emails and texts open under it alone, an
+/// author keeps their record and their block, a block no reply maps is dropped and said so, the
+/// idempotency keys go, and a form opened before the rotation still counts while the old key
+/// is given as the previous one.
+async fn a_rotation_moves_every_author_and_text_to_the_new_key(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    let site = moderated_site(&h).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let ann = |article: &str, body: &str| reply_by(article, body, "Ann", "Ann@Example.com");
+    let (ann_first, ..) = assessed(&h, &site, ann("a", "A careful first reply.")).await;
+    approve(&mut moderation, std::slice::from_ref(&ann_first)).await;
+    let raw = "Write to me at ann.other@example.org any time.";
+    let (ann_contact, ..) = assessed(&h, &site, ann("a", raw)).await;
+    let (bob, ..) = assessed(
+        &h,
+        &site,
+        reply_by("a", "Bob was here.", "Bob", "bob@example.com"),
+    )
+    .await;
+    block_email(&h, &site, "bob@example.com").await;
+    block_email(&h, &site, "cy@example.com").await;
+    let mut keyed = reply_by("a", "Sent with a key.", "Eve", "eve@example.com");
+    keyed.idempotency_key = "retry-1".into();
+    let (keyed, _) = submitted(&mut h.comments(&site.site_key).await, keyed).await;
+    let (dee, ..) = assessed(
+        &h,
+        &site,
+        reply_by("a", "Soon gone.", "Dee", "dee@example.com"),
+    )
+    .await;
+    let eraser = h.moderator_token(&[site.id], &Scope::ALL).await;
+    h.moderation(&eraser)
+        .await
+        .erase_author(proto::EraseAuthorRequest {
+            email: "dee@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("erase");
+    let erased = stored(&h, &dee).await;
+    let email = Vault::new(&h.key)
+        .decrypt_email(site.id, &stored(&h, &ann_contact).await.email_sealed)
+        .expect("sealed under the old key");
+    let form = h
+        .comments(&site.site_key)
+        .await
+        .prepare_form(proto::PrepareFormRequest {
+            article: "b".into(),
+        })
+        .await
+        .expect("a form")
+        .into_inner();
+
+    // Every replica stopped, then the rotation.
+    let server = h.server.take().expect("running");
+    server.shutdown().await.expect("clean shutdown");
+    let old = Secret::from(&h.key);
+    let new_key = SecretKey::generate();
+    let dir = tempfile::tempdir().expect("dir");
+    let new_file = dir.path().join("new.key");
+    write_new_key_file(&new_file, &new_key).expect("the new key file");
+    let rotated = rotation::rotate(&RotateArgs {
+        database: h.settings.database.clone(),
+        secret_key: Some(old.clone()),
+        new_key_file: Some(new_file.clone()),
+    })
+    .await
+    .expect("rotates");
+    assert_eq!(
+        rotated.report,
+        Some(RekeyReport {
+            comments: 4,
+            blocks_kept: 1,
+            blocks_dropped: 1,
+            idempotency_keys_dropped: 1,
+        })
+    );
+    assert!(
+        rotated.summary().contains("REPLYGUARD_PREVIOUS_SECRET_KEY"),
+        "{}",
+        rotated.summary()
+    );
+
+    // A second run with the old key changes nothing.
+    let again = rotation::rotate(&RotateArgs {
+        database: h.settings.database.clone(),
+        secret_key: Some(old.clone()),
+        new_key_file: Some(new_file),
+    })
+    .await;
+    assert!(again.is_err(), "rotated twice from one key");
+    refused_for_the_key(
+        h.restart_configured(|settings| settings.secret_key = Some(old.clone()))
+            .await,
+    );
+    h.restart_configured(|settings| {
+        settings.secret_key = Some(Secret::from(&new_key));
+        settings.previous_secret_key = Some(old);
+    })
+    .await
+    .expect("the new key starts");
+
+    let (now, before) = (Vault::new(&new_key), Vault::new(&h.key));
+    let contact = stored(&h, &ann_contact).await;
+    assert_eq!(
+        now.decrypt_email(site.id, &contact.email_sealed).ok(),
+        Some(email.clone())
+    );
+    assert!(
+        before
+            .decrypt_email(site.id, &contact.email_sealed)
+            .is_err()
+    );
+    assert_eq!(contact.raw_body(&now).ok().as_deref(), Some(raw));
+    assert!(contact.raw_body(&before).is_err());
+    assert_eq!(
+        contact.author_hash,
+        now.author_hash(site.id, "ann@example.com").0
+    );
+    assert_eq!(
+        contact.avatar_seed,
+        now.avatar_seed(site.id, "ann@example.com")
+    );
+    assert_eq!(stored(&h, &dee).await.author_hash, erased.author_hash);
+    assert_eq!(stored(&h, &keyed).await.idempotency_key, None);
+    let revealed = h
+        .moderation(&eraser)
+        .await
+        .reveal_email(proto::RevealEmailRequest {
+            id: ann_first,
+            reason: "a complaint".into(),
+        })
+        .await
+        .expect("reveal")
+        .into_inner();
+    assert_eq!(revealed.email, email);
+
+    // Ann is still trusted, Bob still blocked; Cy, who never wrote, could not follow.
+    let (_, _, back) = assessed(&h, &site, ann("c", "Back again.")).await;
+    assert!(rules(&back).contains(&"history-trusted"), "{back:?}");
+    let mut bob_again = reply_by("b", "Bob again.", "Bob", "bob@example.com");
+    bob_again.form = Some(proto::FormInfo {
+        token: form.token,
+        honeypot: String::new(),
+    });
+    let (_, _, bob_again) = assessed(&h, &site, bob_again).await;
+    assert!(rules(&bob_again).contains(&"moderator-block"));
+    assert!(
+        !rules(&bob_again)
+            .iter()
+            .any(|rule| rule.starts_with("form-")),
+        "a form opened before the rotation counts: {bob_again:?}"
+    );
+    let blocks = h
+        .moderation(&site.mod_token)
+        .await
+        .list_blocks(proto::ListBlocksRequest::default())
+        .await
+        .expect("blocks")
+        .into_inner()
+        .entries;
+    let values: Vec<&str> = blocks.iter().map(|entry| entry.value.as_str()).collect();
+    assert_eq!(
+        values,
+        [now.author_hash(site.id, "bob@example.com").to_hex()]
+    );
+    let audit = h.db.site_audit(audit_action::KEY_ROTATE).await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    let note = audit[0].2.as_deref().unwrap_or_default();
+    assert!(note.contains("replies sealed again: 4"), "{note}");
+    assert!(note.contains("dropped: 1"), "{note}");
+    assert_eq!(
+        stored(&h, &bob).await.author_hash,
+        now.author_hash(site.id, "bob@example.com").0
+    );
+}
+
+/// A form opened before the rotation is judged forged once the previous key is no longer
+/// given: the grace lasts only as long as the operator gives it.
+async fn without_the_previous_key_a_form_of_the_old_key_is_forged(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    let site = moderated_site(&h).await;
+    let form = h
+        .comments(&site.site_key)
+        .await
+        .prepare_form(proto::PrepareFormRequest {
+            article: "b".into(),
+        })
+        .await
+        .expect("a form")
+        .into_inner();
+    h.server
+        .take()
+        .expect("running")
+        .shutdown()
+        .await
+        .expect("clean shutdown");
+    let new_key = SecretKey::generate();
+    let dir = tempfile::tempdir().expect("dir");
+    let new_file = dir.path().join("new.key");
+    write_new_key_file(&new_file, &new_key).expect("the new key file");
+    rotation::rotate(&RotateArgs {
+        database: h.settings.database.clone(),
+        secret_key: Some(Secret::from(&h.key)),
+        new_key_file: Some(new_file),
+    })
+    .await
+    .expect("rotates");
+    h.restart_configured(|settings| settings.secret_key = Some(Secret::from(&new_key)))
+        .await
+        .expect("the new key starts");
+
+    let mut late = reply_by("b", "An old page.", "Fay", "fay@example.com");
+    late.form = Some(proto::FormInfo {
+        token: form.token,
+        honeypot: String::new(),
+    });
+    let (_, _, late) = assessed(&h, &site, late).await;
+    assert!(rules(&late).contains(&"form-token-invalid"), "{late:?}");
+}
+
+backend_tests!(
+    a_rotation_moves_every_author_and_text_to_the_new_key,
+    without_the_previous_key_a_form_of_the_old_key_is_forged,
+);
+
+/// On the SQLite default the key file is the key: the rotation makes the new one, puts it in
+/// the file's place once the database is committed, and keeps the old one beside it, which
+/// the server reads to accept the forms of pages opened before.
+#[tokio::test]
+async fn a_sqlite_key_file_is_replaced_and_the_old_key_kept_beside_it() {
+    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let site = moderated_site(&h).await;
+    let (id, ..) = assessed(
+        &h,
+        &site,
+        reply_by("a", "Under the key file.", "Ann", "ann@example.com"),
+    )
+    .await;
+    let key_file = h.db_path().with_extension("key");
+    let old = std::fs::read_to_string(&key_file).expect("the key file");
+    h.server
+        .take()
+        .expect("running")
+        .shutdown()
+        .await
+        .expect("clean shutdown");
+
+    let rotated = rotation::rotate(&RotateArgs {
+        database: h.settings.database.clone(),
+        secret_key: None,
+        new_key_file: None,
+    })
+    .await
+    .expect("rotates");
+    assert_eq!(rotated.key_file.as_deref(), Some(key_file.as_path()));
+    let previous = previous_key_file(&key_file);
+    assert_eq!(
+        std::fs::read_to_string(&previous).expect("the old key"),
+        old
+    );
+    let new_key = SecretKey::from_base64(&std::fs::read_to_string(&key_file).expect("the new key"))
+        .expect("a key");
+    let entries = std::fs::read_dir(key_file.parent().expect("dir"))
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().contains(".key"))
+        .count();
+    assert_eq!(
+        entries, 2,
+        "only the key file and the previous one are left"
+    );
+
+    h.restart_configured(|_| {})
+        .await
+        .expect("starts with its new key file");
+    let comment = stored(&h, &id).await;
+    assert_eq!(
+        Vault::new(&new_key)
+            .decrypt_email(site.id, &comment.email_sealed)
+            .ok()
+            .as_deref(),
+        Some("ann@example.com")
+    );
+}
+
+/// A rotation cut short after the database committed leaves the new key beside the key file:
+/// the server refuses the old key, and running the rotation again puts the new one in place
+/// without touching the database again.
+#[tokio::test]
+async fn a_rotation_cut_short_after_its_commit_is_finished_by_running_it_again() {
+    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let site = moderated_site(&h).await;
+    assessed(
+        &h,
+        &site,
+        reply_by("a", "Under the key file.", "Ann", "ann@example.com"),
+    )
+    .await;
+    h.server
+        .take()
+        .expect("running")
+        .shutdown()
+        .await
+        .expect("clean shutdown");
+    let key_file = h.db_path().with_extension("key");
+    let old = replyguard::privacy::read_key_file(&key_file).expect("the key");
+    // The state a crash between the commit and the renames leaves.
+    let new_key = SecretKey::generate();
+    let next = key_file.with_extension("key.next");
+    write_new_key_file(&next, &new_key).expect("the new key beside");
+    h.store
+        .rekey(&replyguard::privacy::Rekeying::new(&old, &new_key))
+        .await
+        .expect("the database moves");
+    refused_for_the_key(h.restart_configured(|_| {}).await);
+
+    let rotated = rotation::rotate(&RotateArgs {
+        database: h.settings.database.clone(),
+        secret_key: None,
+        new_key_file: None,
+    })
+    .await
+    .expect("finishes");
+    assert!(rotated.report.is_none(), "the database moved once");
+    assert!(!next.exists());
+    h.restart_configured(|_| {})
+        .await
+        .expect("starts with the new key file");
+    assert_eq!(
+        h.store.key_check().await.expect("read").as_deref(),
+        Some(&Vault::new(&new_key).key_check()[..])
+    );
+}
+
+/// A new key beside the key file that the database is not under may be another rotation's,
+/// running now: it is left alone, and this rotation refused.
+#[tokio::test]
+async fn a_new_key_the_database_is_not_under_is_left_alone() {
+    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    h.server
+        .take()
+        .expect("running")
+        .shutdown()
+        .await
+        .expect("clean shutdown");
+    let key_file = h.db_path().with_extension("key");
+    let old = replyguard::privacy::read_key_file(&key_file).expect("the key");
+    let next = key_file.with_extension("key.next");
+    write_new_key_file(&next, &SecretKey::generate()).expect("another rotation's key");
+
+    let refused = rotation::rotate(&RotateArgs {
+        database: h.settings.database.clone(),
+        secret_key: None,
+        new_key_file: None,
+    })
+    .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|message| message.contains("another rotation is running")),
+        "{refused:?}"
+    );
+    assert!(next.exists());
+    assert_eq!(
+        h.store.key_check().await.expect("read").as_deref(),
+        Some(&Vault::new(&old).key_check()[..])
+    );
+}
