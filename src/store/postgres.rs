@@ -698,21 +698,36 @@ impl Store for PostgresStore {
             .bind(SWEEP_BATCH)
             .fetch_all(&mut *tx)
             .await?;
+            // One statement per batch: the columns as arrays, unnested side by side.
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut emails = Vec::with_capacity(rows.len());
+            let mut hashes = Vec::with_capacity(rows.len());
+            let mut seeds = Vec::with_capacity(rows.len());
+            let mut bodies = Vec::with_capacity(rows.len());
             for row in &rows {
                 let resealed = row.reseal(rekeying)?;
-                sqlx::query(
-                    "UPDATE comments SET email_sealed = $1, author_hash = $2, avatar_seed = $3, \
-                     body_sealed = $4 WHERE id = $5",
-                )
-                .bind(&resealed.email_sealed)
-                .bind(&resealed.author_hash.0[..])
-                .bind(&resealed.avatar_seed)
-                .bind(&resealed.body_sealed)
-                .bind(row.id)
-                .execute(&mut *tx)
-                .await?;
                 tally.comment(SiteId(row.site_id), &row.author_hash, &resealed);
+                ids.push(row.id);
+                emails.push(resealed.email_sealed);
+                hashes.push(resealed.author_hash.0.to_vec());
+                seeds.push(resealed.avatar_seed);
+                bodies.push(resealed.body_sealed);
             }
+            sqlx::query(
+                "UPDATE comments AS c SET email_sealed = u.email_sealed, \
+                 author_hash = u.author_hash, avatar_seed = u.avatar_seed, \
+                 body_sealed = u.body_sealed \
+                 FROM unnest($1::uuid[], $2::bytea[], $3::bytea[], $4::text[], $5::bytea[]) \
+                 AS u (id, email_sealed, author_hash, avatar_seed, body_sealed) \
+                 WHERE c.id = u.id",
+            )
+            .bind(&ids)
+            .bind(&emails)
+            .bind(&hashes)
+            .bind(&seeds)
+            .bind(&bodies)
+            .execute(&mut *tx)
+            .await?;
             match rows.last() {
                 Some(last) if rows.len() == SWEEP_BATCH.unsigned_abs() as usize => after = last.id,
                 _ => break,
