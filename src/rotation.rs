@@ -138,11 +138,9 @@ pub async fn rotate(args: &RotateArgs) -> Result<Rotated, String> {
         (Some(file), _) => read_key_file(file).map_err(|e| e.to_string())?,
         (None, Some(_)) => SecretKey::generate(),
         (None, None) => {
-            return Err(
-                "give the new key with --new-key-file PATH (make one with `replyguard \
-                        key generate PATH`)"
-                    .to_owned(),
-            );
+            return Err("give the new key with --new-key-file PATH (make one with \
+                        `replyguard key generate PATH`)"
+                .to_owned());
         }
     };
     if Vault::new(&new).key_check() == Vault::new(current.key()).key_check() {

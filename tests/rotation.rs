@@ -4,6 +4,8 @@
 mod common;
 
 use common::{Backend, Harness, TestSite, approve, assessed, backend_tests, reply_by, submitted};
+use std::path::{Path, PathBuf};
+
 use replyguard::{
     config::Secret,
     ids::CommentId,
@@ -47,6 +49,58 @@ async fn block_email(h: &Harness, site: &TestSite, email: &str) {
 async fn stored(h: &Harness, id: &str) -> replyguard::store::StoredComment {
     let id: CommentId = id.parse().expect("id");
     h.store.comment(id).await.expect("read").expect("stored")
+}
+
+/// Stops the harness's server, as every replica is stopped before a rotation.
+async fn stop(h: &mut Harness) {
+    let server = h.server.take().expect("running");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// `replyguard key rotate` on the harness's database, given the current key (or the key file
+/// beside a SQLite database, with `None`) and the file of the new one.
+async fn rotate(
+    h: &Harness,
+    secret_key: Option<Secret>,
+    new_key_file: Option<PathBuf>,
+) -> Result<rotation::Rotated, String> {
+    rotation::rotate(&RotateArgs {
+        database: h.settings.database.clone(),
+        secret_key,
+        new_key_file,
+    })
+    .await
+}
+
+/// A new key, and a file holding it in `dir`.
+fn new_key_in(dir: &Path) -> (SecretKey, PathBuf) {
+    let key = SecretKey::generate();
+    let file = dir.join("new.key");
+    write_new_key_file(&file, &key).expect("the new key file");
+    (key, file)
+}
+
+async fn prepare_form(h: &Harness, site: &TestSite, article: &str) -> String {
+    h.comments(&site.site_key)
+        .await
+        .prepare_form(proto::PrepareFormRequest {
+            article: article.to_owned(),
+        })
+        .await
+        .expect("a form")
+        .into_inner()
+        .token
+}
+
+fn with_form(
+    mut request: proto::SubmitCommentRequest,
+    token: String,
+) -> proto::SubmitCommentRequest {
+    request.form = Some(proto::FormInfo {
+        token,
+        honeypot: String::new(),
+    });
+    request
 }
 
 fn refused_for_the_key(started: Result<(), StartError>) {
@@ -100,31 +154,16 @@ async fn a_rotation_moves_every_author_and_text_to_the_new_key(backend: Backend)
     let email = Vault::new(&h.key)
         .decrypt_email(site.id, &stored(&h, &ann_contact).await.email_sealed)
         .expect("sealed under the old key");
-    let form = h
-        .comments(&site.site_key)
-        .await
-        .prepare_form(proto::PrepareFormRequest {
-            article: "b".into(),
-        })
-        .await
-        .expect("a form")
-        .into_inner();
+    let form = prepare_form(&h, &site, "b").await;
 
     // Every replica stopped, then the rotation.
-    let server = h.server.take().expect("running");
-    server.shutdown().await.expect("clean shutdown");
+    stop(&mut h).await;
     let old = Secret::from(&h.key);
-    let new_key = SecretKey::generate();
     let dir = tempfile::tempdir().expect("dir");
-    let new_file = dir.path().join("new.key");
-    write_new_key_file(&new_file, &new_key).expect("the new key file");
-    let rotated = rotation::rotate(&RotateArgs {
-        database: h.settings.database.clone(),
-        secret_key: Some(old.clone()),
-        new_key_file: Some(new_file.clone()),
-    })
-    .await
-    .expect("rotates");
+    let (new_key, new_file) = new_key_in(dir.path());
+    let rotated = rotate(&h, Some(old.clone()), Some(new_file.clone()))
+        .await
+        .expect("rotates");
     assert_eq!(
         rotated.report,
         Some(RekeyReport {
@@ -141,12 +180,7 @@ async fn a_rotation_moves_every_author_and_text_to_the_new_key(backend: Backend)
     );
 
     // A second run with the old key changes nothing.
-    let again = rotation::rotate(&RotateArgs {
-        database: h.settings.database.clone(),
-        secret_key: Some(old.clone()),
-        new_key_file: Some(new_file),
-    })
-    .await;
+    let again = rotate(&h, Some(old.clone()), Some(new_file)).await;
     assert!(again.is_err(), "rotated twice from one key");
     refused_for_the_key(
         h.restart_configured(|settings| settings.secret_key = Some(old.clone()))
@@ -197,11 +231,7 @@ async fn a_rotation_moves_every_author_and_text_to_the_new_key(backend: Backend)
     // Ann is still trusted, Bob still blocked; Cy, who never wrote, could not follow.
     let (_, _, back) = assessed(&h, &site, ann("c", "Back again.")).await;
     assert!(rules(&back).contains(&"history-trusted"), "{back:?}");
-    let mut bob_again = reply_by("b", "Bob again.", "Bob", "bob@example.com");
-    bob_again.form = Some(proto::FormInfo {
-        token: form.token,
-        honeypot: String::new(),
-    });
+    let bob_again = with_form(reply_by("b", "Bob again.", "Bob", "bob@example.com"), form);
     let (_, _, bob_again) = assessed(&h, &site, bob_again).await;
     assert!(rules(&bob_again).contains(&"moderator-block"));
     assert!(
@@ -239,41 +269,21 @@ async fn a_rotation_moves_every_author_and_text_to_the_new_key(backend: Backend)
 async fn without_the_previous_key_a_form_of_the_old_key_is_forged(backend: Backend) {
     let mut h = Harness::new(backend).await;
     let site = moderated_site(&h).await;
-    let form = h
-        .comments(&site.site_key)
-        .await
-        .prepare_form(proto::PrepareFormRequest {
-            article: "b".into(),
-        })
-        .await
-        .expect("a form")
-        .into_inner();
-    h.server
-        .take()
-        .expect("running")
-        .shutdown()
-        .await
-        .expect("clean shutdown");
-    let new_key = SecretKey::generate();
+    let form = prepare_form(&h, &site, "b").await;
+    stop(&mut h).await;
     let dir = tempfile::tempdir().expect("dir");
-    let new_file = dir.path().join("new.key");
-    write_new_key_file(&new_file, &new_key).expect("the new key file");
-    rotation::rotate(&RotateArgs {
-        database: h.settings.database.clone(),
-        secret_key: Some(Secret::from(&h.key)),
-        new_key_file: Some(new_file),
-    })
-    .await
-    .expect("rotates");
+    let (new_key, new_file) = new_key_in(dir.path());
+    rotate(&h, Some(Secret::from(&h.key)), Some(new_file))
+        .await
+        .expect("rotates");
     h.restart_configured(|settings| settings.secret_key = Some(Secret::from(&new_key)))
         .await
         .expect("the new key starts");
 
-    let mut late = reply_by("b", "An old page.", "Fay", "fay@example.com");
-    late.form = Some(proto::FormInfo {
-        token: form.token,
-        honeypot: String::new(),
-    });
+    let late = with_form(
+        reply_by("b", "An old page.", "Fay", "fay@example.com"),
+        form,
+    );
     let (_, _, late) = assessed(&h, &site, late).await;
     assert!(rules(&late).contains(&"form-token-invalid"), "{late:?}");
 }
@@ -298,20 +308,9 @@ async fn a_sqlite_key_file_is_replaced_and_the_old_key_kept_beside_it() {
     .await;
     let key_file = h.db_path().with_extension("key");
     let old = std::fs::read_to_string(&key_file).expect("the key file");
-    h.server
-        .take()
-        .expect("running")
-        .shutdown()
-        .await
-        .expect("clean shutdown");
+    stop(&mut h).await;
 
-    let rotated = rotation::rotate(&RotateArgs {
-        database: h.settings.database.clone(),
-        secret_key: None,
-        new_key_file: None,
-    })
-    .await
-    .expect("rotates");
+    let rotated = rotate(&h, None, None).await.expect("rotates");
     assert_eq!(rotated.key_file.as_deref(), Some(key_file.as_path()));
     let previous = previous_key_file(&key_file);
     assert_eq!(
@@ -356,12 +355,7 @@ async fn a_rotation_cut_short_after_its_commit_is_finished_by_running_it_again()
         reply_by("a", "Under the key file.", "Ann", "ann@example.com"),
     )
     .await;
-    h.server
-        .take()
-        .expect("running")
-        .shutdown()
-        .await
-        .expect("clean shutdown");
+    stop(&mut h).await;
     let key_file = h.db_path().with_extension("key");
     let old = replyguard::privacy::read_key_file(&key_file).expect("the key");
     // The state a crash between the commit and the renames leaves.
@@ -374,13 +368,7 @@ async fn a_rotation_cut_short_after_its_commit_is_finished_by_running_it_again()
         .expect("the database moves");
     refused_for_the_key(h.restart_configured(|_| {}).await);
 
-    let rotated = rotation::rotate(&RotateArgs {
-        database: h.settings.database.clone(),
-        secret_key: None,
-        new_key_file: None,
-    })
-    .await
-    .expect("finishes");
+    let rotated = rotate(&h, None, None).await.expect("finishes");
     assert!(rotated.report.is_none(), "the database moved once");
     assert!(!next.exists());
     h.restart_configured(|_| {})
@@ -397,23 +385,13 @@ async fn a_rotation_cut_short_after_its_commit_is_finished_by_running_it_again()
 #[tokio::test]
 async fn a_new_key_the_database_is_not_under_is_left_alone() {
     let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
-    h.server
-        .take()
-        .expect("running")
-        .shutdown()
-        .await
-        .expect("clean shutdown");
+    stop(&mut h).await;
     let key_file = h.db_path().with_extension("key");
     let old = replyguard::privacy::read_key_file(&key_file).expect("the key");
     let next = key_file.with_extension("key.next");
     write_new_key_file(&next, &SecretKey::generate()).expect("another rotation's key");
 
-    let refused = rotation::rotate(&RotateArgs {
-        database: h.settings.database.clone(),
-        secret_key: None,
-        new_key_file: None,
-    })
-    .await;
+    let refused = rotate(&h, None, None).await;
     assert!(
         refused
             .as_ref()
