@@ -1,7 +1,9 @@
 //! `replyguard key generate` and `replyguard key rotate`: moving a deployment to a new secret
 //! key, as after a leak, with every replica stopped.
 //!
-//! The database changes in one transaction ([`Store::rekey`]). Where the key lives in the key
+//! The database changes in one transaction ([`Store::rekey`]). A SQLite database is locked
+//! against a server for the while ([`SqliteLock`]); PostgreSQL's replicas must be stopped by
+//! the operator. Where the key lives in the key
 //! file beside a SQLite database, the new key is written beside it first (`….key.next`), and
 //! only once the database is committed does it take the key file's place; the old key stays as
 //! `….key.previous` so that the server still accepts the form tokens readers' open pages hold.
@@ -15,7 +17,7 @@ use clap::Args;
 use crate::{
     config::{DatabaseArgs, Secret, key_file_beside, sqlite_path},
     privacy::{Rekeying, SecretKey, Vault, read_key_file, replace_key_file, write_new_key_file},
-    server::{self, DeploymentKey},
+    server::{self, DeploymentKey, SqliteLock},
     store::{self, RekeyReport, Store},
 };
 
@@ -120,6 +122,7 @@ pub async fn rotate(args: &RotateArgs) -> Result<Rotated, String> {
         }
     };
     let current = current.map_err(|e| e.to_string())?;
+    let _lock = SqliteLock::take(url).map_err(|e| e.to_string())?;
     let store = store::open(url).await.map_err(|e| e.to_string())?;
 
     if let Some(path) = &key_file

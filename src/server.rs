@@ -3,7 +3,13 @@
 //! [`start`] returns once the port is bound, with a handle that knows the
 //! bound address and shuts the server down gracefully: in-flight calls finish.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    fs::{File, OpenOptions, TryLockError},
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::transport::{Server, server::TcpIncoming};
@@ -46,6 +52,17 @@ pub enum StartError {
         path.display()
     )]
     LostKeyFile { path: PathBuf },
+    #[error(
+        "another replyguard process is using {}: one server at a time serves a SQLite database, \
+         and `replyguard key rotate` needs it stopped (several replicas need PostgreSQL)",
+        database.display()
+    )]
+    InUse { database: PathBuf },
+    #[error("cannot lock {}: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -58,6 +75,8 @@ pub enum StartError {
 /// A running server.
 pub struct RunningServer {
     addr: SocketAddr,
+    /// Held until the server is shut down and dropped.
+    _lock: Option<SqliteLock>,
     metrics: Option<(SocketAddr, JoinHandle<()>)>,
     sweeper: Sweeper,
     shutdown: oneshot::Sender<()>,
@@ -103,6 +122,42 @@ impl RunningServer {
         match task.await {
             Ok(result) => result,
             Err(join) => std::panic::resume_unwind(join.into_panic()),
+        }
+    }
+}
+
+/// The lock a process holds on a SQLite database while it serves it or rotates its key: queue
+/// watchers and the thread cache hear of changes through the one process that serves, and a
+/// rotation must not race a server still sealing under the old key. An advisory lock (`flock`)
+/// on `….db-lock` beside the database, which the system releases when the process ends,
+/// however it ends.
+pub struct SqliteLock {
+    _file: File,
+}
+
+impl SqliteLock {
+    /// Locks the SQLite database `database_url` names; `None` for other databases, which
+    /// replicas share.
+    pub fn take(database_url: &str) -> Result<Option<SqliteLock>, StartError> {
+        let Some(database) = sqlite_path(database_url) else {
+            return Ok(None);
+        };
+        let mut path = database.clone().into_os_string();
+        path.push("-lock");
+        let path = PathBuf::from(path);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StartError::Lock {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(SqliteLock { _file: file })),
+            Err(TryLockError::WouldBlock) => Err(StartError::InUse { database }),
+            Err(TryLockError::Error(source)) => Err(StartError::Lock { path, source }),
         }
     }
 }
@@ -233,6 +288,7 @@ fn previous_key(settings: &ServeSettings) -> Result<Option<SecretKey>, StartErro
 
 /// Opens the database, binds the listener and starts serving.
 pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError> {
+    let lock = SqliteLock::take(&settings.database.url)?;
     let key = secret_key(settings)?;
     let options = StoreOptions {
         max_connections: settings.database_pool_size,
@@ -329,6 +385,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     tracing::info!(%addr, database = %redact_url(&settings.database.url), "replyguard is serving");
     Ok(RunningServer {
         addr,
+        _lock: lock,
         metrics,
         sweeper,
         shutdown,

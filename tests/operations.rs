@@ -3,17 +3,16 @@
 mod common;
 
 use common::{Backend, Harness, reply};
-use replyguard::server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn metrics_count_calls_and_replies_in_prometheus_text() {
-    let h = Harness::new(Backend::Sqlite).await;
+    let mut h = Harness::configured(Backend::Sqlite, |settings| {
+        settings.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
     let site = h.site("news.example.com").await;
-    let mut settings = h.settings.clone();
-    settings.listen = "127.0.0.1:0".parse().expect("addr");
-    settings.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"));
-    let server = server::start(&settings).await.expect("server with metrics");
+    let server = h.server.take().expect("server with metrics");
     let metrics = server.metrics_addr().expect("metrics are served");
 
     let channel = tonic::transport::Channel::from_shared(server.endpoint())

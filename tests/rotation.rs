@@ -404,3 +404,22 @@ async fn a_new_key_the_database_is_not_under_is_left_alone() {
         Some(&Vault::new(&old).key_check()[..])
     );
 }
+
+/// A rotation beside a running server would race it: the server would go on sealing under the
+/// old key. On SQLite the rotation is refused while a server holds the database.
+#[tokio::test]
+async fn a_rotation_is_refused_while_a_server_serves_the_sqlite_file() {
+    let h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let before = h.store.key_check().await.expect("read");
+
+    let refused = rotate(&h, None, None).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|message| message.contains("another replyguard process")),
+        "{refused:?}"
+    );
+    assert_eq!(h.store.key_check().await.expect("read"), before);
+    let key_file = h.db_path().with_extension("key");
+    assert!(!previous_key_file(&key_file).exists());
+}

@@ -133,3 +133,21 @@ async fn a_server_on_sqlite_without_a_secret_key_keeps_one_beside_the_database()
         "the key file beside the database"
     );
 }
+
+/// One process serves a SQLite database: a second server on the same file would not hear the
+/// first's new replies or changes, so it is refused, and starts once the first has stopped.
+#[tokio::test]
+async fn a_second_server_on_one_sqlite_file_is_refused() {
+    let mut h = Harness::new(Backend::Sqlite).await;
+    let mut settings = h.settings.clone();
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    match server::start(&settings).await {
+        Err(err @ StartError::InUse { .. }) => assert!(
+            err.to_string().contains("PostgreSQL"),
+            "the message says what serves several: {err}"
+        ),
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("two servers on one SQLite file"),
+    }
+    h.restart().await;
+}
