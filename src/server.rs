@@ -25,7 +25,7 @@ use crate::{
     proto::{self, comments_server::CommentsServer, moderation_server::ModerationServer},
     rotation::previous_key_file,
     spam::Assessor,
-    store::{self, CachedStore, Store, StoreError, StoreOptions},
+    store::{self, CachedStore, ServingMark, Store, StoreError, StoreOptions},
     submission::Submitter,
 };
 
@@ -77,6 +77,7 @@ pub struct RunningServer {
     addr: SocketAddr,
     /// Held until the server is shut down and dropped.
     _lock: Option<SqliteLock>,
+    serving: Option<ServingMark>,
     metrics: Option<(SocketAddr, JoinHandle<()>)>,
     sweeper: Sweeper,
     shutdown: oneshot::Sender<()>,
@@ -112,6 +113,7 @@ impl RunningServer {
             task,
             metrics,
             sweeper,
+            serving,
             ..
         } = self;
         sweeper.stop();
@@ -119,10 +121,14 @@ impl RunningServer {
         if let Some((_, metrics)) = metrics {
             metrics.abort();
         }
-        match task.await {
+        let served = match task.await {
             Ok(result) => result,
             Err(join) => std::panic::resume_unwind(join.into_panic()),
+        };
+        if let Some(serving) = serving {
+            serving.release().await;
         }
+        served
     }
 }
 
@@ -298,6 +304,9 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         store::open_with(&settings.database.url, &options).await?,
         settings.thread_cache_bytes(),
     ));
+    // Marked before the key is checked, so a rotation running now is waited for and its new
+    // key check seen.
+    let serving = store.mark_serving().await?;
     let mut vault = check_key(store.as_ref(), &key).await?;
     if let Some(previous) = previous_key(settings)? {
         vault = Vault::with_previous(key.key(), &previous);
@@ -386,6 +395,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     Ok(RunningServer {
         addr,
         _lock: lock,
+        serving,
         metrics,
         sweeper,
         shutdown,

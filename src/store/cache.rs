@@ -29,8 +29,8 @@ use tokio::{
 
 use super::{
     CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, PolicyEdit, RekeyReport,
-    ReplyFilter, Site, Store, StoreResult, StoredComment, StoredFacts, TextKeeper, ThreadCursor,
-    ThreadOrder, ThreadPage,
+    ReplyFilter, ServingMark, Site, Store, StoreResult, StoredComment, StoredFacts, TextKeeper,
+    ThreadCursor, ThreadOrder, ThreadPage,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
@@ -324,6 +324,10 @@ impl Store for CachedStore {
         // Listings show avatar seeds, which the new key changed.
         self.cache.clear();
         Ok(report)
+    }
+
+    async fn mark_serving(&self) -> StoreResult<Option<ServingMark>> {
+        self.inner.mark_serving().await
     }
 
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {

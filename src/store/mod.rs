@@ -63,6 +63,9 @@ pub enum StoreError {
     /// of them is stored.
     #[error("group commit failed: {0}")]
     GroupFailed(String),
+    /// A server marked itself as serving the database ([`Store::mark_serving`]).
+    #[error("a replica is serving this database: stop every replica first")]
+    Serving,
     /// The data is not stored under the key given to re-key it.
     #[error("the secret key given is not the one this database was written with")]
     WrongKey,
@@ -105,6 +108,25 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// equals what a later read returns.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+/// What [`Store::mark_serving`] holds: a connection of its own, which ends the mark when it
+/// is released, or, if the process ends first, when the database sees the connection close.
+pub struct ServingMark {
+    held: Box<dyn HeldMark>,
+}
+
+/// The backend's part of a [`ServingMark`].
+#[async_trait]
+trait HeldMark: Send + Sync {
+    async fn release(self: Box<Self>);
+}
+
+impl ServingMark {
+    /// Ends the mark before returning, so that a rotation started next finds it gone.
+    pub async fn release(self) {
+        self.held.release().await;
+    }
 }
 
 /// One article host.
@@ -491,6 +513,14 @@ pub trait Store: Send + Sync + 'static {
     /// when the stored key check is not the old key's (`WrongKey`) or a comment does not open
     /// under it (`Corrupt`).
     async fn rekey(&self, rekeying: &Rekeying) -> StoreResult<RekeyReport>;
+    /// Marks this process as serving the database for as long as the mark lives, so that
+    /// [`Store::rekey`] refuses to run beside it (`Serving`): a replica left serving under the
+    /// old key would go on sealing under it. Waits while a rotation runs. `None` where the
+    /// server marks it otherwise: a SQLite file is locked by the process that serves it
+    /// (`server::SqliteLock`).
+    async fn mark_serving(&self) -> StoreResult<Option<ServingMark>> {
+        Ok(None)
+    }
 
     // Events.
 

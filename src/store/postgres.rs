@@ -31,10 +31,10 @@ use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    EVENT_BUFFER, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit,
-    RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, Site, Store, StoreError, StoreOptions,
-    StoreResult, StoredComment, StoredFacts, TextKeeper, ThreadCursor, ThreadOrder, ThreadPage,
-    in_batches, lesson, lessons, now,
+    EVENT_BUFFER, HeldMark, ListingEvent, ListingEvents, NewAuditRow, NewToken, OPERATOR_ACTOR,
+    PolicyEdit, RECENT_REPLIES, ReplyFilter, Role, SWEEP_BATCH, ServingMark, Site, Store,
+    StoreError, StoreOptions, StoreResult, StoredComment, StoredFacts, TextKeeper, ThreadCursor,
+    ThreadOrder, ThreadPage, in_batches, lesson, lessons, now,
     rekey::{RekeyReport, RekeyTally},
     rows::{
         AuditRow, BlockRow, CommentRow, CredentialRow, ErasableRow, ListedRow, SealedRow, SiteRow,
@@ -56,6 +56,26 @@ use crate::{
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A server's mark on the database: the connection that holds the serving lock shared.
+struct Serving(sqlx::PgConnection);
+
+#[async_trait]
+impl HeldMark for Serving {
+    async fn release(self: Box<Self>) {
+        let Serving(mut connection) = *self;
+        // Unlocked before the connection goes, since the server ends a session only once it
+        // has seen the connection close.
+        let unlocked =
+            sqlx::query("SELECT pg_advisory_unlock_shared('key_check'::regclass::oid::bigint)")
+                .execute(&mut connection)
+                .await;
+        if let Err(err) = unlocked {
+            tracing::warn!(error = %err, "releasing the serving lock failed; it goes with the connection");
+        }
+        let _ = sqlx::Connection::close(connection).await;
+    }
+}
 
 /// Comments per `INSERT` when seeding: 27 values each stays below
 /// PostgreSQL's limit of 65,535 bound values per statement.
@@ -669,6 +689,15 @@ impl Store for PostgresStore {
         let (old_check, new_check) = rekeying.checks();
         let at = now();
         let mut tx = self.pool.begin().await?;
+        // The serving lock (see `mark_serving`), alone, to the end of the transaction.
+        let alone: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock('key_check'::regclass::oid::bigint)",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if !alone {
+            return Err(StoreError::Serving);
+        }
         // Holds the key check's row to the end, so a second rotation at once waits and then
         // finds the new key's check.
         let checked = sqlx::query("UPDATE key_check SET digest = $1 WHERE id = 1 AND digest = $2")
@@ -771,6 +800,19 @@ impl Store for PostgresStore {
         }
         tx.commit().await?;
         Ok(tally.report(forgotten))
+    }
+
+    async fn mark_serving(&self) -> StoreResult<Option<ServingMark>> {
+        let mut connection = self.pool.acquire().await?.detach();
+        // An advisory lock every server holds shared on a connection of its own while it serves,
+        // and `rekey` takes alone. Its key is the `key_check` table's oid, so each database, and
+        // each schema of one, has its own.
+        sqlx::query("SELECT pg_advisory_lock_shared('key_check'::regclass::oid::bigint)")
+            .execute(&mut connection)
+            .await?;
+        Ok(Some(ServingMark {
+            held: Box::new(Serving(connection)),
+        }))
     }
 
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {
