@@ -44,15 +44,6 @@ impl Rekeying {
         (self.old.key_check(), self.new.key_check())
     }
 
-    /// The keyed hash of the author of `sealed` under the old key: what blocklist entries of
-    /// the author kind hold until they are keyed again.
-    pub fn old_author_hash(&self, sealed: &Sealed<'_>) -> Result<AuthorHash, PrivacyError> {
-        let email = self.old.decrypt_email(sealed.site, sealed.email_sealed)?;
-        Ok(self
-            .old
-            .author_hash(sealed.site, &normalize_email_for_hash(&email)))
-    }
-
     /// Opens the email and the raw text under the old key and seals them, with a fresh nonce,
     /// under the new one; keys the author hash and avatar seed again from the email. Fails,
     /// changing nothing, when the old key does not open them.
@@ -130,10 +121,6 @@ mod tests {
         assert_eq!(
             resealed.avatar_seed,
             new.avatar_seed(site, "jane@example.com")
-        );
-        assert_eq!(
-            rekeying.old_author_hash(&sealed)?,
-            old.author_hash(site, "jane@example.com")
         );
         assert_eq!(rekeying.checks(), (old.key_check(), new.key_check()));
         Ok(())
