@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use replyguard::{
     config::Secret,
     ids::CommentId,
-    moderation::{Scope, audit_action},
+    moderation::{CommentStatus, Scope, audit_action},
     privacy::{SecretKey, Vault, write_new_key_file},
     proto::{self, BlockKind},
     rotation::{self, RotateArgs, previous_key_file},
@@ -313,10 +313,99 @@ async fn a_rotation_is_refused_while_a_server_serves(backend: Backend) {
         .expect("rotates once the server has stopped");
 }
 
+/// `replyguard` as an operator runs it, with `args` and the harness's database.
+fn replyguard(h: &Harness, key: &SecretKey, args: &[&str]) -> std::process::Output {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"))
+        .env_remove("REPLYGUARD_DATABASE_URL")
+        .env("REPLYGUARD_SECRET_KEY", key.to_base64())
+        .args(args)
+        .args(["--database", &h.settings.database.url])
+        .output()
+        .expect("replyguard runs");
+    assert!(
+        output.status.success(),
+        "replyguard {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The real binary, on more replies than one batch holds: every reply, whatever its queue,
+/// opens under the new key afterwards.
+async fn the_binary_rotates_more_replies_than_a_batch_holds(backend: Backend) {
+    const REPLIES: usize = 1234;
+    let mut h = Harness::new(backend).await;
+    let site = h.site("seeded.example.com").await;
+    replyguard(
+        &h,
+        &h.key,
+        &[
+            "seed",
+            "--site",
+            &site.name,
+            "--replies",
+            &REPLIES.to_string(),
+        ],
+    );
+    stop(&mut h).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (new_key, new_file) = new_key_in(dir.path());
+
+    let output = replyguard(
+        &h,
+        &h.key,
+        &[
+            "key",
+            "rotate",
+            "--new-key-file",
+            &new_file.to_string_lossy(),
+        ],
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains(&format!("sealed {REPLIES} replies again")),
+        "{printed}"
+    );
+
+    let (now, before) = (Vault::new(&new_key), Vault::new(&h.key));
+    let mut opened = 0;
+    for status in [
+        CommentStatus::Pending,
+        CommentStatus::Approved,
+        CommentStatus::Spam,
+        CommentStatus::Rejected,
+    ] {
+        let mut after = None;
+        loop {
+            let page = h
+                .store
+                .queue_page(site.id, status, None, after, 500)
+                .await
+                .expect("a page");
+            for comment in &page {
+                let email = now.decrypt_email(site.id, &comment.email_sealed);
+                assert!(email.is_ok(), "{} does not open", comment.id);
+                assert!(
+                    before
+                        .decrypt_email(site.id, &comment.email_sealed)
+                        .is_err()
+                );
+                opened += 1;
+            }
+            match page.last() {
+                Some(last) => after = Some(last.id),
+                None => break,
+            }
+        }
+    }
+    assert_eq!(opened, REPLIES);
+}
+
 backend_tests!(
     a_rotation_moves_every_author_and_text_to_the_new_key,
     without_the_previous_key_a_form_of_the_old_key_is_forged,
     a_rotation_is_refused_while_a_server_serves,
+    the_binary_rotates_more_replies_than_a_batch_holds,
 );
 
 /// On the SQLite default the key file is the key: the rotation makes the new one, puts it in
