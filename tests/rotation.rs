@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{Backend, Harness, TestSite, approve, assessed, backend_tests, reply_by, submitted};
 use std::path::{Path, PathBuf};
 
+use common::{Backend, Harness, TestSite, approve, assessed, backend_tests, reply_by, submitted};
 use replyguard::{
     config::Secret,
     ids::CommentId,
