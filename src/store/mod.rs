@@ -63,8 +63,12 @@ pub enum StoreError {
     /// of them is stored.
     #[error("group commit failed: {0}")]
     GroupFailed(String),
-    /// A server marked itself as serving the database ([`Store::mark_serving`]).
-    #[error("a replica is serving this database: stop every replica first")]
+    /// A server marked itself as serving the database ([`Store::mark_serving`]), or another
+    /// rotation holds it.
+    #[error(
+        "a replica is serving this database, or another rotation is running: stop every replica \
+         first"
+    )]
     Serving,
     /// The data is not stored under the key given to re-key it.
     #[error("the secret key given is not the one this database was written with")]

@@ -698,8 +698,6 @@ impl Store for PostgresStore {
         if !alone {
             return Err(StoreError::Serving);
         }
-        // Holds the key check's row to the end, so a second rotation at once waits and then
-        // finds the new key's check.
         let checked = sqlx::query("UPDATE key_check SET digest = $1 WHERE id = 1 AND digest = $2")
             .bind(&new_check[..])
             .bind(&old_check[..])
@@ -727,6 +725,9 @@ impl Store for PostgresStore {
             .bind(SWEEP_BATCH)
             .fetch_all(&mut *tx)
             .await?;
+            if rows.is_empty() {
+                break;
+            }
             // One statement per batch: the columns as arrays, unnested side by side.
             let mut ids = Vec::with_capacity(rows.len());
             let mut emails = Vec::with_capacity(rows.len());
