@@ -15,7 +15,7 @@ use crate::{
     ids::{SiteId, TokenId},
     moderation::Scope,
     privacy::{generate_token, token_digest},
-    rotation::{self, RotateArgs},
+    rotation::{self, KeyArgs, RotateArgs},
     seed::{self, SeedArgs},
     server,
     spam::{Policy, eval},
@@ -98,6 +98,8 @@ pub enum KeyCommand {
         /// The file to write; an existing file is never replaced.
         path: PathBuf,
     },
+    /// Tell whether a key is the one the database is under, as for a backup and its key.
+    Check(KeyArgs),
     /// Seal every stored email and text again under a new key and key every author again, in
     /// one transaction, as after a leak. Stop every replica first.
     Rotate(RotateArgs),
@@ -200,6 +202,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             token_revoke(&database, &prefix).await
         }
         Command::Key(KeyCommand::Generate { path }) => rotation::generate(&path),
+        Command::Key(KeyCommand::Check(args)) => {
+            rotation::check(&args).await.map(|said| println!("{said}"))
+        }
         Command::Key(KeyCommand::Rotate(args)) => rotation::rotate(&args)
             .await
             .map(|rotated| println!("{}", rotated.summary())),

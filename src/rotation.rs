@@ -21,15 +21,40 @@ use crate::{
     store::{self, RekeyReport, Store},
 };
 
-/// The settings of `replyguard key rotate`.
+/// Where the database is, and the key it is under now.
 #[derive(Args, Clone, Debug)]
-pub struct RotateArgs {
+pub struct KeyArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// The deployment's key now (32 bytes, standard base64); on SQLite, by default the key
     /// file beside the database.
     #[arg(long, env = "REPLYGUARD_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<Secret>,
+}
+
+impl KeyArgs {
+    /// The key given, or else the key file beside the SQLite database, which must exist; with
+    /// the key file's path when the key is one.
+    fn current(&self) -> Result<(SecretKey, Option<PathBuf>), String> {
+        let (key, file) = match &self.secret_key {
+            Some(secret) => (SecretKey::from_base64(secret.expose()), None),
+            None => {
+                let database = sqlite_path(&self.database.url).ok_or(
+                    "REPLYGUARD_SECRET_KEY must be set to the key this database was written with",
+                )?;
+                let path = key_file_beside(&database);
+                (read_key_file(&path), Some(path))
+            }
+        };
+        Ok((key.map_err(|e| e.to_string())?, file))
+    }
+}
+
+/// The settings of `replyguard key rotate`.
+#[derive(Args, Clone, Debug)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// A file holding the new key, as `replyguard key generate` writes it. Needed when the key
     /// is given by REPLYGUARD_SECRET_KEY; with a key file, a new key is made when it is not
     /// given.
@@ -108,20 +133,41 @@ pub fn generate(path: &Path) -> Result<(), String> {
     write_new_key_file(path, &SecretKey::generate()).map_err(|e| e.to_string())
 }
 
+/// Whether the key `args` gives is the one the database is under, as for a backup and the key
+/// kept with it: by the stored key check, or on a database from before key checks by its newest
+/// sealed email. Stores nothing: a database with nothing sealed yet is said to take any key.
+pub async fn check(args: &KeyArgs) -> Result<String, String> {
+    let url = &args.database.url;
+    if let Some(path) = sqlite_path(url)
+        && !path.exists()
+    {
+        return Err(format!("there is no database at {}", path.display()));
+    }
+    let (key, _) = args.current()?;
+    let store = store::open(url).await.map_err(|e| e.to_string())?;
+    let vault = Vault::new(&key);
+    let under = match store.key_check().await.map_err(|e| e.to_string())? {
+        Some(stored) => stored == vault.key_check(),
+        None => match store
+            .newest_sealed_email()
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some((site, sealed)) => vault.decrypt_email(site, &sealed).is_ok(),
+            None => return Ok("the database holds nothing sealed yet: any key will do".to_owned()),
+        },
+    };
+    if under {
+        Ok("the key is the one the database is under".to_owned())
+    } else {
+        Err("the key is not the one the database is under".to_owned())
+    }
+}
+
 /// Moves the database `args` names, and its key file if it has one, to a new key.
 pub async fn rotate(args: &RotateArgs) -> Result<Rotated, String> {
-    let url = &args.database.url;
-    let (current, key_file) = match &args.secret_key {
-        Some(secret) => (SecretKey::from_base64(secret.expose()), None),
-        None => {
-            let database = sqlite_path(url).ok_or(
-                "REPLYGUARD_SECRET_KEY must be set to the key this database was written with",
-            )?;
-            let path = key_file_beside(&database);
-            (read_key_file(&path), Some(path))
-        }
-    };
-    let current = current.map_err(|e| e.to_string())?;
+    let url = &args.key.database.url;
+    let (current, key_file) = args.key.current()?;
     let _lock = SqliteLock::take(url).map_err(|e| e.to_string())?;
     let store = store::open(url).await.map_err(|e| e.to_string())?;
 

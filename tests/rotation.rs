@@ -12,7 +12,7 @@ use replyguard::{
     moderation::{CommentStatus, Scope, audit_action},
     privacy::{SecretKey, Vault, write_new_key_file},
     proto::{self, BlockKind},
-    rotation::{self, RotateArgs, previous_key_file},
+    rotation::{self, KeyArgs, RotateArgs, previous_key_file},
     server::StartError,
     spam::{Mode, Policy},
     store::RekeyReport,
@@ -65,8 +65,10 @@ async fn rotate(
     new_key_file: Option<PathBuf>,
 ) -> Result<rotation::Rotated, String> {
     rotation::rotate(&RotateArgs {
-        database: h.settings.database.clone(),
-        secret_key,
+        key: KeyArgs {
+            database: h.settings.database.clone(),
+            secret_key,
+        },
         new_key_file,
     })
     .await
@@ -313,15 +315,20 @@ async fn a_rotation_is_refused_while_a_server_serves(backend: Backend) {
         .expect("rotates once the server has stopped");
 }
 
-/// `replyguard` as an operator runs it, with `args` and the harness's database.
-fn replyguard(h: &Harness, key: &SecretKey, args: &[&str]) -> std::process::Output {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"))
+/// `replyguard` as an operator runs it, with `args`, `key` and the harness's database.
+fn run_replyguard(h: &Harness, key: &SecretKey, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"))
         .env_remove("REPLYGUARD_DATABASE_URL")
         .env("REPLYGUARD_SECRET_KEY", key.to_base64())
         .args(args)
         .args(["--database", &h.settings.database.url])
         .output()
-        .expect("replyguard runs");
+        .expect("replyguard runs")
+}
+
+/// [`run_replyguard`], which must succeed.
+fn replyguard(h: &Harness, key: &SecretKey, args: &[&str]) -> std::process::Output {
+    let output = run_replyguard(h, key, args);
     assert!(
         output.status.success(),
         "replyguard {args:?}: {}",
@@ -331,7 +338,7 @@ fn replyguard(h: &Harness, key: &SecretKey, args: &[&str]) -> std::process::Outp
 }
 
 /// The real binary, on more replies than one batch holds: every reply, whatever its queue,
-/// opens under the new key afterwards.
+/// opens under the new key afterwards, and `key check` tells the new key from the old.
 async fn the_binary_rotates_more_replies_than_a_batch_holds(backend: Backend) {
     const REPLIES: usize = 1234;
     let mut h = Harness::new(backend).await;
@@ -366,6 +373,12 @@ async fn the_binary_rotates_more_replies_than_a_batch_holds(backend: Backend) {
         printed.contains(&format!("sealed {REPLIES} replies again")),
         "{printed}"
     );
+
+    let checked = replyguard(&h, &new_key, &["key", "check"]);
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("is the one"));
+    let refused = run_replyguard(&h, &h.key, &["key", "check"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not the one"));
 
     let (now, before) = (Vault::new(&new_key), Vault::new(&h.key));
     let mut opened = 0;
@@ -518,4 +531,25 @@ async fn a_new_key_the_database_is_not_under_is_left_alone() {
         h.store.key_check().await.expect("read").as_deref(),
         Some(&Vault::new(&old).key_check()[..])
     );
+}
+
+/// Checking a key against a backup that is not there says so, and makes no database there.
+#[tokio::test]
+async fn checking_a_key_against_a_missing_sqlite_file_creates_none() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("restored.db");
+    let checked = rotation::check(&KeyArgs {
+        database: replyguard::config::DatabaseArgs {
+            url: format!("sqlite://{}", missing.display()),
+        },
+        secret_key: Some(Secret::from(&SecretKey::generate())),
+    })
+    .await;
+    assert!(
+        checked
+            .as_ref()
+            .is_err_and(|message| message.contains("no database")),
+        "{checked:?}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
 }
