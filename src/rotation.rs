@@ -135,7 +135,8 @@ pub fn generate(path: &Path) -> Result<(), String> {
 
 /// Whether the key `args` gives is the one the database is under, as for a backup and the key
 /// kept with it: by the stored key check, or on a database from before key checks by its newest
-/// sealed email. Stores nothing: a database with nothing sealed yet is said to take any key.
+/// sealed email. Stores nothing of the key (the store migrates the database, as for every
+/// command): a database with nothing sealed yet is said to take any key.
 pub async fn check(args: &KeyArgs) -> Result<String, String> {
     let url = &args.database.url;
     if let Some(path) = sqlite_path(url)
