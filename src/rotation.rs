@@ -1,5 +1,6 @@
-//! `replyguard key generate` and `replyguard key rotate`: moving a deployment to a new secret
-//! key, as after a leak, with every replica stopped.
+//! `replyguard key generate`, `key check` and `key rotate`: making a secret key, telling
+//! whether a database is under one, and moving a deployment to a new one, as after a leak,
+//! with every replica stopped.
 //!
 //! The database changes in one transaction ([`Store::rekey`]). A SQLite database is locked
 //! against a server for the while ([`SqliteLock`]); PostgreSQL's replicas must be stopped by
