@@ -68,6 +68,8 @@ impl Rekeying {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     struct Keys {
@@ -141,5 +143,31 @@ mod tests {
             Rekeying::new(&keys.old, &keys.new).reseal(&sealed),
             Err(PrivacyError::Decrypt)
         ));
+    }
+
+    proptest! {
+        /// Whatever an email and a text hold, resealing opens to the same under the new key, and
+        /// the author is keyed as the new key keys a reply written now.
+        #[test]
+        fn any_email_and_text_reseal_to_themselves(email in "\\PC{0,80}", text in "\\PC{0,400}") {
+            let keys = keys();
+            let (old, new) = (Vault::new(&keys.old), Vault::new(&keys.new));
+            let (site, comment) = (SiteId::new(), CommentId::new());
+            let email_sealed = old.encrypt_email(site, &email);
+            let body = old.seal_body(site, comment, &text);
+            let resealed = Rekeying::new(&keys.old, &keys.new).reseal(&Sealed {
+                site,
+                comment,
+                email_sealed: &email_sealed,
+                body_sealed: Some(&body),
+            });
+            let resealed = resealed.expect("sealed under the old key");
+            prop_assert_eq!(new.decrypt_email(site, &resealed.email_sealed).ok(), Some(email.clone()));
+            let body = resealed.body_sealed.as_deref().unwrap_or_default();
+            prop_assert_eq!(new.open_body(site, comment, body).ok(), Some(text));
+            let normalized = normalize_email_for_hash(&email);
+            prop_assert_eq!(resealed.author_hash, new.author_hash(site, &normalized));
+            prop_assert_eq!(resealed.avatar_seed, new.avatar_seed(site, &normalized));
+        }
     }
 }
