@@ -2,7 +2,7 @@
 //! blocklist entries follow their author to the new key, which go, and what each site's audit
 //! row says.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::{
     ids::SiteId,
@@ -38,8 +38,8 @@ pub(super) struct BlockChange {
 pub(super) struct RekeyTally {
     /// Blocked authors by site and old hash, with their new hash once a comment gave it.
     blocked: HashMap<(SiteId, AuthorHash), Option<AuthorHash>>,
-    /// Per site: comments sealed again, blocks kept and dropped.
-    sites: BTreeMap<SiteId, [u64; 3]>,
+    /// Comments sealed again, per site.
+    sealed: HashMap<SiteId, u64>,
 }
 
 impl RekeyTally {
@@ -56,13 +56,13 @@ impl RekeyTally {
             .collect::<StoreResult<_>>()?;
         Ok(RekeyTally {
             blocked,
-            sites: BTreeMap::new(),
+            sealed: HashMap::new(),
         })
     }
 
     /// Notes one comment sealed again: `old_hash` is its author hash as stored.
     pub fn comment(&mut self, site: SiteId, old_hash: &[u8], resealed: &Resealed) {
-        self.sites.entry(site).or_default()[0] += 1;
+        *self.sealed.entry(site).or_default() += 1;
         if let Ok(old) = <[u8; 32]>::try_from(old_hash)
             && let Some(new) = self.blocked.get_mut(&(site, AuthorHash(old)))
         {
@@ -71,7 +71,7 @@ impl RekeyTally {
     }
 
     /// The blocklist's changes, in a stable order.
-    pub fn block_changes(&mut self) -> Vec<BlockChange> {
+    pub fn block_changes(&self) -> Vec<BlockChange> {
         let mut changes: Vec<BlockChange> = self
             .blocked
             .iter()
@@ -82,20 +82,31 @@ impl RekeyTally {
             })
             .collect();
         changes.sort_by(|a, b| (a.site.0, &a.old).cmp(&(b.site.0, &b.old)));
-        for change in &changes {
-            let counts = self.sites.entry(change.site).or_default();
-            counts[if change.new.is_some() { 1 } else { 2 }] += 1;
-        }
         changes
+    }
+
+    /// Per site, the blocked authors kept and dropped.
+    fn blocks(&self) -> HashMap<SiteId, (u64, u64)> {
+        let mut blocks = HashMap::<SiteId, (u64, u64)>::new();
+        for ((site, _), new) in &self.blocked {
+            let (kept, dropped) = blocks.entry(*site).or_default();
+            match new {
+                Some(_) => *kept += 1,
+                None => *dropped += 1,
+            }
+        }
+        blocks
     }
 
     /// The note of each site's `key_rotate` audit row, for every site in `sites`.
     pub fn notes(&self, sites: &[SiteId]) -> Vec<(SiteId, String)> {
+        let blocks = self.blocks();
         sites
             .iter()
             .map(|site| {
-                let [comments, kept, dropped] = self.sites.get(site).copied().unwrap_or_default();
-                let mut note = format!("secret key rotated; replies sealed again: {comments}");
+                let sealed = self.sealed.get(site).copied().unwrap_or_default();
+                let mut note = format!("secret key rotated; replies sealed again: {sealed}");
+                let (kept, dropped) = blocks.get(site).copied().unwrap_or_default();
                 if kept + dropped > 0 {
                     note.push_str(&format!(
                         "; blocked authors kept: {kept}, dropped: {dropped} (no reply left to key \
@@ -107,18 +118,18 @@ impl RekeyTally {
             .collect()
     }
 
-    /// The report, once the blocklist's changes are made.
+    /// What the re-keying changed, given how many idempotency keys it forgot.
     pub fn report(&self, idempotency_keys_dropped: u64) -> RekeyReport {
-        let mut report = RekeyReport {
+        let (blocks_kept, blocks_dropped) = self
+            .blocks()
+            .values()
+            .fold((0, 0), |(k, d), (kept, dropped)| (k + kept, d + dropped));
+        RekeyReport {
+            comments: self.sealed.values().sum(),
+            blocks_kept,
+            blocks_dropped,
             idempotency_keys_dropped,
-            ..RekeyReport::default()
-        };
-        for [comments, kept, dropped] in self.sites.values() {
-            report.comments += comments;
-            report.blocks_kept += kept;
-            report.blocks_dropped += dropped;
         }
-        report
     }
 }
 
