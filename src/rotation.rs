@@ -18,7 +18,7 @@ use clap::Args;
 use crate::{
     config::{DatabaseArgs, Secret, key_file_beside, sqlite_path},
     privacy::{Rekeying, SecretKey, Vault, read_key_file, replace_key_file, write_new_key_file},
-    server::{self, DeploymentKey, SqliteLock},
+    server::{self, DeploymentKey, KeyStanding, SqliteLock, key_standing},
     store::{self, RekeyReport, Store},
 };
 
@@ -147,22 +147,19 @@ pub async fn check(args: &KeyArgs) -> Result<String, String> {
     }
     let (key, _) = args.current()?;
     let store = store::open(url).await.map_err(|e| e.to_string())?;
-    let vault = Vault::new(&key);
-    let under = match store.key_check().await.map_err(|e| e.to_string())? {
-        Some(stored) => stored == vault.key_check(),
-        None => match store
-            .newest_sealed_email()
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            Some((site, sealed)) => vault.decrypt_email(site, &sealed).is_ok(),
-            None => return Ok("the database holds nothing sealed yet: any key will do".to_owned()),
-        },
-    };
-    if under {
-        Ok("the key is the one the database is under".to_owned())
-    } else {
-        Err("the key is not the one the database is under".to_owned())
+    match key_standing(store.as_ref(), &Vault::new(&key))
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        KeyStanding::Checked(true) | KeyStanding::Unchecked(Some(true)) => {
+            Ok("the key is the one the database is under".to_owned())
+        }
+        KeyStanding::Unchecked(None) => {
+            Ok("the database holds nothing sealed yet: any key will do".to_owned())
+        }
+        KeyStanding::Checked(false) | KeyStanding::Unchecked(Some(false)) => {
+            Err("the key is not the one the database is under".to_owned())
+        }
     }
 }
 
@@ -239,8 +236,8 @@ async fn rekey(store: &dyn Store, old: &SecretKey, new: &SecretKey) -> Result<Re
 
 /// Whether the database is under `key`.
 async fn is_under(store: &dyn Store, key: &SecretKey) -> Result<bool, String> {
-    let stored = store.key_check().await.map_err(|e| e.to_string())?;
-    Ok(stored.as_deref() == Some(&Vault::new(key).key_check()[..]))
+    let standing = key_standing(store, &Vault::new(key)).await;
+    Ok(standing.map_err(|e| e.to_string())? == KeyStanding::Checked(true))
 }
 
 /// A rotation cut short after its commit left the new key beside the key file: when the

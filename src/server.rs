@@ -241,26 +241,44 @@ pub async fn check_key(store: &dyn Store, key: &DeploymentKey) -> Result<Vault, 
     }
 }
 
+/// What a database says of a key, by reading alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStanding {
+    /// The stored key check is the key's (`true`) or another's.
+    Checked(bool),
+    /// No check is stored (a database from before key checks): whether the key opens the
+    /// newest sealed email, `None` when there is none, so any key would do.
+    Unchecked(Option<bool>),
+}
+
+/// Judges `vault`'s key against the database without storing anything.
+pub async fn key_standing(store: &dyn Store, vault: &Vault) -> Result<KeyStanding, StoreError> {
+    if let Some(stored) = store.key_check().await? {
+        return Ok(KeyStanding::Checked(stored == vault.key_check()));
+    }
+    let newest = store.newest_sealed_email().await?;
+    Ok(KeyStanding::Unchecked(newest.map(|(site, sealed)| {
+        vault.decrypt_email(site, &sealed).is_ok()
+    })))
+}
+
 /// Whether the vault's key is the database's. The first start stores the key's check
 /// (`Vault::key_check`); on a database from before key checks, the key must first open the
 /// newest sealed email.
 async fn key_matches(store: &dyn Store, vault: &Vault) -> Result<(), StartError> {
-    let ours = vault.key_check();
-    let stored = match store.key_check().await? {
-        Some(stored) => stored,
-        None => {
-            if let Some((site, sealed)) = store.newest_sealed_email().await?
-                && vault.decrypt_email(site, &sealed).is_err()
-            {
-                return Err(StartError::WrongKey);
-            }
-            store.claim_key_check(&ours).await?
+    match key_standing(store, vault).await? {
+        KeyStanding::Checked(true) => Ok(()),
+        KeyStanding::Checked(false) | KeyStanding::Unchecked(Some(false)) => {
+            Err(StartError::WrongKey)
         }
-    };
-    if stored == ours {
-        Ok(())
-    } else {
-        Err(StartError::WrongKey)
+        KeyStanding::Unchecked(_) => {
+            let ours = vault.key_check();
+            if store.claim_key_check(&ours).await? == ours {
+                Ok(())
+            } else {
+                Err(StartError::WrongKey)
+            }
+        }
     }
 }
 
