@@ -192,6 +192,14 @@ pub fn key_file_beside(database: &Path) -> PathBuf {
     database.with_extension("key")
 }
 
+/// The file named as `path` with `suffix` appended: `replyguard.db` and `-lock` give
+/// `replyguard.db-lock`.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::{
-    config::{DatabaseArgs, Secret, key_file_beside, sqlite_path},
+    config::{DatabaseArgs, Secret, key_file_beside, sqlite_path, with_suffix},
     privacy::{Rekeying, SecretKey, Vault, read_key_file, replace_key_file, write_new_key_file},
     server::{self, DeploymentKey, KeyStanding, SqliteLock, key_standing},
     store::{self, RekeyReport, Store},
@@ -121,12 +121,6 @@ pub fn previous_key_file(key_file: &Path) -> PathBuf {
 /// Where a rotation writes the new key before the database is committed.
 fn next_key_file(key_file: &Path) -> PathBuf {
     with_suffix(key_file, ".next")
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// Writes a fresh key to a new file at `path`, readable by its owner only.

@@ -16,7 +16,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     api::{CommentsApi, ModerationApi, auth::AuthLayer},
-    config::{Secret, ServeSettings, key_file_beside, sqlite_path},
+    config::{Secret, ServeSettings, key_file_beside, sqlite_path, with_suffix},
     moderation::Sweeper,
     privacy::{
         KeptText, PrivacyError, SecretKey, Vault, load_or_create_key_file, mask_contacts,
@@ -148,9 +148,7 @@ impl SqliteLock {
         let Some(database) = sqlite_path(database_url) else {
             return Ok(None);
         };
-        let mut path = database.clone().into_os_string();
-        path.push("-lock");
-        let path = PathBuf::from(path);
+        let path = with_suffix(&database, "-lock");
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
