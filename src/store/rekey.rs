@@ -34,7 +34,6 @@ pub(super) struct BlockChange {
 }
 
 /// Carries the author hashes a re-keying meets from the comments to the blocklist.
-#[derive(Default)]
 pub(super) struct RekeyTally {
     /// Blocked authors by site and old hash, with their new hash once a comment gave it.
     blocked: HashMap<(SiteId, AuthorHash), Option<AuthorHash>>,
