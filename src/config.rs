@@ -100,6 +100,16 @@ pub struct ServeSettings {
     )]
     pub expire_pending_days: Option<u32>,
 
+    /// Days after which a reply in the spam queue is deleted, counted from
+    /// when it became spam; spam is kept for good when unset.
+    #[arg(
+        long,
+        env = "REPLYGUARD_DELETE_SPAM_DAYS",
+        value_name = "DAYS",
+        value_parser = clap::value_parser!(u32).range(1..=36_500)
+    )]
+    pub delete_spam_days: Option<u32>,
+
     /// KiB of approved thread pages and counts kept in memory for
     /// `ListComments` and `CountComments`; 0 reads every one from the
     /// database.
@@ -128,6 +138,7 @@ impl ServeSettings {
             log_format: LogFormat::Human,
             retain_client_days: DEFAULT_RETAIN_CLIENT_DAYS,
             expire_pending_days: None,
+            delete_spam_days: None,
             thread_cache_kib: DEFAULT_THREAD_CACHE_KIB,
         }
     }
@@ -144,6 +155,7 @@ impl ServeSettings {
         Retention {
             client_details_days: self.retain_client_days,
             expire_pending_days: self.expire_pending_days,
+            delete_spam_days: self.delete_spam_days,
         }
     }
 }

@@ -426,6 +426,82 @@ async fn the_server_drops_old_client_details_and_expires_old_replies_when_it_sta
     assert_eq!(kept.user_agent, USER_AGENT);
 }
 
+/// Spam sits in the spam queue for `--delete-spam-days` from when it became
+/// spam, then the sweep deletes it; the audit log keeps its record.
+async fn the_server_deletes_spam_that_sat_long_enough_when_it_starts(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let old = submit(&mut comments, by_the_person("story", "Cheap pills.")).await;
+    let recent = submit(&mut comments, by_the_person("story", "Cheap watches.")).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    decide(
+        &mut moderation,
+        ModerationAction::MarkSpam,
+        &[old.clone(), recent.clone()],
+    )
+    .await;
+    let aged = match backend {
+        // As the server writes: what the update leaves behind is zeroed.
+        Backend::Sqlite => format!(
+            "PRAGMA secure_delete = ON; UPDATE comments SET updated_at = \
+             strftime('%Y-%m-%dT%H:%M:%f+00:00', updated_at, '-20 days') \
+             WHERE id = X'{}'",
+            old.replace('-', "")
+        ),
+        Backend::Postgres => format!(
+            "UPDATE comments SET updated_at = updated_at - interval '20 days' \
+             WHERE id = '{old}'"
+        ),
+    };
+    h.db.execute(&aged).await;
+
+    h.settings.delete_spam_days = Some(15);
+    h.restart().await;
+    let server = h.server.as_ref().expect("running");
+    tokio::time::timeout(std::time::Duration::from_secs(30), server.swept())
+        .await
+        .expect("the first sweep ends");
+
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let get = |id: &str| proto::GetCommentRequest { id: id.to_owned() };
+    let gone = moderation
+        .get_comment(get(&old))
+        .await
+        .expect_err("deleted");
+    assert_eq!(gone.code(), Code::NotFound);
+    let kept = moderation
+        .get_comment(get(&recent))
+        .await
+        .expect("fifteen days from being marked")
+        .into_inner()
+        .comment
+        .expect("item");
+    assert_eq!(kept.comment.expect("comment").status(), CommentStatus::Spam);
+
+    let log = moderation
+        .list_audit(proto::ListAuditRequest {
+            site: site.name.clone(),
+            comment_id: Some(old.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    let actions: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str(), e.note.as_str()))
+        .collect();
+    assert!(
+        actions.contains(&("delete", "system", "spam retention")),
+        "{actions:?}"
+    );
+    let text = database_text(&h).await;
+    assert!(text.contains("cheap watches"), "the database was read");
+    assert!(!text.contains("cheap pills"), "gone from the files too");
+}
+
 /// What the person typed for readers to reach them: in the text, and, from
 /// their mail client, in the referrer and the user agent.
 const TYPED_EMAIL: &str = "pat.reach.me@example.org";
@@ -603,6 +679,7 @@ backend_tests!(
     erasing_with_remove_bodies_replaces_the_text_and_nothing_is_left_to_reveal,
     an_export_holds_every_comment_and_personal_datum_of_the_author,
     the_server_drops_old_client_details_and_expires_old_replies_when_it_starts,
+    the_server_deletes_spam_that_sat_long_enough_when_it_starts,
     contacts_typed_anywhere_in_a_reply_are_kept_only_sealed,
     texts_an_earlier_release_kept_are_sealed_and_masked_again_when_the_server_starts,
 );

@@ -21,8 +21,8 @@ use replyguard::{
     privacy::{AuthorHash, KeptText, token_digest},
     spam::{Mode, Policy, Reason, Verdict},
     store::{
-        self, NewToken, Role, Store, StoreError, StoreOptions, StoredComment, ThreadCursor,
-        ThreadOrder,
+        self, CachedStore, NewToken, Role, Store, StoreError, StoreOptions, StoredComment,
+        ThreadCursor, ThreadOrder,
     },
 };
 
@@ -1454,6 +1454,7 @@ async fn the_sweep_drops_old_client_details_and_expires_old_pending_replies(back
     let retention = Retention {
         client_details_days: 30,
         expire_pending_days: Some(20),
+        delete_spam_days: None,
     };
     let report = store
         .sweep(now, &retention.cutoffs(now))
@@ -1464,6 +1465,7 @@ async fn the_sweep_drops_old_client_details_and_expires_old_pending_replies(back
         SweepReport {
             client_details_dropped: 3,
             expired: 2,
+            spam_deleted: 0,
             form_nonces_dropped: 0,
         }
     );
@@ -1538,10 +1540,17 @@ async fn without_an_expiry_the_sweep_leaves_pending_replies_waiting(backend: Bac
         updated_at: created,
         ..comment(news, "story", None, CommentStatus::Pending)
     };
+    let ancient_spam = StoredComment {
+        created_at: created,
+        updated_at: created,
+        ..comment(news, "story", None, CommentStatus::Spam)
+    };
     insert(store.as_ref(), &ancient).await;
+    insert(store.as_ref(), &ancient_spam).await;
     let keep = Retention {
         client_details_days: 30,
         expire_pending_days: None,
+        delete_spam_days: None,
     };
     let report = store.sweep(now, &keep.cutoffs(now)).await.expect("sweep");
     assert_eq!(report, SweepReport::default());
@@ -1549,6 +1558,156 @@ async fn without_an_expiry_the_sweep_leaves_pending_replies_waiting(backend: Bac
         status_of(store.as_ref(), ancient.id).await,
         Some(CommentStatus::Pending)
     );
+    assert_eq!(
+        status_of(store.as_ref(), ancient_spam.id).await,
+        Some(CommentStatus::Spam),
+        "spam is kept for good unless told otherwise"
+    );
+}
+
+async fn the_sweep_deletes_spam_that_sat_in_the_spam_queue_long_enough(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let blog = site(store.as_ref(), "blog.example.com").await;
+    let now = at("2026-03-31T12:00:00.123456Z");
+    let aged = |site, created: i64, changed: i64, status| StoredComment {
+        created_at: now - TimeDelta::days(created),
+        updated_at: now - TimeDelta::days(changed),
+        ..comment(site, "story", None, status)
+    };
+    let old_spam = aged(news, 40, 20, CommentStatus::Spam);
+    // Sent 40 days ago, marked spam by a moderator 5 days ago: its days
+    // count from then.
+    let lately_marked = aged(news, 40, 5, CommentStatus::Spam);
+    let old_approved = aged(news, 40, 40, CommentStatus::Approved);
+    let old_rejected = aged(news, 40, 40, CommentStatus::Rejected);
+    let old_pending = aged(news, 40, 40, CommentStatus::Pending);
+    let on_the_blog = aged(blog, 30, 16, CommentStatus::Spam);
+    let reply_to_spam = StoredComment {
+        created_at: now - TimeDelta::days(19),
+        updated_at: now - TimeDelta::days(19),
+        ..comment(news, "story", Some(&old_spam), CommentStatus::Approved)
+    };
+    for c in [
+        &old_spam,
+        &lately_marked,
+        &old_approved,
+        &old_rejected,
+        &old_pending,
+        &on_the_blog,
+        &reply_to_spam,
+    ] {
+        insert(store.as_ref(), c).await;
+    }
+
+    let retention = Retention {
+        client_details_days: 30,
+        expire_pending_days: None,
+        delete_spam_days: Some(15),
+    };
+    let report = store
+        .sweep(now, &retention.cutoffs(now))
+        .await
+        .expect("sweep");
+    assert_eq!(report.spam_deleted, 2, "{report:?}");
+    assert_eq!(report.expired, 0);
+    for (c, site) in [(&old_spam, news), (&on_the_blog, blog)] {
+        assert!(store.comment(c.id).await.expect("read").is_none());
+        let history = store.history(c.id).await.expect("history");
+        let deleted = history.last().expect("the record outlives the reply");
+        assert_eq!(
+            (
+                deleted.action.as_str(),
+                deleted.actor.as_str(),
+                deleted.note.as_deref()
+            ),
+            ("delete", "system", Some("spam retention"))
+        );
+        assert_eq!(deleted.from_status, Some(CommentStatus::Spam));
+        assert_eq!(deleted.to_status, None);
+        assert_eq!(deleted.created_at, now);
+        let audit = store
+            .audit_page(site, Some(c.id), None, 10)
+            .await
+            .expect("audit");
+        assert_eq!(
+            audit.len(),
+            history.len(),
+            "written on the reply's own site"
+        );
+    }
+    for (c, status) in [
+        (&lately_marked, CommentStatus::Spam),
+        (&old_approved, CommentStatus::Approved),
+        (&old_rejected, CommentStatus::Rejected),
+        (&old_pending, CommentStatus::Pending),
+        (&reply_to_spam, CommentStatus::Approved),
+    ] {
+        assert_eq!(status_of(store.as_ref(), c.id).await, Some(status));
+    }
+    let orphan = store
+        .comment(reply_to_spam.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(orphan.parent, None, "the parent is gone");
+    let queue = store
+        .queue_page(news, CommentStatus::Spam, None, None, 10)
+        .await
+        .expect("queue");
+    let left: Vec<_> = queue.iter().map(|c| c.id).collect();
+    assert_eq!(left, [lately_marked.id]);
+
+    let again = store
+        .sweep(now, &retention.cutoffs(now))
+        .await
+        .expect("sweep again");
+    assert_eq!(
+        again,
+        SweepReport::default(),
+        "a second sweep finds nothing"
+    );
+}
+
+/// An approved answer to a reply later marked spam is listed with its
+/// parent; once the sweep deletes the spam, a cached page must not still
+/// name it.
+async fn deleting_spam_drops_the_cached_pages_of_its_answers(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let cached: Arc<dyn Store> = Arc::new(CachedStore::new(Arc::clone(&store), 1 << 20));
+    let news = site(cached.as_ref(), "news.example.com").await;
+    let now = store::now();
+    let marked = now - TimeDelta::days(20);
+    let spam = StoredComment {
+        created_at: marked,
+        updated_at: marked,
+        ..comment(news, "story", None, CommentStatus::Spam)
+    };
+    let answer = comment(news, "story", Some(&spam), CommentStatus::Approved);
+    for c in [&spam, &answer] {
+        insert(cached.as_ref(), c).await;
+    }
+    let parents = || async {
+        let page = cached
+            .thread_page(news, "story", ThreadOrder::OldestFirst, None, 10)
+            .await
+            .expect("page");
+        page.comments.iter().map(|c| c.parent).collect::<Vec<_>>()
+    };
+    assert_eq!(parents().await, [Some(spam.id)]);
+    assert_eq!(parents().await, [Some(spam.id)], "now from memory");
+
+    let retention = Retention {
+        client_details_days: 30,
+        expire_pending_days: None,
+        delete_spam_days: Some(15),
+    };
+    let report = cached
+        .sweep(now, &retention.cutoffs(now))
+        .await
+        .expect("sweep");
+    assert_eq!(report.spam_deleted, 1);
+    assert_eq!(parents().await, [None], "the parent is gone");
 }
 
 /// More than one batch of each: the sweep keeps going until none is left.
@@ -1566,9 +1725,18 @@ async fn the_sweep_works_through_a_backlog_in_batches(backend: Backend) {
         };
         insert(store.as_ref(), &c).await;
     }
+    for _ in 0..600 {
+        let c = StoredComment {
+            created_at: created,
+            updated_at: created,
+            ..comment(news, "story", None, CommentStatus::Spam)
+        };
+        insert(store.as_ref(), &c).await;
+    }
     let retention = Retention {
         client_details_days: 30,
         expire_pending_days: Some(30),
+        delete_spam_days: Some(30),
     };
     let report = store
         .sweep(now, &retention.cutoffs(now))
@@ -1579,14 +1747,17 @@ async fn the_sweep_works_through_a_backlog_in_batches(backend: Backend) {
         SweepReport {
             client_details_dropped: 1100,
             expired: 1100,
+            spam_deleted: 600,
             form_nonces_dropped: 0,
         }
     );
-    let left = store
-        .queue_page(news, CommentStatus::Pending, None, None, 10)
-        .await
-        .expect("queue");
-    assert!(left.is_empty());
+    for status in [CommentStatus::Pending, CommentStatus::Spam] {
+        let left = store
+            .queue_page(news, status, None, None, 10)
+            .await
+            .expect("queue");
+        assert!(left.is_empty(), "{status:?}");
+    }
 }
 
 /// A used form token's nonce is kept while the token can still be sent, so that it is
@@ -1609,6 +1780,7 @@ async fn the_sweep_forgets_the_nonces_of_expired_form_tokens(backend: Backend) {
     let retention = Retention {
         client_details_days: 30,
         expire_pending_days: None,
+        delete_spam_days: None,
     };
 
     let now = store::now();
@@ -1797,6 +1969,8 @@ backend_tests!(
     a_block_is_listed_once_and_rejects_only_the_pending_replies_it_picks,
     the_sweep_drops_old_client_details_and_expires_old_pending_replies,
     without_an_expiry_the_sweep_leaves_pending_replies_waiting,
+    the_sweep_deletes_spam_that_sat_in_the_spam_queue_long_enough,
+    deleting_spam_drops_the_cached_pages_of_its_answers,
     the_sweep_works_through_a_backlog_in_batches,
     a_reply_finds_only_the_blocklist_entries_that_match_it,
     the_sweep_forgets_the_nonces_of_expired_form_tokens,

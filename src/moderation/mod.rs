@@ -19,8 +19,8 @@ pub use erase::{
     ERASED_EMAIL, ERASED_NAME, ERASED_REASON, ErasedComment, Erasure, REMOVED_TEXT, is_erased,
 };
 pub use retention::{
-    Cutoffs, EXPIRED_NOTE, FORM_NONCE_RETENTION, Retention, SWEEP_INTERVAL, SYSTEM_ACTOR,
-    SweepReport, Sweeper,
+    Cutoffs, EXPIRED_NOTE, FORM_NONCE_RETENTION, Retention, SPAM_DELETED_NOTE, SWEEP_INTERVAL,
+    SYSTEM_ACTOR, SweepReport, Sweeper,
 };
 pub use scope::Scope;
 

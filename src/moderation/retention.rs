@@ -1,12 +1,13 @@
 //! Retention: a reply's client details (IP address, user agent, referrer)
 //! and the host's idempotency key are kept for a limited time, pending
-//! replies that nobody decided can expire to rejected, and the nonces of used
-//! form tokens are forgotten once the tokens have expired.
+//! replies that nobody decided can expire to rejected, spam can be deleted
+//! once it has sat in the spam queue long enough, and the nonces of used form
+//! tokens are forgotten once the tokens have expired.
 //!
 //! The server sweeps once when it starts and then every hour. A sweep only
 //! ever removes what is older than its cutoffs or expires replies, so running
 //! it again, or on several replicas at once, changes nothing more: a reply
-//! expires once, with one audit row.
+//! expires, or is deleted, once, with one audit row.
 
 use std::{sync::Arc, time::Duration};
 
@@ -27,6 +28,9 @@ pub const SYSTEM_ACTOR: &str = "system";
 /// The note of an expiry's audit row.
 pub const EXPIRED_NOTE: &str = "expired";
 
+/// The note of the audit row of spam the sweep deleted.
+pub const SPAM_DELETED_NOTE: &str = "spam retention";
+
 /// How long the nonce of a used form token is kept: the token's lifetime, after which it is
 /// refused as expired whatever its nonce, and a day more for replicas whose clocks disagree.
 pub const FORM_NONCE_RETENTION: Duration = Duration::from_secs(TOKEN_LIFETIME.as_secs() + 86_400);
@@ -40,6 +44,9 @@ pub struct Retention {
     /// Days a reply may wait for a moderator before it is rejected; `None`
     /// keeps it pending for good.
     pub expire_pending_days: Option<u32>,
+    /// Days a reply stays in the spam queue before it is deleted, counted
+    /// from when it became spam; `None` keeps spam for good.
+    pub delete_spam_days: Option<u32>,
 }
 
 impl Retention {
@@ -53,6 +60,7 @@ impl Retention {
         Cutoffs {
             client_details_before: days(self.client_details_days),
             expire_pending_before: self.expire_pending_days.map(days),
+            delete_spam_before: self.delete_spam_days.map(days),
             form_nonces_before: before(
                 TimeDelta::from_std(FORM_NONCE_RETENTION).unwrap_or(TimeDelta::MAX),
             ),
@@ -67,6 +75,8 @@ pub struct Cutoffs {
     pub client_details_before: DateTime<Utc>,
     /// Pending replies created before this, if set, expire to rejected.
     pub expire_pending_before: Option<DateTime<Utc>>,
+    /// Spam whose status last changed before this, if set, is deleted.
+    pub delete_spam_before: Option<DateTime<Utc>>,
     /// Form token nonces used before this are forgotten.
     pub form_nonces_before: DateTime<Utc>,
 }
@@ -78,6 +88,8 @@ pub struct SweepReport {
     pub client_details_dropped: u64,
     /// Pending replies that expired to rejected.
     pub expired: u64,
+    /// Spam deleted.
+    pub spam_deleted: u64,
     /// Nonces of used form tokens forgotten.
     pub form_nonces_dropped: u64,
 }
@@ -133,6 +145,7 @@ async fn sweep_once(store: &dyn Store, retention: &Retention) {
         Ok(report) => tracing::info!(
             client_details_dropped = report.client_details_dropped,
             expired = report.expired,
+            spam_deleted = report.spam_deleted,
             form_nonces_dropped = report.form_nonces_dropped,
             "retention sweep"
         ),
@@ -152,6 +165,7 @@ mod tests {
         let retention = Retention {
             client_details_days: 30,
             expire_pending_days: Some(7),
+            delete_spam_days: Some(15),
         };
         let cutoffs = retention.cutoffs(now);
         assert_eq!(
@@ -165,6 +179,13 @@ mod tests {
                 .as_deref(),
             Some("2026-03-24T12:00:00+00:00")
         );
+        assert_eq!(
+            cutoffs
+                .delete_spam_before
+                .map(|t| t.to_rfc3339())
+                .as_deref(),
+            Some("2026-03-16T12:00:00+00:00")
+        );
         // A token's two days, and one more.
         assert_eq!(
             cutoffs.form_nonces_before.to_rfc3339(),
@@ -172,8 +193,10 @@ mod tests {
         );
         let keep = Retention {
             expire_pending_days: None,
+            delete_spam_days: None,
             ..retention
         };
         assert_eq!(keep.cutoffs(now).expire_pending_before, None);
+        assert_eq!(keep.cutoffs(now).delete_spam_before, None);
     }
 }

@@ -437,8 +437,10 @@ impl Store for CachedStore {
 
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {
         let result = self.inner.sweep(now, cutoffs).await;
-        // Expiry rejects pending replies only; as with blocks, dropped anyway.
-        if cutoffs.expire_pending_before.is_some() {
+        // Expiry rejects pending replies only, and deleted spam changes
+        // only the parent of its approved answers; as with blocks, dropped
+        // anyway.
+        if cutoffs.expire_pending_before.is_some() || cutoffs.delete_spam_before.is_some() {
             self.cache.clear();
         }
         result

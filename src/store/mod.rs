@@ -28,8 +28,9 @@ pub use sqlite::SqliteStore;
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
     moderation::{
-        Access, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked, CommentStatus,
-        Cutoffs, Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, SweepReport,
+        Access, Action, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked,
+        CommentStatus, Cutoffs, Decision, DecisionOutcome, EXPIRED_NOTE, Erasure, NewBlock,
+        QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, audit_action,
     },
     privacy::{KeptText, PrivacyError, Rekeying, Vault},
     spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
@@ -712,6 +713,34 @@ impl<'a> NewAuditRow<'a> {
             from: None,
             to: None,
             note: Some(note),
+            at,
+        }
+    }
+
+    /// The retention sweep rejected a pending reply that waited too long.
+    fn expired(site: SiteId, comment: CommentId, at: DateTime<Utc>) -> Self {
+        NewAuditRow {
+            site,
+            comment: Some(comment),
+            actor: SYSTEM_ACTOR,
+            action: audit_action::EXPIRE,
+            from: Some(CommentStatus::Pending),
+            to: Some(CommentStatus::Rejected),
+            note: Some(EXPIRED_NOTE),
+            at,
+        }
+    }
+
+    /// The retention sweep deleted a reply that sat in the spam queue long enough.
+    fn spam_deleted(site: SiteId, comment: CommentId, at: DateTime<Utc>) -> Self {
+        NewAuditRow {
+            site,
+            comment: Some(comment),
+            actor: SYSTEM_ACTOR,
+            action: Action::Delete.as_str(),
+            from: Some(CommentStatus::Spam),
+            to: None,
+            note: Some(SPAM_DELETED_NOTE),
             at,
         }
     }

@@ -48,8 +48,8 @@ use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
         Access, Action, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked,
-        CommentStatus, Cutoffs, Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE,
-        Erasure, NewBlock, QueueEvent, SYSTEM_ACTOR, SweepReport, audit_action,
+        CommentStatus, Cutoffs, Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, Erasure,
+        NewBlock, QueueEvent, SweepReport, audit_action,
     },
     privacy::Rekeying,
     spam::{Label, Policy, RecentReply},
@@ -1290,20 +1290,7 @@ impl Store for PostgresStore {
                     .bind(id.0)
                     .execute(&mut *tx)
                     .await?;
-                    insert_audit(
-                        &mut tx,
-                        &NewAuditRow {
-                            site,
-                            comment: Some(id),
-                            actor: SYSTEM_ACTOR,
-                            action: audit_action::EXPIRE,
-                            from: Some(CommentStatus::Pending),
-                            to: Some(CommentStatus::Rejected),
-                            note: Some(EXPIRED_NOTE),
-                            at: now,
-                        },
-                    )
-                    .await?;
+                    insert_audit(&mut tx, &NewAuditRow::expired(site, id, now)).await?;
                     report.expired += 1;
                 }
                 for site in sites {
@@ -1311,6 +1298,40 @@ impl Store for PostgresStore {
                 }
                 tx.commit().await?;
                 if due.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                    break;
+                }
+            }
+        }
+        if let Some(before) = cutoffs.delete_spam_before {
+            loop {
+                let mut tx = self.pool.begin().await?;
+                // SKIP LOCKED, as above: a reply a moderator is deciding now
+                // is theirs. A reply's `texts_to_check` row goes with it (ON
+                // DELETE CASCADE), and approved answers to it lose their
+                // parent (ON DELETE SET NULL), so listings are dropped.
+                let deleted = sqlx::query(
+                    "DELETE FROM comments WHERE id = ANY(ARRAY(SELECT id FROM comments \
+                     WHERE status = 'spam' AND updated_at < $1 \
+                     ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)) \
+                     AND status = 'spam' RETURNING id, site_id",
+                )
+                .bind(before)
+                .bind(SWEEP_BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut sites = HashSet::new();
+                for row in &deleted {
+                    let site = SiteId(row.try_get("site_id")?);
+                    sites.insert(site);
+                    let id = CommentId(row.try_get("id")?);
+                    insert_audit(&mut tx, &NewAuditRow::spam_deleted(site, id, now)).await?;
+                }
+                for site in sites {
+                    notify_listing(&mut tx, &self.events.channel, site, None).await?;
+                }
+                tx.commit().await?;
+                report.spam_deleted += deleted.len() as u64;
+                if deleted.len() < SWEEP_BATCH.unsigned_abs() as usize {
                     break;
                 }
             }

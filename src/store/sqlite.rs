@@ -36,8 +36,8 @@ use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
         Access, Action, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked,
-        CommentStatus, Cutoffs, Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, EXPIRED_NOTE,
-        Erasure, NewBlock, QueueEvent, SYSTEM_ACTOR, SweepReport, audit_action,
+        CommentStatus, Cutoffs, Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, Erasure,
+        NewBlock, QueueEvent, SweepReport, audit_action,
     },
     privacy::Rekeying,
     spam::{Label, Policy, RecentReply},
@@ -1243,25 +1243,39 @@ impl Store for SqliteStore {
                     .await?
                     .rows_affected();
                     if expired == 1 {
-                        insert_audit(
-                            &mut tx,
-                            &NewAuditRow {
-                                site,
-                                comment: Some(id),
-                                actor: SYSTEM_ACTOR,
-                                action: audit_action::EXPIRE,
-                                from: Some(CommentStatus::Pending),
-                                to: Some(CommentStatus::Rejected),
-                                note: Some(EXPIRED_NOTE),
-                                at: now,
-                            },
-                        )
-                        .await?;
+                        insert_audit(&mut tx, &NewAuditRow::expired(site, id, now)).await?;
                         report.expired += 1;
                     }
                 }
                 tx.commit().await?;
                 if due.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                    break;
+                }
+            }
+        }
+        if let Some(before) = cutoffs.delete_spam_before {
+            loop {
+                let mut tx = self.writer.begin().await?;
+                // A reply's `texts_to_check` row goes with it (ON DELETE
+                // CASCADE), and approved answers to it lose their parent (ON
+                // DELETE SET NULL): the thread cache drops every page.
+                let deleted = sqlx::query(
+                    "DELETE FROM comments WHERE id IN (SELECT id FROM comments \
+                     WHERE status = 'spam' AND updated_at < ? ORDER BY updated_at LIMIT ?) \
+                     RETURNING id, site_id",
+                )
+                .bind(before)
+                .bind(SWEEP_BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+                for row in &deleted {
+                    let site = SiteId(row.try_get("site_id")?);
+                    let id = CommentId(row.try_get("id")?);
+                    insert_audit(&mut tx, &NewAuditRow::spam_deleted(site, id, now)).await?;
+                }
+                tx.commit().await?;
+                report.spam_deleted += deleted.len() as u64;
+                if deleted.len() < SWEEP_BATCH.unsigned_abs() as usize {
                     break;
                 }
             }
@@ -1278,7 +1292,7 @@ impl Store for SqliteStore {
             Ok(done.rows_affected())
         })
         .await?;
-        if report.client_details_dropped > 0 {
+        if report.client_details_dropped > 0 || report.spam_deleted > 0 {
             self.checkpoint().await;
         }
         Ok(report)
