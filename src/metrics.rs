@@ -5,7 +5,7 @@
 //! Labels come from fixed sets only (known RPC names, status words), never
 //! from what a request carries, so a caller cannot grow the series count.
 
-use std::{net::SocketAddr, sync::LazyLock, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::LazyLock, time::Duration};
 
 use http_body_util::Full;
 use hyper::{Response, body::Bytes, server::conn::http1, service::service_fn};
@@ -15,6 +15,8 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, histogram::Histogram},
     registry::Registry,
 };
+use prost::Message;
+use prost_types::FileDescriptorSet;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,28 +84,38 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-/// The gRPC method of a path, from the fixed set this server serves.
+/// The methods this server serves, by path (`/replyguard.v1.Moderation/Block`), read once from
+/// the services' own descriptors, so that a new RPC is counted under its name without a list
+/// here to keep up.
+static METHODS: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
+    let mut methods = HashMap::new();
+    for encoded in [
+        crate::proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+    ] {
+        let files = match FileDescriptorSet::decode(encoded) {
+            Ok(set) => set.file,
+            Err(err) => {
+                tracing::error!(error = %err, "a compiled-in descriptor set does not decode");
+                continue;
+            }
+        };
+        for file in files {
+            for service in &file.service {
+                let prefix = format!("/{}.{}/", file.package(), service.name());
+                for method in &service.method {
+                    let name = method.name().to_owned();
+                    methods.insert(format!("{prefix}{name}"), name);
+                }
+            }
+        }
+    }
+    methods
+});
+
+/// The gRPC method of a path, or `other` for a path this server does not serve.
 fn method_name(path: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "/replyguard.v1.Comments/SubmitComment",
-        "/replyguard.v1.Comments/ListComments",
-        "/replyguard.v1.Comments/CountComments",
-        "/replyguard.v1.Comments/PrepareForm",
-        "/replyguard.v1.Moderation/ListQueue",
-        "/replyguard.v1.Moderation/GetComment",
-        "/replyguard.v1.Moderation/Moderate",
-        "/replyguard.v1.Moderation/WatchQueue",
-        "/replyguard.v1.Moderation/GetPolicy",
-        "/replyguard.v1.Moderation/UpdatePolicy",
-        "/replyguard.v1.Moderation/EraseAuthor",
-        "/grpc.health.v1.Health/Check",
-        "/grpc.health.v1.Health/Watch",
-    ];
-    KNOWN
-        .iter()
-        .find(|known| **known == path)
-        .and_then(|known| known.rsplit('/').next())
-        .unwrap_or("other")
+    METHODS.get(path).map_or("other", String::as_str)
 }
 
 /// The name of a gRPC status code as sent in `grpc-status`.
@@ -223,6 +235,41 @@ mod tests {
             method_name("/evil/path-with-a-new-label-each-time"),
             "other"
         );
+        assert_eq!(method_name("/replyguard.v1.Comments/"), "other");
+        assert_eq!(method_name("/grpc.health.v1.Health/Check"), "Check");
+    }
+
+    #[test]
+    fn every_rpc_of_both_services_is_counted_under_its_own_name() {
+        let moderation = [
+            "ListQueue",
+            "GetComment",
+            "Moderate",
+            "WatchQueue",
+            "GetPolicy",
+            "UpdatePolicy",
+            "EraseAuthor",
+            "ListAudit",
+            "RevealEmail",
+            "Block",
+            "ListBlocks",
+            "Unblock",
+            "ExportAuthor",
+        ];
+        for name in moderation {
+            let path = format!("/replyguard.v1.Moderation/{name}");
+            assert_eq!(method_name(&path), name);
+        }
+        for name in [
+            "SubmitComment",
+            "ListComments",
+            "CountComments",
+            "PrepareForm",
+        ] {
+            let path = format!("/replyguard.v1.Comments/{name}");
+            assert_eq!(method_name(&path), name);
+        }
+        assert_eq!(METHODS.len(), moderation.len() + 4 + 2, "and Health's two");
         assert_eq!(code_name("3"), "INVALID_ARGUMENT");
         assert_eq!(code_name("99"), "UNKNOWN");
         assert_eq!(code_name("x"), "UNKNOWN");
