@@ -1,5 +1,6 @@
 //! Prometheus metrics: calls by method and code with their latency, replies
-//! by the status they were given, and moderators' decisions.
+//! by the status they were given, moderators' decisions, and the retention
+//! sweeps with what they removed.
 //!
 //! Served in the OpenMetrics text format on `REPLYGUARD_METRICS_LISTEN`.
 //! Labels come from fixed sets only (known RPC names, status words), never
@@ -18,6 +19,8 @@ use prometheus_client::{
 use prost::Message;
 use prost_types::FileDescriptorSet;
 use tokio::{net::TcpListener, task::JoinHandle};
+
+use crate::moderation::SweepReport;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -40,12 +43,24 @@ struct ActionLabels {
     action: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SweptLabels {
+    what: &'static str,
+}
+
 struct Metrics {
     registry: Registry,
     calls: Family<CallLabels, Counter>,
     latency: Family<MethodLabels, Histogram>,
     submitted: Family<StatusLabels, Counter>,
     decisions: Family<ActionLabels, Counter>,
+    sweeps: Family<OutcomeLabels, Counter>,
+    swept: Family<SweptLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -59,6 +74,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     });
     let submitted = Family::<StatusLabels, Counter>::default();
     let decisions = Family::<ActionLabels, Counter>::default();
+    let sweeps = Family::<OutcomeLabels, Counter>::default();
+    let swept = Family::<SweptLabels, Counter>::default();
     registry.register("grpc_calls", "gRPC calls by method and code", calls.clone());
     registry.register(
         "grpc_call_seconds",
@@ -75,12 +92,25 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Moderators' decisions, by action",
         decisions.clone(),
     );
+    registry.register(
+        "retention_sweeps",
+        "Retention sweeps, by outcome (done, failed)",
+        sweeps.clone(),
+    );
+    registry.register(
+        "retention_swept",
+        "What retention sweeps removed: client details, expired pending replies, deleted spam, \
+         form nonces",
+        swept.clone(),
+    );
     Metrics {
         registry,
         calls,
         latency,
         submitted,
         decisions,
+        sweeps,
+        swept,
     }
 });
 
@@ -174,6 +204,33 @@ pub fn record_decision(action: &'static str) {
     METRICS
         .decisions
         .get_or_create(&ActionLabels { action })
+        .inc();
+}
+
+/// Records a finished retention sweep and what it removed.
+pub fn record_sweep(report: &SweepReport) {
+    METRICS
+        .sweeps
+        .get_or_create(&OutcomeLabels { outcome: "done" })
+        .inc();
+    for (what, count) in [
+        ("client_details", report.client_details_dropped),
+        ("expired_pending", report.expired),
+        ("spam_deleted", report.spam_deleted),
+        ("form_nonces", report.form_nonces_dropped),
+    ] {
+        METRICS
+            .swept
+            .get_or_create(&SweptLabels { what })
+            .inc_by(count);
+    }
+}
+
+/// Records a retention sweep that failed; the next one retries.
+pub fn record_failed_sweep() {
+    METRICS
+        .sweeps
+        .get_or_create(&OutcomeLabels { outcome: "failed" })
         .inc();
 }
 
@@ -273,6 +330,24 @@ mod tests {
         assert_eq!(code_name("3"), "INVALID_ARGUMENT");
         assert_eq!(code_name("99"), "UNKNOWN");
         assert_eq!(code_name("x"), "UNKNOWN");
+    }
+
+    #[test]
+    fn sweeps_show_by_outcome_with_what_they_removed() {
+        record_sweep(&SweepReport {
+            spam_deleted: 3,
+            ..SweepReport::default()
+        });
+        record_failed_sweep();
+        let text = render();
+        for series in [
+            r#"replyguard_retention_sweeps_total{outcome="done"}"#,
+            r#"replyguard_retention_sweeps_total{outcome="failed"}"#,
+            r#"replyguard_retention_swept_total{what="spam_deleted"}"#,
+            r#"replyguard_retention_swept_total{what="client_details"}"#,
+        ] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
     }
 
     #[test]

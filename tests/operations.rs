@@ -14,6 +14,9 @@ async fn metrics_count_calls_and_replies_in_prometheus_text() {
     let site = h.site("news.example.com").await;
     let server = h.server.take().expect("server with metrics");
     let metrics = server.metrics_addr().expect("metrics are served");
+    tokio::time::timeout(std::time::Duration::from_secs(30), server.swept())
+        .await
+        .expect("the first sweep ends");
 
     let channel = tonic::transport::Channel::from_shared(server.endpoint())
         .expect("endpoint")
@@ -56,5 +59,14 @@ async fn metrics_count_calls_and_replies_in_prometheus_text() {
         text.contains("replyguard_grpc_call_seconds_bucket"),
         "{text}"
     );
+    for series in [
+        r#"replyguard_retention_sweeps_total{outcome="done"}"#,
+        r#"replyguard_retention_swept_total{what="spam_deleted"}"#,
+    ] {
+        assert!(
+            text.contains(series),
+            "the sweep at start: {series} in {text}"
+        );
+    }
     server.shutdown().await.expect("shutdown");
 }

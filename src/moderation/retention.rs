@@ -15,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::{sync::watch, task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
+    metrics,
     spam::form::TOKEN_LIFETIME,
     store::{self, Store},
 };
@@ -139,17 +140,24 @@ impl Drop for Sweeper {
 async fn sweep_once(store: &dyn Store, retention: &Retention) {
     let now = store::now();
     match store.sweep(now, &retention.cutoffs(now)).await {
-        Ok(report) if report == SweepReport::default() => {
-            tracing::debug!("retention sweep: nothing to do");
+        Ok(report) => {
+            metrics::record_sweep(&report);
+            if report == SweepReport::default() {
+                tracing::debug!("retention sweep: nothing to do");
+            } else {
+                tracing::info!(
+                    client_details_dropped = report.client_details_dropped,
+                    expired = report.expired,
+                    spam_deleted = report.spam_deleted,
+                    form_nonces_dropped = report.form_nonces_dropped,
+                    "retention sweep"
+                );
+            }
         }
-        Ok(report) => tracing::info!(
-            client_details_dropped = report.client_details_dropped,
-            expired = report.expired,
-            spam_deleted = report.spam_deleted,
-            form_nonces_dropped = report.form_nonces_dropped,
-            "retention sweep"
-        ),
-        Err(err) => tracing::warn!(error = %err, "retention sweep failed; the next one retries"),
+        Err(err) => {
+            metrics::record_failed_sweep();
+            tracing::warn!(error = %err, "retention sweep failed; the next one retries");
+        }
     }
 }
 
