@@ -312,6 +312,8 @@ mod tests {
             "ListBlocks",
             "Unblock",
             "ExportAuthor",
+            "CloseArticle",
+            "ReopenArticle",
         ];
         for name in moderation {
             let path = format!("/replyguard.v1.Moderation/{name}");

@@ -864,6 +864,68 @@ async fn replyctl_block_rejects_pending_replies_of_an_author_an_address_and_a_do
     assert!(stderr(&refused).contains("value"), "{}", stderr(&refused));
 }
 
+async fn replyctl_close_and_reopen_an_article(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    let moderate = |args: &[&str]| stdout(&h.replyctl(&mod_token, args));
+    let submit = |text: &str| {
+        h.replyctl(
+            &site_key,
+            &[
+                "--output",
+                "table",
+                "submit",
+                "--article",
+                "story",
+                "--name",
+                "Jane",
+                "--email",
+                "jane@example.com",
+                text,
+            ],
+        )
+    };
+    let closed = moderate(&[
+        "--output",
+        "table",
+        "close",
+        "story",
+        "--note",
+        "legal hold",
+    ]);
+    assert_eq!(closed.trim(), "Closed story to new replies.");
+    let again = json(&h.replyctl(&mod_token, &["--output", "json", "close", "story"]));
+    assert_eq!(
+        (again["closed"].as_bool(), again["changed"].as_bool()),
+        (Some(true), Some(false))
+    );
+
+    let listed = stdout(&h.replyctl(&site_key, &["--output", "table", "comments", "story"]));
+    assert!(listed.contains("closed to new replies"), "{listed}");
+    let listed = json(&h.replyctl(&site_key, &["--output", "json", "comments", "story"]));
+    assert_eq!(listed["closed"], true);
+    let refused = submit("Is anyone still reading this?");
+    assert!(!refused.status.success());
+    let why = stderr(&refused);
+    assert!(
+        why.contains("FAILED_PRECONDITION") && why.contains("closed"),
+        "{why}"
+    );
+
+    let reopened = moderate(&["--output", "table", "reopen", "story"]);
+    assert_eq!(reopened.trim(), "Opened story to new replies again.");
+    stdout(&submit("Glad this is open again."));
+    let audit = json(&h.replyctl(&mod_token, &["--output", "json", "audit"]));
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|entry| entry["action"].as_str())
+        .filter(|action| action.ends_with("_article"))
+        .collect();
+    assert_eq!(actions, ["reopen_article", "close_article"], "newest first");
+}
+
 async fn replyctl_blocks_lists_the_blocklist_and_unblock_takes_an_entry_off(backend: Backend) {
     let h = Harness::new(backend).await;
     let (_, mod_token) = queue_site(&h).await;
@@ -1132,6 +1194,7 @@ backend_tests!(
     a_token_issued_with_scopes_can_do_exactly_those_things,
     replyctl_reveal_prints_the_email_and_the_audit_log_keeps_the_reason,
     replyctl_blocks_lists_the_blocklist_and_unblock_takes_an_entry_off,
+    replyctl_close_and_reopen_an_article,
     replyctl_block_rejects_pending_replies_of_an_author_an_address_and_a_domain,
     replyctl_export_and_erase_act_on_one_authors_data,
     replyctl_audit_lists_every_kind_of_action_newest_first,

@@ -269,6 +269,55 @@ async fn a_decision_on_one_replica_reaches_the_others_cached_threads() {
 }
 
 #[tokio::test]
+async fn closing_an_article_on_one_replica_reaches_the_others() {
+    let Some((a, b, site)) =
+        two_replicas("replicas::closing_an_article_on_one_replica_reaches_the_others").await
+    else {
+        return;
+    };
+    let mut comments_a = a.comments(&site.site_key).await;
+    let closed_on_a = |comments: &mut common::Comments| {
+        let mut comments = comments.clone();
+        async move {
+            comments
+                .list_comments(proto::ListCommentsRequest {
+                    article: "story".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("list on A")
+                .into_inner()
+                .closed
+        }
+    };
+    // A caches the article as open, then hears that B closed it.
+    assert!(!closed_on_a(&mut comments_a).await);
+    assert!(!closed_on_a(&mut comments_a).await);
+    Harness::moderation_at(&b, &site.mod_token)
+        .await
+        .close_article(proto::CloseArticleRequest {
+            article: "story".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("close on B");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !closed_on_a(&mut comments_a).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A still lists the article as open"
+        );
+        tokio::task::yield_now().await;
+    }
+    let status = comments_a
+        .submit_comment(reply("story", "Through A, after B closed it."))
+        .await
+        .expect_err("closed on every replica");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    b.shutdown().await.expect("B stops");
+}
+
+#[tokio::test]
 async fn a_lost_notification_connection_drops_the_cached_threads() {
     if !common::postgres_available(
         "replicas::a_lost_notification_connection_drops_the_cached_threads",

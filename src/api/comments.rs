@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use super::{
     auth::{caller, host_site, host_site_id},
     convert::{public_comment, status, timestamp},
-    error::{invalid_field, store_status, submit_status},
+    error::{closed_article, invalid_field, store_status, submit_status},
     paging,
     wire::{ListCommentsResponse, encode_comments},
 };
@@ -116,6 +116,11 @@ impl Comments for CommentsApi {
             .get(&req.article)
             .copied()
             .unwrap_or(0);
+        let closed = self
+            .store
+            .article_closed(site, &req.article)
+            .await
+            .map_err(store_status)?;
         // A cached page is encoded by the first call that sends it.
         let comments = page
             .wire
@@ -125,6 +130,7 @@ impl Comments for CommentsApi {
             comments,
             next_page_token,
             total_count,
+            closed,
         )))
     }
 
@@ -163,6 +169,14 @@ impl Comments for CommentsApi {
         // submission will be checked against.
         let article = ArticleKey::parse(&request.get_ref().article)
             .map_err(|description| invalid_field("article", &description))?;
+        if self
+            .store
+            .article_closed(site, article.as_str())
+            .await
+            .map_err(store_status)?
+        {
+            return Err(closed_article());
+        }
         let (token, expires_at) =
             form::issue(self.vault.form_key(), site, article.as_str(), store::now());
         Ok(Response::new(proto::PrepareFormResponse {

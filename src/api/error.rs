@@ -116,8 +116,25 @@ pub fn submit_status(err: SubmitError) -> Status {
                 details,
             )
         }
+        SubmitError::Closed => closed_article(),
         SubmitError::Store(err) => store_status(err),
     }
+}
+
+/// `FAILED_PRECONDITION` with a `google.rpc.PreconditionFailure` of type `ARTICLE_CLOSED`: a
+/// moderator closed the article, and a retry will not help until it is opened again.
+pub fn closed_article() -> Status {
+    let mut details = ErrorDetails::new();
+    details.add_precondition_failure_violation(
+        "ARTICLE_CLOSED",
+        "article",
+        "the article is closed to new replies",
+    );
+    Status::with_error_details(
+        Code::FailedPrecondition,
+        "the article is closed to new replies",
+        details,
+    )
 }
 
 /// A stored email that does not open: the key or the row is wrong, which the

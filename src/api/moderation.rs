@@ -24,13 +24,13 @@ use crate::{
     ids::CommentId,
     metrics,
     moderation::{
-        Access, AccessKind, BlockKind, BlockSubject, Blocked, CommentStatus, Decision,
-        DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, is_erased,
+        Access, AccessKind, ArticleClosing, BlockKind, BlockSubject, Blocked, CommentStatus,
+        Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, is_erased,
     },
     privacy::Vault,
     proto::{self, moderation_server::Moderation},
-    store::{ListingEvent, ListingEvents, ReplyFilter, Site, Store, StoredComment},
-    submission::Email,
+    store::{Credential, ListingEvent, ListingEvents, ReplyFilter, Site, Store, StoredComment},
+    submission::{ArticleKey, Email},
 };
 
 const MAX_IDS_PER_DECISION: usize = 1000;
@@ -627,5 +627,62 @@ impl Moderation for ModerationApi {
             site: site.name,
             comments,
         }))
+    }
+
+    async fn close_article(
+        &self,
+        request: Request<proto::CloseArticleRequest>,
+    ) -> Result<Response<proto::CloseArticleResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let req = request.into_inner();
+        let changed = self
+            .set_closed(&credential, &req.site, &req.article, &req.note, true)
+            .await?;
+        Ok(Response::new(proto::CloseArticleResponse {
+            already_closed: !changed,
+        }))
+    }
+
+    async fn reopen_article(
+        &self,
+        request: Request<proto::ReopenArticleRequest>,
+    ) -> Result<Response<proto::ReopenArticleResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let req = request.into_inner();
+        let reopened = self
+            .set_closed(&credential, &req.site, &req.article, &req.note, false)
+            .await?;
+        Ok(Response::new(proto::ReopenArticleResponse { reopened }))
+    }
+}
+
+impl ModerationApi {
+    /// Closes an article or opens it again; false when it already was so.
+    async fn set_closed(
+        &self,
+        credential: &Credential,
+        site: &str,
+        article: &str,
+        note: &str,
+        closed: bool,
+    ) -> Result<bool, Status> {
+        let site = moderated_site(self.store.as_ref(), credential, site).await?;
+        // Parsed as a submission's article is, so that the key closed is the key refused.
+        let article = ArticleKey::parse(article)
+            .map_err(|description| invalid_field("article", &description))?;
+        let note = audit_note("note", note)?;
+        let changed = self
+            .store
+            .close_article(&ArticleClosing {
+                site: site.id,
+                article: article.as_str(),
+                closed,
+                actor: &credential.prefix,
+                note,
+            })
+            .await
+            .map_err(store_status)?;
+        tracing::info!(site = %site.name, closed, changed, "article closing");
+        Ok(changed)
     }
 }

@@ -22,17 +22,25 @@ pub struct ListCommentsResponse {
     pub next_page_token: String,
     /// How many approved comments the article has in all.
     pub total_count: u64,
+    /// A moderator closed the article to new replies.
+    pub closed: bool,
     /// Comments already encoded as field 1, sent after `comments`.
     encoded_comments: Bytes,
 }
 
 impl ListCommentsResponse {
     /// A response whose comments are `encoded`, as made by [`encode_comments`].
-    pub fn encoded(encoded: Bytes, next_page_token: String, total_count: u64) -> Self {
+    pub fn encoded(
+        encoded: Bytes,
+        next_page_token: String,
+        total_count: u64,
+        closed: bool,
+    ) -> Self {
         ListCommentsResponse {
             comments: Vec::new(),
             next_page_token,
             total_count,
+            closed,
             encoded_comments: encoded,
         }
     }
@@ -60,6 +68,9 @@ impl Message for ListCommentsResponse {
         if self.total_count != 0 {
             encoding::uint64::encode(3, &self.total_count, buf);
         }
+        if self.closed {
+            encoding::bool::encode(4, &self.closed, buf);
+        }
     }
 
     fn merge_field(
@@ -82,6 +93,8 @@ impl Message for ListCommentsResponse {
                 .map_err(in_field("next_page_token")),
             3 => encoding::uint64::merge(wire_type, &mut self.total_count, buf, ctx)
                 .map_err(in_field("total_count")),
+            4 => encoding::bool::merge(wire_type, &mut self.closed, buf, ctx)
+                .map_err(in_field("closed")),
             _ => encoding::skip_field(wire_type, tag, buf, ctx),
         }
     }
@@ -98,6 +111,11 @@ impl Message for ListCommentsResponse {
                 0
             } else {
                 encoding::uint64::encoded_len(3, &self.total_count)
+            }
+            + if self.closed {
+                encoding::bool::encoded_len(4, &self.closed)
+            } else {
+                0
             }
     }
 
@@ -119,6 +137,8 @@ mod tests {
         next_page_token: String,
         #[prost(uint64, tag = "3")]
         total_count: u64,
+        #[prost(bool, tag = "4")]
+        closed: bool,
     }
 
     fn comment(n: u32) -> Comment {
@@ -133,24 +153,31 @@ mod tests {
         }
     }
 
-    fn generated(comments: Vec<Comment>, token: &str, total: u64) -> Generated {
+    fn generated(comments: Vec<Comment>, token: &str, total: u64, closed: bool) -> Generated {
         Generated {
             comments,
             next_page_token: token.to_owned(),
             total_count: total,
+            closed,
         }
     }
 
     #[test]
     fn encoded_comments_are_the_bytes_prost_writes() {
-        for (n, token, total) in [(0, "", 0), (1, "", 1), (3, "next", 120)] {
+        for (n, token, total, closed) in [
+            (0, "", 0, false),
+            (1, "", 1, true),
+            (3, "next", 120, false),
+            (3, "next", 120, true),
+        ] {
             let comments: Vec<Comment> = (0..n).map(comment).collect();
             let ours = ListCommentsResponse::encoded(
                 encode_comments(comments.clone()),
                 token.to_owned(),
                 total,
+                closed,
             );
-            let theirs = generated(comments, token, total);
+            let theirs = generated(comments, token, total, closed);
             assert_eq!(ours.encode_to_vec(), theirs.encode_to_vec());
             assert_eq!(ours.encoded_len(), theirs.encoded_len());
         }
@@ -159,17 +186,18 @@ mod tests {
     #[test]
     fn a_response_decodes_into_its_comments() {
         let comments: Vec<Comment> = (0..4).map(comment).collect();
-        let bytes = generated(comments.clone(), "next", 9).encode_to_vec();
+        let bytes = generated(comments.clone(), "next", 9, true).encode_to_vec();
         let decoded = ListCommentsResponse::decode(bytes.as_slice()).expect("decodes");
         assert_eq!(decoded.comments, comments);
         assert_eq!(decoded.next_page_token, "next");
         assert_eq!(decoded.total_count, 9);
+        assert!(decoded.closed);
         assert_eq!(decoded.encode_to_vec(), bytes, "and encodes back the same");
     }
 
     #[test]
     fn unknown_fields_are_skipped_and_bad_ones_refused() {
-        let mut bytes = generated(vec![comment(1)], "", 2).encode_to_vec();
+        let mut bytes = generated(vec![comment(1)], "", 2, false).encode_to_vec();
         encoding::string::encode(9, &"later field".to_owned(), &mut bytes);
         let decoded = ListCommentsResponse::decode(bytes.as_slice()).expect("decodes");
         assert_eq!(decoded.comments, vec![comment(1)]);

@@ -4,9 +4,10 @@
 //! A state is one enum stored as one column; a decision and its audit row are
 //! always written in one transaction by the store, never separately. The
 //! same holds for every other change a moderator or the operator makes
-//! (blocks, erasures, expiries, token changes); only reads of personal data
+//! (blocks, closed articles, erasures, expiries, token changes); only reads of personal data
 //! (a reveal, an export) leave an audit row without a change.
 
+mod article;
 mod block;
 mod erase;
 mod retention;
@@ -14,6 +15,7 @@ mod scope;
 
 use std::fmt;
 
+pub use article::ArticleClosing;
 pub use block::{BlockEntry, BlockKind, BlockOutcome, BlockSubject, Blocked, NewBlock};
 pub use erase::{
     ERASED_EMAIL, ERASED_NAME, ERASED_REASON, ErasedComment, Erasure, REMOVED_TEXT, is_erased,
@@ -173,6 +175,10 @@ pub mod audit_action {
     pub const UNBLOCK: &str = "unblock";
     /// A pending reply waited too long and was rejected.
     pub const EXPIRE: &str = "expire";
+    /// A moderator closed an article to new replies.
+    pub const CLOSE_ARTICLE: &str = "close_article";
+    /// A moderator opened a closed article to new replies again.
+    pub const REOPEN_ARTICLE: &str = "reopen_article";
     /// The operator moved the deployment to a new secret key (`replyguard key rotate`).
     pub const KEY_ROTATE: &str = "key_rotate";
 }

@@ -35,8 +35,8 @@ use super::{
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
-        Access, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked, Cutoffs, Decision,
-        DecisionOutcome, Erasure, NewBlock, QueueEvent, SweepReport,
+        Access, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked,
+        Cutoffs, Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent, SweepReport,
     },
     privacy::Rekeying,
     spam::Policy,
@@ -435,6 +435,25 @@ impl Store for CachedStore {
         self.inner.blocks_matching(site, subject).await
     }
 
+    async fn article_closed(&self, site: SiteId, article: &str) -> StoreResult<bool> {
+        let ticket = self.cache.ticket(site);
+        if let Some(closed) = self.cache.closed(site, article) {
+            return Ok(closed);
+        }
+        let closed = self.inner.article_closed(site, article).await?;
+        if let Some(ticket) = ticket {
+            self.cache.put_closed(ticket, site, article, closed);
+        }
+        Ok(closed)
+    }
+
+    async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool> {
+        let result = self.inner.close_article(closing).await;
+        // Dropped even on an error: the change may have been committed.
+        self.cache.invalidate_article(closing.site, closing.article);
+        result
+    }
+
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {
         let result = self.inner.sweep(now, cutoffs).await;
         // Expiry rejects pending replies only, and deleted spam changes
@@ -486,6 +505,8 @@ struct Article {
     bytes: usize,
     pages: HashMap<PageKey, Arc<ThreadPage>>,
     count: Option<u64>,
+    /// Whether the article is closed to new replies, once read.
+    closed: Option<bool>,
 }
 
 /// The cache itself: articles' pages and counts within a byte budget,
@@ -565,6 +586,7 @@ impl State {
                 bytes,
                 pages: HashMap::new(),
                 count: None,
+                closed: None,
             })
     }
 
@@ -736,8 +758,25 @@ impl ThreadCache {
         state.evict(self.max_bytes);
     }
 
-    /// Drops one article's pages and count, and voids the loads in flight
-    /// of its site.
+    /// Whether an article is closed, if that is cached.
+    pub(crate) fn closed(&self, site: SiteId, article: &str) -> Option<bool> {
+        let mut state = self.lock();
+        let entry = state.sites.get_mut(&site)?.get_mut(article)?;
+        entry.used = true;
+        entry.closed
+    }
+
+    pub(crate) fn put_closed(&self, ticket: Ticket, site: SiteId, article: &str, closed: bool) {
+        let mut state = self.lock();
+        if !Self::valid(&state, ticket) {
+            return;
+        }
+        state.article(site, article).closed = Some(closed);
+        state.evict(self.max_bytes);
+    }
+
+    /// Drops one article's pages, count and closed state, and voids the
+    /// loads in flight of its site.
     pub(crate) fn invalidate_article(&self, site: SiteId, article: &str) {
         let stripe = self.stripe(site);
         let mut state = self.lock();

@@ -28,9 +28,9 @@ pub use sqlite::SqliteStore;
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
     moderation::{
-        Access, Action, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked,
-        CommentStatus, Cutoffs, Decision, DecisionOutcome, EXPIRED_NOTE, Erasure, NewBlock,
-        QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, audit_action,
+        Access, Action, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject,
+        Blocked, CommentStatus, Cutoffs, Decision, DecisionOutcome, EXPIRED_NOTE, Erasure,
+        NewBlock, QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, audit_action,
     },
     privacy::{KeptText, PrivacyError, Rekeying, Vault},
     spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
@@ -607,10 +607,18 @@ pub trait Store: Send + Sync + 'static {
         site: SiteId,
         subject: &BlockSubject<'_>,
     ) -> StoreResult<Vec<BlockEntry>>;
+    /// Whether `article` of `site` is closed to new replies.
+    async fn article_closed(&self, site: SiteId, article: &str) -> StoreResult<bool>;
+    /// Closes an article to new replies or opens it again, with a `close_article` or
+    /// `reopen_article` audit row noted [`ArticleClosing::audit_note`], in one transaction;
+    /// false (and no row) when it already was so.
+    async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool>;
     /// Drops the IP address, user agent, referrer and idempotency key of every reply created
     /// before `cutoffs.client_details_before`; when `cutoffs.expire_pending_before` is set,
     /// rejects every pending reply created before it with an `expire` audit row by `system`
-    /// at `now`; forgets the form nonces used before `cutoffs.form_nonces_before`.
+    /// at `now`; when `cutoffs.delete_spam_before` is set, deletes every spam reply whose
+    /// status last changed before it, with a `delete` audit row by `system`; forgets the form
+    /// nonces used before `cutoffs.form_nonces_before`.
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport>;
 }
 

@@ -35,9 +35,9 @@ use super::{
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
-        Access, Action, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked,
-        CommentStatus, Cutoffs, Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, Erasure,
-        NewBlock, QueueEvent, SweepReport, audit_action,
+        Access, Action, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject,
+        Blocked, CommentStatus, Cutoffs, Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME,
+        Erasure, NewBlock, QueueEvent, SweepReport, audit_action,
     },
     privacy::Rekeying,
     spam::{Label, Policy, RecentReply},
@@ -1196,6 +1196,50 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter().map(BlockEntry::try_from).collect()
+    }
+
+    async fn article_closed(&self, site: SiteId, article: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM closed_articles WHERE site_id = ? AND article = ?")
+            .bind(site.0)
+            .bind(article)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let at = now();
+        let changed = if closing.closed {
+            sqlx::query(
+                "INSERT INTO closed_articles (site_id, article, actor, closed_at) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT (site_id, article) DO NOTHING",
+            )
+            .bind(closing.site.0)
+            .bind(closing.article)
+            .bind(closing.actor)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+        } else {
+            sqlx::query("DELETE FROM closed_articles WHERE site_id = ? AND article = ?")
+                .bind(closing.site.0)
+                .bind(closing.article)
+                .execute(&mut *tx)
+                .await?
+        }
+        .rows_affected()
+            == 1;
+        if changed {
+            let note = closing.audit_note();
+            insert_audit(
+                &mut tx,
+                &NewAuditRow::of_site(closing.site, closing.actor, closing.action(), &note, at),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {

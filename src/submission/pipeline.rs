@@ -33,6 +33,9 @@ pub enum SubmitError {
     /// The author said exactly this on this article already.
     #[error("duplicate of {0}")]
     Duplicate(CommentId),
+    /// A moderator closed the article to new replies.
+    #[error("the article is closed")]
+    Closed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -83,6 +86,14 @@ impl Submitter {
             }
         }
 
+        // After the retry above: a reply accepted before the article closed is still answered.
+        if self
+            .store
+            .article_closed(site.id, reply.article.as_str())
+            .await?
+        {
+            return Err(SubmitError::Closed);
+        }
         let place = self.place_in_thread(site, &reply).await?;
         let now = store::now();
         let ip = reply.client.ip.map(|ip| ip.to_string());

@@ -96,6 +96,10 @@ pub enum Command {
     Blocks(SiteArg),
     /// Take one entry off a site's blocklist, as `blocks` lists it.
     Unblock(UnblockArgs),
+    /// Close an article to new replies; its comments stay as they are.
+    Close(ArticleArgs),
+    /// Open a closed article to new replies again.
+    Reopen(ArticleArgs),
     /// List a site's audit log, newest first: decisions, reveals, erasures,
     /// exports, blocks, expiries and token changes.
     Audit(AuditArgs),
@@ -591,6 +595,22 @@ pub struct UnblockArgs {
     /// The entry's value, as `blocks` shows it.
     #[arg(value_name = "VALUE")]
     pub value: String,
+
+    #[command(flatten)]
+    pub site: SiteArg,
+
+    /// A note for the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+/// Arguments of `close` and `reopen`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  replyctl close 2026/05/flood-report --note \"legal hold\"")]
+pub struct ArticleArgs {
+    /// The article, by the key the host submits replies under.
+    #[arg(value_name = "ARTICLE")]
+    pub article: String,
 
     #[command(flatten)]
     pub site: SiteArg,

@@ -12,20 +12,21 @@ use std::{
 };
 
 use replyguard::proto::{
-    Author, BlockKind, BlockRequest, ClientInfo, CommentStatus, EraseAuthorRequest,
-    ExportAuthorRequest, GetCommentRequest, GetPolicyRequest, ListAuditRequest, ListBlocksRequest,
-    ListCommentsRequest, ListOrder, ListQueueRequest, ModerateRequest, RevealEmailRequest,
-    SubmitCommentRequest, UnblockRequest, UpdatePolicyRequest, WatchQueueRequest,
-    WatchQueueResponse,
+    Author, BlockKind, BlockRequest, ClientInfo, CloseArticleRequest, CommentStatus,
+    EraseAuthorRequest, ExportAuthorRequest, GetCommentRequest, GetPolicyRequest, ListAuditRequest,
+    ListBlocksRequest, ListCommentsRequest, ListOrder, ListQueueRequest, ModerateRequest,
+    ReopenArticleRequest, RevealEmailRequest, SubmitCommentRequest, UnblockRequest,
+    UpdatePolicyRequest, WatchQueueRequest, WatchQueueResponse,
 };
 use tonic::{Code, Status, Streaming};
 
 use crate::{
     bulk,
     cli::{
-        AuditArgs, BlockCommand, BlockOptions, Command, CommentsArgs, Decision, DecisionArgs,
-        DomainScope, EntryKind, EraseArgs, ExportArgs, GlobalArgs, OutputFormat, PolicyCommand,
-        PolicySetArgs, QueueArgs, RevealArgs, SiteArg, StatusArg, SubmitArgs, UnblockArgs,
+        ArticleArgs, AuditArgs, BlockCommand, BlockOptions, Command, CommentsArgs, Decision,
+        DecisionArgs, DomainScope, EntryKind, EraseArgs, ExportArgs, GlobalArgs, OutputFormat,
+        PolicyCommand, PolicySetArgs, QueueArgs, RevealArgs, SiteArg, StatusArg, SubmitArgs,
+        UnblockArgs,
     },
     client::{self, Clients},
     error::CliError,
@@ -83,6 +84,8 @@ pub async fn run(
         Command::Block(command) => block(&mut clients, format, command).await,
         Command::Blocks(site) => blocks(&mut clients, format, site).await,
         Command::Unblock(args) => unblock(&mut clients, format, args).await,
+        Command::Close(args) => close(&mut clients, format, args, true).await,
+        Command::Reopen(args) => close(&mut clients, format, args, false).await,
         Command::Audit(args) => audit(&mut clients, format, args).await,
         Command::Submit(args) => submit(&mut clients, format, args).await,
         Command::Comments(args) => comments(&mut clients, format, args).await,
@@ -575,6 +578,44 @@ async fn unblock(
     ))
 }
 
+/// `close` (closed true) and `reopen` (closed false).
+async fn close(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: ArticleArgs,
+    closed: bool,
+) -> Result<(), CliError> {
+    let site = args.site.name();
+    let note = args.note.unwrap_or_default();
+    let article = args.article;
+    let changed = if closed {
+        let request = CloseArticleRequest {
+            site,
+            article: article.clone(),
+            note,
+        };
+        let answer = clients
+            .moderation
+            .close_article(request)
+            .await
+            .map_err(CliError::rpc(format!("closing {article}")))?;
+        !answer.into_inner().already_closed
+    } else {
+        let request = ReopenArticleRequest {
+            site,
+            article: article.clone(),
+            note,
+        };
+        let answer = clients
+            .moderation
+            .reopen_article(request)
+            .await
+            .map_err(CliError::rpc(format!("reopening {article}")))?;
+        answer.into_inner().reopened
+    };
+    emit(&output::closed(format, &article, closed, changed))
+}
+
 async fn audit(
     clients: &mut Clients,
     format: OutputFormat,
@@ -655,6 +696,7 @@ async fn comments(
     };
     let mut comments = Vec::new();
     let mut total;
+    let mut closed;
     let mut page_token = String::new();
     loop {
         let remaining = u32::try_from(limit - comments.len()).unwrap_or(MAX_COMMENTS_PAGE);
@@ -672,6 +714,7 @@ async fn comments(
             .into_inner();
         comments.extend(page.comments);
         total = page.total_count;
+        closed = page.closed;
         // A repeated cursor would loop forever; treat it as the end.
         let stuck = page.next_page_token == page_token;
         page_token = page.next_page_token;
@@ -686,6 +729,7 @@ async fn comments(
         &args.article,
         &comments,
         total,
+        closed,
         more,
     ))
 }

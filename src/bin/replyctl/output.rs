@@ -473,18 +473,25 @@ pub fn comments(
     article: &str,
     comments: &[Comment],
     total: u64,
+    closed: bool,
     more: bool,
 ) -> String {
     if format == OutputFormat::Json {
         return pretty(&json!({
             "article": article,
             "total_count": total,
+            "closed": closed,
             "comments": comments.iter().map(comment_json).collect::<Vec<_>>(),
             "more": more,
         }));
     }
+    let closed_note = if closed {
+        "; closed to new replies"
+    } else {
+        ""
+    };
     if comments.is_empty() {
-        return format!("No approved comments on {article}.");
+        return format!("No approved comments on {article}{closed_note}.");
     }
     let mut table = new_table(&["ID", "POSTED", "AUTHOR", "TEXT"]);
     // Only the author column is indented, so ids and times stay aligned.
@@ -500,10 +507,23 @@ pub fn comments(
     }
     let mut out = render(&table);
     out.push_str(&format!(
-        "\n{} of {total} approved comments shown",
+        "\n{} of {total} approved comments shown{closed_note}",
         comments.len()
     ));
     out
+}
+
+/// `close` and `reopen`: what changed.
+pub fn closed(format: OutputFormat, article: &str, closed: bool, changed: bool) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({ "article": article, "closed": closed, "changed": changed }));
+    }
+    match (closed, changed) {
+        (true, true) => format!("Closed {article} to new replies."),
+        (true, false) => format!("{article} was closed already; nothing changed."),
+        (false, true) => format!("Opened {article} to new replies again."),
+        (false, false) => format!("{article} was not closed; nothing changed."),
+    }
 }
 
 /// `policy show` and `policy set`: the whole policy, keyed as `policy set`
