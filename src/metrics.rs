@@ -314,6 +314,7 @@ mod tests {
             "ExportAuthor",
             "CloseArticle",
             "ReopenArticle",
+            "ListClosedArticles",
         ];
         for name in moderation {
             let path = format!("/replyguard.v1.Moderation/{name}");

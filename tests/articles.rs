@@ -214,7 +214,68 @@ async fn closing_needs_the_moderate_scope_and_stays_on_its_site(backend: Backend
     assert!(article_audit(&mut news_moderation).await.is_empty());
 }
 
+/// The site's closed articles, page by page of `page_size`.
+async fn closed_articles(moderation: &mut Moderation, page_size: u32) -> Vec<String> {
+    let mut articles = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = moderation
+            .list_closed_articles(proto::ListClosedArticlesRequest {
+                page_size,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("list closed")
+            .into_inner();
+        assert!(
+            page_size == 0 || page.articles.len() <= page_size as usize,
+            "0: the default"
+        );
+        for closed in &page.articles {
+            assert!(closed.closed_at.is_some());
+            assert!(closed.actor.starts_with("rg_mod_"), "{}", closed.actor);
+        }
+        articles.extend(page.articles.into_iter().map(|closed| closed.article));
+        if page.next_page_token.is_empty() {
+            return articles;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+async fn closed_articles_are_listed_by_key_a_page_at_a_time(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let news = h.site("news.example.com").await;
+    let blog = h.site("blog.example.com").await;
+    let mut moderation = h.moderation(&news.mod_token).await;
+    assert!(closed_articles(&mut moderation, 2).await.is_empty());
+    for article in ["c", "a", "e", "b", "d"] {
+        assert!(close(&mut moderation, article, "").await);
+    }
+    assert!(close(&mut h.moderation(&blog.mod_token).await, "z", "").await);
+    assert!(reopen(&mut moderation, "d").await);
+    assert_eq!(
+        closed_articles(&mut moderation, 2).await,
+        ["a", "b", "c", "e"]
+    );
+    assert_eq!(
+        closed_articles(&mut moderation, 0).await,
+        ["a", "b", "c", "e"]
+    );
+
+    let status = moderation
+        .list_closed_articles(proto::ListClosedArticlesRequest {
+            page_token: "not a token".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a made-up token");
+    assert_eq!(bad_fields(&status), ["page_token"]);
+}
+
 backend_tests!(
     a_closed_article_refuses_new_replies_until_it_is_reopened,
     closing_needs_the_moderate_scope_and_stays_on_its_site,
+    closed_articles_are_listed_by_key_a_page_at_a_time,
 );

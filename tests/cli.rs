@@ -902,6 +902,11 @@ async fn replyctl_close_and_reopen_an_article(backend: Backend) {
 
     let listed = stdout(&h.replyctl(&site_key, &["--output", "table", "comments", "story"]));
     assert!(listed.contains("closed to new replies"), "{listed}");
+    let closed_list = moderate(&["--output", "table", "closed"]);
+    assert!(
+        closed_list.contains("ARTICLE") && closed_list.contains("story"),
+        "{closed_list}"
+    );
     let listed = json(&h.replyctl(&site_key, &["--output", "json", "comments", "story"]));
     assert_eq!(listed["closed"], true);
     let refused = submit("Is anyone still reading this?");
@@ -914,6 +919,8 @@ async fn replyctl_close_and_reopen_an_article(backend: Backend) {
 
     let reopened = moderate(&["--output", "table", "reopen", "story"]);
     assert_eq!(reopened.trim(), "Opened story to new replies again.");
+    let none = json(&h.replyctl(&mod_token, &["--output", "json", "closed"]));
+    assert_eq!(none["articles"], serde_json::json!([]));
     stdout(&submit("Glad this is open again."));
     let audit = json(&h.replyctl(&mod_token, &["--output", "json", "audit"]));
     let actions: Vec<&str> = audit["entries"]

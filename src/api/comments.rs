@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use super::{
     auth::{caller, host_site, host_site_id},
     convert::{public_comment, status, timestamp},
-    error::{closed_article, invalid_field, store_status, submit_status},
+    error::{article_closed_status, invalid_field, store_status, submit_status},
     paging,
     wire::{ListCommentsResponse, encode_comments},
 };
@@ -175,7 +175,7 @@ impl Comments for CommentsApi {
             .await
             .map_err(store_status)?
         {
-            return Err(closed_article());
+            return Err(article_closed_status());
         }
         let (token, expires_at) =
             form::issue(self.vault.form_key(), site, article.as_str(), store::now());

@@ -7,7 +7,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    moderation::{Action, AuditRecord, BlockEntry, BlockKind, CommentStatus, is_erased},
+    moderation::{
+        Action, AuditRecord, BlockEntry, BlockKind, ClosedArticle, CommentStatus, is_erased,
+    },
     privacy::{Vault, mask_email},
     proto,
     spam::{Mode, Policy, RULES, Reason, RuleSetting, RuleState, Verdict},
@@ -157,6 +159,14 @@ pub fn block_entry(entry: &BlockEntry) -> proto::BlockEntry {
         value: entry.blocked.value(),
         actor: entry.actor.clone(),
         created_at: Some(timestamp(entry.created_at)),
+    }
+}
+
+pub fn closed_article(closed: &ClosedArticle) -> proto::ClosedArticle {
+    proto::ClosedArticle {
+        article: closed.article.clone(),
+        actor: closed.actor.clone(),
+        closed_at: Some(timestamp(closed.closed_at)),
     }
 }
 

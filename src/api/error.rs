@@ -116,14 +116,14 @@ pub fn submit_status(err: SubmitError) -> Status {
                 details,
             )
         }
-        SubmitError::Closed => closed_article(),
+        SubmitError::Closed => article_closed_status(),
         SubmitError::Store(err) => store_status(err),
     }
 }
 
 /// `FAILED_PRECONDITION` with a `google.rpc.PreconditionFailure` of type `ARTICLE_CLOSED`: a
 /// moderator closed the article, and a retry will not help until it is opened again.
-pub fn closed_article() -> Status {
+pub fn article_closed_status() -> Status {
     let mut details = ErrorDetails::new();
     details.add_precondition_failure_violation(
         "ARTICLE_CLOSED",

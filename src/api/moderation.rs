@@ -14,8 +14,8 @@ use tonic::{Code, Request, Response, Status};
 use super::{
     auth::{caller_with_scope, may_moderate, moderated_site},
     convert::{
-        action_from, audit_entry, author_comment, block_entry, block_kind_from, merge_policy,
-        policy, queue_item, status, status_from,
+        action_from, audit_entry, author_comment, block_entry, block_kind_from, closed_article,
+        merge_policy, policy, queue_item, status, status_from,
     },
     error::{bad_request, invalid_field, privacy_status, store_status},
     paging,
@@ -653,6 +653,28 @@ impl Moderation for ModerationApi {
             .set_closed(&credential, &req.site, &req.article, &req.note, false)
             .await?;
         Ok(Response::new(proto::ReopenArticleResponse { reopened }))
+    }
+
+    async fn list_closed_articles(
+        &self,
+        request: Request<proto::ListClosedArticlesRequest>,
+    ) -> Result<Response<proto::ListClosedArticlesResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let after = paging::decode_closed(&req.page_token)?;
+        let size = paging::page_size(req.page_size, 100, 1000);
+        let mut page = self
+            .store
+            .closed_articles(site.id, after.as_deref(), size + 1)
+            .await
+            .map_err(store_status)?;
+        let next_page_token =
+            paging::next_token(&mut page, size, |last| paging::encode_closed(&last.article));
+        Ok(Response::new(proto::ListClosedArticlesResponse {
+            articles: page.iter().map(closed_article).collect(),
+            next_page_token,
+        }))
     }
 }
 

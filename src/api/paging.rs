@@ -146,6 +146,26 @@ pub fn decode_block(token: &str) -> Result<Option<Blocked>, Status> {
         .ok_or_else(not_a_token)
 }
 
+/// Marks a closed-articles token; the last article's key follows.
+const CLOSED_TAG: char = 'c';
+
+pub fn encode_closed(last: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CLOSED_TAG}{last}"))
+}
+
+pub fn decode_closed(token: &str) -> Result<Option<String>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix(CLOSED_TAG).map(str::to_owned))
+        .map(Some)
+        .ok_or_else(not_a_token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +184,19 @@ mod tests {
         let queue = encode_queue(CommentId(Uuid::nil()));
         for bad in ["garbage", "YWJj", queue.as_str()] {
             assert!(decode_block(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_closed_articles_token_names_its_last_article_and_nothing_else_passes() {
+        for article in ["story", "2026/05/flood-report", "ünïcode ✓"] {
+            let token = encode_closed(article);
+            assert_eq!(decode_closed(&token).ok(), Some(Some(article.to_owned())));
+        }
+        assert_eq!(decode_closed("").ok(), Some(None));
+        let block = encode_block(&Blocked::parse(BlockKind::Ip, "2001:db8::1").expect("an entry"));
+        for bad in ["garbage", "YWJj", block.as_str()] {
+            assert!(decode_closed(bad).is_err(), "{bad}");
         }
     }
 

@@ -2,7 +2,18 @@
 //! under legal hold, an old one that draws only spam) and can open it again.
 //! The replies already there keep their status and stay listed.
 
+use chrono::{DateTime, Utc};
+
 use crate::ids::SiteId;
+
+/// A closed article, as `ListClosedArticles` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClosedArticle {
+    pub article: String,
+    /// Who closed it: a token prefix.
+    pub actor: String,
+    pub closed_at: DateTime<Utc>,
+}
 
 /// A moderator closes an article to new replies, or opens it again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

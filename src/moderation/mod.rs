@@ -15,7 +15,7 @@ mod scope;
 
 use std::fmt;
 
-pub use article::ArticleClosing;
+pub use article::{ArticleClosing, ClosedArticle};
 pub use block::{BlockEntry, BlockKind, BlockOutcome, BlockSubject, Blocked, NewBlock};
 pub use erase::{
     ERASED_EMAIL, ERASED_NAME, ERASED_REASON, ErasedComment, Erasure, REMOVED_TEXT, is_erased,

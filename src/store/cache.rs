@@ -36,7 +36,8 @@ use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
         Access, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked,
-        Cutoffs, Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent, SweepReport,
+        ClosedArticle, Cutoffs, Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent,
+        SweepReport,
     },
     privacy::Rekeying,
     spam::Policy,
@@ -452,6 +453,15 @@ impl Store for CachedStore {
         // Dropped even on an error: the change may have been committed.
         self.cache.invalidate_article(closing.site, closing.article);
         result
+    }
+
+    async fn closed_articles(
+        &self,
+        site: SiteId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClosedArticle>> {
+        self.inner.closed_articles(site, after, limit).await
     }
 
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {

@@ -29,8 +29,9 @@ use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
     moderation::{
         Access, Action, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject,
-        Blocked, CommentStatus, Cutoffs, Decision, DecisionOutcome, EXPIRED_NOTE, Erasure,
-        NewBlock, QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, audit_action,
+        Blocked, ClosedArticle, CommentStatus, Cutoffs, Decision, DecisionOutcome, EXPIRED_NOTE,
+        Erasure, NewBlock, QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport,
+        audit_action,
     },
     privacy::{KeptText, PrivacyError, Rekeying, Vault},
     spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
@@ -613,6 +614,13 @@ pub trait Store: Send + Sync + 'static {
     /// `reopen_article` audit row noted [`ArticleClosing::audit_note`], in one transaction;
     /// false (and no row) when it already was so.
     async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool>;
+    /// A page of a site's closed articles, by article key, after `after`.
+    async fn closed_articles(
+        &self,
+        site: SiteId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClosedArticle>>;
     /// Drops the IP address, user agent, referrer and idempotency key of every reply created
     /// before `cutoffs.client_details_before`; when `cutoffs.expire_pending_before` is set,
     /// rejects every pending reply created before it with an `expire` audit row by `system`

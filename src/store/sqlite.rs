@@ -36,8 +36,8 @@ use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
         Access, Action, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject,
-        Blocked, CommentStatus, Cutoffs, Decision, DecisionOutcome, ERASED_EMAIL, ERASED_NAME,
-        Erasure, NewBlock, QueueEvent, SweepReport, audit_action,
+        Blocked, ClosedArticle, CommentStatus, Cutoffs, Decision, DecisionOutcome, ERASED_EMAIL,
+        ERASED_NAME, Erasure, NewBlock, QueueEvent, SweepReport, audit_action,
     },
     privacy::Rekeying,
     spam::{Label, Policy, RecentReply},
@@ -1240,6 +1240,34 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(changed)
+    }
+
+    async fn closed_articles(
+        &self,
+        site: SiteId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClosedArticle>> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT article, actor, closed_at FROM closed_articles WHERE site_id = ",
+        );
+        query.push_bind(site.0);
+        if let Some(after) = after {
+            query.push(" AND article > ").push_bind(after);
+        }
+        query
+            .push(" ORDER BY article LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ClosedArticle {
+                    article: row.try_get("article")?,
+                    actor: row.try_get("actor")?,
+                    closed_at: row.try_get("closed_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {

@@ -100,6 +100,8 @@ pub enum Command {
     Close(ArticleArgs),
     /// Open a closed article to new replies again.
     Reopen(ArticleArgs),
+    /// List a site's closed articles.
+    Closed(SiteArg),
     /// List a site's audit log, newest first: decisions, reveals, erasures,
     /// exports, blocks, expiries and token changes.
     Audit(AuditArgs),

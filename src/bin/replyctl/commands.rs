@@ -14,9 +14,9 @@ use std::{
 use replyguard::proto::{
     Author, BlockKind, BlockRequest, ClientInfo, CloseArticleRequest, CommentStatus,
     EraseAuthorRequest, ExportAuthorRequest, GetCommentRequest, GetPolicyRequest, ListAuditRequest,
-    ListBlocksRequest, ListCommentsRequest, ListOrder, ListQueueRequest, ModerateRequest,
-    ReopenArticleRequest, RevealEmailRequest, SubmitCommentRequest, UnblockRequest,
-    UpdatePolicyRequest, WatchQueueRequest, WatchQueueResponse,
+    ListBlocksRequest, ListClosedArticlesRequest, ListCommentsRequest, ListOrder, ListQueueRequest,
+    ModerateRequest, ReopenArticleRequest, RevealEmailRequest, SubmitCommentRequest,
+    UnblockRequest, UpdatePolicyRequest, WatchQueueRequest, WatchQueueResponse,
 };
 use tonic::{Code, Status, Streaming};
 
@@ -86,6 +86,7 @@ pub async fn run(
         Command::Unblock(args) => unblock(&mut clients, format, args).await,
         Command::Close(args) => close(&mut clients, format, args, true).await,
         Command::Reopen(args) => close(&mut clients, format, args, false).await,
+        Command::Closed(site) => closed_articles(&mut clients, format, site).await,
         Command::Audit(args) => audit(&mut clients, format, args).await,
         Command::Submit(args) => submit(&mut clients, format, args).await,
         Command::Comments(args) => comments(&mut clients, format, args).await,
@@ -576,6 +577,33 @@ async fn unblock(
         &args.value,
         answer.removed,
     ))
+}
+
+async fn closed_articles(
+    clients: &mut Clients,
+    format: OutputFormat,
+    site: SiteArg,
+) -> Result<(), CliError> {
+    let mut articles = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = clients
+            .moderation
+            .list_closed_articles(ListClosedArticlesRequest {
+                site: site.name(),
+                page_size: 1000,
+                page_token,
+            })
+            .await
+            .map_err(CliError::rpc("listing the closed articles"))?
+            .into_inner();
+        articles.extend(page.articles);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    emit(&output::closed_articles(format, &articles))
 }
 
 /// `close` (closed true) and `reopen` (closed false).

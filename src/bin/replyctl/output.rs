@@ -9,9 +9,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{CellAlignment, Table};
 use prost_types::Timestamp;
 use replyguard::proto::{
-    Assessment, AuditEntry, AuthorComment, BlockEntry, BlockKind, BlockResponse, Comment,
-    CommentStatus, ExportAuthorResponse, ModerateResult, Policy, QueueItem, RuleInfo, SpamReason,
-    Verdict,
+    Assessment, AuditEntry, AuthorComment, BlockEntry, BlockKind, BlockResponse, ClosedArticle,
+    Comment, CommentStatus, ExportAuthorResponse, ModerateResult, Policy, QueueItem, RuleInfo,
+    SpamReason, Verdict,
 };
 use serde_json::{Value, json};
 use tonic::Code;
@@ -511,6 +511,35 @@ pub fn comments(
         comments.len()
     ));
     out
+}
+
+/// `closed`: the site's closed articles, by key.
+pub fn closed_articles(format: OutputFormat, articles: &[ClosedArticle]) -> String {
+    if format == OutputFormat::Json {
+        let articles: Vec<Value> = articles
+            .iter()
+            .map(|closed| {
+                json!({
+                    "article": closed.article,
+                    "actor": closed.actor,
+                    "closed_at": rfc3339(closed.closed_at.as_ref()),
+                })
+            })
+            .collect();
+        return pretty(&json!({ "articles": articles }));
+    }
+    if articles.is_empty() {
+        return "No article is closed.".to_owned();
+    }
+    let mut table = new_table(&["ARTICLE", "BY", "SINCE"]);
+    for closed in articles {
+        table.add_row(vec![
+            closed.article.clone(),
+            closed.actor.clone(),
+            table_time(closed.closed_at.as_ref()),
+        ]);
+    }
+    render(&table)
 }
 
 /// `close` and `reopen`: what changed.
