@@ -704,7 +704,7 @@ impl ModerationApi {
             })
             .await
             .map_err(store_status)?;
-        tracing::info!(site = %site.name, closed, changed, "article closing");
+        tracing::info!(site = %site.name, closed, changed, "article closed or reopened");
         Ok(changed)
     }
 }

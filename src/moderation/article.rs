@@ -50,7 +50,6 @@ impl ArticleClosing<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::SiteId;
 
     #[test]
     fn the_audit_row_names_the_article_and_the_note() {

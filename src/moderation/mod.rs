@@ -4,8 +4,8 @@
 //! A state is one enum stored as one column; a decision and its audit row are
 //! always written in one transaction by the store, never separately. The
 //! same holds for every other change a moderator or the operator makes
-//! (blocks, closed articles, erasures, expiries, token changes); only reads of personal data
-//! (a reveal, an export) leave an audit row without a change.
+//! (blocks, closed articles, erasures, expiries, token changes); only reads
+//! of personal data (a reveal, an export) leave an audit row without a change.
 
 mod article;
 mod block;
