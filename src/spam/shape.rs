@@ -81,20 +81,22 @@ impl Rule for ShortWithLink {
             return None;
         }
         let body = input.reply.body.as_str();
-        let mut other_words = 0;
-        for piece in body.split_whitespace() {
-            // `split_whitespace` yields slices of `body`, so their offsets place them.
-            let start = piece.as_ptr() as usize - body.as_ptr() as usize;
-            let end = start + piece.len();
-            let in_link = input
-                .text
-                .links
-                .iter()
-                .any(|link| start < link.span.1 && link.span.0 < end);
-            if !in_link && piece.chars().any(char::is_alphanumeric) {
-                other_words += 1;
-            }
-        }
+        let other_words = body
+            .split_whitespace()
+            .filter(|piece| {
+                // `split_whitespace` yields slices of `body`, so their offsets place them.
+                let start = piece.as_ptr() as usize - body.as_ptr() as usize;
+                let end = start + piece.len();
+                let in_link = input
+                    .text
+                    .links
+                    .iter()
+                    .any(|link| start < link.span.1 && link.span.0 < end);
+                !in_link && piece.chars().any(char::is_alphanumeric)
+            })
+            // Counting stops one past the limit: a long reply is not short whatever follows.
+            .take(SHORT_WITH_LINK_WORDS + 1)
+            .count();
         (other_words <= SHORT_WITH_LINK_WORDS)
             .then(|| Finding::new(format!("a link with only {other_words} other words")))
     }
