@@ -103,7 +103,7 @@ pub enum Command {
     /// List a site's closed articles.
     Closed(SiteArg),
     /// List a site's audit log, newest first: decisions, reveals, erasures,
-    /// exports, blocks, expiries and token changes.
+    /// exports, blocks, closed articles, expiries, deleted spam and token changes.
     Audit(AuditArgs),
     /// Submit a reply as an article host would (needs a site key).
     Submit(SubmitArgs),
