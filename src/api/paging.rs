@@ -59,28 +59,17 @@ pub fn encode_thread(order: ThreadOrder, cursor: &ThreadCursor) -> String {
 }
 
 pub fn decode_thread(order: ThreadOrder, token: &str) -> Result<Option<ThreadCursor>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let text = URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(not_a_token)?;
-    let path = text
-        .strip_prefix(order_tag(order))
-        .ok_or_else(not_a_token)?;
-    let root = path.split('.').next().unwrap_or_default();
-    let well_formed = path
-        .split('.')
-        .all(|segment| segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_hexdigit()));
-    match Uuid::try_parse(root) {
-        Ok(root) if well_formed => Ok(Some(ThreadCursor {
+    decode_text(token, |text| {
+        let path = text.strip_prefix(order_tag(order))?;
+        let well_formed = path
+            .split('.')
+            .all(|segment| segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_hexdigit()));
+        let root = Uuid::try_parse(path.split('.').next()?).ok()?;
+        well_formed.then(|| ThreadCursor {
             root: CommentId(root),
             path: path.to_owned(),
-        })),
-        _ => Err(not_a_token()),
-    }
+        })
+    })
 }
 
 pub fn encode_queue(last: CommentId) -> String {
@@ -88,15 +77,7 @@ pub fn encode_queue(last: CommentId) -> String {
 }
 
 pub fn decode_queue(token: &str) -> Result<Option<CommentId>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
-        .map(|id| Some(CommentId(id)))
-        .ok_or_else(not_a_token)
+    decode(token, |bytes| Uuid::from_slice(&bytes).ok().map(CommentId))
 }
 
 /// Marks an audit token, so that a queue's token is not taken for one.
@@ -109,18 +90,10 @@ pub fn encode_audit(last: AuditId) -> String {
 }
 
 pub fn decode_audit(token: &str) -> Result<Option<AuditId>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| match bytes.split_first() {
-            Some((&AUDIT_TAG, id)) => Uuid::from_slice(id).ok(),
-            _ => None,
-        })
-        .map(|id| Some(AuditId(id)))
-        .ok_or_else(not_a_token)
+    decode(token, |bytes| match bytes.split_first() {
+        Some((&AUDIT_TAG, id)) => Uuid::from_slice(id).ok().map(AuditId),
+        _ => None,
+    })
 }
 
 /// Marks a blocklist token; the entry's kind and value follow, split by a line break.
@@ -131,19 +104,10 @@ pub fn encode_block(last: &Blocked) -> String {
 }
 
 pub fn decode_block(token: &str) -> Result<Option<Blocked>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| {
-            let (kind, value) = text.strip_prefix(BLOCK_TAG)?.split_once('\n')?;
-            Blocked::parse(BlockKind::parse(kind)?, value).ok()
-        })
-        .map(Some)
-        .ok_or_else(not_a_token)
+    decode_text(token, |text| {
+        let (kind, value) = text.strip_prefix(BLOCK_TAG)?.split_once('\n')?;
+        Blocked::parse(BlockKind::parse(kind)?, value).ok()
+    })
 }
 
 /// Marks a closed-articles token; the last article's key follows.
@@ -154,16 +118,28 @@ pub fn encode_closed(last: &str) -> String {
 }
 
 pub fn decode_closed(token: &str) -> Result<Option<String>, Status> {
+    decode_text(token, |text| {
+        text.strip_prefix(CLOSED_TAG).map(str::to_owned)
+    })
+}
+
+/// A token's cursor: none for an empty token (the first page), else what `parse` makes of the
+/// decoded bytes; a token it makes nothing of is the client's error.
+fn decode<T>(token: &str, parse: impl FnOnce(Vec<u8>) -> Option<T>) -> Result<Option<T>, Status> {
     if token.is_empty() {
         return Ok(None);
     }
     URL_SAFE_NO_PAD
         .decode(token)
         .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix(CLOSED_TAG).map(str::to_owned))
+        .and_then(parse)
         .map(Some)
         .ok_or_else(not_a_token)
+}
+
+/// [`decode`] for a cursor written as text.
+fn decode_text<T>(token: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>, Status> {
+    decode(token, |bytes| parse(&String::from_utf8(bytes).ok()?))
 }
 
 #[cfg(test)]
