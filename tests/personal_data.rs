@@ -356,6 +356,33 @@ async fn an_export_holds_every_comment_and_personal_datum_of_the_author(backend:
     assert_eq!(common::bad_fields(&status), ["site"]);
 }
 
+/// Moves one reply's `column` (`created_at` or `updated_at`) `days` back, behind the store's
+/// back. On SQLite with `secure_delete`, as the server writes, so that the old row is not left
+/// in the file by this update.
+async fn set_back(h: &Harness, column: &str, id: &str, days: u32) {
+    let sql = match h.db.backend {
+        Backend::Sqlite => format!(
+            "PRAGMA secure_delete = ON; UPDATE comments SET {column} = \
+             strftime('%Y-%m-%dT%H:%M:%f+00:00', {column}, '-{days} days') \
+             WHERE id = X'{}'",
+            id.replace('-', "")
+        ),
+        Backend::Postgres => format!(
+            "UPDATE comments SET {column} = {column} - interval '{days} days' WHERE id = '{id}'"
+        ),
+    };
+    h.db.execute(&sql).await;
+}
+
+/// Starts the server again with the harness's settings and waits for its first sweep.
+async fn restart_and_sweep(h: &mut Harness) {
+    h.restart().await;
+    let server = h.server.as_ref().expect("running");
+    tokio::time::timeout(std::time::Duration::from_secs(30), server.swept())
+        .await
+        .expect("the first sweep ends");
+}
+
 async fn the_server_drops_old_client_details_and_expires_old_replies_when_it_starts(
     backend: Backend,
 ) {
@@ -364,27 +391,11 @@ async fn the_server_drops_old_client_details_and_expires_old_replies_when_it_sta
     let mut comments = h.comments(&site.site_key).await;
     let old = submit(&mut comments, by_the_person("story", "Long ago.")).await;
     let recent = submit(&mut comments, by_the_person("story", "Just now.")).await;
-    let aged = match backend {
-        Backend::Sqlite => format!(
-            "UPDATE comments SET created_at = \
-             strftime('%Y-%m-%dT%H:%M:%f+00:00', created_at, '-40 days') \
-             WHERE id = X'{}'",
-            old.replace('-', "")
-        ),
-        Backend::Postgres => format!(
-            "UPDATE comments SET created_at = created_at - interval '40 days' \
-             WHERE id = '{old}'"
-        ),
-    };
-    h.db.execute(&aged).await;
+    set_back(&h, "created_at", &old, 40).await;
 
     h.settings.retain_client_days = 30;
     h.settings.expire_pending_days = Some(20);
-    h.restart().await;
-    let server = h.server.as_ref().expect("running");
-    tokio::time::timeout(std::time::Duration::from_secs(30), server.swept())
-        .await
-        .expect("the first sweep ends");
+    restart_and_sweep(&mut h).await;
 
     let mut moderation = h.moderation(&site.mod_token).await;
     let get = |id: &str| proto::GetCommentRequest { id: id.to_owned() };
@@ -441,27 +452,10 @@ async fn the_server_deletes_spam_that_sat_long_enough_when_it_starts(backend: Ba
         &[old.clone(), recent.clone()],
     )
     .await;
-    let aged = match backend {
-        // As the server writes: what the update leaves behind is zeroed.
-        Backend::Sqlite => format!(
-            "PRAGMA secure_delete = ON; UPDATE comments SET updated_at = \
-             strftime('%Y-%m-%dT%H:%M:%f+00:00', updated_at, '-20 days') \
-             WHERE id = X'{}'",
-            old.replace('-', "")
-        ),
-        Backend::Postgres => format!(
-            "UPDATE comments SET updated_at = updated_at - interval '20 days' \
-             WHERE id = '{old}'"
-        ),
-    };
-    h.db.execute(&aged).await;
+    set_back(&h, "updated_at", &old, 20).await;
 
     h.settings.delete_spam_days = Some(15);
-    h.restart().await;
-    let server = h.server.as_ref().expect("running");
-    tokio::time::timeout(std::time::Duration::from_secs(30), server.swept())
-        .await
-        .expect("the first sweep ends");
+    restart_and_sweep(&mut h).await;
 
     let mut moderation = h.moderation(&site.mod_token).await;
     let get = |id: &str| proto::GetCommentRequest { id: id.to_owned() };
