@@ -121,6 +121,119 @@ pub struct ServeSettings {
         value_parser = clap::value_parser!(u32).range(0..=16 * 1024 * 1024)
     )]
     pub thread_cache_kib: u32,
+
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// What one connection, one caller and one call may cost the server.
+#[derive(Args, Clone, Debug)]
+pub struct Limits {
+    /// Calls one connection may have open at once (HTTP/2 streams).
+    #[arg(
+        long,
+        env = "REPLYGUARD_MAX_STREAMS_PER_CONNECTION",
+        value_name = "STREAMS",
+        default_value_t = Limits::DEFAULT.max_streams_per_connection,
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    pub max_streams_per_connection: u32,
+
+    /// Calls the whole server works on at once; a call beyond them is refused at once with
+    /// `RESOURCE_EXHAUSTED`, never queued. Open watches do not count.
+    #[arg(
+        long,
+        env = "REPLYGUARD_MAX_CALLS_IN_FLIGHT",
+        value_name = "CALLS",
+        default_value_t = Limits::DEFAULT.max_calls_in_flight,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub max_calls_in_flight: u32,
+
+    /// Seconds a call may take before it ends with `DEADLINE_EXCEEDED`; a shorter
+    /// `grpc-timeout` sent by the caller wins. Open watches are not calls in this sense.
+    #[arg(
+        long,
+        env = "REPLYGUARD_REQUEST_TIMEOUT_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = Limits::DEFAULT.request_timeout_seconds,
+        value_parser = clap::value_parser!(u32).range(1..=3_600)
+    )]
+    pub request_timeout_seconds: u32,
+
+    /// Calls a second one site key may make, with bursts of twice as many; 0 for no limit.
+    #[arg(
+        long,
+        env = "REPLYGUARD_HOST_RATE",
+        value_name = "CALLS",
+        default_value_t = Limits::DEFAULT.host_rate,
+        value_parser = clap::value_parser!(u32).range(0..=10_000_000)
+    )]
+    pub host_rate: u32,
+
+    /// Calls a second one moderator token may make, with bursts of twice as many; 0 for no
+    /// limit.
+    #[arg(
+        long,
+        env = "REPLYGUARD_MODERATOR_RATE",
+        value_name = "CALLS",
+        default_value_t = Limits::DEFAULT.moderator_rate,
+        value_parser = clap::value_parser!(u32).range(0..=10_000_000)
+    )]
+    pub moderator_rate: u32,
+
+    /// Calls a second with a missing, malformed or unknown credential that one client
+    /// address may make, with bursts of twice as many; beyond them its calls that carry no
+    /// credential this server knows are refused without a database read.
+    #[arg(
+        long,
+        env = "REPLYGUARD_AUTH_FAILURE_RATE",
+        value_name = "CALLS",
+        default_value_t = Limits::DEFAULT.auth_failure_rate,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub auth_failure_rate: u32,
+
+    /// `WatchQueue` streams one moderator token may hold open on this server.
+    #[arg(
+        long,
+        env = "REPLYGUARD_MAX_WATCHES_PER_TOKEN",
+        value_name = "WATCHES",
+        default_value_t = Limits::DEFAULT.max_watches_per_token,
+        value_parser = clap::value_parser!(u32).range(1..=1_000)
+    )]
+    pub max_watches_per_token: u32,
+
+    /// Seconds the server waits, on SIGTERM, for calls in flight to finish before it exits
+    /// regardless; open watches end at once with `UNAVAILABLE`.
+    #[arg(
+        long,
+        env = "REPLYGUARD_SHUTDOWN_GRACE_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = Limits::DEFAULT.shutdown_grace_seconds,
+        value_parser = clap::value_parser!(u32).range(0..=3_600)
+    )]
+    pub shutdown_grace_seconds: u32,
+}
+
+impl Limits {
+    /// The limits when none is set.
+    pub const DEFAULT: Limits = Limits {
+        max_streams_per_connection: 100,
+        max_calls_in_flight: 512,
+        request_timeout_seconds: 30,
+        host_rate: 1_000,
+        moderator_rate: 100,
+        auth_failure_rate: 20,
+        max_watches_per_token: 4,
+        shutdown_grace_seconds: 10,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
 }
 
 impl ServeSettings {
@@ -140,6 +253,7 @@ impl ServeSettings {
             expire_pending_days: None,
             delete_spam_days: None,
             thread_cache_kib: DEFAULT_THREAD_CACHE_KIB,
+            limits: Limits::default(),
         }
     }
 

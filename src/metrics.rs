@@ -49,6 +49,16 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SweptLabels {
     what: &'static str,
 }
@@ -61,6 +71,8 @@ struct Metrics {
     decisions: Family<ActionLabels, Counter>,
     sweeps: Family<OutcomeLabels, Counter>,
     swept: Family<SweptLabels, Counter>,
+    auth_failures: Family<ReasonLabels, Counter>,
+    refused: Family<LimitLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -76,6 +88,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let decisions = Family::<ActionLabels, Counter>::default();
     let sweeps = Family::<OutcomeLabels, Counter>::default();
     let swept = Family::<SweptLabels, Counter>::default();
+    let auth_failures = Family::<ReasonLabels, Counter>::default();
+    let refused = Family::<LimitLabels, Counter>::default();
     registry.register("grpc_calls", "gRPC calls by method and code", calls.clone());
     registry.register(
         "grpc_call_seconds",
@@ -103,6 +117,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
          form nonces",
         swept.clone(),
     );
+    registry.register(
+        "auth_failures",
+        "Calls refused for their credential, by reason (missing, malformed, unknown, \
+         wrong_service, throttled)",
+        auth_failures.clone(),
+    );
+    registry.register(
+        "limit_refusals",
+        "Calls refused by a limit, by limit (in_flight, rate, auth_rate, watches, \
+         message_size, deadline)",
+        refused.clone(),
+    );
     Metrics {
         registry,
         calls,
@@ -111,6 +137,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         decisions,
         sweeps,
         swept,
+        auth_failures,
+        refused,
     }
 });
 
@@ -189,6 +217,19 @@ pub fn record_call(path: &str, grpc_status: Option<&str>, elapsed: Duration) {
         .latency
         .get_or_create(&MethodLabels { method })
         .observe(elapsed.as_secs_f64());
+}
+
+/// Records a call refused for its credential.
+pub fn record_auth_failure(reason: &'static str) {
+    METRICS
+        .auth_failures
+        .get_or_create(&ReasonLabels { reason })
+        .inc();
+}
+
+/// Records a call refused by one of the server's limits.
+pub fn record_refused(limit: &'static str) {
+    METRICS.refused.get_or_create(&LimitLabels { limit }).inc();
 }
 
 /// Records a stored reply.

@@ -11,11 +11,19 @@ use std::{
     time::Duration,
 };
 
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::{
+    net::TcpListener,
+    sync::{oneshot, watch},
+    task::JoinHandle,
+};
 use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
-    api::{CommentsApi, ModerationApi, auth::AuthLayer},
+    api::{
+        CommentsApi, ModerationApi,
+        auth::AuthLayer,
+        guard::{COMMENTS_MAX_MESSAGE_BYTES, Guard, MODERATION_MAX_MESSAGE_BYTES},
+    },
     config::{Secret, ServeSettings, key_file_beside, sqlite_path, with_suffix},
     moderation::Sweeper,
     privacy::{
@@ -28,6 +36,9 @@ use crate::{
     store::{self, CachedStore, ServingMark, Store, StoreError, StoreOptions},
     submission::Submitter,
 };
+
+/// The most bytes of headers a call may send: a token and a request id need a fraction.
+const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +86,10 @@ pub enum StartError {
 /// A running server.
 pub struct RunningServer {
     addr: SocketAddr,
+    /// Tells open watches that the server is going away.
+    closing: watch::Sender<bool>,
+    /// How long shutting down waits for calls in flight.
+    grace: Duration,
     /// Held until the server is shut down and dropped.
     _lock: Option<SqliteLock>,
     serving: Option<ServingMark>,
@@ -106,24 +121,36 @@ impl RunningServer {
         self.sweeper.swept().await;
     }
 
-    /// Stops accepting calls, lets the in-flight ones finish, and returns.
+    /// Stops accepting calls, ends open watches with `UNAVAILABLE`, lets the calls in flight
+    /// finish within the grace period, and returns; calls still open after it are dropped.
     pub async fn shutdown(self) -> Result<(), tonic::transport::Error> {
         let RunningServer {
+            closing,
+            grace,
             shutdown,
-            task,
+            mut task,
             metrics,
             sweeper,
             serving,
             ..
         } = self;
         sweeper.stop();
+        closing.send_replace(true);
         let _ = shutdown.send(());
         if let Some((_, metrics)) = metrics {
             metrics.abort();
         }
-        let served = match task.await {
-            Ok(result) => result,
-            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        let served = match tokio::time::timeout(grace, &mut task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => {
+                tracing::warn!(
+                    grace_seconds = grace.as_secs(),
+                    "calls still open after the grace period are dropped"
+                );
+                task.abort();
+                Ok(())
+            }
         };
         if let Some(serving) = serving {
             serving.release().await;
@@ -364,8 +391,10 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
 
     let sweeper = Sweeper::start(Arc::clone(&store), settings.retention());
     let submitter = Submitter::new(store.clone(), vault.clone(), Assessor::default());
+    let guard = Guard::new(&settings.limits);
+    let (closing, closing_seen) = watch::channel(false);
     let comments = CommentsApi::new(store.clone(), submitter, vault.clone());
-    let moderation = ModerationApi::new(store.clone(), vault);
+    let moderation = ModerationApi::new(store.clone(), vault, Arc::clone(&guard), closing_seen);
 
     let metrics = match settings.metrics_listen {
         Some(addr) => Some(
@@ -382,11 +411,18 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         // dead peers.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .layer(AuthLayer::new(Arc::clone(&store)))
+        .max_concurrent_streams(settings.limits.max_streams_per_connection)
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .layer(AuthLayer::new(Arc::clone(&store), guard))
         .add_service(health)
         .add_service(reflection)
-        .add_service(CommentsServer::new(comments))
-        .add_service(ModerationServer::new(moderation));
+        .add_service(
+            CommentsServer::new(comments).max_decoding_message_size(COMMENTS_MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            ModerationServer::new(moderation)
+                .max_decoding_message_size(MODERATION_MAX_MESSAGE_BYTES),
+        );
     let task = tokio::spawn(async move {
         // Without TCP_NODELAY, a response's last small frame waits for the
         // client's delayed acknowledgement: about 40 ms per call on Linux.
@@ -410,6 +446,8 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     tracing::info!(%addr, database = %redact_url(&settings.database.url), "replyguard is serving");
     Ok(RunningServer {
         addr,
+        closing,
+        grace: Duration::from_secs(u64::from(settings.limits.shutdown_grace_seconds)),
         _lock: lock,
         serving,
         metrics,

@@ -165,7 +165,7 @@ async fn until_listed(comments: &mut common::Comments, article: &str, expected: 
             tokio::time::Instant::now() < deadline,
             "still listed {ids:?} under {article}, not {expected:?}"
         );
-        tokio::task::yield_now().await;
+        common::poll_pause().await;
     }
 }
 
@@ -263,7 +263,7 @@ async fn a_decision_on_one_replica_reaches_the_others_cached_threads() {
             "A still shows {:?}",
             listed[0].author_name
         );
-        tokio::task::yield_now().await;
+        common::poll_pause().await;
     }
     b.shutdown().await.expect("B stops");
 }
@@ -307,7 +307,7 @@ async fn closing_an_article_on_one_replica_reaches_the_others() {
             tokio::time::Instant::now() < deadline,
             "A still lists the article as open"
         );
-        tokio::task::yield_now().await;
+        common::poll_pause().await;
     }
     let status = comments_a
         .submit_comment(reply("story", "Through A, after B closed it."))

@@ -366,7 +366,7 @@ async fn a_running_postgres_server_drops_what_it_cached_of_a_seeded_site() {
             tokio::time::Instant::now() < deadline,
             "the server still lists the thread it cached before the seeding"
         );
-        tokio::task::yield_now().await;
+        common::poll_pause().await;
     }
 }
 

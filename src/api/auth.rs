@@ -1,4 +1,5 @@
-//! Credentials: one tower layer checks every call before any handler runs.
+//! Credentials: one tower layer checks every call before any handler runs, within the
+//! limits [`Guard`] keeps.
 //!
 //! The layer also opens each call's tracing span with a request id. Handlers
 //! then ask the named checks here, before anything else, whether the caller's
@@ -6,13 +7,18 @@
 //! caller never reaches another site's data, whatever ids it sends.
 
 use std::{
+    net::IpAddr,
     sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
 
 use futures_util::future::BoxFuture;
-use tonic::{Request, Status, body::Body};
+use tonic::{
+    Request, Status,
+    body::Body,
+    transport::server::{TcpConnectInfo, TlsConnectInfo},
+};
 use tower::{Layer, Service};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -21,24 +27,30 @@ use crate::{
     ids::SiteId,
     metrics,
     moderation::Scope,
-    privacy::token_digest,
+    privacy::{is_token_shaped, token_digest},
     store::{Credential, Role, Site, Store},
 };
 
-use super::error::store_status;
+use super::{
+    error::store_status,
+    guard::{AuthFailure, COMMENTS_MAX_MESSAGE_BYTES, Guard, MODERATION_MAX_MESSAGE_BYTES, Peer},
+};
 
 const COMMENTS_PATH: &str = "/replyguard.v1.Comments/";
 const MODERATION_PATH: &str = "/replyguard.v1.Moderation/";
+const HEALTH_PATH: &str = "/grpc.health.v1.Health/";
 
-/// Wraps the whole router: authenticates `Comments` and `Moderation` calls.
+/// Wraps the whole router: authenticates `Comments` and `Moderation` calls, within the
+/// server's limits.
 #[derive(Clone)]
 pub struct AuthLayer {
     store: Arc<dyn Store>,
+    guard: Arc<Guard>,
 }
 
 impl AuthLayer {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        AuthLayer { store }
+    pub fn new(store: Arc<dyn Store>, guard: Arc<Guard>) -> Self {
+        AuthLayer { store, guard }
     }
 }
 
@@ -49,6 +61,7 @@ impl<S> Layer<S> for AuthLayer {
         Authenticated {
             inner,
             store: self.store.clone(),
+            guard: self.guard.clone(),
         }
     }
 }
@@ -58,7 +71,13 @@ impl<S> Layer<S> for AuthLayer {
 pub struct Authenticated<S> {
     inner: S,
     store: Arc<dyn Store>,
+    guard: Arc<Guard>,
 }
+
+/// The digest of the token that authenticated a call, for calls that read it again while
+/// they last (`WatchQueue`).
+#[derive(Clone, Copy)]
+pub struct TokenDigest(pub [u8; 32]);
 
 impl<S> Service<http::Request<Body>> for Authenticated<S>
 where
@@ -73,19 +92,13 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         // The clone is not ready; the polled one goes into the future.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
         let store = self.store.clone();
+        let guard = self.guard.clone();
         let path = request.uri().path();
-        let role = if path.starts_with(COMMENTS_PATH) {
-            Some(Role::Host)
-        } else if path.starts_with(MODERATION_PATH) {
-            Some(Role::Moderator)
-        } else {
-            None
-        };
         let span = tracing::info_span!(
             "rpc",
             method = %path,
@@ -96,27 +109,113 @@ where
         Box::pin(
             async move {
                 let started = Instant::now();
-                if let Some(role) = role {
-                    match authenticate(store.as_ref(), request.headers(), role).await {
-                        Ok(credential) => {
-                            tracing::Span::current().record("actor", credential.prefix.as_str());
-                            request.extensions_mut().insert(credential);
-                        }
-                        Err(status) => {
-                            tracing::info!(code = ?status.code(), "call refused");
-                            let response = status.into_http();
-                            record(&path, &response, started);
-                            return Ok(response);
-                        }
-                    }
-                }
-                let response = inner.call(request).await?;
+                let response = guarded(store, guard, &path, request, inner).await?;
                 record(&path, &response, started);
                 Ok(response)
             }
             .instrument(span),
         )
     }
+}
+
+/// One call, within the server's limits: a place among the calls in flight (health checks
+/// need none), the caller's credential, and the deadline around all of it.
+async fn guarded<S>(
+    store: Arc<dyn Store>,
+    guard: Arc<Guard>,
+    path: &str,
+    mut request: http::Request<Body>,
+    mut inner: S,
+) -> Result<http::Response<Body>, S::Error>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>>,
+{
+    let _place = if path.starts_with(HEALTH_PATH) {
+        None
+    } else {
+        match guard.enter() {
+            Ok(place) => Some(place),
+            Err(status) => return Ok(status.into_http()),
+        }
+    };
+    let deadline = guard.deadline(request.headers());
+    let call = async {
+        let role = if path.starts_with(COMMENTS_PATH) {
+            Some(Role::Host)
+        } else if path.starts_with(MODERATION_PATH) {
+            Some(Role::Moderator)
+        } else {
+            None
+        };
+        if let Some(role) = role {
+            let peer = Peer::of(remote_addr(&request));
+            match authenticate(store.as_ref(), &guard, request.headers(), role, peer).await {
+                Ok((credential, digest)) => {
+                    tracing::Span::current().record("actor", credential.prefix.as_str());
+                    request.extensions_mut().insert(credential);
+                    request.extensions_mut().insert(TokenDigest(digest));
+                }
+                Err(status) => {
+                    tracing::info!(code = ?status.code(), "call refused");
+                    return Ok(status.into_http());
+                }
+            }
+        }
+        inner
+            .call(request)
+            .await
+            .map(|response| sized(path, response))
+    };
+    match tokio::time::timeout(deadline, call).await {
+        Ok(response) => response,
+        Err(_) => {
+            metrics::record_refused("deadline");
+            Ok(Status::deadline_exceeded(format!(
+                "the call did not finish within its deadline of {} ms",
+                deadline.as_millis()
+            ))
+            .into_http())
+        }
+    }
+}
+
+/// tonic refuses a request larger than its service takes with `OUT_OF_RANGE` before
+/// decoding it; gRPC names that `RESOURCE_EXHAUSTED`, and the caller is told the limit. No
+/// handler answers `OUT_OF_RANGE` itself.
+fn sized(path: &str, response: http::Response<Body>) -> http::Response<Body> {
+    let headers = response.headers();
+    let too_large = headers.get("grpc-status").is_some_and(|code| code == "11")
+        && headers
+            .get("grpc-message")
+            .and_then(|message| message.to_str().ok())
+            .is_some_and(|message| message.contains("too%20large"));
+    if !too_large {
+        return response;
+    }
+    metrics::record_refused("message_size");
+    let limit = if path.starts_with(MODERATION_PATH) {
+        MODERATION_MAX_MESSAGE_BYTES
+    } else {
+        COMMENTS_MAX_MESSAGE_BYTES
+    };
+    Status::resource_exhausted(format!(
+        "the request is larger than the {limit} bytes this service takes"
+    ))
+    .into_http()
+}
+
+/// The client's address, over TCP or TLS.
+fn remote_addr(request: &http::Request<Body>) -> Option<IpAddr> {
+    let extensions = request.extensions();
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|info| info.get_ref().remote_addr())
+        })
+        .map(|addr| addr.ip())
 }
 
 fn record(path: &str, response: &http::Response<Body>, started: Instant) {
@@ -137,11 +236,21 @@ fn request_id(request: &http::Request<Body>) -> String {
         .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned)
 }
 
+/// The caller's credential, and the digest it was found by. What no live token can be is
+/// refused without a read: a token of the wrong shape, one found unknown lately, and while
+/// the address is over its budget of unknown ones, any token this server has not seen
+/// succeed lately.
 async fn authenticate(
     store: &dyn Store,
+    guard: &Guard,
     headers: &http::HeaderMap,
     role: Role,
-) -> Result<Credential, Status> {
+    peer: Peer,
+) -> Result<(Credential, [u8; 32]), Status> {
+    let failed = |reason: AuthFailure, status: Status| {
+        metrics::record_auth_failure(reason.as_str());
+        status
+    };
     let token = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -153,20 +262,50 @@ async fn authenticate(
         .map(str::trim)
         .filter(|token| !token.is_empty())
         .ok_or_else(|| {
-            Status::unauthenticated("missing credential: send `authorization: Bearer <token>`")
+            failed(
+                AuthFailure::Missing,
+                Status::unauthenticated("missing credential: send `authorization: Bearer <token>`"),
+            )
         })?;
-    let credential = store
-        .credential(&token_digest(token))
-        .await
-        .map_err(store_status)?
-        .ok_or_else(|| Status::unauthenticated("unknown or revoked credential"))?;
-    if credential.role != role {
-        return Err(Status::permission_denied(match role {
-            Role::Host => "this service takes a site key",
-            Role::Moderator => "this service takes a moderator token",
-        }));
+    if !is_token_shaped(token) {
+        return Err(failed(
+            AuthFailure::Malformed,
+            Status::unauthenticated(
+                "malformed credential: a replyguard token is `rg_site_` or `rg_mod_` and 43 \
+                 characters",
+            ),
+        ));
     }
-    Ok(credential)
+    let unknown = || {
+        failed(
+            AuthFailure::Unknown,
+            Status::unauthenticated("unknown or revoked credential"),
+        )
+    };
+    let digest = token_digest(token);
+    if guard.known_unknown(&digest) {
+        return Err(unknown());
+    }
+    if !guard.proven(&digest) {
+        guard.may_look_up(peer)?;
+    }
+    let Some(credential) = store.credential(&digest).await.map_err(store_status)? else {
+        guard.remember_unknown(digest);
+        guard.looked_up_in_vain(peer);
+        return Err(unknown());
+    };
+    guard.remember_proven(digest);
+    if credential.role != role {
+        return Err(failed(
+            AuthFailure::WrongService,
+            Status::permission_denied(match role {
+                Role::Host => "this service takes a site key",
+                Role::Moderator => "this service takes a moderator token",
+            }),
+        ));
+    }
+    guard.spend_call(&credential)?;
+    Ok((credential, digest))
 }
 
 /// The credential the layer attached to a call.

@@ -8,6 +8,7 @@ pub mod codec;
 mod comments;
 mod convert;
 mod error;
+pub mod guard;
 mod moderation;
 mod paging;
 pub mod wire;

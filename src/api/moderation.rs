@@ -5,19 +5,20 @@
 //! site is answered as if it did not exist. An email in clear leaves only
 //! after its audit row is committed.
 
-use std::{pin::Pin, sync::Arc};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures_util::Stream;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tonic::{Code, Request, Response, Status};
 
 use super::{
-    auth::{caller_with_scope, may_moderate, moderated_site},
+    auth::{TokenDigest, caller_with_scope, may_moderate, moderated_site},
     convert::{
         action_from, audit_entry, author_comment, block_entry, block_kind_from, closed_article,
         merge_policy, policy, queue_item, status, status_from,
     },
     error::{bad_request, invalid_field, privacy_status, store_status},
+    guard::{Guard, WatchSlot},
     paging,
 };
 use crate::{
@@ -67,11 +68,24 @@ fn author_email(text: &str) -> Result<Email, Status> {
 pub struct ModerationApi {
     store: Arc<dyn Store>,
     vault: Vault,
+    guard: Arc<Guard>,
+    /// Turns true when the server begins to shut down.
+    closing: watch::Receiver<bool>,
 }
 
 impl ModerationApi {
-    pub fn new(store: Arc<dyn Store>, vault: Vault) -> Self {
-        ModerationApi { store, vault }
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        guard: Arc<Guard>,
+        closing: watch::Receiver<bool>,
+    ) -> Self {
+        ModerationApi {
+            store,
+            vault,
+            guard,
+            closing,
+        }
     }
 }
 
@@ -82,6 +96,14 @@ const MISSED_REPLIES: &str = "new replies may have gone unannounced (this server
     notifications from other replicas, or the watcher fell behind); list the pending queue \
     and watch again";
 
+/// Why a watch ends when its server shuts down.
+const SHUTTING_DOWN: &str = "this server is shutting down; watch again (another replica, or \
+    this one once it is back)";
+
+/// How often an open watch reads its token again: a revoked token, or one that lost its
+/// scope or site, ends its watches within this time after the revocation is in force.
+const WATCH_RECHECK: Duration = Duration::from_millis(250);
+
 /// One `WatchQueue` call: the new comments of every site, of which it tells the caller the
 /// pending ones of its site, and whether the store still hears other replicas' commits.
 struct Watch {
@@ -90,21 +112,38 @@ struct Watch {
     store: Arc<dyn Store>,
     vault: Vault,
     site: Site,
+    /// The token it was opened with, read again every [`WATCH_RECHECK`].
+    token: TokenDigest,
+    recheck: tokio::time::Interval,
+    closing: watch::Receiver<bool>,
+    /// Counts it against its token's watches while it lives.
+    _slot: WatchSlot,
 }
 
 impl Watch {
     /// The next pending reply of the site; an error, after which nothing more is told, once
-    /// a reply may have been missed; `None` when the server shuts down.
+    /// a reply may have been missed, the token no longer allows it, or the server shuts down.
     async fn next(&mut self) -> Option<Result<proto::WatchQueueResponse, Status>> {
         loop {
             let event = tokio::select! {
+                _ = self.closing.wait_for(|closing| *closing) => {
+                    return Some(Err(Status::unavailable(SHUTTING_DOWN)));
+                }
                 // A lost notification channel first: replies committed elsewhere during the
                 // gap would never be told.
                 Some(interrupted) = next_interruption(self.listing.as_mut()) => {
                     tracing::warn!(reason = interrupted, "a queue watch ends: replies may be missed");
                     return Some(Err(Status::unavailable(MISSED_REPLIES)));
                 }
-                event = self.queue.recv() => event,
+                _ = self.recheck.tick() => None,
+                event = self.queue.recv() => Some(event),
+            };
+            let Some(event) = event else {
+                if let Err(status) = self.still_allowed().await {
+                    tracing::info!(code = ?status.code(), "a queue watch ends: its token no longer allows it");
+                    return Some(Err(status));
+                }
+                continue;
             };
             let event = match event {
                 Ok(event) => event,
@@ -128,6 +167,31 @@ impl Watch {
                 Err(err) => return Some(Err(store_status(err))),
             }
         }
+    }
+}
+
+impl Watch {
+    /// Whether the watch's token still exists, and still covers its site with the `moderate`
+    /// scope.
+    async fn still_allowed(&self) -> Result<(), Status> {
+        let credential = self
+            .store
+            .credential(&self.token.0)
+            .await
+            .map_err(store_status)?
+            .ok_or_else(|| Status::unauthenticated("this token was revoked"))?;
+        if !credential.has_scope(Scope::Moderate) {
+            return Err(Status::permission_denied(
+                "this token no longer carries the `moderate` scope",
+            ));
+        }
+        if !may_moderate(&credential, self.site.id) {
+            return Err(Status::permission_denied(format!(
+                "this token no longer covers site {:?}",
+                self.site.name
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -289,8 +353,18 @@ impl Moderation for ModerationApi {
         request: Request<proto::WatchQueueRequest>,
     ) -> Result<Response<Self::WatchQueueStream>, Status> {
         let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let token = *request
+            .extensions()
+            .get::<TokenDigest>()
+            .ok_or_else(|| Status::unauthenticated("missing credential"))?;
         let site =
             moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
+        if *self.closing.borrow() {
+            return Err(Status::unavailable(SHUTTING_DOWN));
+        }
+        let slot = self.guard.open_watch(credential.id)?;
+        let mut recheck = tokio::time::interval(WATCH_RECHECK);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Subscribe before answering: a reply committed after the caller sees
         // the response headers is never missed.
         let watch = Watch {
@@ -299,6 +373,10 @@ impl Moderation for ModerationApi {
             store: Arc::clone(&self.store),
             vault: self.vault.clone(),
             site,
+            token,
+            recheck,
+            closing: self.closing.clone(),
+            _slot: slot,
         };
         if watch.listing.as_ref().is_some_and(|l| !l.listening) {
             return Err(Status::unavailable(MISSED_REPLIES));

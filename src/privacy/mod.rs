@@ -24,7 +24,7 @@ pub use keys::{
 pub use mask::{mask_contacts, mask_email};
 pub use rekey::{Rekeying, Resealed, Sealed};
 pub use render::render_html;
-pub use tokens::{generate_token, token_digest};
+pub use tokens::{generate_token, is_token_shaped, token_digest};
 pub use vault::{AuthorHash, Vault, normalize_email_for_hash};
 
 /// What can go wrong with keys and sealed emails and texts.

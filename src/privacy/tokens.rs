@@ -13,6 +13,26 @@ pub fn generate_token(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(os_random::<32>()))
 }
 
+/// The kinds of token [`generate_token`] is given, by what each opens.
+pub const TOKEN_KINDS: [&str; 2] = ["rg_site_", "rg_mod_"];
+
+/// Characters of base64url that 32 bytes take without padding.
+const RANDOM_CHARS: usize = 43;
+
+/// Whether `token` has the shape of one this deployment issues: a known kind, then 43
+/// characters of base64url. A token of any other shape cannot be live, so it is refused
+/// without a look-up.
+pub fn is_token_shaped(token: &str) -> bool {
+    TOKEN_KINDS.iter().any(|kind| {
+        token.strip_prefix(kind).is_some_and(|random| {
+            random.len() == RANDOM_CHARS
+                && random
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    })
+}
+
 /// The digest a token is stored and looked up by.
 ///
 /// A plain SHA-256 is enough here, unlike for passwords: a token carries 256 random bits, so
@@ -25,6 +45,27 @@ pub fn token_digest(token: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issued_tokens_are_token_shaped_and_others_are_not() {
+        for kind in TOKEN_KINDS {
+            assert!(is_token_shaped(&generate_token(kind)));
+        }
+        let good = generate_token("rg_mod_");
+        for bad in [
+            "",
+            "rg_mod_",
+            "rg_admin_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &good[..good.len() - 1],
+            &format!("{good}A"),
+            &good.replace(|c: char| c.is_ascii_digit() || c == '-', "+"),
+            &format!("{}=", &good[..good.len() - 1]),
+        ] {
+            if bad != good {
+                assert!(!is_token_shaped(bad), "{bad:?}");
+            }
+        }
+    }
 
     #[test]
     fn a_token_starts_with_its_prefix_and_carries_32_random_bytes() {

@@ -656,3 +656,9 @@ pub async fn decide(moderation: &mut Moderation, action: proto::ModerationAction
 pub async fn approve(moderation: &mut Moderation, ids: &[String]) {
     decide(moderation, proto::ModerationAction::Approve, ids).await;
 }
+
+/// The pause between two reads of something another replica changes, so that a test polling
+/// for it stays within the server's per-token rate (`REPLYGUARD_HOST_RATE`).
+pub async fn poll_pause() {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+}
