@@ -32,7 +32,9 @@ pub use facts::Facts;
 pub use form::FormCheck;
 pub use links::{Link, count_links, find_links};
 pub use logistic::Logistic;
-pub use policy::{ActiveRule, Mode, Policy, RuleSetting, RuleState};
+pub use policy::{
+    ActiveRule, MAX_LIST_ENTRIES, MAX_TERM_CHARS, Mode, Policy, RuleSetting, RuleState,
+};
 pub use shape::Script;
 
 use crate::submission::ValidReply;
