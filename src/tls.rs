@@ -1,5 +1,5 @@
 //! TLS with rustls: the server's certificate, taken up again when its files are renewed in place,
-//! and mutual TLS against a client CA.
+//! mutual TLS against a client CA, and the clients' channel to an `https://` endpoint.
 //!
 //! It never logs or prints key material: errors and log lines name files, never their contents.
 
@@ -11,6 +11,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
+use clap::Args;
 use futures_util::Stream;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::{
@@ -27,6 +28,7 @@ use tokio_rustls::{
     },
     server::TlsStream,
 };
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::config::ServeSettings;
 
@@ -80,6 +82,13 @@ pub enum TlsError {
     ClientCa {
         path: PathBuf,
         source: VerifierBuilderError,
+    },
+    #[error("the TLS settings are for https:// endpoints, and {endpoint} is not one")]
+    NotHttps { endpoint: String },
+    #[error("TLS for {endpoint}: {source}")]
+    Client {
+        endpoint: String,
+        source: tonic::transport::Error,
     },
 }
 
@@ -387,4 +396,85 @@ fn certified_key(
             source,
         },
     })
+}
+
+/// How a client trusts an `https://` server and, for mutual TLS, shows who it is.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ClientTls {
+    /// The CA certificates (PEM) an https:// server's certificate must chain to; the system's
+    /// roots when unset.
+    #[arg(long, global = true, env = "REPLYGUARD_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// The certificate (PEM) to show a server that asks for one (mutual TLS); with
+    /// --client-key.
+    #[arg(
+        long,
+        global = true,
+        env = "REPLYGUARD_CLIENT_CERT",
+        value_name = "FILE"
+    )]
+    pub client_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --client-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "REPLYGUARD_CLIENT_KEY",
+        value_name = "FILE"
+    )]
+    pub client_key: Option<PathBuf>,
+}
+
+impl ClientTls {
+    fn is_set(&self) -> bool {
+        self.ca_cert.is_some() || self.client_cert.is_some() || self.client_key.is_some()
+    }
+
+    /// `endpoint` set up for its scheme: TLS with these settings for `https://`, as it is for
+    /// `http://`. TLS settings given for an `http://` endpoint are refused rather than ignored,
+    /// since whoever gave them expects TLS.
+    pub fn configure(&self, endpoint: Endpoint) -> Result<Endpoint, TlsError> {
+        let uri = endpoint.uri();
+        let shown = uri.to_string();
+        if uri.scheme_str() != Some("https") {
+            return match self.is_set() {
+                true => Err(TlsError::NotHttps { endpoint: shown }),
+                false => Ok(endpoint),
+            };
+        }
+        let mut config = ClientTlsConfig::new();
+        config = match &self.ca_cert {
+            Some(path) => {
+                read_certs(path)?;
+                config.ca_certificate(Certificate::from_pem(read(path)?))
+            }
+            None => config.with_native_roots(),
+        };
+        match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => {
+                certified_key(cert, key, &provider())?;
+                config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+            }
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(TlsError::Unpaired {
+                    given: "--client-cert",
+                    missing: "--client-key",
+                });
+            }
+            (None, Some(_)) => {
+                return Err(TlsError::Unpaired {
+                    given: "--client-key",
+                    missing: "--client-cert",
+                });
+            }
+        }
+        endpoint
+            .tls_config(config)
+            .map_err(|source| TlsError::Client {
+                endpoint: shown,
+                source,
+            })
+    }
 }

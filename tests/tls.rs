@@ -1,4 +1,5 @@
-//! TLS: the server over rustls, mutual TLS and a certificate renewed in place. A test CA and its certificates are made in a temporary directory for each test. Storage
+//! TLS: the server over rustls, mutual TLS, a certificate renewed in place, and `replyctl` over
+//! https. A test CA and its certificates are made in a temporary directory for each test. Storage
 //! plays no part, so SQLite alone serves.
 
 mod common;
@@ -278,6 +279,32 @@ async fn a_certificate_renewed_on_disk_is_served_to_new_connections_without_fail
         calls.load(Ordering::Relaxed) > calls_at_reload && calls_at_reload > calls_at_renewal,
         "the old connection kept calling through the renewal"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replyctl_reaches_an_https_server_whose_ca_it_is_given() {
+    let files = Files::new();
+    let ca = TestCa::new("test CA");
+    let h = tls_server(&files, &ca, None).await;
+    let site = h.site("news.example.com").await;
+    let ca_file = files.write("ca.crt", &ca.pem());
+    let ca_arg = ca_file.to_str().expect("a UTF-8 path");
+
+    let output = h.replyctl(
+        &site.mod_token,
+        &["--ca-cert", ca_arg, "--output", "json", "queue"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The system's roots do not know the test CA.
+    let output = h.replyctl(&site.mod_token, &["--output", "json", "queue"]);
+    assert!(!output.status.success(), "served without the CA");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
 }
 
 #[tokio::test]
