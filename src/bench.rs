@@ -39,6 +39,7 @@ use crate::{
         moderation_client::ModerationClient,
     },
     seed::WORDS,
+    tls::{ClientTls, TlsError},
 };
 
 /// What the workers call.
@@ -95,9 +96,11 @@ pub enum BenchOutput {
 /// The settings of `replyguard bench`.
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
-    /// The server, such as http://127.0.0.1:50051.
+    /// The server, such as http://127.0.0.1:50051 or https://replyguard.internal:50051.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub endpoint: String,
+    #[command(flatten)]
+    pub tls: ClientTls,
     /// A site key (`rg_site_…`); not needed for `health`.
     #[arg(long, env = "REPLYGUARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -200,6 +203,8 @@ pub enum BenchError {
     NoToken(Workload),
     #[error("the token cannot be sent as a header")]
     BadToken,
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("preparing the {0:?} workload: {1}")]
     Setup(Workload, Status),
 }
@@ -418,15 +423,19 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
                 .map_err(|_| BenchError::BadToken)?,
         ),
     };
+    let endpoint = Endpoint::from_shared(args.endpoint.clone())
+        .map_err(|e| BenchError::Connect(args.endpoint.clone(), e))?;
+    let endpoint = args
+        .tls
+        .configure(endpoint)?
+        .tcp_nodelay(true)
+        // HTTP/2's default 64 KiB windows hold two or three pages of 50
+        // comments: the server would wait for window updates.
+        .initial_stream_window_size(1 << 20)
+        .initial_connection_window_size(4 << 20);
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
-        let channel = Endpoint::from_shared(args.endpoint.clone())
-            .map_err(|e| BenchError::Connect(args.endpoint.clone(), e))?
-            .tcp_nodelay(true)
-            // HTTP/2's default 64 KiB windows hold two or three pages of 50
-            // comments: the server would wait for window updates.
-            .initial_stream_window_size(1 << 20)
-            .initial_connection_window_size(4 << 20)
+        let channel = endpoint
             .connect()
             .await
             .map_err(|e| BenchError::Connect(args.endpoint.clone(), e))?;

@@ -122,6 +122,20 @@ pub struct ServeSettings {
     )]
     pub thread_cache_kib: u32,
 
+    /// The server's certificate chain (PEM), leaf first: serves TLS, with --tls-key. Read
+    /// again when the file changes, so a renewal needs no restart.
+    #[arg(long, env = "REPLYGUARD_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "REPLYGUARD_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// A CA certificate (PEM): only clients showing a certificate it signed are served
+    /// (mutual TLS). Needs --tls-cert and --tls-key.
+    #[arg(long, env = "REPLYGUARD_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -253,6 +267,9 @@ impl ServeSettings {
             expire_pending_days: None,
             delete_spam_days: None,
             thread_cache_kib: DEFAULT_THREAD_CACHE_KIB,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             limits: Limits::default(),
         }
     }

@@ -20,6 +20,7 @@ pub mod spam;
 pub mod store;
 pub mod submission;
 pub mod telemetry;
+pub mod tls;
 
 /// The generated gRPC types of `proto/replyguard/v1/replyguard.proto`.
 pub mod proto {

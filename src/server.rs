@@ -35,6 +35,7 @@ use crate::{
     spam::Assessor,
     store::{self, CachedStore, ServingMark, Store, StoreError, StoreOptions},
     submission::Submitter,
+    tls::{ServerTls, TlsError},
 };
 
 /// The most bytes of headers a call may send: a token and a request id need a fraction.
@@ -81,6 +82,8 @@ pub enum StartError {
     },
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A running server.
@@ -90,6 +93,8 @@ pub struct RunningServer {
     closing: watch::Sender<bool>,
     /// How long shutting down waits for calls in flight.
     grace: Duration,
+    /// Whether clients must speak TLS.
+    tls: bool,
     /// Held until the server is shut down and dropped.
     _lock: Option<SqliteLock>,
     serving: Option<ServingMark>,
@@ -110,9 +115,10 @@ impl RunningServer {
         self.metrics.as_ref().map(|(addr, _)| *addr)
     }
 
-    /// `http://ADDR`, for clients.
+    /// `http://ADDR`, or `https://ADDR` when the server speaks TLS, for clients.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Resolves once the retention sweep the server runs at start has
@@ -366,6 +372,8 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         );
     }
 
+    let tls = ServerTls::from_settings(settings)?;
+    let serves_tls = tls.is_some();
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -424,30 +432,39 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
                 .max_decoding_message_size(MODERATION_MAX_MESSAGE_BYTES),
         );
     let task = tokio::spawn(async move {
-        // Without TCP_NODELAY, a response's last small frame waits for the
-        // client's delayed acknowledgement: about 40 ms per call on Linux.
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        router
-            .serve_with_incoming_shutdown(incoming, async move {
-                let _ = on_shutdown.await;
-                // Tell load balancers first, then drain.
-                health_reporter
-                    .set_not_serving::<CommentsServer<CommentsApi>>()
-                    .await;
-                health_reporter
-                    .set_not_serving::<ModerationServer<ModerationApi>>()
-                    .await;
-                health_reporter
-                    .set_service_status("", tonic_health::ServingStatus::NotServing)
-                    .await;
-            })
-            .await
+        let signal = async move {
+            let _ = on_shutdown.await;
+            // Tell load balancers first, then drain.
+            health_reporter
+                .set_not_serving::<CommentsServer<CommentsApi>>()
+                .await;
+            health_reporter
+                .set_not_serving::<ModerationServer<ModerationApi>>()
+                .await;
+            health_reporter
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+        };
+        match tls {
+            Some(tls) => {
+                router
+                    .serve_with_incoming_shutdown(tls.incoming(listener), signal)
+                    .await
+            }
+            None => {
+                // Without TCP_NODELAY, a response's last small frame waits for the
+                // client's delayed acknowledgement: about 40 ms per call on Linux.
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                router.serve_with_incoming_shutdown(incoming, signal).await
+            }
+        }
     });
     tracing::info!(%addr, database = %redact_url(&settings.database.url), "replyguard is serving");
     Ok(RunningServer {
         addr,
         closing,
         grace: Duration::from_secs(u64::from(settings.limits.shutdown_grace_seconds)),
+        tls: serves_tls,
         _lock: lock,
         serving,
         metrics,

@@ -6,7 +6,10 @@
 use std::fmt;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use replyguard::proto::{self, CommentStatus, ModerationAction};
+use replyguard::{
+    proto::{self, CommentStatus, ModerationAction},
+    tls::ClientTls,
+};
 
 /// The moderators' client of replyguard: work the moderation queues, decide on
 /// replies, tune a site's spam policy.
@@ -24,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// The replyguard server, an http:// URL.
+    /// The replyguard server, an http:// or https:// URL.
     #[arg(
         long,
         global = true,
@@ -51,6 +54,9 @@ pub struct GlobalArgs {
     /// How to print results [default: table on a terminal, json otherwise].
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
+
+    #[command(flatten)]
+    pub tls: ClientTls,
 }
 
 /// What `replyctl` can do.
@@ -791,11 +797,8 @@ fn parse_endpoint(value: &str) -> Result<String, String> {
     };
     let uri: http::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        // tonic is built without TLS here; a TLS-terminating proxy in front
-        // of the server, reached over http://, is the way to use https.
-        Some("https") => return Err("https is not supported by this build; use http://".into()),
-        _ => return Err("expected an http:// URL".into()),
+        Some("http" | "https") => {}
+        _ => return Err("expected an http:// or https:// URL".into()),
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err("the URL has no host".into());

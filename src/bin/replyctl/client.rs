@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use replyguard::proto::{comments_client::CommentsClient, moderation_client::ModerationClient};
+use replyguard::{
+    proto::{comments_client::CommentsClient, moderation_client::ModerationClient},
+    tls::ClientTls,
+};
 use tonic::{
     Request, Status,
     metadata::{AsciiMetadataValue, errors::InvalidMetadataValue},
@@ -31,14 +34,21 @@ pub struct Clients {
     pub moderation: ModerationClient<Authed>,
 }
 
-/// Connects to `endpoint` and prepares clients that send `token` on every call.
-pub async fn connect(endpoint: &str, token: Option<&Token>) -> Result<Clients, CliError> {
+/// Connects to `endpoint`, over TLS as `tls` says for `https://`, and prepares clients that send
+/// `token` on every call.
+pub async fn connect(
+    endpoint: &str,
+    tls: &ClientTls,
+    token: Option<&Token>,
+) -> Result<Clients, CliError> {
     let bearer = Bearer::new(token).map_err(|_| CliError::BadToken)?;
-    let channel = Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|source| CliError::Connect {
+    let target =
+        Endpoint::from_shared(endpoint.to_owned()).map_err(|source| CliError::Connect {
             endpoint: endpoint.to_owned(),
             source,
-        })?
+        })?;
+    let channel = tls
+        .configure(target)?
         .connect_timeout(CONNECT_TIMEOUT)
         .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
         .keep_alive_while_idle(true)

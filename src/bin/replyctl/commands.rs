@@ -65,7 +65,7 @@ pub async fn run(
         _ => {}
     }
 
-    let mut clients = client::connect(&global.endpoint, global.token.as_ref()).await?;
+    let mut clients = client::connect(&global.endpoint, &global.tls, global.token.as_ref()).await?;
     match command {
         Command::Queue(args) => queue(&mut clients, format, args).await,
         Command::Show { id } => show(&mut clients, format, id).await,

@@ -18,6 +18,10 @@ pub enum CliError {
         source: tonic::transport::Error,
     },
 
+    /// The TLS settings or their files cannot be used.
+    #[error(transparent)]
+    Tls(#[from] replyguard::tls::TlsError),
+
     /// The token cannot be sent as a header value. The message must not
     /// quote the token.
     #[error("invalid value for '--token <TOKEN>': a token is printable ASCII")]
