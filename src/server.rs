@@ -17,6 +17,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 use crate::{
     api::{CommentsApi, ModerationApi, auth::AuthLayer},
     config::{Secret, ServeSettings, key_file_beside, sqlite_path, with_suffix},
+    metrics::MetricsServer,
     moderation::Sweeper,
     privacy::{
         KeptText, PrivacyError, SecretKey, Vault, load_or_create_key_file, mask_contacts,
@@ -78,7 +79,7 @@ pub struct RunningServer {
     /// Held until the server is shut down and dropped.
     _lock: Option<SqliteLock>,
     serving: Option<ServingMark>,
-    metrics: Option<(SocketAddr, JoinHandle<()>)>,
+    metrics: Option<MetricsServer>,
     sweeper: Sweeper,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -92,7 +93,7 @@ impl RunningServer {
 
     /// Where metrics are served, when they are.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().map(|(addr, _)| *addr)
+        self.metrics.as_ref().map(MetricsServer::addr)
     }
 
     /// `http://ADDR`, for clients.
@@ -118,8 +119,8 @@ impl RunningServer {
         } = self;
         sweeper.stop();
         let _ = shutdown.send(());
-        if let Some((_, metrics)) = metrics {
-            metrics.abort();
+        if let Some(metrics) = metrics {
+            metrics.shutdown().await;
         }
         let served = match task.await {
             Ok(result) => result,
