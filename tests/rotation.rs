@@ -68,6 +68,7 @@ async fn rotate(
         key: KeyArgs {
             database: h.settings.database.clone(),
             secret_key,
+            secret_key_file: None,
         },
         new_key_file,
     })
@@ -543,6 +544,7 @@ async fn checking_a_key_against_a_missing_sqlite_file_creates_none() {
             url: format!("sqlite://{}", missing.display()),
         },
         secret_key: Some(Secret::from(&SecretKey::generate())),
+        secret_key_file: None,
     })
     .await;
     assert!(
