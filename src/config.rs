@@ -60,16 +60,47 @@ pub struct ServeSettings {
     )]
     pub database_pool_size: u32,
 
-    /// 32 random bytes in standard base64; encrypts emails and signs tokens.
-    /// Unset on SQLite: a key file beside the database is created and used.
-    #[arg(long, env = "REPLYGUARD_SECRET_KEY", hide_env_values = true)]
+    /// 32 random bytes in standard base64; encrypts emails and signs tokens. From the
+    /// environment only: the flag is refused, since `ps` shows a command line to every user.
+    #[arg(
+        long,
+        env = "REPLYGUARD_SECRET_KEY",
+        hide_env_values = true,
+        hide = true
+    )]
     pub secret_key: Option<Secret>,
 
-    /// The key before `replyguard key rotate`, given for two days after it so that the form
-    /// tokens of pages opened before are still accepted; nothing else is read under it. On
-    /// SQLite, by default the `.previous` file the rotation left beside the key file.
-    #[arg(long, env = "REPLYGUARD_PREVIOUS_SECRET_KEY", hide_env_values = true)]
+    /// A file holding the secret key (as `replyguard key generate` writes it), readable by its
+    /// owner only; or REPLYGUARD_SECRET_KEY in the environment. Neither on SQLite: a key file
+    /// beside the database is created and used.
+    #[arg(
+        long,
+        env = "REPLYGUARD_SECRET_KEY_FILE",
+        value_name = "FILE",
+        conflicts_with = "secret_key"
+    )]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// The key before `replyguard key rotate`; from the environment only, as the key.
+    #[arg(
+        long,
+        env = "REPLYGUARD_PREVIOUS_SECRET_KEY",
+        hide_env_values = true,
+        hide = true
+    )]
     pub previous_secret_key: Option<Secret>,
+
+    /// A file holding the key before `replyguard key rotate` (or REPLYGUARD_PREVIOUS_SECRET_KEY
+    /// in the environment), given for two days after it so that the form tokens of pages opened
+    /// before are still accepted; nothing else is read under it. By default the `.previous`
+    /// file the rotation left beside the key file.
+    #[arg(
+        long,
+        env = "REPLYGUARD_PREVIOUS_SECRET_KEY_FILE",
+        value_name = "FILE",
+        conflicts_with = "previous_secret_key"
+    )]
+    pub previous_secret_key_file: Option<PathBuf>,
 
     /// Where to serve Prometheus metrics; off when unset.
     #[arg(long, env = "REPLYGUARD_METRICS_LISTEN")]
@@ -260,7 +291,9 @@ impl ServeSettings {
             },
             database_pool_size: DEFAULT_POOL_SIZE,
             secret_key: None,
+            secret_key_file: None,
             previous_secret_key: None,
+            previous_secret_key_file: None,
             metrics_listen: None,
             log_format: LogFormat::Human,
             retain_client_days: DEFAULT_RETAIN_CLIENT_DAYS,
@@ -306,6 +339,17 @@ impl From<&SecretKey> for Secret {
         Secret(key.to_base64())
     }
 }
+
+/// The settings that carry a secret: clap reads them from the environment or the command line
+/// alike, and only the environment keeps them out of `ps`.
+pub const SECRET_SETTINGS: [(&str, &str, &str); 2] = [
+    ("secret_key", "--secret-key", "REPLYGUARD_SECRET_KEY"),
+    (
+        "previous_secret_key",
+        "--previous-secret-key",
+        "REPLYGUARD_PREVIOUS_SECRET_KEY",
+    ),
+];
 
 impl FromStr for Secret {
     type Err = String;

@@ -14,6 +14,8 @@ pub mod moderation;
 pub mod operator;
 pub mod privacy;
 pub mod rotation;
+/// Key files and the SQLite database: their owner's alone, or refused.
+pub mod secret_files;
 pub mod seed;
 pub mod server;
 pub mod spam;

@@ -2,10 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use replyguard::operator::{Cli, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    run(Cli::parse()).await
+    run(Cli::parse_args()).await
 }

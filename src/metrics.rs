@@ -6,11 +6,25 @@
 //! Labels come from fixed sets only (known RPC names, status words), never
 //! from what a request carries, so a caller cannot grow the series count.
 
-use std::{collections::HashMap, net::SocketAddr, sync::LazyLock, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    io::ErrorKind,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{Arc, LazyLock},
+    task::{Context, Poll},
+    time::Duration,
+};
 
-use http_body_util::Full;
-use hyper::{Response, body::Bytes, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
+use axum::{
+    BoxError, Router,
+    error_handling::HandleErrorLayer,
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::get,
+    serve::Listener,
+};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, histogram::Histogram},
@@ -18,7 +32,14 @@ use prometheus_client::{
 };
 use prost::Message;
 use prost_types::FileDescriptorSet;
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore, oneshot},
+    task::JoinHandle,
+    time::{Instant, Sleep},
+};
+use tower::{ServiceBuilder, timeout::TimeoutLayer};
 
 use crate::moderation::SweepReport;
 
@@ -284,39 +305,219 @@ pub fn render() -> String {
     out
 }
 
-/// Serves `GET /metrics` (any path, in fact) on `addr` until the process ends.
-pub async fn serve(addr: SocketAddr) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+/// How the metrics endpoint bounds what its callers can hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connections open at once; more wait in the listen queue until one closes.
+    pub connections: usize,
+    /// How long a connection may take to send a whole request, counted from its opening or from
+    /// the last byte of the previous response, and how long a response may stall: a connection
+    /// that sends nothing, dribbles its headers or stops reading is closed after it.
+    pub idle: Duration,
+    /// How long one request may take to answer.
+    pub request: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connections: 64,
+            idle: Duration::from_secs(10),
+            request: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The metrics endpoint, serving until [`MetricsServer::shutdown`].
+pub struct MetricsServer {
+    addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// The address it is bound to (the real port when asked for 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections and returns once the open ones are closed: idle ones at
+    /// once, the others after their response or within [`Limits::idle`].
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(());
+        if let Err(join) = self.task.await
+            && join.is_panic()
+        {
+            std::panic::resume_unwind(join.into_panic());
+        }
+    }
+}
+
+/// Serves `GET /metrics` on `addr` with the default [`Limits`]; any other path is 404.
+pub async fn serve(addr: SocketAddr) -> std::io::Result<MetricsServer> {
+    serve_with(addr, Limits::default()).await
+}
+
+/// Serves `GET /metrics` on `addr` within `limits`.
+pub async fn serve_with(addr: SocketAddr, limits: Limits) -> std::io::Result<MetricsServer> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    let listener = Bounded {
+        listener,
+        permits: Arc::new(Semaphore::new(limits.connections.max(1))),
+        idle: limits.idle,
+    };
+    let app = Router::new().route("/metrics", get(metrics)).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|_: BoxError| async {
+                StatusCode::SERVICE_UNAVAILABLE
+            }))
+            .layer(TimeoutLayer::new(limits.request)),
+    );
+    let (shutdown, on_shutdown) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    tracing::warn!(error = %err, "metrics listener");
-                    continue;
-                }
-            };
-            tokio::spawn(async move {
-                let service = service_fn(|_request| async {
-                    Response::builder()
-                        .header(
-                            "content-type",
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )
-                        .body(Full::new(Bytes::from(render())))
-                });
-                if let Err(err) = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(error = %err, "metrics connection");
-                }
-            });
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = on_shutdown.await;
+            })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "metrics endpoint stopped");
         }
     });
     tracing::info!(addr = %bound, "serving metrics");
-    Ok((bound, task))
+    Ok(MetricsServer {
+        addr: bound,
+        shutdown,
+        task,
+    })
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        render(),
+    )
+}
+
+/// A listener that accepts a connection only while it holds one of its permits, and hands it
+/// out wrapped in [`Deadline`].
+struct Bounded {
+    listener: TcpListener,
+    permits: Arc<Semaphore>,
+    idle: Duration,
+}
+
+impl Listener for Bounded {
+    type Io = Deadline;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Deadline, SocketAddr) {
+        // The semaphore is never closed, but should it be, connections are still served.
+        let permit = Arc::clone(&self.permits).acquire_owned().await.ok();
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, addr)) => return (Deadline::new(stream, permit, self.idle), addr),
+                Err(err) if is_connection_error(&err) => {}
+                Err(err) => {
+                    // Such as EMFILE: accepting again at once would spin while nothing is
+                    // freed.
+                    tracing::warn!(error = %err, "metrics listener cannot accept; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+fn is_connection_error(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
+}
+
+/// A connection that fails its reads and writes once `idle` has passed since it opened or since
+/// it last wrote, and gives its permit back when dropped. hyper as `axum::serve` runs it has no
+/// timer, so no header read timeout of its own.
+struct Deadline {
+    stream: TcpStream,
+    _permit: Option<OwnedSemaphorePermit>,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl Deadline {
+    fn new(stream: TcpStream, permit: Option<OwnedSemaphorePermit>, idle: Duration) -> Deadline {
+        Deadline {
+            stream,
+            _permit: permit,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn timed_out() -> std::io::Error {
+    std::io::Error::new(
+        ErrorKind::TimedOut,
+        "no whole request, or no progress, in time",
+    )
+}
+
+impl AsyncRead for Deadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.stream).poll_read(cx, buf) {
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for Deadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.stream).poll_write(cx, buf) {
+            Poll::Ready(Ok(written)) => {
+                if written > 0 {
+                    let next = Instant::now() + self.idle;
+                    self.deadline.as_mut().reset(next);
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
+            other => other,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.stream).poll_flush(cx) {
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,11 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, parser::ValueSource};
 
 use crate::{
     bench::{self, BenchArgs, BenchOutput},
-    config::{DatabaseArgs, ServeSettings},
+    config::{DatabaseArgs, SECRET_SETTINGS, ServeSettings},
     ids::{SiteId, TokenId},
     moderation::Scope,
     privacy::{generate_token, token_digest},
@@ -35,6 +35,56 @@ const PREFIX_RANDOM_CHARS: usize = 8;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The command line, parsed; exits as clap does on an error, and on a secret given on the
+    /// command line.
+    pub fn parse_args() -> Cli {
+        Cli::try_parse_args(std::env::args_os()).unwrap_or_else(|err| err.exit())
+    }
+
+    /// Parses `args` (the program's name first), refusing a secret key given on the command
+    /// line: `ps` shows it to every user of the machine, and shell history keeps it. The same
+    /// setting from the environment is taken.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        if let Some((flag, variable)) = secret_on_command_line(&matches) {
+            return Err(command.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "{flag} on the command line shows the key to every user through `ps`: set \
+                     {variable} in the environment, or give {flag}-file FILE (readable by its \
+                     owner only)"
+                ),
+            ));
+        }
+        Cli::from_arg_matches(&matches)
+    }
+}
+
+/// The first secret setting whose value came from the command line, in the command or any of
+/// its subcommands: its flag and its environment variable.
+fn secret_on_command_line(matches: &clap::ArgMatches) -> Option<(&'static str, &'static str)> {
+    let mut matches = matches;
+    loop {
+        for id in matches.ids() {
+            let found = SECRET_SETTINGS
+                .iter()
+                .find(|(name, ..)| id.as_str() == *name);
+            if let Some((name, flag, variable)) = found
+                && matches.value_source(name) == Some(ValueSource::CommandLine)
+            {
+                return Some((flag, variable));
+            }
+        }
+        matches = matches.subcommand()?.1;
+    }
 }
 
 #[derive(Subcommand, Debug)]

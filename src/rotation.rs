@@ -29,17 +29,34 @@ pub struct KeyArgs {
     pub database: DatabaseArgs,
     /// The deployment's key now (32 bytes, standard base64); on SQLite, by default the key
     /// file beside the database.
-    #[arg(long, env = "REPLYGUARD_SECRET_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "REPLYGUARD_SECRET_KEY",
+        hide_env_values = true,
+        hide = true
+    )]
     pub secret_key: Option<Secret>,
+    /// A file holding the deployment's key now, readable by its owner only (or
+    /// REPLYGUARD_SECRET_KEY in the environment). A rotation puts the new key in its place and
+    /// leaves the old one beside it as `FILE.previous`.
+    #[arg(
+        long,
+        env = "REPLYGUARD_SECRET_KEY_FILE",
+        value_name = "FILE",
+        conflicts_with = "secret_key"
+    )]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl KeyArgs {
-    /// The key given, or else the key file beside the SQLite database, which must exist; with
+    /// The key given, or the key file given, or else the key file beside the SQLite database,
+    /// which must exist; with
     /// the key file's path when the key is one.
     fn current(&self) -> Result<(SecretKey, Option<PathBuf>), String> {
-        let (key, file) = match &self.secret_key {
-            Some(secret) => (SecretKey::from_base64(secret.expose()), None),
-            None => {
+        let (key, file) = match (&self.secret_key, &self.secret_key_file) {
+            (Some(secret), _) => (SecretKey::from_base64(secret.expose()), None),
+            (None, Some(path)) => (read_key_file(path), Some(path.clone())),
+            (None, None) => {
                 let database = sqlite_path(&self.database.url).ok_or(
                     "REPLYGUARD_SECRET_KEY must be set to the key this database was written with",
                 )?;

@@ -6,7 +6,7 @@
 use std::{
     fs::{File, OpenOptions, TryLockError},
     net::SocketAddr,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
 };
@@ -25,6 +25,7 @@ use crate::{
         guard::{COMMENTS_MAX_MESSAGE_BYTES, Guard, MODERATION_MAX_MESSAGE_BYTES},
     },
     config::{Secret, ServeSettings, key_file_beside, sqlite_path, with_suffix},
+    metrics::MetricsServer,
     moderation::Sweeper,
     privacy::{
         KeptText, PrivacyError, SecretKey, Vault, load_or_create_key_file, mask_contacts,
@@ -49,7 +50,8 @@ pub enum StartError {
     #[error("secret key: {0}")]
     Key(#[from] PrivacyError),
     #[error(
-        "REPLYGUARD_SECRET_KEY must be set for this database: every replica must share one key"
+        "REPLYGUARD_SECRET_KEY or REPLYGUARD_SECRET_KEY_FILE must be set for this database: \
+         every replica must share one key"
     )]
     MissingKey,
     #[error(
@@ -98,7 +100,7 @@ pub struct RunningServer {
     /// Held until the server is shut down and dropped.
     _lock: Option<SqliteLock>,
     serving: Option<ServingMark>,
-    metrics: Option<(SocketAddr, JoinHandle<()>)>,
+    metrics: Option<MetricsServer>,
     sweeper: Sweeper,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -112,7 +114,7 @@ impl RunningServer {
 
     /// Where metrics are served, when they are.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().map(|(addr, _)| *addr)
+        self.metrics.as_ref().map(MetricsServer::addr)
     }
 
     /// `http://ADDR`, or `https://ADDR` when the server speaks TLS, for clients.
@@ -143,8 +145,8 @@ impl RunningServer {
         sweeper.stop();
         closing.send_replace(true);
         let _ = shutdown.send(());
-        if let Some((_, metrics)) = metrics {
-            metrics.abort();
+        if let Some(metrics) = metrics {
+            metrics.shutdown().await;
         }
         let served = match tokio::time::timeout(grace, &mut task).await {
             Ok(Ok(result)) => result,
@@ -221,21 +223,28 @@ impl DeploymentKey {
 /// The secret key: from the settings, or from the key file beside a SQLite
 /// database (created on first start). Other databases must be given one.
 pub fn secret_key(settings: &ServeSettings) -> Result<DeploymentKey, StartError> {
-    secret_key_for(settings.secret_key.as_ref(), &settings.database.url)
+    secret_key_for(
+        settings.secret_key.as_ref(),
+        settings.secret_key_file.as_deref(),
+        &settings.database.url,
+    )
 }
 
-/// The secret key given, or else the key file beside the SQLite database
-/// `database_url` names: what the server would use, for the operator's
-/// commands that seal emails.
+/// The secret key given, or the key file given, or else the key file beside the SQLite
+/// database `database_url` names: what the server would use, for the operator's commands that
+/// seal emails. A key file group or others may read is refused.
 pub fn secret_key_for(
     secret: Option<&Secret>,
+    file: Option<&Path>,
     database_url: &str,
 ) -> Result<DeploymentKey, StartError> {
-    if let Some(secret) = secret {
-        return Ok(DeploymentKey {
-            key: SecretKey::from_base64(secret.expose())?,
-            created: None,
-        });
+    let given = match (secret, file) {
+        (Some(secret), _) => Some(SecretKey::from_base64(secret.expose())?),
+        (None, Some(path)) => Some(read_key_file(path)?),
+        (None, None) => None,
+    };
+    if let Some(key) = given {
+        return Ok(DeploymentKey { key, created: None });
     }
     let database = sqlite_path(database_url).ok_or(StartError::MissingKey)?;
     let path = key_file_beside(&database);
@@ -314,19 +323,27 @@ async fn key_matches(store: &dyn Store, vault: &Vault) -> Result<(), StartError>
 }
 
 /// The key before a rotation, whose form tokens are still accepted: from the settings, or the
-/// file `replyguard key rotate` left beside the key file of a SQLite database.
+/// file `replyguard key rotate` left beside the key file (the one given, or the one beside a
+/// SQLite database).
 fn previous_key(settings: &ServeSettings) -> Result<Option<SecretKey>, StartError> {
-    let (key, from) = match (&settings.previous_secret_key, &settings.secret_key) {
+    let key_file = match (&settings.secret_key, &settings.secret_key_file) {
+        (Some(_), _) => None,
+        (None, Some(path)) => Some(path.clone()),
+        (None, None) => sqlite_path(&settings.database.url).map(|db| key_file_beside(&db)),
+    };
+    let (key, from) = match (
+        &settings.previous_secret_key,
+        &settings.previous_secret_key_file,
+    ) {
         (Some(previous), _) => (
             SecretKey::from_base64(previous.expose())?,
             "REPLYGUARD_PREVIOUS_SECRET_KEY".to_owned(),
         ),
-        (None, Some(_)) => return Ok(None),
+        (None, Some(path)) => (read_key_file(path)?, path.display().to_string()),
         (None, None) => {
-            let Some(database) = sqlite_path(&settings.database.url) else {
+            let Some(path) = key_file.map(|file| previous_key_file(&file)) else {
                 return Ok(None);
             };
-            let path = previous_key_file(&key_file_beside(&database));
             if !path.exists() {
                 return Ok(None);
             }

@@ -10,7 +10,7 @@ use replyguard::{
     config::Secret,
     ids::CommentId,
     moderation::{CommentStatus, Scope, audit_action},
-    privacy::{SecretKey, Vault, write_new_key_file},
+    privacy::{SecretKey, Vault, read_key_file, write_new_key_file},
     proto::{self, BlockKind},
     rotation::{self, KeyArgs, RotateArgs, previous_key_file},
     server::StartError,
@@ -68,6 +68,7 @@ async fn rotate(
         key: KeyArgs {
             database: h.settings.database.clone(),
             secret_key,
+            secret_key_file: None,
         },
         new_key_file,
     })
@@ -290,6 +291,48 @@ async fn without_the_previous_key_a_form_of_the_old_key_is_forged(backend: Backe
     assert!(rules(&late).contains(&"form-token-invalid"), "{late:?}");
 }
 
+/// A key given as a file (`--secret-key-file`) is rotated in place, as the key file beside a
+/// SQLite database is: the new key takes its place, the old one stays beside it as `.previous`,
+/// and a server given the file reads both, so the forms of pages opened before still pass.
+async fn a_key_file_given_by_name_is_replaced_and_the_old_key_kept_beside_it(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    let site = moderated_site(&h).await;
+    let form = prepare_form(&h, &site, "b").await;
+    stop(&mut h).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("deployment.key");
+    write_new_key_file(&file, &h.key).expect("the key file");
+
+    let rotated = rotation::rotate(&RotateArgs {
+        key: KeyArgs {
+            database: h.settings.database.clone(),
+            secret_key: None,
+            secret_key_file: Some(file.clone()),
+        },
+        new_key_file: None,
+    })
+    .await
+    .expect("rotates");
+    assert_eq!(rotated.key_file.as_deref(), Some(file.as_path()));
+    let previous = read_key_file(&previous_key_file(&file)).expect("the old key beside it");
+    assert_eq!(previous.to_base64(), h.key.to_base64());
+    let new_key = read_key_file(&file).expect("the new key in its place");
+    assert_ne!(new_key.to_base64(), h.key.to_base64());
+
+    h.restart_configured(|settings| {
+        settings.secret_key = None;
+        settings.secret_key_file = Some(file.clone());
+    })
+    .await
+    .expect("starts with the rotated file");
+    let late = with_form(
+        reply_by("b", "An old page.", "Fay", "fay@example.com"),
+        form,
+    );
+    let (_, _, late) = assessed(&h, &site, late).await;
+    assert!(!rules(&late).contains(&"form-token-invalid"), "{late:?}");
+}
+
 /// A rotation beside a running server would race it: the server would go on sealing under the
 /// old key. While one serves, the rotation is refused and changes nothing (SQLite: the file's
 /// lock; PostgreSQL: the serving lock each replica holds shared); once it stops, it goes through.
@@ -419,6 +462,7 @@ backend_tests!(
     without_the_previous_key_a_form_of_the_old_key_is_forged,
     a_rotation_is_refused_while_a_server_serves,
     the_binary_rotates_more_replies_than_a_batch_holds,
+    a_key_file_given_by_name_is_replaced_and_the_old_key_kept_beside_it,
 );
 
 /// On the SQLite default the key file is the key: the rotation makes the new one, puts it in
@@ -543,6 +587,7 @@ async fn checking_a_key_against_a_missing_sqlite_file_creates_none() {
             url: format!("sqlite://{}", missing.display()),
         },
         secret_key: Some(Secret::from(&SecretKey::generate())),
+        secret_key_file: None,
     })
     .await;
     assert!(

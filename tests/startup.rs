@@ -1,14 +1,57 @@
-//! Starting the server: what it needs from its settings before it serves.
+//! Starting the server: what it needs from its settings before it serves, and the files it
+//! keeps secrets in, which must be their owner's alone.
 
 mod common;
 
+use std::{
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::Output,
+};
+
 use common::{Backend, Harness, TestDatabase, assessed, backend_tests, reply};
 use replyguard::{
-    config::{Secret, ServeSettings},
+    config::{Secret, ServeSettings, with_suffix},
     ids::CommentId,
-    privacy::{SecretKey, Vault},
+    privacy::{PrivacyError, SecretKey, Vault},
     server::{self, StartError},
+    store::StoreError,
 };
+
+/// Writes `contents` to a new file at `path`, readable by its owner only, as a restore from a
+/// backup that keeps modes does.
+fn write_owner_only(path: &Path, contents: &[u8]) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .expect("a new file");
+    file.write_all(contents).expect("written");
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("the file")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The message of a refusal names the file, its mode, and the `chmod` that fixes it.
+fn names_the_chmod(message: &str, path: &Path, shown_mode: &str) {
+    let expected = format!(
+        "{} is readable by others (mode {shown_mode}): run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    );
+    assert!(message.contains(&expected), "{expected:?} in {message}");
+}
 
 /// Stops the harness's server and starts one on the same database with `key`.
 async fn restart_with(h: &mut Harness, key: Option<Secret>) -> Result<(), StartError> {
@@ -72,6 +115,7 @@ async fn a_database_from_before_key_checks_takes_only_the_key_of_its_emails(back
 backend_tests!(
     a_server_given_another_key_than_its_databases_refuses_to_start,
     a_database_from_before_key_checks_takes_only_the_key_of_its_emails,
+    a_secret_key_file_gives_the_server_its_key,
 );
 
 /// Restored from a backup without its key file, a SQLite database would meet a new key made on
@@ -96,7 +140,7 @@ async fn a_sqlite_database_whose_key_file_is_lost_refuses_a_new_one() {
     }
     assert!(!key_file.exists(), "the new key file is left behind");
 
-    std::fs::write(&key_file, backed_up).expect("the key file is restored");
+    write_owner_only(&key_file, &backed_up);
     restart_with(&mut h, None)
         .await
         .expect("starts with its key file");
@@ -150,4 +194,233 @@ async fn a_second_server_on_one_sqlite_file_is_refused() {
         Ok(_) => panic!("two servers on one SQLite file"),
     }
     h.restart().await;
+}
+
+/// A key file anyone on the machine can read opens every stored email: the server refuses it as
+/// ssh refuses such a private key, says how to fix it, and starts once it is fixed.
+#[tokio::test]
+async fn a_key_file_others_can_read_stops_the_server_with_the_chmod_that_fixes_it() {
+    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let key_file = h.db_path().with_extension("key");
+    chmod(&key_file, 0o644);
+
+    match restart_with(&mut h, None).await {
+        Err(err @ StartError::Key(PrivacyError::Exposed(_))) => {
+            names_the_chmod(&err.to_string(), &key_file, "0644");
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(()) => panic!("started with a key file others can read"),
+    }
+    assert_eq!(
+        mode(&key_file),
+        0o644,
+        "the mode is the operator's to change"
+    );
+
+    chmod(&key_file, 0o640);
+    let refused = restart_with(&mut h, None).await;
+    assert!(
+        matches!(&refused, Err(StartError::Key(PrivacyError::Exposed(_))))
+            && refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("readable by its group")),
+        "a group that can read it is refused too: {:?}",
+        refused.err().map(|e| e.to_string())
+    );
+
+    chmod(&key_file, 0o600);
+    restart_with(&mut h, None)
+        .await
+        .expect("starts once the key file is private");
+}
+
+/// After a rotation the old key stays in `….key.previous`, which the server reads: it is held to
+/// the same rule.
+#[tokio::test]
+async fn a_previous_key_file_others_can_read_stops_the_server_too() {
+    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let previous = with_suffix(&h.db_path().with_extension("key"), ".previous");
+    write_owner_only(&previous, SecretKey::generate().to_base64().as_bytes());
+    chmod(&previous, 0o644);
+
+    match restart_with(&mut h, None).await {
+        Err(err @ StartError::Key(PrivacyError::Exposed(_))) => {
+            names_the_chmod(&err.to_string(), &previous, "0644");
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(()) => panic!("started with a previous key file others can read"),
+    }
+    chmod(&previous, 0o600);
+    restart_with(&mut h, None)
+        .await
+        .expect("starts once the file is private");
+}
+
+/// A SQLite database holds every reader's sealed email and keyed hashes: one others can read
+/// (as an older release left it, or a copy made carelessly) is refused with the fix.
+#[tokio::test]
+async fn a_sqlite_database_others_can_read_stops_the_server_with_the_chmod_that_fixes_it() {
+    let mut h = Harness::new(Backend::Sqlite).await;
+    let key = Secret::from(&h.key);
+    let database = h.db_path();
+    chmod(&database, 0o644);
+
+    match restart_with(&mut h, Some(key.clone())).await {
+        Err(err @ StartError::Store(StoreError::Exposed(_))) => {
+            names_the_chmod(&err.to_string(), &database, "0644");
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(()) => panic!("started on a database others can read"),
+    }
+    chmod(&database, 0o600);
+    restart_with(&mut h, Some(key))
+        .await
+        .expect("starts once the database is private");
+}
+
+/// A first start makes the database, its `-wal` and `-shm`, and the key file readable by their
+/// owner only, whatever the umask lets other files be.
+#[tokio::test]
+async fn a_fresh_sqlite_deployment_keeps_its_files_readable_by_their_owner_only() {
+    let db = TestDatabase::new(Backend::Sqlite).await;
+    let settings = ServeSettings::new("127.0.0.1:0".parse().expect("addr"), db.url.clone());
+    let server = server::start(&settings).await.expect("server starts");
+
+    let database = db.sqlite_path();
+    let files: Vec<PathBuf> = vec![
+        with_suffix(&database, "-wal"),
+        with_suffix(&database, "-shm"),
+        database.with_extension("key"),
+        database,
+    ];
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// The key can come from a file named by `--secret-key-file` / `REPLYGUARD_SECRET_KEY_FILE`,
+/// held to the same rule as the key file beside a SQLite database, and it must be the
+/// database's key like any other.
+async fn a_secret_key_file_gives_the_server_its_key(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    assessed(&h, &site, reply("story", "Sealed under the key.")).await;
+    let file = h.db.dir.path().join("given.key");
+    write_owner_only(&file, format!("{}\n", h.key.to_base64()).as_bytes());
+    let from_file = |settings: &mut ServeSettings| {
+        settings.secret_key = None;
+        settings.secret_key_file = Some(file.clone());
+    };
+
+    h.restart_configured(from_file)
+        .await
+        .expect("starts with the key from the file");
+    if backend == Backend::Sqlite {
+        assert!(
+            !h.db_path().with_extension("key").exists(),
+            "no key file is made beside the database when one is given"
+        );
+    }
+
+    chmod(&file, 0o644);
+    match h.restart_configured(from_file).await {
+        Err(err @ StartError::Key(PrivacyError::Exposed(_))) => {
+            names_the_chmod(&err.to_string(), &file, "0644");
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(()) => panic!("started with a key file others can read"),
+    }
+
+    let another = h.db.dir.path().join("another.key");
+    write_owner_only(&another, SecretKey::generate().to_base64().as_bytes());
+    let refused = h
+        .restart_configured(|settings| {
+            settings.secret_key = None;
+            settings.secret_key_file = Some(another.clone());
+        })
+        .await;
+    refused_for_the_key(refused);
+}
+
+/// Runs the real `replyguard` with `args` and `env`, nothing else of the caller's settings.
+fn replyguard(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("REPLYGUARD_") {
+            command.env_remove(name);
+        }
+    }
+    command.args(args).envs(env.iter().copied());
+    command.output().expect("replyguard runs")
+}
+
+/// `ps` shows a command line to every user of the machine: a key given as a flag is refused
+/// with where to put it instead, while the same key from the environment or a file is taken.
+#[tokio::test]
+async fn a_secret_key_on_the_command_line_is_refused_and_taken_from_the_environment() {
+    let h = Harness::new(Backend::Sqlite).await;
+    let site = h.site("news.example.com").await;
+    assessed(&h, &site, reply("story", "Sealed under the key.")).await;
+    let key = h.key.to_base64();
+    let url = h.settings.database.url.clone();
+
+    for args in [
+        vec!["key", "check", "--database", &url, "--secret-key", &key],
+        vec!["serve", "--database", &url, "--secret-key", &key],
+        vec!["serve", "--database", &url, "--previous-secret-key", &key],
+    ] {
+        let refused = replyguard(&args, &[]);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{args:?} was taken");
+        assert!(
+            stderr.contains("on the command line shows the key")
+                && stderr.contains("_SECRET_KEY in the environment")
+                && stderr.contains("-file FILE"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains(&key),
+            "the refusal repeats the key: {stderr}"
+        );
+    }
+
+    let from_env = replyguard(
+        &["key", "check", "--database", &url],
+        &[("REPLYGUARD_SECRET_KEY", &key)],
+    );
+    assert!(
+        from_env.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_env.stderr)
+    );
+    assert!(String::from_utf8_lossy(&from_env.stdout).contains("the key is the one"));
+
+    let file = h.db.dir.path().join("given.key");
+    write_owner_only(&file, key.as_bytes());
+    let file = file.display().to_string();
+    for (args, env) in [
+        (
+            vec![
+                "key",
+                "check",
+                "--database",
+                &url,
+                "--secret-key-file",
+                &file,
+            ],
+            vec![],
+        ),
+        (
+            vec!["key", "check", "--database", &url],
+            vec![("REPLYGUARD_SECRET_KEY_FILE", file.as_str())],
+        ),
+    ] {
+        let from_file = replyguard(&args, &env);
+        assert!(
+            from_file.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&from_file.stderr)
+        );
+    }
 }

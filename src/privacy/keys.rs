@@ -6,7 +6,7 @@
 use std::{
     fmt,
     fs::{self, File, OpenOptions},
-    io::{self, Write},
+    io::{self, Read, Write},
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
@@ -14,6 +14,7 @@ use std::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 
 use super::{PrivacyError, os_random};
+use crate::secret_files::{self, CheckError};
 
 /// The 32-byte secret every other privacy key is derived from.
 ///
@@ -68,8 +69,17 @@ pub fn load_or_create_key_file(path: &Path) -> Result<SecretKey, PrivacyError> {
 }
 
 /// Reads the key at `path`, which must exist.
+///
+/// A file that group or others may read or write is refused, with the `chmod` that fixes it.
 pub fn read_key_file(path: &Path) -> Result<SecretKey, PrivacyError> {
-    let text = fs::read_to_string(path).map_err(|e| with_path(e, path))?;
+    let mut file = File::open(path).map_err(|e| with_path(e, path))?;
+    secret_files::check_open(&file, path).map_err(|e| match e {
+        CheckError::Exposed(exposed) => PrivacyError::Exposed(exposed),
+        CheckError::Io { source, .. } => with_path(source, path),
+    })?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| with_path(e, path))?;
     SecretKey::from_base64(&text)
         .map_err(|e| PrivacyError::BadKey(format!("{}: {e}", path.display())))
 }
@@ -246,7 +256,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("secret.key");
         let existing = SecretKey::generate();
-        fs::write(&path, existing.to_base64())?;
+        write_private_file(&path, existing.to_base64().as_bytes())?;
 
         let loaded = load_or_create_key_file(&path)?;
         assert_eq!(loaded.as_bytes(), existing.as_bytes());
@@ -257,13 +267,41 @@ mod tests {
     fn a_corrupt_key_file_is_reported_with_its_path_and_left_alone() -> Result<(), PrivacyError> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("secret.key");
-        fs::write(&path, "garbage")?;
+        write_private_file(&path, b"garbage")?;
 
         match load_or_create_key_file(&path) {
             Err(PrivacyError::BadKey(m)) => assert!(m.contains("secret.key")),
             other => panic!("expected BadKey, got {other:?}"),
         }
         assert_eq!(fs::read_to_string(&path)?, "garbage");
+        Ok(())
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_refused_with_the_chmod_that_fixes_it_and_left_alone()
+    -> Result<(), PrivacyError> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("replyguard.key");
+        let existing = SecretKey::generate();
+        write_private_file(&path, existing.to_base64().as_bytes())?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+
+        match load_or_create_key_file(&path) {
+            Err(err @ PrivacyError::Exposed(_)) => assert!(
+                err.to_string().contains(&format!(
+                    "{} is readable by others (mode 0644): run `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                )),
+                "{err}"
+            ),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(fs::read_to_string(&path)?, existing.to_base64());
+        assert_eq!(fs::metadata(&path)?.permissions().mode() & 0o777, 0o644);
+
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+        assert_eq!(read_key_file(&path)?.as_bytes(), existing.as_bytes());
         Ok(())
     }
 

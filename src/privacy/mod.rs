@@ -36,6 +36,9 @@ pub enum PrivacyError {
     /// The key file could not be read or written.
     #[error("key file: {0}")]
     Io(#[from] std::io::Error),
+    /// The key file is open to group or others.
+    #[error(transparent)]
+    Exposed(#[from] crate::secret_files::Exposed),
     /// A sealed email or text failed authentication: wrong key, wrong site or comment,
     /// truncated or altered.
     #[error("sealed data could not be decrypted")]

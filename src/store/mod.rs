@@ -78,6 +78,9 @@ pub enum StoreError {
     /// Anything else the database said.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
+    /// The SQLite database, or its `-wal` or `-shm`, is open to group or others.
+    #[error(transparent)]
+    Exposed(#[from] crate::secret_files::CheckError),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -33,6 +33,7 @@ use super::{
     stored_lesson, token_note,
 };
 use crate::{
+    config::with_suffix,
     ids::{AuditId, CommentId, SiteId},
     moderation::{
         Access, Action, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject,
@@ -40,6 +41,7 @@ use crate::{
         ERASED_NAME, Erasure, NewBlock, QueueEvent, SweepReport, audit_action,
     },
     privacy::Rekeying,
+    secret_files,
     spam::{Label, Policy, RecentReply},
 };
 
@@ -71,7 +73,17 @@ const SEED_ROWS_PER_STATEMENT: usize = 500;
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`.
+    ///
+    /// A database made here is readable by its owner only, and so are the `-wal` and `-shm`
+    /// files SQLite makes beside it (with the database's mode); an existing one that group or
+    /// others may read or write is refused.
     pub async fn open(url: &str) -> StoreResult<Self> {
+        if let Some(path) = crate::config::sqlite_path(url) {
+            secret_files::create_private(&path)?;
+            let wal = with_suffix(&path, "-wal");
+            let shm = with_suffix(&path, "-shm");
+            secret_files::check_paths(&[path, wal, shm])?;
+        }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
