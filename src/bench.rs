@@ -33,6 +33,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
     api::codec::Codec,
+    privacy::generate_token,
     proto::{
         Author, ClientInfo, CommentStatus, CountCommentsRequest, ListCommentsRequest,
         ListQueueRequest, SubmitCommentRequest, comments_client::CommentsClient,
@@ -65,6 +66,11 @@ pub enum Workload {
     Count,
     /// 70% list, 20% count, 10% submit.
     Mix,
+    /// `ListComments` with a new made-up site key each call, as a flood of forged
+    /// credentials would: every call is refused (`UNAUTHENTICATED`, or `RESOURCE_EXHAUSTED`
+    /// once the address is barred), and what it measures is what refusing costs, and what
+    /// it leaves real callers beside it. Needs no token.
+    MadeUp,
 }
 
 /// A moderation queue.
@@ -363,6 +369,18 @@ impl Worker {
                 });
                 self.comments.count_comments(request).await.map(drop)
             }
+            Workload::MadeUp => {
+                let mut request = Request::new(ListCommentsRequest {
+                    article: self.article.clone(),
+                    page_size: self.page_size,
+                    ..Default::default()
+                });
+                let forged = format!("Bearer {}", generate_token("rg_site_"));
+                if let Ok(forged) = forged.parse::<MetadataValue<Ascii>>() {
+                    request.metadata_mut().insert("authorization", forged);
+                }
+                self.list_summary(request).await.map(drop)
+            }
         }
     }
 }
@@ -415,7 +433,7 @@ fn realistic_reply(run: u64, worker: u64, call: u64) -> SubmitCommentRequest {
 /// Runs one load test.
 pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     let auth = match (&args.token, args.workload) {
-        (None, Workload::Health) => None,
+        (None, Workload::Health | Workload::MadeUp) => None,
         (None, workload) => return Err(BenchError::NoToken(workload)),
         (Some(token), _) => Some(
             format!("Bearer {token}")
