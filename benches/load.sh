@@ -67,7 +67,9 @@ for server in "$@"; do
         FROM ($addresses FROM n)"
     fi
   fi
-  "$server" serve --listen "127.0.0.1:$PORT" --database "$db" >"$dir/serve.log" 2>&1 &
+  # One token at tens of thousands of calls a second is far past the default rates.
+  REPLYGUARD_HOST_RATE=0 REPLYGUARD_MODERATOR_RATE=0 \
+    "$server" serve --listen "127.0.0.1:$PORT" --database "$db" >"$dir/serve.log" 2>&1 &
   pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   for _ in $(seq 1 50); do

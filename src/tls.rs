@@ -16,7 +16,7 @@ use futures_util::Stream;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::mpsc,
+    sync::{Semaphore, mpsc},
 };
 use tokio_rustls::{
     TlsAcceptor,
@@ -177,12 +177,25 @@ impl ServerTls {
     }
 }
 
+/// TLS handshakes in progress at once; each may take up to [`HANDSHAKE_TIMEOUT`].
+const MAX_HANDSHAKES: usize = 256;
+
 async fn accept(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     ready: mpsc::Sender<TlsStream<TcpStream>>,
 ) {
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
+        // Past the bound, connections wait in the kernel's backlog: a crowd of clients that
+        // never finish their handshake cannot grow the server's memory without end.
+        let place = tokio::select! {
+            place = Arc::clone(&handshakes).acquire_owned() => match place {
+                Ok(place) => place,
+                Err(_) => return,
+            },
+            () = ready.closed() => return,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -199,7 +212,11 @@ async fn accept(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
         }
-        tokio::spawn(handshake(stream, peer, acceptor.clone(), ready.clone()));
+        let handshake = handshake(stream, peer, acceptor.clone(), ready.clone());
+        tokio::spawn(async move {
+            handshake.await;
+            drop(place);
+        });
     }
 }
 
