@@ -12,7 +12,10 @@ use std::{
 use clap::Args;
 
 use crate::{
-    moderation::Retention, privacy::SecretKey, store::DEFAULT_POOL_SIZE, telemetry::LogFormat,
+    moderation::Retention,
+    privacy::{PrivacyError, SecretKey, read_key_file},
+    store::DEFAULT_POOL_SIZE,
+    telemetry::LogFormat,
 };
 
 /// Days a reply keeps its IP address, user agent, referrer and idempotency key when not told
@@ -39,6 +42,57 @@ pub struct DatabaseArgs {
     pub url: String,
 }
 
+/// The deployment's secret key, as the server and every operator's command that seals or
+/// opens emails take it: from the environment or a file, never from the command line (`ps`
+/// shows a command line to every user); on SQLite, by default the key file beside the
+/// database.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SecretKeyArgs {
+    /// 32 random bytes in standard base64; encrypts emails and signs tokens. From the
+    /// environment only: the flag is refused.
+    #[arg(
+        long,
+        env = "REPLYGUARD_SECRET_KEY",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub secret_key: Option<Secret>,
+
+    /// A file holding the secret key (as `replyguard key generate` writes it), readable by its
+    /// owner only; or REPLYGUARD_SECRET_KEY in the environment. Neither on SQLite: the key file
+    /// beside the database.
+    #[arg(
+        long,
+        env = "REPLYGUARD_SECRET_KEY_FILE",
+        value_name = "FILE",
+        conflicts_with = "secret_key"
+    )]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+impl SecretKeyArgs {
+    /// The key given, from the environment or from its file (with the file's path); `None`
+    /// when neither is given. A key file group or others may read is refused.
+    pub fn given(&self) -> Result<Option<(SecretKey, Option<PathBuf>)>, PrivacyError> {
+        match (&self.secret_key, &self.secret_key_file) {
+            (Some(secret), _) => Ok(Some((SecretKey::from_base64(secret.expose())?, None))),
+            (None, Some(path)) => Ok(Some((read_key_file(path)?, Some(path.clone())))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The file the key lives in: the one given, or, when no key is given, the one beside the
+    /// SQLite database `database_url` names; `None` for a key from the environment, or none
+    /// given for another database.
+    pub fn key_file(&self, database_url: &str) -> Option<PathBuf> {
+        match (&self.secret_key, &self.secret_key_file) {
+            (Some(_), _) => None,
+            (None, Some(path)) => Some(path.clone()),
+            (None, None) => sqlite_path(database_url).map(|database| key_file_beside(&database)),
+        }
+    }
+}
+
 /// The settings of `replyguard serve`.
 #[derive(Args, Clone, Debug)]
 pub struct ServeSettings {
@@ -60,26 +114,8 @@ pub struct ServeSettings {
     )]
     pub database_pool_size: u32,
 
-    /// 32 random bytes in standard base64; encrypts emails and signs tokens. From the
-    /// environment only: the flag is refused, since `ps` shows a command line to every user.
-    #[arg(
-        long,
-        env = "REPLYGUARD_SECRET_KEY",
-        hide_env_values = true,
-        hide = true
-    )]
-    pub secret_key: Option<Secret>,
-
-    /// A file holding the secret key (as `replyguard key generate` writes it), readable by its
-    /// owner only; or REPLYGUARD_SECRET_KEY in the environment. Neither on SQLite: a key file
-    /// beside the database is created and used.
-    #[arg(
-        long,
-        env = "REPLYGUARD_SECRET_KEY_FILE",
-        value_name = "FILE",
-        conflicts_with = "secret_key"
-    )]
-    pub secret_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: SecretKeyArgs,
 
     /// The key before `replyguard key rotate`; from the environment only, as the key.
     #[arg(
@@ -290,8 +326,7 @@ impl ServeSettings {
                 url: database_url.into(),
             },
             database_pool_size: DEFAULT_POOL_SIZE,
-            secret_key: None,
-            secret_key_file: None,
+            key: SecretKeyArgs::default(),
             previous_secret_key: None,
             previous_secret_key_file: None,
             metrics_listen: None,

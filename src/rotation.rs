@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::{
-    config::{DatabaseArgs, Secret, key_file_beside, sqlite_path, with_suffix},
+    config::{DatabaseArgs, SecretKeyArgs, sqlite_path, with_suffix},
     privacy::{Rekeying, SecretKey, Vault, read_key_file, replace_key_file, write_new_key_file},
     server::{self, DeploymentKey, KeyStanding, SqliteLock, key_standing},
     store::{self, RekeyReport, Store},
@@ -27,25 +27,10 @@ use crate::{
 pub struct KeyArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// The deployment's key now (32 bytes, standard base64); on SQLite, by default the key
-    /// file beside the database.
-    #[arg(
-        long,
-        env = "REPLYGUARD_SECRET_KEY",
-        hide_env_values = true,
-        hide = true
-    )]
-    pub secret_key: Option<Secret>,
-    /// A file holding the deployment's key now, readable by its owner only (or
-    /// REPLYGUARD_SECRET_KEY in the environment). A rotation puts the new key in its place and
+    /// The deployment's key now. A rotation puts the new key in the place of a key file, and
     /// leaves the old one beside it as `FILE.previous`.
-    #[arg(
-        long,
-        env = "REPLYGUARD_SECRET_KEY_FILE",
-        value_name = "FILE",
-        conflicts_with = "secret_key"
-    )]
-    pub secret_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: SecretKeyArgs,
 }
 
 impl KeyArgs {
@@ -53,18 +38,15 @@ impl KeyArgs {
     /// which must exist; with
     /// the key file's path when the key is one.
     fn current(&self) -> Result<(SecretKey, Option<PathBuf>), String> {
-        let (key, file) = match (&self.secret_key, &self.secret_key_file) {
-            (Some(secret), _) => (SecretKey::from_base64(secret.expose()), None),
-            (None, Some(path)) => (read_key_file(path), Some(path.clone())),
-            (None, None) => {
-                let database = sqlite_path(&self.database.url).ok_or(
-                    "REPLYGUARD_SECRET_KEY must be set to the key this database was written with",
-                )?;
-                let path = key_file_beside(&database);
-                (read_key_file(&path), Some(path))
-            }
-        };
-        Ok((key.map_err(|e| e.to_string())?, file))
+        if let Some(given) = self.key.given().map_err(|e| e.to_string())? {
+            return Ok(given);
+        }
+        let path = self
+            .key
+            .key_file(&self.database.url)
+            .ok_or("REPLYGUARD_SECRET_KEY must be set to the key this database was written with")?;
+        let key = read_key_file(&path).map_err(|e| e.to_string())?;
+        Ok((key, Some(path)))
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use uuid::{NoContext, Timestamp, Uuid};
 
 use crate::{
-    config::{DEFAULT_RETAIN_CLIENT_DAYS, DatabaseArgs, Secret},
+    config::{DEFAULT_RETAIN_CLIENT_DAYS, DatabaseArgs, SecretKeyArgs},
     ids::{CommentId, SiteId},
     moderation::CommentStatus,
     privacy::{Vault, mask_contacts},
@@ -56,25 +56,9 @@ pub struct SeedArgs {
     pub batch: u64,
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// The deployment's secret key (32 bytes, standard base64), so that the
-    /// server can open the sealed emails; on SQLite, by default the key file
-    /// beside the database.
-    #[arg(
-        long,
-        env = "REPLYGUARD_SECRET_KEY",
-        hide_env_values = true,
-        hide = true
-    )]
-    pub secret_key: Option<Secret>,
-    /// A file holding the deployment's secret key, readable by its owner only (or
-    /// REPLYGUARD_SECRET_KEY in the environment).
-    #[arg(
-        long,
-        env = "REPLYGUARD_SECRET_KEY_FILE",
-        value_name = "FILE",
-        conflicts_with = "secret_key"
-    )]
-    pub secret_key_file: Option<std::path::PathBuf>,
+    /// The deployment's key, so that the server can open the sealed emails.
+    #[command(flatten)]
+    pub key: SecretKeyArgs,
 }
 
 /// The article that gets the largest thread.
@@ -117,12 +101,8 @@ impl SeedReport {
 
 /// Fills the site; returns what was added.
 pub async fn run(args: &SeedArgs) -> Result<SeedReport, String> {
-    let key = crate::server::secret_key_for(
-        args.secret_key.as_ref(),
-        args.secret_key_file.as_deref(),
-        &args.database.url,
-    )
-    .map_err(|e| e.to_string())?;
+    let key =
+        crate::server::secret_key_for(&args.key, &args.database.url).map_err(|e| e.to_string())?;
     let store = store::open(&args.database.url)
         .await
         .map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@
 use std::{
     fs::{File, OpenOptions, TryLockError},
     net::SocketAddr,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::Arc,
     time::Duration,
 };
@@ -24,7 +24,7 @@ use crate::{
         auth::AuthLayer,
         guard::{COMMENTS_MAX_MESSAGE_BYTES, Guard, MODERATION_MAX_MESSAGE_BYTES},
     },
-    config::{Secret, ServeSettings, key_file_beside, sqlite_path, with_suffix},
+    config::{SecretKeyArgs, ServeSettings, key_file_beside, sqlite_path, with_suffix},
     metrics::MetricsServer,
     moderation::Sweeper,
     privacy::{
@@ -223,27 +223,17 @@ impl DeploymentKey {
 /// The secret key: from the settings, or from the key file beside a SQLite
 /// database (created on first start). Other databases must be given one.
 pub fn secret_key(settings: &ServeSettings) -> Result<DeploymentKey, StartError> {
-    secret_key_for(
-        settings.secret_key.as_ref(),
-        settings.secret_key_file.as_deref(),
-        &settings.database.url,
-    )
+    secret_key_for(&settings.key, &settings.database.url)
 }
 
 /// The secret key given, or the key file given, or else the key file beside the SQLite
 /// database `database_url` names: what the server would use, for the operator's commands that
 /// seal emails. A key file group or others may read is refused.
 pub fn secret_key_for(
-    secret: Option<&Secret>,
-    file: Option<&Path>,
+    given: &SecretKeyArgs,
     database_url: &str,
 ) -> Result<DeploymentKey, StartError> {
-    let given = match (secret, file) {
-        (Some(secret), _) => Some(SecretKey::from_base64(secret.expose())?),
-        (None, Some(path)) => Some(read_key_file(path)?),
-        (None, None) => None,
-    };
-    if let Some(key) = given {
+    if let Some((key, _)) = given.given()? {
         return Ok(DeploymentKey { key, created: None });
     }
     let database = sqlite_path(database_url).ok_or(StartError::MissingKey)?;
@@ -326,11 +316,7 @@ async fn key_matches(store: &dyn Store, vault: &Vault) -> Result<(), StartError>
 /// file `replyguard key rotate` left beside the key file (the one given, or the one beside a
 /// SQLite database).
 fn previous_key(settings: &ServeSettings) -> Result<Option<SecretKey>, StartError> {
-    let key_file = match (&settings.secret_key, &settings.secret_key_file) {
-        (Some(_), _) => None,
-        (None, Some(path)) => Some(path.clone()),
-        (None, None) => sqlite_path(&settings.database.url).map(|db| key_file_beside(&db)),
-    };
+    let key_file = settings.key.key_file(&settings.database.url);
     let (key, from) = match (
         &settings.previous_secret_key,
         &settings.previous_secret_key_file,

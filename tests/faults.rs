@@ -38,7 +38,7 @@ async fn calls_fail_fast_while_postgres_is_away_and_recover_when_it_returns() {
 
     let key = SecretKey::generate();
     let mut settings = ServeSettings::new("127.0.0.1:0".parse().expect("addr"), url.to_string());
-    settings.secret_key = Some(Secret::from(&key));
+    settings.key.secret_key = Some(Secret::from(&key));
     let running = server::start(&settings).await.expect("server starts");
     // Sites and tokens straight into the same schema.
     let h_store = replyguard::store::open(&db.url).await.expect("store");

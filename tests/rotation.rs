@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use common::{Backend, Harness, TestSite, approve, assessed, backend_tests, reply_by, submitted};
 use replyguard::{
-    config::Secret,
+    config::{Secret, SecretKeyArgs},
     ids::CommentId,
     moderation::{CommentStatus, Scope, audit_action},
     privacy::{SecretKey, Vault, read_key_file, write_new_key_file},
@@ -67,8 +67,10 @@ async fn rotate(
     rotation::rotate(&RotateArgs {
         key: KeyArgs {
             database: h.settings.database.clone(),
-            secret_key,
-            secret_key_file: None,
+            key: SecretKeyArgs {
+                secret_key,
+                secret_key_file: None,
+            },
         },
         new_key_file,
     })
@@ -186,11 +188,11 @@ async fn a_rotation_moves_every_author_and_text_to_the_new_key(backend: Backend)
     let again = rotate(&h, Some(old.clone()), Some(new_file)).await;
     assert!(again.is_err(), "rotated twice from one key");
     refused_for_the_key(
-        h.restart_configured(|settings| settings.secret_key = Some(old.clone()))
+        h.restart_configured(|settings| settings.key.secret_key = Some(old.clone()))
             .await,
     );
     h.restart_configured(|settings| {
-        settings.secret_key = Some(Secret::from(&new_key));
+        settings.key.secret_key = Some(Secret::from(&new_key));
         settings.previous_secret_key = Some(old);
     })
     .await
@@ -279,7 +281,7 @@ async fn without_the_previous_key_a_form_of_the_old_key_is_forged(backend: Backe
     rotate(&h, Some(Secret::from(&h.key)), Some(new_file))
         .await
         .expect("rotates");
-    h.restart_configured(|settings| settings.secret_key = Some(Secret::from(&new_key)))
+    h.restart_configured(|settings| settings.key.secret_key = Some(Secret::from(&new_key)))
         .await
         .expect("the new key starts");
 
@@ -306,8 +308,10 @@ async fn a_key_file_given_by_name_is_replaced_and_the_old_key_kept_beside_it(bac
     let rotated = rotation::rotate(&RotateArgs {
         key: KeyArgs {
             database: h.settings.database.clone(),
-            secret_key: None,
-            secret_key_file: Some(file.clone()),
+            key: SecretKeyArgs {
+                secret_key: None,
+                secret_key_file: Some(file.clone()),
+            },
         },
         new_key_file: None,
     })
@@ -320,8 +324,8 @@ async fn a_key_file_given_by_name_is_replaced_and_the_old_key_kept_beside_it(bac
     assert_ne!(new_key.to_base64(), h.key.to_base64());
 
     h.restart_configured(|settings| {
-        settings.secret_key = None;
-        settings.secret_key_file = Some(file.clone());
+        settings.key.secret_key = None;
+        settings.key.secret_key_file = Some(file.clone());
     })
     .await
     .expect("starts with the rotated file");
@@ -470,7 +474,8 @@ backend_tests!(
 /// the server reads to accept the forms of pages opened before.
 #[tokio::test]
 async fn a_sqlite_key_file_is_replaced_and_the_old_key_kept_beside_it() {
-    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let mut h =
+        Harness::configured(Backend::Sqlite, |settings| settings.key.secret_key = None).await;
     let site = moderated_site(&h).await;
     let (id, ..) = assessed(
         &h,
@@ -519,7 +524,8 @@ async fn a_sqlite_key_file_is_replaced_and_the_old_key_kept_beside_it() {
 /// without touching the database again.
 #[tokio::test]
 async fn a_rotation_cut_short_after_its_commit_is_finished_by_running_it_again() {
-    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let mut h =
+        Harness::configured(Backend::Sqlite, |settings| settings.key.secret_key = None).await;
     let site = moderated_site(&h).await;
     assessed(
         &h,
@@ -556,7 +562,8 @@ async fn a_rotation_cut_short_after_its_commit_is_finished_by_running_it_again()
 /// running now: it is left alone, and this rotation refused.
 #[tokio::test]
 async fn a_new_key_the_database_is_not_under_is_left_alone() {
-    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let mut h =
+        Harness::configured(Backend::Sqlite, |settings| settings.key.secret_key = None).await;
     stop(&mut h).await;
     let key_file = h.db_path().with_extension("key");
     let old = replyguard::privacy::read_key_file(&key_file).expect("the key");
@@ -586,8 +593,10 @@ async fn checking_a_key_against_a_missing_sqlite_file_creates_none() {
         database: replyguard::config::DatabaseArgs {
             url: format!("sqlite://{}", missing.display()),
         },
-        secret_key: Some(Secret::from(&SecretKey::generate())),
-        secret_key_file: None,
+        key: SecretKeyArgs {
+            secret_key: Some(Secret::from(&SecretKey::generate())),
+            secret_key_file: None,
+        },
     })
     .await;
     assert!(

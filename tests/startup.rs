@@ -55,7 +55,7 @@ fn names_the_chmod(message: &str, path: &Path, shown_mode: &str) {
 
 /// Stops the harness's server and starts one on the same database with `key`.
 async fn restart_with(h: &mut Harness, key: Option<Secret>) -> Result<(), StartError> {
-    h.restart_configured(|settings| settings.secret_key = key)
+    h.restart_configured(|settings| settings.key.secret_key = key)
         .await
 }
 
@@ -123,7 +123,8 @@ backend_tests!(
 /// file behind, and starts once the old one is back.
 #[tokio::test]
 async fn a_sqlite_database_whose_key_file_is_lost_refuses_a_new_one() {
-    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let mut h =
+        Harness::configured(Backend::Sqlite, |settings| settings.key.secret_key = None).await;
     let site = h.site("news.example.com").await;
     assessed(&h, &site, reply("story", "Sealed under the key file.")).await;
     let key_file = h.db_path().with_extension("key");
@@ -151,7 +152,7 @@ async fn a_server_on_postgres_without_a_secret_key_refuses_to_start() {
     // Refused before the database is opened, so PostgreSQL need not be up.
     let url = common::postgres_admin_url();
     let settings = ServeSettings::new("127.0.0.1:0".parse().expect("addr"), url);
-    assert!(settings.secret_key.is_none());
+    assert!(settings.key.secret_key.is_none());
 
     match server::start(&settings).await {
         Err(err @ StartError::MissingKey) => {
@@ -200,7 +201,8 @@ async fn a_second_server_on_one_sqlite_file_is_refused() {
 /// ssh refuses such a private key, says how to fix it, and starts once it is fixed.
 #[tokio::test]
 async fn a_key_file_others_can_read_stops_the_server_with_the_chmod_that_fixes_it() {
-    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let mut h =
+        Harness::configured(Backend::Sqlite, |settings| settings.key.secret_key = None).await;
     let key_file = h.db_path().with_extension("key");
     chmod(&key_file, 0o644);
 
@@ -238,7 +240,8 @@ async fn a_key_file_others_can_read_stops_the_server_with_the_chmod_that_fixes_i
 /// the same rule.
 #[tokio::test]
 async fn a_previous_key_file_others_can_read_stops_the_server_too() {
-    let mut h = Harness::configured(Backend::Sqlite, |settings| settings.secret_key = None).await;
+    let mut h =
+        Harness::configured(Backend::Sqlite, |settings| settings.key.secret_key = None).await;
     let previous = with_suffix(&h.db_path().with_extension("key"), ".previous");
     write_owner_only(&previous, SecretKey::generate().to_base64().as_bytes());
     chmod(&previous, 0o644);
@@ -309,8 +312,8 @@ async fn a_secret_key_file_gives_the_server_its_key(backend: Backend) {
     let file = h.db.dir.path().join("given.key");
     write_owner_only(&file, format!("{}\n", h.key.to_base64()).as_bytes());
     let from_file = |settings: &mut ServeSettings| {
-        settings.secret_key = None;
-        settings.secret_key_file = Some(file.clone());
+        settings.key.secret_key = None;
+        settings.key.secret_key_file = Some(file.clone());
     };
 
     h.restart_configured(from_file)
@@ -336,8 +339,8 @@ async fn a_secret_key_file_gives_the_server_its_key(backend: Backend) {
     write_owner_only(&another, SecretKey::generate().to_base64().as_bytes());
     let refused = h
         .restart_configured(|settings| {
-            settings.secret_key = None;
-            settings.secret_key_file = Some(another.clone());
+            settings.key.secret_key = None;
+            settings.key.secret_key_file = Some(another.clone());
         })
         .await;
     refused_for_the_key(refused);

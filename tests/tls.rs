@@ -320,7 +320,7 @@ async fn a_tls_start_error_names_the_file_at_fault() {
         async move {
             let db = TestDatabase::new(Backend::Sqlite).await;
             let mut settings = ServeSettings::new("127.0.0.1:0".parse().expect("addr"), &db.url);
-            settings.secret_key = Some(Secret::from(&SecretKey::generate()));
+            settings.key.secret_key = Some(Secret::from(&SecretKey::generate()));
             settings.tls_cert = Some(cert);
             settings.tls_key = Some(key);
             match server::start(&settings).await {
@@ -355,7 +355,7 @@ async fn a_certificate_without_its_key_refuses_to_start() {
     let (cert, _) = files.write_issued("server", &ca.server("replyguard"));
     let db = TestDatabase::new(Backend::Sqlite).await;
     let mut settings = ServeSettings::new("127.0.0.1:0".parse().expect("addr"), &db.url);
-    settings.secret_key = Some(Secret::from(&SecretKey::generate()));
+    settings.key.secret_key = Some(Secret::from(&SecretKey::generate()));
     settings.tls_cert = Some(cert);
 
     match server::start(&settings).await {

@@ -391,7 +391,7 @@ impl Harness {
         let db = TestDatabase::new(backend).await;
         let key = SecretKey::generate();
         let mut settings = ServeSettings::new("127.0.0.1:0".parse().expect("addr"), db.url.clone());
-        settings.secret_key = Some(Secret::from(&key));
+        settings.key.secret_key = Some(Secret::from(&key));
         configure(&mut settings);
         let server = server::start(&settings).await.expect("server starts");
         let store = store::open(&settings.database.url)
