@@ -15,7 +15,7 @@ use std::{
 
 use futures_util::future::BoxFuture;
 use tonic::{
-    Request, Status,
+    Code, Request, Status,
     body::Body,
     transport::server::{TcpConnectInfo, TlsConnectInfo},
 };
@@ -184,12 +184,11 @@ where
 /// decoding it; gRPC names that `RESOURCE_EXHAUSTED`, and the caller is told the limit. No
 /// handler answers `OUT_OF_RANGE` itself.
 fn sized(path: &str, response: http::Response<Body>) -> http::Response<Body> {
-    let headers = response.headers();
-    let too_large = headers.get("grpc-status").is_some_and(|code| code == "11")
-        && headers
-            .get("grpc-message")
-            .and_then(|message| message.to_str().ok())
-            .is_some_and(|message| message.contains("too%20large"));
+    // Only a refusal before any work answers with its status in the headers; a handler's
+    // answer carries it in the trailers.
+    let too_large = Status::from_header_map(response.headers()).is_some_and(|status| {
+        status.code() == Code::OutOfRange && status.message().contains("too large")
+    });
     if !too_large {
         return response;
     }
@@ -238,9 +237,8 @@ fn request_id(request: &http::Request<Body>) -> String {
 }
 
 /// The caller's credential, and the digest it was found by. What no live token can be is
-/// refused without a read: a token of the wrong shape, one found unknown lately, and while
-/// the address is over its budget of unknown ones, any token this server has not seen
-/// succeed lately.
+/// refused without a read: a token of the wrong shape, and while the address is over its
+/// budget of unknown ones, any token this server has not seen succeed lately.
 async fn authenticate(
     store: &dyn Store,
     guard: &Guard,
@@ -277,23 +275,17 @@ async fn authenticate(
             ),
         ));
     }
-    let unknown = || {
-        failed(
-            AuthFailure::Unknown,
-            Status::unauthenticated("unknown or revoked credential"),
-        )
-    };
     let digest = token_digest(token);
-    if guard.known_unknown(&digest) {
-        return Err(unknown());
-    }
     if !guard.proven(&digest) {
         guard.may_look_up(peer)?;
     }
+    // The store remembers a token it found unknown, so repeating one costs no read.
     let Some(credential) = store.credential(&digest).await.map_err(store_status)? else {
-        guard.remember_unknown(digest);
         guard.looked_up_in_vain(peer);
-        return Err(unknown());
+        return Err(failed(
+            AuthFailure::Unknown,
+            Status::unauthenticated("unknown or revoked credential"),
+        ));
     };
     guard.remember_proven(digest);
     if credential.role != role {

@@ -40,19 +40,10 @@ pub const COMMENTS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// is as long as validation allows fits with room to spare.
 pub const MODERATION_MAX_MESSAGE_BYTES: usize = 3 * 1024 * 1024;
 
-/// How long a token that was just found unknown is refused without a read. A token is
-/// found only once issued, and issued tokens are random, so no caller can have sent one
-/// before it existed: remembering it longer than a revocation takes is safe.
-const UNKNOWN_FOR: Duration = Duration::from_secs(60);
-
 /// How long a token that just authenticated a call is exempt from its address's bar for
 /// unknown credentials. Its calls still read it again as often as ever, so a revocation
 /// takes effect as before.
 const PROVEN_FOR: Duration = Duration::from_secs(600);
-
-/// At most this many unknown tokens are remembered; past it, more are refused by the
-/// address budget alone.
-const MAX_UNKNOWN: usize = 16_384;
 
 /// At most this many proven tokens are remembered; a deployment has a few per site.
 const MAX_PROVEN: usize = 4_096;
@@ -120,7 +111,6 @@ pub struct Guard {
     unknown_checks: AtomicU64,
     /// Addresses over their budget of unknown credentials, until when.
     barred: Mutex<HashMap<Peer, Instant>>,
-    unknown: DigestMemory,
     proven: DigestMemory,
     watches: Mutex<HashMap<TokenId, u32>>,
 }
@@ -136,7 +126,6 @@ impl Guard {
             )),
             unknown_checks: AtomicU64::new(0),
             barred: Mutex::new(HashMap::new()),
-            unknown: DigestMemory::new(UNKNOWN_FOR, MAX_UNKNOWN),
             proven: DigestMemory::new(PROVEN_FOR, MAX_PROVEN),
             watches: Mutex::new(HashMap::new()),
             limits: limits.clone(),
@@ -172,18 +161,9 @@ impl Guard {
             .map_or(limit, |asked| asked.min(limit))
     }
 
-    /// Whether `digest` was found unknown lately: refused again without a read.
-    pub fn known_unknown(&self, digest: &[u8; 32]) -> bool {
-        self.unknown.holds(digest, Instant::now())
-    }
-
     /// Whether `digest` authenticated a call lately.
     pub fn proven(&self, digest: &[u8; 32]) -> bool {
         self.proven.holds(digest, Instant::now())
-    }
-
-    pub fn remember_unknown(&self, digest: [u8; 32]) {
-        self.unknown.put(digest, Instant::now());
     }
 
     pub fn remember_proven(&self, digest: [u8; 32]) {

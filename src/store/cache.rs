@@ -17,7 +17,7 @@ use std::{
     collections::{HashMap, VecDeque},
     hash::{BuildHasher, RandomState},
     sync::{Arc, Mutex, MutexGuard},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
@@ -149,7 +149,9 @@ impl Store for CachedStore {
     }
 
     async fn insert_token(&self, token: &NewToken) -> StoreResult<()> {
-        self.inner.insert_token(token).await
+        let result = self.inner.insert_token(token).await;
+        self.credentials.forget_unknown(&token.digest);
+        result
     }
 
     async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64> {
@@ -163,10 +165,14 @@ impl Store for CachedStore {
         if let Some(credential) = self.credentials.get(digest, asked) {
             return Ok(Some(credential));
         }
+        if self.credentials.known_unknown(digest, asked) {
+            return Ok(None);
+        }
         let generation = self.credentials.generation();
         let found = self.inner.credential(digest).await?;
-        if let Some(credential) = &found {
-            self.credentials.put(*digest, credential, asked, generation);
+        match &found {
+            Some(credential) => self.credentials.put(*digest, credential, asked, generation),
+            None => self.credentials.put_unknown(*digest, asked),
         }
         Ok(found)
     }
@@ -828,9 +834,13 @@ impl ThreadCache {
 }
 
 /// Live credentials as they were read, each trusted for
-/// [`CREDENTIAL_RECHECK`] from the moment its read began. Unknown and
-/// revoked tokens are never kept, so a new token works at once and random
-/// tokens cannot fill it.
+/// [`CREDENTIAL_RECHECK`] from the moment its read began, and the tokens
+/// found unknown, each for [`UNKNOWN_FOR`], so that a caller repeating a
+/// made-up or revoked token costs no read for it. The unknown are kept
+/// apart and bounded on their own, so that random tokens cannot push out
+/// live ones. A token is unknown until it is issued, and issued tokens are
+/// random: nobody can have asked for one before it existed, so a new token
+/// still works at once.
 #[derive(Default)]
 struct CredentialCache {
     state: Mutex<CredentialState>,
@@ -842,10 +852,18 @@ struct CredentialState {
     /// began before one is not kept.
     generation: u64,
     entries: HashMap<[u8; 32], (Instant, Credential)>,
+    /// Tokens found unknown, and when.
+    unknown: HashMap<[u8; 32], Instant>,
 }
 
 /// At most this many credentials are kept; a deployment has a few per site.
 const MAX_CREDENTIALS: usize = 4096;
+
+/// How long a token found unknown is answered as unknown without a read.
+const UNKNOWN_FOR: Duration = Duration::from_secs(60);
+
+/// At most this many unknown tokens are kept; past it, more cost a read each.
+const MAX_UNKNOWN: usize = 16_384;
 
 impl CredentialCache {
     fn lock(&self) -> MutexGuard<'_, CredentialState> {
@@ -879,6 +897,31 @@ impl CredentialCache {
             }
         }
         state.entries.insert(digest, (read, credential.clone()));
+    }
+
+    fn known_unknown(&self, digest: &[u8; 32], now: Instant) -> bool {
+        self.lock()
+            .unknown
+            .get(digest)
+            .is_some_and(|found| now.saturating_duration_since(*found) < UNKNOWN_FOR)
+    }
+
+    fn put_unknown(&self, digest: [u8; 32], found: Instant) {
+        let mut state = self.lock();
+        if state.unknown.len() >= MAX_UNKNOWN {
+            state
+                .unknown
+                .retain(|_, at| found.saturating_duration_since(*at) < UNKNOWN_FOR);
+            if state.unknown.len() >= MAX_UNKNOWN {
+                return;
+            }
+        }
+        state.unknown.insert(digest, found);
+    }
+
+    /// A token issued through this store is known from now on.
+    fn forget_unknown(&self, digest: &[u8; 32]) {
+        self.lock().unknown.remove(digest);
     }
 
     fn clear(&self) {
@@ -1216,6 +1259,42 @@ mod tests {
         assert!(
             cache.get(&[3; 32], read).is_none(),
             "read before the revocation"
+        );
+    }
+
+    #[test]
+    fn an_unknown_token_is_remembered_for_a_minute_and_forgotten_once_issued() {
+        let cache = CredentialCache::default();
+        let found = Instant::now();
+        cache.put_unknown([1; 32], found);
+        assert!(cache.known_unknown(&[1; 32], found + UNKNOWN_FOR / 2));
+        assert!(!cache.known_unknown(&[1; 32], found + UNKNOWN_FOR));
+        assert!(!cache.known_unknown(&[2; 32], found));
+        cache.forget_unknown(&[1; 32]);
+        assert!(!cache.known_unknown(&[1; 32], found));
+    }
+
+    #[test]
+    fn unknown_tokens_are_bounded_apart_from_live_ones() {
+        let cache = CredentialCache::default();
+        let found = Instant::now();
+        for n in 0..MAX_UNKNOWN as u32 {
+            let mut digest = [0; 32];
+            digest[..4].copy_from_slice(&n.to_le_bytes());
+            cache.put_unknown(digest, found);
+        }
+        cache.put_unknown([0xff; 32], found);
+        assert!(!cache.known_unknown(&[0xff; 32], found), "full");
+        cache.put([0xee; 32], &credential(), found, cache.generation());
+        assert!(
+            cache.get(&[0xee; 32], found).is_some(),
+            "live ones still kept"
+        );
+        let later = found + UNKNOWN_FOR;
+        cache.put_unknown([0xff; 32], later);
+        assert!(
+            cache.known_unknown(&[0xff; 32], later),
+            "expired ones make room"
         );
     }
 
