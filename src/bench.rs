@@ -370,13 +370,13 @@ impl Worker {
                 self.comments.count_comments(request).await.map(drop)
             }
             Workload::MadeUp => {
-                let mut request = Request::new(ListCommentsRequest {
+                let mut request = self.request(ListCommentsRequest {
                     article: self.article.clone(),
                     page_size: self.page_size,
                     ..Default::default()
                 });
-                let forged = format!("Bearer {}", generate_token("rg_site_"));
-                if let Ok(forged) = forged.parse::<MetadataValue<Ascii>>() {
+                // A generated token is base64url after a fixed prefix: it always parses.
+                if let Ok(forged) = format!("Bearer {}", generate_token("rg_site_")).parse() {
                     request.metadata_mut().insert("authorization", forged);
                 }
                 self.list_summary(request).await.map(drop)

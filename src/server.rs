@@ -145,10 +145,16 @@ impl RunningServer {
         sweeper.stop();
         closing.send_replace(true);
         let _ = shutdown.send(());
-        if let Some(metrics) = metrics {
-            metrics.shutdown().await;
-        }
-        let served = match tokio::time::timeout(grace, &mut task).await {
+        // Both drain within the one grace period.
+        let drained = async {
+            let metrics = async {
+                if let Some(metrics) = metrics {
+                    metrics.shutdown().await;
+                }
+            };
+            tokio::join!(&mut task, metrics).0
+        };
+        let served = match tokio::time::timeout(grace, drained).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => std::panic::resume_unwind(join.into_panic()),
             Err(_) => {

@@ -101,24 +101,15 @@ impl ServerTls {
     /// TLS as `settings` ask for it: `None` when they give no certificate, so the server speaks
     /// plaintext. The files are read now, so that a missing or bad one stops the start.
     pub fn from_settings(settings: &ServeSettings) -> Result<Option<ServerTls>, TlsError> {
-        let (cert, key) = match (&settings.tls_cert, &settings.tls_key) {
-            (Some(cert), Some(key)) => (cert, key),
-            (None, None) if settings.tls_client_ca.is_some() => {
-                return Err(TlsError::ClientCaWithoutTls);
-            }
-            (None, None) => return Ok(None),
-            (Some(_), None) => {
-                return Err(TlsError::Unpaired {
-                    given: "--tls-cert",
-                    missing: "--tls-key",
-                });
-            }
-            (None, Some(_)) => {
-                return Err(TlsError::Unpaired {
-                    given: "--tls-key",
-                    missing: "--tls-cert",
-                });
-            }
+        let pair = paired(
+            ("--tls-cert", &settings.tls_cert),
+            ("--tls-key", &settings.tls_key),
+        )?;
+        let Some((cert, key)) = pair else {
+            return match settings.tls_client_ca {
+                Some(_) => Err(TlsError::ClientCaWithoutTls),
+                None => Ok(None),
+            };
         };
         let provider = provider();
         let resolver = RenewedCert::load(cert, key, Arc::clone(&provider))?;
@@ -361,13 +352,32 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-/// The certificates of a PEM file, at least one.
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+/// Two settings that go together: both, or neither.
+fn paired<'a, T>(
+    (first, a): (&'static str, &'a Option<T>),
+    (second, b): (&'static str, &'a Option<T>),
+) -> Result<Option<(&'a T, &'a T)>, TlsError> {
+    match (a, b) {
+        (Some(a), Some(b)) => Ok(Some((a, b))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(TlsError::Unpaired {
+            given: first,
+            missing: second,
+        }),
+        (None, Some(_)) => Err(TlsError::Unpaired {
+            given: second,
+            missing: first,
+        }),
+    }
+}
+
+/// The certificates of `pem`, read from `path`: at least one.
+fn parse_certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let no_certificate = |reason: String| TlsError::NoCertificate {
         path: path.to_owned(),
         reason,
     };
-    let certs = CertificateDer::pem_slice_iter(&read(path)?)
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| no_certificate(e.to_string()))?;
     if certs.is_empty() {
@@ -376,16 +386,9 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_slice(&read(path)?).map_err(|e| TlsError::NoKey {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
 fn read_roots(path: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
-    for cert in read_certs(path)? {
+    for cert in parse_certs(path, &read(path)?)? {
         roots.add(cert).map_err(|source| TlsError::BadCa {
             path: path.to_owned(),
             source,
@@ -400,8 +403,22 @@ fn certified_key(
     key: &Path,
     provider: &CryptoProvider,
 ) -> Result<CertifiedKey, TlsError> {
-    let chain = read_certs(cert)?;
-    let private = read_key(key)?;
+    certified_pem(cert, &read(cert)?, key, &read(key)?, provider)
+}
+
+/// The chain in `cert_pem` (read from `cert`) with the key in `key_pem` (from `key`).
+fn certified_pem(
+    cert: &Path,
+    cert_pem: &[u8],
+    key: &Path,
+    key_pem: &[u8],
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let chain = parse_certs(cert, cert_pem)?;
+    let private = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::NoKey {
+        path: key.to_owned(),
+        reason: e.to_string(),
+    })?;
     CertifiedKey::from_der(chain, private, provider).map_err(|source| match source {
         rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
             cert: cert.to_owned(),
@@ -463,29 +480,20 @@ impl ClientTls {
         let mut config = ClientTlsConfig::new();
         config = match &self.ca_cert {
             Some(path) => {
-                read_certs(path)?;
-                config.ca_certificate(Certificate::from_pem(read(path)?))
+                let pem = read(path)?;
+                parse_certs(path, &pem)?;
+                config.ca_certificate(Certificate::from_pem(pem))
             }
             None => config.with_native_roots(),
         };
-        match (&self.client_cert, &self.client_key) {
-            (Some(cert), Some(key)) => {
-                certified_key(cert, key, &provider())?;
-                config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
-            }
-            (None, None) => {}
-            (Some(_), None) => {
-                return Err(TlsError::Unpaired {
-                    given: "--client-cert",
-                    missing: "--client-key",
-                });
-            }
-            (None, Some(_)) => {
-                return Err(TlsError::Unpaired {
-                    given: "--client-key",
-                    missing: "--client-cert",
-                });
-            }
+        let identity = paired(
+            ("--client-cert", &self.client_cert),
+            ("--client-key", &self.client_key),
+        )?;
+        if let Some((cert, key)) = identity {
+            let (cert_pem, key_pem) = (read(cert)?, read(key)?);
+            certified_pem(cert, &cert_pem, key, &key_pem, &provider())?;
+            config = config.identity(Identity::from_pem(cert_pem, key_pem));
         }
         endpoint
             .tls_config(config)

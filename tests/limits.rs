@@ -232,7 +232,6 @@ async fn made_up_tokens_are_refused_and_cannot_starve_a_real_caller(backend: Bac
     assert_eq!(malformed.code(), Code::Unauthenticated);
     assert!(malformed.message().contains("malformed"), "{malformed:?}");
 
-    let before = metrics::render();
     let mut throttled = None;
     for _ in 0..100 {
         let made_up = replyguard::privacy::generate_token("rg_site_");
@@ -253,7 +252,6 @@ async fn made_up_tokens_are_refused_and_cannot_starve_a_real_caller(backend: Bac
     }
     let throttled = throttled.expect("an address sending unknown tokens is barred");
     assert!(retry_after(&throttled) > Duration::ZERO);
-    assert_ne!(before, metrics::render(), "failures are counted");
     assert!(
         metrics::render().contains(r#"replyguard_auth_failures_total{reason="throttled"}"#),
         "{}",
@@ -505,7 +503,9 @@ impl Serve {
 
 #[test]
 fn sigterm_stops_the_server_with_a_watch_open() {
-    let (serve, mod_token) = Serve::start(2);
+    // A grace period longer than the bound: the process must end because the watch ended,
+    // not because the grace period ran out.
+    let (serve, mod_token) = Serve::start(60);
     let _watcher = Watcher::start(&serve.endpoint, &mod_token);
     let status = serve.terminate(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
