@@ -67,7 +67,9 @@ async fn hold_the_only_place(
     Status,
 ) {
     let mut probe = h.comments(token).await;
+    let deadline = Instant::now() + ADMITTED_WITHIN;
     loop {
+        assert!(Instant::now() < deadline, "no call held the only place");
         let hanging = tokio::spawn(hanging_call(h.endpoint(), token.to_owned(), None));
         while !hanging.is_finished() {
             match probe
@@ -77,6 +79,25 @@ async fn hold_the_only_place(
                 Ok(_) => common::poll_pause().await,
                 Err(refused) if !hanging.is_finished() => return (hanging, refused),
                 Err(_) => {}
+            }
+        }
+    }
+}
+
+/// How long a place a call gave back may take to be free again.
+const ADMITTED_WITHIN: Duration = Duration::from_secs(10);
+
+/// Calls `call` until it is answered, while it is refused with `RESOURCE_EXHAUSTED`, for at
+/// most [`ADMITTED_WITHIN`].
+async fn until_admitted<T>(what: &str, mut call: impl AsyncFnMut() -> Result<T, Status>) -> T {
+    let deadline = Instant::now() + ADMITTED_WITHIN;
+    loop {
+        match call().await {
+            Ok(answer) => return answer,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{what}: {status:?}");
+                assert!(Instant::now() < deadline, "{what}: still refused");
+                common::poll_pause().await;
             }
         }
     }
@@ -278,18 +299,12 @@ async fn a_call_beyond_the_servers_calls_in_flight_is_refused_at_once(backend: B
     hanging.abort();
     let _ = hanging.await;
     // The place is free again once the call is gone.
-    loop {
-        match comments
+    until_admitted("a call once the hanging one is gone", async || {
+        comments
             .count_comments(proto::CountCommentsRequest::default())
             .await
-        {
-            Ok(_) => break,
-            Err(status) => {
-                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-                common::poll_pause().await;
-            }
-        }
-    }
+    })
+    .await;
 }
 
 async fn no_call_outlives_its_deadline(backend: Backend) {
@@ -360,20 +375,13 @@ async fn a_token_holds_a_bounded_number_of_watches(backend: Backend) {
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     drop(first);
     // The ended watch gives its place back once the server sees it go.
-    loop {
-        match h
-            .moderation(&site.mod_token)
-            .await
+    let mut moderation = h.moderation(&site.mod_token).await;
+    until_admitted("a watch once the first has ended", async || {
+        moderation
             .watch_queue(proto::WatchQueueRequest::default())
             .await
-        {
-            Ok(_) => break,
-            Err(status) => {
-                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-                common::poll_pause().await;
-            }
-        }
-    }
+    })
+    .await;
 }
 
 async fn shutdown_ends_open_watches_with_unavailable(backend: Backend) {
