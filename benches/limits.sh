@@ -29,16 +29,28 @@ tls=$!
 TLS_KEY=$(grep REPLYGUARD_SITE_KEY tls.env | cut -d= -f2)
 sleep 2
 b() { $RG bench --duration "${DURATION:-10}" --concurrency 32 --output json "$@"; }
+# The server's own CPU time (user and system, in clock ticks), so that its cost per call is
+# told apart from the generator's, which shares the machine.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# bench JSON, then the CPU ticks the server `$1` spent on it.
+measured() {
+  local pid=$1 before after
+  shift
+  before=$(ticks "$pid")
+  b "$@"
+  after=$(ticks "$pid")
+  echo "server_cpu_ticks $((after - before)) (of $(getconf CLK_TCK) a second)"
+}
 echo "== list alone (plaintext)"; b --endpoint http://127.0.0.1:50061 --token "$REPLYGUARD_SITE_KEY" --workload list
 echo "== list beside made-up flood"
 b --endpoint http://127.0.0.1:50061 --workload made-up > flood.json &
 flood=$!
 b --endpoint http://127.0.0.1:50061 --token "$REPLYGUARD_SITE_KEY" --workload list
 wait $flood; echo "== the flood itself"; cat flood.json
-echo "== list alone again (plaintext)"; b --endpoint http://127.0.0.1:50061 --token "$REPLYGUARD_SITE_KEY" --workload list
-echo "== health plaintext"; b --endpoint http://127.0.0.1:50061 --workload health
-echo "== health TLS"; b --endpoint https://127.0.0.1:50062 --ca-cert ca.crt --workload health
-echo "== list TLS"; b --endpoint https://127.0.0.1:50062 --ca-cert ca.crt --token "$TLS_KEY" --workload list
-echo "== health plaintext again"; b --endpoint http://127.0.0.1:50061 --workload health
-echo "== list plaintext again"; b --endpoint http://127.0.0.1:50061 --token "$REPLYGUARD_SITE_KEY" --workload list
+echo "== list alone again (plaintext)"; measured $plain --endpoint http://127.0.0.1:50061 --token "$REPLYGUARD_SITE_KEY" --workload list
+echo "== health plaintext"; measured $plain --endpoint http://127.0.0.1:50061 --workload health
+echo "== health TLS"; measured $tls --endpoint https://127.0.0.1:50062 --ca-cert ca.crt --workload health
+echo "== list TLS"; measured $tls --endpoint https://127.0.0.1:50062 --ca-cert ca.crt --token "$TLS_KEY" --workload list
+echo "== health plaintext again"; measured $plain --endpoint http://127.0.0.1:50061 --workload health
+echo "== list plaintext again"; measured $plain --endpoint http://127.0.0.1:50061 --token "$REPLYGUARD_SITE_KEY" --workload list
 kill -TERM $plain $tls; wait
