@@ -276,7 +276,8 @@ async fn authenticate(
         ));
     }
     let digest = token_digest(token);
-    if !guard.proven(&digest) {
+    let proven = guard.proven(&digest);
+    if !proven {
         guard.may_look_up(peer)?;
     }
     // The store remembers a token it found unknown, so repeating one costs no read.
@@ -287,7 +288,9 @@ async fn authenticate(
             Status::unauthenticated("unknown or revoked credential"),
         ));
     };
-    guard.remember_proven(digest);
+    if !proven {
+        guard.remember_proven(digest);
+    }
     if credential.role != role {
         return Err(failed(
             AuthFailure::WrongService,

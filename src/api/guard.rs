@@ -40,9 +40,9 @@ pub const COMMENTS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// is as long as validation allows fits with room to spare.
 pub const MODERATION_MAX_MESSAGE_BYTES: usize = 3 * 1024 * 1024;
 
-/// How long a token that just authenticated a call is exempt from its address's bar for
-/// unknown credentials. Its calls still read it again as often as ever, so a revocation
-/// takes effect as before.
+/// How long a token that authenticated a call is exempt from its address's bar for unknown
+/// credentials, counted from the first call it authenticated since it was last exempt. Its
+/// calls still read it again as often as ever, so a revocation takes effect as before.
 const PROVEN_FOR: Duration = Duration::from_secs(600);
 
 /// At most this many proven tokens are remembered; a deployment has a few per site.
