@@ -434,7 +434,19 @@ impl Harness {
         let mut settings = self.settings.clone();
         settings.listen = "127.0.0.1:0".parse().expect("addr");
         configure(&mut settings);
-        self.server = Some(server::start(&settings).await?);
+        // A child process that another test of this binary is starting holds a copy of every
+        // open file, the SQLite lock file too, from its fork until its exec: the lock this
+        // process let go of may stay taken for that moment.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let server = loop {
+            match server::start(&settings).await {
+                Err(StartError::InUse { .. }) if tokio::time::Instant::now() < deadline => {
+                    poll_pause().await;
+                }
+                started => break started?,
+            }
+        };
+        self.server = Some(server);
         Ok(())
     }
 
