@@ -14,9 +14,9 @@ use common::{Backend, TestDatabase, backend_tests};
 use replyguard::{
     ids::{CommentId, SiteId, TokenId},
     moderation::{
-        Access, AccessKind, Action, BlockKind, BlockSubject, Blocked, CommentStatus, Decision,
-        DecisionOutcome, ERASED_NAME, ERASED_REASON, Erasure, FORM_NONCE_RETENTION, NewBlock,
-        REMOVED_TEXT, Retention, Scope, SweepReport,
+        self, Access, AccessKind, Action, BlockKind, BlockSubject, Blocked, CommentStatus,
+        Decision, DecisionOutcome, ERASED_NAME, ERASED_REASON, Erasure, FORM_NONCE_RETENTION,
+        NewBlock, REMOVED_TEXT, Retention, Scope, SweepReport,
     },
     privacy::{AuthorHash, KeptText, token_digest},
     spam::{Mode, Policy, Reason, Verdict},
@@ -690,16 +690,16 @@ async fn every_action_moves_the_comment_and_leaves_an_audit_row(backend: Backend
     ] {
         let c = comment(news, "story", None, CommentStatus::Pending);
         insert(store.as_ref(), &c).await;
-        let outcome = store
-            .decide(
-                &[news],
-                &Decision {
-                    note: Some("checked twice"),
-                    ..decision(c.id, action)
-                },
-            )
-            .await
-            .expect("decide");
+        let outcome = moderation::decide(
+            &*store,
+            &[news],
+            &Decision {
+                note: Some("checked twice"),
+                ..decision(c.id, action)
+            },
+        )
+        .await
+        .expect("decide");
         assert_eq!(
             outcome,
             DecisionOutcome::Applied {
@@ -744,16 +744,18 @@ async fn a_decision_outside_the_moderators_sites_is_not_found(backend: Backend) 
     insert(store.as_ref(), &theirs).await;
 
     for action in [Action::Approve, Action::Delete] {
-        let outcome = store
-            .decide(&[news], &decision(theirs.id, action))
+        let outcome = moderation::decide(&*store, &[news], &decision(theirs.id, action))
             .await
             .expect("decide");
         assert_eq!(outcome, DecisionOutcome::NotFound, "{action:?}");
     }
-    let outcome = store
-        .decide(&[news, blog], &decision(CommentId::new(), Action::Approve))
-        .await
-        .expect("decide");
+    let outcome = moderation::decide(
+        &*store,
+        &[news, blog],
+        &decision(CommentId::new(), Action::Approve),
+    )
+    .await
+    .expect("decide");
     assert_eq!(outcome, DecisionOutcome::NotFound, "an unknown id");
 
     assert_eq!(
@@ -769,16 +771,16 @@ async fn a_decision_expecting_another_status_is_a_conflict_and_changes_nothing(b
     let c = comment(news, "story", None, CommentStatus::Spam);
     insert(store.as_ref(), &c).await;
 
-    let outcome = store
-        .decide(
-            &[news],
-            &Decision {
-                expected: Some(CommentStatus::Pending),
-                ..decision(c.id, Action::Delete)
-            },
-        )
-        .await
-        .expect("decide");
+    let outcome = moderation::decide(
+        &*store,
+        &[news],
+        &Decision {
+            expected: Some(CommentStatus::Pending),
+            ..decision(c.id, Action::Delete)
+        },
+    )
+    .await
+    .expect("decide");
     assert_eq!(
         outcome,
         DecisionOutcome::Conflict {
@@ -791,16 +793,16 @@ async fn a_decision_expecting_another_status_is_a_conflict_and_changes_nothing(b
     );
     assert_eq!(store.history(c.id).await.expect("history").len(), 1);
 
-    let outcome = store
-        .decide(
-            &[news],
-            &Decision {
-                expected: Some(CommentStatus::Spam),
-                ..decision(c.id, Action::MarkHam)
-            },
-        )
-        .await
-        .expect("decide");
+    let outcome = moderation::decide(
+        &*store,
+        &[news],
+        &Decision {
+            expected: Some(CommentStatus::Spam),
+            ..decision(c.id, Action::MarkHam)
+        },
+    )
+    .await
+    .expect("decide");
     assert_eq!(
         outcome,
         DecisionOutcome::Applied {
@@ -823,8 +825,10 @@ async fn two_decisions_on_one_comment_at_once_apply_one_after_the_other(backend:
         let approve = expecting_pending(Action::Approve);
         let spam = expecting_pending(Action::MarkSpam);
         let sites = [news];
-        let (first, second) =
-            tokio::join!(store.decide(&sites, &approve), store.decide(&sites, &spam),);
+        let (first, second) = tokio::join!(
+            moderation::decide(&*store, &sites, &approve),
+            moderation::decide(&*store, &sites, &spam),
+        );
         let outcomes = [first.expect("first"), second.expect("second")];
         let applied: Vec<_> = outcomes
             .iter()
@@ -854,8 +858,7 @@ async fn deleting_a_comment_keeps_its_replies_and_its_history(backend: Backend) 
         insert(store.as_ref(), c).await;
     }
 
-    let outcome = store
-        .decide(&[news], &decision(top.id, Action::Delete))
+    let outcome = moderation::decide(&*store, &[news], &decision(top.id, Action::Delete))
         .await
         .expect("decide");
     assert_eq!(
@@ -880,8 +883,7 @@ async fn deleting_a_comment_keeps_its_replies_and_its_history(backend: Backend) 
         "the record outlives the comment"
     );
 
-    let again = store
-        .decide(&[news], &decision(top.id, Action::Delete))
+    let again = moderation::decide(&*store, &[news], &decision(top.id, Action::Delete))
         .await
         .expect("decide");
     assert_eq!(again, DecisionOutcome::NotFound);
@@ -1074,12 +1076,10 @@ async fn the_audit_log_pages_newest_first_by_site_and_by_comment(backend: Backen
     for c in [&first, &second, &theirs] {
         insert(store.as_ref(), c).await;
     }
-    store
-        .decide(&[news], &decision(first.id, Action::Approve))
+    moderation::decide(&*store, &[news], &decision(first.id, Action::Approve))
         .await
         .expect("decide");
-    store
-        .decide(&[blog], &decision(theirs.id, Action::Reject))
+    moderation::decide(&*store, &[blog], &decision(theirs.id, Action::Reject))
         .await
         .expect("decide");
     store
@@ -1913,8 +1913,7 @@ async fn a_reversed_decision_takes_its_earlier_lesson_back(backend: Backend) {
     let reply = comment(site, "/a", None, CommentStatus::Pending);
     insert(&*store, &reply).await;
 
-    store
-        .decide(&[site], &decision(reply.id, Action::MarkSpam))
+    moderation::decide(&*store, &[site], &decision(reply.id, Action::MarkSpam))
         .await
         .expect("mark spam");
     assert_eq!(
@@ -1923,8 +1922,7 @@ async fn a_reversed_decision_takes_its_earlier_lesson_back(backend: Backend) {
     );
 
     // The moderator changes their mind: the reply now teaches ham alone.
-    store
-        .decide(&[site], &decision(reply.id, Action::MarkHam))
+    moderation::decide(&*store, &[site], &decision(reply.id, Action::MarkHam))
         .await
         .expect("mark ham");
     assert_eq!(
@@ -1933,8 +1931,7 @@ async fn a_reversed_decision_takes_its_earlier_lesson_back(backend: Backend) {
     );
 
     // A decision that leaves the reply where it is teaches nothing new.
-    store
-        .decide(&[site], &decision(reply.id, Action::Approve))
+    moderation::decide(&*store, &[site], &decision(reply.id, Action::Approve))
         .await
         .expect("approve again");
     assert_eq!(
@@ -1943,8 +1940,7 @@ async fn a_reversed_decision_takes_its_earlier_lesson_back(backend: Backend) {
     );
 
     // Rejecting it later replaces the ham lesson with the weaker spam one.
-    store
-        .decide(&[site], &decision(reply.id, Action::Reject))
+    moderation::decide(&*store, &[site], &decision(reply.id, Action::Reject))
         .await
         .expect("reject");
     let ((spam, ham), features) = learned(&*store, site).await;

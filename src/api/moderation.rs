@@ -321,7 +321,8 @@ impl Moderation for ModerationApi {
                 note,
                 expected,
             };
-            let outcome = self.store.decide(&credential.sites, &decision).await;
+            let outcome =
+                crate::moderation::decide(&*self.store, &credential.sites, &decision).await;
             results.push(match outcome {
                 // One failure must not hide the decisions already applied.
                 Err(err) => {

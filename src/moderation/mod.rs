@@ -9,6 +9,7 @@
 
 mod article;
 mod block;
+mod decide;
 mod erase;
 mod retention;
 mod scope;
@@ -17,6 +18,7 @@ use std::fmt;
 
 pub use article::{ArticleClosing, ClosedArticle};
 pub use block::{BlockEntry, BlockKind, BlockOutcome, BlockSubject, Blocked, NewBlock};
+pub use decide::{decide, lesson_of};
 pub use erase::{
     ERASED_EMAIL, ERASED_NAME, ERASED_REASON, ErasedComment, Erasure, REMOVED_TEXT, is_erased,
 };
@@ -181,6 +183,8 @@ pub mod audit_action {
     pub const REOPEN_ARTICLE: &str = "reopen_article";
     /// The operator moved the deployment to a new secret key (`replyguard key rotate`).
     pub const KEY_ROTATE: &str = "key_rotate";
+    /// A site's policy changed.
+    pub const POLICY: &str = "policy";
 }
 
 /// A read of personal data: the one kind of audit row written without a

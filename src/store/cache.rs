@@ -28,16 +28,15 @@ use tokio::{
 };
 
 use super::{
-    CREDENTIAL_RECHECK, Credential, ListingEvent, ListingEvents, NewToken, PolicyEdit, RekeyReport,
-    ReplyFilter, ServingMark, Site, Store, StoreResult, StoredComment, StoredFacts, TextKeeper,
-    ThreadCursor, ThreadOrder, ThreadPage,
+    CREDENTIAL_RECHECK, Comments, Credential, Facts, Judge, Keys, ListingEvent, ListingEvents,
+    Moderating, NewToken, PolicyEdit, RekeyReport, ReplyFilter, ServingMark, Site, Sites, Store,
+    StoreResult, StoredComment, StoredFacts, TextKeeper, ThreadCursor, ThreadOrder, ThreadPage,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{
         Access, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject, Blocked,
-        ClosedArticle, Cutoffs, Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent,
-        SweepReport,
+        ClosedArticle, Cutoffs, DecisionOutcome, Erasure, NewBlock, QueueEvent, SweepReport,
     },
     privacy::Rekeying,
     spam::Policy,
@@ -135,7 +134,7 @@ fn public_only(comment: StoredComment) -> StoredComment {
 }
 
 #[async_trait]
-impl Store for CachedStore {
+impl Sites for CachedStore {
     async fn create_site(&self, name: &str, policy: &Policy) -> StoreResult<Site> {
         self.inner.create_site(name, policy).await
     }
@@ -146,6 +145,15 @@ impl Store for CachedStore {
 
     async fn site_by_id(&self, id: SiteId) -> StoreResult<Option<Site>> {
         self.inner.site_by_id(id).await
+    }
+
+    async fn update_policy(
+        &self,
+        site: SiteId,
+        actor: &str,
+        edit: &mut PolicyEdit<'_>,
+    ) -> StoreResult<Site> {
+        self.inner.update_policy(site, actor, edit).await
     }
 
     async fn insert_token(&self, token: &NewToken) -> StoreResult<()> {
@@ -176,7 +184,10 @@ impl Store for CachedStore {
         }
         Ok(found)
     }
+}
 
+#[async_trait]
+impl Comments for CachedStore {
     async fn insert_comment(&self, comment: &StoredComment, actor: &str) -> StoreResult<()> {
         let result = self.inner.insert_comment(comment, actor).await;
         // Also on failure: a commit whose answer was lost may have happened.
@@ -278,29 +289,39 @@ impl Store for CachedStore {
             .await
     }
 
-    async fn decide(
+    async fn comments_by_author(
         &self,
-        sites: &[SiteId],
-        decision: &Decision<'_>,
-    ) -> StoreResult<DecisionOutcome> {
-        let outcome = self.inner.decide(sites, decision).await;
-        if !matches!(
-            outcome,
-            Ok(DecisionOutcome::NotFound | DecisionOutcome::Conflict { .. })
-        ) {
-            // Which of the moderator's sites holds the comment is the inner
-            // store's knowledge; dropping them all is cheap at a moderator's pace.
-            for site in sites {
-                self.cache.invalidate_site(*site);
-            }
-        }
-        outcome
+        site: SiteId,
+        author_hash: &[u8],
+    ) -> StoreResult<Vec<StoredComment>> {
+        self.inner.comments_by_author(site, author_hash).await
     }
 
     async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>> {
         self.inner.history(comment).await
     }
 
+    async fn audit_page(
+        &self,
+        site: SiteId,
+        comment: Option<CommentId>,
+        before: Option<AuditId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        self.inner.audit_page(site, comment, before, limit).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        self.inner.subscribe()
+    }
+
+    fn listing_events(&self) -> Option<ListingEvents> {
+        self.inner.listing_events()
+    }
+}
+
+#[async_trait]
+impl Facts for CachedStore {
     async fn facts(
         &self,
         site: SiteId,
@@ -312,29 +333,6 @@ impl Store for CachedStore {
         self.inner
             .facts(site, author_hash, article, ip, features)
             .await
-    }
-
-    async fn key_check(&self) -> StoreResult<Option<Vec<u8>>> {
-        self.inner.key_check().await
-    }
-
-    async fn claim_key_check(&self, check: &[u8]) -> StoreResult<Vec<u8>> {
-        self.inner.claim_key_check(check).await
-    }
-
-    async fn newest_sealed_email(&self) -> StoreResult<Option<(SiteId, Vec<u8>)>> {
-        self.inner.newest_sealed_email().await
-    }
-
-    async fn rekey(&self, rekeying: &Rekeying) -> StoreResult<RekeyReport> {
-        let report = self.inner.rekey(rekeying).await?;
-        // Listings show avatar seeds, which the new key changed.
-        self.cache.clear();
-        Ok(report)
-    }
-
-    async fn mark_serving(&self) -> StoreResult<Option<ServingMark>> {
-        self.inner.mark_serving().await
     }
 
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {
@@ -353,52 +351,51 @@ impl Store for CachedStore {
             .await
     }
 
-    async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64> {
-        let kept = self.inner.keep_texts_again(keep).await?;
-        if kept > 0 {
-            // A public text may have changed; this runs when a server starts, before any read.
-            self.cache.clear();
+    async fn blocks_matching(
+        &self,
+        site: SiteId,
+        subject: &BlockSubject<'_>,
+    ) -> StoreResult<Vec<BlockEntry>> {
+        self.inner.blocks_matching(site, subject).await
+    }
+
+    async fn article_closed(&self, site: SiteId, article: &str) -> StoreResult<bool> {
+        let ticket = self.cache.ticket(site);
+        if let Some(closed) = self.cache.closed(site, article) {
+            return Ok(closed);
         }
-        Ok(kept)
+        let closed = self.inner.article_closed(site, article).await?;
+        if let Some(ticket) = ticket {
+            self.cache.put_closed(ticket, site, article, closed);
+        }
+        Ok(closed)
     }
+}
 
-    fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
-        self.inner.subscribe()
-    }
-
-    fn listing_events(&self) -> Option<ListingEvents> {
-        self.inner.listing_events()
-    }
-
-    async fn update_policy(
+#[async_trait]
+impl Moderating for CachedStore {
+    async fn decide(
         &self,
-        site: SiteId,
-        actor: &str,
-        edit: &mut PolicyEdit<'_>,
-    ) -> StoreResult<Site> {
-        self.inner.update_policy(site, actor, edit).await
-    }
-
-    async fn audit_page(
-        &self,
-        site: SiteId,
-        comment: Option<CommentId>,
-        before: Option<AuditId>,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        self.inner.audit_page(site, comment, before, limit).await
+        sites: &[SiteId],
+        comment: CommentId,
+        judge: &Judge<'_>,
+    ) -> StoreResult<DecisionOutcome> {
+        let outcome = self.inner.decide(sites, comment, judge).await;
+        if !matches!(
+            outcome,
+            Ok(DecisionOutcome::NotFound | DecisionOutcome::Conflict { .. })
+        ) {
+            // Which of the moderator's sites holds the comment is the inner
+            // store's knowledge; dropping them all is cheap at a moderator's pace.
+            for site in sites {
+                self.cache.invalidate_site(*site);
+            }
+        }
+        outcome
     }
 
     async fn record_access(&self, access: &Access<'_>) -> StoreResult<()> {
         self.inner.record_access(access).await
-    }
-
-    async fn comments_by_author(
-        &self,
-        site: SiteId,
-        author_hash: &[u8],
-    ) -> StoreResult<Vec<StoredComment>> {
-        self.inner.comments_by_author(site, author_hash).await
     }
 
     async fn erase_author(&self, erasure: &Erasure<'_>) -> StoreResult<u64> {
@@ -434,26 +431,6 @@ impl Store for CachedStore {
         self.inner.unblock(block).await
     }
 
-    async fn blocks_matching(
-        &self,
-        site: SiteId,
-        subject: &BlockSubject<'_>,
-    ) -> StoreResult<Vec<BlockEntry>> {
-        self.inner.blocks_matching(site, subject).await
-    }
-
-    async fn article_closed(&self, site: SiteId, article: &str) -> StoreResult<bool> {
-        let ticket = self.cache.ticket(site);
-        if let Some(closed) = self.cache.closed(site, article) {
-            return Ok(closed);
-        }
-        let closed = self.inner.article_closed(site, article).await?;
-        if let Some(ticket) = ticket {
-            self.cache.put_closed(ticket, site, article, closed);
-        }
-        Ok(closed)
-    }
-
     async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool> {
         let result = self.inner.close_article(closing).await;
         // Dropped even on an error: the change may have been committed.
@@ -479,6 +456,41 @@ impl Store for CachedStore {
             self.cache.clear();
         }
         result
+    }
+}
+
+#[async_trait]
+impl Keys for CachedStore {
+    async fn key_check(&self) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.key_check().await
+    }
+
+    async fn claim_key_check(&self, check: &[u8]) -> StoreResult<Vec<u8>> {
+        self.inner.claim_key_check(check).await
+    }
+
+    async fn newest_sealed_email(&self) -> StoreResult<Option<(SiteId, Vec<u8>)>> {
+        self.inner.newest_sealed_email().await
+    }
+
+    async fn rekey(&self, rekeying: &Rekeying) -> StoreResult<RekeyReport> {
+        let report = self.inner.rekey(rekeying).await?;
+        // Listings show avatar seeds, which the new key changed.
+        self.cache.clear();
+        Ok(report)
+    }
+
+    async fn mark_serving(&self) -> StoreResult<Option<ServingMark>> {
+        self.inner.mark_serving().await
+    }
+
+    async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64> {
+        let kept = self.inner.keep_texts_again(keep).await?;
+        if kept > 0 {
+            // A public text may have changed; this runs when a server starts, before any read.
+            self.cache.clear();
+        }
+        Ok(kept)
     }
 }
 

@@ -8,6 +8,7 @@ mod cache;
 mod postgres;
 mod rekey;
 mod rows;
+mod sql;
 mod sqlite;
 
 use std::{
@@ -23,18 +24,18 @@ use chrono::{DateTime, SubsecRound, Utc};
 pub use cache::CachedStore;
 pub use postgres::PostgresStore;
 pub use rekey::RekeyReport;
+pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
     moderation::{
         Access, Action, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject,
-        Blocked, ClosedArticle, CommentStatus, Cutoffs, Decision, DecisionOutcome, EXPIRED_NOTE,
-        Erasure, NewBlock, QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport,
-        audit_action,
+        Blocked, ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, EXPIRED_NOTE, Erasure,
+        NewBlock, QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, audit_action,
     },
     privacy::{KeptText, PrivacyError, Rekeying, Vault},
-    spam::{LearnedStats, Policy, Reason, RecentReply, Verdict},
+    spam::{Label, LearnedStats, Policy, Reason, RecentReply, Verdict},
 };
 
 /// A storage failure, in the terms the service answers with.
@@ -318,46 +319,34 @@ pub struct StoredFacts {
     pub learned: LearnedStats,
 }
 
-/// What a decision teaches the site's classifier: a moderator who moves a
-/// reply says what it was; one who leaves it where it is says nothing new.
-pub(crate) fn lesson(
-    action: crate::moderation::Action,
-    from: CommentStatus,
-    to: Option<CommentStatus>,
-) -> Option<(crate::spam::Label, f32)> {
-    if to == Some(from) {
-        return None;
-    }
-    crate::spam::Label::from_action(action)
+/// A lesson for the classifier: what a reply was, and how much that counts.
+pub type Lesson = (Label, f32);
+
+/// A comment as a decision finds it, read in the decision's transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Deciding {
+    pub site: SiteId,
+    pub status: CommentStatus,
+    /// What the comment taught the classifier last, if anything.
+    pub lesson: Option<Lesson>,
 }
 
-/// The changes a decision makes to the learned statistics, given the lesson
-/// the reply taught last (`earlier`, as stored with it): a reply teaches what
-/// its latest decision says, so a moderator who changes their mind takes the
-/// earlier lesson back. Empty when the decision teaches nothing.
-pub(crate) fn lessons(
-    new: Option<(crate::spam::Label, f32)>,
-    earlier: Option<(crate::spam::Label, f32)>,
-) -> Vec<(crate::spam::Label, f32)> {
-    let Some(new) = new else {
-        return Vec::new();
-    };
-    let mut changes = Vec::with_capacity(2);
-    if let Some((label, weight)) = earlier {
-        changes.push((label, -weight));
-    }
-    changes.push(new);
-    changes
+/// What one decision changes, in its transaction.
+#[derive(Clone, Debug)]
+pub struct DecisionChange<'a> {
+    /// The comment's new status; `None` deletes it.
+    pub to: Option<CommentStatus>,
+    /// The lesson to keep with the comment, replacing the one it kept; `None` keeps that one.
+    pub lesson: Option<Lesson>,
+    /// What to add to the site's learned statistics (a weight below zero takes one back).
+    pub taught: Vec<Lesson>,
+    pub audit: NewAuditRow<'a>,
 }
 
-/// A reply's stored lesson, from its two columns; a damaged pair reads as
-/// none, so it is never taken back twice.
-pub(crate) fn stored_lesson(
-    label: Option<String>,
-    weight: Option<f32>,
-) -> Option<(crate::spam::Label, f32)> {
-    Some((crate::spam::Label::parse(label.as_deref()?)?, weight?))
-}
+/// Given a comment as a decision finds it, what the decision changes, or the outcome it is
+/// refused with: [`crate::moderation`]'s rules, applied by [`Moderating::decide`].
+pub type Judge<'a> =
+    dyn Fn(&Deciding) -> Result<DecisionChange<'a>, DecisionOutcome> + Send + Sync + 'a;
 
 /// How many recent replies the near-duplicate rule compares against.
 pub const RECENT_REPLIES: u32 = 200;
@@ -399,151 +388,20 @@ pub struct ListingEvents {
     pub listening: bool,
 }
 
-/// What the rest of the service needs from a database.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // Sites and credentials.
+/// What the rest of the service needs from a database: every concern's part.
+pub trait Store: Sites + Comments + Facts + Moderating + Keys + 'static {}
 
+impl<T> Store for T where T: Sites + Comments + Facts + Moderating + Keys + 'static {}
+
+/// Sites and the credentials that reach them.
+#[async_trait]
+pub trait Sites: Send + Sync {
     /// Creates a site; `AlreadyExists` if the name is taken.
     async fn create_site(&self, name: &str, policy: &Policy) -> StoreResult<Site>;
+
     async fn site_by_name(&self, name: &str) -> StoreResult<Option<Site>>;
+
     async fn site_by_id(&self, id: SiteId) -> StoreResult<Option<Site>>;
-    /// Stores a new credential with its sites and scopes, and a
-    /// `token_issue` audit row on each of its sites.
-    async fn insert_token(&self, token: &NewToken) -> StoreResult<()>;
-    /// Revokes every live token whose prefix starts with `prefix`, with a
-    /// `token_revoke` audit row on each of their sites; returns how many.
-    /// Servers may accept them for [`CREDENTIAL_RECHECK`] more; see
-    /// [`revoke_tokens_everywhere`].
-    async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64>;
-    /// The live (not revoked) credential with this digest.
-    async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>>;
-
-    // Comments.
-
-    /// Stores a new comment and its `submit` audit row. `AlreadyExists` when
-    /// its idempotency key was used on the site already.
-    async fn insert_comment(&self, comment: &StoredComment, actor: &str) -> StoreResult<()>;
-    /// Stores many comments at once, each with a `submit` audit row by
-    /// `actor` noted [`SEEDED_NOTE`], in one transaction: `replyguard seed`
-    /// filling a site with generated replies. Publishes no events. The
-    /// comments must be new, placed in their threads as the submit pipeline
-    /// places them, and without idempotency keys.
-    async fn seed_comments(&self, comments: &[StoredComment], actor: &str) -> StoreResult<()>;
-    async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>>;
-    async fn comment_by_idempotency_key(
-        &self,
-        site: SiteId,
-        key: &str,
-    ) -> StoreResult<Option<StoredComment>>;
-    /// One page of the approved comments of an article, a parent before its replies.
-    async fn thread_page(
-        &self,
-        site: SiteId,
-        article: &str,
-        order: ThreadOrder,
-        after: Option<&ThreadCursor>,
-        limit: u32,
-    ) -> StoreResult<Arc<ThreadPage>>;
-    /// Approved comments per article; absent articles are left out.
-    async fn count_approved(
-        &self,
-        site: SiteId,
-        articles: &[String],
-    ) -> StoreResult<HashMap<String, u64>>;
-    /// One page of a queue, oldest first.
-    async fn queue_page(
-        &self,
-        site: SiteId,
-        status: CommentStatus,
-        article: Option<&str>,
-        after: Option<CommentId>,
-        limit: u32,
-    ) -> StoreResult<Vec<StoredComment>>;
-
-    // Moderation.
-
-    /// Applies one decision to a comment of one of `sites`, with its audit row.
-    async fn decide(
-        &self,
-        sites: &[SiteId],
-        decision: &Decision<'_>,
-    ) -> StoreResult<DecisionOutcome>;
-    /// A comment's audit history, oldest first.
-    async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>>;
-
-    // Spam facts.
-
-    /// The author's and the address's history on the site, its recent
-    /// replies by other authors or under other articles than `article`, and
-    /// its learned statistics for `features`.
-    async fn facts(
-        &self,
-        site: SiteId,
-        author_hash: &[u8],
-        article: &str,
-        ip: Option<&str>,
-        features: &[u64],
-    ) -> StoreResult<StoredFacts>;
-    /// Records a form token's nonce; false when it was used before.
-    async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool>;
-    /// An earlier comment of this author on this article with the same text as the public sees
-    /// it (contact details masked: the raw text of a reply that holds them is sealed).
-    async fn duplicate_of(
-        &self,
-        site: SiteId,
-        article: &str,
-        author_hash: &[u8],
-        body_public: &str,
-    ) -> StoreResult<Option<CommentId>>;
-    /// Stores again, as `keep` keeps them, the texts an earlier release kept otherwise: those
-    /// with contact details in the clear (the partial index `comments_unsealed`: stored before
-    /// migration 0005, or by an older server beside a newer one) and those migration 0005 listed
-    /// in `texts_to_check` (an `@` in the text, which the older masking may have missed). Tells
-    /// every replica of the sites whose public texts changed; returns how many it stored.
-    async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64>;
-
-    // The deployment's secret key.
-
-    /// The key check stored with the data (`Vault::key_check`), if one is.
-    async fn key_check(&self) -> StoreResult<Option<Vec<u8>>>;
-    /// Stores `check` as the key check unless one is stored already, and returns the one that
-    /// is stored: `check`, or the one another replica stored first.
-    async fn claim_key_check(&self, check: &[u8]) -> StoreResult<Vec<u8>>;
-    /// The site and sealed email of the newest comment that has one (not erased): to try a key
-    /// on data stored before key checks.
-    async fn newest_sealed_email(&self) -> StoreResult<Option<(SiteId, Vec<u8>)>>;
-    /// Moves everything stored under the secret key to the new key of `rekeying`, in one
-    /// transaction, for `replyguard key rotate` with every replica stopped: each comment's email
-    /// and sealed text are sealed again and its author hash and avatar seed keyed again (erased
-    /// comments are left as they are); blocked authors follow their comments' new hashes, and
-    /// those no comment maps are dropped; idempotency keys are forgotten; the key check becomes
-    /// the new key's; each site gets a `key_rotate` audit row by `operator`. Changes nothing
-    /// when the stored key check is not the old key's (`WrongKey`) or a comment does not open
-    /// under it (`Corrupt`).
-    async fn rekey(&self, rekeying: &Rekeying) -> StoreResult<RekeyReport>;
-    /// Marks this process as serving the database for as long as the mark lives, so that
-    /// [`Store::rekey`] refuses to run beside it (`Serving`): a replica left serving under the
-    /// old key would go on sealing under it. Waits while a rotation runs. `None` where the
-    /// server marks it otherwise: a SQLite file is locked by the process that serves it
-    /// (`server::SqliteLock`).
-    async fn mark_serving(&self) -> StoreResult<Option<ServingMark>> {
-        Ok(None)
-    }
-
-    // Events.
-
-    /// New comments as they are committed, by this process or (on a shared
-    /// database) any other replica.
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<QueueEvent>;
-    /// What other processes change in articles' public listings, for a
-    /// cache of them; `None` where no other process writes (SQLite: one
-    /// process owns the file).
-    fn listing_events(&self) -> Option<ListingEvents> {
-        None
-    }
-
-    // Policies.
 
     /// Changes a site's policy: `edit` is given the policy as stored and returns the one to
     /// store with the note for its `policy` audit row, or `None` to leave it. The read, the
@@ -557,8 +415,78 @@ pub trait Store: Send + Sync + 'static {
         edit: &mut PolicyEdit<'_>,
     ) -> StoreResult<Site>;
 
-    // The moderators' workflow: audit log, personal data, blocklists,
-    // retention.
+    /// Stores a new credential with its sites and scopes, and a
+    /// `token_issue` audit row on each of its sites.
+    async fn insert_token(&self, token: &NewToken) -> StoreResult<()>;
+
+    /// Revokes every live token whose prefix starts with `prefix`, with a
+    /// `token_revoke` audit row on each of their sites; returns how many.
+    /// Servers may accept them for [`CREDENTIAL_RECHECK`] more; see
+    /// [`revoke_tokens_everywhere`].
+    async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64>;
+
+    /// The live (not revoked) credential with this digest.
+    async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>>;
+}
+
+/// Comments: storing them, reading them back, and hearing of new ones.
+#[async_trait]
+pub trait Comments: Send + Sync {
+    /// Stores a new comment and its `submit` audit row. `AlreadyExists` when
+    /// its idempotency key was used on the site already.
+    async fn insert_comment(&self, comment: &StoredComment, actor: &str) -> StoreResult<()>;
+
+    /// Stores many comments at once, each with a `submit` audit row by
+    /// `actor` noted [`SEEDED_NOTE`], in one transaction: `replyguard seed`
+    /// filling a site with generated replies. Publishes no events. The
+    /// comments must be new, placed in their threads as the submit pipeline
+    /// places them, and without idempotency keys.
+    async fn seed_comments(&self, comments: &[StoredComment], actor: &str) -> StoreResult<()>;
+
+    async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>>;
+
+    async fn comment_by_idempotency_key(
+        &self,
+        site: SiteId,
+        key: &str,
+    ) -> StoreResult<Option<StoredComment>>;
+
+    /// One page of the approved comments of an article, a parent before its replies.
+    async fn thread_page(
+        &self,
+        site: SiteId,
+        article: &str,
+        order: ThreadOrder,
+        after: Option<&ThreadCursor>,
+        limit: u32,
+    ) -> StoreResult<Arc<ThreadPage>>;
+
+    /// Approved comments per article; absent articles are left out.
+    async fn count_approved(
+        &self,
+        site: SiteId,
+        articles: &[String],
+    ) -> StoreResult<HashMap<String, u64>>;
+
+    /// One page of a queue, oldest first.
+    async fn queue_page(
+        &self,
+        site: SiteId,
+        status: CommentStatus,
+        article: Option<&str>,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>>;
+
+    /// Every comment of one author on a site, oldest first.
+    async fn comments_by_author(
+        &self,
+        site: SiteId,
+        author_hash: &[u8],
+    ) -> StoreResult<Vec<StoredComment>>;
+
+    /// A comment's audit history, oldest first.
+    async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>>;
 
     /// One page of a site's audit log, newest first, continuing with the
     /// entries older than `before`; only one comment's when `comment` is set.
@@ -569,20 +497,84 @@ pub trait Store: Send + Sync + 'static {
         before: Option<AuditId>,
         limit: u32,
     ) -> StoreResult<Vec<AuditRecord>>;
-    /// Records a read of personal data. The caller hands the data out only
-    /// once this has returned.
-    async fn record_access(&self, access: &Access<'_>) -> StoreResult<()>;
-    /// Every comment of one author on a site, oldest first.
-    async fn comments_by_author(
+
+    /// New comments as they are committed, by this process or (on a shared
+    /// database) any other replica.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<QueueEvent>;
+
+    /// What other processes change in articles' public listings, for a
+    /// cache of them; `None` where no other process writes (SQLite: one
+    /// process owns the file).
+    fn listing_events(&self) -> Option<ListingEvents> {
+        None
+    }
+}
+
+/// What the submit pipeline asks before it stores a reply.
+#[async_trait]
+pub trait Facts: Send + Sync {
+    /// The author's and the address's history on the site, its recent
+    /// replies by other authors or under other articles than `article`, and
+    /// its learned statistics for `features`.
+    async fn facts(
         &self,
         site: SiteId,
         author_hash: &[u8],
-    ) -> StoreResult<Vec<StoredComment>>;
+        article: &str,
+        ip: Option<&str>,
+        features: &[u64],
+    ) -> StoreResult<StoredFacts>;
+
+    /// Records a form token's nonce; false when it was used before.
+    async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool>;
+
+    /// An earlier comment of this author on this article with the same text as the public sees
+    /// it (contact details masked: the raw text of a reply that holds them is sealed).
+    async fn duplicate_of(
+        &self,
+        site: SiteId,
+        article: &str,
+        author_hash: &[u8],
+        body_public: &str,
+    ) -> StoreResult<Option<CommentId>>;
+
+    /// The entries of a site's blocklist that match `subject` ([`Blocked::matches`]), in the
+    /// order of [`Store::blocklist`]: the few a reply's author, address and domains can meet, looked up one by one, so
+    /// a long blocklist costs a reply nothing more.
+    async fn blocks_matching(
+        &self,
+        site: SiteId,
+        subject: &BlockSubject<'_>,
+    ) -> StoreResult<Vec<BlockEntry>>;
+
+    /// Whether `article` of `site` is closed to new replies.
+    async fn article_closed(&self, site: SiteId, article: &str) -> StoreResult<bool>;
+}
+
+/// The transactions of moderation: each change with its audit row, as [`crate::moderation`] decides it.
+#[async_trait]
+pub trait Moderating: Send + Sync {
+    /// Applies one decision to a comment of one of `sites`, in one transaction that holds its
+    /// row: reads what [`Deciding`] names, asks `judge` what to change, and stores that (status,
+    /// lesson, learned statistics, audit row). `NotFound` when no such comment is on those
+    /// sites; what `judge` refuses is answered as it says, with nothing changed.
+    async fn decide(
+        &self,
+        sites: &[SiteId],
+        comment: CommentId,
+        judge: &Judge<'_>,
+    ) -> StoreResult<DecisionOutcome>;
+
+    /// Records a read of personal data. The caller hands the data out only
+    /// once this has returned.
+    async fn record_access(&self, access: &Access<'_>) -> StoreResult<()>;
+
     /// Anonymises every comment of one author on a site (see
     /// [`Erasure::erase`]) with one `erase_author` audit row, in one
     /// transaction; returns how many comments it changed. Nothing of the
     /// erased values may stay readable in the database's files.
     async fn erase_author(&self, erasure: &Erasure<'_>) -> StoreResult<u64>;
+
     /// Adds an entry to a site's blocklist (nothing when it is listed
     /// already) with a `block` audit row, and, given a filter, rejects the
     /// site's pending replies it picks with a `reject` row each: all in one
@@ -592,6 +584,7 @@ pub trait Store: Send + Sync + 'static {
         block: &NewBlock<'_>,
         reject_pending: Option<&ReplyFilter<'_>>,
     ) -> StoreResult<BlockOutcome>;
+
     /// A page of a site's blocklist, by kind and then value: the entries after `after`, at
     /// most `limit`.
     async fn blocklist(
@@ -600,23 +593,16 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&Blocked>,
         limit: u32,
     ) -> StoreResult<Vec<BlockEntry>>;
+
     /// Takes `block.blocked` off the site's blocklist, with an `unblock` audit row noted
     /// [`NewBlock::audit_note`], in one transaction; false (and no row) when it was not listed.
     async fn unblock(&self, block: &NewBlock<'_>) -> StoreResult<bool>;
-    /// The entries of a site's blocklist that match `subject` ([`Blocked::matches`]), in the
-    /// order of [`Store::blocklist`]: the few a reply's author, address and domains can meet, looked up one by one, so
-    /// a long blocklist costs a reply nothing more.
-    async fn blocks_matching(
-        &self,
-        site: SiteId,
-        subject: &BlockSubject<'_>,
-    ) -> StoreResult<Vec<BlockEntry>>;
-    /// Whether `article` of `site` is closed to new replies.
-    async fn article_closed(&self, site: SiteId, article: &str) -> StoreResult<bool>;
+
     /// Closes an article to new replies or opens it again, with a `close_article` or
     /// `reopen_article` audit row noted [`ArticleClosing::audit_note`], in one transaction;
     /// false (and no row) when it already was so.
     async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool>;
+
     /// A page of a site's closed articles, by article key, after `after`.
     async fn closed_articles(
         &self,
@@ -624,6 +610,7 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<ClosedArticle>>;
+
     /// Drops the IP address, user agent, referrer and idempotency key of every reply created
     /// before `cutoffs.client_details_before`; when `cutoffs.expire_pending_before` is set,
     /// rejects every pending reply created before it with an `expire` audit row by `system`
@@ -631,6 +618,47 @@ pub trait Store: Send + Sync + 'static {
     /// status last changed before it, with a `delete` audit row by `system`; forgets the form
     /// nonces used before `cutoffs.form_nonces_before`.
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport>;
+}
+
+/// The deployment's secret key, and what is stored under it.
+#[async_trait]
+pub trait Keys: Send + Sync {
+    /// The key check stored with the data (`Vault::key_check`), if one is.
+    async fn key_check(&self) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Stores `check` as the key check unless one is stored already, and returns the one that
+    /// is stored: `check`, or the one another replica stored first.
+    async fn claim_key_check(&self, check: &[u8]) -> StoreResult<Vec<u8>>;
+
+    /// The site and sealed email of the newest comment that has one (not erased): to try a key
+    /// on data stored before key checks.
+    async fn newest_sealed_email(&self) -> StoreResult<Option<(SiteId, Vec<u8>)>>;
+
+    /// Moves everything stored under the secret key to the new key of `rekeying`, in one
+    /// transaction, for `replyguard key rotate` with every replica stopped: each comment's email
+    /// and sealed text are sealed again and its author hash and avatar seed keyed again (erased
+    /// comments are left as they are); blocked authors follow their comments' new hashes, and
+    /// those no comment maps are dropped; idempotency keys are forgotten; the key check becomes
+    /// the new key's; each site gets a `key_rotate` audit row by `operator`. Changes nothing
+    /// when the stored key check is not the old key's (`WrongKey`) or a comment does not open
+    /// under it (`Corrupt`).
+    async fn rekey(&self, rekeying: &Rekeying) -> StoreResult<RekeyReport>;
+
+    /// Marks this process as serving the database for as long as the mark lives, so that
+    /// [`Store::rekey`] refuses to run beside it (`Serving`): a replica left serving under the
+    /// old key would go on sealing under it. Waits while a rotation runs. `None` where the
+    /// server marks it otherwise: a SQLite file is locked by the process that serves it
+    /// (`server::SqliteLock`).
+    async fn mark_serving(&self) -> StoreResult<Option<ServingMark>> {
+        Ok(None)
+    }
+
+    /// Stores again, as `keep` keeps them, the texts an earlier release kept otherwise: those
+    /// with contact details in the clear (the partial index `comments_unsealed`: stored before
+    /// migration 0005, or by an older server beside a newer one) and those migration 0005 listed
+    /// in `texts_to_check` (an `@` in the text, which the older masking may have missed). Tells
+    /// every replica of the sites whose public texts changed; returns how many it stored.
+    async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64>;
 }
 
 /// The note of the audit row of a comment that `replyguard seed` made, so
@@ -702,22 +730,23 @@ pub async fn open_with(url: &str, options: &StoreOptions) -> StoreResult<Arc<dyn
     }
 }
 
-/// One audit row as both backends insert it.
-struct NewAuditRow<'a> {
-    site: SiteId,
-    comment: Option<CommentId>,
-    actor: &'a str,
-    action: &'a str,
-    from: Option<CommentStatus>,
-    to: Option<CommentStatus>,
-    note: Option<&'a str>,
-    at: DateTime<Utc>,
+/// One audit row to insert.
+#[derive(Clone, Debug)]
+pub struct NewAuditRow<'a> {
+    pub site: SiteId,
+    pub comment: Option<CommentId>,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub from: Option<CommentStatus>,
+    pub to: Option<CommentStatus>,
+    pub note: Option<&'a str>,
+    pub at: DateTime<Utc>,
 }
 
 impl<'a> NewAuditRow<'a> {
     /// A row about the site rather than one comment (a credential, an erasure, a block), which
     /// changes no status.
-    fn of_site(
+    pub fn of_site(
         site: SiteId,
         actor: &'a str,
         action: &'a str,

@@ -11,7 +11,8 @@ use sqlx::{Database, Encode, QueryBuilder, Type, types::Json};
 use uuid::Uuid;
 
 use super::{
-    Credential, Role, Site, StoreError, StoreResult, StoredComment, ThreadCursor, ThreadOrder,
+    Credential, Lesson, Role, Site, StoreError, StoreResult, StoredComment, ThreadCursor,
+    ThreadOrder,
 };
 use crate::{
     ids::{AuditId, CommentId, SiteId, TokenId},
@@ -20,7 +21,7 @@ use crate::{
         audit_action,
     },
     privacy::{Rekeying, Resealed, Sealed},
-    spam::{Policy, Reason, Verdict},
+    spam::{Label, Policy, Reason, Verdict},
 };
 
 /// The columns of a [`StoredComment`], in the order of the `INSERT`s'
@@ -570,4 +571,10 @@ impl TryFrom<BlockRow> for BlockEntry {
             created_at: row.created_at,
         })
     }
+}
+
+/// A reply's stored lesson, from its two columns; a damaged pair reads as
+/// none, so it is never taken back twice.
+pub(super) fn stored_lesson(label: Option<String>, weight: Option<f32>) -> Option<Lesson> {
+    Some((Label::parse(label.as_deref()?)?, weight?))
 }

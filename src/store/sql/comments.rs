@@ -1,0 +1,240 @@
+//! Comments: storing them, and reading them back for the public and for moderators.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Row, Type,
+};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::{Backend, SqlStore};
+use crate::{
+    ids::{AuditId, CommentId, SiteId},
+    moderation::{AuditRecord, CommentStatus, QueueEvent},
+    store::{
+        Comments, ListingEvents, StoreResult, StoredComment, ThreadCursor, ThreadOrder, ThreadPage,
+        rows::{
+            AuditRow, CommentRow, ListedRow, comment_columns, comments_from_rows, listed_from_rows,
+            queue_columns, seed_statements, thread_page_query,
+        },
+    },
+};
+
+#[async_trait]
+impl<DB> Comments for SqlStore<DB>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'r> CommentRow: FromRow<'r, DB::Row>,
+    for<'r> ListedRow: FromRow<'r, DB::Row>,
+    for<'r> AuditRow: FromRow<'r, DB::Row>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Vec<u8>>: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> f64: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q, 'r> sqlx::types::Json<&'r Vec<crate::spam::Reason>>: Encode<'q, DB> + Type<DB>,
+    &'static str: ColumnIndex<DB::Row>,
+{
+    async fn insert_comment(&self, comment: &StoredComment, actor: &str) -> StoreResult<()> {
+        DB::insert_comment(self, comment, actor).await
+    }
+
+    async fn seed_comments(&self, comments: &[StoredComment], actor: &str) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        for chunk in comments.chunks(DB::SEED_ROWS_PER_STATEMENT) {
+            let (mut insert, mut audit) = seed_statements::<DB>(chunk, actor);
+            insert.build().execute(&mut *tx).await?;
+            audit.build().execute(&mut *tx).await?;
+        }
+        // Running replicas drop what they cached of these sites' listings.
+        let mut sites: Vec<SiteId> = comments.iter().map(|c| c.site).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        for site in sites {
+            DB::listing_changed(&self.state, &mut tx, site, None).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>> {
+        sqlx::query_as::<_, CommentRow>(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(StoredComment::try_from)
+        .transpose()
+    }
+
+    async fn comment_by_idempotency_key(
+        &self,
+        site: SiteId,
+        key: &str,
+    ) -> StoreResult<Option<StoredComment>> {
+        sqlx::query_as::<_, CommentRow>(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE site_id = $1 AND idempotency_key = $2"
+        ))
+        .bind(site.0)
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(StoredComment::try_from)
+        .transpose()
+    }
+
+    async fn thread_page(
+        &self,
+        site: SiteId,
+        article: &str,
+        order: ThreadOrder,
+        after: Option<&ThreadCursor>,
+        limit: u32,
+    ) -> StoreResult<Arc<ThreadPage>> {
+        let mut query = thread_page_query(site, article, order, after, limit);
+        let rows = query
+            .build_query_as::<ListedRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        listed_from_rows(rows).map(ThreadPage::new)
+    }
+
+    async fn count_approved(
+        &self,
+        site: SiteId,
+        articles: &[String],
+    ) -> StoreResult<HashMap<String, u64>> {
+        let query = sqlx::query(DB::COUNT_APPROVED).bind(site.0);
+        let rows = DB::bind_texts(query, articles)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = row.try_get("n")?;
+                Ok((row.try_get("article")?, n.unsigned_abs()))
+            })
+            .collect()
+    }
+
+    async fn queue_page(
+        &self,
+        site: SiteId,
+        status: CommentStatus,
+        article: Option<&str>,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>> {
+        let mut query = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            queue_columns!(),
+            " FROM comments WHERE site_id = "
+        ));
+        query.push_bind(site.0);
+        query.push(" AND status = ").push_bind(status.as_str());
+        if let Some(article) = article {
+            query.push(" AND article = ").push_bind(article.to_owned());
+        }
+        if let Some(after) = after {
+            query.push(" AND id > ").push_bind(after.0);
+        }
+        query
+            .push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query
+            .build_query_as::<CommentRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        comments_from_rows(rows)
+    }
+
+    async fn comments_by_author(
+        &self,
+        site: SiteId,
+        author_hash: &[u8],
+    ) -> StoreResult<Vec<StoredComment>> {
+        let rows = sqlx::query_as::<_, CommentRow>(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE site_id = $1 AND author_hash = $2 ORDER BY id"
+        ))
+        .bind(site.0)
+        .bind(author_hash)
+        .fetch_all(&self.reader)
+        .await?;
+        comments_from_rows(rows)
+    }
+
+    async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query_as::<_, AuditRow>(
+            "SELECT id, comment_id, actor, action, from_status, to_status, note, created_at \
+             FROM audit_log WHERE comment_id = $1 ORDER BY id",
+        )
+        .bind(comment.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(AuditRecord::try_from).collect()
+    }
+
+    async fn audit_page(
+        &self,
+        site: SiteId,
+        comment: Option<CommentId>,
+        before: Option<AuditId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let mut query = QueryBuilder::<DB>::new(
+            "SELECT id, comment_id, actor, action, from_status, to_status, note, created_at \
+             FROM audit_log WHERE ",
+        );
+        match comment {
+            Some(comment) => {
+                query
+                    .push(DB::SITE_ID_UNINDEXED)
+                    .push(" = ")
+                    .push_bind(site.0);
+                query.push(" AND comment_id = ").push_bind(comment.0);
+            }
+            None => {
+                query.push("site_id = ").push_bind(site.0);
+            }
+        }
+        if let Some(before) = before {
+            query.push(" AND id < ").push_bind(before.0);
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query
+            .build_query_as::<AuditRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(AuditRecord::try_from).collect()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        DB::subscribe(&self.state)
+    }
+
+    fn listing_events(&self) -> Option<ListingEvents> {
+        DB::listing_events(&self.state)
+    }
+}

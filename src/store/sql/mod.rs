@@ -1,0 +1,274 @@
+//! The SQL both backends share: one implementation of every store trait, generic over the
+//! database, written once with `$n` placeholders (SQLite reads them as PostgreSQL does).
+//!
+//! What really differs between the backends is [`Backend`]: how a new reply reaches the disk
+//! (SQLite's group commit, PostgreSQL's `NOTIFY` to the other replicas), row locks, the few
+//! statements each dialect writes its own way, and lists bound as one parameter. Every
+//! method here runs the same statements, in the same transactions, on either.
+//!
+//! Each `impl` states, in its `where` clause, the value types it binds and the rows it reads:
+//! sqlx's traits say what a backend can encode and decode, and Rust wants those bounds
+//! written where they are used.
+
+mod comments;
+mod facts;
+mod keys;
+mod moderating;
+mod sites;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type, query::Query, types::Json};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::{
+    ListingEvents, NewAuditRow, ServingMark, StoreError, StoreResult, StoredComment,
+    rows::{comment_columns, encode_features},
+};
+use crate::{
+    ids::{AuditId, SiteId},
+    moderation::{CommentStatus, QueueEvent, audit_action},
+    privacy::Resealed,
+    spam::Reason,
+};
+
+/// A store on one database: the shared SQL over the backend's pools.
+pub struct SqlStore<DB: Backend> {
+    /// Where reads go: on SQLite a pool of read-only connections beside the one writer.
+    pub(super) reader: Pool<DB>,
+    /// Where writes go: on SQLite one connection, so our own writers never meet `SQLITE_BUSY`.
+    pub(super) writer: Pool<DB>,
+    /// What the backend keeps beside its pools.
+    pub(super) state: DB::State,
+}
+
+/// Lists bound as one parameter, each backend its way (an array, or JSON).
+pub type BoundQuery<'q, DB> = Query<'q, DB, <DB as Database>::Arguments>;
+
+/// What differs between SQLite and PostgreSQL, for the shared SQL.
+/// How many rows a statement changed: each backend's result says so its own way.
+pub trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+#[async_trait]
+pub trait Backend: Database<QueryResult: RowsAffected> {
+    /// What a store keeps beside its pools: its events, its writer's queue.
+    type State: Send + Sync + 'static;
+
+    /// Appended to a `SELECT` whose rows a transaction will change: on PostgreSQL a second
+    /// transaction on them waits here until the first commits; SQLite's one writer is alone.
+    const FOR_UPDATE: &'static str;
+    /// As [`Backend::FOR_UPDATE`], for work that any replica may take (sweeps): rows another
+    /// transaction holds are left to it.
+    const FOR_UPDATE_SKIP_LOCKED: &'static str;
+    /// `site_id` in a filter that must not choose an index by it: SQLite, which replyguard
+    /// never `ANALYZE`s, would walk a site's whole audit log for one comment's few rows.
+    const SITE_ID_UNINDEXED: &'static str;
+    /// How many comments one seeding `INSERT` takes (27 values each), below the backend's limit
+    /// of bound values per statement.
+    const SEED_ROWS_PER_STATEMENT: usize;
+    /// Revokes the live tokens whose prefix starts with `$2` at `$1`, returning `id, prefix,
+    /// role`; a prefix may hold `_`, so no `LIKE`.
+    const REVOKE_TOKENS: &'static str;
+    /// A live token's rows by digest `$1`: `id, role, prefix, site_id, scopes` (comma-joined).
+    const CREDENTIAL: &'static str;
+    /// `article, n` for the approved comments of site `$1` under each article of the list `$2`
+    /// (bound with [`Backend::bind_texts`]) that has any.
+    const COUNT_APPROVED: &'static str;
+    /// `feature, spam, ham` of site `$1` for the features of the list `$2` (bound with
+    /// [`Backend::bind_features`]).
+    const LEARNED_FEATURES: &'static str;
+    /// Drops the client details of at most `$2` replies created before `$1`.
+    const DROP_CLIENT_DETAILS: &'static str;
+    /// Deletes at most `$2` spam replies unchanged since `$1`, returning `id, site_id`.
+    const DELETE_SPAM: &'static str;
+    /// Forgets at most `$2` form nonces used before `$1`.
+    const DROP_FORM_NONCES: &'static str;
+    /// The batches of texts to keep again (at most `$1` each): `id, site_id, body, body_public`
+    /// of those with contact details in the clear, then of those migration 0005 listed.
+    const TEXTS_TO_KEEP: [&'static str; 2];
+
+    /// Binds a list of texts as one parameter, for [`Backend::COUNT_APPROVED`].
+    fn bind_texts<'q>(query: BoundQuery<'q, Self>, texts: &[String]) -> BoundQuery<'q, Self>;
+    /// Binds a list of features as one parameter, for [`Backend::LEARNED_FEATURES`].
+    fn bind_features<'q>(query: BoundQuery<'q, Self>, features: &[u64]) -> BoundQuery<'q, Self>;
+
+    /// Stores a new comment with its `submit` audit row, and tells whoever listens once it is
+    /// committed.
+    async fn insert_comment(
+        store: &SqlStore<Self>,
+        comment: &StoredComment,
+        actor: &str,
+    ) -> StoreResult<()>;
+    /// Within a transaction that changes the approved listings of `site` (of one `article`, or
+    /// all of them): tells the other replicas, when it commits, to drop what they cached.
+    async fn listing_changed(
+        state: &Self::State,
+        conn: &mut Self::Connection,
+        site: SiteId,
+        article: Option<&str>,
+    ) -> Result<(), sqlx::Error>;
+    /// Adds `(spam, ham)` to the site's totals and to each of `features`: increments only, so
+    /// that concurrent lessons add up.
+    async fn teach(
+        conn: &mut Self::Connection,
+        site: SiteId,
+        features: &[u64],
+        spam: f32,
+        ham: f32,
+    ) -> Result<(), sqlx::Error>;
+    /// Within a re-keying's transaction: makes sure no server is serving the database, and
+    /// that no other rotation runs, until it ends (`Serving` otherwise).
+    async fn rekey_alone(conn: &mut Self::Connection) -> StoreResult<()>;
+    /// Stores a batch of comments' values under a new key.
+    async fn reseal(
+        conn: &mut Self::Connection,
+        batch: &[(Uuid, Resealed)],
+    ) -> Result<(), sqlx::Error>;
+    /// After personal data was overwritten or deleted: makes sure no copy of it lingers in the
+    /// database's files beyond what the backend can help.
+    async fn scrubbed(store: &SqlStore<Self>);
+    /// See [`super::Comments::subscribe`].
+    fn subscribe(state: &Self::State) -> broadcast::Receiver<QueueEvent>;
+    /// See [`super::Comments::listing_events`].
+    fn listing_events(state: &Self::State) -> Option<ListingEvents>;
+    /// See [`super::Keys::mark_serving`].
+    async fn mark_serving(store: &SqlStore<Self>) -> StoreResult<Option<ServingMark>>;
+}
+
+/// Whether `err` broke a uniqueness rule.
+pub(super) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Inserts one audit row.
+pub(super) async fn insert_audit<DB>(
+    conn: &mut DB::Connection,
+    row: &NewAuditRow<'_>,
+) -> Result<(), sqlx::Error>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO audit_log \
+         (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(AuditId::new().0)
+    .bind(row.site.0)
+    .bind(row.comment.map(|c| c.0))
+    .bind(row.actor)
+    .bind(row.action)
+    .bind(row.from.map(CommentStatus::as_str))
+    .bind(row.to.map(CommentStatus::as_str))
+    .bind(row.note)
+    .bind(row.at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts a new comment and its `submit` audit row; `AlreadyExists` when its idempotency key
+/// was used on the site already. The caller's transaction makes them one.
+pub(super) async fn insert_comment_rows<DB>(
+    conn: &mut DB::Connection,
+    c: &StoredComment,
+    actor: &str,
+) -> StoreResult<()>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q [u8]>: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> f64: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(concat!(
+        "INSERT INTO comments (",
+        comment_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+    ))
+    .bind(c.id.0)
+    .bind(c.site.0)
+    .bind(c.article.as_str())
+    .bind(c.parent.map(|p| p.0))
+    .bind(c.root.0)
+    .bind(c.path.as_str())
+    .bind(i64::from(c.depth))
+    .bind(c.status.as_str())
+    .bind(c.author_name.as_str())
+    .bind(c.author_website.as_deref())
+    .bind(c.email_sealed.as_slice())
+    .bind(c.author_hash.as_slice())
+    .bind(c.avatar_seed.as_str())
+    .bind(c.body.as_str())
+    .bind(c.body_public.as_str())
+    .bind(c.body_html.as_str())
+    .bind(c.ip.as_deref())
+    .bind(c.user_agent.as_deref())
+    .bind(c.referrer.as_deref())
+    .bind(c.score)
+    .bind(c.verdict.as_str())
+    .bind(Json(&c.reasons))
+    .bind(c.idempotency_key.as_deref())
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(c.fingerprint.map(|f| f as i64))
+    .bind(encode_features(&c.features))
+    .bind(c.body_sealed.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| {
+        if is_unique_violation(&err) {
+            StoreError::AlreadyExists("idempotency key")
+        } else {
+            err.into()
+        }
+    })?;
+    insert_audit::<DB>(
+        conn,
+        &NewAuditRow {
+            site: c.site,
+            comment: Some(c.id),
+            actor,
+            action: audit_action::SUBMIT,
+            from: None,
+            to: Some(c.status),
+            note: None,
+            at: c.created_at,
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,513 @@
+//! The transactions of moderation: each applies what [`crate::moderation`] decided, with its
+//! audit rows, and tells the other replicas which listings changed.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder,
+    Row, Type, types::Json,
+};
+use uuid::Uuid;
+
+use super::{Backend, RowsAffected, SqlStore, insert_audit};
+use crate::{
+    ids::{CommentId, SiteId},
+    moderation::{
+        Access, Action, ArticleClosing, BlockEntry, BlockOutcome, Blocked, ClosedArticle,
+        CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, Erasure, NewBlock,
+        SweepReport, audit_action,
+    },
+    spam::{Label, Reason},
+    store::{
+        Deciding, Judge, Moderating, NewAuditRow, ReplyFilter, SWEEP_BATCH, StoreResult,
+        in_batches, now,
+        rows::{
+            BlockRow, CommentRow, ErasableRow, blocklist_query, comment_columns,
+            comments_from_rows, decode_features, status_from, stored_lesson,
+        },
+    },
+};
+
+#[async_trait]
+impl<DB> Moderating for SqlStore<DB>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'r> CommentRow: FromRow<'r, DB::Row>,
+    for<'r> ErasableRow: FromRow<'r, DB::Row>,
+    for<'r> BlockRow: FromRow<'r, DB::Row>,
+    for<'r> Uuid: Decode<'r, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> &'r str: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB>,
+    for<'r> Option<f32>: Decode<'r, DB>,
+    for<'r> Option<Vec<u8>>: Decode<'r, DB>,
+    for<'r> DateTime<Utc>: Decode<'r, DB> + Type<DB>,
+    for<'q> Uuid: Encode<'q, DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB>,
+    for<'q, 's> &'s str: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> f32: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<f32>: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB>,
+    for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
+    &'static str: ColumnIndex<DB::Row>,
+{
+    async fn decide(
+        &self,
+        sites: &[SiteId],
+        comment: CommentId,
+        judge: &Judge<'_>,
+    ) -> StoreResult<DecisionOutcome> {
+        let mut tx = self.writer.begin().await?;
+        // Held to the end of the transaction where rows are locked: a second decision on this
+        // comment waits here until the first commits, then reads the status the first left.
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT site_id, status, features, lesson_label, lesson_weight FROM comments \
+             WHERE id = $1{}",
+            DB::FOR_UPDATE
+        )))
+        .bind(comment.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(DecisionOutcome::NotFound);
+        };
+        let site = SiteId(row.try_get("site_id")?);
+        if !sites.contains(&site) {
+            return Ok(DecisionOutcome::NotFound);
+        }
+        let found = Deciding {
+            site,
+            status: status_from(row.try_get("status")?)?,
+            lesson: stored_lesson(row.try_get("lesson_label")?, row.try_get("lesson_weight")?),
+        };
+        let change = match judge(&found) {
+            Ok(change) => change,
+            Err(outcome) => return Ok(outcome),
+        };
+        match change.to {
+            Some(to) => {
+                sqlx::query(
+                    "UPDATE comments SET status = $1, updated_at = $2, \
+                     lesson_label = COALESCE($3, lesson_label), \
+                     lesson_weight = COALESCE($4, lesson_weight) WHERE id = $5",
+                )
+                .bind(to.as_str())
+                .bind(change.audit.at)
+                .bind(change.lesson.map(|(label, _)| label.as_str()))
+                .bind(change.lesson.map(|(_, weight)| weight))
+                .bind(comment.0)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM comments WHERE id = $1")
+                    .bind(comment.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        insert_audit::<DB>(&mut tx, &change.audit).await?;
+        if !change.taught.is_empty() {
+            let features: Option<Vec<u8>> = row.try_get("features")?;
+            let features = features.as_deref().map(decode_features).unwrap_or_default();
+            for (label, weight) in change.taught {
+                let (spam, ham) = match label {
+                    Label::Spam => (weight, 0.0),
+                    Label::Ham => (0.0, weight),
+                };
+                DB::teach(&mut tx, site, &features, spam, ham).await?;
+            }
+        }
+        DB::listing_changed(&self.state, &mut tx, site, None).await?;
+        tx.commit().await?;
+        Ok(DecisionOutcome::Applied {
+            from: found.status,
+            to: change.to,
+        })
+    }
+
+    async fn record_access(&self, access: &Access<'_>) -> StoreResult<()> {
+        let mut conn = self.writer.acquire().await?;
+        insert_audit::<DB>(
+            &mut conn,
+            &NewAuditRow {
+                site: access.site,
+                comment: access.comment,
+                actor: access.actor,
+                action: access.kind.as_str(),
+                from: None,
+                to: None,
+                note: Some(access.note),
+                at: now(),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn erase_author(&self, erasure: &Erasure<'_>) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await?;
+        // Locked: a decision on one of these comments waits for the erasure, and cannot write
+        // back what it erased.
+        let rows = sqlx::query_as::<_, ErasableRow>(AssertSqlSafe(format!(
+            "SELECT id, body_public, body_html, reasons FROM comments \
+             WHERE site_id = $1 AND author_hash = $2{}",
+            DB::FOR_UPDATE
+        )))
+        .bind(erasure.site.0)
+        .bind(&erasure.author_hash.0[..])
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let erased = erasure.erase(&row.body_public, &row.body_html, &row.reasons.0);
+            sqlx::query(
+                "UPDATE comments SET author_name = $1, author_website = NULL, \
+                 email_sealed = $2, author_hash = $3, avatar_seed = '', body = $4, \
+                 body_sealed = NULL, body_public = $5, body_html = $6, ip = NULL, \
+                 user_agent = NULL, referrer = NULL, reasons = $7, idempotency_key = NULL, \
+                 fingerprint = NULL, features = NULL WHERE id = $8",
+            )
+            .bind(ERASED_NAME)
+            .bind(ERASED_EMAIL)
+            .bind(&erased.author_hash.0[..])
+            .bind(erased.body.as_str())
+            .bind(erased.body_public.as_str())
+            .bind(erased.body_html.as_str())
+            .bind(Json(&erased.reasons))
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let count = rows.len() as u64;
+        let note = erasure.note(count);
+        insert_audit::<DB>(
+            &mut tx,
+            &NewAuditRow::of_site(
+                erasure.site,
+                erasure.actor,
+                audit_action::ERASE_AUTHOR,
+                &note,
+                now(),
+            ),
+        )
+        .await?;
+        DB::listing_changed(&self.state, &mut tx, erasure.site, None).await?;
+        tx.commit().await?;
+        DB::scrubbed(self).await;
+        Ok(count)
+    }
+
+    async fn block(
+        &self,
+        block: &NewBlock<'_>,
+        reject_pending: Option<&ReplyFilter<'_>>,
+    ) -> StoreResult<BlockOutcome> {
+        let at = now();
+        let kind = block.blocked.kind().as_str();
+        let value = block.blocked.value();
+        let mut tx = self.writer.begin().await?;
+        let added = sqlx::query(
+            "INSERT INTO blocklist (site_id, kind, value, created_at, actor) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, kind, value) DO NOTHING",
+        )
+        .bind(block.site.0)
+        .bind(kind)
+        .bind(value.as_str())
+        .bind(at)
+        .bind(block.actor)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let entry = sqlx::query_as::<_, BlockRow>(
+            "SELECT kind, value, actor, created_at FROM blocklist \
+             WHERE site_id = $1 AND kind = $2 AND value = $3",
+        )
+        .bind(block.site.0)
+        .bind(kind)
+        .bind(value.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let note = block.audit_note();
+        if added {
+            insert_audit::<DB>(
+                &mut tx,
+                &NewAuditRow::of_site(block.site, block.actor, audit_action::BLOCK, &note, at),
+            )
+            .await?;
+        }
+        let mut rejected = Vec::new();
+        if let Some(picks) = reject_pending {
+            let mut query = QueryBuilder::<DB>::new(concat!(
+                "SELECT ",
+                comment_columns!(),
+                " FROM comments WHERE status = 'pending' AND site_id = "
+            ));
+            query.push_bind(block.site.0);
+            match block.blocked {
+                Blocked::Author(hash) => {
+                    query.push(" AND author_hash = ").push_bind(hash.0.to_vec());
+                }
+                Blocked::Ip(ip) => {
+                    query.push(" AND ip = ").push_bind(ip.to_string());
+                }
+                Blocked::WebsiteDomain(_) => {
+                    query.push(" AND author_website IS NOT NULL");
+                }
+                Blocked::EmailDomain(_) => {}
+            }
+            // Locked, as `decide` locks them: a moderator's decision on one of them waits,
+            // then sees it rejected.
+            query.push(" ORDER BY id").push(DB::FOR_UPDATE);
+            let pending = query
+                .build_query_as::<CommentRow>()
+                .fetch_all(&mut *tx)
+                .await?;
+            let reject_note = format!("blocked {note}");
+            for comment in comments_from_rows(pending)? {
+                if !picks(&comment) {
+                    continue;
+                }
+                sqlx::query(
+                    "UPDATE comments SET status = 'rejected', updated_at = $1 WHERE id = $2",
+                )
+                .bind(at)
+                .bind(comment.id.0)
+                .execute(&mut *tx)
+                .await?;
+                insert_audit::<DB>(
+                    &mut tx,
+                    &NewAuditRow {
+                        site: block.site,
+                        comment: Some(comment.id),
+                        actor: block.actor,
+                        action: Action::Reject.as_str(),
+                        from: Some(CommentStatus::Pending),
+                        to: Some(CommentStatus::Rejected),
+                        note: Some(&reject_note),
+                        at,
+                    },
+                )
+                .await?;
+                rejected.push(comment.id);
+            }
+        }
+        if !rejected.is_empty() {
+            DB::listing_changed(&self.state, &mut tx, block.site, None).await?;
+        }
+        tx.commit().await?;
+        Ok(BlockOutcome {
+            entry: BlockEntry::try_from(entry)?,
+            added,
+            rejected,
+        })
+    }
+
+    async fn blocklist(
+        &self,
+        site: SiteId,
+        after: Option<&Blocked>,
+        limit: u32,
+    ) -> StoreResult<Vec<BlockEntry>> {
+        let rows = blocklist_query::<DB>(site, after, limit)
+            .build_query_as::<BlockRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(BlockEntry::try_from).collect()
+    }
+
+    async fn unblock(&self, block: &NewBlock<'_>) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let removed =
+            sqlx::query("DELETE FROM blocklist WHERE site_id = $1 AND kind = $2 AND value = $3")
+                .bind(block.site.0)
+                .bind(block.blocked.kind().as_str())
+                .bind(block.blocked.value())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if removed {
+            let note = block.audit_note();
+            insert_audit::<DB>(
+                &mut tx,
+                &NewAuditRow::of_site(block.site, block.actor, audit_action::UNBLOCK, &note, now()),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let at = now();
+        let changed = if closing.closed {
+            sqlx::query(
+                "INSERT INTO closed_articles (site_id, article, actor, closed_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, article) DO NOTHING",
+            )
+            .bind(closing.site.0)
+            .bind(closing.article)
+            .bind(closing.actor)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+        } else {
+            sqlx::query("DELETE FROM closed_articles WHERE site_id = $1 AND article = $2")
+                .bind(closing.site.0)
+                .bind(closing.article)
+                .execute(&mut *tx)
+                .await?
+        }
+        .rows_affected()
+            == 1;
+        if changed {
+            let note = closing.audit_note();
+            insert_audit::<DB>(
+                &mut tx,
+                &NewAuditRow::of_site(closing.site, closing.actor, closing.action(), &note, at),
+            )
+            .await?;
+            DB::listing_changed(&self.state, &mut tx, closing.site, Some(closing.article)).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn closed_articles(
+        &self,
+        site: SiteId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClosedArticle>> {
+        let mut query = QueryBuilder::<DB>::new(
+            "SELECT article, actor, closed_at FROM closed_articles WHERE site_id = ",
+        );
+        query.push_bind(site.0);
+        if let Some(after) = after {
+            query.push(" AND article > ").push_bind(after.to_owned());
+        }
+        query
+            .push(" ORDER BY article LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ClosedArticle {
+                    article: row.try_get("article")?,
+                    actor: row.try_get("actor")?,
+                    closed_at: row.try_get("closed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {
+        let client_details_dropped = in_batches(|| async move {
+            let done = sqlx::query(DB::DROP_CLIENT_DETAILS)
+                .bind(cutoffs.client_details_before)
+                .bind(SWEEP_BATCH)
+                .execute(&self.writer)
+                .await?;
+            Ok(done.rows_affected())
+        })
+        .await?;
+        let mut report = SweepReport {
+            client_details_dropped,
+            ..SweepReport::default()
+        };
+        if let Some(before) = cutoffs.expire_pending_before {
+            loop {
+                let mut tx = self.writer.begin().await?;
+                // Skipping locked rows: a reply a moderator is deciding right now is theirs;
+                // replicas sweeping at once share the backlog.
+                let due = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT id, site_id FROM comments \
+                     WHERE status = 'pending' AND created_at < $1 \
+                     ORDER BY created_at LIMIT $2{}",
+                    DB::FOR_UPDATE_SKIP_LOCKED
+                )))
+                .bind(before)
+                .bind(SWEEP_BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut sites = HashSet::new();
+                for row in &due {
+                    let id = CommentId(row.try_get("id")?);
+                    let site = SiteId(row.try_get("site_id")?);
+                    let expired = sqlx::query(
+                        "UPDATE comments SET status = 'rejected', updated_at = $1 \
+                         WHERE id = $2 AND status = 'pending'",
+                    )
+                    .bind(now)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if expired == 1 {
+                        sites.insert(site);
+                        insert_audit::<DB>(&mut tx, &NewAuditRow::expired(site, id, now)).await?;
+                        report.expired += 1;
+                    }
+                }
+                for site in sites {
+                    DB::listing_changed(&self.state, &mut tx, site, None).await?;
+                }
+                tx.commit().await?;
+                if due.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                    break;
+                }
+            }
+        }
+        if let Some(before) = cutoffs.delete_spam_before {
+            loop {
+                let mut tx = self.writer.begin().await?;
+                // A reply's `texts_to_check` row goes with it (ON DELETE CASCADE), and approved
+                // answers to it lose their parent (ON DELETE SET NULL), so listings are dropped.
+                let deleted = sqlx::query(DB::DELETE_SPAM)
+                    .bind(before)
+                    .bind(SWEEP_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut sites = HashSet::new();
+                for row in &deleted {
+                    let site = SiteId(row.try_get("site_id")?);
+                    sites.insert(site);
+                    let id = CommentId(row.try_get("id")?);
+                    insert_audit::<DB>(&mut tx, &NewAuditRow::spam_deleted(site, id, now)).await?;
+                }
+                for site in sites {
+                    DB::listing_changed(&self.state, &mut tx, site, None).await?;
+                }
+                tx.commit().await?;
+                report.spam_deleted += deleted.len() as u64;
+                if deleted.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                    break;
+                }
+            }
+        }
+        report.form_nonces_dropped = in_batches(|| async move {
+            let done = sqlx::query(DB::DROP_FORM_NONCES)
+                .bind(cutoffs.form_nonces_before)
+                .bind(SWEEP_BATCH)
+                .execute(&self.writer)
+                .await?;
+            Ok(done.rows_affected())
+        })
+        .await?;
+        if report.client_details_dropped > 0 || report.spam_deleted > 0 {
+            DB::scrubbed(self).await;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,209 @@
+//! Sites, their policies, and the credentials that reach them.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type,
+    types::Json,
+};
+use uuid::Uuid;
+
+use super::{Backend, SqlStore, insert_audit, is_unique_violation};
+use crate::{
+    ids::SiteId,
+    moderation::audit_action,
+    spam::Policy,
+    store::{
+        Credential, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit, Role, Site, Sites,
+        StoreError, StoreResult, now,
+        rows::{CredentialRow, SiteRow, credential_from_rows},
+        token_note,
+    },
+};
+
+#[async_trait]
+impl<DB> Sites for SqlStore<DB>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'r> SiteRow: FromRow<'r, DB::Row>,
+    for<'r> CredentialRow: FromRow<'r, DB::Row>,
+    for<'r> Uuid: Decode<'r, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'q> Uuid: Encode<'q, DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q, 'r> Json<&'r Policy>: Encode<'q, DB> + Type<DB>,
+    &'static str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn create_site(&self, name: &str, policy: &Policy) -> StoreResult<Site> {
+        let site = Site {
+            id: SiteId::new(),
+            name: name.to_owned(),
+            policy: policy.clone(),
+            created_at: now(),
+        };
+        sqlx::query("INSERT INTO sites (id, name, policy, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(site.id.0)
+            .bind(site.name.as_str())
+            .bind(Json(&site.policy))
+            .bind(site.created_at)
+            .execute(&self.writer)
+            .await
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    StoreError::AlreadyExists("site")
+                } else {
+                    err.into()
+                }
+            })?;
+        Ok(site)
+    }
+
+    async fn site_by_name(&self, name: &str) -> StoreResult<Option<Site>> {
+        let row = sqlx::query_as::<_, SiteRow>(
+            "SELECT id, name, policy, created_at FROM sites WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(Site::from))
+    }
+
+    async fn site_by_id(&self, id: SiteId) -> StoreResult<Option<Site>> {
+        let row = sqlx::query_as::<_, SiteRow>(
+            "SELECT id, name, policy, created_at FROM sites WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(Site::from))
+    }
+
+    async fn update_policy(
+        &self,
+        site: SiteId,
+        actor: &str,
+        edit: &mut PolicyEdit<'_>,
+    ) -> StoreResult<Site> {
+        let at = now();
+        let mut tx = self.writer.begin().await?;
+        // The site's row stays locked until the transaction ends.
+        let stored: Site = sqlx::query_as::<_, SiteRow>(AssertSqlSafe(format!(
+            "SELECT id, name, policy, created_at FROM sites WHERE id = $1{}",
+            DB::FOR_UPDATE
+        )))
+        .bind(site.0)
+        .fetch_one(&mut *tx)
+        .await?
+        .into();
+        let Some((policy, note)) = edit(&stored.policy) else {
+            return Ok(stored);
+        };
+        let row = sqlx::query_as::<_, SiteRow>(
+            "UPDATE sites SET policy = $1 WHERE id = $2 RETURNING id, name, policy, created_at",
+        )
+        .bind(Json(&policy))
+        .bind(site.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_audit::<DB>(
+            &mut tx,
+            &NewAuditRow::of_site(site, actor, audit_action::POLICY, &note, at),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Site::from(row))
+    }
+
+    async fn insert_token(&self, token: &NewToken) -> StoreResult<()> {
+        let at = now();
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO tokens (id, role, prefix, digest, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token.id.0)
+        .bind(token.role.as_str())
+        .bind(token.prefix.as_str())
+        .bind(&token.digest[..])
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        for site in &token.sites {
+            sqlx::query("INSERT INTO token_sites (token_id, site_id) VALUES ($1, $2)")
+                .bind(token.id.0)
+                .bind(site.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for scope in &token.scopes {
+            sqlx::query("INSERT INTO token_scopes (token_id, scope) VALUES ($1, $2)")
+                .bind(token.id.0)
+                .bind(scope.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let note = token_note(&token.prefix, token.role, &token.scopes);
+        for site in &token.sites {
+            insert_audit::<DB>(
+                &mut tx,
+                &NewAuditRow::of_site(*site, OPERATOR_ACTOR, audit_action::TOKEN_ISSUE, &note, at),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64> {
+        let at = now();
+        let mut tx = self.writer.begin().await?;
+        let revoked = sqlx::query(DB::REVOKE_TOKENS)
+            .bind(at)
+            .bind(prefix)
+            .fetch_all(&mut *tx)
+            .await?;
+        for token in &revoked {
+            let id: Uuid = token.try_get("id")?;
+            let prefix: String = token.try_get("prefix")?;
+            let role: String = token.try_get("role")?;
+            let role =
+                Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?;
+            let sites: Vec<Uuid> =
+                sqlx::query_scalar("SELECT site_id FROM token_sites WHERE token_id = $1")
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let note = token_note(&prefix, role, &[]);
+            for site in sites {
+                insert_audit::<DB>(
+                    &mut tx,
+                    &NewAuditRow::of_site(
+                        SiteId(site),
+                        OPERATOR_ACTOR,
+                        audit_action::TOKEN_REVOKE,
+                        &note,
+                        at,
+                    ),
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(revoked.len() as u64)
+    }
+
+    async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>> {
+        let rows = sqlx::query_as::<_, CredentialRow>(DB::CREDENTIAL)
+            .bind(&digest[..])
+            .fetch_all(&self.reader)
+            .await?;
+        credential_from_rows(rows)
+    }
+}
