@@ -32,7 +32,7 @@ use crate::{
 };
 
 use super::{
-    error::store_status,
+    error::invalid_field,
     guard::{AuthFailure, COMMENTS_MAX_MESSAGE_BYTES, Guard, MODERATION_MAX_MESSAGE_BYTES, Peer},
 };
 
@@ -281,7 +281,7 @@ async fn authenticate(
         guard.may_look_up(peer)?;
     }
     // The store remembers a token it found unknown, so repeating one costs no read.
-    let Some(credential) = store.credential(&digest).await.map_err(store_status)? else {
+    let Some(credential) = store.credential(&digest).await? else {
         guard.looked_up_in_vain(peer);
         return Err(failed(
             AuthFailure::Unknown,
@@ -342,8 +342,7 @@ pub async fn host_site(store: &dyn Store, credential: &Credential) -> Result<Sit
     let site = host_site_id(credential)?;
     store
         .site_by_id(site)
-        .await
-        .map_err(store_status)?
+        .await?
         .ok_or_else(|| Status::permission_denied("this key's site no longer exists"))
 }
 
@@ -358,16 +357,15 @@ pub async fn moderated_site(
         return match credential.sites.as_slice() {
             [only] => store
                 .site_by_id(*only)
-                .await
-                .map_err(store_status)?
+                .await?
                 .ok_or_else(|| Status::permission_denied("this token's site no longer exists")),
-            _ => Err(super::error::invalid_field(
+            _ => Err(invalid_field(
                 "site",
                 "is required: this token covers several sites",
             )),
         };
     }
-    let site = store.site_by_name(name).await.map_err(store_status)?;
+    let site = store.site_by_name(name).await?;
     match site {
         Some(site) if may_moderate(credential, site.id) => Ok(site),
         _ => Err(Status::permission_denied(format!(

@@ -10,8 +10,8 @@ use tonic::{Request, Response, Status};
 use super::{
     auth::{caller, host_site, host_site_id},
     convert::{public_comment, status, timestamp},
-    error::{article_closed_status, invalid_field, store_status, submit_status},
-    paging,
+    error::{article_closed_status, invalid_field},
+    fields, paging,
     wire::{ListCommentsResponse, encode_comments},
 };
 use crate::{
@@ -19,7 +19,7 @@ use crate::{
     proto::{self, comments_server::Comments},
     spam::form,
     store::{self, Store, ThreadCursor, ThreadOrder},
-    submission::{ArticleKey, RawReply, Submitter},
+    submission::{RawReply, Submitter},
 };
 
 const MAX_ARTICLES_PER_COUNT: usize = 500;
@@ -70,8 +70,7 @@ impl Comments for CommentsApi {
         let stored = self
             .submitter
             .submit(&site, &raw, &credential.prefix)
-            .await
-            .map_err(submit_status)?;
+            .await?;
         Ok(Response::new(proto::SubmitCommentResponse {
             status: status(stored.status).into(),
             comment: Some(public_comment(&stored)),
@@ -99,8 +98,7 @@ impl Comments for CommentsApi {
         let page = self
             .store
             .thread_page(site, &req.article, order, after.as_ref(), size + 1)
-            .await
-            .map_err(store_status)?;
+            .await?;
         let (shown, next_page_token) = paging::split_page(&page.comments, size, |last| {
             let cursor = ThreadCursor {
                 root: last.root,
@@ -111,16 +109,11 @@ impl Comments for CommentsApi {
         let total_count = self
             .store
             .count_approved(site, std::slice::from_ref(&req.article))
-            .await
-            .map_err(store_status)?
+            .await?
             .get(&req.article)
             .copied()
             .unwrap_or(0);
-        let closed = self
-            .store
-            .article_closed(site, &req.article)
-            .await
-            .map_err(store_status)?;
+        let closed = self.store.article_closed(site, &req.article).await?;
         // A cached page is encoded by the first call that sends it.
         let comments = page
             .wire
@@ -144,11 +137,7 @@ impl Comments for CommentsApi {
         if articles.len() > MAX_ARTICLES_PER_COUNT {
             return Err(invalid_field("articles", "must name at most 500 articles"));
         }
-        let found = self
-            .store
-            .count_approved(site, &articles)
-            .await
-            .map_err(store_status)?;
+        let found = self.store.count_approved(site, &articles).await?;
         let counts: HashMap<String, u64> = articles
             .into_iter()
             .map(|article| {
@@ -165,16 +154,8 @@ impl Comments for CommentsApi {
     ) -> Result<Response<proto::PrepareFormResponse>, Status> {
         let credential = caller(&request)?;
         let site = host_site_id(&credential)?;
-        // Parsed as a submission's article is, so the token names the very key the
-        // submission will be checked against.
-        let article = ArticleKey::parse(&request.get_ref().article)
-            .map_err(|description| invalid_field("article", &description))?;
-        if self
-            .store
-            .article_closed(site, article.as_str())
-            .await
-            .map_err(store_status)?
-        {
+        let article = fields::article(&request.get_ref().article)?;
+        if self.store.article_closed(site, article.as_str()).await? {
             return Err(article_closed_status());
         }
         let (token, expires_at) =

@@ -1,5 +1,7 @@
 //! The one place where domain errors become `tonic::Status`.
 //!
+//! Each domain error converts with `From`, so a handler's `?` answers it.
+//!
 //! Internal causes are logged here and replaced by a generic message: a
 //! client learns what it can act on, never how the database failed.
 
@@ -72,52 +74,64 @@ pub fn invalid_field(field: &'static str, description: &str) -> Status {
     )
 }
 
-pub fn store_status(err: StoreError) -> Status {
-    match err {
-        StoreError::Unavailable(cause) => {
-            tracing::warn!(error = %cause, "database unavailable");
-            Status::unavailable("the database is unavailable; retry later")
-        }
-        StoreError::AlreadyExists(what) => Status::already_exists(format!("{what} already exists")),
-        other => {
-            tracing::error!(error = %other, "storage failed");
-            Status::internal("internal error")
+/// A storage failure: worth a retry when the database is unreachable, the name that exists when
+/// a uniqueness rule was broken, and otherwise an internal error whose cause stays in the log.
+impl From<StoreError> for Status {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Status::unavailable("the database is unavailable; retry later")
+            }
+            StoreError::AlreadyExists(what) => {
+                Status::already_exists(format!("{what} already exists"))
+            }
+            other => {
+                tracing::error!(error = %other, "storage failed");
+                Status::internal("internal error")
+            }
         }
     }
 }
 
-pub fn submit_status(err: SubmitError) -> Status {
-    match err {
-        SubmitError::Invalid(violations) => invalid("the reply has invalid fields", &violations),
-        SubmitError::Flood { retry_after } => {
-            let mut details = ErrorDetails::new();
-            // Whole seconds, rounded up: retrying at once would only fail again.
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            details.set_retry_info(Some(std::time::Duration::from_secs(seconds)));
-            Status::with_error_details(
-                Code::ResourceExhausted,
-                format!("you are replying too fast; wait {seconds} s"),
-                details,
-            )
+/// A refused reply, with what the host needs to tell its reader: the fields to correct, when to
+/// retry, or which earlier reply this one repeats.
+impl From<SubmitError> for Status {
+    fn from(err: SubmitError) -> Self {
+        match err {
+            SubmitError::Invalid(violations) => {
+                invalid("the reply has invalid fields", &violations)
+            }
+            SubmitError::Flood { retry_after } => {
+                let mut details = ErrorDetails::new();
+                // Whole seconds, rounded up: retrying at once would only fail again.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                details.set_retry_info(Some(std::time::Duration::from_secs(seconds)));
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    format!("you are replying too fast; wait {seconds} s"),
+                    details,
+                )
+            }
+            SubmitError::Duplicate(earlier) => {
+                // The earlier reply's id, which the host was given when it sent that one, so it
+                // can point the reader to it.
+                let mut details = ErrorDetails::new();
+                details.set_resource_info(
+                    "replyguard.v1.Comment",
+                    earlier.to_string(),
+                    "",
+                    "the same author sent this text for this article before",
+                );
+                Status::with_error_details(
+                    Code::AlreadyExists,
+                    "this reply was already submitted for this article",
+                    details,
+                )
+            }
+            SubmitError::Closed => article_closed_status(),
+            SubmitError::Store(err) => err.into(),
         }
-        SubmitError::Duplicate(earlier) => {
-            // The earlier reply's id, which the host was given when it sent that one, so it
-            // can point the reader to it.
-            let mut details = ErrorDetails::new();
-            details.set_resource_info(
-                "replyguard.v1.Comment",
-                earlier.to_string(),
-                "",
-                "the same author sent this text for this article before",
-            );
-            Status::with_error_details(
-                Code::AlreadyExists,
-                "this reply was already submitted for this article",
-                details,
-            )
-        }
-        SubmitError::Closed => article_closed_status(),
-        SubmitError::Store(err) => store_status(err),
     }
 }
 
@@ -138,8 +152,11 @@ pub fn article_closed_status() -> Status {
 }
 
 /// A stored email that does not open: the key or the row is wrong, which the
-/// client can do nothing about.
-pub fn privacy_status(err: PrivacyError) -> Status {
-    tracing::error!(error = %err, "a stored email cannot be opened");
-    Status::internal("internal error")
+/// client can do nothing about. Opening an email is the one thing a handler asks of
+/// [`crate::privacy`] that can fail.
+impl From<PrivacyError> for Status {
+    fn from(err: PrivacyError) -> Self {
+        tracing::error!(error = %err, "a stored email cannot be opened");
+        Status::internal("internal error")
+    }
 }

@@ -8,6 +8,7 @@ pub mod codec;
 mod comments;
 mod convert;
 mod error;
+mod fields;
 pub mod guard;
 mod moderation;
 mod paging;

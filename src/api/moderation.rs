@@ -14,10 +14,11 @@ use tonic::{Code, Request, Response, Status};
 use super::{
     auth::{TokenDigest, caller_with_scope, may_moderate, moderated_site},
     convert::{
-        action_from, audit_entry, author_comment, block_entry, block_kind_from, closed_article,
-        merge_policy, policy, queue_item, status, status_from,
+        audit_entry, author_comment, block_entry, closed_article, merge_policy, policy, queue_item,
+        status,
     },
-    error::{bad_request, invalid_field, privacy_status, store_status},
+    error::{bad_request, invalid_field},
+    fields,
     guard::{Guard, WatchSlot},
     paging,
 };
@@ -31,39 +32,9 @@ use crate::{
     privacy::Vault,
     proto::{self, moderation_server::Moderation},
     store::{Credential, ListingEvent, ListingEvents, ReplyFilter, Site, Store, StoredComment},
-    submission::{ArticleKey, Email},
 };
 
 const MAX_IDS_PER_DECISION: usize = 1000;
-
-/// The longest note or reason, in characters.
-const MAX_NOTE_CHARS: usize = 1000;
-
-/// A note for the audit log, trimmed; `None` when empty. Control characters
-/// other than newlines and tabs are refused on every backend alike:
-/// PostgreSQL cannot store NUL in text.
-fn audit_note<'a>(field: &'static str, text: &'a str) -> Result<Option<&'a str>, Status> {
-    let note = text.trim();
-    if note
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(invalid_field(
-            field,
-            "must not contain control characters other than newlines and tabs",
-        ));
-    }
-    if note.chars().count() > MAX_NOTE_CHARS {
-        return Err(invalid_field(field, "must be at most 1000 characters"));
-    }
-    Ok(Some(note).filter(|n| !n.is_empty()))
-}
-
-/// An author's email as a request names it, for erasing, exporting or
-/// blocking.
-fn author_email(text: &str) -> Result<Email, Status> {
-    Email::parse(text).map_err(|why| invalid_field("email", &why))
-}
 
 pub struct ModerationApi {
     store: Arc<dyn Store>,
@@ -164,7 +135,7 @@ impl Watch {
                     }));
                 }
                 Ok(_) => continue,
-                Err(err) => return Some(Err(store_status(err))),
+                Err(err) => return Some(Err(err.into())),
             }
         }
     }
@@ -177,8 +148,7 @@ impl Watch {
         let credential = self
             .store
             .credential(&self.token.0)
-            .await
-            .map_err(store_status)?
+            .await?
             .ok_or_else(|| Status::unauthenticated("this token was revoked"))?;
         if !credential.has_scope(Scope::Moderate) {
             return Err(Status::permission_denied(
@@ -222,8 +192,7 @@ impl Moderation for ModerationApi {
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let queue = match req.status {
             0 => CommentStatus::Pending,
-            other => status_from(other)
-                .ok_or_else(|| invalid_field("status", "is not a known status"))?,
+            other => fields::comment_status("status", other)?,
         };
         let after = paging::decode_queue(&req.page_token)?;
         let size = paging::page_size(req.page_size, 50, 500);
@@ -231,8 +200,7 @@ impl Moderation for ModerationApi {
         let mut page = self
             .store
             .queue_page(site.id, queue, article, after, size + 1)
-            .await
-            .map_err(store_status)?;
+            .await?;
         let next_page_token =
             paging::next_token(&mut page, size, |last| paging::encode_queue(last.id));
         Ok(Response::new(proto::ListQueueResponse {
@@ -249,26 +217,20 @@ impl Moderation for ModerationApi {
         request: Request<proto::GetCommentRequest>,
     ) -> Result<Response<proto::GetCommentResponse>, Status> {
         let credential = caller_with_scope(&request, Scope::Moderate)?;
-        let id: CommentId = request
-            .get_ref()
-            .id
-            .parse()
-            .map_err(|_| invalid_field("id", "must be a comment id"))?;
+        let id = fields::comment_id("id", &request.get_ref().id)?;
         let not_found = || Status::not_found(format!("no comment {id}"));
         let comment = self
             .store
             .comment(id)
-            .await
-            .map_err(store_status)?
+            .await?
             .filter(|c| may_moderate(&credential, c.site))
             .ok_or_else(not_found)?;
         let site = self
             .store
             .site_by_id(comment.site)
-            .await
-            .map_err(store_status)?
+            .await?
             .ok_or_else(not_found)?;
-        let history = self.store.history(id).await.map_err(store_status)?;
+        let history = self.store.history(id).await?;
         Ok(Response::new(proto::GetCommentResponse {
             comment: Some(queue_item(&site, &comment, &self.vault)),
             history: history.iter().map(audit_entry).collect(),
@@ -281,22 +243,18 @@ impl Moderation for ModerationApi {
     ) -> Result<Response<proto::ModerateResponse>, Status> {
         let credential = caller_with_scope(&request, Scope::Moderate)?;
         let req = request.into_inner();
-        let action =
-            action_from(req.action).ok_or_else(|| invalid_field("action", "is required"))?;
+        let action = fields::action(req.action)?;
         if req.ids.is_empty() {
             return Err(invalid_field("ids", "must name at least one comment"));
         }
         if req.ids.len() > MAX_IDS_PER_DECISION {
             return Err(invalid_field("ids", "must name at most 1000 comments"));
         }
-        let expected = match req.expected_status {
-            None => None,
-            Some(value) => Some(
-                status_from(value)
-                    .ok_or_else(|| invalid_field("expected_status", "is not a known status"))?,
-            ),
-        };
-        let note = audit_note("note", &req.note)?;
+        let expected = req
+            .expected_status
+            .map(|value| fields::comment_status("expected_status", value))
+            .transpose()?;
+        let note = fields::audit_note("note", &req.note)?;
         let mut results = Vec::with_capacity(req.ids.len());
         for raw_id in req.ids {
             let result =
@@ -326,7 +284,7 @@ impl Moderation for ModerationApi {
             results.push(match outcome {
                 // One failure must not hide the decisions already applied.
                 Err(err) => {
-                    let status = store_status(err);
+                    let status = Status::from(err);
                     result(status.code(), status.message().to_owned(), None)
                 }
                 Ok(DecisionOutcome::Applied { from, to }) => {
@@ -440,8 +398,7 @@ impl Moderation for ModerationApi {
                 changed = fields.join(", ");
                 Some((updated, changed.clone()))
             })
-            .await
-            .map_err(store_status)?;
+            .await?;
         if !bad.is_empty() {
             return Err(bad_request("the policy has invalid fields", bad));
         }
@@ -460,7 +417,7 @@ impl Moderation for ModerationApi {
         let credential = caller_with_scope(&request, Scope::Erase)?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
-        let email = author_email(&req.email)?;
+        let email = fields::author_email(&req.email)?;
         let author_hash = self.vault.author_hash(site.id, &email.normalized());
         let erasure = Erasure {
             site: site.id,
@@ -468,11 +425,7 @@ impl Moderation for ModerationApi {
             remove_bodies: req.remove_bodies,
             actor: &credential.prefix,
         };
-        let comments_affected = self
-            .store
-            .erase_author(&erasure)
-            .await
-            .map_err(store_status)?;
+        let comments_affected = self.store.erase_author(&erasure).await?;
         tracing::info!(site = %site.name, comments = comments_affected, "author erased");
         Ok(Response::new(proto::EraseAuthorResponse {
             comments_affected,
@@ -488,18 +441,14 @@ impl Moderation for ModerationApi {
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let comment = match req.comment_id.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(id) => Some(
-                id.parse::<CommentId>()
-                    .map_err(|_| invalid_field("comment_id", "must be a comment id"))?,
-            ),
+            Some(id) => Some(fields::comment_id("comment_id", id)?),
         };
         let before = paging::decode_audit(&req.page_token)?;
         let size = paging::page_size(req.page_size, 50, 500);
         let mut page = self
             .store
             .audit_page(site.id, comment, before, size + 1)
-            .await
-            .map_err(store_status)?;
+            .await?;
         let next_page_token =
             paging::next_token(&mut page, size, |last| paging::encode_audit(last.id));
         Ok(Response::new(proto::ListAuditResponse {
@@ -514,18 +463,13 @@ impl Moderation for ModerationApi {
     ) -> Result<Response<proto::RevealEmailResponse>, Status> {
         let credential = caller_with_scope(&request, Scope::RevealEmail)?;
         let req = request.into_inner();
-        let id: CommentId = req
-            .id
-            .trim()
-            .parse()
-            .map_err(|_| invalid_field("id", "must be a comment id"))?;
-        let reason = audit_note("reason", &req.reason)?
+        let id = fields::comment_id("id", req.id.trim())?;
+        let reason = fields::audit_note("reason", &req.reason)?
             .ok_or_else(|| invalid_field("reason", "is required: say why the email is needed"))?;
         let comment = self
             .store
             .comment(id)
-            .await
-            .map_err(store_status)?
+            .await?
             .filter(|c| may_moderate(&credential, c.site))
             .ok_or_else(|| Status::not_found(format!("no comment {id}")))?;
         if is_erased(&comment.email_sealed) {
@@ -535,8 +479,7 @@ impl Moderation for ModerationApi {
         }
         let email = self
             .vault
-            .decrypt_email(comment.site, &comment.email_sealed)
-            .map_err(privacy_status)?;
+            .decrypt_email(comment.site, &comment.email_sealed)?;
         self.store
             .record_access(&Access {
                 site: comment.site,
@@ -545,8 +488,7 @@ impl Moderation for ModerationApi {
                 actor: &credential.prefix,
                 note: reason,
             })
-            .await
-            .map_err(store_status)?;
+            .await?;
         tracing::info!(comment = %id, "email revealed");
         Ok(Response::new(proto::RevealEmailResponse { email }))
     }
@@ -558,13 +500,11 @@ impl Moderation for ModerationApi {
         let credential = caller_with_scope(&request, Scope::Moderate)?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
-        let kind = block_kind_from(req.kind).ok_or_else(|| invalid_field("kind", "is required"))?;
+        let kind = fields::block_kind(req.kind)?;
         let blocked = match (kind, req.email.trim().is_empty()) {
-            (_, true) => {
-                Blocked::parse(kind, &req.value).map_err(|why| invalid_field("value", why))?
-            }
+            (_, true) => fields::blocked(kind, &req.value)?,
             (BlockKind::Author, false) if req.value.trim().is_empty() => {
-                let email = author_email(&req.email)?;
+                let email = fields::author_email(&req.email)?;
                 Blocked::Author(self.vault.author_hash(site.id, &email.normalized()))
             }
             (BlockKind::Author, false) => {
@@ -575,7 +515,7 @@ impl Moderation for ModerationApi {
             }
             (_, false) => return Err(invalid_field("email", "is only for AUTHOR")),
         };
-        let note = audit_note("note", &req.note)?;
+        let note = fields::audit_note("note", &req.note)?;
         let picks = {
             let (blocked, vault) = (blocked.clone(), self.vault.clone());
             move |comment: &StoredComment| {
@@ -606,8 +546,7 @@ impl Moderation for ModerationApi {
                 },
                 req.reject_pending.then_some(picks),
             )
-            .await
-            .map_err(store_status)?;
+            .await?;
         tracing::info!(
             site = %site.name,
             kind = %kind,
@@ -634,8 +573,7 @@ impl Moderation for ModerationApi {
         let mut page = self
             .store
             .blocklist(site.id, after.as_ref(), size + 1)
-            .await
-            .map_err(store_status)?;
+            .await?;
         let next_page_token =
             paging::next_token(&mut page, size, |last| paging::encode_block(&last.blocked));
         Ok(Response::new(proto::ListBlocksResponse {
@@ -651,10 +589,9 @@ impl Moderation for ModerationApi {
         let credential = caller_with_scope(&request, Scope::Moderate)?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
-        let kind = block_kind_from(req.kind).ok_or_else(|| invalid_field("kind", "is required"))?;
-        let blocked =
-            Blocked::parse(kind, &req.value).map_err(|why| invalid_field("value", why))?;
-        let note = audit_note("note", &req.note)?;
+        let kind = fields::block_kind(req.kind)?;
+        let blocked = fields::blocked(kind, &req.value)?;
+        let note = fields::audit_note("note", &req.note)?;
         let removed = self
             .store
             .unblock(&NewBlock {
@@ -663,8 +600,7 @@ impl Moderation for ModerationApi {
                 actor: &credential.prefix,
                 note,
             })
-            .await
-            .map_err(store_status)?;
+            .await?;
         tracing::info!(site = %site.name, kind = %kind, removed, "unblocked");
         Ok(Response::new(proto::UnblockResponse { removed }))
     }
@@ -676,13 +612,12 @@ impl Moderation for ModerationApi {
         let credential = caller_with_scope(&request, Scope::Erase)?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
-        let email = author_email(&req.email)?;
+        let email = fields::author_email(&req.email)?;
         let author_hash = self.vault.author_hash(site.id, &email.normalized());
         let stored = self
             .store
             .comments_by_author(site.id, &author_hash.0)
-            .await
-            .map_err(store_status)?;
+            .await?;
         let comments: Vec<proto::AuthorComment> = stored
             .iter()
             .map(|comment| author_comment(comment, &self.vault))
@@ -699,8 +634,7 @@ impl Moderation for ModerationApi {
                 actor: &credential.prefix,
                 note: &note,
             })
-            .await
-            .map_err(store_status)?;
+            .await?;
         tracing::info!(site = %site.name, comments = comments.len(), "author exported");
         Ok(Response::new(proto::ExportAuthorResponse {
             site: site.name,
@@ -746,8 +680,7 @@ impl Moderation for ModerationApi {
         let mut page = self
             .store
             .closed_articles(site.id, after.as_deref(), size + 1)
-            .await
-            .map_err(store_status)?;
+            .await?;
         let next_page_token =
             paging::next_token(&mut page, size, |last| paging::encode_closed(&last.article));
         Ok(Response::new(proto::ListClosedArticlesResponse {
@@ -768,10 +701,8 @@ impl ModerationApi {
         closed: bool,
     ) -> Result<bool, Status> {
         let site = moderated_site(self.store.as_ref(), credential, site).await?;
-        // Parsed as a submission's article is, so that the key closed is the key refused.
-        let article = ArticleKey::parse(article)
-            .map_err(|description| invalid_field("article", &description))?;
-        let note = audit_note("note", note)?;
+        let article = fields::article(article)?;
+        let note = fields::audit_note("note", note)?;
         let changed = self
             .store
             .close_article(&ArticleClosing {
@@ -781,8 +712,7 @@ impl ModerationApi {
                 actor: &credential.prefix,
                 note,
             })
-            .await
-            .map_err(store_status)?;
+            .await?;
         tracing::info!(site = %site.name, closed, changed, "article closed or reopened");
         Ok(changed)
     }

@@ -1,0 +1,79 @@
+//! Request fields read into domain values, each refused as `INVALID_ARGUMENT` with a
+//! `google.rpc.BadRequest` naming the field when it does not read.
+//!
+//! A field that several calls take is read here once, so a client sees one answer for one
+//! mistake whichever call it makes.
+
+use tonic::Status;
+
+use super::{
+    convert::{action_from, block_kind_from, status_from},
+    error::invalid_field,
+};
+use crate::{
+    ids::CommentId,
+    moderation::{Action, BlockKind, Blocked, CommentStatus},
+    submission::{ArticleKey, Email},
+};
+
+/// The longest note or reason, in characters.
+const MAX_NOTE_CHARS: usize = 1000;
+
+/// A comment id exactly as given; a call that allows spaces around it trims it before.
+pub fn comment_id(field: &'static str, raw: &str) -> Result<CommentId, Status> {
+    raw.parse()
+        .map_err(|_| invalid_field(field, "must be a comment id"))
+}
+
+/// An article key, read as a submission's is, so that the key a call names is the key a
+/// submission is checked against.
+pub fn article(raw: &str) -> Result<ArticleKey, Status> {
+    ArticleKey::parse(raw).map_err(|description| invalid_field("article", &description))
+}
+
+/// A comment status; UNSPECIFIED is refused like an unknown value, so a call that has a
+/// default applies it before.
+pub fn comment_status(field: &'static str, value: i32) -> Result<CommentStatus, Status> {
+    status_from(value).ok_or_else(|| invalid_field(field, "is not a known status"))
+}
+
+/// The action of a decision.
+pub fn action(value: i32) -> Result<Action, Status> {
+    action_from(value).ok_or_else(|| invalid_field("action", "is required"))
+}
+
+/// The kind of a blocklist entry.
+pub fn block_kind(value: i32) -> Result<BlockKind, Status> {
+    block_kind_from(value).ok_or_else(|| invalid_field("kind", "is required"))
+}
+
+/// The value of a blocklist entry of `kind`, in its normal form.
+pub fn blocked(kind: BlockKind, raw: &str) -> Result<Blocked, Status> {
+    Blocked::parse(kind, raw).map_err(|why| invalid_field("value", why))
+}
+
+/// An author's email as a request names it, for erasing, exporting or
+/// blocking.
+pub fn author_email(raw: &str) -> Result<Email, Status> {
+    Email::parse(raw).map_err(|why| invalid_field("email", &why))
+}
+
+/// A note for the audit log, trimmed; `None` when empty. Control characters
+/// other than newlines and tabs are refused on every backend alike:
+/// PostgreSQL cannot store NUL in text.
+pub fn audit_note<'a>(field: &'static str, text: &'a str) -> Result<Option<&'a str>, Status> {
+    let note = text.trim();
+    if note
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid_field(
+            field,
+            "must not contain control characters other than newlines and tabs",
+        ));
+    }
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(invalid_field(field, "must be at most 1000 characters"));
+    }
+    Ok(Some(note).filter(|n| !n.is_empty()))
+}
