@@ -9,6 +9,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
+    moderation::RevealError,
     privacy::PrivacyError,
     store::StoreError,
     submission::{FieldViolation, SubmitError},
@@ -158,5 +159,18 @@ impl From<PrivacyError> for Status {
     fn from(err: PrivacyError) -> Self {
         tracing::error!(error = %err, "a stored email cannot be opened");
         Status::internal("internal error")
+    }
+}
+
+/// A reveal that cannot be made: the comment is not the moderator's to read, or has no email
+/// left.
+impl From<RevealError> for Status {
+    fn from(err: RevealError) -> Status {
+        match err {
+            RevealError::NotFound(_) => Status::not_found(err.to_string()),
+            RevealError::Erased => Status::failed_precondition(err.to_string()),
+            RevealError::Store(err) => err.into(),
+            RevealError::Privacy(err) => err.into(),
+        }
     }
 }

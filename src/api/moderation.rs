@@ -25,19 +25,21 @@ use super::{
 use crate::{
     ids::CommentId,
     metrics,
+    moderation::Moderator,
     moderation::{
-        Access, AccessKind, ArticleClosing, BlockKind, BlockSubject, Blocked, CommentStatus,
-        Decision, DecisionOutcome, Erasure, NewBlock, QueueEvent, Scope, is_erased,
+        ArticleClosing, BlockKind, Blocked, CommentStatus, Decision, DecisionOutcome, NewBlock,
+        QueueEvent, Scope,
     },
     privacy::Vault,
     proto::{self, moderation_server::Moderation},
-    store::{Credential, ListingEvent, ListingEvents, ReplyFilter, Site, Store, StoredComment},
+    store::{Credential, ListingEvent, ListingEvents, Site, Store},
 };
 
 const MAX_IDS_PER_DECISION: usize = 1000;
 
 pub struct ModerationApi {
     store: Arc<dyn Store>,
+    moderator: Moderator,
     vault: Vault,
     guard: Arc<Guard>,
     /// Turns true when the server begins to shut down.
@@ -52,6 +54,7 @@ impl ModerationApi {
         closing: watch::Receiver<bool>,
     ) -> Self {
         ModerationApi {
+            moderator: Moderator::new(Arc::clone(&store), vault.clone()),
             store,
             vault,
             guard,
@@ -279,8 +282,7 @@ impl Moderation for ModerationApi {
                 note,
                 expected,
             };
-            let outcome =
-                crate::moderation::decide(&*self.store, &credential.sites, &decision).await;
+            let outcome = self.moderator.decide(&credential.sites, &decision).await;
             results.push(match outcome {
                 // One failure must not hide the decisions already applied.
                 Err(err) => {
@@ -418,14 +420,11 @@ impl Moderation for ModerationApi {
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let email = fields::author_email(&req.email)?;
-        let author_hash = self.vault.author_hash(site.id, &email.normalized());
-        let erasure = Erasure {
-            site: site.id,
-            author_hash: &author_hash,
-            remove_bodies: req.remove_bodies,
-            actor: &credential.prefix,
-        };
-        let comments_affected = self.store.erase_author(&erasure).await?;
+        let author = self.moderator.author(site.id, &email.normalized());
+        let comments_affected = self
+            .moderator
+            .erase_author(site.id, &author, req.remove_bodies, &credential.prefix)
+            .await?;
         tracing::info!(site = %site.name, comments = comments_affected, "author erased");
         Ok(Response::new(proto::EraseAuthorResponse {
             comments_affected,
@@ -466,28 +465,14 @@ impl Moderation for ModerationApi {
         let id = fields::comment_id("id", req.id.trim())?;
         let reason = fields::audit_note("reason", &req.reason)?
             .ok_or_else(|| invalid_field("reason", "is required: say why the email is needed"))?;
-        let comment = self
-            .store
-            .comment(id)
-            .await?
-            .filter(|c| may_moderate(&credential, c.site))
-            .ok_or_else(|| Status::not_found(format!("no comment {id}")))?;
-        if is_erased(&comment.email_sealed) {
-            return Err(Status::failed_precondition(
-                "the author of this comment was erased; there is no email to reveal",
-            ));
-        }
         let email = self
-            .vault
-            .decrypt_email(comment.site, &comment.email_sealed)?;
-        self.store
-            .record_access(&Access {
-                site: comment.site,
-                kind: AccessKind::RevealEmail,
-                comment: Some(id),
-                actor: &credential.prefix,
-                note: reason,
-            })
+            .moderator
+            .reveal_email(
+                id,
+                |site| may_moderate(&credential, site),
+                reason,
+                &credential.prefix,
+            )
             .await?;
         tracing::info!(comment = %id, "email revealed");
         Ok(Response::new(proto::RevealEmailResponse { email }))
@@ -505,7 +490,7 @@ impl Moderation for ModerationApi {
             (_, true) => fields::blocked(kind, &req.value)?,
             (BlockKind::Author, false) if req.value.trim().is_empty() => {
                 let email = fields::author_email(&req.email)?;
-                Blocked::Author(self.vault.author_hash(site.id, &email.normalized()))
+                Blocked::Author(self.moderator.author(site.id, &email.normalized()))
             }
             (BlockKind::Author, false) => {
                 return Err(invalid_field(
@@ -516,27 +501,8 @@ impl Moderation for ModerationApi {
             (_, false) => return Err(invalid_field("email", "is only for AUTHOR")),
         };
         let note = fields::audit_note("note", &req.note)?;
-        let picks = {
-            let (blocked, vault) = (blocked.clone(), self.vault.clone());
-            move |comment: &StoredComment| {
-                // Only an email domain needs the email, and only then is it opened.
-                let email = match blocked {
-                    Blocked::EmailDomain(_) => vault
-                        .decrypt_email(comment.site, &comment.email_sealed)
-                        .ok(),
-                    _ => None,
-                };
-                blocked.matches(&BlockSubject {
-                    author_hash: &comment.author_hash,
-                    ip: comment.ip.as_deref(),
-                    email: email.as_deref(),
-                    website: comment.author_website.as_deref(),
-                })
-            }
-        };
-        let picks: &ReplyFilter<'_> = &picks;
         let outcome = self
-            .store
+            .moderator
             .block(
                 &NewBlock {
                     site: site.id,
@@ -544,7 +510,7 @@ impl Moderation for ModerationApi {
                     actor: &credential.prefix,
                     note,
                 },
-                req.reject_pending.then_some(picks),
+                req.reject_pending,
             )
             .await?;
         tracing::info!(
@@ -593,7 +559,7 @@ impl Moderation for ModerationApi {
         let blocked = fields::blocked(kind, &req.value)?;
         let note = fields::audit_note("note", &req.note)?;
         let removed = self
-            .store
+            .moderator
             .unblock(&NewBlock {
                 site: site.id,
                 blocked: &blocked,
@@ -613,28 +579,15 @@ impl Moderation for ModerationApi {
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let email = fields::author_email(&req.email)?;
-        let author_hash = self.vault.author_hash(site.id, &email.normalized());
+        let author = self.moderator.author(site.id, &email.normalized());
         let stored = self
-            .store
-            .comments_by_author(site.id, &author_hash.0)
+            .moderator
+            .export_author(site.id, &author, &credential.prefix)
             .await?;
         let comments: Vec<proto::AuthorComment> = stored
             .iter()
             .map(|comment| author_comment(comment, &self.vault))
             .collect();
-        let note = match comments.len() {
-            1 => "1 comment".to_owned(),
-            n => format!("{n} comments"),
-        };
-        self.store
-            .record_access(&Access {
-                site: site.id,
-                kind: AccessKind::ExportAuthor,
-                comment: None,
-                actor: &credential.prefix,
-                note: &note,
-            })
-            .await?;
         tracing::info!(site = %site.name, comments = comments.len(), "author exported");
         Ok(Response::new(proto::ExportAuthorResponse {
             site: site.name,
@@ -704,8 +657,8 @@ impl ModerationApi {
         let article = fields::article(article)?;
         let note = fields::audit_note("note", note)?;
         let changed = self
-            .store
-            .close_article(&ArticleClosing {
+            .moderator
+            .set_closed(&ArticleClosing {
                 site: site.id,
                 article: article.as_str(),
                 closed,

@@ -11,6 +11,7 @@ mod article;
 mod block;
 mod decide;
 mod erase;
+mod moderator;
 mod retention;
 mod scope;
 
@@ -22,6 +23,7 @@ pub use decide::{decide, lesson_of};
 pub use erase::{
     ERASED_EMAIL, ERASED_NAME, ERASED_REASON, ErasedComment, Erasure, REMOVED_TEXT, is_erased,
 };
+pub use moderator::{Moderator, RevealError};
 pub use retention::{
     Cutoffs, EXPIRED_NOTE, FORM_NONCE_RETENTION, Retention, SPAM_DELETED_NOTE, SWEEP_INTERVAL,
     SYSTEM_ACTOR, SweepReport, Sweeper,
