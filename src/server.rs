@@ -34,7 +34,7 @@ use crate::{
     proto::{self, comments_server::CommentsServer, moderation_server::ModerationServer},
     rotation::previous_key_file,
     spam::Assessor,
-    store::{self, CachedStore, ServingMark, Store, StoreError, StoreOptions},
+    store::{self, ServingMark, Store, StoreError, StoreOptions},
     submission::Submitter,
     tls::{ServerTls, TlsError},
 };
@@ -356,12 +356,10 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     let key = secret_key(settings)?;
     let options = StoreOptions {
         max_connections: settings.database_pool_size,
+        caches: Some(settings.thread_cache_bytes()),
         ..StoreOptions::default()
     };
-    let store: Arc<dyn Store> = Arc::new(CachedStore::new(
-        store::open_with(&settings.database.url, &options).await?,
-        settings.thread_cache_bytes(),
-    ));
+    let store = store::open_with(&settings.database.url, &options).await?;
     // Marked before the key is checked, so a rotation running now is waited for and its new
     // key check seen.
     let serving = store.mark_serving().await?;

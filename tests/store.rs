@@ -21,8 +21,8 @@ use replyguard::{
     privacy::{AuthorHash, KeptText, token_digest},
     spam::{Mode, Policy, Reason, Verdict},
     store::{
-        self, CachedStore, NewToken, Role, Store, StoreError, StoreOptions, StoredComment,
-        ThreadCursor, ThreadOrder,
+        self, NewToken, Role, Store, StoreError, StoreOptions, StoredComment, ThreadCursor,
+        ThreadOrder,
     },
 };
 
@@ -1673,8 +1673,14 @@ async fn the_sweep_deletes_spam_that_sat_in_the_spam_queue_long_enough(backend: 
 /// parent; once the sweep deletes the spam, a cached page must not still
 /// name it.
 async fn deleting_spam_drops_the_cached_pages_of_its_answers(backend: Backend) {
-    let (_db, store) = open(backend).await;
-    let cached: Arc<dyn Store> = Arc::new(CachedStore::new(Arc::clone(&store), 1 << 20));
+    let db = TestDatabase::new(backend).await;
+    let options = StoreOptions {
+        caches: Some(1 << 20),
+        ..StoreOptions::default()
+    };
+    let cached = store::open_with(&db.url, &options)
+        .await
+        .expect("store opens");
     let news = site(cached.as_ref(), "news.example.com").await;
     let now = store::now();
     let marked = now - TimeDelta::days(20);

@@ -21,7 +21,6 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 
-pub use cache::CachedStore;
 pub use postgres::PostgresStore;
 pub use rekey::RekeyReport;
 pub use sql::SqlStore;
@@ -698,6 +697,9 @@ pub struct StoreOptions {
     /// `Unavailable`: short, so that while the database is down calls fail
     /// fast instead of piling up.
     pub acquire_timeout: Duration,
+    /// Keep the public's reads and the credentials read in memory, with about this many bytes
+    /// of listings (0 keeps none of them); `None` reads everything from the database.
+    pub caches: Option<usize>,
 }
 
 /// Connections per process to PostgreSQL when not told otherwise.
@@ -708,6 +710,7 @@ impl Default for StoreOptions {
         StoreOptions {
             max_connections: DEFAULT_POOL_SIZE,
             acquire_timeout: Duration::from_secs(5),
+            caches: None,
         }
     }
 }
@@ -720,13 +723,25 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
 /// [`open`] with explicit connection settings.
 pub async fn open_with(url: &str, options: &StoreOptions) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+        Ok(cached(SqliteStore::open(url).await?, options))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::open(url, options).await?))
+        Ok(cached(PostgresStore::open(url, options).await?, options))
     } else {
         Err(StoreError::Config(format!(
             "unsupported database URL (expected sqlite:// or postgres://): {url}"
         )))
+    }
+}
+
+/// `store` with the caches `options` ask for.
+fn cached<DB>(store: SqlStore<DB>, options: &StoreOptions) -> Arc<dyn Store>
+where
+    DB: sql::Backend,
+    SqlStore<DB>: Store,
+{
+    match options.caches {
+        Some(max_bytes) => Arc::new(store.with_caches(max_bytes)),
+        None => Arc::new(store),
     }
 }
 

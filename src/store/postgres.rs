@@ -34,6 +34,7 @@ use uuid::Uuid;
 use super::{
     EVENT_BUFFER, HeldMark, ListingEvent, ListingEvents, ServingMark, StoreError, StoreOptions,
     StoreResult, StoredComment,
+    cache::Caches,
     sql::{Backend, BoundQuery, SqlStore, insert_comment_rows},
 };
 use crate::{
@@ -94,6 +95,7 @@ impl SqlStore<Postgres> {
             reader: pool.clone(),
             writer: pool,
             state: events,
+            caches: Caches::none(),
         })
     }
 }

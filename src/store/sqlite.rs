@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::{
     EVENT_BUFFER, ListingEvents, ServingMark, StoreError, StoreResult, StoredComment,
+    cache::Caches,
     sql::{Backend, BoundQuery, SqlStore, insert_comment_rows},
 };
 use crate::{
@@ -97,6 +98,7 @@ impl SqlStore<Sqlite> {
                 events,
                 submissions,
             },
+            caches: Caches::none(),
         })
     }
 }

@@ -42,12 +42,20 @@ const ENTRY_OVERHEAD: usize = 256;
 /// Which page of an article's thread.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PageKey {
-    pub(super) order: ThreadOrder,
-    pub(super) after: Option<ThreadCursor>,
-    pub(super) limit: u32,
+    order: ThreadOrder,
+    after: Option<ThreadCursor>,
+    limit: u32,
 }
 
 impl PageKey {
+    pub(crate) fn new(order: ThreadOrder, after: Option<&ThreadCursor>, limit: u32) -> PageKey {
+        PageKey {
+            order,
+            after: after.cloned(),
+            limit,
+        }
+    }
+
     fn bytes(&self) -> usize {
         std::mem::size_of::<PageKey>() + self.after.as_ref().map_or(0, |c| c.path.len())
     }

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{Backend, SqlStore};
+use crate::store::cache::{Listings, PageKey};
 use crate::{
     ids::{AuditId, CommentId, SiteId},
     moderation::{AuditRecord, CommentStatus, QueueEvent},
@@ -50,10 +51,18 @@ where
     &'static str: ColumnIndex<DB::Row>,
 {
     async fn insert_comment(&self, comment: &StoredComment, actor: &str) -> StoreResult<()> {
+        let _dropping = self.caches.dropping(match comment.status {
+            CommentStatus::Approved => Listings::Article(comment.site, comment.article.clone()),
+            _ => Listings::None,
+        });
         DB::insert_comment(self, comment, actor).await
     }
 
     async fn seed_comments(&self, comments: &[StoredComment], actor: &str) -> StoreResult<()> {
+        let mut sites: Vec<SiteId> = comments.iter().map(|c| c.site).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        let _dropping = self.caches.dropping(Listings::Sites(sites.clone()));
         let mut tx = self.writer.begin().await?;
         for chunk in comments.chunks(DB::SEED_ROWS_PER_STATEMENT) {
             let (mut insert, mut audit) = seed_statements::<DB>(chunk, actor);
@@ -61,9 +70,6 @@ where
             audit.build().execute(&mut *tx).await?;
         }
         // Running replicas drop what they cached of these sites' listings.
-        let mut sites: Vec<SiteId> = comments.iter().map(|c| c.site).collect();
-        sites.sort_unstable();
-        sites.dedup();
         for site in sites {
             DB::listing_changed(&self.state, &mut tx, site, None).await?;
         }
@@ -110,12 +116,17 @@ where
         after: Option<&ThreadCursor>,
         limit: u32,
     ) -> StoreResult<Arc<ThreadPage>> {
-        let mut query = thread_page_query(site, article, order, after, limit);
-        let rows = query
-            .build_query_as::<ListedRow>()
-            .fetch_all(&self.reader)
-            .await?;
-        listed_from_rows(rows).map(ThreadPage::new)
+        let key = PageKey::new(order, after, limit);
+        self.caches
+            .thread_page(site, article, key, async {
+                let mut query = thread_page_query(site, article, order, after, limit);
+                let rows = query
+                    .build_query_as::<ListedRow>()
+                    .fetch_all(&self.reader)
+                    .await?;
+                listed_from_rows(rows).map(ThreadPage::new)
+            })
+            .await
     }
 
     async fn count_approved(
@@ -123,16 +134,20 @@ where
         site: SiteId,
         articles: &[String],
     ) -> StoreResult<HashMap<String, u64>> {
-        let query = sqlx::query(DB::COUNT_APPROVED).bind(site.0);
-        let rows = DB::bind_texts(query, articles)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let n: i64 = row.try_get("n")?;
-                Ok((row.try_get("article")?, n.unsigned_abs()))
+        self.caches
+            .count_approved(site, articles, |missing| async move {
+                let query = sqlx::query(DB::COUNT_APPROVED).bind(site.0);
+                let rows = DB::bind_texts(query, &missing)
+                    .fetch_all(&self.reader)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let n: i64 = row.try_get("n")?;
+                        Ok((row.try_get("article")?, n.unsigned_abs()))
+                    })
+                    .collect()
             })
-            .collect()
+            .await
     }
 
     async fn queue_page(

@@ -169,11 +169,17 @@ where
     }
 
     async fn article_closed(&self, site: SiteId, article: &str) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 FROM closed_articles WHERE site_id = $1 AND article = $2")
-            .bind(site.0)
-            .bind(article)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.is_some())
+        self.caches
+            .article_closed(site, article, async {
+                let row = sqlx::query(
+                    "SELECT 1 FROM closed_articles WHERE site_id = $1 AND article = $2",
+                )
+                .bind(site.0)
+                .bind(article)
+                .fetch_optional(&self.reader)
+                .await?;
+                Ok(row.is_some())
+            })
+            .await
     }
 }

@@ -5,6 +5,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
 use super::{Backend, RowsAffected, SqlStore, insert_audit};
+use crate::store::cache::Listings;
 use crate::{
     ids::{CommentId, SiteId},
     moderation::audit_action,
@@ -70,6 +71,8 @@ where
     async fn rekey(&self, rekeying: &Rekeying) -> StoreResult<RekeyReport> {
         let (old_check, new_check) = rekeying.checks();
         let at = now();
+        // Listings show avatar seeds, which the new key changes.
+        let _dropping = self.caches.dropping(Listings::All);
         let mut tx = self.writer.begin().await?;
         DB::rekey_alone(&mut tx).await?;
         let checked = sqlx::query("UPDATE key_check SET digest = $1 WHERE id = 1 AND digest = $2")
@@ -158,6 +161,8 @@ where
     }
 
     async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64> {
+        // A public text may change; this runs when a server starts, before any read.
+        let _dropping = self.caches.dropping(Listings::All);
         let mut kept = 0;
         for batch in DB::TEXTS_TO_KEEP {
             loop {

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use super::{
     ListingEvents, NewAuditRow, ServingMark, StoreError, StoreResult, StoredComment,
+    cache::Caches,
     rows::{comment_columns, encode_features},
 };
 use crate::{
@@ -41,6 +42,18 @@ pub struct SqlStore<DB: Backend> {
     pub(super) writer: Pool<DB>,
     /// What the backend keeps beside its pools.
     pub(super) state: DB::State,
+    /// What this process keeps in memory of the database.
+    pub(super) caches: Caches,
+}
+
+impl<DB: Backend> SqlStore<DB> {
+    /// Keeps, from now on, about `max_bytes` of the public's reads (0 keeps none) and the
+    /// credentials it reads in memory, dropping what any change, here or on another replica,
+    /// makes stale. Must be called within a Tokio runtime.
+    pub fn with_caches(mut self, max_bytes: usize) -> Self {
+        self.caches = Caches::new(max_bytes, DB::listing_events(&self.state));
+        self
+    }
 }
 
 /// Lists bound as one parameter, each backend its way (an array, or JSON).

@@ -12,6 +12,7 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{Backend, RowsAffected, SqlStore, insert_audit};
+use crate::store::cache::Listings;
 use crate::{
     ids::{CommentId, SiteId},
     moderation::{
@@ -66,6 +67,9 @@ where
         comment: CommentId,
         judge: &Judge<'_>,
     ) -> StoreResult<DecisionOutcome> {
+        // Which of the sites holds the comment is known only once it is read; dropping them all
+        // is cheap at a moderator's pace.
+        let _dropping = self.caches.dropping(Listings::Sites(sites.to_vec()));
         let mut tx = self.writer.begin().await?;
         // Held to the end of the transaction where rows are locked: a second decision on this
         // comment waits here until the first commits, then reads the status the first left.
@@ -155,6 +159,7 @@ where
     }
 
     async fn erase_author(&self, erasure: &Erasure<'_>) -> StoreResult<u64> {
+        let _dropping = self.caches.dropping(Listings::Sites(vec![erasure.site]));
         let mut tx = self.writer.begin().await?;
         // Locked: a decision on one of these comments waits for the erasure, and cannot write
         // back what it erased.
@@ -214,6 +219,12 @@ where
         let at = now();
         let kind = block.blocked.kind().as_str();
         let value = block.blocked.value();
+        // Only pending replies are rejected, which no listing shows; dropped all the same, so
+        // that every status change drops its site's pages.
+        let _dropping = self.caches.dropping(match reject_pending {
+            Some(_) => Listings::Sites(vec![block.site]),
+            None => Listings::None,
+        });
         let mut tx = self.writer.begin().await?;
         let added = sqlx::query(
             "INSERT INTO blocklist (site_id, kind, value, created_at, actor) \
@@ -349,6 +360,9 @@ where
     }
 
     async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool> {
+        let _dropping = self
+            .caches
+            .dropping(Listings::Article(closing.site, closing.article.to_owned()));
         let mut tx = self.writer.begin().await?;
         let at = now();
         let changed = if closing.closed {
@@ -413,6 +427,15 @@ where
     }
 
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport> {
+        // Expiry rejects pending replies only, and deleted spam changes only the parent of its
+        // approved answers; as with blocks, dropped anyway.
+        let _dropping = self.caches.dropping(
+            if cutoffs.expire_pending_before.is_some() || cutoffs.delete_spam_before.is_some() {
+                Listings::All
+            } else {
+                Listings::None
+            },
+        );
         let client_details_dropped = in_batches(|| async move {
             let done = sqlx::query(DB::DROP_CLIENT_DETAILS)
                 .bind(cutoffs.client_details_before)

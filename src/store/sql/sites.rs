@@ -122,88 +122,109 @@ where
     }
 
     async fn insert_token(&self, token: &NewToken) -> StoreResult<()> {
-        let at = now();
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO tokens (id, role, prefix, digest, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(token.id.0)
-        .bind(token.role.as_str())
-        .bind(token.prefix.as_str())
-        .bind(&token.digest[..])
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        for site in &token.sites {
-            sqlx::query("INSERT INTO token_sites (token_id, site_id) VALUES ($1, $2)")
-                .bind(token.id.0)
-                .bind(site.0)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for scope in &token.scopes {
-            sqlx::query("INSERT INTO token_scopes (token_id, scope) VALUES ($1, $2)")
-                .bind(token.id.0)
-                .bind(scope.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let note = token_note(&token.prefix, token.role, &token.scopes);
-        for site in &token.sites {
-            insert_audit::<DB>(
-                &mut tx,
-                &NewAuditRow::of_site(*site, OPERATOR_ACTOR, audit_action::TOKEN_ISSUE, &note, at),
+        let issued: StoreResult<()> = async {
+            let at = now();
+            let mut tx = self.writer.begin().await?;
+            sqlx::query(
+                "INSERT INTO tokens (id, role, prefix, digest, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64> {
-        let at = now();
-        let mut tx = self.writer.begin().await?;
-        let revoked = sqlx::query(DB::REVOKE_TOKENS)
+            .bind(token.id.0)
+            .bind(token.role.as_str())
+            .bind(token.prefix.as_str())
+            .bind(&token.digest[..])
             .bind(at)
-            .bind(prefix)
-            .fetch_all(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-        for token in &revoked {
-            let id: Uuid = token.try_get("id")?;
-            let prefix: String = token.try_get("prefix")?;
-            let role: String = token.try_get("role")?;
-            let role =
-                Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?;
-            let sites: Vec<Uuid> =
-                sqlx::query_scalar("SELECT site_id FROM token_sites WHERE token_id = $1")
-                    .bind(id)
-                    .fetch_all(&mut *tx)
+            for site in &token.sites {
+                sqlx::query("INSERT INTO token_sites (token_id, site_id) VALUES ($1, $2)")
+                    .bind(token.id.0)
+                    .bind(site.0)
+                    .execute(&mut *tx)
                     .await?;
-            let note = token_note(&prefix, role, &[]);
-            for site in sites {
+            }
+            for scope in &token.scopes {
+                sqlx::query("INSERT INTO token_scopes (token_id, scope) VALUES ($1, $2)")
+                    .bind(token.id.0)
+                    .bind(scope.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let note = token_note(&token.prefix, token.role, &token.scopes);
+            for site in &token.sites {
                 insert_audit::<DB>(
                     &mut tx,
                     &NewAuditRow::of_site(
-                        SiteId(site),
+                        *site,
                         OPERATOR_ACTOR,
-                        audit_action::TOKEN_REVOKE,
+                        audit_action::TOKEN_ISSUE,
                         &note,
                         at,
                     ),
                 )
                 .await?;
             }
+            tx.commit().await?;
+            Ok(())
         }
-        tx.commit().await?;
-        Ok(revoked.len() as u64)
+        .await;
+        self.caches.issued(&token.digest);
+        issued
+    }
+
+    async fn revoke_tokens(&self, prefix: &str) -> StoreResult<u64> {
+        let revoked: StoreResult<u64> = async {
+            let at = now();
+            let mut tx = self.writer.begin().await?;
+            let revoked = sqlx::query(DB::REVOKE_TOKENS)
+                .bind(at)
+                .bind(prefix)
+                .fetch_all(&mut *tx)
+                .await?;
+            for token in &revoked {
+                let id: Uuid = token.try_get("id")?;
+                let prefix: String = token.try_get("prefix")?;
+                let role: String = token.try_get("role")?;
+                let role = Role::parse(&role)
+                    .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?;
+                let sites: Vec<Uuid> =
+                    sqlx::query_scalar("SELECT site_id FROM token_sites WHERE token_id = $1")
+                        .bind(id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let note = token_note(&prefix, role, &[]);
+                for site in sites {
+                    insert_audit::<DB>(
+                        &mut tx,
+                        &NewAuditRow::of_site(
+                            SiteId(site),
+                            OPERATOR_ACTOR,
+                            audit_action::TOKEN_REVOKE,
+                            &note,
+                            at,
+                        ),
+                    )
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(revoked.len() as u64)
+        }
+        .await;
+        // Also on failure: a commit whose answer was lost may have happened.
+        self.caches.revoked();
+        revoked
     }
 
     async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>> {
-        let rows = sqlx::query_as::<_, CredentialRow>(DB::CREDENTIAL)
-            .bind(&digest[..])
-            .fetch_all(&self.reader)
-            .await?;
-        credential_from_rows(rows)
+        self.caches
+            .credential(digest, async {
+                let rows = sqlx::query_as::<_, CredentialRow>(DB::CREDENTIAL)
+                    .bind(&digest[..])
+                    .fetch_all(&self.reader)
+                    .await?;
+                credential_from_rows(rows)
+            })
+            .await
     }
 }
