@@ -8,6 +8,7 @@
 pub mod api;
 pub mod bench;
 pub mod config;
+pub mod deployment;
 pub mod ids;
 pub mod metrics;
 pub mod moderation;

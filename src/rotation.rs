@@ -17,8 +17,9 @@ use clap::Args;
 
 use crate::{
     config::{DatabaseArgs, SecretKeyArgs, sqlite_path, with_suffix},
+    deployment::{DeploymentKey, KeyStanding, check_key, key_standing, previous_key_file},
     privacy::{Rekeying, SecretKey, Vault, read_key_file, replace_key_file, write_new_key_file},
-    server::{self, DeploymentKey, KeyStanding, SqliteLock, key_standing},
+    server::SqliteLock,
     store::{self, RekeyReport, Store},
 };
 
@@ -112,11 +113,6 @@ impl Rotated {
     }
 }
 
-/// Where the old key of a key file stays after a rotation.
-pub fn previous_key_file(key_file: &Path) -> PathBuf {
-    with_suffix(key_file, ".previous")
-}
-
 /// Where a rotation writes the new key before the database is committed.
 fn next_key_file(key_file: &Path) -> PathBuf {
     with_suffix(key_file, ".next")
@@ -172,7 +168,7 @@ pub async fn rotate(args: &RotateArgs) -> Result<Rotated, String> {
         });
     }
     let current = DeploymentKey::given(current);
-    server::check_key(store.as_ref(), &current)
+    check_key(store.as_ref(), &current)
         .await
         .map_err(|e| e.to_string())?;
     let new = match (&args.new_key_file, &key_file) {

@@ -20,6 +20,7 @@ use uuid::{NoContext, Timestamp, Uuid};
 
 use crate::{
     config::{DEFAULT_RETAIN_CLIENT_DAYS, DatabaseArgs, SecretKeyArgs},
+    deployment::{check_key, secret_key_for},
     ids::{CommentId, SiteId},
     moderation::CommentStatus,
     privacy::{Vault, mask_contacts},
@@ -101,12 +102,11 @@ impl SeedReport {
 
 /// Fills the site; returns what was added.
 pub async fn run(args: &SeedArgs) -> Result<SeedReport, String> {
-    let key =
-        crate::server::secret_key_for(&args.key, &args.database.url).map_err(|e| e.to_string())?;
+    let key = secret_key_for(&args.key, &args.database.url).map_err(|e| e.to_string())?;
     let store = store::open(&args.database.url)
         .await
         .map_err(|e| e.to_string())?;
-    let vault = crate::server::check_key(store.as_ref(), &key)
+    let vault = check_key(store.as_ref(), &key)
         .await
         .map_err(|e| e.to_string())?;
     let site = store

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use common::{Backend, Harness, TestSite, approve, assessed, backend_tests, reply_by, submitted};
 use replyguard::{
     config::{Secret, SecretKeyArgs},
+    deployment::{KeyError, previous_key_file},
     ids::CommentId,
     moderation::{CommentStatus, Scope, audit_action},
     privacy::{SecretKey, Vault, read_key_file, write_new_key_file},
     proto::{self, BlockKind},
-    rotation::{self, KeyArgs, RotateArgs, previous_key_file},
+    rotation::{self, KeyArgs, RotateArgs},
     server::StartError,
     spam::{Mode, Policy},
     store::RekeyReport,
@@ -110,7 +111,7 @@ fn with_form(
 
 fn refused_for_the_key(started: Result<(), StartError>) {
     match started {
-        Err(StartError::WrongKey) => {}
+        Err(StartError::Key(KeyError::Wrong)) => {}
         Err(other) => panic!("refused for another reason: {other}"),
         Ok(()) => panic!("started with the key the database was rotated away from"),
     }
