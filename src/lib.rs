@@ -4,26 +4,25 @@
 //! credential, [`submission`] turns it into validated domain values,
 //! [`spam`] scores it, [`store`] keeps it, [`moderation`] decides on it.
 //! [`privacy`] keeps emails encrypted and masked everywhere on the way.
+//! [`server`] puts them together; [`tools`] are the operator's commands
+//! beside it, and [`deployment`] the secret key both must agree on.
 
 pub mod api;
-pub mod bench;
 pub mod config;
 pub mod deployment;
 pub mod ids;
 pub mod metrics;
 pub mod moderation;
-pub mod operator;
 pub mod privacy;
-pub mod rotation;
 /// Key files and the SQLite database: their owner's alone, or refused.
 pub mod secret_files;
-pub mod seed;
 pub mod server;
 pub mod spam;
 pub mod store;
 pub mod submission;
 pub mod telemetry;
 pub mod tls;
+pub mod tools;
 
 /// The generated gRPC types of `proto/replyguard/v1/replyguard.proto`.
 pub mod proto {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use replyguard::operator::{Cli, run};
+use replyguard::tools::cli::{Cli, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {

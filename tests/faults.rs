@@ -47,7 +47,7 @@ async fn calls_fail_fast_while_postgres_is_away_and_recover_when_it_returns() {
         .await
         .expect("site");
     let (site_key, host) =
-        replyguard::operator::issue(replyguard::store::Role::Host, vec![site.id]);
+        replyguard::tools::cli::issue(replyguard::store::Role::Host, vec![site.id]);
     h_store.insert_token(&host).await.expect("token");
     let comments = Harness::comments_at(&running, &site_key).await;
 

@@ -13,10 +13,10 @@ use replyguard::{
     moderation::{CommentStatus, Scope, audit_action},
     privacy::{SecretKey, Vault, read_key_file, write_new_key_file},
     proto::{self, BlockKind},
-    rotation::{self, KeyArgs, RotateArgs},
     server::StartError,
     spam::{Mode, Policy},
     store::RekeyReport,
+    tools::rotation::{self, KeyArgs, RotateArgs},
 };
 
 fn rules(assessment: &proto::Assessment) -> Vec<&str> {

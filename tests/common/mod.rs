@@ -19,12 +19,12 @@ use replyguard::{
     config::{Secret, ServeSettings},
     ids::SiteId,
     moderation::Scope,
-    operator::{issue, issue_with_scopes},
     privacy::SecretKey,
     proto::{self, comments_client::CommentsClient, moderation_client::ModerationClient},
     server::{self, RunningServer, StartError},
     spam::Policy,
     store::{self, Role, Store},
+    tools::cli::{issue, issue_with_scopes},
 };
 use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection, postgres::PgConnectOptions};
 use tempfile::TempDir;

@@ -9,14 +9,16 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, parser::ValueSource};
 
-use crate::{
+use super::{
     bench::{self, BenchArgs, BenchOutput},
+    rotation::{self, KeyArgs, RotateArgs},
+    seed::{self, SeedArgs},
+};
+use crate::{
     config::{DatabaseArgs, SECRET_SETTINGS, ServeSettings},
     ids::{SiteId, TokenId},
     moderation::Scope,
     privacy::{generate_token, token_digest},
-    rotation::{self, KeyArgs, RotateArgs},
-    seed::{self, SeedArgs},
     server,
     spam::{Policy, eval},
     store::{self, NewToken, Role, Store, StoreError},

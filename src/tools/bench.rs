@@ -31,6 +31,7 @@ use tonic::{
 };
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
+use super::seed::WORDS;
 use crate::{
     api::codec::Codec,
     privacy::generate_token,
@@ -39,7 +40,6 @@ use crate::{
         ListQueueRequest, SubmitCommentRequest, comments_client::CommentsClient,
         moderation_client::ModerationClient,
     },
-    seed::WORDS,
     tls::{ClientTls, TlsError},
 };
 
