@@ -30,7 +30,7 @@ from scipy.special import chdtrc
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
-# As in src/spam/classifier.rs and src/spam/eval.rs.
+# As in src/spam/classifier.rs and src/tools/spam_eval/.
 STRENGTH = 3.0
 PRIOR_SCALE = 0.75
 MIN_DEVIATION = 0.1

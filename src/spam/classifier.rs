@@ -19,12 +19,11 @@ use std::{
     hash::{BuildHasherDefault, Hasher},
 };
 
-pub(crate) use super::text::hash_bytes;
 use super::{
     Finding, Input, Rule,
     links::Link,
     logistic::{Logistic, logit, sigmoid},
-    text::{Words, pair_hash},
+    text::{Words, hash_bytes, pair_hash},
 };
 use crate::{moderation::Action, submission::ValidReply};
 

@@ -9,7 +9,6 @@
 mod blocklists;
 mod classifier;
 mod duplicates;
-pub mod eval;
 mod facts;
 pub mod form;
 mod history;
@@ -36,6 +35,7 @@ pub use policy::{
     ActiveRule, MAX_LIST_ENTRIES, MAX_TERM_CHARS, Mode, Policy, RuleSetting, RuleState,
 };
 pub use shape::Script;
+pub(crate) use text::hash_bytes;
 
 use crate::submission::ValidReply;
 

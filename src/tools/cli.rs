@@ -13,6 +13,7 @@ use super::{
     bench::{self, BenchArgs, BenchOutput},
     rotation::{self, KeyArgs, RotateArgs},
     seed::{self, SeedArgs},
+    spam_eval,
 };
 use crate::{
     config::{DatabaseArgs, SECRET_SETTINGS, ServeSettings},
@@ -20,7 +21,7 @@ use crate::{
     moderation::Scope,
     privacy::{generate_token, token_digest},
     server,
-    spam::{Policy, eval},
+    spam::Policy,
     store::{self, NewToken, Role, Store, StoreError},
     telemetry,
 };
@@ -123,7 +124,7 @@ pub struct SpamEvalArgs {
     pub protocol: EvalProtocol,
     /// The share of each class (oldest first) the learning protocol teaches, above 0 and below
     /// 1; the rest is judged. Smaller shares show a site's first decisions.
-    #[arg(long, value_name = "SHARE", default_value_t = eval::TAUGHT_SHARE, value_parser = parse_share)]
+    #[arg(long, value_name = "SHARE", default_value_t = spam_eval::TAUGHT_SHARE, value_parser = parse_share)]
     pub taught_share: f64,
     /// Judge each file against the prior built into this release, as a new site has it,
     /// instead of one trained on the other files: for files the built-in prior was not made
@@ -275,33 +276,33 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 fn spam_eval(args: SpamEvalArgs) -> Result<(), String> {
     let files = if args.files.is_empty() {
-        eval::default_files()?
+        spam_eval::default_files()?
     } else {
         args.files
     };
     if let Some(out) = args.write_prior {
-        println!("{}", eval::write_prior(&files, &out)?);
+        println!("{}", spam_eval::write_prior(&files, &out)?);
         return Ok(());
     }
     if let Some(out) = args.write_features {
-        println!("{}", eval::write_features(&files, &out)?);
+        println!("{}", spam_eval::write_features(&files, &out)?);
         return Ok(());
     }
     let protocol = match args.protocol {
-        EvalProtocol::Cold => eval::Protocol::Cold,
-        EvalProtocol::Learning => eval::Protocol::Learning,
-        EvalProtocol::Both => eval::Protocol::Both,
+        EvalProtocol::Cold => spam_eval::Protocol::Cold,
+        EvalProtocol::Learning => spam_eval::Protocol::Learning,
+        EvalProtocol::Both => spam_eval::Protocol::Both,
     };
     let prior = if args.built_in_prior {
-        eval::PriorSource::BuiltIn
+        spam_eval::PriorSource::BuiltIn
     } else {
-        eval::PriorSource::OtherFiles {
-            also: eval::untaught_defaults(&files),
+        spam_eval::PriorSource::OtherFiles {
+            also: spam_eval::untaught_defaults(&files),
         }
     };
     print!(
         "{}",
-        eval::run(&files, protocol, prior, args.taught_share, args.show_errors)?
+        spam_eval::run(&files, protocol, prior, args.taught_share, args.show_errors)?
     );
     Ok(())
 }

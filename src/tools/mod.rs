@@ -9,3 +9,4 @@ pub mod bench;
 pub mod cli;
 pub mod rotation;
 pub mod seed;
+pub mod spam_eval;
