@@ -5,11 +5,7 @@
 //! when the server is down. Nothing here picks exit codes, and only `watch` writes to
 //! stderr (what it is doing, so that stdout stays one item per line).
 
-use std::{
-    collections::HashSet,
-    io::{self, Write},
-    time::Duration,
-};
+use std::{collections::HashSet, time::Duration};
 
 use replyguard::proto::{
     Author, BlockKind, BlockRequest, ClientInfo, CloseArticleRequest, CommentStatus,
@@ -30,7 +26,8 @@ use crate::{
     },
     client::{self, Clients},
     error::CliError,
-    output, review,
+    output::{self, emit},
+    review,
 };
 
 /// The largest page `ListQueue` serves.
@@ -91,15 +88,6 @@ pub async fn run(
         Command::Submit(args) => submit(&mut clients, format, args).await,
         Command::Comments(args) => comments(&mut clients, format, args).await,
     }
-}
-
-/// Writes one block of output. Errors, a closed pipe included, are returned so
-/// the caller can stop instead of panicking as `println!` would.
-pub fn emit(text: &str) -> Result<(), CliError> {
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{text}")?;
-    stdout.flush()?;
-    Ok(())
 }
 
 async fn queue(

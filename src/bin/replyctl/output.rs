@@ -1,9 +1,12 @@
-//! Rendering of server answers: tables for people, JSON for scripts.
+//! Rendering of server answers: tables for people, JSON for scripts, each
+//! written to stdout as one block by [`emit`].
 //!
 //! JSON mirrors the proto messages (snake_case field names, nested messages
 //! nested) with statuses and verdicts as lowercase words, timestamps in RFC 3339
 //! and unset optional fields as `null`. Tables show times in UTC as
 //! `YYYY-MM-DD HH:MM`. Nothing here talks to the server or decides exit codes.
+
+use std::io::{self, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{CellAlignment, Table};
@@ -18,7 +21,7 @@ use tonic::Code;
 
 use crate::{
     cli::{Decision, OutputFormat},
-    error::code_name,
+    error::{CliError, code_name},
 };
 
 /// How many characters of a comment's text a list row shows.
@@ -27,6 +30,15 @@ const EXCERPT_CHARS: usize = 60;
 /// Tables without borders, a line under the header only: easy to read and to
 /// copy an id from.
 const TABLE_STYLE: &str = "     ──            ";
+
+/// Writes one block of output. Errors, a closed pipe included, are returned so
+/// the caller can stop instead of panicking as `println!` would.
+pub fn emit(text: &str) -> Result<(), CliError> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    stdout.flush()?;
+    Ok(())
+}
 
 // ---------------------------------------------------------------------------
 // Words and times shared by both formats.

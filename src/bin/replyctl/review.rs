@@ -12,9 +12,8 @@ use replyguard::proto::{CommentStatus, ListQueueRequest, ModerateRequest, QueueI
 use crate::{
     cli::{Decision, OutputFormat, SiteArg},
     client::Clients,
-    commands::emit,
     error::CliError,
-    output,
+    output::{self, emit},
 };
 
 const PAGE: u32 = 20;
