@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use super::{Finding, Input, Rule, links::host_is_within, policy::normalize_domain};
+use super::{Finding, Input, Rule, links::host_is_within};
 
 /// An IP address or a CIDR range of IPv4 or IPv6 addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +101,15 @@ impl Rule for ModeratorBlock {
         let entry = input.facts.blocked_by?;
         Some(Finding::new(format!("blocked by a moderator: {entry}")))
     }
+}
+
+/// The form a domain entry is compared in: lowercase, without a leading `@`, `*.` or `www.`.
+pub(crate) fn normalize_domain(entry: &str) -> String {
+    let entry = entry.trim();
+    let entry = entry.strip_prefix('@').unwrap_or(entry);
+    let entry = entry.strip_prefix("*.").unwrap_or(entry);
+    let entry = entry.strip_prefix("www.").unwrap_or(entry);
+    entry.to_ascii_lowercase()
 }
 
 /// The author's email domain is on the site's blocklist.

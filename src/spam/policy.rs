@@ -9,7 +9,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Assessment, RULES, Verdict, blocklists::IpRange, shape::Script, text::Words};
+use super::{
+    Assessment, RULES, Verdict,
+    blocklists::{IpRange, normalize_domain},
+    shape::Script,
+    text::Words,
+};
 use crate::moderation::CommentStatus;
 
 /// How much a site trusts the assessment.
@@ -369,15 +374,6 @@ fn term_problem(term: &str) -> Option<String> {
     } else {
         None
     }
-}
-
-/// The form a domain entry is compared in: lowercase, without a leading `@`, `*.` or `www.`.
-pub(crate) fn normalize_domain(entry: &str) -> String {
-    let entry = entry.trim();
-    let entry = entry.strip_prefix('@').unwrap_or(entry);
-    let entry = entry.strip_prefix("*.").unwrap_or(entry);
-    let entry = entry.strip_prefix("www.").unwrap_or(entry);
-    entry.to_ascii_lowercase()
 }
 
 fn domain_problem(entry: &str) -> Option<String> {
