@@ -14,16 +14,13 @@
 //! has taught `JOINED_LESSONS`, the prior speaks mostly through its logistic regression
 //! instead (`super::logistic`), which stays calibrated on text unlike its training data.
 
-use std::{
-    collections::HashMap,
-    hash::{BuildHasherDefault, Hasher},
-};
+use std::{collections::HashMap, hash::BuildHasherDefault};
 
 use super::{
     Finding, Input, Rule,
     links::Link,
     logistic::{Logistic, logit, sigmoid},
-    text::{Words, hash_bytes, pair_hash},
+    text::{FeatureHasher, Words, hash_bytes, pair_hash},
 };
 use crate::{moderation::Action, submission::ValidReply};
 
@@ -93,32 +90,6 @@ impl Label {
             Action::Approve => Some((Label::Ham, REVIEW_WEIGHT)),
             Action::Delete => None,
         }
-    }
-}
-
-/// Feature ids are already hashes, so the map only needs to spread them over its buckets.
-#[derive(Default)]
-pub struct FeatureHasher(u64);
-
-impl Hasher for FeatureHasher {
-    fn finish(&self) -> u64 {
-        // The finaliser of MurmurHash3: every input bit reaches the high bits the map uses.
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        x ^ (x >> 33)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 

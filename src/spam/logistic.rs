@@ -9,7 +9,7 @@
 
 use std::{collections::HashMap, hash::BuildHasherDefault};
 
-use super::classifier::FeatureHasher;
+use super::text::FeatureHasher;
 
 /// Per feature id: its weight in the regression.
 pub type WeightMap = HashMap<u64, f32, BuildHasherDefault<FeatureHasher>>;

@@ -3,8 +3,11 @@
 //!
 //! Spammers write `V1AGRA`, `vïagra` or `c a s i n o` so that a plain substring search misses
 //! them; every rule that compares words compares these normalised forms instead, and the
-//! policy's own term lists go through the same function, so both sides always agree.
+//! policy's own term lists go through the same function, so both sides always agree. Words
+//! are hashed here to the ids the classifier and the regression key their maps by.
 //! Nothing here may allocate per character or depend on anything but the text.
+
+use std::hash::Hasher;
 
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 
@@ -189,6 +192,32 @@ pub(crate) fn pair_hash(first: u64, second: u64) -> u64 {
     x ^= x >> 33;
     x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     x ^ (x >> 33)
+}
+
+/// Feature ids are already hashes, so the map only needs to spread them over its buckets.
+#[derive(Default)]
+pub struct FeatureHasher(u64);
+
+impl Hasher for FeatureHasher {
+    fn finish(&self) -> u64 {
+        // The finaliser of MurmurHash3: every input bit reaches the high bits the map uses.
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// The word being read.
