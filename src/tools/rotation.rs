@@ -2,7 +2,7 @@
 //! whether a database is under one, and moving a deployment to a new one, as after a leak,
 //! with every replica stopped.
 //!
-//! The database changes in one transaction ([`Store::rekey`]). A SQLite database is locked
+//! The database changes in one transaction ([`store::Keys::rekey`]). A SQLite database is locked
 //! against a server for the while ([`SqliteLock`]); PostgreSQL's replicas must be stopped by
 //! the operator. Where the key lives in the key
 //! file beside a SQLite database, the new key is written beside it first (`….key.next`), and

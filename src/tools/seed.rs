@@ -6,7 +6,7 @@
 //! is ever stored in clear), its text masked, rendered, fingerprinted and
 //! assessed by the real rules, and placed in its thread as the submit
 //! pipeline places it. Only the inserting differs: many rows per statement
-//! and thousands per transaction, through [`Store::seed_comments`], each
+//! and thousands per transaction, through [`store::Comments::seed_comments`], each
 //! with its `submit` audit row noted `seeded`. It must never run against a
 //! site whose readers are real: it adds replies, it does not replace any.
 
