@@ -8,11 +8,11 @@ use std::{hint::black_box, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use replyguard::{
+    domain::{RawReply, validate},
     privacy::AuthorHash,
     spam::{
         Assessor, Facts, FormCheck, Label, LearnedStats, Policy, RecentReply, features, fingerprint,
     },
-    submission::{RawReply, validate},
 };
 
 const BODY: &str = "I read the whole piece twice. The council's numbers on the new tram line \

@@ -7,9 +7,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use replyguard::{
+    domain::{RawReply, validate},
     ids::{CommentId, SiteId},
     privacy::{SecretKey, Vault, mask_contacts, render_html},
-    submission::{RawReply, validate},
 };
 
 const BODY: &str = "I read the whole piece twice. The council's numbers on the new tram line \

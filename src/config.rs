@@ -2,18 +2,14 @@
 //!
 //! The secret key is wrapped so that it never prints, not even in `Debug`.
 
-use std::{
-    fmt,
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    str::FromStr,
-};
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr};
 
 use clap::Args;
 
 use crate::{
     moderation::Retention,
     privacy::{PrivacyError, SecretKey, read_key_file},
+    secret_files::{key_file_beside, sqlite_path},
     store::DEFAULT_POOL_SIZE,
     telemetry::LogFormat,
 };
@@ -400,53 +396,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The SQLite file a `sqlite:` URL names, if it names one.
-pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
-
-/// The key file that sits beside a SQLite database: `replyguard.db` →
-/// `replyguard.key`.
-pub fn key_file_beside(database: &Path) -> PathBuf {
-    database.with_extension("key")
-}
-
-/// The file named as `path` with `suffix` appended: `replyguard.db` and `-lock` give
-/// `replyguard.db-lock`.
-pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sqlite_urls_name_their_file() {
-        assert_eq!(
-            sqlite_path("sqlite://replyguard.db"),
-            Some(PathBuf::from("replyguard.db"))
-        );
-        assert_eq!(
-            sqlite_path("sqlite:///var/lib/rg/data.db?mode=rwc"),
-            Some(PathBuf::from("/var/lib/rg/data.db"))
-        );
-        assert_eq!(sqlite_path("sqlite::memory:"), None);
-        assert_eq!(sqlite_path("postgres://localhost/x"), None);
-    }
-
-    #[test]
-    fn the_key_file_sits_beside_the_database() {
-        assert_eq!(
-            key_file_beside(Path::new("/data/replyguard.db")),
-            PathBuf::from("/data/replyguard.key")
-        );
-    }
 
     #[test]
     fn secrets_never_print() {

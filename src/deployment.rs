@@ -9,8 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
-    config::{SecretKeyArgs, ServeSettings, key_file_beside, sqlite_path, with_suffix},
+    config::{SecretKeyArgs, ServeSettings},
     privacy::{PrivacyError, SecretKey, Vault, load_or_create_key_file, read_key_file},
+    secret_files::{key_file_beside, sqlite_path, with_suffix},
     store::{Store, StoreError},
 };
 

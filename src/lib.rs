@@ -10,6 +10,7 @@
 pub mod api;
 pub mod config;
 pub mod deployment;
+pub mod domain;
 pub mod ids;
 pub mod metrics;
 pub mod moderation;

@@ -41,7 +41,7 @@ use tokio::{
 };
 use tower::{ServiceBuilder, timeout::TimeoutLayer};
 
-use crate::moderation::SweepReport;
+use crate::domain::SweepReport;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {

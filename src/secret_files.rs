@@ -4,7 +4,8 @@
 //! with their keyed hashes.
 //!
 //! This module refuses such a file with the `chmod` that fixes it; it never changes a mode
-//! itself, since the operator may have a reason for it that only they can weigh.
+//! itself, since the operator may have a reason for it that only they can weigh. It also names
+//! the files that sit beside a SQLite database.
 
 use std::{
     fmt,
@@ -244,5 +245,54 @@ mod tests {
         let existing = file_with_mode(dir.path(), "old.db", 0o644);
         create_private(&existing).expect("left alone");
         assert_eq!(std::fs::read_to_string(&existing).expect("read"), "x");
+    }
+}
+
+/// The SQLite file a `sqlite:` URL names, if it names one.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// The key file that sits beside a SQLite database: `replyguard.db` →
+/// `replyguard.key`.
+pub fn key_file_beside(database: &Path) -> PathBuf {
+    database.with_extension("key")
+}
+
+/// The file named as `path` with `suffix` appended: `replyguard.db` and `-lock` give
+/// `replyguard.db-lock`.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod beside_tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_path("sqlite://replyguard.db"),
+            Some(PathBuf::from("replyguard.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/rg/data.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/rg/data.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://localhost/x"), None);
+    }
+
+    #[test]
+    fn the_key_file_sits_beside_the_database() {
+        assert_eq!(
+            key_file_beside(Path::new("/data/replyguard.db")),
+            PathBuf::from("/data/replyguard.key")
+        );
     }
 }

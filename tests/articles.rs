@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Backend, Comments, Harness, Moderation, backend_tests, bad_fields, reply, submitted};
-use replyguard::{moderation::Scope, proto};
+use replyguard::{domain::Scope, proto};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 

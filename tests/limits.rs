@@ -225,7 +225,7 @@ async fn a_token_past_its_rate_is_told_when_to_retry(backend: Backend) {
 
     // Another token is not held back by this one's rate.
     let other = h
-        .moderator_token(&[site.id], &replyguard::moderation::Scope::DEFAULT)
+        .moderator_token(&[site.id], &replyguard::domain::Scope::DEFAULT)
         .await;
     h.moderation(&other)
         .await

@@ -4,7 +4,7 @@ mod common;
 
 use common::{Backend, Harness, backend_tests, bad_fields, decide, reply, reply_by, submitted};
 use replyguard::{
-    moderation::Scope,
+    domain::Scope,
     proto::{self, BlockKind, CommentStatus, ModerationAction},
     spam::{Mode, Policy},
     store,

@@ -8,7 +8,7 @@ mod common;
 use common::{Backend, Harness, backend_tests, bad_fields, decide, reply_by};
 use md5::Md5;
 use replyguard::{
-    moderation::Scope,
+    domain::Scope,
     proto::{self, CommentStatus, ModerationAction},
     spam::{Mode, Policy},
 };

@@ -10,10 +10,10 @@ use std::sync::LazyLock;
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use replyguard::{
+    domain::{RawReply, validate},
     ids::{CommentId, SiteId},
     privacy::{SecretKey, Vault, mask_contacts, render_html},
     spam::{Assessor, Facts, Policy, form},
-    submission::{RawReply, validate},
 };
 
 /// One assessor for every case: building one parses the built-in prior.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{Backend, Harness, TestSite, approve, reply, watcher::Watcher};
 use replyguard::{
-    moderation::{ERASED_NAME, Scope},
+    domain::{ERASED_NAME, Scope},
     proto::{self, CommentStatus},
     server::RunningServer,
     spam::{Mode, Policy},

@@ -9,8 +9,8 @@ use common::{Backend, Harness, TestSite, approve, assessed, backend_tests, reply
 use replyguard::{
     config::{Secret, SecretKeyArgs},
     deployment::{KeyError, previous_key_file},
+    domain::{CommentStatus, Scope, audit_action},
     ids::CommentId,
-    moderation::{CommentStatus, Scope, audit_action},
     privacy::{SecretKey, Vault, read_key_file, write_new_key_file},
     proto::{self, BlockKind},
     server::StartError,

@@ -11,10 +11,11 @@ use std::{
 
 use common::{Backend, Harness, TestDatabase, assessed, backend_tests, reply};
 use replyguard::{
-    config::{Secret, ServeSettings, with_suffix},
+    config::{Secret, ServeSettings},
     deployment::KeyError,
     ids::CommentId,
     privacy::{PrivacyError, SecretKey, Vault},
+    secret_files::with_suffix,
     server::{self, StartError},
     store::StoreError,
 };

@@ -12,12 +12,12 @@ use std::{
 use chrono::{DateTime, TimeDelta, Utc};
 use common::{Backend, TestDatabase, backend_tests};
 use replyguard::{
-    ids::{CommentId, SiteId, TokenId},
-    moderation::{
-        self, Access, AccessKind, Action, BlockKind, BlockSubject, Blocked, CommentStatus,
-        Decision, DecisionOutcome, ERASED_NAME, ERASED_REASON, Erasure, FORM_NONCE_RETENTION,
-        NewBlock, REMOVED_TEXT, Retention, Scope, SweepReport,
+    domain::{
+        Access, AccessKind, Action, BlockKind, BlockSubject, Blocked, CommentStatus,
+        DecisionOutcome, ERASED_NAME, ERASED_REASON, NewBlock, REMOVED_TEXT, Scope, SweepReport,
     },
+    ids::{CommentId, SiteId, TokenId},
+    moderation::{self, Decision, Erasure, FORM_NONCE_RETENTION, Retention},
     privacy::{AuthorHash, KeptText, token_digest},
     spam::{Mode, Policy, Reason, Verdict},
     store::{

@@ -5,7 +5,7 @@ mod common;
 
 use common::{Backend, Comments, Harness, Moderation, approve, backend_tests, decide, reply_by};
 use replyguard::{
-    moderation::{ERASED_NAME, REMOVED_TEXT, Scope},
+    domain::{ERASED_NAME, REMOVED_TEXT, Scope},
     proto::{self, BlockKind, ModerationAction},
     spam::{Mode, Policy},
 };

@@ -24,9 +24,9 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
+    domain::Scope,
     ids::SiteId,
     metrics,
-    moderation::Scope,
     privacy::{is_token_shaped, token_digest},
     store::{Credential, Role, Site, Store},
 };

@@ -15,11 +15,12 @@ use super::{
     wire::{ListCommentsResponse, encode_comments},
 };
 use crate::{
+    domain::RawReply,
     privacy::Vault,
     proto::{self, comments_server::Comments},
     spam::form,
     store::{self, Store, ThreadCursor, ThreadOrder},
-    submission::{RawReply, Submitter},
+    submission::Submitter,
 };
 
 const MAX_ARTICLES_PER_COUNT: usize = 500;

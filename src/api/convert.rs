@@ -7,9 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    moderation::{
-        Action, AuditRecord, BlockEntry, BlockKind, ClosedArticle, CommentStatus, is_erased,
-    },
+    domain::{Action, AuditRecord, BlockEntry, BlockKind, ClosedArticle, CommentStatus, is_erased},
     privacy::{Vault, mask_email},
     proto,
     spam::{Mode, Policy, RULES, Reason, RuleSetting, RuleState, Verdict},

@@ -9,10 +9,8 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
-    moderation::RevealError,
-    privacy::PrivacyError,
-    store::StoreError,
-    submission::{FieldViolation, SubmitError},
+    domain::FieldViolation, moderation::RevealError, privacy::PrivacyError, store::StoreError,
+    submission::SubmitError,
 };
 
 /// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` naming each field.

@@ -11,9 +11,9 @@ use super::{
     error::invalid_field,
 };
 use crate::{
+    domain::{Action, BlockKind, Blocked, CommentStatus},
+    domain::{ArticleKey, Email},
     ids::CommentId,
-    moderation::{Action, BlockKind, Blocked, CommentStatus},
-    submission::{ArticleKey, Email},
 };
 
 /// The longest note or reason, in characters.

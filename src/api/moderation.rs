@@ -23,13 +23,14 @@ use super::{
     paging,
 };
 use crate::{
+    domain::{
+        ArticleClosing, BlockKind, Blocked, CommentStatus, DecisionOutcome, NewBlock, QueueEvent,
+        Scope,
+    },
     ids::CommentId,
     metrics,
+    moderation::Decision,
     moderation::Moderator,
-    moderation::{
-        ArticleClosing, BlockKind, Blocked, CommentStatus, Decision, DecisionOutcome, NewBlock,
-        QueueEvent, Scope,
-    },
     privacy::Vault,
     proto::{self, moderation_server::Moderation},
     store::{Credential, ListingEvent, ListingEvents, Site, Store},

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::error::invalid_field;
 use crate::{
+    domain::{BlockKind, Blocked},
     ids::{AuditId, CommentId},
-    moderation::{BlockKind, Blocked},
     store::{ThreadCursor, ThreadOrder},
 };
 

@@ -2,8 +2,9 @@
 //! what happened meanwhile, what it teaches the site's classifier, and the audit row it leaves.
 //! The store applies what these rules say in one transaction ([`Moderating::decide`]).
 
-use super::{Action, CommentStatus, Decision, DecisionOutcome};
+use super::Decision;
 use crate::{
+    domain::{Action, CommentStatus, DecisionOutcome},
     ids::SiteId,
     spam::{Label, MARK_WEIGHT, REVIEW_WEIGHT},
     store::{Deciding, DecisionChange, Lesson, Moderating, NewAuditRow, StoreResult, now},

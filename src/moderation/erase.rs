@@ -10,28 +10,12 @@
 //! not even in the audit note.
 
 use crate::{
+    domain::{ERASED_REASON, REMOVED_TEXT},
     ids::SiteId,
     privacy::{AuthorHash, render_html},
     spam::Reason,
+    store::{ErasedComment, Erasing},
 };
-
-/// The name an erased comment shows.
-pub const ERASED_NAME: &str = "Anonymous";
-
-/// The text of an erased comment whose body was removed.
-pub const REMOVED_TEXT: &str = "[removed]";
-
-/// What each spam reason of an erased comment says instead of its text.
-pub const ERASED_REASON: &str = "erased";
-
-/// The `email_sealed` of an erased comment: empty. Every sealing is longer
-/// (nonce and tag alone are 40 bytes), so it cannot be mistaken for one.
-pub const ERASED_EMAIL: &[u8] = &[];
-
-/// Whether a stored email is the tombstone of an erasure.
-pub fn is_erased(email_sealed: &[u8]) -> bool {
-    email_sealed == ERASED_EMAIL
-}
 
 /// One erasure request, as the store carries it out.
 #[derive(Clone, Debug)]
@@ -45,20 +29,21 @@ pub struct Erasure<'a> {
     pub actor: &'a str,
 }
 
-/// The new values of one erased comment.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ErasedComment {
-    /// Random: it matches no email, and no other erased comment.
-    pub author_hash: AuthorHash,
-    pub body: String,
-    pub body_public: String,
-    pub body_html: String,
-    pub reasons: Vec<Reason>,
-}
+impl Erasing for Erasure<'_> {
+    fn site(&self) -> SiteId {
+        self.site
+    }
 
-impl Erasure<'_> {
+    fn author_hash(&self) -> &AuthorHash {
+        self.author_hash
+    }
+
+    fn actor(&self) -> &str {
+        self.actor
+    }
+
     /// The erased form of a comment with this public text and these reasons.
-    pub fn erase(&self, body_public: &str, body_html: &str, reasons: &[Reason]) -> ErasedComment {
+    fn erase(&self, body_public: &str, body_html: &str, reasons: &[Reason]) -> ErasedComment {
         let (body, body_public, body_html) = if self.remove_bodies {
             (
                 REMOVED_TEXT.to_owned(),
@@ -90,7 +75,7 @@ impl Erasure<'_> {
     }
 
     /// The audit note: how many comments, never whose.
-    pub fn note(&self, count: u64) -> String {
+    fn note(&self, count: u64) -> String {
         let comments = if count == 1 { "comment" } else { "comments" };
         if self.remove_bodies {
             format!("{count} {comments} erased, text removed")

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use super::{
-    Access, AccessKind, ArticleClosing, BlockOutcome, BlockSubject, Blocked, Decision,
-    DecisionOutcome, Erasure, NewBlock, decide, is_erased,
-};
+use super::{Decision, Erasure, decide};
 use crate::{
+    domain::{
+        Access, AccessKind, ArticleClosing, BlockOutcome, BlockSubject, Blocked, DecisionOutcome,
+        NewBlock, is_erased,
+    },
     ids::{CommentId, SiteId},
     privacy::{AuthorHash, PrivacyError, Vault},
     store::{Store, StoreError, StoreResult, StoredComment},

@@ -15,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::{sync::watch, task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
+    domain::{Cutoffs, SweepReport},
     metrics,
     spam::form::TOKEN_LIFETIME,
     store::{self, Store},
@@ -22,15 +23,6 @@ use crate::{
 
 /// How often the server sweeps.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// The actor of the audit rows a sweep writes.
-pub const SYSTEM_ACTOR: &str = "system";
-
-/// The note of an expiry's audit row.
-pub const EXPIRED_NOTE: &str = "expired";
-
-/// The note of the audit row of spam the sweep deleted.
-pub const SPAM_DELETED_NOTE: &str = "spam retention";
 
 /// How long the nonce of a used form token is kept: the token's lifetime, after which it is
 /// refused as expired whatever its nonce, and a day more for replicas whose clocks disagree.
@@ -67,32 +59,6 @@ impl Retention {
             ),
         }
     }
-}
-
-/// What one sweep removes: what is older than these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cutoffs {
-    /// Replies created before this lose their client details and idempotency key.
-    pub client_details_before: DateTime<Utc>,
-    /// Pending replies created before this, if set, expire to rejected.
-    pub expire_pending_before: Option<DateTime<Utc>>,
-    /// Spam whose status last changed before this, if set, is deleted.
-    pub delete_spam_before: Option<DateTime<Utc>>,
-    /// Form token nonces used before this are forgotten.
-    pub form_nonces_before: DateTime<Utc>,
-}
-
-/// What one sweep did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SweepReport {
-    /// Replies whose client details or idempotency key were dropped.
-    pub client_details_dropped: u64,
-    /// Pending replies that expired to rejected.
-    pub expired: u64,
-    /// Spam deleted.
-    pub spam_deleted: u64,
-    /// Nonces of used form tokens forgotten.
-    pub form_nonces_dropped: u64,
 }
 
 /// The server's sweeping task.

@@ -234,11 +234,11 @@ mod tests {
     #[test]
     fn a_blocked_email_domain_covers_its_subdomains_only() -> Result<(), String> {
         let mut spam = reply("Perfectly ordinary words");
-        spam.email = crate::submission::Email::parse("bot@mail.spam.example")?;
+        spam.email = crate::domain::Email::parse("bot@mail.spam.example")?;
         let block =
             |p: &mut crate::spam::Policy| p.blocked_email_domains = vec!["@spam.example".into()];
         assert!(hits(&assess_with(&spam, block), "blocked-email-domain"));
-        spam.email = crate::submission::Email::parse("jane@notspam.example")?;
+        spam.email = crate::domain::Email::parse("jane@notspam.example")?;
         assert!(!hits(&assess_with(&spam, block), "blocked-email-domain"));
         Ok(())
     }
@@ -247,9 +247,7 @@ mod tests {
     fn a_blocked_website_is_found_in_the_website_field_and_in_the_text() -> Result<(), String> {
         let block = |p: &mut crate::spam::Policy| p.blocked_websites = vec!["pills.example".into()];
         let mut spam = reply("Perfectly ordinary words");
-        spam.website = Some(crate::submission::Website::parse(
-            "https://www.pills.example/",
-        )?);
+        spam.website = Some(crate::domain::Website::parse("https://www.pills.example/")?);
         assert!(hits(&assess_with(&spam, block), "blocked-website"));
         let linked = reply("order at http://shop.pills.example/x now");
         assert!(hits(&assess_with(&linked, block), "blocked-website"));

@@ -22,7 +22,7 @@ use super::{
     logistic::{Logistic, logit, sigmoid},
     text::{FeatureHasher, Words, hash_bytes, pair_hash},
 };
-use crate::{moderation::Action, submission::ValidReply};
+use crate::domain::ValidReply;
 
 /// The weight of a moderator's explicit `MARK_SPAM` or `MARK_HAM` lesson.
 pub const MARK_WEIGHT: f32 = 1.0;
@@ -78,18 +78,6 @@ impl Label {
         [Label::Spam, Label::Ham]
             .into_iter()
             .find(|label| label.as_str() == word)
-    }
-
-    /// The lesson a moderator's decision teaches, with its weight; `None` for a decision that
-    /// says nothing about spam (deleting).
-    pub fn from_action(action: Action) -> Option<(Label, f32)> {
-        match action {
-            Action::MarkSpam => Some((Label::Spam, MARK_WEIGHT)),
-            Action::MarkHam => Some((Label::Ham, MARK_WEIGHT)),
-            Action::Reject => Some((Label::Spam, REVIEW_WEIGHT)),
-            Action::Approve => Some((Label::Ham, REVIEW_WEIGHT)),
-            Action::Delete => None,
-        }
     }
 }
 
@@ -665,20 +653,6 @@ mod tests {
         learned.learn(&f, Label::Spam, -MARK_WEIGHT);
         assert_eq!(learned.spam, 0.0);
         assert!(f.iter().all(|id| learned.get(*id) == (0.0, 0.0)));
-    }
-
-    #[test]
-    fn decisions_teach_with_their_weights() {
-        assert_eq!(
-            Label::from_action(Action::MarkSpam),
-            Some((Label::Spam, 1.0))
-        );
-        assert_eq!(Label::from_action(Action::MarkHam), Some((Label::Ham, 1.0)));
-        assert_eq!(
-            Label::from_action(Action::Approve),
-            Some((Label::Ham, REVIEW_WEIGHT))
-        );
-        assert_eq!(Label::from_action(Action::Delete), None);
     }
 
     #[test]

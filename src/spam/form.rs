@@ -455,7 +455,7 @@ mod tests {
 
     #[test]
     fn a_filled_honeypot_makes_a_reply_spam() -> Result<(), String> {
-        let raw = crate::submission::RawReply {
+        let raw = crate::domain::RawReply {
             article: "/story",
             author_name: "Bot",
             author_email: "bot@example.com",
@@ -463,7 +463,7 @@ mod tests {
             honeypot: "http://spam.example",
             ..Default::default()
         };
-        let bot = crate::submission::validate(&raw).map_err(|v| format!("{v:?}"))?;
+        let bot = crate::domain::validate(&raw).map_err(|v| format!("{v:?}"))?;
         let assessment = assess_facts(&bot, &Facts::default());
         assert!(hits(&assessment, "honeypot"));
         assert_eq!(assessment.verdict, Verdict::Spam);

@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn a_link_in_the_author_name_is_flagged_and_a_plain_name_is_not() -> Result<(), String> {
         let mut spam = reply("Nice article, thanks for writing it");
-        spam.author = crate::submission::AuthorName::parse("cheap-pills.example.com")?;
+        spam.author = crate::domain::AuthorName::parse("cheap-pills.example.com")?;
         assert!(hits(&assess_with(&spam, |_| {}), "link-in-name"));
         let plain = reply("Nice article, thanks for writing it");
         assert!(!hits(&assess_with(&plain, |_| {}), "link-in-name"));
@@ -274,10 +274,10 @@ mod tests {
     #[test]
     fn the_authors_website_repeated_in_the_text_is_flagged() {
         let mut spam = reply("Best deals at https://shop.example.com/deals today");
-        spam.website = crate::submission::Website::parse("https://www.shop.example.com").ok();
+        spam.website = crate::domain::Website::parse("https://www.shop.example.com").ok();
         assert!(hits(&assess_with(&spam, |_| {}), "link-website-repeat"));
         let mut reader = reply("I wrote about this at https://blog.example.org/post");
-        reader.website = crate::submission::Website::parse("https://shop.example.com").ok();
+        reader.website = crate::domain::Website::parse("https://shop.example.com").ok();
         assert!(!hits(&assess_with(&reader, |_| {}), "link-website-repeat"));
     }
 

@@ -37,7 +37,7 @@ pub use policy::{
 pub use shape::Script;
 pub(crate) use text::hash_bytes;
 
-use crate::submission::ValidReply;
+use crate::domain::ValidReply;
 
 /// What the thresholds alone make of a score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -375,7 +375,7 @@ impl Assessor {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
-    use crate::submission::{RawReply, validate};
+    use crate::domain::{RawReply, validate};
 
     /// A valid reply with `body` under the article `/story`, from a new author.
     pub fn reply(body: &str) -> ValidReply {
@@ -466,7 +466,7 @@ mod tests {
             let assessment = assessor.assess(&reply(text), &policy, &Facts::default());
             assert_eq!(
                 policy.initial_status(&assessment, false),
-                crate::moderation::CommentStatus::Approved,
+                crate::domain::CommentStatus::Approved,
                 "{text}: {:?}",
                 assessment.reasons
             );
@@ -485,7 +485,7 @@ mod tests {
             let assessment = assessor.assess(&reply(text), &policy, &Facts::default());
             assert_ne!(
                 policy.initial_status(&assessment, false),
-                crate::moderation::CommentStatus::Approved,
+                crate::domain::CommentStatus::Approved,
                 "{text}: {:?}",
                 assessment.reasons
             );

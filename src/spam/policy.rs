@@ -15,7 +15,7 @@ use super::{
     shape::Script,
     text::Words,
 };
-use crate::moderation::CommentStatus;
+use crate::domain::CommentStatus;
 
 /// How much a site trusts the assessment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn a_blocked_term_in_the_author_name_counts() -> Result<(), String> {
         let mut spam = reply("Nice article");
-        spam.author = crate::submission::AuthorName::parse("Casino Royale Deals")?;
+        spam.author = crate::domain::AuthorName::parse("Casino Royale Deals")?;
         assert!(hits(&assess_with(&spam, blocking), "blocked-terms"));
         Ok(())
     }

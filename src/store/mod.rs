@@ -27,13 +27,13 @@ pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
 use crate::{
-    ids::{AuditId, CommentId, SiteId, TokenId},
-    moderation::{
+    domain::{
         Access, Action, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject,
-        Blocked, ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, EXPIRED_NOTE, Erasure,
-        NewBlock, QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, audit_action,
+        Blocked, ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, EXPIRED_NOTE, NewBlock,
+        QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, audit_action,
     },
-    privacy::{KeptText, PrivacyError, Rekeying, Vault},
+    ids::{AuditId, CommentId, SiteId, TokenId},
+    privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
     spam::{Label, LearnedStats, Policy, Reason, RecentReply, Verdict},
 };
 
@@ -569,10 +569,10 @@ pub trait Moderating: Send + Sync {
     async fn record_access(&self, access: &Access<'_>) -> StoreResult<()>;
 
     /// Anonymises every comment of one author on a site (see
-    /// [`Erasure::erase`]) with one `erase_author` audit row, in one
+    /// [`Erasing::erase`]) with one `erase_author` audit row, in one
     /// transaction; returns how many comments it changed. Nothing of the
     /// erased values may stay readable in the database's files.
-    async fn erase_author(&self, erasure: &Erasure<'_>) -> StoreResult<u64>;
+    async fn erase_author(&self, erasure: &dyn Erasing) -> StoreResult<u64>;
 
     /// Adds an entry to a site's blocklist (nothing when it is listed
     /// already) with a `block` audit row, and, given a filter, rejects the
@@ -743,6 +743,31 @@ where
         Some(max_bytes) => Arc::new(store.with_caches(max_bytes)),
         None => Arc::new(store),
     }
+}
+
+/// An erasure as the store applies it, in one transaction that holds the author's comments:
+/// [`crate::moderation::Erasure`] says what replaces each.
+pub trait Erasing: Send + Sync {
+    fn site(&self) -> SiteId;
+    /// Whose comments: the keyed hash of the author's normalised email.
+    fn author_hash(&self) -> &AuthorHash;
+    /// Who asked: the token's prefix.
+    fn actor(&self) -> &str;
+    /// What replaces one comment's values, given its public text, its HTML and its reasons.
+    fn erase(&self, body_public: &str, body_html: &str, reasons: &[Reason]) -> ErasedComment;
+    /// The audit row's note, given how many comments were erased.
+    fn note(&self, count: u64) -> String;
+}
+
+/// The new values of one erased comment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErasedComment {
+    /// Random: it matches no email, and no other erased comment.
+    pub author_hash: AuthorHash,
+    pub body: String,
+    pub body_public: String,
+    pub body_html: String,
+    pub reasons: Vec<Reason>,
 }
 
 /// One audit row to insert.

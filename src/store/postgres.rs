@@ -38,8 +38,8 @@ use super::{
     sql::{Backend, BoundQuery, SqlStore, insert_comment_rows},
 };
 use crate::{
+    domain::{CommentStatus, QueueEvent},
     ids::SiteId,
-    moderation::{CommentStatus, QueueEvent},
     privacy::Resealed,
 };
 

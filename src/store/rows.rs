@@ -15,11 +15,11 @@ use super::{
     ThreadOrder,
 };
 use crate::{
-    ids::{AuditId, CommentId, SiteId, TokenId},
-    moderation::{
+    domain::{
         AuditRecord, BlockEntry, BlockKind, BlockSubject, Blocked, CommentStatus, Scope,
         audit_action,
     },
+    ids::{AuditId, CommentId, SiteId, TokenId},
     privacy::{Rekeying, Resealed, Sealed},
     spam::{Label, Policy, Reason, Verdict},
 };

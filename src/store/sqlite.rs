@@ -24,7 +24,10 @@ use super::{
     sql::{Backend, BoundQuery, SqlStore, insert_comment_rows},
 };
 use crate::{
-    config::with_suffix, ids::SiteId, moderation::QueueEvent, privacy::Resealed, secret_files,
+    domain::QueueEvent,
+    ids::SiteId,
+    privacy::Resealed,
+    secret_files::{self, with_suffix},
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -56,7 +59,7 @@ impl SqlStore<Sqlite> {
     /// files SQLite makes beside it (with the database's mode); an existing one that group or
     /// others may read or write is refused.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        if let Some(path) = crate::config::sqlite_path(url) {
+        if let Some(path) = secret_files::sqlite_path(url) {
             secret_files::create_private(&path)?;
             let wal = with_suffix(&path, "-wal");
             let shm = with_suffix(&path, "-shm");

@@ -8,11 +8,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
-use super::{FieldViolation, RawReply, ValidReply, validate};
 use crate::{
+    domain::{BlockSubject, CommentStatus, FieldViolation, RawReply, ValidReply, validate},
     ids::{CommentId, SiteId},
     metrics,
-    moderation::{BlockSubject, CommentStatus},
     privacy::{AuthorHash, KeptText, Vault, mask_contacts},
     spam::{self, Assessment, Assessor, Facts, FormCheck, form},
     store::{self, Site, Store, StoreError, StoredComment},

@@ -17,8 +17,8 @@ use super::{
 };
 use crate::{
     config::{DatabaseArgs, SECRET_SETTINGS, ServeSettings},
+    domain::Scope,
     ids::{SiteId, TokenId},
-    moderation::Scope,
     privacy::{generate_token, token_digest},
     server,
     spam::Policy,

@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::{
-    config::{DatabaseArgs, SecretKeyArgs, sqlite_path, with_suffix},
+    config::{DatabaseArgs, SecretKeyArgs},
     deployment::{DeploymentKey, KeyStanding, check_key, key_standing, previous_key_file},
     privacy::{Rekeying, SecretKey, Vault, read_key_file, replace_key_file, write_new_key_file},
+    secret_files::{sqlite_path, with_suffix},
     server::SqliteLock,
     store::{self, RekeyReport, Store},
 };

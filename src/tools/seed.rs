@@ -21,12 +21,13 @@ use uuid::{NoContext, Timestamp, Uuid};
 use crate::{
     config::{DEFAULT_RETAIN_CLIENT_DAYS, DatabaseArgs, SecretKeyArgs},
     deployment::{check_key, secret_key_for},
+    domain::CommentStatus,
+    domain::{RawReply, validate},
     ids::{CommentId, SiteId},
-    moderation::CommentStatus,
     privacy::{Vault, mask_contacts},
     spam::{self, Assessor, Facts, Policy},
     store::{self, OPERATOR_ACTOR, Store, StoredComment},
-    submission::{MAX_DEPTH, Place, RawReply, stored_reply, validate},
+    submission::{MAX_DEPTH, Place, stored_reply},
 };
 
 /// The settings of `replyguard seed`.

@@ -17,8 +17,8 @@ use std::{io::Write, path::PathBuf, process::Output, str::FromStr, sync::Arc, ti
 
 use replyguard::{
     config::{Secret, ServeSettings},
+    domain::Scope,
     ids::SiteId,
-    moderation::Scope,
     privacy::SecretKey,
     proto::{self, comments_client::CommentsClient, moderation_client::ModerationClient},
     server::{self, RunningServer, StartError},

@@ -412,7 +412,7 @@ fn comment_bytes(comment: &StoredComment) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ids::CommentId, moderation::CommentStatus, spam::Verdict};
+    use crate::{domain::CommentStatus, ids::CommentId, spam::Verdict};
 
     fn comment(site: SiteId, article: &str, body: &str) -> StoredComment {
         let id = CommentId::new();

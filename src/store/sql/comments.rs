@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::{Backend, SqlStore};
 use crate::store::cache::{Listings, PageKey};
 use crate::{
+    domain::{AuditRecord, CommentStatus, QueueEvent},
     ids::{AuditId, CommentId, SiteId},
-    moderation::{AuditRecord, CommentStatus, QueueEvent},
     store::{
         Comments, ListingEvents, StoreResult, StoredComment, ThreadCursor, ThreadOrder, ThreadPage,
         rows::{

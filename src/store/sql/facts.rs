@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::{Backend, RowsAffected, SqlStore};
 use crate::{
+    domain::{BlockEntry, BlockSubject},
     ids::{CommentId, SiteId},
-    moderation::{BlockEntry, BlockSubject},
     spam::RecentReply,
     store::{
         Facts, RECENT_REPLIES, StoreResult, StoredFacts, now,

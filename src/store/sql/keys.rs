@@ -7,8 +7,8 @@ use uuid::Uuid;
 use super::{Backend, RowsAffected, SqlStore, insert_audit};
 use crate::store::cache::Listings;
 use crate::{
+    domain::audit_action,
     ids::{CommentId, SiteId},
-    moderation::audit_action,
     privacy::Rekeying,
     store::{
         Keys, NewAuditRow, OPERATOR_ACTOR, SWEEP_BATCH, ServingMark, StoreError, StoreResult,

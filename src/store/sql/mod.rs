@@ -28,8 +28,8 @@ use super::{
     rows::{comment_columns, encode_features},
 };
 use crate::{
+    domain::{CommentStatus, QueueEvent, audit_action},
     ids::{AuditId, SiteId},
-    moderation::{CommentStatus, QueueEvent, audit_action},
     privacy::Resealed,
     spam::Reason,
 };

@@ -14,15 +14,15 @@ use uuid::Uuid;
 use super::{Backend, RowsAffected, SqlStore, insert_audit};
 use crate::store::cache::Listings;
 use crate::{
-    ids::{CommentId, SiteId},
-    moderation::{
+    domain::{
         Access, Action, ArticleClosing, BlockEntry, BlockOutcome, Blocked, ClosedArticle,
-        CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, Erasure, NewBlock,
-        SweepReport, audit_action,
+        CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, NewBlock, SweepReport,
+        audit_action,
     },
+    ids::{CommentId, SiteId},
     spam::{Label, Reason},
     store::{
-        Deciding, Judge, Moderating, NewAuditRow, ReplyFilter, SWEEP_BATCH, StoreResult,
+        Deciding, Erasing, Judge, Moderating, NewAuditRow, ReplyFilter, SWEEP_BATCH, StoreResult,
         in_batches, now,
         rows::{
             BlockRow, CommentRow, ErasableRow, blocklist_query, comment_columns,
@@ -158,8 +158,8 @@ where
         Ok(())
     }
 
-    async fn erase_author(&self, erasure: &Erasure<'_>) -> StoreResult<u64> {
-        let _dropping = self.caches.dropping(Listings::Sites(vec![erasure.site]));
+    async fn erase_author(&self, erasure: &dyn Erasing) -> StoreResult<u64> {
+        let _dropping = self.caches.dropping(Listings::Sites(vec![erasure.site()]));
         let mut tx = self.writer.begin().await?;
         // Locked: a decision on one of these comments waits for the erasure, and cannot write
         // back what it erased.
@@ -168,8 +168,8 @@ where
              WHERE site_id = $1 AND author_hash = $2{}",
             DB::FOR_UPDATE
         )))
-        .bind(erasure.site.0)
-        .bind(&erasure.author_hash.0[..])
+        .bind(erasure.site().0)
+        .bind(&erasure.author_hash().0[..])
         .fetch_all(&mut *tx)
         .await?;
         for row in &rows {
@@ -197,15 +197,15 @@ where
         insert_audit::<DB>(
             &mut tx,
             &NewAuditRow::of_site(
-                erasure.site,
-                erasure.actor,
+                erasure.site(),
+                erasure.actor(),
                 audit_action::ERASE_AUTHOR,
                 &note,
                 now(),
             ),
         )
         .await?;
-        DB::listing_changed(&self.state, &mut tx, erasure.site, None).await?;
+        DB::listing_changed(&self.state, &mut tx, erasure.site(), None).await?;
         tx.commit().await?;
         DB::scrubbed(self).await;
         Ok(count)

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::{Backend, SqlStore, insert_audit, is_unique_violation};
 use crate::{
+    domain::audit_action,
     ids::SiteId,
-    moderation::audit_action,
     spam::Policy,
     store::{
         Credential, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit, Role, Site, Sites,

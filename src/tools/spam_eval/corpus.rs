@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
+    domain::{RawReply, ValidReply, validate},
     privacy::AuthorHash,
     spam::{Analysis, hash_bytes},
-    submission::{RawReply, ValidReply, validate},
 };
 
 /// Where `spam-eval` looks when given no files, relative to the working directory.

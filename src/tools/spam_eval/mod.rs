@@ -27,7 +27,7 @@ pub use corpus::{
 pub use outcome::Outcome;
 
 use crate::{
-    moderation::CommentStatus,
+    domain::CommentStatus,
     spam::{Assessor, Label, LearnedStats, MARK_WEIGHT, Policy},
 };
 use corpus::{Dataset, load};

@@ -3,7 +3,7 @@
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
-use crate::moderation::CommentStatus;
+use crate::domain::CommentStatus;
 
 /// How many resamples of the judged replies give the interval of a reported MCC.
 const RESAMPLES: usize = 2_000;

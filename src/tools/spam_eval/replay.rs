@@ -12,7 +12,7 @@ use super::{
     outcome::Outcome,
 };
 use crate::{
-    moderation::CommentStatus,
+    domain::CommentStatus,
     privacy::AuthorHash,
     spam::{Assessment, Assessor, Facts, LearnedStats, Policy, Prior, RULES, RecentReply},
 };

@@ -65,7 +65,7 @@ pub(super) fn parse_form_token(raw: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::submission::validate::{
+    use crate::domain::reply::{
         FieldViolation, RawReply,
         testing::{good, only_violation},
         validate,
