@@ -12,6 +12,7 @@ use std::{
 use chrono::{DateTime, TimeDelta, Utc};
 use common::{Backend, TestDatabase, backend_tests};
 use replyguard::{
+    domain::ArticleKey,
     domain::{
         Access, AccessKind, Action, BlockKind, BlockSubject, Blocked, CommentStatus,
         DecisionOutcome, ERASED_NAME, ERASED_REASON, NewBlock, REMOVED_TEXT, Scope, SweepReport,
@@ -25,6 +26,11 @@ use replyguard::{
         ThreadOrder,
     },
 };
+
+/// An article key, as a host would send it.
+fn key(article: &str) -> ArticleKey {
+    ArticleKey::parse(article).expect("an article key")
+}
 
 async fn open(backend: Backend) -> (TestDatabase, Arc<dyn Store>) {
     let db = TestDatabase::new(backend).await;
@@ -454,7 +460,7 @@ async fn thread_pages(
             path: last.path.clone(),
         });
         let page = store
-            .thread_page(site, article, order, cursor.as_ref(), limit)
+            .thread_page(site, &key(article), order, cursor.as_ref(), limit)
             .await
             .expect("page");
         let page = &page.comments;
@@ -527,7 +533,13 @@ async fn thread_pages_list_approved_replies_under_their_parents_in_both_orders(b
     assert!(first.email_sealed.is_empty() && first.author_hash.is_empty());
     assert!(first.body.is_empty() && first.features.is_empty() && first.fingerprint.is_none());
     let nothing = store
-        .thread_page(news, "no-such-story", ThreadOrder::OldestFirst, None, 10)
+        .thread_page(
+            news,
+            &key("no-such-story"),
+            ThreadOrder::OldestFirst,
+            None,
+            10,
+        )
         .await
         .expect("page");
     assert!(nothing.comments.is_empty());
@@ -566,7 +578,13 @@ async fn queue_pages_follow_ids_and_filter_by_status_and_article(backend: Backen
         let mut after = None;
         loop {
             let page = store
-                .queue_page(news, CommentStatus::Pending, article, after, 2)
+                .queue_page(
+                    news,
+                    CommentStatus::Pending,
+                    article.map(key).as_ref(),
+                    after,
+                    2,
+                )
                 .await
                 .expect("page");
             assert!(page.len() <= 2);
@@ -613,7 +631,8 @@ async fn approved_comments_are_counted_per_article_and_per_author(backend: Backe
     }
 
     let articles: Vec<String> = ["a", "b", "c", "d"].map(String::from).into();
-    let counts = store.count_approved(news, &articles).await.expect("count");
+    let keys: Vec<ArticleKey> = articles.iter().map(|a| key(a)).collect();
+    let counts = store.count_approved(news, &keys).await.expect("count");
     assert_eq!(
         counts,
         HashMap::from([("a".to_owned(), 2), ("b".to_owned(), 1)]),
@@ -631,7 +650,7 @@ async fn approved_comments_are_counted_per_article_and_per_author(backend: Backe
         let store = Arc::clone(&store);
         async move {
             store
-                .facts(site, &hash, "a", None, &[])
+                .facts(site, &AuthorHash(hash), &key("a"), None, &[])
                 .await
                 .expect("facts")
                 .author_approved
@@ -666,7 +685,7 @@ async fn recent_replies_leave_out_the_authors_own_on_the_same_article(backend: B
     insert(store.as_ref(), &erased).await;
 
     let facts = store
-        .facts(news, &[1; 32], "story", None, &[])
+        .facts(news, &AuthorHash([1; 32]), &key("story"), None, &[])
         .await
         .expect("facts");
     let mut prints: Vec<u64> = facts.recent.iter().map(|r| r.fingerprint).collect();
@@ -1222,14 +1241,14 @@ async fn erasing_an_author_anonymises_each_of_their_comments_with_one_audit_row(
     }
     assert!(
         store
-            .comments_by_author(news, &jane.0)
+            .comments_by_author(news, &jane)
             .await
             .expect("by author")
             .is_empty()
     );
     assert_eq!(
         store
-            .comments_by_author(blog, &jane.0)
+            .comments_by_author(blog, &jane)
             .await
             .expect("by author")
             .len(),
@@ -1695,7 +1714,7 @@ async fn deleting_spam_drops_the_cached_pages_of_its_answers(backend: Backend) {
     }
     let parents = || async {
         let page = cached
-            .thread_page(news, "story", ThreadOrder::OldestFirst, None, 10)
+            .thread_page(news, &key("story"), ThreadOrder::OldestFirst, None, 10)
             .await
             .expect("page");
         page.comments.iter().map(|c| c.parent).collect::<Vec<_>>()
@@ -1905,7 +1924,13 @@ async fn texts_an_earlier_release_kept_are_kept_again_in_batches_and_only_once(b
 /// features of [`comment`].
 async fn learned(store: &dyn Store, site: SiteId) -> ((f32, f32), Vec<(f32, f32)>) {
     let facts = store
-        .facts(site, &[0xcd; 32], "story", None, &[1, 2, 3])
+        .facts(
+            site,
+            &AuthorHash([0xcd; 32]),
+            &key("story"),
+            None,
+            &[1, 2, 3],
+        )
         .await
         .expect("facts");
     let learned = facts.learned;

@@ -10,12 +10,12 @@ use tonic::{Request, Response, Status};
 use super::{
     auth::{caller, host_site, host_site_id},
     convert::{public_comment, status, timestamp},
-    error::{article_closed_status, invalid_field},
+    error::{article_closed_status, bad_request, invalid_field},
     fields, paging,
     wire::{ListCommentsResponse, encode_comments},
 };
 use crate::{
-    domain::RawReply,
+    domain::{ArticleKey, RawReply},
     privacy::Vault,
     proto::{self, comments_server::Comments},
     spam::form,
@@ -85,9 +85,7 @@ impl Comments for CommentsApi {
         let credential = caller(&request)?;
         let site = host_site_id(&credential)?;
         let req = request.into_inner();
-        if req.article.trim().is_empty() {
-            return Err(invalid_field("article", "is required"));
-        }
+        let article = fields::article(&req.article)?;
         let order = match proto::ListOrder::try_from(req.order) {
             Ok(proto::ListOrder::NewestFirst) => ThreadOrder::NewestFirst,
             Ok(_) => ThreadOrder::OldestFirst,
@@ -98,7 +96,7 @@ impl Comments for CommentsApi {
         // One row more than asked tells whether another page follows.
         let page = self
             .store
-            .thread_page(site, &req.article, order, after.as_ref(), size + 1)
+            .thread_page(site, &article, order, after.as_ref(), size + 1)
             .await?;
         let (shown, next_page_token) = paging::split_page(&page.comments, size, |last| {
             let cursor = ThreadCursor {
@@ -109,12 +107,12 @@ impl Comments for CommentsApi {
         });
         let total_count = self
             .store
-            .count_approved(site, std::slice::from_ref(&req.article))
+            .count_approved(site, std::slice::from_ref(&article))
             .await?
-            .get(&req.article)
+            .get(article.as_str())
             .copied()
             .unwrap_or(0);
-        let closed = self.store.article_closed(site, &req.article).await?;
+        let closed = self.store.article_closed(site, &article).await?;
         // A cached page is encoded by the first call that sends it.
         let comments = page
             .wire
@@ -138,11 +136,24 @@ impl Comments for CommentsApi {
         if articles.len() > MAX_ARTICLES_PER_COUNT {
             return Err(invalid_field("articles", "must name at most 500 articles"));
         }
-        let found = self.store.count_approved(site, &articles).await?;
+        // Counted as submissions store them; answered under the keys the host sent.
+        let mut keys = Vec::with_capacity(articles.len());
+        let mut bad = Vec::new();
+        for (i, article) in articles.iter().enumerate() {
+            match ArticleKey::parse(article) {
+                Ok(key) => keys.push(key),
+                Err(description) => bad.push((format!("articles[{i}]"), description)),
+            }
+        }
+        if !bad.is_empty() {
+            return Err(bad_request("some articles are not article keys", bad));
+        }
+        let found = self.store.count_approved(site, &keys).await?;
         let counts: HashMap<String, u64> = articles
             .into_iter()
-            .map(|article| {
-                let n = found.get(&article).copied().unwrap_or(0);
+            .zip(keys)
+            .map(|(article, key)| {
+                let n = found.get(key.as_str()).copied().unwrap_or(0);
                 (article, n)
             })
             .collect();
@@ -156,7 +167,7 @@ impl Comments for CommentsApi {
         let credential = caller(&request)?;
         let site = host_site_id(&credential)?;
         let article = fields::article(&request.get_ref().article)?;
-        if self.store.article_closed(site, article.as_str()).await? {
+        if self.store.article_closed(site, &article).await? {
             return Err(article_closed_status());
         }
         let (token, expires_at) =

@@ -200,10 +200,13 @@ impl Moderation for ModerationApi {
         };
         let after = paging::decode_queue(&req.page_token)?;
         let size = paging::page_size(req.page_size, 50, 500);
-        let article = Some(req.article.as_str()).filter(|a| !a.is_empty());
+        let article = match req.article.as_str() {
+            "" => None,
+            article => Some(fields::article(article)?),
+        };
         let mut page = self
             .store
-            .queue_page(site.id, queue, article, after, size + 1)
+            .queue_page(site.id, queue, article.as_ref(), after, size + 1)
             .await?;
         let next_page_token =
             paging::next_token(&mut page, size, |last| paging::encode_queue(last.id));

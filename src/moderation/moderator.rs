@@ -154,7 +154,7 @@ impl Moderator {
         author_hash: &AuthorHash,
         actor: &str,
     ) -> StoreResult<Vec<StoredComment>> {
-        let comments = self.store.comments_by_author(site, &author_hash.0).await?;
+        let comments = self.store.comments_by_author(site, author_hash).await?;
         let note = match comments.len() {
             1 => "1 comment".to_owned(),
             n => format!("{n} comments"),

@@ -28,9 +28,10 @@ pub use sqlite::SqliteStore;
 
 use crate::{
     domain::{
-        Access, Action, ArticleClosing, AuditRecord, BlockEntry, BlockOutcome, BlockSubject,
-        Blocked, ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, EXPIRED_NOTE, NewBlock,
-        QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, audit_action,
+        Access, Action, ArticleClosing, ArticleKey, AuditRecord, BlockEntry, BlockOutcome,
+        BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome,
+        EXPIRED_NOTE, NewBlock, QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport,
+        audit_action,
     },
     ids::{AuditId, CommentId, SiteId, TokenId},
     privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
@@ -454,7 +455,7 @@ pub trait Comments: Send + Sync {
     async fn thread_page(
         &self,
         site: SiteId,
-        article: &str,
+        article: &ArticleKey,
         order: ThreadOrder,
         after: Option<&ThreadCursor>,
         limit: u32,
@@ -464,7 +465,7 @@ pub trait Comments: Send + Sync {
     async fn count_approved(
         &self,
         site: SiteId,
-        articles: &[String],
+        articles: &[ArticleKey],
     ) -> StoreResult<HashMap<String, u64>>;
 
     /// One page of a queue, oldest first.
@@ -472,7 +473,7 @@ pub trait Comments: Send + Sync {
         &self,
         site: SiteId,
         status: CommentStatus,
-        article: Option<&str>,
+        article: Option<&ArticleKey>,
         after: Option<CommentId>,
         limit: u32,
     ) -> StoreResult<Vec<StoredComment>>;
@@ -481,7 +482,7 @@ pub trait Comments: Send + Sync {
     async fn comments_by_author(
         &self,
         site: SiteId,
-        author_hash: &[u8],
+        author_hash: &AuthorHash,
     ) -> StoreResult<Vec<StoredComment>>;
 
     /// A comment's audit history, oldest first.
@@ -518,8 +519,8 @@ pub trait Facts: Send + Sync {
     async fn facts(
         &self,
         site: SiteId,
-        author_hash: &[u8],
-        article: &str,
+        author_hash: &AuthorHash,
+        article: &ArticleKey,
         ip: Option<&str>,
         features: &[u64],
     ) -> StoreResult<StoredFacts>;
@@ -532,8 +533,8 @@ pub trait Facts: Send + Sync {
     async fn duplicate_of(
         &self,
         site: SiteId,
-        article: &str,
-        author_hash: &[u8],
+        article: &ArticleKey,
+        author_hash: &AuthorHash,
         body_public: &str,
     ) -> StoreResult<Option<CommentId>>;
 
@@ -547,7 +548,7 @@ pub trait Facts: Send + Sync {
     ) -> StoreResult<Vec<BlockEntry>>;
 
     /// Whether `article` of `site` is closed to new replies.
-    async fn article_closed(&self, site: SiteId, article: &str) -> StoreResult<bool>;
+    async fn article_closed(&self, site: SiteId, article: &ArticleKey) -> StoreResult<bool>;
 }
 
 /// The transactions of moderation: each change with its audit row, as [`crate::moderation`] decides it.

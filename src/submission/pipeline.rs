@@ -86,11 +86,7 @@ impl Submitter {
         }
 
         // After the retry above: a reply accepted before the article closed is still answered.
-        if self
-            .store
-            .article_closed(site.id, reply.article.as_str())
-            .await?
-        {
+        if self.store.article_closed(site.id, &reply.article).await? {
             return Err(SubmitError::Closed);
         }
         let place = self.place_in_thread(site, &reply).await?;
@@ -101,8 +97,8 @@ impl Submitter {
             .store
             .facts(
                 site.id,
-                &author_hash.0,
-                reply.article.as_str(),
+                &author_hash,
+                &reply.article,
                 ip.as_deref(),
                 &text.features,
             )
@@ -151,12 +147,7 @@ impl Submitter {
         let body_public = mask_contacts(reply.body.as_str());
         if let Some(earlier) = self
             .store
-            .duplicate_of(
-                site.id,
-                reply.article.as_str(),
-                &author_hash.0,
-                &body_public,
-            )
+            .duplicate_of(site.id, &reply.article, &author_hash, &body_public)
             .await?
         {
             return Err(SubmitError::Duplicate(earlier));

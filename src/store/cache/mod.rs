@@ -30,7 +30,7 @@ use self::{
     threads::{ThreadCache, public_only},
 };
 use super::{Credential, ListingEvent, ListingEvents, StoreResult, ThreadPage};
-use crate::ids::SiteId;
+use crate::{domain::ArticleKey, ids::SiteId};
 
 /// What a store keeps in memory: the public's reads and the credentials it has read. A store
 /// opened without caches ([`Caches::none`]) reads everything from the database.
@@ -98,18 +98,19 @@ impl Caches {
     pub(crate) async fn count_approved<F, Fut>(
         &self,
         site: SiteId,
-        articles: &[String],
+        articles: &[ArticleKey],
         load: F,
     ) -> StoreResult<HashMap<String, u64>>
     where
         F: FnOnce(Vec<String>) -> Fut,
         Fut: Future<Output = StoreResult<HashMap<String, u64>>>,
     {
+        let articles: Vec<String> = articles.iter().map(|a| a.as_str().to_owned()).collect();
         let Some(cache) = &self.threads else {
-            return load(articles.to_vec()).await;
+            return load(articles).await;
         };
         let ticket = cache.ticket(site);
-        let (mut found, missing) = cache.counts(site, articles);
+        let (mut found, missing) = cache.counts(site, &articles);
         if missing.is_empty() {
             return Ok(found);
         }

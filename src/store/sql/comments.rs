@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::{Backend, SqlStore};
 use crate::store::cache::{Listings, PageKey};
 use crate::{
-    domain::{AuditRecord, CommentStatus, QueueEvent},
+    domain::{ArticleKey, AuditRecord, CommentStatus, QueueEvent},
     ids::{AuditId, CommentId, SiteId},
+    privacy::AuthorHash,
     store::{
         Comments, ListingEvents, StoreResult, StoredComment, ThreadCursor, ThreadOrder, ThreadPage,
         rows::{
@@ -111,15 +112,15 @@ where
     async fn thread_page(
         &self,
         site: SiteId,
-        article: &str,
+        article: &ArticleKey,
         order: ThreadOrder,
         after: Option<&ThreadCursor>,
         limit: u32,
     ) -> StoreResult<Arc<ThreadPage>> {
         let key = PageKey::new(order, after, limit);
         self.caches
-            .thread_page(site, article, key, async {
-                let mut query = thread_page_query(site, article, order, after, limit);
+            .thread_page(site, article.as_str(), key, async {
+                let mut query = thread_page_query(site, article.as_str(), order, after, limit);
                 let rows = query
                     .build_query_as::<ListedRow>()
                     .fetch_all(&self.reader)
@@ -132,7 +133,7 @@ where
     async fn count_approved(
         &self,
         site: SiteId,
-        articles: &[String],
+        articles: &[ArticleKey],
     ) -> StoreResult<HashMap<String, u64>> {
         self.caches
             .count_approved(site, articles, |missing| async move {
@@ -154,7 +155,7 @@ where
         &self,
         site: SiteId,
         status: CommentStatus,
-        article: Option<&str>,
+        article: Option<&ArticleKey>,
         after: Option<CommentId>,
         limit: u32,
     ) -> StoreResult<Vec<StoredComment>> {
@@ -166,7 +167,9 @@ where
         query.push_bind(site.0);
         query.push(" AND status = ").push_bind(status.as_str());
         if let Some(article) = article {
-            query.push(" AND article = ").push_bind(article.to_owned());
+            query
+                .push(" AND article = ")
+                .push_bind(article.as_str().to_owned());
         }
         if let Some(after) = after {
             query.push(" AND id > ").push_bind(after.0);
@@ -184,7 +187,7 @@ where
     async fn comments_by_author(
         &self,
         site: SiteId,
-        author_hash: &[u8],
+        author_hash: &AuthorHash,
     ) -> StoreResult<Vec<StoredComment>> {
         let rows = sqlx::query_as::<_, CommentRow>(concat!(
             "SELECT ",
@@ -192,7 +195,7 @@ where
             " FROM comments WHERE site_id = $1 AND author_hash = $2 ORDER BY id"
         ))
         .bind(site.0)
-        .bind(author_hash)
+        .bind(&author_hash.0[..])
         .fetch_all(&self.reader)
         .await?;
         comments_from_rows(rows)

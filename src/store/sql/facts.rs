@@ -7,8 +7,9 @@ use uuid::Uuid;
 
 use super::{Backend, RowsAffected, SqlStore};
 use crate::{
-    domain::{BlockEntry, BlockSubject},
+    domain::{ArticleKey, BlockEntry, BlockSubject},
     ids::{CommentId, SiteId},
+    privacy::AuthorHash,
     spam::RecentReply,
     store::{
         Facts, RECENT_REPLIES, StoreResult, StoredFacts, now,
@@ -42,8 +43,8 @@ where
     async fn facts(
         &self,
         site: SiteId,
-        author_hash: &[u8],
-        article: &str,
+        author_hash: &AuthorHash,
+        article: &ArticleKey,
         ip: Option<&str>,
         features: &[u64],
     ) -> StoreResult<StoredFacts> {
@@ -72,7 +73,7 @@ where
              LEFT JOIN spam_totals AS t ON t.site_id = $1",
         )
         .bind(site.0)
-        .bind(author_hash)
+        .bind(&author_hash.0[..])
         .bind(ip)
         .fetch_one(&self.reader)
         .await?;
@@ -89,8 +90,8 @@ where
              AND NOT (author_hash = $2 AND article = $3) ORDER BY id DESC LIMIT $4",
         )
         .bind(site.0)
-        .bind(author_hash)
-        .bind(article)
+        .bind(&author_hash.0[..])
+        .bind(article.as_str())
         .bind(i64::from(RECENT_REPLIES))
         .fetch_all(&self.reader)
         .await?
@@ -135,8 +136,8 @@ where
     async fn duplicate_of(
         &self,
         site: SiteId,
-        article: &str,
-        author_hash: &[u8],
+        article: &ArticleKey,
+        author_hash: &AuthorHash,
         body_public: &str,
     ) -> StoreResult<Option<CommentId>> {
         let id: Option<Uuid> = sqlx::query_scalar(
@@ -145,8 +146,8 @@ where
              LIMIT 1",
         )
         .bind(site.0)
-        .bind(author_hash)
-        .bind(article)
+        .bind(&author_hash.0[..])
+        .bind(article.as_str())
         .bind(body_public)
         .fetch_optional(&self.reader)
         .await?;
@@ -168,14 +169,14 @@ where
         rows.into_iter().map(BlockEntry::try_from).collect()
     }
 
-    async fn article_closed(&self, site: SiteId, article: &str) -> StoreResult<bool> {
+    async fn article_closed(&self, site: SiteId, article: &ArticleKey) -> StoreResult<bool> {
         self.caches
-            .article_closed(site, article, async {
+            .article_closed(site, article.as_str(), async {
                 let row = sqlx::query(
                     "SELECT 1 FROM closed_articles WHERE site_id = $1 AND article = $2",
                 )
                 .bind(site.0)
-                .bind(article)
+                .bind(article.as_str())
                 .fetch_optional(&self.reader)
                 .await?;
                 Ok(row.is_some())
