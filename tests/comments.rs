@@ -864,7 +864,57 @@ async fn client_details_are_stored_without_control_characters(backend: Backend) 
     );
 }
 
+/// An article is the same article to every call: a reply submitted under a key with spaces
+/// around it and a decomposed accent is listed and counted under that same string, and under
+/// the key composed; a key no submission could use is refused, not listed as empty.
+async fn reads_name_an_article_as_submit_does(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let submitted = comments
+        .submit_comment(reply("  culture/cafe\u{301} ", "Plain words, no links."))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(submitted.status(), CommentStatus::Approved);
+
+    let (sent, composed) = ("  culture/cafe\u{301} ", "culture/caf\u{e9}");
+    for article in [sent, composed] {
+        let listed = comments
+            .list_comments(proto::ListCommentsRequest {
+                article: article.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        assert_eq!(listed.comments.len(), 1, "listed under {article:?}");
+        assert_eq!(listed.total_count, 1);
+    }
+    let counted = comments
+        .count_comments(proto::CountCommentsRequest {
+            articles: vec![sent.to_owned(), composed.to_owned()],
+        })
+        .await
+        .expect("count")
+        .into_inner();
+    assert_eq!(counted.counts.get(sent), Some(&1));
+    assert_eq!(counted.counts.get(composed), Some(&1));
+
+    for article in ["x".repeat(300), "a\0b".to_owned()] {
+        let refused = comments
+            .list_comments(proto::ListCommentsRequest {
+                article,
+                ..Default::default()
+            })
+            .await
+            .expect_err("not an article key");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    }
+}
+
 backend_tests!(
+    reads_name_an_article_as_submit_does,
     a_reply_is_held_approved_and_then_listed,
     a_clean_reply_is_approved_at_once_and_two_links_hold_it,
     each_bad_field_is_named_and_nothing_is_stored,
