@@ -105,12 +105,11 @@ impl Caches {
         F: FnOnce(Vec<String>) -> Fut,
         Fut: Future<Output = StoreResult<HashMap<String, u64>>>,
     {
-        let articles: Vec<String> = articles.iter().map(|a| a.as_str().to_owned()).collect();
         let Some(cache) = &self.threads else {
-            return load(articles).await;
+            return load(articles.iter().map(|a| a.as_str().to_owned()).collect()).await;
         };
         let ticket = cache.ticket(site);
-        let (mut found, missing) = cache.counts(site, &articles);
+        let (mut found, missing) = cache.counts(site, articles.iter().map(ArticleKey::as_str));
         if missing.is_empty() {
             return Ok(found);
         }

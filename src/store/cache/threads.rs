@@ -298,26 +298,26 @@ impl ThreadCache {
 
     /// The cached counts of `articles` (articles without approved comments
     /// left out), and the articles whose count is not cached.
-    pub(crate) fn counts(
+    pub(crate) fn counts<'a>(
         &self,
         site: SiteId,
-        articles: &[String],
+        articles: impl IntoIterator<Item = &'a str>,
     ) -> (HashMap<String, u64>, Vec<String>) {
         let mut found = HashMap::new();
         let mut missing = Vec::new();
         let mut state = self.lock();
         let mut cached = state.sites.get_mut(&site);
         for article in articles {
-            let entry = cached.as_mut().and_then(|a| a.get_mut(article.as_str()));
+            let entry = cached.as_mut().and_then(|a| a.get_mut(article));
             match entry.and_then(|entry| {
                 entry.used = true;
                 entry.count
             }) {
                 Some(0) => {}
                 Some(n) => {
-                    found.insert(article.clone(), n);
+                    found.insert(article.to_owned(), n);
                 }
-                None => missing.push(article.clone()),
+                None => missing.push(article.to_owned()),
             }
         }
         (found, missing)
@@ -477,13 +477,13 @@ mod tests {
             page(site, "story", "hi"),
         );
         assert!(cached(&cache, site, "story"));
-        let (found, missing) = cache.counts(site, &["story".to_owned()]);
+        let (found, missing) = cache.counts(site, ["story"]);
         assert!(found.is_empty());
         assert_eq!(missing, ["story"]);
         cache.put_count(ticket, site, "story", 1);
         cache.put_count(ticket, site, "nothing", 0);
         let articles = ["story".to_owned(), "nothing".to_owned()];
-        let (found, missing) = cache.counts(site, &articles);
+        let (found, missing) = cache.counts(site, articles.iter().map(String::as_str));
         assert_eq!(found, HashMap::from([("story".to_owned(), 1)]));
         assert!(missing.is_empty(), "an absence is cached too");
     }
@@ -513,7 +513,7 @@ mod tests {
             );
             cache.put_count(ticket, site, "story", 1);
             assert!(!cached(&cache, site, "story"));
-            assert_eq!(cache.counts(site, &["story".to_owned()]).1.len(), 1);
+            assert_eq!(cache.counts(site, ["story"]).1.len(), 1);
         }
     }
 
@@ -644,7 +644,7 @@ mod tests {
             assert!(cache.bytes() <= 64 * 1024, "{} bytes", cache.bytes());
         }
         assert!(cached(&cache, site, "long"), "the first page stays");
-        let (counts, missing) = cache.counts(site, &["long".to_owned()]);
+        let (counts, missing) = cache.counts(site, ["long"]);
         assert!(missing.is_empty(), "and so does the count");
         assert_eq!(counts.get("long"), Some(&5000));
     }
