@@ -87,9 +87,11 @@ impl Blocked {
             BlockKind::Author => AuthorHash::from_hex(value)
                 .map(Blocked::Author)
                 .ok_or("must be an author hash: 64 hex digits, as shown in the queue"),
+            // An IPv4 address reaches a dual-stack server as `::ffff:a.b.c.d`: one entry blocks
+            // both forms.
             BlockKind::Ip => value
                 .parse::<IpAddr>()
-                .map(Blocked::Ip)
+                .map(|ip| Blocked::Ip(ip.to_canonical()))
                 .map_err(|_| "must be an IPv4 or IPv6 address"),
             BlockKind::EmailDomain => domain(value)
                 .map(Blocked::EmailDomain)
@@ -126,7 +128,7 @@ impl Blocked {
             Blocked::Ip(ip) => subject
                 .ip
                 .and_then(|text| text.trim().parse::<IpAddr>().ok())
-                .is_some_and(|seen| seen == *ip),
+                .is_some_and(|seen| seen.to_canonical() == ip.to_canonical()),
             Blocked::EmailDomain(blocked) => subject
                 .email
                 .and_then(|email| email.trim().rsplit_once('@'))
@@ -173,7 +175,7 @@ impl BlockSubject<'_> {
             candidates.push(Blocked::Author(AuthorHash(hash)));
         }
         if let Some(ip) = self.ip.and_then(|text| text.trim().parse::<IpAddr>().ok()) {
-            candidates.push(Blocked::Ip(ip));
+            candidates.push(Blocked::Ip(ip.to_canonical()));
         }
         if let Some(host) = self
             .email
@@ -315,6 +317,20 @@ mod tests {
             "::1"
         )));
         assert!(!website.matches(&subject("a@pills.example", "https://ills.example", "::1")));
+    }
+
+    #[test]
+    fn an_ipv4_address_is_blocked_in_its_mapped_form_too() {
+        for (entry, seen) in [
+            ("192.0.2.7", "::ffff:192.0.2.7"),
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+        ] {
+            let blocked = Blocked::parse(BlockKind::Ip, entry).expect("an address");
+            assert_eq!(blocked.value(), "192.0.2.7");
+            let reply = subject("a@b.example", "", seen);
+            assert!(blocked.matches(&reply), "{entry} blocks {seen}");
+            assert!(reply.candidates().contains(&blocked));
+        }
     }
 
     #[test]
