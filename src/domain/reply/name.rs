@@ -13,14 +13,9 @@ impl AuthorName {
     pub const MAX_CHARS: usize = 100;
 
     pub fn parse(raw: &str) -> Result<AuthorName, String> {
-        let name = required(raw)?;
+        let name = balance_bidi(&required(raw)?)?;
         at_most_chars(&name, Self::MAX_CHARS)?;
         no_control_chars(&name)?;
-        // Overrides and isolates can make a name display as someone else's, or reorder the
-        // text printed after it on the page.
-        if name.chars().any(is_bidi_control) {
-            return Err("must not contain bidirectional override or isolate characters".to_owned());
-        }
         if name.chars().all(is_invisible) {
             return Err("must contain a visible character".to_owned());
         }
@@ -40,8 +35,38 @@ impl AuthorName {
     }
 }
 
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+/// The name's bidirectional formatting characters, each class as real names need it:
+///
+/// - marks (U+200E LRM, U+200F RLM, U+061C ALM) are kept: they only set the direction of the
+///   characters around them;
+/// - embeddings (U+202A LRE, U+202B RLE) and isolates (U+2066 LRI, U+2067 RLI, U+2068 FSI), which
+///   right-to-left names often carry, are kept and balanced: one left open is closed at the
+///   end of the name, so it cannot reach the text the page prints after it;
+/// - a closer with nothing to close (U+202C PDF, U+2069 PDI) is dropped;
+/// - overrides (U+202D LRO, U+202E RLO) are refused: they reorder the letters themselves, which
+///   makes a name display as someone else's (`Jane` + RLO + `eoD` reads "JaneDoe").
+fn balance_bidi(name: &str) -> Result<String, String> {
+    const PDF: char = '\u{202C}';
+    const PDI: char = '\u{2069}';
+    if name.contains(['\u{202D}', '\u{202E}']) {
+        return Err("must not contain bidirectional override characters".to_owned());
+    }
+    let mut open = Vec::new();
+    let mut balanced = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '\u{202A}' | '\u{202B}' => open.push(PDF),
+            '\u{2066}'..='\u{2068}' => open.push(PDI),
+            PDF | PDI if open.last() != Some(&c) => continue,
+            PDF | PDI => {
+                open.pop();
+            }
+            _ => {}
+        }
+        balanced.push(c);
+    }
+    balanced.extend(open.into_iter().rev());
+    Ok(balanced)
 }
 
 /// Characters that draw nothing yet are not whitespace, so `trim` keeps them: a name made only
@@ -98,8 +123,52 @@ mod tests {
 
     #[test]
     fn a_name_with_a_bidirectional_override_is_refused() {
-        for name in ["Jane\u{202E}eoD", "\u{2066}admin\u{2069}", "\u{202A}x"] {
-            assert!(AuthorName::parse(name).is_err(), "{name:?}");
+        for name in [
+            "Jane\u{202E}eoD",
+            "\u{202D}admin",
+            "x\u{202B}y\u{202E}z\u{202C}",
+        ] {
+            assert_eq!(
+                AuthorName::parse(name),
+                Err("must not contain bidirectional override characters".to_owned()),
+                "{name:?}"
+            );
+        }
+    }
+
+    /// Right-to-left names often come wrapped in an embedding; they pass as they are.
+    #[test]
+    fn a_right_to_left_name_keeps_its_embedding_and_marks() {
+        for name in [
+            "\u{202B}\u{0633}\u{0627}\u{0631}\u{0629} \u{0627}\u{0644}\u{0639}\u{0644}\u{064A}\u{202C}",
+            "\u{2067}\u{05D3}\u{05E0}\u{05D4}\u{2069} (Tel Aviv)",
+            "Omar\u{200F} \u{061C}x",
+        ] {
+            assert_eq!(
+                AuthorName::parse(name).map(|n| n.as_str().to_owned()),
+                Ok(name.to_owned())
+            );
+        }
+    }
+
+    /// What is left open is closed at the end of the name; a closer with nothing open goes.
+    #[test]
+    fn bidirectional_embeddings_and_isolates_are_balanced() {
+        for (given, kept) in [
+            ("\u{202B}Sara", "\u{202B}Sara\u{202C}"),
+            (
+                "\u{2067}Dana\u{202B}x",
+                "\u{2067}Dana\u{202B}x\u{202C}\u{2069}",
+            ),
+            ("Sara\u{202C}", "Sara"),
+            ("\u{2069}Dana", "Dana"),
+            ("\u{202B}a\u{2069}b\u{202C}", "\u{202B}ab\u{202C}"),
+        ] {
+            assert_eq!(
+                AuthorName::parse(given).map(|n| n.as_str().to_owned()),
+                Ok(kept.to_owned()),
+                "{given:?}"
+            );
         }
     }
 
