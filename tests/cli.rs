@@ -825,17 +825,24 @@ async fn replyctl_block_rejects_pending_replies_of_an_author_an_address_and_a_do
     assert_eq!(domains["entries"][0]["rejected_ids"][0], spammer.as_str());
     assert_eq!(domains["entries"][1]["rejected_ids"][0], linker.as_str());
 
-    let again = json(&h.replyctl(
-        &mod_token,
-        &[
-            "--output",
-            "json",
-            "block",
-            "author",
-            "--email",
-            "JANE@example.com",
-        ],
-    ));
+    // Naming an author by email takes a token that may read or erase their data.
+    let by_email = [
+        "--output",
+        "json",
+        "block",
+        "author",
+        "--email",
+        "JANE@example.com",
+    ];
+    let refused = h.replyctl(&mod_token, &by_email);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("reveal-email"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let revealer = moderator_token(&h, "news.example.com", Some("moderate,reveal-email"));
+    let again = json(&h.replyctl(&revealer, &by_email));
     assert_eq!(
         again["entries"][0]["already_blocked"], true,
         "the same author, by email"

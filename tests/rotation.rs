@@ -35,7 +35,8 @@ async fn moderated_site(h: &Harness) -> TestSite {
 }
 
 async fn block_email(h: &Harness, site: &TestSite, email: &str) {
-    h.moderation(&site.mod_token)
+    let token = h.moderator_token(&[site.id], &Scope::ALL).await;
+    h.moderation(&token)
         .await
         .block(proto::BlockRequest {
             kind: BlockKind::Author.into(),

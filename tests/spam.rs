@@ -7,6 +7,7 @@ use common::{
     Backend, Harness, Moderation, TestSite, assessed, backend_tests, decide, reply, reply_by,
 };
 use replyguard::{
+    domain::Scope,
     proto::{self, CommentStatus, ModerationAction},
     spam::{Mode, Policy},
 };
@@ -296,7 +297,10 @@ async fn a_form_token_is_accepted_once(backend: Backend) {
 async fn what_a_moderator_blocks_scores_as_spam_on_the_next_reply(backend: Backend) {
     let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
-    let mut moderation = h.moderation(&site.mod_token).await;
+    let token = h
+        .moderator_token(&[site.id], &[Scope::Moderate, Scope::RevealEmail])
+        .await;
+    let mut moderation = h.moderation(&token).await;
     for (kind, value, email) in [
         (proto::BlockKind::Ip, "203.0.113.66", ""),
         (proto::BlockKind::Author, "", "pest@example.com"),

@@ -493,6 +493,17 @@ impl Moderation for ModerationApi {
         let blocked = match (kind, req.email.trim().is_empty()) {
             (_, true) => fields::blocked(kind, &req.value)?,
             (BlockKind::Author, false) if req.value.trim().is_empty() => {
+                // The answer names the author's hash, which the queue shows beside every
+                // reply: naming an author by email would confirm a guessed address to any
+                // moderator. Only those who may read or erase an author's data by email may.
+                if !(credential.has_scope(Scope::RevealEmail) || credential.has_scope(Scope::Erase))
+                {
+                    return Err(Status::permission_denied(
+                        "naming an author by email needs the `reveal-email` or `erase` scope; \
+                         block by the author hash the queue shows instead, or ask the operator \
+                         for a token with `replyguard token add --scopes moderate,reveal-email`",
+                    ));
+                }
                 let email = fields::author_email(&req.email)?;
                 Blocked::Author(self.moderator.author(site.id, &email.normalized()))
             }
