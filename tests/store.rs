@@ -1986,7 +1986,53 @@ async fn a_reversed_decision_takes_its_earlier_lesson_back(backend: Backend) {
     );
 }
 
+/// A block that rejects a long queue reads it in batches and misses none of it: every pending
+/// reply of the address, past the first batch too, and none it skipped in an earlier batch.
+async fn a_block_rejects_a_queue_longer_than_one_batch(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let replies: Vec<StoredComment> = (0..1_203)
+        .map(|i| StoredComment {
+            // Every third one from another address: kept pending between the rejected ones.
+            ip: Some(
+                if i % 3 == 0 {
+                    "198.51.100.1"
+                } else {
+                    "203.0.113.7"
+                }
+                .to_owned(),
+            ),
+            ..comment(news, "story", None, CommentStatus::Pending)
+        })
+        .collect();
+    store
+        .seed_comments(&replies, "rg_site_test1234")
+        .await
+        .expect("seed");
+    let blocked = Blocked::parse(BlockKind::Ip, "203.0.113.7").expect("an address");
+    let picks = |c: &StoredComment| c.ip.as_deref() == Some("203.0.113.7");
+    let block = NewBlock {
+        site: news,
+        blocked: &blocked,
+        actor: "rg_mod_test1234",
+        note: None,
+    };
+    let outcome = store.block(&block, Some(&picks)).await.expect("block");
+    let mut expected: Vec<CommentId> = replies.iter().filter(|c| picks(c)).map(|c| c.id).collect();
+    expected.sort_unstable_by_key(|id| id.0);
+    let mut rejected = outcome.rejected.clone();
+    rejected.sort_unstable_by_key(|id| id.0);
+    assert_eq!(rejected.len(), 802);
+    assert_eq!(rejected, expected);
+    let still_pending = store
+        .queue_page(news, CommentStatus::Pending, None, None, 2_000)
+        .await
+        .expect("queue");
+    assert_eq!(still_pending.len(), 401);
+}
+
 backend_tests!(
+    a_block_rejects_a_queue_longer_than_one_batch,
     concurrent_inserts_are_answered_each_on_its_own,
     a_reversed_decision_takes_its_earlier_lesson_back,
     a_token_keeps_its_scopes_and_its_changes_are_audited_on_each_site,

@@ -25,8 +25,8 @@ use crate::{
         Deciding, Erasing, Judge, Moderating, NewAuditRow, ReplyFilter, SWEEP_BATCH, StoreResult,
         in_batches, now,
         rows::{
-            BlockRow, CommentRow, ErasableRow, blocklist_query, comment_columns,
-            comments_from_rows, decode_features, status_from, stored_lesson,
+            BlockRow, CommentRow, ErasableRow, blocklist_query, comments_from_rows,
+            decode_features, queue_columns, status_from, stored_lesson,
         },
     },
 };
@@ -258,58 +258,77 @@ where
         }
         let mut rejected = Vec::new();
         if let Some(picks) = reject_pending {
-            let mut query = QueryBuilder::<DB>::new(concat!(
-                "SELECT ",
-                comment_columns!(),
-                " FROM comments WHERE status = 'pending' AND site_id = "
-            ));
-            query.push_bind(block.site.0);
-            match block.blocked {
-                Blocked::Author(hash) => {
-                    query.push(" AND author_hash = ").push_bind(hash.0.to_vec());
-                }
-                Blocked::Ip(ip) => {
-                    query.push(" AND ip = ").push_bind(ip.to_string());
-                }
-                Blocked::WebsiteDomain(_) => {
-                    query.push(" AND author_website IS NOT NULL");
-                }
-                Blocked::EmailDomain(_) => {}
-            }
-            // Locked, as `decide` locks them: a moderator's decision on one of them waits,
-            // then sees it rejected.
-            query.push(" ORDER BY id").push(DB::FOR_UPDATE);
-            let pending = query
-                .build_query_as::<CommentRow>()
-                .fetch_all(&mut *tx)
-                .await?;
             let reject_note = format!("blocked {note}");
-            for comment in comments_from_rows(pending)? {
-                if !picks(&comment) {
-                    continue;
+            // In batches by id, so that a site with a long queue is never read into memory at
+            // once; all in the block's one transaction.
+            let mut after = None;
+            loop {
+                let mut query = QueryBuilder::<DB>::new(concat!(
+                    "SELECT ",
+                    queue_columns!(),
+                    " FROM comments WHERE status = 'pending' AND site_id = "
+                ));
+                query.push_bind(block.site.0);
+                match block.blocked {
+                    Blocked::Author(hash) => {
+                        query.push(" AND author_hash = ").push_bind(hash.0.to_vec());
+                    }
+                    Blocked::Ip(ip) => {
+                        query.push(" AND ip = ").push_bind(ip.to_string());
+                    }
+                    Blocked::WebsiteDomain(_) => {
+                        query.push(" AND author_website IS NOT NULL");
+                    }
+                    Blocked::EmailDomain(_) => {}
                 }
-                sqlx::query(
-                    "UPDATE comments SET status = 'rejected', updated_at = $1 WHERE id = $2",
-                )
-                .bind(at)
-                .bind(comment.id.0)
-                .execute(&mut *tx)
-                .await?;
-                insert_audit::<DB>(
-                    &mut tx,
-                    &NewAuditRow {
-                        site: block.site,
-                        comment: Some(comment.id),
-                        actor: block.actor,
-                        action: Action::Reject.as_str(),
-                        from: Some(CommentStatus::Pending),
-                        to: Some(CommentStatus::Rejected),
-                        note: Some(&reject_note),
-                        at,
-                    },
-                )
-                .await?;
-                rejected.push(comment.id);
+                if let Some(CommentId(after)) = after {
+                    query.push(" AND id > ").push_bind(after);
+                }
+                // Locked, as `decide` locks them: a moderator's decision on one of them waits,
+                // then sees it rejected.
+                query
+                    .push(" ORDER BY id LIMIT ")
+                    .push_bind(SWEEP_BATCH)
+                    .push(DB::FOR_UPDATE);
+                let pending = comments_from_rows(
+                    query
+                        .build_query_as::<CommentRow>()
+                        .fetch_all(&mut *tx)
+                        .await?,
+                )?;
+                for comment in &pending {
+                    if !picks(comment) {
+                        continue;
+                    }
+                    sqlx::query(
+                        "UPDATE comments SET status = 'rejected', updated_at = $1 WHERE id = $2",
+                    )
+                    .bind(at)
+                    .bind(comment.id.0)
+                    .execute(&mut *tx)
+                    .await?;
+                    insert_audit::<DB>(
+                        &mut tx,
+                        &NewAuditRow {
+                            site: block.site,
+                            comment: Some(comment.id),
+                            actor: block.actor,
+                            action: Action::Reject.as_str(),
+                            from: Some(CommentStatus::Pending),
+                            to: Some(CommentStatus::Rejected),
+                            note: Some(&reject_note),
+                            at,
+                        },
+                    )
+                    .await?;
+                    rejected.push(comment.id);
+                }
+                match pending.last() {
+                    Some(last) if pending.len() == SWEEP_BATCH.unsigned_abs() as usize => {
+                        after = Some(last.id);
+                    }
+                    _ => break,
+                }
             }
         }
         if !rejected.is_empty() {
