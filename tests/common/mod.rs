@@ -655,6 +655,9 @@ pub async fn decide(moderation: &mut Moderation, action: proto::ModerationAction
         .await
         .expect("moderate")
         .into_inner();
+    // One result per id, in order: a missing one is a decision that was never applied.
+    let answered: Vec<&str> = response.results.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(answered, ids, "{action:?}: every id gets its result");
     for result in response.results {
         assert_eq!(
             result.code, 0,
