@@ -66,7 +66,7 @@ pub enum StoreError {
     /// of them is stored.
     #[error("group commit failed: {0}")]
     GroupFailed(String),
-    /// A server marked itself as serving the database ([`Store::mark_serving`]), or another
+    /// A server marked itself as serving the database ([`Keys::mark_serving`]), or another
     /// rotation holds it.
     #[error(
         "a replica is serving this database, or another rotation is running: stop every replica \
@@ -120,7 +120,7 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// What [`Store::mark_serving`] holds: a connection of its own, which ends the mark when it
+/// What [`Keys::mark_serving`] holds: a connection of its own, which ends the mark when it
 /// is released, or, if the process ends first, when the database sees the connection close.
 pub struct ServingMark {
     held: Box<dyn HeldMark>,
@@ -148,7 +148,7 @@ pub struct Site {
     pub created_at: DateTime<Utc>,
 }
 
-/// A change to a site's policy, made to the policy as stored (see [`Store::update_policy`]):
+/// A change to a site's policy, made to the policy as stored (see [`Sites::update_policy`]):
 /// the policy to store instead and the note for its audit row, or `None` to leave it.
 pub type PolicyEdit<'a> = dyn FnMut(&Policy) -> Option<(Policy, String)> + Send + 'a;
 
@@ -199,7 +199,7 @@ pub const OPERATOR_ACTOR: &str = "operator";
 /// committed, which [`revoke_tokens_everywhere`] waits for.
 pub const CREDENTIAL_RECHECK: Duration = Duration::from_millis(250);
 
-/// Revokes as [`Store::revoke_tokens`] does, then waits until no running
+/// Revokes as [`Sites::revoke_tokens`] does, then waits until no running
 /// server, in this process or another, can still accept the tokens.
 pub async fn revoke_tokens_everywhere(store: &dyn Store, prefix: &str) -> StoreResult<u64> {
     let revoked = store.revoke_tokens(prefix).await?;
@@ -539,7 +539,7 @@ pub trait Facts: Send + Sync {
     ) -> StoreResult<Option<CommentId>>;
 
     /// The entries of a site's blocklist that match `subject` ([`Blocked::matches`]), in the
-    /// order of [`Store::blocklist`]: the few a reply's author, address and domains can meet, looked up one by one, so
+    /// order of [`Moderating::blocklist`]: the few a reply's author, address and domains can meet, looked up one by one, so
     /// a long blocklist costs a reply nothing more.
     async fn blocks_matching(
         &self,
@@ -645,7 +645,7 @@ pub trait Keys: Send + Sync {
     async fn rekey(&self, rekeying: &Rekeying) -> StoreResult<RekeyReport>;
 
     /// Marks this process as serving the database for as long as the mark lives, so that
-    /// [`Store::rekey`] refuses to run beside it (`Serving`): a replica left serving under the
+    /// [`Keys::rekey`] refuses to run beside it (`Serving`): a replica left serving under the
     /// old key would go on sealing under it. Waits while a rotation runs. `None` where the
     /// server marks it otherwise: a SQLite file is locked by the process that serves it
     /// (`server::SqliteLock`).

@@ -102,7 +102,7 @@ pub enum BenchOutput {
 /// The settings of `replyguard bench`.
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
-    /// The server, such as http://127.0.0.1:50051 or https://replyguard.internal:50051.
+    /// The server, such as `http://127.0.0.1:50051` or `https://replyguard.internal:50051`.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub endpoint: String,
     #[command(flatten)]
