@@ -1,4 +1,4 @@
-//! The bookkeeping of [`Keys::rekey`](super::Store::rekey) that both backends share: which
+//! The bookkeeping of [`Keys::rekey`](super::Keys::rekey) that both backends share: which
 //! blocklist entries follow their author to the new key, which go, and what each site's audit
 //! row says.
 
