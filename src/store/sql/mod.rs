@@ -56,10 +56,9 @@ impl<DB: Backend> SqlStore<DB> {
     }
 }
 
-/// Lists bound as one parameter, each backend its way (an array, or JSON).
+/// A statement with its arguments, into which a [`Backend`] binds a list as one parameter.
 pub type BoundQuery<'q, DB> = Query<'q, DB, <DB as Database>::Arguments>;
 
-/// What differs between SQLite and PostgreSQL, for the shared SQL.
 /// How many rows a statement changed: each backend's result says so its own way.
 pub trait RowsAffected {
     fn rows_affected(&self) -> u64;
@@ -77,6 +76,7 @@ impl RowsAffected for sqlx::postgres::PgQueryResult {
     }
 }
 
+/// What differs between SQLite and PostgreSQL, for the shared SQL.
 #[async_trait]
 pub trait Backend: Database<QueryResult: RowsAffected> {
     /// What a store keeps beside its pools: its events, its writer's queue.
