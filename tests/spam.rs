@@ -324,6 +324,16 @@ async fn what_a_moderator_blocks_scores_as_spam_on_the_next_reply(backend: Backe
     let by_author = reply_by("story", "Me again, politely.", "Pest", "Pest@Example.com");
     let (_, status, blocked_author) = assessed(&h, &site, by_author).await;
     assert_eq!(status, CommentStatus::Spam, "{blocked_author:?}");
+    // The reasons outlive the address (the retention sweep) and never hold the email: they
+    // name what kind of entry caught the reply, not its value.
+    for (assessment, kind) in [(&blocked_ip, "ip"), (&blocked_author, "author")] {
+        let reason = assessment
+            .reasons
+            .iter()
+            .find(|r| r.rule == "moderator-block")
+            .expect("the block's reason");
+        assert_eq!(reason.reason, format!("blocked by a moderator: {kind}"));
+    }
 
     let (_, status, clean) = assessed(&h, &site, reply("story", "Someone else entirely.")).await;
     assert_eq!(status, CommentStatus::Approved, "{clean:?}");

@@ -120,6 +120,16 @@ impl Blocked {
         }
     }
 
+    /// The entry as a spam reason may name it, which is kept as long as the reply: its kind,
+    /// and its value only where that is public (a website's domain), never an address, an
+    /// author's hash or the domain of an email.
+    pub fn without_personal_data(&self) -> String {
+        match self {
+            Blocked::WebsiteDomain(_) => self.to_string(),
+            _ => self.kind().to_string(),
+        }
+    }
+
     /// Whether the entry matches a reply. A domain matches itself and its
     /// subdomains, never a look-alike (`ample.com` does not match `example.com`).
     pub fn matches(&self, subject: &BlockSubject<'_>) -> bool {

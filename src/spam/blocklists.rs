@@ -76,15 +76,14 @@ impl Rule for BlockedIp {
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
         let ip = input.reply.client.ip?;
-        let entry = input
+        input
             .policy
             .blocked_ips
             .iter()
-            .find(|entry| IpRange::parse(entry).is_ok_and(|range| range.contains(ip)))?;
-        Some(Finding::new(format!(
-            "address {ip} is blocked ({})",
-            entry.trim()
-        )))
+            .any(|entry| IpRange::parse(entry).is_ok_and(|range| range.contains(ip)))
+            // Neither the address nor the entry that holds it: a reason is kept as long as
+            // the reply, and the address only until the retention sweep.
+            .then(|| Finding::new("the client's address is on the site's blocklist".to_owned()))
     }
 }
 
@@ -122,13 +121,14 @@ impl Rule for BlockedEmailDomain {
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
         let (_, domain) = input.reply.email.as_str().rsplit_once('@')?;
-        let entry = input
+        input
             .policy
             .blocked_email_domains
             .iter()
             .map(|entry| normalize_domain(entry))
-            .find(|entry| !entry.is_empty() && host_is_within(domain, entry))?;
-        Some(Finding::new(format!("email domain {entry} is blocked")))
+            .any(|entry| !entry.is_empty() && host_is_within(domain, &entry))
+            // The domain is part of the email, which is never kept in the clear.
+            .then(|| Finding::new("the email's domain is on the site's blocklist".to_owned()))
     }
 }
 
@@ -217,6 +217,25 @@ mod tests {
         ] {
             assert!(IpRange::parse(entry).is_err(), "{entry}");
         }
+    }
+
+    /// A reason is kept as long as its reply; the address only until the retention sweep, and
+    /// the email never in the clear: neither may be in a reason's text.
+    #[test]
+    fn no_reason_names_the_address_or_the_email() -> Result<(), String> {
+        let mut spam = reply("Perfectly ordinary words");
+        spam.client.ip = Some(ip("198.51.100.20"));
+        spam.email = crate::domain::Email::parse("bot@mail.spam.example")?;
+        let assessment = assess_with(&spam, |p| {
+            p.blocked_ips = vec!["198.51.100.20".into()];
+            p.blocked_email_domains = vec!["spam.example".into()];
+        });
+        assert!(hits(&assessment, "blocked-ip") && hits(&assessment, "blocked-email-domain"));
+        for reason in &assessment.reasons {
+            assert!(!reason.reason.contains("198.51.100"), "{reason:?}");
+            assert!(!reason.reason.contains("spam.example"), "{reason:?}");
+        }
+        Ok(())
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl Submitter {
             .await?
             .iter()
             .find(|entry| entry.blocked.matches(&subject))
-            .map(|entry| entry.blocked.to_string());
+            .map(|entry| entry.blocked.without_personal_data());
         let mut facts = Facts {
             author: Some(author_hash),
             author_approved: stored.author_approved,
