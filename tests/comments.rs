@@ -913,7 +913,57 @@ async fn reads_name_an_article_as_submit_does(backend: Backend) {
     }
 }
 
+/// The reads a host makes need the host's own key: none, a made-up one and a moderator's are
+/// refused, and a count of more articles than the limit is refused by name.
+async fn the_reads_need_a_site_key_and_counts_are_bounded(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let made_up = format!("{}x", &site.site_key[..site.site_key.len() - 1]);
+    let list = || proto::ListCommentsRequest {
+        article: "story".into(),
+        ..Default::default()
+    };
+    let count = |n: usize| proto::CountCommentsRequest {
+        articles: (0..n).map(|i| format!("story-{i}")).collect(),
+    };
+    let mut anonymous = h.comments_without_token().await;
+    let mut forged = h.comments(&made_up).await;
+    let mut moderator = h.comments(&site.mod_token).await;
+    for (who, client, code) in [
+        ("no key", &mut anonymous, tonic::Code::Unauthenticated),
+        ("a made-up key", &mut forged, tonic::Code::Unauthenticated),
+        (
+            "a moderator's token",
+            &mut moderator,
+            tonic::Code::PermissionDenied,
+        ),
+    ] {
+        let listed = client.list_comments(list()).await.expect_err(who);
+        assert_eq!(listed.code(), code, "ListComments with {who}: {listed:?}");
+        let counted = client.count_comments(count(1)).await.expect_err(who);
+        assert_eq!(
+            counted.code(),
+            code,
+            "CountComments with {who}: {counted:?}"
+        );
+    }
+
+    let mut comments = h.comments(&site.site_key).await;
+    let at_the_limit = comments
+        .count_comments(count(500))
+        .await
+        .expect("500 articles")
+        .into_inner();
+    assert_eq!(at_the_limit.counts.len(), 500);
+    let over = comments
+        .count_comments(count(501))
+        .await
+        .expect_err("501 articles");
+    assert_eq!(bad_fields(&over), ["articles"]);
+}
+
 backend_tests!(
+    the_reads_need_a_site_key_and_counts_are_bounded,
     reads_name_an_article_as_submit_does,
     a_reply_is_held_approved_and_then_listed,
     a_clean_reply_is_approved_at_once_and_two_links_hold_it,

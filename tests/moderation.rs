@@ -494,6 +494,30 @@ async fn calls_needing(moderation: &mut common::Moderation, scope: Scope) {
                     "Unblock",
                     drop_ok(moderation.unblock(proto::UnblockRequest::default()).await),
                 ),
+                (
+                    "CloseArticle",
+                    drop_ok(
+                        moderation
+                            .close_article(proto::CloseArticleRequest::default())
+                            .await,
+                    ),
+                ),
+                (
+                    "ReopenArticle",
+                    drop_ok(
+                        moderation
+                            .reopen_article(proto::ReopenArticleRequest::default())
+                            .await,
+                    ),
+                ),
+                (
+                    "ListClosedArticles",
+                    drop_ok(
+                        moderation
+                            .list_closed_articles(proto::ListClosedArticlesRequest::default())
+                            .await,
+                    ),
+                ),
             ];
             for (call, result) in checks {
                 assert_missing_scope(result, scope, call);
@@ -1231,7 +1255,113 @@ async fn failed_actions_leave_no_audit_row(backend: Backend) {
     );
 }
 
+/// A token reaches its own sites only: every call that names a site refuses another one, before
+/// it reads or changes anything there.
+async fn no_call_reaches_another_sites_data(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let news = h.site("news.example.com").await;
+    let blog = h.site("blog.example.com").await;
+    let token = h.moderator_token(&[news.id], &Scope::ALL).await;
+    let mut moderation = h.moderation(&token).await;
+    let other = || blog.name.clone();
+    let calls: Vec<(&str, Result<(), Status>)> = vec![
+        (
+            "WatchQueue",
+            moderation
+                .watch_queue(proto::WatchQueueRequest { site: other() })
+                .await
+                .map(drop),
+        ),
+        (
+            "Block",
+            moderation
+                .block(proto::BlockRequest {
+                    site: other(),
+                    kind: BlockKind::Ip.into(),
+                    value: "203.0.113.9".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+        ),
+        (
+            "Unblock",
+            moderation
+                .unblock(proto::UnblockRequest {
+                    site: other(),
+                    kind: BlockKind::Ip.into(),
+                    value: "203.0.113.9".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+        ),
+        (
+            "ExportAuthor",
+            moderation
+                .export_author(proto::ExportAuthorRequest {
+                    site: other(),
+                    email: "jane@example.com".into(),
+                })
+                .await
+                .map(drop),
+        ),
+        (
+            "CloseArticle",
+            moderation
+                .close_article(proto::CloseArticleRequest {
+                    site: other(),
+                    article: "story".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+        ),
+        (
+            "ReopenArticle",
+            moderation
+                .reopen_article(proto::ReopenArticleRequest {
+                    site: other(),
+                    article: "story".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+        ),
+        (
+            "ListClosedArticles",
+            moderation
+                .list_closed_articles(proto::ListClosedArticlesRequest {
+                    site: other(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+        ),
+    ];
+    for (call, result) in calls {
+        let status = result.expect_err(call);
+        assert_eq!(status.code(), Code::PermissionDenied, "{call}: {status:?}");
+    }
+    // Nothing was done on the other site meanwhile.
+    let blog_token = h.moderator_token(&[blog.id], &Scope::ALL).await;
+    let mut blog_moderation = h.moderation(&blog_token).await;
+    let blocks = blog_moderation
+        .list_blocks(proto::ListBlocksRequest::default())
+        .await
+        .expect("blocks")
+        .into_inner();
+    assert!(blocks.entries.is_empty());
+    let closed = blog_moderation
+        .list_closed_articles(proto::ListClosedArticlesRequest::default())
+        .await
+        .expect("closed")
+        .into_inner();
+    assert!(closed.articles.is_empty());
+}
+
 backend_tests!(
+    no_call_reaches_another_sites_data,
     every_scope_is_enforced_before_anything_else,
     the_default_moderator_token_cannot_reach_personal_data,
     revealing_an_email_needs_a_reason_and_is_audited,
