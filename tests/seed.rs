@@ -233,6 +233,8 @@ async fn seeding_a_site_that_does_not_exist_fails_and_adds_nothing(backend: Back
         stderr.contains("no site \"nowhere.example.com\""),
         "{stderr}"
     );
+    // Not made on the way: a site by that name can still be added.
+    h.site("nowhere.example.com").await;
 }
 
 /// Seeding with another key than the server's would seal emails the server cannot open: it is
@@ -249,11 +251,17 @@ async fn seeding_with_another_key_is_refused_and_adds_nothing(backend: Backend) 
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the secret key is not the one"), "{stderr}");
     let mut moderation = h.moderation(&site.mod_token).await;
-    assert!(
-        whole_queue(&mut moderation, CommentStatus::Approved)
-            .await
-            .is_empty()
-    );
+    for status in [
+        CommentStatus::Pending,
+        CommentStatus::Approved,
+        CommentStatus::Spam,
+        CommentStatus::Rejected,
+    ] {
+        assert!(
+            whole_queue(&mut moderation, status).await.is_empty(),
+            "nothing {status:?}"
+        );
+    }
 }
 
 /// Without a key given, seeding a SQLite database that has no key file beside it would make
