@@ -241,6 +241,65 @@ async fn without_a_cache_every_read_goes_to_the_database(backend: Backend) {
     assert_listed(&mut comments, "story", &[&id]).await;
 }
 
+/// Whether a server answers listings from memory, told apart by a change it cannot hear: a
+/// second process deciding on the same SQLite file (which a deployment never does: one process
+/// owns the file, so its own changes are all the news). A server with a cache keeps listing the
+/// page it read; one without reads the change.
+async fn listed_after_a_change_behind_the_servers_back(cache_kib: u32) -> usize {
+    let h = Harness::configured(Backend::Sqlite, |settings| {
+        settings.thread_cache_kib = cache_kib;
+    })
+    .await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let id = submit(&mut comments, "story", "Read once.", "a@example.com").await;
+    approve(&mut moderation, std::slice::from_ref(&id)).await;
+    assert_listed(&mut comments, "story", &[&id]).await;
+
+    let elsewhere = replyguard::store::open(&h.settings.database.url)
+        .await
+        .expect("a second process's store");
+    let site_id = elsewhere
+        .site_by_name("news.example.com")
+        .await
+        .expect("site")
+        .expect("the site")
+        .id;
+    let outcome = replyguard::moderation::decide(
+        &*elsewhere,
+        &[site_id],
+        &replyguard::moderation::Decision {
+            comment: id.parse().expect("a comment id"),
+            action: replyguard::domain::Action::Reject,
+            actor: "elsewhere",
+            note: None,
+            expected: None,
+        },
+    )
+    .await
+    .expect("decide");
+    assert!(matches!(
+        outcome,
+        replyguard::domain::DecisionOutcome::Applied { .. }
+    ));
+    listed(&mut comments, "story").await.0.len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cache_serves_from_memory_and_none_reads_the_database() {
+    assert_eq!(
+        listed_after_a_change_behind_the_servers_back(1024).await,
+        1,
+        "a cached server lists the page it read"
+    );
+    assert_eq!(
+        listed_after_a_change_behind_the_servers_back(0).await,
+        0,
+        "a server without a cache reads the change"
+    );
+}
+
 backend_tests!(
     a_cached_thread_follows_every_decision,
     a_new_approved_reply_is_listed_at_once,
