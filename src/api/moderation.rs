@@ -385,7 +385,7 @@ impl Moderation for ModerationApi {
         let mut bad = Vec::new();
         let mut changed = String::new();
         let site = self
-            .store
+            .moderator
             .update_policy(site.id, &credential.prefix, &mut |stored| {
                 let (updated, merge_errors) = merge_policy(stored, update.clone());
                 bad = merge_errors;

@@ -12,7 +12,7 @@ use crate::{
     },
     ids::{CommentId, SiteId},
     privacy::{AuthorHash, PrivacyError, Vault},
-    store::{Store, StoreError, StoreResult, StoredComment},
+    store::{PolicyEdit, Site, Store, StoreError, StoreResult, StoredComment},
 };
 
 /// Applies moderators' changes to one deployment's store.
@@ -106,6 +106,19 @@ impl Moderator {
                 actor,
             })
             .await
+    }
+
+    /// Changes a site's policy: `edit` is given the policy as stored, in the transaction that
+    /// holds the site's row, and says what to store and audit instead (see
+    /// [`Sites::update_policy`](crate::store::Sites::update_policy)). Returns the site as it is
+    /// now.
+    pub async fn update_policy(
+        &self,
+        site: SiteId,
+        actor: &str,
+        edit: &mut PolicyEdit<'_>,
+    ) -> StoreResult<Site> {
+        self.store.update_policy(site, actor, edit).await
     }
 
     /// Closes an article or opens it again; false when it already was so.
