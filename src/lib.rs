@@ -1,9 +1,10 @@
 //! replyguard: a comment-moderation service.
 //!
 //! A reply flows straight down: [`api`] receives it and checks the
-//! credential, [`submission`] turns it into validated domain values,
-//! [`spam`] scores it, [`store`] keeps it, [`moderation`] decides on it.
-//! [`privacy`] keeps emails encrypted and masked everywhere on the way.
+//! credential, [`submission`] turns it into [`domain`] values, [`spam`]
+//! scores it, [`store`] keeps it, [`moderation`] decides on it. [`privacy`]
+//! keeps emails encrypted and masked everywhere on the way.
+//! docs/ARCHITECTURE.md says which module may call which.
 //! [`server`] puts them together; [`tools`] are the operator's commands
 //! beside it, and [`deployment`] the secret key both must agree on.
 

@@ -1,7 +1,11 @@
-//! Storage: one trait the domain talks to, with an implementation per backend.
+//! Storage: the traits the domain talks to (one per concern, [`Store`] their
+//! union), written once in `sql/` for both backends, with what really differs
+//! in `sqlite.rs` and `postgres.rs`, and the caches of the public's reads in
+//! `cache/`.
 //!
-//! Every query lives here. A write that the service acknowledges is committed
-//! before the method returns; a moderation change and its audit row are one
+//! Every query lives here, and no rule does: what a change writes comes from
+//! the layer above. A write that the service acknowledges is committed before
+//! the method returns; a moderation change and its audit row are one
 //! transaction.
 
 mod cache;
