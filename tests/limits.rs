@@ -5,11 +5,11 @@
 mod common;
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
-use common::{Backend, Harness, backend_tests, watcher::Watcher};
+use common::{Backend, Harness, backend_tests, process, watcher::Watcher};
 use prost::Message;
 use replyguard::{
     api::guard::{COMMENTS_MAX_MESSAGE_BYTES, MODERATION_MAX_MESSAGE_BYTES},
@@ -437,47 +437,12 @@ struct Serve {
 
 impl Serve {
     fn start(grace_seconds: u32) -> (Serve, String) {
-        use std::io::{BufRead, BufReader};
         let dir = tempfile::tempdir().expect("temp dir");
         let database = format!("sqlite://{}", dir.path().join("replyguard.db").display());
-        let added = Command::new(env!("CARGO_BIN_EXE_replyguard"))
-            .args(["site", "add", "news.example.com", "--output", "env"])
-            .args(["--database", &database])
-            .output()
-            .expect("site add runs");
-        assert!(added.status.success(), "{added:?}");
-        let env = String::from_utf8_lossy(&added.stdout);
-        let mod_token = env
-            .lines()
-            .find_map(|line| line.strip_prefix("REPLYGUARD_MOD_TOKEN="))
-            .map(|value| value.trim_matches(['\'', '"']).to_owned())
-            .unwrap_or_else(|| panic!("a moderator token in {env}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_replyguard"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
-            .args(["--shutdown-grace-seconds", &grace_seconds.to_string()])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("serve starts");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut line = String::new();
-        let endpoint = loop {
-            line.clear();
-            assert!(
-                stderr.read_line(&mut line).expect("read the log") > 0,
-                "serve ended before serving"
-            );
-            if let Some(addr) = line
-                .split_whitespace()
-                .find_map(|field| field.strip_prefix("addr="))
-            {
-                break format!("http://{addr}");
-            }
-        };
-        // Keep draining the log, so the server never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let (_, mod_token) = process::add_site(&database, "news.example.com");
+        let grace = grace_seconds.to_string();
+        let (child, endpoint) =
+            process::serve(&database, &["--shutdown-grace-seconds", &grace], &[]);
         (
             Serve {
                 child,

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod process;
 pub mod proxy;
 pub mod watcher;
 
@@ -560,7 +561,7 @@ impl Harness {
     }
 }
 
-fn bearer(token: Option<&str>) -> Bearer {
+pub fn bearer(token: Option<&str>) -> Bearer {
     Bearer(token.map(|t| format!("Bearer {t}").parse().expect("ascii token")))
 }
 

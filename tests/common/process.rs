@@ -1,0 +1,61 @@
+//! `replyguard serve` as the operator runs it: the real binary, on a database URL, its address
+//! read from its log.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+};
+
+/// Adds a site with `replyguard site add`; its site key and moderator token.
+pub fn add_site(database: &str, name: &str) -> (String, String) {
+    let added = Command::new(env!("CARGO_BIN_EXE_replyguard"))
+        .args(["site", "add", name, "--output", "env"])
+        .args(["--database", database])
+        .output()
+        .expect("site add runs");
+    assert!(added.status.success(), "{added:?}");
+    let env = String::from_utf8_lossy(&added.stdout);
+    let value = |name: &str| {
+        env.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(|value| value.trim_matches(['\'', '"']).to_owned())
+            .unwrap_or_else(|| panic!("{name} in {env}"))
+    };
+    (
+        value("REPLYGUARD_SITE_KEY="),
+        value("REPLYGUARD_MOD_TOKEN="),
+    )
+}
+
+/// Starts `replyguard serve --listen 127.0.0.1:0` on `database` with `args` more; the child
+/// and its endpoint, once its log says where it listens. The log is drained from then on, so
+/// the server never blocks on a full pipe.
+pub fn serve(database: &str, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_replyguard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let endpoint = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).expect("read the log") > 0,
+            "serve ended before serving"
+        );
+        if let Some(addr) = line
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("addr="))
+        {
+            break format!("http://{addr}");
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, endpoint)
+}
