@@ -53,6 +53,9 @@ impl Watcher {
     /// The next item it prints, as JSON, within `bound`; `which` names it if none comes.
     pub fn next_item(&mut self, bound: Duration, which: &str) -> serde_json::Value {
         let line = self.lines.recv_timeout(bound).unwrap_or_else(|err| {
+            // Stopped first: its stderr ends only when it does.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
             let mut said = String::new();
             let _ = self.stderr.read_to_string(&mut said);
             panic!("the watcher prints no {which} within {bound:?} ({err}); it said: {said}")
