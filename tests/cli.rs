@@ -1203,8 +1203,73 @@ async fn replyctl_audit_lists_every_kind_of_action_newest_first(backend: Backend
     );
 }
 
+/// `replyctl spam`, `ham` and `delete` as a moderator types them: a reply marked spam and then
+/// ham is listed again, with both decisions in its history; a deleted one is gone.
+async fn replyctl_spam_ham_and_delete_move_and_remove_replies(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    let submit = |email: &str, text: &str| {
+        let submitted = json(&h.replyctl(
+            &site_key,
+            &[
+                "--output",
+                "json",
+                "submit",
+                "--article",
+                "story",
+                "--name",
+                "A Reader",
+                "--email",
+                email,
+                text,
+            ],
+        ));
+        submitted["comment"]["id"].as_str().expect("id").to_owned()
+    };
+    let kept = submit(
+        "jane@example.com",
+        "Links hold a reply: https://a.example and https://b.example",
+    );
+    let gone = submit(
+        "john@example.com",
+        "And again: https://c.example and https://d.example",
+    );
+    for (command, id) in [("spam", &kept), ("ham", &kept), ("delete", &gone)] {
+        let decided = json(&h.replyctl(&mod_token, &["--output", "json", command, id]));
+        assert_eq!(decided["results"][0]["ok"], true, "{command}: {decided}");
+    }
+    let listed = json(&h.replyctl(&site_key, &["--output", "json", "comments", "story"]));
+    let ids: Vec<&str> = listed["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [kept.as_str()],
+        "marked ham, it is listed; deleted, it is not"
+    );
+    let shown = json(&h.replyctl(&mod_token, &["--output", "json", "show", &kept]));
+    let actions: Vec<&str> = shown["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|entry| entry["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["submit", "mark_spam", "mark_ham"]);
+    let missing = h.replyctl(&mod_token, &["--output", "json", "show", &gone]);
+    assert!(!missing.status.success(), "a deleted reply is gone");
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no comment"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}
+
 backend_tests!(
     flavor = "multi_thread";
+    replyctl_spam_ham_and_delete_move_and_remove_replies,
     a_token_issued_with_scopes_can_do_exactly_those_things,
     replyctl_reveal_prints_the_email_and_the_audit_log_keeps_the_reason,
     replyctl_blocks_lists_the_blocklist_and_unblock_takes_an_entry_off,
