@@ -176,7 +176,7 @@ impl Caches {
     /// Drops, when it goes, what it names: put where a change to listings begins, so that
     /// whatever happens to the change (committed, failed, or committed with its answer lost)
     /// nothing read before it is served after.
-    pub(crate) fn dropping(&self, listings: Listings) -> Dropping<'_> {
+    pub(crate) fn dropping<'a>(&'a self, listings: Listings<'a>) -> Dropping<'a> {
         Dropping {
             caches: self,
             listings,
@@ -197,15 +197,16 @@ impl Caches {
         }
     }
 
-    fn drop_listings(&self, listings: &Listings) {
+    fn drop_listings(&self, listings: &Listings<'_>) {
         let Some(cache) = &self.threads else {
             return;
         };
         match listings {
             Listings::None => {}
             Listings::Article(site, article) => cache.invalidate_article(*site, article),
+            Listings::Site(site) => cache.invalidate_site(*site),
             Listings::Sites(sites) => {
-                for site in sites {
+                for site in *sites {
                     cache.invalidate_site(*site);
                 }
             }
@@ -222,20 +223,20 @@ impl Drop for Caches {
     }
 }
 
-/// Which cached listings a change may touch.
-#[derive(Clone, Debug, Default)]
-pub(crate) enum Listings {
-    #[default]
+/// Which cached listings a change may touch, borrowed from the change's own arguments.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Listings<'a> {
     None,
-    Article(SiteId, String),
-    Sites(Vec<SiteId>),
+    Article(SiteId, &'a str),
+    Site(SiteId),
+    Sites(&'a [SiteId]),
     All,
 }
 
 /// See [`Caches::dropping`]; what it names can grow while the change runs.
 pub(crate) struct Dropping<'a> {
     caches: &'a Caches,
-    pub(crate) listings: Listings,
+    listings: Listings<'a>,
 }
 
 impl Drop for Dropping<'_> {

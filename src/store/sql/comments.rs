@@ -53,7 +53,7 @@ where
 {
     async fn insert_comment(&self, comment: &StoredComment, actor: &str) -> StoreResult<()> {
         let _dropping = self.caches.dropping(match comment.status {
-            CommentStatus::Approved => Listings::Article(comment.site, comment.article.clone()),
+            CommentStatus::Approved => Listings::Article(comment.site, &comment.article),
             _ => Listings::None,
         });
         DB::insert_comment(self, comment, actor).await
@@ -63,7 +63,7 @@ where
         let mut sites: Vec<SiteId> = comments.iter().map(|c| c.site).collect();
         sites.sort_unstable();
         sites.dedup();
-        let _dropping = self.caches.dropping(Listings::Sites(sites.clone()));
+        let _dropping = self.caches.dropping(Listings::Sites(&sites));
         let mut tx = self.writer.begin().await?;
         for chunk in comments.chunks(DB::SEED_ROWS_PER_STATEMENT) {
             let (mut insert, mut audit) = seed_statements::<DB>(chunk, actor);
@@ -71,7 +71,7 @@ where
             audit.build().execute(&mut *tx).await?;
         }
         // Running replicas drop what they cached of these sites' listings.
-        for site in sites {
+        for &site in &sites {
             DB::listing_changed(&self.state, &mut tx, site, None).await?;
         }
         tx.commit().await?;

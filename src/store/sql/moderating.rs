@@ -69,7 +69,7 @@ where
     ) -> StoreResult<DecisionOutcome> {
         // Which of the sites holds the comment is known only once it is read; dropping them all
         // is cheap at a moderator's pace.
-        let _dropping = self.caches.dropping(Listings::Sites(sites.to_vec()));
+        let _dropping = self.caches.dropping(Listings::Sites(sites));
         let mut tx = self.writer.begin().await?;
         // Held to the end of the transaction where rows are locked: a second decision on this
         // comment waits here until the first commits, then reads the status the first left.
@@ -159,7 +159,7 @@ where
     }
 
     async fn erase_author(&self, erasure: &dyn Erasing) -> StoreResult<u64> {
-        let _dropping = self.caches.dropping(Listings::Sites(vec![erasure.site()]));
+        let _dropping = self.caches.dropping(Listings::Site(erasure.site()));
         let mut tx = self.writer.begin().await?;
         // Locked: a decision on one of these comments waits for the erasure, and cannot write
         // back what it erased.
@@ -222,7 +222,7 @@ where
         // Only pending replies are rejected, which no listing shows; dropped all the same, so
         // that every status change drops its site's pages.
         let _dropping = self.caches.dropping(match reject_pending {
-            Some(_) => Listings::Sites(vec![block.site]),
+            Some(_) => Listings::Site(block.site),
             None => Listings::None,
         });
         let mut tx = self.writer.begin().await?;
@@ -381,7 +381,7 @@ where
     async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool> {
         let _dropping = self
             .caches
-            .dropping(Listings::Article(closing.site, closing.article.to_owned()));
+            .dropping(Listings::Article(closing.site, closing.article));
         let mut tx = self.writer.begin().await?;
         let at = now();
         let changed = if closing.closed {
