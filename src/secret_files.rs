@@ -163,6 +163,28 @@ impl CheckError {
     }
 }
 
+/// The SQLite file a `sqlite:` URL names, if it names one.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// The key file that sits beside a SQLite database: `replyguard.db` →
+/// `replyguard.key`.
+pub fn key_file_beside(database: &Path) -> PathBuf {
+    database.with_extension("key")
+}
+
+/// The file named as `path` with `suffix` appended: `replyguard.db` and `-lock` give
+/// `replyguard.db-lock`.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -248,30 +270,8 @@ mod tests {
     }
 }
 
-/// The SQLite file a `sqlite:` URL names, if it names one.
-pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
-
-/// The key file that sits beside a SQLite database: `replyguard.db` →
-/// `replyguard.key`.
-pub fn key_file_beside(database: &Path) -> PathBuf {
-    database.with_extension("key")
-}
-
-/// The file named as `path` with `suffix` appended: `replyguard.db` and `-lock` give
-/// `replyguard.db-lock`.
-pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 #[cfg(test)]
-mod beside_tests {
+mod paths_tests {
     use super::*;
 
     #[test]

@@ -183,9 +183,4 @@ impl Moderator {
             .await?;
         Ok(comments)
     }
-
-    /// The vault the moderator's reads open emails with.
-    pub fn vault(&self) -> &Vault {
-        &self.vault
-    }
 }
