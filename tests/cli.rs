@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{Backend, Harness, TestDatabase, backend_tests, watcher::Watcher};
+use common::{Backend, Harness, TestDatabase, backend_tests, process, watcher::Watcher};
 use replyguard::spam::Policy;
 use serde_json::Value;
 
@@ -32,22 +32,7 @@ fn json(output: &Output) -> Value {
 
 /// `replyguard site add --output env`: the site key and moderator token.
 fn site_add(h: &Harness, name: &str) -> (String, String) {
-    let out = stdout(&replyguard(&[
-        "site",
-        "add",
-        name,
-        "--database",
-        &h.settings.database.url,
-        "--output",
-        "env",
-    ]));
-    let value = |var: &str| {
-        out.lines()
-            .find_map(|line| line.strip_prefix(&format!("{var}=")))
-            .unwrap_or_else(|| panic!("{var} in {out}"))
-            .to_owned()
-    };
-    (value("REPLYGUARD_SITE_KEY"), value("REPLYGUARD_MOD_TOKEN"))
+    process::add_site(&h.settings.database.url, name)
 }
 
 async fn the_quickstart_works_from_the_command_line(backend: Backend) {
@@ -1208,31 +1193,32 @@ async fn replyctl_audit_lists_every_kind_of_action_newest_first(backend: Backend
 async fn replyctl_spam_ham_and_delete_move_and_remove_replies(backend: Backend) {
     let h = Harness::new(backend).await;
     let (site_key, mod_token) = site_add(&h, "news.example.com");
-    let submit = |email: &str, text: &str| {
-        let submitted = json(&h.replyctl(
-            &site_key,
-            &[
-                "--output",
-                "json",
-                "submit",
-                "--article",
-                "story",
-                "--name",
-                "A Reader",
-                "--email",
-                email,
-                text,
-            ],
-        ));
-        submitted["comment"]["id"].as_str().expect("id").to_owned()
+    let by = |email: &'static str, text: &'static str| {
+        [
+            "--article",
+            "story",
+            "--name",
+            "A Reader",
+            "--email",
+            email,
+            text,
+        ]
     };
     let kept = submit(
-        "jane@example.com",
-        "Links hold a reply: https://a.example and https://b.example",
+        &h,
+        &site_key,
+        &by(
+            "jane@example.com",
+            "Links hold a reply: https://a.example and https://b.example",
+        ),
     );
     let gone = submit(
-        "john@example.com",
-        "And again: https://c.example and https://d.example",
+        &h,
+        &site_key,
+        &by(
+            "john@example.com",
+            "And again: https://c.example and https://d.example",
+        ),
     );
     for (command, id) in [("spam", &kept), ("ham", &kept), ("delete", &gone)] {
         let decided = json(&h.replyctl(&mod_token, &["--output", "json", command, id]));
