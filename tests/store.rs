@@ -14,8 +14,9 @@ use common::{Backend, TestDatabase, backend_tests};
 use replyguard::{
     domain::ArticleKey,
     domain::{
-        Access, AccessKind, Action, BlockKind, BlockSubject, Blocked, CommentStatus,
-        DecisionOutcome, ERASED_NAME, ERASED_REASON, NewBlock, REMOVED_TEXT, Scope, SweepReport,
+        Access, AccessKind, Action, ArticleClosing, BlockKind, BlockSubject, Blocked,
+        CommentStatus, DecisionOutcome, ERASED_NAME, ERASED_REASON, NewBlock, REMOVED_TEXT, Scope,
+        SweepReport,
     },
     ids::{CommentId, SiteId, TokenId},
     moderation::{self, Decision, Erasure, FORM_NONCE_RETENTION, Retention},
@@ -386,6 +387,43 @@ async fn a_comment_reads_back_with_every_field_as_written(backend: Backend) {
             .await
             .expect("read")
             .is_none()
+    );
+}
+
+/// The store refuses a reply to a closed article by itself, in the transaction that would
+/// store it: a close that lands after the submission checked the article still holds.
+async fn a_reply_to_a_closed_article_is_refused_by_the_transaction_that_would_store_it(
+    backend: Backend,
+) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let closing = |closed| ArticleClosing {
+        site: news,
+        article: "story",
+        closed,
+        actor: "rg_mod_test1234",
+        note: None,
+    };
+    assert!(store.close_article(&closing(true)).await.expect("closes"));
+
+    let refused = comment(news, "story", None, CommentStatus::Approved);
+    let result = store.insert_comment(&refused, "rg_site_test1234").await;
+    assert!(
+        matches!(result, Err(StoreError::ArticleClosed)),
+        "{result:?}"
+    );
+    assert_eq!(status_of(store.as_ref(), refused.id).await, None);
+    // Another article of the site takes replies as before, and so does this one reopened.
+    insert(
+        store.as_ref(),
+        &comment(news, "other story", None, CommentStatus::Approved),
+    )
+    .await;
+    assert!(store.close_article(&closing(false)).await.expect("reopens"));
+    insert(store.as_ref(), &refused).await;
+    assert_eq!(
+        status_of(store.as_ref(), refused.id).await,
+        Some(CommentStatus::Approved)
     );
 }
 
@@ -2055,6 +2093,7 @@ backend_tests!(
     revoking_by_prefix_ends_exactly_the_matching_live_tokens,
     a_comment_reads_back_with_every_field_as_written,
     an_idempotency_key_is_unique_within_one_site_only,
+    a_reply_to_a_closed_article_is_refused_by_the_transaction_that_would_store_it,
     thread_pages_list_approved_replies_under_their_parents_in_both_orders,
     queue_pages_follow_ids_and_filter_by_status_and_article,
     approved_comments_are_counted_per_article_and_per_author,

@@ -85,6 +85,7 @@ impl From<StoreError> for Status {
             StoreError::AlreadyExists(what) => {
                 Status::already_exists(format!("{what} already exists"))
             }
+            StoreError::ArticleClosed => article_closed_status(),
             other => {
                 tracing::error!(error = %other, "storage failed");
                 Status::internal("internal error")

@@ -51,6 +51,10 @@ pub enum StoreError {
     /// A uniqueness rule was broken (a name or key that exists already).
     #[error("already exists: {0}")]
     AlreadyExists(&'static str),
+    /// A reply was not stored because its article is closed: checked in the transaction that
+    /// would have stored it, so no reply lands after a close has been answered.
+    #[error("the article is closed")]
+    ArticleClosed,
     /// The stored data is not what this version understands.
     #[error("corrupt row: {0}")]
     Corrupt(String),

@@ -49,6 +49,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// sets `search_path`).
 pub type PostgresStore = SqlStore<Postgres>;
 
+/// The key of one article's advisory lock, from `$1` (the site) and `$2` (the article): the
+/// `closed_articles` table's oid, so that each schema has its own, and the article's hash.
+macro_rules! article_lock {
+    () => {
+        "'closed_articles'::regclass::oid::int, hashtext($1::text || ' ' || $2)"
+    };
+}
+
 /// A server's mark on the database: the connection that holds the serving lock shared.
 struct Serving(sqlx::PgConnection);
 
@@ -183,6 +191,17 @@ impl Backend for Postgres {
         actor: &str,
     ) -> StoreResult<()> {
         let mut tx = store.writer.begin().await?;
+        // Shared with every reply to the article, alone for a close (`closing_article`): the
+        // insert's own statement then sees a close that committed while this waited.
+        sqlx::query(concat!(
+            "SELECT pg_advisory_xact_lock_shared(",
+            article_lock!(),
+            ")"
+        ))
+        .bind(comment.site.0)
+        .bind(comment.article.as_str())
+        .execute(&mut *tx)
+        .await?;
         insert_comment_rows::<Postgres>(&mut tx, comment, actor).await?;
         // Delivered to every replica's listener when, and only if, the
         // transaction commits.
@@ -215,6 +234,23 @@ impl Backend for Postgres {
         article: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         notify_listing(conn, &state.channel, site, article).await
+    }
+
+    async fn closing_article(
+        conn: &mut PgConnection,
+        site: SiteId,
+        article: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(concat!(
+            "SELECT pg_advisory_xact_lock(",
+            article_lock!(),
+            ")"
+        ))
+        .bind(site.0)
+        .bind(article)
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 
     async fn teach(

@@ -252,6 +252,15 @@ impl Backend for Sqlite {
         Ok(())
     }
 
+    async fn closing_article(
+        _: &mut SqliteConnection,
+        _: SiteId,
+        _: &str,
+    ) -> Result<(), sqlx::Error> {
+        // One writer: a close and a reply's transaction never overlap.
+        Ok(())
+    }
+
     async fn teach(
         conn: &mut SqliteConnection,
         site: SiteId,

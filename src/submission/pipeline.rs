@@ -190,6 +190,8 @@ impl Submitter {
                     )),
                 }
             }
+            // Closed after the check above, before the reply's transaction.
+            Err(StoreError::ArticleClosed) => Err(SubmitError::Closed),
             Err(err) => Err(err.into()),
         }
     }

@@ -144,6 +144,14 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
         spam: f32,
         ham: f32,
     ) -> Result<(), sqlx::Error>;
+    /// Within a transaction that closes or reopens `article`: waits for the replies being
+    /// stored under it to commit, and holds back new ones until this commits, so that no reply
+    /// is stored under an article after its close was answered.
+    async fn closing_article(
+        conn: &mut Self::Connection,
+        site: SiteId,
+        article: &str,
+    ) -> Result<(), sqlx::Error>;
     /// Within a re-keying's transaction: makes sure no server is serving the database, and
     /// that no other rotation runs, until it ends (`Serving` otherwise).
     async fn rekey_alone(conn: &mut Self::Connection) -> StoreResult<()>;
@@ -203,14 +211,15 @@ where
 }
 
 /// Inserts a new comment and its `submit` audit row; `AlreadyExists` when its idempotency key
-/// was used on the site already. The caller's transaction makes them one.
+/// was used on the site already, `ArticleClosed` when its article is closed. The caller's
+/// transaction makes them one.
 pub(super) async fn insert_comment_rows<DB>(
     conn: &mut DB::Connection,
     c: &StoredComment,
     actor: &str,
 ) -> StoreResult<()>
 where
-    DB: Database,
+    DB: Database<QueryResult: RowsAffected>,
     DB::Arguments: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
@@ -226,11 +235,14 @@ where
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
 {
-    sqlx::query(concat!(
+    // The article's closing is read by the statement that stores the reply: a close that
+    // committed first refuses it (see `Backend::insert_comment` for the one committing alongside).
+    let inserted = sqlx::query(concat!(
         "INSERT INTO comments (",
         comment_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+        ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28 \
+         WHERE NOT EXISTS (SELECT 1 FROM closed_articles WHERE site_id = $2 AND article = $3)"
     ))
     .bind(c.id.0)
     .bind(c.site.0)
@@ -269,6 +281,9 @@ where
             err.into()
         }
     })?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::ArticleClosed);
+    }
     insert_audit::<DB>(
         conn,
         &NewAuditRow {

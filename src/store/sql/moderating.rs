@@ -383,6 +383,7 @@ where
             .caches
             .dropping(Listings::Article(closing.site, closing.article));
         let mut tx = self.writer.begin().await?;
+        DB::closing_article(&mut tx, closing.site, closing.article).await?;
         let at = now();
         let changed = if closing.closed {
             sqlx::query(
