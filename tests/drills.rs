@@ -1,4 +1,4 @@
-//! Fault drills on the real binary: what a crash does to what was acknowledged.
+//! Fault drills on the real binary: what a crash or a full disk does to what was acknowledged.
 
 mod common;
 
@@ -10,6 +10,7 @@ use replyguard::proto::{
 };
 use tokio::sync::mpsc;
 use tonic::transport::Endpoint;
+use tonic_types::StatusExt;
 
 /// Acknowledged replies wanted before the kill: enough that submissions are in flight in
 /// every writer's group when it lands.
@@ -100,4 +101,178 @@ async fn a_killed_server_keeps_every_reply_it_acknowledged() {
     }
     assert!(ids.len() >= BEFORE_THE_KILL);
     kill_9(server);
+}
+
+/// A tmpfs of `size` mounted on `dir` for as long as this lives: a disk that really fills.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> SmallDisk {
+        let mounted = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .expect("mount runs");
+        assert!(
+            mounted.status.success(),
+            "this drill mounts a small tmpfs and needs root (CI runs as root): {}",
+            String::from_utf8_lossy(&mounted.stderr)
+        );
+        SmallDisk(dir.to_owned())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily: a server still holding files there must not keep the mount.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills what is left of the disk holding `path`, then frees `leave` bytes of it.
+fn fill_disk(path: &std::path::Path, leave: u64) -> std::fs::File {
+    use std::io::Write;
+    let mut ballast = std::fs::File::create(path).expect("ballast");
+    let chunk = vec![0x5a_u8; 1 << 20];
+    while ballast.write_all(&chunk).is_ok() {}
+    let _ = ballast.flush();
+    let len = ballast.metadata().expect("ballast size").len();
+    ballast
+        .set_len(len.saturating_sub(leave))
+        .expect("free some");
+    ballast
+}
+
+/// A long reply, so that a few hundred fill a megabyte.
+fn long_reply(n: usize) -> proto::SubmitCommentRequest {
+    let sentence = format!("Reply {n} says the council's budget vote deserves a closer look. ");
+    let mut request = reply("story", &sentence.repeat(30));
+    request.idempotency_key = format!("disk-{n}");
+    request
+}
+
+/// SQLite on a full disk: writes fail with `UNAVAILABLE` and a message that says why, reads go
+/// on, writes resume once space returns, and every acknowledged reply is there after a crash.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_refuses_writes_clearly_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let disk = SmallDisk::mount(dir.path(), "24m");
+    let database = format!("sqlite://{}", dir.path().join("replyguard.db").display());
+    let (site_key, mod_token) = process::add_site(&database, "news.example.com");
+    let rate = [("REPLYGUARD_HOST_RATE", "0")];
+    let (server, endpoint) = process::serve(&database, &[], &rate);
+    let channel = connect(&endpoint).await;
+    let mut comments = CommentsClient::with_interceptor(channel.clone(), bearer(Some(&site_key)));
+    let mut moderation = ModerationClient::with_interceptor(channel, bearer(Some(&mod_token)));
+    let ballast_path = dir.path().join("ballast");
+    let ballast = fill_disk(&ballast_path, 2 << 20);
+
+    let mut acknowledged = Vec::new();
+    let refusal = loop {
+        assert!(acknowledged.len() < 20_000, "2 MB never filled up");
+        match comments
+            .submit_comment(long_reply(acknowledged.len()))
+            .await
+        {
+            Ok(answer) => acknowledged.push(answer.into_inner().comment.expect("comment").id),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(refusal.code(), tonic::Code::Unavailable, "{refusal:?}");
+    assert!(
+        refusal.message().contains("out of disk space"),
+        "{refusal:?}"
+    );
+    let details = refusal.get_error_details();
+    assert_eq!(
+        details.error_info().map(|info| info.reason.as_str()),
+        Some("DISK_FULL"),
+        "{refusal:?}"
+    );
+    assert!(!acknowledged.is_empty());
+    // Reads go on while the disk is full, and a second write is refused the same way.
+    moderation
+        .get_comment(proto::GetCommentRequest {
+            id: acknowledged[0].clone(),
+        })
+        .await
+        .expect("reads go on");
+    let again = comments
+        .submit_comment(long_reply(acknowledged.len()))
+        .await
+        .expect_err("still full");
+    assert_eq!(again.code(), tonic::Code::Unavailable, "{again:?}");
+    // A moderator's decision is a write too: refused whole, per reply or as a call.
+    let decision = moderation
+        .moderate(proto::ModerateRequest {
+            ids: vec![acknowledged[0].clone()],
+            action: proto::ModerationAction::Reject.into(),
+            ..Default::default()
+        })
+        .await;
+    let refused = match decision {
+        Err(status) => status.code(),
+        Ok(answer) => tonic::Code::from(answer.into_inner().results[0].code),
+    };
+    assert_eq!(refused, tonic::Code::Unavailable);
+
+    // Space returns: writes resume, with no restart.
+    drop(ballast);
+    std::fs::remove_file(&ballast_path).expect("free the disk");
+    let resumed = comments
+        .submit_comment(long_reply(acknowledged.len()))
+        .await
+        .expect("writes resume once space returns");
+    acknowledged.push(resumed.into_inner().comment.expect("comment").id);
+    common::decide(
+        &mut moderation,
+        proto::ModerationAction::Reject,
+        &acknowledged[..1],
+    )
+    .await;
+
+    kill_9(server);
+    let (server, endpoint) = process::serve(&database, &[], &rate);
+    moderation =
+        ModerationClient::with_interceptor(connect(&endpoint).await, bearer(Some(&mod_token)));
+    let mut lost = Vec::new();
+    for (n, id) in acknowledged.iter().enumerate() {
+        if let Err(status) = moderation
+            .get_comment(proto::GetCommentRequest { id: id.clone() })
+            .await
+        {
+            lost.push((n, status.code()));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "of {} acknowledged replies, these are lost: {lost:?}",
+        acknowledged.len()
+    );
+    let rejected = moderation
+        .get_comment(proto::GetCommentRequest {
+            id: acknowledged[0].clone(),
+        })
+        .await
+        .expect("the first reply")
+        .into_inner();
+    assert_eq!(
+        rejected
+            .comment
+            .and_then(|item| item.comment)
+            .map(|c| c.status()),
+        Some(proto::CommentStatus::Rejected),
+        "the decision made once space returned is kept"
+    );
+    kill_9(server);
+    drop(disk);
 }

@@ -5,6 +5,8 @@
 //! Internal causes are logged here and replaced by a generic message: a
 //! client learns what it can act on, never how the database failed.
 
+use std::collections::HashMap;
+
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -86,6 +88,17 @@ impl From<StoreError> for Status {
                 Status::already_exists(format!("{what} already exists"))
             }
             StoreError::ArticleClosed => article_closed_status(),
+            StoreError::DiskFull(cause) => {
+                tracing::error!(error = %cause, "the database is out of disk space; writes fail until space is freed");
+                let mut details = ErrorDetails::new();
+                details.set_error_info("DISK_FULL", "replyguard", HashMap::new());
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "the database is out of disk space: nothing was stored; retry later with \
+                     the same idempotency key",
+                    details,
+                )
+            }
             other => {
                 tracing::error!(error = %other, "storage failed");
                 Status::internal("internal error")

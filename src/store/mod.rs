@@ -74,6 +74,10 @@ pub enum StoreError {
     /// of them is stored.
     #[error("group commit failed: {0}")]
     GroupFailed(String),
+    /// The disk holding the database is full: nothing was written, reads go on, and writes
+    /// succeed again once space is freed.
+    #[error("the database is out of disk space: {0}")]
+    DiskFull(String),
     /// A server marked itself as serving the database ([`Keys::mark_serving`]), or another
     /// rotation holds it.
     #[error(
@@ -99,12 +103,21 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => StoreError::Unavailable(err),
+            sqlx::Error::Database(ref db) if is_disk_full(db.as_ref()) => {
+                StoreError::DiskFull(db.message().to_owned())
+            }
             sqlx::Error::Database(ref db) if postgres::is_retryable(db.as_ref()) => {
                 StoreError::Unavailable(err)
             }
             other => StoreError::Other(other),
         }
     }
+}
+
+/// Whether the database refused a write for want of disk space: SQLite's `SQLITE_FULL`,
+/// PostgreSQL's `disk_full`.
+fn is_disk_full(err: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(err.code().as_deref(), Some("13" | "53100"))
 }
 
 /// A failed migration run, in the terms the service answers with: a

@@ -134,29 +134,59 @@ async fn group_commit(
     }
 }
 
-/// One transaction for a group: a reply whose insert fails (a reused
-/// idempotency key) fails alone, the others commit together.
+/// One transaction for a group: a reply refused on its own (a reused idempotency key, a
+/// closed article) fails alone, the others commit together; any other failure fails the
+/// group whole, and nothing of it is stored.
 async fn insert_group(writer: &SqlitePool, group: &[Submission]) -> Vec<StoreResult<()>> {
-    let failed_all = |err: sqlx::Error| {
-        let message = err.to_string();
-        tracing::error!(error = %message, "group commit failed");
-        group
-            .iter()
-            .map(|_| Err(StoreError::GroupFailed(message.clone())))
-            .collect()
+    let mut conn = match writer.acquire().await {
+        Ok(conn) => conn,
+        Err(err) => return failed_all(group, err.into()),
     };
-    let mut tx = match writer.begin().await {
-        Ok(tx) => tx,
-        Err(err) => return failed_all(err),
-    };
+    match insert_together(&mut conn, group).await {
+        Ok(results) => results,
+        Err(err) => {
+            // SQLite may have rolled the transaction back by itself (it does when the disk is
+            // full) with sqlx none the wiser, and the next group would then commit nothing: a
+            // connection that failed is closed, never used again.
+            conn.close_on_drop();
+            failed_all(group, err)
+        }
+    }
+}
+
+/// The group's replies in one transaction, with a savepoint each; `Err` when the group as a
+/// whole failed.
+async fn insert_together(
+    conn: &mut SqliteConnection,
+    group: &[Submission],
+) -> StoreResult<Vec<StoreResult<()>>> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let mut results = Vec::with_capacity(group.len());
     for submission in group {
-        results.push(insert_one(&mut tx, &submission.comment, &submission.actor).await);
+        match insert_one(&mut tx, &submission.comment, &submission.actor).await {
+            refused @ Err(StoreError::AlreadyExists(_) | StoreError::ArticleClosed) => {
+                results.push(refused);
+            }
+            Err(err) => return Err(err),
+            Ok(()) => results.push(Ok(())),
+        }
     }
-    match tx.commit().await {
-        Ok(()) => results,
-        Err(err) => failed_all(err),
-    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Every submission of a failed group refused: with the cause when it is the disk, which the
+/// caller can act on.
+fn failed_all(group: &[Submission], err: StoreError) -> Vec<StoreResult<()>> {
+    let message = err.to_string();
+    tracing::error!(error = %message, "group commit failed");
+    group
+        .iter()
+        .map(|_| match &err {
+            StoreError::DiskFull(cause) => Err(StoreError::DiskFull(cause.clone())),
+            _ => Err(StoreError::GroupFailed(message.clone())),
+        })
+        .collect()
 }
 
 async fn insert_one(
