@@ -2,12 +2,21 @@
 
 mod common;
 
-use std::{process::Child, time::Duration};
+use std::{
+    collections::HashSet,
+    process::Child,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
-use common::{bearer, process, reply};
+use common::{Moderation, bearer, cluster::Cluster, process, reply};
 use replyguard::proto::{
     self, comments_client::CommentsClient, moderation_client::ModerationClient,
 };
+use sqlx::{Connection, PgConnection};
 use tokio::sync::mpsc;
 use tonic::transport::Endpoint;
 use tonic_types::StatusExt;
@@ -35,10 +44,27 @@ fn kill_9(mut child: Child) {
 async fn a_killed_server_keeps_every_reply_it_acknowledged() {
     let dir = tempfile::tempdir().expect("temp dir");
     let database = format!("sqlite://{}", dir.path().join("replyguard.db").display());
-    let (site_key, mod_token) = process::add_site(&database, "news.example.com");
-    // No per-token rate: the drill's callers are one site key at full speed.
-    let rate = [("REPLYGUARD_HOST_RATE", "0")];
-    let (server, endpoint) = process::serve(&database, &[], &rate);
+    kill_drill(&database, &[]).await;
+}
+
+/// The same on PostgreSQL, with a cluster of the drill's own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_server_keeps_every_reply_it_acknowledged_on_postgres() {
+    let cluster = Cluster::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = process::key_file(dir.path());
+    kill_drill(&cluster.url(), &["--secret-key-file", &key]).await;
+}
+
+async fn kill_drill(database: &str, args: &[&str]) {
+    let (site_key, mod_token) = process::add_site(database, "news.example.com");
+    // No per-token rate: the drill's callers are one site key at full speed, and it reads
+    // back every reply at once.
+    let rate = [
+        ("REPLYGUARD_HOST_RATE", "0"),
+        ("REPLYGUARD_MODERATOR_RATE", "0"),
+    ];
+    let (server, endpoint) = process::serve(database, args, &rate);
 
     let (acknowledged, mut heard) = mpsc::unbounded_channel();
     let channel = connect(&endpoint).await;
@@ -77,29 +103,164 @@ async fn a_killed_server_keeps_every_reply_it_acknowledged() {
         ids.push(id);
     }
 
-    let (server, endpoint) = process::serve(&database, &[], &rate);
+    let (server, endpoint) = process::serve(database, args, &rate);
     let mut moderation =
         ModerationClient::with_interceptor(connect(&endpoint).await, bearer(Some(&mod_token)));
-    for id in &ids {
-        let found = tokio::time::timeout(
-            Duration::from_secs(10),
-            moderation.get_comment(proto::GetCommentRequest { id: id.clone() }),
-        )
-        .await
-        .expect("an answer")
-        .unwrap_or_else(|status| panic!("acknowledged reply {id} is lost: {status:?}"));
-        assert_eq!(
-            found
-                .into_inner()
-                .comment
-                .expect("the item")
-                .comment
-                .expect("the comment")
-                .id,
-            *id
-        );
-    }
+    assert_all_there(&mut moderation, &ids).await;
     assert!(ids.len() >= BEFORE_THE_KILL);
+    kill_9(server);
+}
+
+/// Asks for each of `ids`: every one must be found.
+async fn assert_all_there(moderation: &mut Moderation, ids: &[String]) {
+    let mut lost = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        if let Err(status) = moderation
+            .get_comment(proto::GetCommentRequest { id: id.clone() })
+            .await
+        {
+            lost.push((n, id, status.code()));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "of {} acknowledged replies, these are lost: {lost:?}",
+        ids.len()
+    );
+}
+
+/// PostgreSQL crashes and comes back while eight callers submit, each retrying a refused reply
+/// with its idempotency key as a host does: meanwhile they are told `UNAVAILABLE` and nothing
+/// else, each key ends up as exactly one reply, every acknowledged reply is there, and the
+/// server goes on without a restart, still holding its serving lock.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_restarting_under_submissions_loses_and_doubles_nothing() {
+    let cluster = Cluster::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = process::key_file(dir.path());
+    let args = ["--secret-key-file", key.as_str()];
+    let database = cluster.url();
+    let (site_key, mod_token) = process::add_site(&database, "news.example.com");
+    let rate = [
+        ("REPLYGUARD_HOST_RATE", "0"),
+        ("REPLYGUARD_MODERATOR_RATE", "0"),
+    ];
+    let (server, endpoint) = process::serve(&database, &args, &rate);
+
+    let channel = connect(&endpoint).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (acknowledged, mut heard) = mpsc::unbounded_channel();
+    let callers: Vec<_> = (0..8)
+        .map(|caller| {
+            let mut comments =
+                CommentsClient::with_interceptor(channel.clone(), bearer(Some(&site_key)));
+            let (acknowledged, stop) = (acknowledged.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut refusals = 0_usize;
+                for n in 0.. {
+                    if stop.load(Ordering::SeqCst) {
+                        return refusals;
+                    }
+                    let mut request = reply("story", &format!("Reply {n} of caller {caller}."));
+                    request.idempotency_key = format!("{caller}-{n}");
+                    let id = loop {
+                        match comments.submit_comment(request.clone()).await {
+                            Ok(answer) => break answer.into_inner().comment.expect("comment").id,
+                            Err(status) => {
+                                assert_eq!(
+                                    status.code(),
+                                    tonic::Code::Unavailable,
+                                    "a restart is told as UNAVAILABLE: {status:?}"
+                                );
+                                refusals += 1;
+                                // A host's retry policy: a short pause, the same key.
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        }
+                    };
+                    let _ = acknowledged.send((request.idempotency_key, id));
+                }
+                refusals
+            })
+        })
+        .collect();
+    drop(acknowledged);
+
+    let mut replies = Vec::new();
+    while replies.len() < BEFORE_THE_KILL {
+        replies.push(heard.recv().await.expect("acknowledged replies"));
+    }
+    cluster.crash();
+    cluster.start_again();
+    // As many again after the restart, through the same server.
+    let after = replies.len() + BEFORE_THE_KILL;
+    while replies.len() < after {
+        replies.push(heard.recv().await.expect("acknowledged replies"));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut refusals = 0;
+    for caller in callers {
+        refusals += caller.await.expect("no caller panicked");
+    }
+    while let Ok(reply) = heard.try_recv() {
+        replies.push(reply);
+    }
+    assert!(
+        refusals > 0,
+        "the restart was never seen: the drill tested nothing"
+    );
+
+    let mut moderation =
+        ModerationClient::with_interceptor(connect(&endpoint).await, bearer(Some(&mod_token)));
+    let ids: Vec<String> = replies.iter().map(|(_, id)| id.clone()).collect();
+    assert_all_there(&mut moderation, &ids).await;
+    let keys: HashSet<&str> = replies.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(keys.len(), replies.len(), "each key was acknowledged once");
+    let mut db = PgConnection::connect(&database).await.expect("connect");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM comments")
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    assert_eq!(
+        stored as usize,
+        replies.len(),
+        "one reply per idempotency key, however often it was retried"
+    );
+
+    // The server marks the database as served again, on a new connection: a rotation is
+    // refused.
+    let held = async {
+        loop {
+            let holders: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks \
+                 WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted",
+            )
+            .fetch_one(&mut db)
+            .await
+            .expect("read the locks");
+            if holders > 0 {
+                break;
+            }
+            common::poll_pause().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), held)
+        .await
+        .expect("the server takes its serving lock again after the restart");
+    let new_dir = tempfile::tempdir().expect("temp dir");
+    let new_key = process::key_file(new_dir.path());
+    let rotation = std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"))
+        .args(["key", "rotate", "--database", &database])
+        .args(args)
+        .arg("--new-key-file")
+        .arg(&new_key)
+        .output()
+        .expect("key rotate runs");
+    assert!(!rotation.status.success(), "{rotation:?}");
+    assert!(
+        String::from_utf8_lossy(&rotation.stderr).contains("a replica is serving this database"),
+        "{rotation:?}"
+    );
     kill_9(server);
 }
 
@@ -168,7 +329,10 @@ async fn a_full_disk_refuses_writes_clearly_and_loses_nothing() {
     let disk = SmallDisk::mount(dir.path(), "24m");
     let database = format!("sqlite://{}", dir.path().join("replyguard.db").display());
     let (site_key, mod_token) = process::add_site(&database, "news.example.com");
-    let rate = [("REPLYGUARD_HOST_RATE", "0")];
+    let rate = [
+        ("REPLYGUARD_HOST_RATE", "0"),
+        ("REPLYGUARD_MODERATOR_RATE", "0"),
+    ];
     let (server, endpoint) = process::serve(&database, &[], &rate);
     let channel = connect(&endpoint).await;
     let mut comments = CommentsClient::with_interceptor(channel.clone(), bearer(Some(&site_key)));
@@ -244,20 +408,7 @@ async fn a_full_disk_refuses_writes_clearly_and_loses_nothing() {
     let (server, endpoint) = process::serve(&database, &[], &rate);
     moderation =
         ModerationClient::with_interceptor(connect(&endpoint).await, bearer(Some(&mod_token)));
-    let mut lost = Vec::new();
-    for (n, id) in acknowledged.iter().enumerate() {
-        if let Err(status) = moderation
-            .get_comment(proto::GetCommentRequest { id: id.clone() })
-            .await
-        {
-            lost.push((n, status.code()));
-        }
-    }
-    assert!(
-        lost.is_empty(),
-        "of {} acknowledged replies, these are lost: {lost:?}",
-        acknowledged.len()
-    );
+    assert_all_there(&mut moderation, &acknowledged).await;
     let rejected = moderation
         .get_comment(proto::GetCommentRequest {
             id: acknowledged[0].clone(),

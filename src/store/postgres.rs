@@ -28,7 +28,10 @@ use sqlx::{
     error::DatabaseError,
     postgres::{PgConnectOptions, PgDatabaseError, PgListener, PgPool, PgPoolOptions},
 };
-use tokio::{sync::broadcast, task::JoinHandle};
+use tokio::{
+    sync::{broadcast, oneshot},
+    task::JoinHandle,
+};
 use uuid::Uuid;
 
 use super::{
@@ -57,23 +60,87 @@ macro_rules! article_lock {
     };
 }
 
-/// A server's mark on the database: the connection that holds the serving lock shared.
-struct Serving(sqlx::PgConnection);
+/// How often a server's serving lock is checked: the longest a restarted PostgreSQL goes
+/// without it, and a rotation could start under a running replica.
+const SERVING_CHECK: Duration = Duration::from_millis(250);
+
+const TAKE_SERVING_LOCK: &str =
+    "SELECT pg_advisory_lock_shared('key_check'::regclass::oid::bigint)";
+
+/// A server's mark on the database: a task that holds the serving lock shared on a connection
+/// of its own, and takes it again on a new one when PostgreSQL restarts under it.
+struct Serving {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Serving {
+    fn hold(pool: PgPool, mut connection: PgConnection) -> Serving {
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut check = tokio::time::interval(SERVING_CHECK);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = check.tick() => {}
+                }
+                if sqlx::query("SELECT 1")
+                    .execute(&mut connection)
+                    .await
+                    .is_ok()
+                {
+                    continue;
+                }
+                tracing::warn!("the serving lock was lost with its connection; taking it again");
+                connection = tokio::select! {
+                    _ = &mut stopped => return,
+                    again = take_serving_lock_again(&pool) => again,
+                };
+                tracing::info!("the serving lock is held again");
+            }
+            // Unlocked before the connection goes, since the server ends a session only once
+            // it has seen the connection close.
+            let unlocked =
+                sqlx::query("SELECT pg_advisory_unlock_shared('key_check'::regclass::oid::bigint)")
+                    .execute(&mut connection)
+                    .await;
+            if let Err(err) = unlocked {
+                tracing::warn!(error = %err, "releasing the serving lock failed; it goes with the connection");
+            }
+            let _ = sqlx::Connection::close(connection).await;
+        });
+        Serving { stop, task }
+    }
+}
+
+/// A new connection holding the serving lock, however long PostgreSQL takes to come back.
+async fn take_serving_lock_again(pool: &PgPool) -> PgConnection {
+    loop {
+        match take_serving_lock(pool).await {
+            Ok(connection) => return connection,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot take the serving lock yet");
+                tokio::time::sleep(SERVING_CHECK).await;
+            }
+        }
+    }
+}
+
+async fn take_serving_lock(pool: &PgPool) -> Result<PgConnection, sqlx::Error> {
+    let mut connection = pool.acquire().await?.detach();
+    sqlx::query(TAKE_SERVING_LOCK)
+        .execute(&mut connection)
+        .await?;
+    Ok(connection)
+}
 
 #[async_trait]
 impl HeldMark for Serving {
     async fn release(self: Box<Self>) {
-        let Serving(mut connection) = *self;
-        // Unlocked before the connection goes, since the server ends a session only once it
-        // has seen the connection close.
-        let unlocked =
-            sqlx::query("SELECT pg_advisory_unlock_shared('key_check'::regclass::oid::bigint)")
-                .execute(&mut connection)
-                .await;
-        if let Err(err) = unlocked {
-            tracing::warn!(error = %err, "releasing the serving lock failed; it goes with the connection");
-        }
-        let _ = sqlx::Connection::close(connection).await;
+        let Serving { stop, task } = *self;
+        let _ = stop.send(());
+        let _ = task.await;
     }
 }
 
@@ -356,15 +423,12 @@ impl Backend for Postgres {
     }
 
     async fn mark_serving(store: &SqlStore<Self>) -> StoreResult<Option<ServingMark>> {
-        let mut connection = store.writer.acquire().await?.detach();
         // An advisory lock every server holds shared on a connection of its own while it serves,
         // and `rekey` takes alone. Its key is the `key_check` table's oid, so each database, and
         // each schema of one, has its own.
-        sqlx::query("SELECT pg_advisory_lock_shared('key_check'::regclass::oid::bigint)")
-            .execute(&mut connection)
-            .await?;
+        let connection = take_serving_lock(&store.writer).await?;
         Ok(Some(ServingMark {
-            held: Box::new(Serving(connection)),
+            held: Box::new(Serving::hold(store.writer.clone(), connection)),
         }))
     }
 }

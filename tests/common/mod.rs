@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod process;
 pub mod proxy;
 pub mod watcher;

@@ -59,3 +59,16 @@ pub fn serve(database: &str, args: &[&str], env: &[(&str, &str)]) -> (Child, Str
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     (child, endpoint)
 }
+
+/// A new secret key file in `dir`, written by `replyguard key generate`, as an operator of a
+/// PostgreSQL deployment makes one; its path.
+pub fn key_file(dir: &std::path::Path) -> String {
+    let path = dir.join("replyguard.key");
+    let generated = Command::new(env!("CARGO_BIN_EXE_replyguard"))
+        .args(["key", "generate"])
+        .arg(&path)
+        .output()
+        .expect("key generate runs");
+    assert!(generated.status.success(), "{generated:?}");
+    path.display().to_string()
+}
