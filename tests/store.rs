@@ -988,6 +988,90 @@ async fn a_database_migrated_by_a_newer_replyguard_is_refused(backend: Backend) 
     }
 }
 
+/// Reasons an earlier release wrote with personal data in them (the client's address, an
+/// email's domain, a blocked author's hash) read as today's rules write them once the
+/// database is migrated; a website's domain, which is public, and every other reason stay.
+async fn reasons_written_with_personal_data_lose_it_on_migration(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let reason = |rule: &str, text: &str| Reason {
+        rule: rule.to_owned(),
+        weight: 10.0,
+        reason: text.to_owned(),
+        log_only: false,
+    };
+    let mut old = comment(news, "story", None, CommentStatus::Spam);
+    old.reasons = vec![
+        reason("links", "3 links"),
+        reason(
+            "blocked-ip",
+            "address 198.51.100.7 is blocked (198.51.100.0/24)",
+        ),
+        reason(
+            "blocked-email-domain",
+            "email domain mail.spam.example is blocked",
+        ),
+        reason(
+            "moderator-block",
+            &format!("blocked by a moderator: author {}", "ab".repeat(32)),
+        ),
+    ];
+    let mut other = comment(news, "story", None, CommentStatus::Spam);
+    other.reasons = vec![
+        reason("moderator-block", "blocked by a moderator: ip 203.0.113.9"),
+        reason(
+            "moderator-block",
+            "blocked by a moderator: email-domain spam.example",
+        ),
+        reason(
+            "moderator-block",
+            "blocked by a moderator: website-domain shop.example",
+        ),
+    ];
+    insert(store.as_ref(), &old).await;
+    insert(store.as_ref(), &other).await;
+    drop(store);
+    db.execute("DELETE FROM _sqlx_migrations WHERE version = 13")
+        .await;
+
+    let store = store::open(&db.url).await.expect("migrates again");
+    let texts = async |id| {
+        let comment = store.comment(id).await.expect("read").expect("kept");
+        comment
+            .reasons
+            .into_iter()
+            .map(|r| (r.rule, r.reason))
+            .collect::<Vec<_>>()
+    };
+    let pair = |rule: &str, text: &str| (rule.to_owned(), text.to_owned());
+    assert_eq!(
+        texts(old.id).await,
+        [
+            pair("links", "3 links"),
+            pair(
+                "blocked-ip",
+                "the client's address is on the site's blocklist"
+            ),
+            pair(
+                "blocked-email-domain",
+                "the email's domain is on the site's blocklist"
+            ),
+            pair("moderator-block", "blocked by a moderator: author"),
+        ]
+    );
+    assert_eq!(
+        texts(other.id).await,
+        [
+            pair("moderator-block", "blocked by a moderator: ip"),
+            pair("moderator-block", "blocked by a moderator: email-domain"),
+            pair(
+                "moderator-block",
+                "blocked by a moderator: website-domain shop.example"
+            ),
+        ]
+    );
+}
+
 /// Many inserts at once (on SQLite they share transactions): each answer
 /// is that comment's own, a reused idempotency key fails alone, and every
 /// other comment is stored with its audit row.
@@ -2105,6 +2189,7 @@ backend_tests!(
     deleting_a_comment_keeps_its_replies_and_its_history,
     opening_a_migrated_database_again_keeps_its_data,
     a_database_migrated_by_a_newer_replyguard_is_refused,
+    reasons_written_with_personal_data_lose_it_on_migration,
 );
 
 /// Needs no PostgreSQL: nothing listens on port 1.
