@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Moderation, bearer, cluster::Cluster, process, reply};
+use common::{Moderation, bearer, cluster::Cluster, process, proxy::Proxy, reply};
 use replyguard::proto::{
     self, comments_client::CommentsClient, moderation_client::ModerationClient,
 };
@@ -426,4 +426,72 @@ async fn a_full_disk_refuses_writes_clearly_and_loses_nothing() {
     );
     kill_9(server);
     drop(disk);
+}
+
+/// A database that answers late (50 ms each way, behind a proxy): calls end at their deadline,
+/// and the work of the calls that gave up goes with them, so a call made next is not queued
+/// behind it. The 128 abandoned submissions would hold the pool of four for most of a minute if
+/// they ran on; the next call gets 12 s (the server's limit), of which it needs about 3 here.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_database_ends_calls_at_their_deadline_and_nothing_piles_up() {
+    let cluster = Cluster::start();
+    let proxy = Proxy::start(cluster.addr()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = process::key_file(dir.path());
+    let (site_key, _) = process::add_site(&cluster.url(), "news.example.com");
+    let mut through = url::Url::parse(&cluster.url()).expect("url");
+    through.set_port(Some(proxy.addr().port())).expect("port");
+    let env = [
+        ("REPLYGUARD_HOST_RATE", "0"),
+        ("REPLYGUARD_DATABASE_POOL_SIZE", "4"),
+        ("REPLYGUARD_REQUEST_TIMEOUT_SECONDS", "12"),
+    ];
+    let (server, endpoint) = process::serve(through.as_str(), &["--secret-key-file", &key], &env);
+    let comments =
+        CommentsClient::with_interceptor(connect(&endpoint).await, bearer(Some(&site_key)));
+    let submit = |n: usize, deadline: Duration| {
+        let mut comments = comments.clone();
+        async move {
+            let mut request = tonic::Request::new(reply("story", &format!("Reply number {n}.")));
+            request.set_timeout(deadline);
+            comments.submit_comment(request).await
+        }
+    };
+    submit(0, Duration::from_secs(15))
+        .await
+        .expect("a call while the database answers at once");
+
+    proxy.slow_down(Duration::from_millis(50));
+    let abandoned: Vec<_> = (1..=128)
+        .map(|n| tokio::spawn(submit(n, Duration::from_millis(50))))
+        .collect();
+    for call in abandoned {
+        let status = call
+            .await
+            .expect("no panic")
+            .expect_err("a call cannot finish in 50 ms on this database");
+        // tonic's client ends a call at its deadline itself, as `CANCELLED`; the server sees
+        // the stream reset and drops the call's work.
+        assert!(
+            matches!(
+                status.code(),
+                tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+            ),
+            "{status:?}"
+        );
+    }
+    submit(129, Duration::from_secs(30))
+        .await
+        .expect("the next call is not queued behind the abandoned ones");
+
+    // A caller that sets no deadline gets the server's own (REPLYGUARD_REQUEST_TIMEOUT_SECONDS),
+    // here on a database so slow that a submission would take most of a minute.
+    proxy.slow_down(Duration::from_secs(2));
+    let mut unbounded = comments.clone();
+    let status = unbounded
+        .submit_comment(reply("story", "A reply with no deadline of its own."))
+        .await
+        .expect_err("the server's deadline ends it");
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    kill_9(server);
 }
