@@ -199,6 +199,15 @@ pub struct ServeSettings {
     #[arg(long, env = "REPLYGUARD_TLS_CLIENT_CA", value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
 
+    /// Lets webhook endpoints be loopback, private or link-local addresses. Off by default:
+    /// moderators supply endpoint URLs, and this keeps them off the service's own network.
+    #[arg(long, env = "REPLYGUARD_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+
+    /// Lets webhook endpoints be plain `http://` URLs, whose events anyone on the way can read.
+    #[arg(long, env = "REPLYGUARD_WEBHOOK_ALLOW_HTTP")]
+    pub webhook_allow_http: bool,
+
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -334,7 +343,17 @@ impl ServeSettings {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            webhook_allow_private: false,
+            webhook_allow_http: false,
             limits: Limits::default(),
+        }
+    }
+
+    /// Where webhook endpoints may point.
+    pub fn webhook_targets(&self) -> crate::webhooks::Targets {
+        crate::webhooks::Targets {
+            allow_private: self.webhook_allow_private,
+            allow_http: self.webhook_allow_http,
         }
     }
 

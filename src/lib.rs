@@ -3,7 +3,8 @@
 //! A reply flows straight down: [`api`] receives it and checks the
 //! credential, [`submission`] turns it into [`domain`] values, [`spam`]
 //! scores it, [`store`] keeps it, [`moderation`] decides on it. [`privacy`]
-//! keeps emails encrypted and masked everywhere on the way.
+//! keeps emails encrypted and masked everywhere on the way, and [`webhooks`] tells a site's
+//! endpoints what happened.
 //! docs/ARCHITECTURE.md says which module may call which.
 //! [`server`] puts them together; [`tools`] are the operator's commands
 //! beside it, and [`deployment`] the secret key both must agree on.
@@ -25,6 +26,7 @@ pub mod submission;
 pub mod telemetry;
 pub mod tls;
 pub mod tools;
+pub mod webhooks;
 
 /// The generated gRPC types of `proto/replyguard/v1/replyguard.proto`.
 pub mod proto {

@@ -94,6 +94,7 @@ struct Metrics {
     swept: Family<SweptLabels, Counter>,
     auth_failures: Family<ReasonLabels, Counter>,
     refused: Family<LimitLabels, Counter>,
+    webhooks: Family<OutcomeLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -111,6 +112,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let swept = Family::<SweptLabels, Counter>::default();
     let auth_failures = Family::<ReasonLabels, Counter>::default();
     let refused = Family::<LimitLabels, Counter>::default();
+    let webhooks = Family::<OutcomeLabels, Counter>::default();
     registry.register("grpc_calls", "gRPC calls by method and code", calls.clone());
     registry.register(
         "grpc_call_seconds",
@@ -150,8 +152,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
          message_size, deadline)",
         refused.clone(),
     );
+    registry.register(
+        "webhook_attempts",
+        "Webhook delivery attempts, by outcome (delivered, retry, failed, gone)",
+        webhooks.clone(),
+    );
     Metrics {
         registry,
+        webhooks,
         calls,
         latency,
         submitted,
@@ -258,6 +266,14 @@ pub fn record_reply(status: &'static str) {
     METRICS
         .submitted
         .get_or_create(&StatusLabels { status })
+        .inc();
+}
+
+/// Records one webhook delivery attempt.
+pub fn record_webhook_attempt(outcome: &'static str) {
+    METRICS
+        .webhooks
+        .get_or_create(&OutcomeLabels { outcome })
         .inc();
 }
 
@@ -539,7 +555,7 @@ mod tests {
     }
 
     #[test]
-    fn every_rpc_of_both_services_is_counted_under_its_own_name() {
+    fn every_rpc_of_every_service_is_counted_under_its_own_name() {
         let moderation = [
             "ListQueue",
             "GetComment",
@@ -571,7 +587,22 @@ mod tests {
             let path = format!("/replyguard.v1.Comments/{name}");
             assert_eq!(method_name(&path), name);
         }
-        assert_eq!(METHODS.len(), moderation.len() + 4 + 2, "and Health's two");
+        let integrations = [
+            "AddWebhook",
+            "ListWebhooks",
+            "RemoveWebhook",
+            "ListDeliveries",
+            "RedeliverWebhook",
+        ];
+        for name in integrations {
+            let path = format!("/replyguard.v1.Integrations/{name}");
+            assert_eq!(method_name(&path), name);
+        }
+        assert_eq!(
+            METHODS.len(),
+            moderation.len() + 4 + integrations.len() + 2,
+            "and Health's two"
+        );
         assert_eq!(code_name("3"), "INVALID_ARGUMENT");
         assert_eq!(code_name("99"), "UNKNOWN");
         assert_eq!(code_name("x"), "UNKNOWN");

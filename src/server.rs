@@ -20,7 +20,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     api::{
-        CommentsApi, ModerationApi,
+        CommentsApi, IntegrationsApi, ModerationApi,
         auth::AuthLayer,
         guard::{COMMENTS_MAX_MESSAGE_BYTES, Guard, MODERATION_MAX_MESSAGE_BYTES},
     },
@@ -29,12 +29,16 @@ use crate::{
     metrics::MetricsServer,
     moderation::Sweeper,
     privacy::{KeptText, Vault, mask_contacts},
-    proto::{self, comments_server::CommentsServer, moderation_server::ModerationServer},
+    proto::{
+        self, comments_server::CommentsServer, integrations_server::IntegrationsServer,
+        moderation_server::ModerationServer,
+    },
     secret_files::{sqlite_path, with_suffix},
     spam::Assessor,
     store::{self, ServingMark, StoreError, StoreOptions},
     submission::Submitter,
     tls::{ServerTls, TlsError},
+    webhooks::Worker,
 };
 
 /// The most bytes of headers a call may send: a token and a request id need a fraction.
@@ -45,6 +49,8 @@ const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Webhooks(String),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(
@@ -83,6 +89,8 @@ pub struct RunningServer {
     serving: Option<ServingMark>,
     metrics: Option<MetricsServer>,
     sweeper: Sweeper,
+    /// The webhook worker; it stops when the server begins to close.
+    webhooks: AbortOnDrop,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -121,6 +129,7 @@ impl RunningServer {
             metrics,
             sweeper,
             serving,
+            mut webhooks,
             ..
         } = self;
         sweeper.stop();
@@ -133,7 +142,10 @@ impl RunningServer {
                     metrics.shutdown().await;
                 }
             };
-            tokio::join!(&mut task, metrics).0
+            let webhooks = async {
+                let _ = (&mut webhooks.0).await;
+            };
+            tokio::join!(&mut task, metrics, webhooks).0
         };
         let served = match tokio::time::timeout(grace, drained).await {
             Ok(Ok(result)) => result,
@@ -151,6 +163,16 @@ impl RunningServer {
             serving.release().await;
         }
         served
+    }
+}
+
+/// A task that ends with its owner: a server dropped without `shutdown` (a test's) leaves no
+/// worker behind.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -237,6 +259,9 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     health_reporter
         .set_serving::<ModerationServer<ModerationApi>>()
         .await;
+    health_reporter
+        .set_serving::<IntegrationsServer<IntegrationsApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -247,6 +272,12 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     let guard = Guard::new(&settings.limits);
     let (closing, closing_seen) = watch::channel(false);
     let comments = CommentsApi::new(store.clone(), submitter, vault.clone());
+    let integrations =
+        IntegrationsApi::new(store.clone(), vault.clone(), settings.webhook_targets());
+    let webhooks = Worker::new(store.clone(), vault.clone(), settings.webhook_targets())
+        .map_err(StartError::Webhooks)?
+        .spawn(closing_seen.clone());
+    let webhooks = AbortOnDrop(webhooks);
     let moderation = ModerationApi::new(store.clone(), vault, Arc::clone(&guard), closing_seen);
 
     let metrics = match settings.metrics_listen {
@@ -275,7 +306,8 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         .add_service(
             ModerationServer::new(moderation)
                 .max_decoding_message_size(MODERATION_MAX_MESSAGE_BYTES),
-        );
+        )
+        .add_service(IntegrationsServer::new(integrations));
     let task = tokio::spawn(async move {
         let signal = async move {
             let _ = on_shutdown.await;
@@ -285,6 +317,9 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
                 .await;
             health_reporter
                 .set_not_serving::<ModerationServer<ModerationApi>>()
+                .await;
+            health_reporter
+                .set_not_serving::<IntegrationsServer<IntegrationsApi>>()
                 .await;
             health_reporter
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
@@ -314,6 +349,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         serving,
         metrics,
         sweeper,
+        webhooks,
         shutdown,
         task,
     })

@@ -326,7 +326,7 @@ impl ResolvesServerCert for RenewedCert {
 
 /// The process's installed crypto provider, else *ring*: the one this build has (tonic's
 /// `tls-ring`), as tonic itself chooses.
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     // rustls deprecates *ring* for lacking post-quantum key exchange, which only aws-lc-rs
     // brings; this build does not link it.
     #[allow(deprecated)]

@@ -38,6 +38,7 @@ use super::{
 
 const COMMENTS_PATH: &str = "/replyguard.v1.Comments/";
 const MODERATION_PATH: &str = "/replyguard.v1.Moderation/";
+const INTEGRATIONS_PATH: &str = "/replyguard.v1.Integrations/";
 const HEALTH_PATH: &str = "/grpc.health.v1.Health/";
 
 /// Wraps the whole router: authenticates `Comments` and `Moderation` calls, within the
@@ -142,7 +143,7 @@ where
     let call = async {
         let role = if path.starts_with(COMMENTS_PATH) {
             Some(Role::Host)
-        } else if path.starts_with(MODERATION_PATH) {
+        } else if path.starts_with(MODERATION_PATH) || path.starts_with(INTEGRATIONS_PATH) {
             Some(Role::Moderator)
         } else {
             None

@@ -10,9 +10,11 @@ mod convert;
 mod error;
 mod fields;
 pub mod guard;
+mod integrations;
 mod moderation;
 mod paging;
 pub mod wire;
 
 pub use comments::CommentsApi;
+pub use integrations::IntegrationsApi;
 pub use moderation::ModerationApi;

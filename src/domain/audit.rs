@@ -47,6 +47,12 @@ pub mod audit_action {
     pub const KEY_ROTATE: &str = "key_rotate";
     /// A site's policy changed.
     pub const POLICY: &str = "policy";
+    /// An integrations token added a webhook endpoint.
+    pub const WEBHOOK_ADD: &str = "webhook_add";
+    /// An integrations token removed a webhook endpoint.
+    pub const WEBHOOK_REMOVE: &str = "webhook_remove";
+    /// An integrations token had a delivery sent again.
+    pub const WEBHOOK_REDELIVER: &str = "webhook_redeliver";
 }
 
 /// A read of personal data: the one kind of audit row written without a

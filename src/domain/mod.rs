@@ -1,6 +1,7 @@
 //! The vocabulary every layer shares: where a comment stands and the moves that change it, the
 //! audit log's words, a credential's scopes, blocklist entries, closed articles, an erased
-//! comment's marks, a sweep's cutoffs, and a reply's fields as validated values.
+//! comment's marks, a sweep's cutoffs, webhooks' events and deliveries, and a reply's fields as
+//! validated values.
 //!
 //! It holds types and the rules that make them valid, and calls nothing above it: no storage,
 //! no spam rules, no moderation.
@@ -13,6 +14,7 @@ pub mod reply;
 mod retention;
 mod scope;
 mod status;
+mod webhooks;
 
 pub use article::{ArticleClosing, ClosedArticle};
 pub use audit::{
@@ -27,3 +29,4 @@ pub use reply::{
 pub use retention::{Cutoffs, SweepReport};
 pub use scope::Scope;
 pub use status::{Action, CommentStatus, DecisionOutcome, QueueEvent};
+pub use webhooks::{AttemptOutcome, Delivery, DeliveryState, Webhook, WebhookEvent, WebhookFormat};

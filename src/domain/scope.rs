@@ -17,15 +17,18 @@ pub enum Scope {
     RevealEmail,
     /// Erase an author's personal data, and export it.
     Erase,
+    /// Manage where the site's events are sent (webhooks).
+    Integrations,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::Moderate,
         Scope::Policy,
         Scope::RevealEmail,
         Scope::Erase,
+        Scope::Integrations,
     ];
 
     /// What a moderator token gets when nobody says otherwise: everyday work,
@@ -39,6 +42,7 @@ impl Scope {
             Scope::Policy => "policy",
             Scope::RevealEmail => "reveal-email",
             Scope::Erase => "erase",
+            Scope::Integrations => "integrations",
         }
     }
 

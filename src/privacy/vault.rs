@@ -39,6 +39,7 @@ struct Subkeys {
     /// The form subkey, then the previous key's (see [`Vault::with_previous`]).
     form: Vec<[u8; 32]>,
     check: HmacSha256,
+    webhook: HmacSha256,
 }
 
 /// The keyed hash that recognises a returning author on one site without decrypting anything.
@@ -97,6 +98,7 @@ impl Vault {
                 idempotency: mac(derive("replyguard/v1/idempotency-key")),
                 form,
                 check: mac(derive("replyguard/v1/key-check")),
+                webhook: mac(derive("replyguard/v1/webhook-secret")),
             }),
         }
     }
@@ -164,6 +166,13 @@ impl Vault {
     /// key's, if the vault was given one.
     pub fn form_keys(&self) -> &[[u8; 32]] {
         &self.keys.form
+    }
+
+    /// The signing secret of one webhook endpoint of a site: derived, never stored, so that
+    /// a copy of the database signs nothing, and rotating the key gives every endpoint a new
+    /// one (as a leak of the key requires).
+    pub fn webhook_secret(&self, site: SiteId, endpoint: uuid::Uuid) -> [u8; 32] {
+        site_mac(&self.keys.webhook, site, &endpoint.to_string())
     }
 
     /// What this key makes of a fixed text, stored with the data it seals, so that a server

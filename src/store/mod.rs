@@ -30,12 +30,14 @@ pub use rekey::RekeyReport;
 pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
+use uuid::Uuid;
+
 use crate::{
     domain::{
-        Access, Action, ArticleClosing, ArticleKey, AuditRecord, BlockEntry, BlockOutcome,
-        BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome,
-        EXPIRED_NOTE, NewBlock, QueueEvent, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport,
-        audit_action,
+        Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, BlockEntry,
+        BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
+        DecisionOutcome, Delivery, EXPIRED_NOTE, NewBlock, QueueEvent, SPAM_DELETED_NOTE,
+        SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
     },
     ids::{AuditId, CommentId, SiteId, TokenId},
     privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
@@ -410,9 +412,9 @@ pub struct ListingEvents {
 }
 
 /// What the rest of the service needs from a database: every concern's part.
-pub trait Store: Sites + Comments + Facts + Moderating + Keys + 'static {}
+pub trait Store: Sites + Comments + Facts + Moderating + Keys + Webhooks + 'static {}
 
-impl<T> Store for T where T: Sites + Comments + Facts + Moderating + Keys + 'static {}
+impl<T> Store for T where T: Sites + Comments + Facts + Moderating + Keys + Webhooks + 'static {}
 
 /// Sites and the credentials that reach them.
 #[async_trait]
@@ -639,6 +641,57 @@ pub trait Moderating: Send + Sync {
     /// status last changed before it, with a `delete` audit row by `system`; forgets the form
     /// nonces used before `cutoffs.form_nonces_before`.
     async fn sweep(&self, now: DateTime<Utc>, cutoffs: &Cutoffs) -> StoreResult<SweepReport>;
+}
+
+/// Webhook endpoints, and the outbox of deliveries to them. Deliveries are queued by the
+/// changes themselves, in their transactions (a reply stored or decided, an erasure, an article
+/// closed or opened); this is the rest.
+#[async_trait]
+pub trait Webhooks: Send + Sync {
+    /// Stores a new endpoint, with a `webhook_add` audit row.
+    async fn add_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+
+    /// The site's endpoints, oldest first.
+    async fn webhooks(&self, site: SiteId) -> StoreResult<Vec<Webhook>>;
+
+    /// Removes an endpoint of the site and its deliveries, with a `webhook_remove` audit row;
+    /// false when the site has no such endpoint.
+    async fn remove_webhook(&self, site: SiteId, id: Uuid, actor: &str) -> StoreResult<bool>;
+
+    /// The site's deliveries (or one endpoint's), newest first, after `after` (a delivery id
+    /// from the previous page); only the failed ones when asked.
+    async fn deliveries(
+        &self,
+        site: SiteId,
+        webhook: Option<Uuid>,
+        failed_only: bool,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    /// Makes a delivery of the site pending and due now, whatever became of it, with a
+    /// `webhook_redeliver` audit row; `None` when the site has no such delivery. An endpoint
+    /// that was disabled is enabled again.
+    async fn redeliver(&self, site: SiteId, id: Uuid, actor: &str)
+    -> StoreResult<Option<Delivery>>;
+
+    /// Takes up to `limit` deliveries due at `now`, each with its endpoint, and moves their next
+    /// attempt to `lease_until`: another worker (another replica) leaves them alone meanwhile,
+    /// and takes them again if this one never records an outcome.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Delivery, Webhook)>>;
+
+    /// Records what one attempt came to. `Gone` disables the endpoint and fails everything
+    /// still pending for it.
+    async fn record_attempt(
+        &self,
+        delivery: &Delivery,
+        outcome: &AttemptOutcome,
+    ) -> StoreResult<()>;
 }
 
 /// The deployment's secret key, and what is stored under it.

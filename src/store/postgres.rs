@@ -198,6 +198,7 @@ impl Backend for Postgres {
 
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const FOR_UPDATE_SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    const NEW_ID: &'static str = "gen_random_uuid()";
     const SITE_ID_UNINDEXED: &'static str = "site_id";
     // 27 values each stays below PostgreSQL's limit of 65,535 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 1000;

@@ -209,6 +209,7 @@ impl Backend for Sqlite {
     // One writer: nothing to wait for.
     const FOR_UPDATE: &'static str = "";
     const FOR_UPDATE_SKIP_LOCKED: &'static str = "";
+    const NEW_ID: &'static str = "randomblob(16)";
     const SITE_ID_UNINDEXED: &'static str = "+site_id";
     // 27 values each stays below SQLite's limit of 32,766 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 500;

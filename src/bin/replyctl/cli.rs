@@ -115,6 +115,65 @@ pub enum Command {
     Submit(SubmitArgs),
     /// List the approved comments of an article, threaded (needs a site key).
     Comments(CommentsArgs),
+    /// Send a site's moderation events to an HTTPS endpoint (needs the `integrations` scope).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+/// `replyctl webhook …`.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add an endpoint; prints its id and its signing secret, once.
+    Add {
+        /// Where to send the events: https://…
+        url: String,
+        /// The events, comma-separated: comment.held, comment.spam, comment.approved,
+        /// comment.rejected, comment.erased, article.closed, article.reopened.
+        #[arg(long, value_name = "EVENTS", required = true)]
+        events: String,
+        /// Who owns the receiver, or what it is for.
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// `slack` sends a Slack incoming webhook's short text instead of the JSON event.
+        #[arg(long, value_enum, default_value_t = WebhookFormatArg::Standard)]
+        format: WebhookFormatArg,
+        #[command(flatten)]
+        site: SiteArg,
+    },
+    /// List the site's endpoints.
+    List(SiteArg),
+    /// Remove an endpoint, and what is left to send it.
+    Remove {
+        /// The endpoint's id, as `webhook list` shows it.
+        id: String,
+        #[command(flatten)]
+        site: SiteArg,
+    },
+    /// List deliveries, newest first.
+    Deliveries {
+        /// Only one endpoint's.
+        #[arg(long, value_name = "ID")]
+        webhook: Option<String>,
+        /// Only those that failed.
+        #[arg(long)]
+        failed: bool,
+        #[command(flatten)]
+        site: SiteArg,
+    },
+    /// Send a delivery again.
+    Redeliver {
+        /// The delivery's id, as `webhook deliveries` shows it.
+        id: String,
+        #[command(flatten)]
+        site: SiteArg,
+    },
+}
+
+/// `--format` of `webhook add`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WebhookFormatArg {
+    Standard,
+    Slack,
 }
 
 /// `--site` for commands whose request names a site.

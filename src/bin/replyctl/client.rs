@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use replyguard::{
-    proto::{comments_client::CommentsClient, moderation_client::ModerationClient},
+    proto::{
+        comments_client::CommentsClient, integrations_client::IntegrationsClient,
+        moderation_client::ModerationClient,
+    },
     tls::ClientTls,
 };
 use tonic::{
@@ -32,6 +35,7 @@ pub type Authed = InterceptedService<Channel, Bearer>;
 pub struct Clients {
     pub comments: CommentsClient<Authed>,
     pub moderation: ModerationClient<Authed>,
+    pub integrations: IntegrationsClient<Authed>,
 }
 
 /// Connects to `endpoint`, over TLS as `tls` says for `https://`, and prepares clients that send
@@ -60,6 +64,7 @@ pub async fn connect(
         })?;
     Ok(Clients {
         comments: CommentsClient::with_interceptor(channel.clone(), bearer.clone()),
+        integrations: IntegrationsClient::with_interceptor(channel.clone(), bearer.clone()),
         moderation: ModerationClient::with_interceptor(channel, bearer),
     })
 }

@@ -87,6 +87,7 @@ pub async fn run(
         Command::Audit(args) => audit(&mut clients, format, args).await,
         Command::Submit(args) => submit(&mut clients, format, args).await,
         Command::Comments(args) => comments(&mut clients, format, args).await,
+        Command::Webhook(command) => crate::webhooks::run(&mut clients, format, command).await,
     }
 }
 

@@ -12,6 +12,7 @@ mod commands;
 mod error;
 mod output;
 mod review;
+mod webhooks;
 
 use std::{
     io::{self, IsTerminal},

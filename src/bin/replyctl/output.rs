@@ -69,13 +69,13 @@ fn datetime(timestamp: Option<&Timestamp>) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(timestamp.seconds, u32::try_from(timestamp.nanos).ok()?)
 }
 
-fn rfc3339(timestamp: Option<&Timestamp>) -> Value {
+pub(crate) fn rfc3339(timestamp: Option<&Timestamp>) -> Value {
     datetime(timestamp).map_or(Value::Null, |time| {
         Value::String(time.to_rfc3339_opts(SecondsFormat::Millis, true))
     })
 }
 
-fn table_time(timestamp: Option<&Timestamp>) -> String {
+pub(crate) fn table_time(timestamp: Option<&Timestamp>) -> String {
     datetime(timestamp).map_or_else(
         || "-".to_owned(),
         |time| time.format("%Y-%m-%d %H:%M").to_string(),
@@ -118,17 +118,17 @@ fn dash_if_empty(text: &str) -> &str {
     if text.is_empty() { "-" } else { text }
 }
 
-fn new_table(header: &[&str]) -> Table {
+pub(crate) fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_preset(TABLE_STYLE).set_header(header.to_vec());
     table
 }
 
-fn render(table: &Table) -> String {
+pub(crate) fn render(table: &Table) -> String {
     table.trim_fmt()
 }
 
-fn pretty(value: &Value) -> String {
+pub(crate) fn pretty(value: &Value) -> String {
     // Serialising a `Value` cannot fail: its map keys are always strings.
     serde_json::to_string_pretty(value).unwrap_or_default()
 }

@@ -15,10 +15,13 @@ mod facts;
 mod keys;
 mod moderating;
 mod sites;
+mod webhooks;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type, query::Query, types::Json};
+use sqlx::{
+    AssertSqlSafe, Database, Encode, Executor, IntoArguments, Pool, Type, query::Query, types::Json,
+};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -28,8 +31,8 @@ use super::{
     rows::{comment_columns, encode_features},
 };
 use crate::{
-    domain::{CommentStatus, QueueEvent, audit_action},
-    ids::{AuditId, SiteId},
+    domain::{CommentStatus, QueueEvent, WebhookEvent, audit_action},
+    ids::{AuditId, CommentId, SiteId},
     privacy::Resealed,
     spam::Reason,
 };
@@ -88,6 +91,8 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// As [`Backend::FOR_UPDATE`], for work that any replica may take (sweeps): rows another
     /// transaction holds are left to it.
     const FOR_UPDATE_SKIP_LOCKED: &'static str;
+    /// A new random id, in SQL: for the rows one statement makes many of (webhook deliveries).
+    const NEW_ID: &'static str;
     /// `site_id` in a filter that must not choose an index by it: SQLite, which replyguard
     /// never `ANALYZE`s, would walk a site's whole audit log for one comment's few rows.
     const SITE_ID_UNINDEXED: &'static str;
@@ -176,13 +181,15 @@ pub(super) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// Inserts one audit row.
+/// Inserts one audit row, and when it moves a comment to another status, queues the webhook
+/// event that tells of it for each of the site's endpoints that wants it: in the caller's
+/// transaction, so that an event is sent if and only if its change commits.
 pub(super) async fn insert_audit<DB>(
     conn: &mut DB::Connection,
     row: &NewAuditRow<'_>,
 ) -> Result<(), sqlx::Error>
 where
-    DB: Database,
+    DB: Backend,
     DB::Arguments: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
@@ -205,8 +212,72 @@ where
     .bind(row.to.map(CommentStatus::as_str))
     .bind(row.note)
     .bind(row.at)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if let (Some(comment), Some(to)) = (row.comment, row.to)
+        && row.from != Some(to)
+        && let Some(event) = WebhookEvent::of_status(to)
+    {
+        let subject = WebhookSubject::Comment(comment);
+        queue_webhook_event::<DB>(conn, row.site, event, subject, row.actor, row.at).await?;
+    }
+    Ok(())
+}
+
+/// What a webhook event is about.
+pub(super) enum WebhookSubject<'a> {
+    /// A comment, whose article is read from its row.
+    Comment(CommentId),
+    /// An article.
+    Article(&'a str),
+}
+
+/// Queues `event` for each endpoint of `site` that wants it, as a pending delivery due now.
+pub(super) async fn queue_webhook_event<DB>(
+    conn: &mut DB::Connection,
+    site: SiteId,
+    event: WebhookEvent,
+    subject: WebhookSubject<'_>,
+    actor: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    let wanted = format!("%,{event},%");
+    let insert = "INSERT INTO webhook_deliveries (id, endpoint_id, site_id, event, comment_id, \
+                  article, actor, state, attempts, created_at, next_attempt_at) ";
+    let query = match subject {
+        WebhookSubject::Comment(comment) => sqlx::query(AssertSqlSafe(format!(
+            "{insert}SELECT {}, e.id, e.site_id, $2, c.id, c.article, $4, 'pending', 0, $5, $5 \
+             FROM webhook_endpoints e JOIN comments c ON c.id = $3 \
+             WHERE e.site_id = $1 AND e.disabled_at IS NULL AND e.events LIKE $6",
+            DB::NEW_ID
+        )))
+        .bind(site.0)
+        .bind(event.as_str())
+        .bind(comment.0),
+        WebhookSubject::Article(article) => sqlx::query(AssertSqlSafe(format!(
+            "{insert}SELECT {}, e.id, e.site_id, $2, NULL, $3, $4, 'pending', 0, $5, $5 \
+             FROM webhook_endpoints e \
+             WHERE e.site_id = $1 AND e.disabled_at IS NULL AND e.events LIKE $6",
+            DB::NEW_ID
+        )))
+        .bind(site.0)
+        .bind(event.as_str())
+        .bind(article),
+    };
+    query
+        .bind(actor)
+        .bind(at)
+        .bind(wanted.as_str())
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -219,7 +290,7 @@ pub(super) async fn insert_comment_rows<DB>(
     actor: &str,
 ) -> StoreResult<()>
 where
-    DB: Database<QueryResult: RowsAffected>,
+    DB: Backend,
     DB::Arguments: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,

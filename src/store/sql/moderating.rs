@@ -11,13 +11,13 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-use super::{Backend, RowsAffected, SqlStore, insert_audit};
+use super::{Backend, RowsAffected, SqlStore, WebhookSubject, insert_audit, queue_webhook_event};
 use crate::store::cache::Listings;
 use crate::{
     domain::{
         Access, Action, ArticleClosing, BlockEntry, BlockOutcome, Blocked, ClosedArticle,
         CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, NewBlock, SweepReport,
-        audit_action,
+        WebhookEvent, audit_action,
     },
     ids::{CommentId, SiteId},
     spam::{Label, Reason},
@@ -161,6 +161,7 @@ where
     async fn erase_author(&self, erasure: &dyn Erasing) -> StoreResult<u64> {
         let _dropping = self.caches.dropping(Listings::Site(erasure.site()));
         let mut tx = self.writer.begin().await?;
+        let at = now();
         // Locked: a decision on one of these comments waits for the erasure, and cannot write
         // back what it erased.
         let rows = sqlx::query_as::<_, ErasableRow>(AssertSqlSafe(format!(
@@ -191,6 +192,15 @@ where
             .bind(row.id)
             .execute(&mut *tx)
             .await?;
+            queue_webhook_event::<DB>(
+                &mut tx,
+                erasure.site(),
+                WebhookEvent::CommentErased,
+                WebhookSubject::Comment(CommentId(row.id)),
+                erasure.actor(),
+                at,
+            )
+            .await?;
         }
         let count = rows.len() as u64;
         let note = erasure.note(count);
@@ -201,7 +211,7 @@ where
                 erasure.actor(),
                 audit_action::ERASE_AUTHOR,
                 &note,
-                now(),
+                at,
             ),
         )
         .await?;
@@ -413,6 +423,14 @@ where
             )
             .await?;
             DB::listing_changed(&self.state, &mut tx, closing.site, Some(closing.article)).await?;
+            let event = if closing.closed {
+                WebhookEvent::ArticleClosed
+            } else {
+                WebhookEvent::ArticleReopened
+            };
+            let subject = WebhookSubject::Article(closing.article);
+            queue_webhook_event::<DB>(&mut tx, closing.site, event, subject, closing.actor, at)
+                .await?;
         }
         tx.commit().await?;
         Ok(changed)

@@ -1,0 +1,249 @@
+//! The `Integrations` service: a site's webhook endpoints and their deliveries, for tokens with
+//! the `integrations` scope.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{
+    auth::{caller_with_scope, moderated_site},
+    convert::timestamp,
+    error::invalid_field,
+};
+use crate::{
+    domain::{Delivery, DeliveryState, Scope, Webhook, WebhookEvent, WebhookFormat},
+    privacy::Vault,
+    proto::{self, integrations_server::Integrations},
+    store::{Store, now},
+    webhooks::{Targets, sign},
+};
+
+/// The longest note an endpoint keeps.
+const MAX_NOTE_CHARS: usize = 500;
+/// The most endpoints one site may have: each event is a request to each.
+const MAX_WEBHOOKS_PER_SITE: usize = 20;
+
+pub struct IntegrationsApi {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    targets: Targets,
+}
+
+impl IntegrationsApi {
+    pub fn new(store: Arc<dyn Store>, vault: Vault, targets: Targets) -> Self {
+        IntegrationsApi {
+            store,
+            vault,
+            targets,
+        }
+    }
+}
+
+fn webhook(webhook: &Webhook) -> proto::Webhook {
+    proto::Webhook {
+        id: webhook.id.to_string(),
+        url: webhook.url.clone(),
+        events: webhook
+            .events
+            .iter()
+            .map(|e| e.as_str().to_owned())
+            .collect(),
+        note: webhook.note.clone(),
+        format: match webhook.format {
+            WebhookFormat::Standard => proto::WebhookFormat::Standard,
+            WebhookFormat::Slack => proto::WebhookFormat::Slack,
+        }
+        .into(),
+        created_at: Some(timestamp(webhook.created_at)),
+        disabled_at: webhook.disabled_at.map(timestamp),
+    }
+}
+
+fn delivery(delivery: &Delivery) -> proto::Delivery {
+    proto::Delivery {
+        id: delivery.id.to_string(),
+        webhook_id: delivery.webhook.to_string(),
+        event: delivery.event.clone(),
+        comment_id: delivery.comment.map(|c| c.to_string()).unwrap_or_default(),
+        article: delivery.article.clone(),
+        state: match delivery.state {
+            DeliveryState::Pending => proto::DeliveryState::Pending,
+            DeliveryState::Delivered => proto::DeliveryState::Delivered,
+            DeliveryState::Failed => proto::DeliveryState::Failed,
+        }
+        .into(),
+        attempts: delivery.attempts,
+        last_status: delivery.last_status.map(u32::from).unwrap_or_default(),
+        last_error: delivery.last_error.clone().unwrap_or_default(),
+        created_at: Some(timestamp(delivery.created_at)),
+        next_attempt_at: (delivery.state == DeliveryState::Pending)
+            .then(|| timestamp(delivery.next_attempt_at)),
+    }
+}
+
+/// An id the caller sent, as the field it came in.
+fn id(field: &'static str, text: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(text.trim()).map_err(|_| invalid_field(field, "is not an id"))
+}
+
+#[tonic::async_trait]
+impl Integrations for IntegrationsApi {
+    async fn add_webhook(
+        &self,
+        request: Request<proto::AddWebhookRequest>,
+    ) -> Result<Response<proto::AddWebhookResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Integrations)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let url = self
+            .targets
+            .check(&req.url)
+            .map_err(|err| invalid_field("url", &err.to_string()))?;
+        let mut events = Vec::new();
+        for name in req.events.iter().flat_map(|e| e.split(',')) {
+            let name = name.trim();
+            if name.is_empty() {
+                continue;
+            }
+            let event = WebhookEvent::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = WebhookEvent::ALL.iter().map(|e| e.as_str()).collect();
+                invalid_field(
+                    "events",
+                    &format!(
+                        "names {name:?}, which is not an event; the events are {}",
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            events.push(event);
+        }
+        events.sort();
+        events.dedup();
+        if events.is_empty() {
+            return Err(invalid_field("events", "must name at least one event"));
+        }
+        if req.note.chars().count() > MAX_NOTE_CHARS {
+            return Err(invalid_field("note", "is longer than 500 characters"));
+        }
+        let format = match proto::WebhookFormat::try_from(req.format) {
+            Ok(proto::WebhookFormat::Unspecified | proto::WebhookFormat::Standard) => {
+                WebhookFormat::Standard
+            }
+            Ok(proto::WebhookFormat::Slack) => WebhookFormat::Slack,
+            Err(_) => return Err(invalid_field("format", "is not a format")),
+        };
+        if self.store.webhooks(site.id).await?.len() >= MAX_WEBHOOKS_PER_SITE {
+            return Err(Status::failed_precondition(format!(
+                "site {:?} has {MAX_WEBHOOKS_PER_SITE} webhooks, the most it may have; remove one first",
+                site.name
+            )));
+        }
+        let added = Webhook {
+            id: Uuid::now_v7(),
+            site: site.id,
+            url: url.to_string(),
+            events,
+            note: req.note.trim().to_owned(),
+            format,
+            actor: credential.prefix.clone(),
+            created_at: now(),
+            disabled_at: None,
+        };
+        self.store.add_webhook(&added).await?;
+        let secret = self.vault.webhook_secret(site.id, added.id);
+        Ok(Response::new(proto::AddWebhookResponse {
+            webhook: Some(webhook(&added)),
+            secret: sign::secret_text(&secret),
+        }))
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<proto::ListWebhooksRequest>,
+    ) -> Result<Response<proto::ListWebhooksResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Integrations)?;
+        let site =
+            moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
+        let webhooks = self.store.webhooks(site.id).await?;
+        Ok(Response::new(proto::ListWebhooksResponse {
+            webhooks: webhooks.iter().map(webhook).collect(),
+        }))
+    }
+
+    async fn remove_webhook(
+        &self,
+        request: Request<proto::RemoveWebhookRequest>,
+    ) -> Result<Response<proto::RemoveWebhookResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Integrations)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let id = id("id", &req.id)?;
+        if !self
+            .store
+            .remove_webhook(site.id, id, &credential.prefix)
+            .await?
+        {
+            return Err(Status::not_found(format!(
+                "site {:?} has no webhook {id}",
+                site.name
+            )));
+        }
+        Ok(Response::new(proto::RemoveWebhookResponse {}))
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<proto::ListDeliveriesRequest>,
+    ) -> Result<Response<proto::ListDeliveriesResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Integrations)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let webhook = match req.webhook_id.trim() {
+            "" => None,
+            text => Some(id("webhook_id", text)?),
+        };
+        let after = match req.page_token.trim() {
+            "" => None,
+            text => Some(id("page_token", text)?),
+        };
+        let size = match req.page_size {
+            0 => 50,
+            n => n.min(500),
+        };
+        let mut deliveries = self
+            .store
+            .deliveries(site.id, webhook, req.failed_only, after, size + 1)
+            .await?;
+        let more = deliveries.len() > size as usize;
+        deliveries.truncate(size as usize);
+        let next_page_token = match deliveries.last() {
+            Some(last) if more => last.id.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(proto::ListDeliveriesResponse {
+            deliveries: deliveries.iter().map(delivery).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn redeliver_webhook(
+        &self,
+        request: Request<proto::RedeliverWebhookRequest>,
+    ) -> Result<Response<proto::RedeliverWebhookResponse>, Status> {
+        let credential = caller_with_scope(&request, Scope::Integrations)?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let id = id("id", &req.id)?;
+        let redelivered = self
+            .store
+            .redeliver(site.id, id, &credential.prefix)
+            .await?
+            .ok_or_else(|| {
+                Status::not_found(format!("site {:?} has no delivery {id}", site.name))
+            })?;
+        Ok(Response::new(proto::RedeliverWebhookResponse {
+            delivery: Some(delivery(&redelivered)),
+        }))
+    }
+}
