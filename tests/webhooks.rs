@@ -533,11 +533,66 @@ async fn endpoints_are_refused_off_https_in_private_ranges_and_without_the_scope
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
 }
 
+/// `--format slack`: a Slack incoming webhook's `{"text"}`, with the command that decides a
+/// held reply, signed the same way.
+async fn a_slack_endpoint_gets_one_line_with_the_command_to_decide(backend: Backend) {
+    let h = harness(backend).await;
+    let site = h
+        .site_with(
+            "news.example.com",
+            Policy {
+                mode: Mode::ModerateAll,
+                ..Policy::default()
+            },
+        )
+        .await;
+    let mut receiver = Receiver::start().await;
+    let token = h.moderator_token(&[site.id], &[Scope::Integrations]).await;
+    let secret = integrations(&h, &token)
+        .await
+        .add_webhook(proto::AddWebhookRequest {
+            url: receiver.url.clone(),
+            events: vec!["comment.held".to_owned()],
+            format: proto::WebhookFormat::Slack.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("add")
+        .into_inner()
+        .secret;
+    let mut comments = h.comments(&site.site_key).await;
+    let (id, _) = common::submitted(
+        &mut comments,
+        reply_by(
+            "story",
+            "Please read this, mail me at jane@example.org",
+            "Jane Reader",
+            EMAIL,
+        ),
+    )
+    .await;
+    let received = receiver.next("the held reply").await;
+    received.verify(&secret);
+    let body = received.json();
+    let text = body["text"].as_str().expect("a text");
+    assert!(
+        text.starts_with("comment.held on news.example.com, article story: Jane Reader wrote"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("replyctl approve {id}")), "{text}");
+    assert!(
+        !text.contains("jane@example.org") && !text.contains(EMAIL),
+        "{text}"
+    );
+    assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{body}");
+}
+
 backend_tests!(
     every_event_arrives_signed_and_without_personal_data,
     a_receiver_that_is_down_is_sent_the_event_once_it_is_back,
     an_endpoint_that_answers_gone_is_disabled,
     endpoints_are_refused_off_https_in_private_ranges_and_without_the_scope,
+    a_slack_endpoint_gets_one_line_with_the_command_to_decide,
 );
 
 /// Two replicas on one PostgreSQL database, each with its worker: every event reaches the
