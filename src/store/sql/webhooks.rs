@@ -267,6 +267,18 @@ where
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<(Delivery, Webhook)>> {
+        // Read first, on a reader: the worker looks four times a second, and on SQLite the
+        // claim's transaction would take the one writer from the replies each time.
+        let due = sqlx::query(
+            "SELECT 1 FROM webhook_deliveries \
+             WHERE state = 'pending' AND next_attempt_at <= $1 LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.reader)
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.writer.begin().await?;
         // Skipping locked rows: replicas claiming at once share the due deliveries.
         let claimed = deliveries_from(
