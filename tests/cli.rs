@@ -1276,10 +1276,11 @@ backend_tests!(
 
 /// The PostgreSQL counterpart of the file check above.
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn the_token_is_stored_only_as_a_digest_in_postgres() {
-    if !common::postgres_available("cli::the_token_is_stored_only_as_a_digest_in_postgres").await {
-        return;
-    }
     let db = TestDatabase::new(Backend::Postgres).await;
     let out = stdout(&replyguard(&[
         "site",

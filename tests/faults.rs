@@ -18,14 +18,11 @@ use sqlx::postgres::PgConnectOptions;
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn calls_fail_fast_while_postgres_is_away_and_recover_when_it_returns() {
-    if !common::postgres_available(
-        "faults::calls_fail_fast_while_postgres_is_away_and_recover_when_it_returns",
-    )
-    .await
-    {
-        return;
-    }
     let db = TestDatabase::new(Backend::Postgres).await;
     let upstream = PgConnectOptions::from_str(&db.url).expect("url");
     let upstream: SocketAddr = format!("{}:{}", upstream.get_host(), upstream.get_port())

@@ -348,14 +348,11 @@ async fn hot_total(comments: &mut common::Comments) -> u64 {
 /// what it cached of the site's articles before (SQLite's server does not hear
 /// other processes: README.md).
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn a_running_postgres_server_drops_what_it_cached_of_a_seeded_site() {
-    if !common::postgres_available(
-        "seed::a_running_postgres_server_drops_what_it_cached_of_a_seeded_site",
-    )
-    .await
-    {
-        return;
-    }
     let h = Harness::new(Backend::Postgres).await;
     let site = h.site(SITE).await;
     let mut comments = h.comments(&site.site_key).await;
