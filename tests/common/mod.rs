@@ -244,6 +244,75 @@ impl TestDatabase {
         rows.unwrap_or_else(|err| panic!("{sql}: {err}"))
     }
 
+    /// Every row of every table, as `table: row` lines in a stable order, read behind the
+    /// store's back: what a command that must change nothing is compared by.
+    pub async fn rows(&self) -> Vec<String> {
+        let mut rows = Vec::new();
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::connect(&self.url).await.expect("connect");
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("list the tables");
+                for table in tables {
+                    let columns: Vec<String> =
+                        sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid")
+                            .bind(&table)
+                            .fetch_all(&mut conn)
+                            .await
+                            .expect("list the columns");
+                    let row = columns
+                        .iter()
+                        .map(|column| format!("quote(\"{column}\")"))
+                        .collect::<Vec<_>>()
+                        .join(" || ',' || ");
+                    let sql = format!("SELECT {row} FROM \"{table}\" ORDER BY 1");
+                    let values: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+                        .fetch_all(&mut conn)
+                        .await
+                        .expect("read a table");
+                    rows.extend(values.into_iter().map(|row| format!("{table}: {row}")));
+                }
+            }
+            Backend::Postgres => {
+                let schema = self.schema.as_deref().expect("a PostgreSQL database");
+                let mut conn = PgConnection::connect(&self.url).await.expect("connect");
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = $1 ORDER BY table_name",
+                )
+                .bind(schema)
+                .fetch_all(&mut conn)
+                .await
+                .expect("list the tables");
+                for table in tables {
+                    let sql = format!("SELECT t::text FROM \"{table}\" AS t ORDER BY 1");
+                    let values: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+                        .fetch_all(&mut conn)
+                        .await
+                        .expect("read a table");
+                    rows.extend(values.into_iter().map(|row| format!("{table}: {row}")));
+                }
+            }
+        }
+        rows
+    }
+
+    /// Fails, naming the rows added and removed, unless the database holds exactly the rows
+    /// of `before` (from [`TestDatabase::rows`]).
+    pub async fn assert_unchanged(&self, before: &[String]) {
+        let after = self.rows().await;
+        let added: Vec<&String> = after.iter().filter(|row| !before.contains(row)).collect();
+        let removed: Vec<&String> = before.iter().filter(|row| !after.contains(row)).collect();
+        assert!(
+            added.is_empty() && removed.is_empty(),
+            "the database changed: added {added:#?}, removed {removed:#?}"
+        );
+    }
+
     /// PostgreSQL: every value of every column of every table in the
     /// schema, as text; `bytea` values twice, as their bytes and in hex, so
     /// that a search finds a plain or hashed secret wherever it is stored.
