@@ -1,7 +1,8 @@
 //! The operator's commands as processes, each checked for what README.md and docs/ promise
-//! of it: `migrate` leaves a migrated database and changes nothing the second time, `key
-//! generate` writes a key its owner alone may read and never over a file, `spam-eval` prints
-//! its report, and `serve` starts, answers, and exits cleanly on SIGTERM.
+//! of it: `migrate` leaves a migrated database, changes nothing the second time and refuses a
+//! database it cannot use or that a newer replyguard migrated, `key generate` writes a key its
+//! owner alone may read and never over a file, `spam-eval` prints its report, and `serve`
+//! starts, answers, and exits cleanly on SIGTERM.
 
 mod common;
 
@@ -87,7 +88,7 @@ async fn applied(db: &TestDatabase) -> Vec<i64> {
     .expect("read the applied migrations")
 }
 
-async fn migrate_leaves_a_migrated_database_and_a_second_run_changes_nothing(backend: Backend) {
+async fn migrate_leaves_a_migrated_database_once_and_refuses_a_newer_one(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let migrated = replyguard(&["migrate", "--database", &db.url]);
     assert!(migrated.status.success(), "{}", stderr(&migrated));
@@ -111,9 +112,24 @@ async fn migrate_leaves_a_migrated_database_and_a_second_run_changes_nothing(bac
     let again = replyguard(&["migrate", "--database", &db.url]);
     assert!(again.status.success(), "{}", stderr(&again));
     db.assert_unchanged(&rows).await;
+
+    // A database a newer replyguard migrated is left to that replyguard.
+    let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                  execution_time) VALUES (20990101000000, 'from the future', TRUE, ";
+    match backend {
+        Backend::Sqlite => db.execute(&format!("{future}X'00', 0)")).await,
+        Backend::Postgres => db.execute(&format!("{future}'\\x00'::bytea, 0)")).await,
+    }
+    let rows = db.rows().await;
+    refused_with(
+        &replyguard(&["migrate", "--database", &db.url]),
+        "replyguard: the database schema is newer than this replyguard (migration \
+         20990101000000); upgrade replyguard",
+    );
+    db.assert_unchanged(&rows).await;
 }
 
-backend_tests!(flavor = "multi_thread"; migrate_leaves_a_migrated_database_and_a_second_run_changes_nothing);
+backend_tests!(flavor = "multi_thread"; migrate_leaves_a_migrated_database_once_and_refuses_a_newer_one);
 
 #[test]
 fn migrate_refuses_a_database_url_it_cannot_use() {
