@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Output};
 
 use common::{Backend, Harness, TestDatabase, backend_tests, process, watcher::Watcher};
-use replyguard::spam::Policy;
+use replyguard::{privacy::token_digest, spam::Policy};
 use serde_json::Value;
 
 fn replyguard(args: &[&str]) -> Output {
@@ -24,6 +24,34 @@ fn stdout(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A refusal: the exit status `code` (1 when the work failed, 2 for a usage error) and
+/// `first_line` as the first line on stderr, so that no other failure (a connection refused,
+/// another error) passes for it.
+fn refused(output: &Output, code: i32, first_line: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.lines().next(), Some(first_line), "{stderr}");
+}
+
+/// A `replyctl` call the server refused: exit status 1 and one line naming what was being
+/// done, the gRPC code and the server's message.
+fn refused_by_server(output: &Output, doing: &str, code: &str, message: &str) {
+    refused(output, 1, &format!("replyctl: {doing}: {code}: {message}"));
+}
+
+/// The `PERMISSION_DENIED` line of a token without `scope`.
+fn lacks_scope(output: &Output, doing: &str, scope: &str) {
+    refused_by_server(
+        output,
+        doing,
+        "PERMISSION_DENIED",
+        &format!(
+            "this token lacks the `{scope}` scope; the operator can issue one with \
+             `replyguard token add --scopes {scope},...`"
+        ),
+    );
 }
 
 fn json(output: &Output) -> Value {
@@ -117,13 +145,14 @@ async fn errors_exit_non_zero_with_one_clear_line(backend: Backend) {
     let (site_key, _) = site_add(&h, "news.example.com");
 
     let output = h.replyctl("rg_mod_wrong", &["queue"]);
-    assert!(!output.status.success());
+    refused_by_server(
+        &output,
+        "listing the queue",
+        "UNAUTHENTICATED",
+        "malformed credential: a replyguard token is `rg_site_` or `rg_mod_` and 43 characters",
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("Unauthenticated") || stderr.contains("UNAUTHENTICATED"),
-        "{stderr}"
-    );
 
     let output = h.replyctl(
         &site_key,
@@ -138,10 +167,21 @@ async fn errors_exit_non_zero_with_one_clear_line(backend: Backend) {
             "text",
         ],
     );
-    assert!(!output.status.success());
+    refused_by_server(
+        &output,
+        "submitting the comment",
+        "INVALID_ARGUMENT",
+        "the reply has invalid fields",
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("author.name"), "{stderr}");
-    assert!(stderr.contains("author.email"), "{stderr}");
+    let fields: Vec<&str> = stderr.lines().skip(1).collect();
+    assert_eq!(
+        fields,
+        [
+            "  author.name: is required",
+            "  author.email: must be an email address such as jane@example.com",
+        ]
+    );
 }
 
 async fn operators_issue_and_revoke_tokens(backend: Backend) {
@@ -171,10 +211,19 @@ async fn operators_issue_and_revoke_tokens(backend: Backend) {
         "--database",
         &db,
     ]));
-    assert!(!h.replyctl(&token, &["queue"]).status.success());
+    refused_by_server(
+        &h.replyctl(&token, &["queue"]),
+        "listing the queue",
+        "UNAUTHENTICATED",
+        "unknown or revoked credential",
+    );
 
     let again = replyguard(&["site", "add", "news.example.com", "--database", &db]);
-    assert!(!again.status.success(), "a site name is taken once");
+    refused(
+        &again,
+        1,
+        "replyguard: site \"news.example.com\" exists already",
+    );
     let unknown = replyguard(&[
         "token",
         "add",
@@ -185,13 +234,27 @@ async fn operators_issue_and_revoke_tokens(backend: Backend) {
         "--database",
         &db,
     ]);
-    assert!(!unknown.status.success());
+    refused(&unknown, 1, "replyguard: no site \"nowhere\"");
+}
+
+/// The tokens `replyguard site add --output env` printed.
+fn printed_tokens(out: &str) -> Vec<String> {
+    let tokens: Vec<String> = out
+        .lines()
+        .map(|line| {
+            let (_, token) = line.split_once('=').expect("VAR=token");
+            token.trim_matches(['\'', '"']).to_owned()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 2, "a site key and a moderator token: {out}");
+    tokens
 }
 
 #[test]
 fn the_token_is_stored_only_as_a_digest() {
     let dir = tempfile::tempdir().expect("dir");
-    let db = format!("sqlite://{}", dir.path().join("ops.db").display());
+    let path = dir.path().join("ops.db");
+    let db = format!("sqlite://{}", path.display());
     let out = stdout(&replyguard(&[
         "site",
         "add",
@@ -201,17 +264,22 @@ fn the_token_is_stored_only_as_a_digest() {
         "--output",
         "env",
     ]));
-    let bytes = std::fs::read_dir(dir.path())
-        .expect("dir")
-        .filter_map(|entry| std::fs::read(entry.expect("entry").path()).ok())
-        .flatten()
-        .collect::<Vec<u8>>();
-    let haystack = String::from_utf8_lossy(&bytes);
-    for line in out.lines() {
-        let (_, token) = line.split_once('=').expect("VAR=token");
+    // The database file and its write-ahead log, whichever holds the rows now.
+    let mut bytes = std::fs::read(&path).expect("the database file");
+    if let Ok(wal) = std::fs::read(format!("{}-wal", path.display())) {
+        bytes.extend(wal);
+    }
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(b"blog.example.org"), "the site's row was read");
+    for token in printed_tokens(&out) {
+        // What is stored, the digest, is there; the token itself is not.
+        assert!(
+            contains(&token_digest(&token)),
+            "the digest of {token} is stored"
+        );
         let secret_part = &token[token.len() - 20..];
         assert!(
-            !haystack.contains(secret_part),
+            !contains(secret_part.as_bytes()),
             "a token is stored in plain text"
         );
     }
@@ -513,11 +581,10 @@ async fn all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin(bac
     assert!(output.status.success());
     assert_eq!(queue_len(&h, &mod_token, "approved"), 3);
 
-    let nothing = h.replyctl(&mod_token, &["approve"]);
-    assert_eq!(
-        nothing.status.code(),
-        Some(2),
-        "no ids and no filter is a usage error"
+    refused(
+        &h.replyctl(&mod_token, &["approve"]),
+        2,
+        "error: give comment ids, `-` to read them from stdin, or a filter such as --author-hash",
     );
 }
 
@@ -573,23 +640,16 @@ async fn a_token_issued_with_scopes_can_do_exactly_those_things(backend: Backend
 
     let eraser = moderator_token(&h, "news.example.com", Some("moderate,erase"));
     stdout(&h.replyctl(&eraser, &["--output", "json", "queue"]));
-    let refused = h.replyctl(&eraser, &["reveal", &id, "--reason", "a complaint"]);
-    assert!(!refused.status.success());
-    assert!(
-        stderr(&refused).contains("PERMISSION_DENIED"),
-        "{}",
-        stderr(&refused)
+    let revealing = format!("revealing the email of {id}");
+    lacks_scope(
+        &h.replyctl(&eraser, &["reveal", &id, "--reason", "a complaint"]),
+        &revealing,
+        "reveal-email",
     );
-    assert!(
-        stderr(&refused).contains("`reveal-email`"),
-        "{}",
-        stderr(&refused)
-    );
-    let refused = h.replyctl(&eraser, &["policy", "show"]);
-    assert!(
-        stderr(&refused).contains("`policy`"),
-        "{}",
-        stderr(&refused)
+    lacks_scope(
+        &h.replyctl(&eraser, &["policy", "show"]),
+        "fetching the policy",
+        "policy",
     );
     stdout(&h.replyctl(
         &eraser,
@@ -600,29 +660,43 @@ async fn a_token_issued_with_scopes_can_do_exactly_those_things(backend: Backend
     // queues and the policy, but cannot reach personal data.
     for token in [default_token, moderator_token(&h, "news.example.com", None)] {
         stdout(&h.replyctl(&token, &["--output", "json", "show", &id]));
-        let refused = h.replyctl(&token, &["erase", "--email", "jane@example.com"]);
-        assert!(stderr(&refused).contains("`erase`"), "{}", stderr(&refused));
-        let refused = h.replyctl(&token, &["reveal", &id, "--reason", "why not"]);
-        assert!(
-            stderr(&refused).contains("`reveal-email`"),
-            "{}",
-            stderr(&refused)
+        lacks_scope(
+            &h.replyctl(&token, &["erase", "--email", "jane@example.com"]),
+            "erasing the author",
+            "erase",
+        );
+        lacks_scope(
+            &h.replyctl(&token, &["reveal", &id, "--reason", "why not"]),
+            &revealing,
+            "reveal-email",
         );
     }
 
     let revealer = moderator_token(&h, "news.example.com", Some("reveal-email"));
-    let refused = h.replyctl(&revealer, &["queue"]);
-    assert!(
-        stderr(&refused).contains("`moderate`"),
-        "{}",
-        stderr(&refused)
+    lacks_scope(
+        &h.replyctl(&revealer, &["queue"]),
+        "listing the queue",
+        "moderate",
     );
 
     let db = h.settings.database.url.clone();
-    for bad in [
-        vec!["--role", "moderator", "--scopes", "moderate,everything"],
-        vec!["--role", "moderator", "--scopes", ""],
-        vec!["--role", "host", "--scopes", "moderate"],
+    for (bad, code, first_line) in [
+        (
+            vec!["--role", "moderator", "--scopes", "moderate,everything"],
+            2,
+            "error: invalid value 'moderate,everything' for '--scopes <SCOPES>': unknown scope \
+             \"everything\"; the scopes are moderate, policy, reveal-email, erase",
+        ),
+        (
+            vec!["--role", "moderator", "--scopes", ""],
+            2,
+            "error: invalid value '' for '--scopes <SCOPES>': name at least one scope",
+        ),
+        (
+            vec!["--role", "host", "--scopes", "moderate"],
+            1,
+            "replyguard: --scopes is for moderator tokens; a site key has none",
+        ),
     ] {
         let mut args = vec![
             "token",
@@ -633,8 +707,7 @@ async fn a_token_issued_with_scopes_can_do_exactly_those_things(backend: Backend
             &db,
         ];
         args.extend(bad.iter().copied());
-        let refused = replyguard(&args);
-        assert!(!refused.status.success(), "{bad:?} was accepted");
+        refused(&replyguard(&args), code, first_line);
     }
 }
 
@@ -681,10 +754,18 @@ async fn replyctl_reveal_prints_the_email_and_the_audit_log_keeps_the_reason(bac
     ));
     assert_eq!(revealed["email"], "Jane.Reader@example.com");
 
-    let missing = h.replyctl(&token, &["reveal", &id]);
-    assert_eq!(missing.status.code(), Some(2), "--reason is required");
-    let blank = h.replyctl(&token, &["reveal", &id, "--reason", " "]);
-    assert!(stderr(&blank).contains("reason"), "{}", stderr(&blank));
+    refused(
+        &h.replyctl(&token, &["reveal", &id]),
+        2,
+        "error: the following required arguments were not provided:",
+    );
+    assert!(stderr(&h.replyctl(&token, &["reveal", &id])).contains("  --reason <TEXT>\n"));
+    refused_by_server(
+        &h.replyctl(&token, &["reveal", &id, "--reason", " "]),
+        &format!("revealing the email of {id}"),
+        "INVALID_ARGUMENT",
+        "reason is required: say why the email is needed",
+    );
 
     let log = json(&h.replyctl(&token, &["--output", "json", "audit", "--comment", &id]));
     let entries = log["entries"].as_array().expect("entries");
@@ -819,12 +900,13 @@ async fn replyctl_block_rejects_pending_replies_of_an_author_an_address_and_a_do
         "--email",
         "JANE@example.com",
     ];
-    let refused = h.replyctl(&mod_token, &by_email);
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("reveal-email"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
+    refused_by_server(
+        &h.replyctl(&mod_token, &by_email),
+        "blocking",
+        "PERMISSION_DENIED",
+        "naming an author by email needs the `reveal-email` or `erase` scope; block by the \
+         author hash the queue shows instead, or ask the operator for a token with \
+         `replyguard token add --scopes moderate,reveal-email`",
     );
     let revealer = moderator_token(&h, "news.example.com", Some("moderate,reveal-email"));
     let again = json(&h.replyctl(&revealer, &by_email));
@@ -845,15 +927,17 @@ async fn replyctl_block_rejects_pending_replies_of_an_author_an_address_and_a_do
     }
     assert_eq!(status(&bystander), "pending");
 
-    let usage = h.replyctl(&mod_token, &["block", "author"]);
-    assert_eq!(
-        usage.status.code(),
-        Some(2),
-        "a hash or --email is required"
+    refused(
+        &h.replyctl(&mod_token, &["block", "author"]),
+        2,
+        "error: the following required arguments were not provided:",
     );
-    let refused = h.replyctl(&mod_token, &["block", "ip", "not-an-address"]);
-    assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("value"), "{}", stderr(&refused));
+    refused_by_server(
+        &h.replyctl(&mod_token, &["block", "ip", "not-an-address"]),
+        "blocking",
+        "INVALID_ARGUMENT",
+        "value must be an IPv4 or IPv6 address",
+    );
 }
 
 async fn replyctl_close_and_reopen_an_article(backend: Backend) {
@@ -901,12 +985,11 @@ async fn replyctl_close_and_reopen_an_article(backend: Backend) {
     );
     let listed = json(&h.replyctl(&site_key, &["--output", "json", "comments", "story"]));
     assert_eq!(listed["closed"], true);
-    let refused = submit("Is anyone still reading this?");
-    assert!(!refused.status.success());
-    let why = stderr(&refused);
-    assert!(
-        why.contains("FAILED_PRECONDITION") && why.contains("closed"),
-        "{why}"
+    refused_by_server(
+        &submit("Is anyone still reading this?"),
+        "submitting the comment",
+        "FAILED_PRECONDITION",
+        "the article is closed to new replies",
     );
 
     let reopened = moderate(&["--output", "table", "reopen", "story"]);
@@ -978,8 +1061,11 @@ async fn replyctl_blocks_lists_the_blocklist_and_unblock_takes_an_entry_off(back
     assert!(gone.contains("Unblocked email-domain"), "{gone}");
     assert!(run(&["--output", "table", "blocks"]).contains("The blocklist is empty."));
 
-    let usage = h.replyctl(&mod_token, &["unblock", "everything", "x"]);
-    assert_eq!(usage.status.code(), Some(2), "an unknown kind");
+    refused(
+        &h.replyctl(&mod_token, &["unblock", "everything", "x"]),
+        2,
+        "error: invalid value 'everything' for '<KIND>'",
+    );
 }
 
 async fn replyctl_export_and_erase_act_on_one_authors_data(backend: Backend) {
@@ -1044,9 +1130,12 @@ async fn replyctl_export_and_erase_act_on_one_authors_data(backend: Backend) {
     let export = json(&h.replyctl(&token, &["export", "--email", "pat@example.net"]));
     assert_eq!(export["comments"].as_array().map(Vec::len), Some(0));
 
-    let refused = h.replyctl(&token, &["erase", "--email", "not-an-email"]);
-    assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("email"), "{}", stderr(&refused));
+    refused_by_server(
+        &h.replyctl(&token, &["erase", "--email", "not-an-email"]),
+        "erasing the author",
+        "INVALID_ARGUMENT",
+        "email must be an email address such as jane@example.com",
+    );
 }
 
 async fn replyctl_audit_lists_every_kind_of_action_newest_first(backend: Backend) {
@@ -1244,12 +1333,11 @@ async fn replyctl_spam_ham_and_delete_move_and_remove_replies(backend: Backend) 
         .filter_map(|entry| entry["action"].as_str())
         .collect();
     assert_eq!(actions, ["submit", "mark_spam", "mark_ham"]);
-    let missing = h.replyctl(&mod_token, &["--output", "json", "show", &gone]);
-    assert!(!missing.status.success(), "a deleted reply is gone");
-    assert!(
-        String::from_utf8_lossy(&missing.stderr).contains("no comment"),
-        "{}",
-        String::from_utf8_lossy(&missing.stderr)
+    refused_by_server(
+        &h.replyctl(&mod_token, &["--output", "json", "show", &gone]),
+        &format!("fetching comment {gone}"),
+        "NOT_FOUND",
+        &format!("no comment {gone}"),
     );
 }
 
@@ -1276,10 +1364,11 @@ backend_tests!(
 
 /// The PostgreSQL counterpart of the file check above.
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn the_token_is_stored_only_as_a_digest_in_postgres() {
-    if !common::postgres_available("cli::the_token_is_stored_only_as_a_digest_in_postgres").await {
-        return;
-    }
     let db = TestDatabase::new(Backend::Postgres).await;
     let out = stdout(&replyguard(&[
         "site",
@@ -1292,8 +1381,11 @@ async fn the_token_is_stored_only_as_a_digest_in_postgres() {
     ]));
     let haystack = db.postgres_dump().await;
     assert!(haystack.contains("blog.example.org"), "the sites were read");
-    for line in out.lines() {
-        let (_, token) = line.split_once('=').expect("VAR=token");
+    for token in printed_tokens(&out) {
+        assert!(
+            haystack.contains(&hex::encode(token_digest(&token))),
+            "the digest of {token} is stored"
+        );
         let secret_part = &token[token.len() - 20..];
         assert!(
             !haystack.contains(secret_part),

@@ -49,6 +49,10 @@ async fn a_killed_server_keeps_every_reply_it_acknowledged() {
 
 /// The same on PostgreSQL, with a cluster of the drill's own.
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn a_killed_server_keeps_every_reply_it_acknowledged_on_postgres() {
     let cluster = Cluster::start();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -134,6 +138,10 @@ async fn assert_all_there(moderation: &mut Moderation, ids: &[String]) {
 /// else, each key ends up as exactly one reply, every acknowledged reply is there, and the
 /// server goes on without a restart, still holding its serving lock.
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn postgres_restarting_under_submissions_loses_and_doubles_nothing() {
     let cluster = Cluster::start();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -433,6 +441,10 @@ async fn a_full_disk_refuses_writes_clearly_and_loses_nothing() {
 /// behind it. The 128 abandoned submissions would hold the pool of four for most of a minute if
 /// they ran on; the next call gets 12 s (the server's limit), of which it needs about 3 here.
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn a_slow_database_ends_calls_at_their_deadline_and_nothing_piles_up() {
     let cluster = Cluster::start();
     let proxy = Proxy::start(cluster.addr()).await;

@@ -5,7 +5,7 @@
 mod common;
 
 use std::{
-    process::{Child, Command},
+    process::Child,
     time::{Duration, Instant},
 };
 
@@ -455,22 +455,7 @@ impl Serve {
 
     /// Sends SIGTERM and waits, at most `bound`, for the process to exit.
     fn terminate(self, bound: Duration) -> std::process::ExitStatus {
-        let Serve {
-            mut child, _dir, ..
-        } = self;
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
-        let (sent, exited) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = sent.send(child.wait());
-        });
-        let status = exited.recv_timeout(bound).unwrap_or_else(|_| {
-            panic!("replyguard serve did not exit within {bound:?} of SIGTERM")
-        });
-        status.expect("wait")
+        process::terminate(self.child, bound)
     }
 }
 

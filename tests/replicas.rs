@@ -14,12 +14,8 @@ use replyguard::{
 };
 
 /// Replica A with its harness, replica B on the same PostgreSQL database, and
-/// a site that holds every reply for a moderator; None when PostgreSQL is
-/// not there and not required.
-async fn two_replicas(test: &str) -> Option<(Harness, RunningServer, TestSite)> {
-    if !common::postgres_available(test).await {
-        return None;
-    }
+/// a site that holds every reply for a moderator.
+async fn two_replicas() -> (Harness, RunningServer, TestSite) {
     let a = Harness::new(Backend::Postgres).await;
     let b = a.replica().await;
     let moderate_all = Policy {
@@ -27,16 +23,16 @@ async fn two_replicas(test: &str) -> Option<(Harness, RunningServer, TestSite)> 
         ..Policy::default()
     };
     let site = a.site_with("news.example.com", moderate_all).await;
-    Some((a, b, site))
+    (a, b, site)
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn two_replicas_share_submissions_decisions_and_live_queues() {
-    let Some((a, b, site)) =
-        two_replicas("replicas::two_replicas_share_submissions_decisions_and_live_queues").await
-    else {
-        return;
-    };
+    let (a, b, site) = two_replicas().await;
 
     // A moderator watches on A; readers post through B.
     let mut watch = a.watch(&site.mod_token).await;
@@ -170,12 +166,12 @@ async fn until_listed(comments: &mut common::Comments, article: &str, expected: 
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn a_decision_on_one_replica_reaches_the_others_cached_threads() {
-    let Some((a, b, site)) =
-        two_replicas("replicas::a_decision_on_one_replica_reaches_the_others_cached_threads").await
-    else {
-        return;
-    };
+    let (a, b, site) = two_replicas().await;
     let mut comments_a = a.comments(&site.site_key).await;
     let mut moderation_b = Harness::moderation_at(&b, &site.mod_token).await;
     let mut ids = Vec::new();
@@ -269,12 +265,12 @@ async fn a_decision_on_one_replica_reaches_the_others_cached_threads() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn closing_an_article_on_one_replica_reaches_the_others() {
-    let Some((a, b, site)) =
-        two_replicas("replicas::closing_an_article_on_one_replica_reaches_the_others").await
-    else {
-        return;
-    };
+    let (a, b, site) = two_replicas().await;
     let mut comments_a = a.comments(&site.site_key).await;
     let closed_on_a = |comments: &mut common::Comments| {
         let mut comments = comments.clone();
@@ -318,14 +314,11 @@ async fn closing_an_article_on_one_replica_reaches_the_others() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn a_lost_notification_connection_drops_the_cached_threads() {
-    if !common::postgres_available(
-        "replicas::a_lost_notification_connection_drops_the_cached_threads",
-    )
-    .await
-    {
-        return;
-    }
     let h = Harness::new(Backend::Postgres).await;
     let site = h.site("news.example.com").await;
     let mut comments = h.comments(&site.site_key).await;
@@ -366,12 +359,12 @@ async fn a_lost_notification_connection_drops_the_cached_threads() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn a_watch_ends_with_unavailable_when_notifications_are_lost() {
-    let Some((a, b, site)) =
-        two_replicas("replicas::a_watch_ends_with_unavailable_when_notifications_are_lost").await
-    else {
-        return;
-    };
+    let (a, b, site) = two_replicas().await;
     let mut watch = a.watch(&site.mod_token).await;
     // Heard while A listens.
     let id = Harness::comments_at(&b, &site.site_key)
@@ -410,12 +403,12 @@ async fn a_watch_ends_with_unavailable_when_notifications_are_lost() {
 
 // Several threads: the test blocks on the watcher's output while the servers run.
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn replyctl_watch_catches_up_when_notifications_are_lost() {
-    let Some((a, b, site)) =
-        two_replicas("replicas::replyctl_watch_catches_up_when_notifications_are_lost").await
-    else {
-        return;
-    };
+    let (a, b, site) = two_replicas().await;
     let mut watcher = Watcher::start(&a.endpoint(), &site.mod_token);
     let mut comments_b = Harness::comments_at(&b, &site.site_key).await;
     let mut submit_on_b = async |text: &str| {

@@ -186,13 +186,15 @@ async fn a_rotation_moves_every_author_and_text_to_the_new_key(backend: Backend)
         rotated.summary()
     );
 
-    // A second run with the old key changes nothing.
+    // A second run with the old key is refused for it and changes nothing.
+    let before = h.db.rows().await;
     let again = rotate(&h, Some(old.clone()), Some(new_file)).await;
     let refused = again.expect_err("rotated twice from one key");
     assert!(
         refused.contains("not the one this database was written with"),
         "{refused}"
     );
+    h.db.assert_unchanged(&before).await;
     refused_for_the_key(
         h.restart_configured(|settings| settings.key.secret_key = Some(old.clone()))
             .await,

@@ -226,13 +226,16 @@ async fn seeded_emails_are_sealed_with_the_sites_key_and_never_stored_in_clear(b
 
 async fn seeding_a_site_that_does_not_exist_fails_and_adds_nothing(backend: Backend) {
     let h = Harness::new(backend).await;
+    h.site(SITE).await;
+    let before = h.db.rows().await;
     let out = seed(&h, "nowhere.example.com", 10);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("no site \"nowhere.example.com\""),
         "{stderr}"
     );
+    h.db.assert_unchanged(&before).await;
     // Not made on the way: a site by that name can still be added.
     h.site("nowhere.example.com").await;
 }
@@ -242,14 +245,16 @@ async fn seeding_a_site_that_does_not_exist_fails_and_adds_nothing(backend: Back
 async fn seeding_with_another_key_is_refused_and_adds_nothing(backend: Backend) {
     let h = Harness::new(backend).await;
     let site = h.site(SITE).await;
+    let before = h.db.rows().await;
     let another = SecretKey::generate().to_base64();
     let out = seed_command(&h, SITE, 10)
         .env("REPLYGUARD_SECRET_KEY", another)
         .output()
         .expect("replyguard runs");
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the secret key is not the one"), "{stderr}");
+    h.db.assert_unchanged(&before).await;
     let mut moderation = h.moderation(&site.mod_token).await;
     for status in [
         CommentStatus::Pending,
@@ -276,13 +281,15 @@ async fn seeding_a_sqlite_database_whose_key_file_is_lost_makes_no_new_one() {
         !key_file.exists(),
         "the harness gives its key in the settings"
     );
+    let before = h.db.rows().await;
     let out = seed_command(&h, SITE, 10)
         .output()
         .expect("replyguard runs");
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("restore the key file"), "{stderr}");
     assert!(!key_file.exists(), "a new key file is left behind");
+    h.db.assert_unchanged(&before).await;
 }
 
 async fn the_load_generator_pages_a_seeded_queue_and_thread_by_token(backend: Backend) {
@@ -348,14 +355,11 @@ async fn hot_total(comments: &mut common::Comments) -> u64 {
 /// what it cached of the site's articles before (SQLite's server does not hear
 /// other processes: README.md).
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn a_running_postgres_server_drops_what_it_cached_of_a_seeded_site() {
-    if !common::postgres_available(
-        "seed::a_running_postgres_server_drops_what_it_cached_of_a_seeded_site",
-    )
-    .await
-    {
-        return;
-    }
     let h = Harness::new(Backend::Postgres).await;
     let site = h.site(SITE).await;
     let mut comments = h.comments(&site.site_key).await;

@@ -3,8 +3,14 @@
 
 use std::{
     io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::Duration,
 };
+
+use replyguard::proto::comments_client::CommentsClient;
+use tonic::transport::Channel;
+
+use super::{Comments, bearer};
 
 /// Adds a site with `replyguard site add`; its site key and moderator token.
 pub fn add_site(database: &str, name: &str) -> (String, String) {
@@ -71,4 +77,36 @@ pub fn key_file(dir: &std::path::Path) -> String {
         .expect("key generate runs");
     assert!(generated.status.success(), "{generated:?}");
     path.display().to_string()
+}
+
+/// A `Comments` client of the server at `endpoint`, sending `token`.
+pub async fn comments(endpoint: &str, token: &str) -> Comments {
+    let channel = Channel::from_shared(endpoint.to_owned())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connects");
+    CommentsClient::with_interceptor(channel, bearer(Some(token)))
+}
+
+/// Sends SIGTERM to `child` and waits for it to exit; a test fails if that takes longer than
+/// `bound`, rather than hang, and the process is killed so that it does not outlive the test.
+pub fn terminate(mut child: Child, bound: Duration) -> ExitStatus {
+    let pid = child.id().to_string();
+    let signal = |name: &str| {
+        Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("kill runs")
+    };
+    assert!(signal("-TERM").success());
+    let (sent, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sent.send(child.wait());
+    });
+    let Ok(status) = exited.recv_timeout(bound) else {
+        signal("-KILL");
+        panic!("replyguard serve did not exit within {bound:?} of SIGTERM");
+    };
+    status.expect("wait")
 }
