@@ -685,7 +685,7 @@ async fn a_token_issued_with_scopes_can_do_exactly_those_things(backend: Backend
             vec!["--role", "moderator", "--scopes", "moderate,everything"],
             2,
             "error: invalid value 'moderate,everything' for '--scopes <SCOPES>': unknown scope \
-             \"everything\"; the scopes are moderate, policy, reveal-email, erase",
+             \"everything\"; the scopes are moderate, policy, reveal-email, erase, integrations",
         ),
         (
             vec!["--role", "moderator", "--scopes", ""],
