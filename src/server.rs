@@ -262,10 +262,14 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     health_reporter
         .set_serving::<IntegrationsServer<IntegrationsApi>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflecting = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflecting().build_v1()?;
+    // The older protocol too, which grpcui, older grpcurl and Postman builds still ask for.
+    let reflection_alpha = reflecting().build_v1alpha()?;
 
     let sweeper = Sweeper::start(Arc::clone(&store), settings.retention());
     let submitter = Submitter::new(store.clone(), vault.clone(), Assessor::default());
@@ -300,6 +304,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         .layer(AuthLayer::new(Arc::clone(&store), guard))
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(
             CommentsServer::new(comments).max_decoding_message_size(COMMENTS_MAX_MESSAGE_BYTES),
         )
