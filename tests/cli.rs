@@ -1393,3 +1393,42 @@ async fn the_token_is_stored_only_as_a_digest_in_postgres() {
         );
     }
 }
+
+/// Completion scripts and manual pages for both binaries, from their own definitions: each
+/// script is valid for its shell where the shell can check it, and names the commands.
+#[test]
+fn both_binaries_print_completions_and_a_manual_page() {
+    for (binary, command) in [
+        (env!("CARGO_BIN_EXE_replyguard"), "token"),
+        (env!("CARGO_BIN_EXE_replyctl"), "webhook"),
+    ] {
+        let run = |args: &[&str]| {
+            let output = Command::new(binary).args(args).output().expect("runs");
+            assert!(output.status.success(), "{args:?}: {output:?}");
+            stdout(&output)
+        };
+        let bash = run(&["completions", "bash"]);
+        assert!(bash.contains(command), "{binary}: bash names {command}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let script = dir.path().join("completion.bash");
+        std::fs::write(&script, &bash).expect("write");
+        let checked = Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .output()
+            .expect("bash runs");
+        assert!(checked.status.success(), "{binary}: {checked:?}");
+        assert!(run(&["completions", "zsh"]).starts_with("#compdef "));
+        assert!(run(&["completions", "fish"]).contains(command));
+        let man = run(&["man"]);
+        let name = std::path::Path::new(binary)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a name");
+        assert!(man.contains(&format!(".TH {name} 1")), "{binary}: {man}");
+        assert!(
+            man.contains(command),
+            "{binary}: the manual lists {command}"
+        );
+    }
+}

@@ -111,6 +111,13 @@ pub enum Command {
     Seed(SeedArgs),
     /// Measure the spam assessment on labelled comments (COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS).
     SpamEval(SpamEvalArgs),
+    /// Print a completion script for a shell: `replyguard completions bash > /etc/bash_completion.d/replyguard`.
+    Completions {
+        #[arg(value_enum)]
+        shell: crate::tools::shell::Shell,
+    },
+    /// Print the manual page (roff): `replyguard man > replyguard.1`.
+    Man,
 }
 
 #[derive(clap::Args, Debug)]
@@ -235,6 +242,12 @@ pub enum TokenOutput {
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(settings) => serve(settings).await,
+        Command::Completions { shell } => {
+            crate::tools::shell::completions(<Cli as clap::CommandFactory>::command(), shell)
+                .map_err(|err| err.to_string())
+        }
+        Command::Man => crate::tools::shell::man(<Cli as clap::CommandFactory>::command())
+            .map_err(|err| err.to_string()),
         Command::Migrate(database) => store::open(&database.url)
             .await
             .map(|_| eprintln!("migrations applied"))

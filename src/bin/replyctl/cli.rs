@@ -118,6 +118,13 @@ pub enum Command {
     /// Send a site's moderation events to an HTTPS endpoint (needs the `integrations` scope).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Print a completion script for a shell: `replyctl completions zsh > ~/.zfunc/_replyctl`.
+    Completions {
+        #[arg(value_enum)]
+        shell: replyguard::tools::shell::Shell,
+    },
+    /// Print the manual page (roff): `replyctl man > replyctl.1`.
+    Man,
 }
 
 /// `replyctl webhook …`.

@@ -45,6 +45,21 @@ pub async fn run(
     format: OutputFormat,
     command: Command,
 ) -> Result<(), CliError> {
+    // What needs no server is done without one.
+    match &command {
+        Command::Completions { shell } => {
+            return Ok(replyguard::tools::shell::completions(
+                <crate::cli::Cli as clap::CommandFactory>::command(),
+                *shell,
+            )?);
+        }
+        Command::Man => {
+            return Ok(replyguard::tools::shell::man(
+                <crate::cli::Cli as clap::CommandFactory>::command(),
+            )?);
+        }
+        _ => {}
+    }
     // Everything that can be refused without the server is refused first.
     match &command {
         Command::Policy(PolicyCommand::Set(args)) => {
@@ -88,6 +103,7 @@ pub async fn run(
         Command::Submit(args) => submit(&mut clients, format, args).await,
         Command::Comments(args) => comments(&mut clients, format, args).await,
         Command::Webhook(command) => crate::webhooks::run(&mut clients, format, command).await,
+        Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 
