@@ -222,7 +222,89 @@ async fn operators_issue_and_revoke_tokens(backend: Backend) {
     refused(
         &again,
         1,
-        "replyguard: site \"news.example.com\" exists already",
+        "replyguard: site \"news.example.com\" exists already; issue it new credentials with \
+         `replyguard token add --site news.example.com --role host --output env` (and \
+         `--role moderator`)",
+    );
+    // What that hint says works, for `eval` in a shell.
+    let env = stdout(&replyguard(&[
+        "token",
+        "add",
+        "--site",
+        "news.example.com",
+        "--role",
+        "moderator",
+        "--scopes",
+        "moderate,integrations",
+        "--output",
+        "env",
+        "--database",
+        &db,
+    ]));
+    let moderator = env
+        .trim()
+        .strip_prefix("REPLYGUARD_TOKEN=")
+        .unwrap_or_else(|| panic!("{env}"))
+        .to_owned();
+    stdout(&h.replyctl(&moderator, &["--output", "json", "queue"]));
+    let env = stdout(&replyguard(&[
+        "token",
+        "add",
+        "--site",
+        "news.example.com",
+        "--role",
+        "host",
+        "--output",
+        "env",
+        "--database",
+        &db,
+    ]));
+    assert!(
+        env.trim().starts_with("REPLYGUARD_SITE_KEY=rg_site_"),
+        "{env}"
+    );
+
+    // The operator's listings: sites, and live tokens by prefix (never the tokens).
+    let (_, _) = site_add(&h, "blog.example.com");
+    let sites = json(&replyguard(&[
+        "site",
+        "list",
+        "--output",
+        "json",
+        "--database",
+        &db,
+    ]));
+    let names: Vec<&str> = sites["sites"]
+        .as_array()
+        .expect("sites")
+        .iter()
+        .map(|site| site["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names, ["blog.example.com", "news.example.com"]);
+    let listed = replyguard(&["token", "list", "--output", "json", "--database", &db]);
+    let text = stdout(&listed);
+    assert!(!text.contains(&moderator), "no token is printed");
+    let tokens = json(&listed);
+    let tokens = tokens["tokens"].as_array().expect("tokens");
+    let prefix_of = |token: &str| token.chars().take(15).collect::<String>();
+    let issued = tokens
+        .iter()
+        .find(|t| t["prefix"] == prefix_of(&moderator))
+        .expect("the token issued above is listed");
+    assert_eq!(issued["role"], "moderator");
+    assert_eq!(
+        issued["scopes"],
+        serde_json::json!(["moderate", "integrations"])
+    );
+    assert_eq!(issued["sites"], serde_json::json!(["news.example.com"]));
+    assert!(
+        tokens.iter().all(|t| t["prefix"] != prefix_of(&token)),
+        "a revoked token is not listed"
+    );
+    let table = stdout(&replyguard(&["token", "list", "--database", &db]));
+    assert!(
+        table.contains("PREFIX") && table.contains(&prefix_of(&moderator)),
+        "{table}"
     );
     let unknown = replyguard(&[
         "token",

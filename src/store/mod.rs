@@ -450,6 +450,13 @@ pub trait Sites: Send + Sync {
 
     /// The live (not revoked) credential with this digest.
     async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>>;
+
+    /// Every site, by name.
+    async fn sites(&self) -> StoreResult<Vec<Site>>;
+
+    /// Every live (not revoked) credential with when it was issued, oldest first: for the
+    /// operator's `token list`, which shows prefixes, never tokens.
+    async fn live_tokens(&self) -> StoreResult<Vec<(Credential, DateTime<Utc>)>>;
 }
 
 /// Comments: storing them, reading them back, and hearing of new ones.

@@ -64,7 +64,7 @@ fn optional_status(word: Option<&str>) -> StoreResult<Option<CommentStatus>> {
     word.map(status_from).transpose()
 }
 
-fn role_from(word: &str) -> StoreResult<Role> {
+pub(super) fn role_from(word: &str) -> StoreResult<Role> {
     Role::parse(word).ok_or_else(|| StoreError::Corrupt(format!("role {word:?}")))
 }
 
@@ -103,7 +103,7 @@ pub(super) struct CredentialRow {
     scopes: Option<String>,
 }
 
-fn scopes_from(list: Option<&str>) -> StoreResult<Vec<Scope>> {
+pub(super) fn scopes_from(list: Option<&str>) -> StoreResult<Vec<Scope>> {
     let mut scopes = list
         .unwrap_or_default()
         .split(',')

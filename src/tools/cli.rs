@@ -11,6 +11,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, parser
 
 use super::{
     bench::{self, BenchArgs, BenchOutput},
+    listing::{self, ListOutput},
     rotation::{self, KeyArgs, RotateArgs},
     seed::{self, SeedArgs},
     spam_eval,
@@ -188,6 +189,13 @@ pub enum SiteCommand {
         #[arg(long, value_name = "SCOPES", default_value = "moderate,policy", value_parser = parse_scopes)]
         scopes: ScopeList,
     },
+    /// List every site.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, value_enum, default_value_t = ListOutput::Table)]
+        output: ListOutput,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -206,6 +214,18 @@ pub enum TokenCommand {
         scopes: Option<ScopeList>,
         #[command(flatten)]
         database: DatabaseArgs,
+        /// `text` for people, `env` for `eval` in a shell (`REPLYGUARD_SITE_KEY=…` or
+        /// `REPLYGUARD_TOKEN=…`).
+        #[arg(long, value_enum, default_value_t = TokenOutput::Text)]
+        output: TokenOutput,
+    },
+    /// List every live token: prefixes, roles, scopes, sites (never the tokens, which are not
+    /// stored).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, value_enum, default_value_t = ListOutput::Table)]
+        output: ListOutput,
     },
     /// Revoke every credential whose name starts with PREFIX.
     Revoke {
@@ -263,7 +283,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             role,
             scopes,
             database,
-        }) => token_add(&database, &sites, &role, scopes.map(|list| list.0)).await,
+            output,
+        }) => token_add(&database, &sites, &role, scopes.map(|list| list.0), output).await,
+        Command::Site(SiteCommand::List { database, output }) => {
+            list(&database, |store| Box::pin(listing::sites(store, output))).await
+        }
+        Command::Token(TokenCommand::List { database, output }) => {
+            list(&database, |store| Box::pin(listing::tokens(store, output))).await
+        }
         Command::Token(TokenCommand::Revoke { prefix, database }) => {
             token_revoke(&database, &prefix).await
         }
@@ -405,7 +432,10 @@ async fn site_add(
         .create_site(name, &Policy::default())
         .await
         .map_err(|e| match e {
-            StoreError::AlreadyExists(_) => format!("site {name:?} exists already"),
+            StoreError::AlreadyExists(_) => format!(
+                "site {name:?} exists already; issue it new credentials with `replyguard token \
+                 add --site {name} --role host --output env` (and `--role moderator`)"
+            ),
             other => other.to_string(),
         })?;
     let (site_key, host) = issue(Role::Host, vec![site.id]);
@@ -432,11 +462,28 @@ async fn insert(store: &dyn Store, token: &NewToken) -> Result<(), String> {
     store.insert_token(token).await.map_err(|e| e.to_string())
 }
 
+/// Opens the database and prints what `listing` makes of it.
+async fn list(
+    database: &DatabaseArgs,
+    listing: impl for<'a> FnOnce(
+        &'a dyn Store,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>,
+    >,
+) -> Result<(), String> {
+    let store = store::open(&database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{}", listing(store.as_ref()).await?);
+    Ok(())
+}
+
 async fn token_add(
     database: &DatabaseArgs,
     names: &[String],
     role: &str,
     scopes: Option<Vec<Scope>>,
+    output: TokenOutput,
 ) -> Result<(), String> {
     let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
     if role == Role::Host && names.len() != 1 {
@@ -463,7 +510,11 @@ async fn token_add(
     }
     let (token, record) = issue_with_scopes(role, sites, scopes);
     insert(store.as_ref(), &record).await?;
-    println!("{token}");
+    match (output, role) {
+        (TokenOutput::Text, _) => println!("{token}"),
+        (TokenOutput::Env, Role::Host) => println!("REPLYGUARD_SITE_KEY={token}"),
+        (TokenOutput::Env, Role::Moderator) => println!("REPLYGUARD_TOKEN={token}"),
+    }
     match role {
         Role::Host => eprintln!("issued {}; it is shown once", record.prefix),
         Role::Moderator => eprintln!(

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod listing;
 pub mod rotation;
 pub mod seed;
 pub mod shell;

@@ -1,5 +1,7 @@
 //! Sites, their policies, and the credentials that reach them.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
@@ -11,12 +13,12 @@ use uuid::Uuid;
 use super::{Backend, SqlStore, insert_audit, is_unique_violation};
 use crate::{
     domain::audit_action,
-    ids::SiteId,
+    ids::{SiteId, TokenId},
     spam::Policy,
     store::{
         Credential, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit, Role, Site, Sites,
         StoreError, StoreResult, now,
-        rows::{CredentialRow, SiteRow, credential_from_rows},
+        rows::{CredentialRow, SiteRow, credential_from_rows, role_from, scopes_from},
         token_note,
     },
 };
@@ -31,6 +33,7 @@ where
     for<'r> CredentialRow: FromRow<'r, DB::Row>,
     for<'r> Uuid: Decode<'r, DB> + Type<DB>,
     for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> DateTime<Utc>: Decode<'r, DB> + Type<DB>,
     for<'q> Uuid: Encode<'q, DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
@@ -214,6 +217,65 @@ where
         // Also on failure: a commit whose answer was lost may have happened.
         self.caches.revoked();
         revoked
+    }
+
+    async fn sites(&self) -> StoreResult<Vec<Site>> {
+        let rows = sqlx::query_as::<_, SiteRow>(
+            "SELECT id, name, policy, created_at FROM sites ORDER BY name",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(Site::from).collect())
+    }
+
+    async fn live_tokens(&self) -> StoreResult<Vec<(Credential, DateTime<Utc>)>> {
+        let tokens = sqlx::query(
+            "SELECT id, role, prefix, created_at FROM tokens WHERE revoked_at IS NULL \
+             ORDER BY created_at, prefix",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        let mut sites: HashMap<Uuid, Vec<SiteId>> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT s.token_id, s.site_id FROM token_sites s \
+             JOIN tokens t ON t.id = s.token_id WHERE t.revoked_at IS NULL",
+        )
+        .fetch_all(&self.reader)
+        .await?
+        {
+            let token: Uuid = row.try_get("token_id")?;
+            sites
+                .entry(token)
+                .or_default()
+                .push(SiteId(row.try_get("site_id")?));
+        }
+        let mut scopes: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT s.token_id, s.scope FROM token_scopes s \
+             JOIN tokens t ON t.id = s.token_id WHERE t.revoked_at IS NULL",
+        )
+        .fetch_all(&self.reader)
+        .await?
+        {
+            let token: Uuid = row.try_get("token_id")?;
+            scopes.entry(token).or_default().push(row.try_get("scope")?);
+        }
+        tokens
+            .into_iter()
+            .map(|row| {
+                let id: Uuid = row.try_get("id")?;
+                let role: String = row.try_get("role")?;
+                let listed = scopes.remove(&id).map(|list| list.join(","));
+                let credential = Credential {
+                    id: TokenId(id),
+                    role: role_from(&role)?,
+                    prefix: row.try_get("prefix")?,
+                    sites: sites.remove(&id).unwrap_or_default(),
+                    scopes: scopes_from(listed.as_deref())?,
+                };
+                Ok((credential, row.try_get("created_at")?))
+            })
+            .collect()
     }
 
     async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>> {
