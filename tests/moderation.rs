@@ -1362,7 +1362,70 @@ async fn no_call_reaches_another_sites_data(backend: Backend) {
     assert!(closed.articles.is_empty());
 }
 
+/// A decision that would leave a comment where it is says so, and writes nothing: no audit
+/// row, no lesson for the classifier.
+async fn a_decision_that_changes_nothing_says_so_and_writes_nothing(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let id = submit(
+        &h,
+        &site.site_key,
+        "story",
+        "A reply a moderator approves twice.",
+    )
+    .await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    common::approve(&mut moderation, std::slice::from_ref(&id)).await;
+    let history = async |moderation: &mut common::Moderation| {
+        moderation
+            .get_comment(proto::GetCommentRequest { id: id.clone() })
+            .await
+            .expect("show")
+            .into_inner()
+            .history
+            .len()
+    };
+    let before = history(&mut moderation).await;
+    let totals = async || {
+        let facts = h
+            .store
+            .facts(
+                site.id,
+                &replyguard::privacy::AuthorHash([0; 32]),
+                &replyguard::domain::ArticleKey::parse("story").expect("a key"),
+                None,
+                &[],
+            )
+            .await
+            .expect("facts");
+        (facts.learned.spam, facts.learned.ham)
+    };
+    let learned = totals().await;
+
+    for action in [
+        proto::ModerationAction::Approve,
+        proto::ModerationAction::MarkHam,
+    ] {
+        let again = moderation
+            .moderate(proto::ModerateRequest {
+                ids: vec![id.clone()],
+                action: action.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("moderate")
+            .into_inner();
+        let result = &again.results[0];
+        assert_eq!(result.code, 0, "{action:?}: {result:?}");
+        assert_eq!(result.message, "already approved: nothing changed");
+        assert_eq!(result.status(), proto::CommentStatus::Approved);
+    }
+    assert_eq!(history(&mut moderation).await, before, "no audit row");
+    assert_eq!(totals().await, learned, "no lesson");
+}
+
 backend_tests!(
+    a_decision_that_changes_nothing_says_so_and_writes_nothing,
     no_call_reaches_another_sites_data,
     every_scope_is_enforced_before_anything_else,
     the_default_moderator_token_cannot_reach_personal_data,

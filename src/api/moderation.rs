@@ -306,6 +306,11 @@ impl Moderation for ModerationApi {
                     format!("the comment is {actual} now"),
                     Some(actual),
                 ),
+                Ok(DecisionOutcome::Unchanged { status }) => result(
+                    Code::Ok,
+                    format!("already {status}: nothing changed"),
+                    Some(status),
+                ),
             });
         }
         Ok(Response::new(proto::ModerateResponse { results }))

@@ -93,6 +93,9 @@ pub enum DecisionOutcome {
     NotFound,
     /// The comment's state was not the one the moderator expected.
     Conflict { actual: CommentStatus },
+    /// The comment is already where the decision would put it: nothing was written, no audit
+    /// row, no lesson.
+    Unchanged { status: CommentStatus },
 }
 
 /// A comment arrived in a queue. Stores publish these after the commit, to

@@ -35,6 +35,9 @@ impl<'a> Decision<'a> {
             return Err(DecisionOutcome::Conflict { actual: from });
         }
         let to = self.action.target();
+        if to == Some(from) {
+            return Err(DecisionOutcome::Unchanged { status: from });
+        }
         let taught = lesson(self.action, from, to);
         Ok(DecisionChange {
             to,
@@ -143,12 +146,19 @@ mod tests {
     }
 
     #[test]
-    fn leaving_a_reply_where_it_is_teaches_nothing() {
-        let change = decision(Action::Approve, None)
-            .judge(&found(CommentStatus::Approved, None), now())
-            .expect("a stay is allowed");
-        assert!(change.taught.is_empty());
-        assert_eq!(change.lesson, None);
+    fn leaving_a_reply_where_it_is_changes_nothing() {
+        for action in [Action::Approve, Action::MarkHam] {
+            let outcome = decision(action, None)
+                .judge(&found(CommentStatus::Approved, None), now())
+                .map(|_| ())
+                .expect_err("nothing to change");
+            assert_eq!(
+                outcome,
+                DecisionOutcome::Unchanged {
+                    status: CommentStatus::Approved
+                }
+            );
+        }
     }
 
     #[test]

@@ -185,7 +185,7 @@ pub enum SiteCommand {
         #[arg(long, value_enum, default_value_t = TokenOutput::Text)]
         output: TokenOutput,
         /// What the moderator token may do, comma-separated: moderate,
-        /// policy, reveal-email, erase.
+        /// policy, reveal-email, erase, integrations.
         #[arg(long, value_name = "SCOPES", default_value = "moderate,policy", value_parser = parse_scopes)]
         scopes: ScopeList,
     },
@@ -209,7 +209,7 @@ pub enum TokenCommand {
         #[arg(long, value_parser = ["host", "moderator"])]
         role: String,
         /// What a moderator token may do, comma-separated: moderate, policy,
-        /// reveal-email, erase [default: moderate,policy].
+        /// reveal-email, erase, integrations [default: moderate,policy].
         #[arg(long, value_name = "SCOPES", value_parser = parse_scopes)]
         scopes: Option<ScopeList>,
         #[command(flatten)]
