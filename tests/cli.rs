@@ -154,6 +154,41 @@ async fn errors_exit_non_zero_with_one_clear_line(backend: Backend) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 
+    // No token at all: said before any call, with where a token comes from.
+    let output = Command::new(env!("CARGO_BIN_EXE_replyctl"))
+        .env("REPLYGUARD_ENDPOINT", h.endpoint())
+        .env_remove("REPLYGUARD_TOKEN")
+        .arg("queue")
+        .output()
+        .expect("replyctl runs");
+    refused(
+        &output,
+        2,
+        "error: no token: set REPLYGUARD_TOKEN or pass --token (a moderator token, or for \
+         `submit` and `comments` a site key; `replyguard site add` and `replyguard token add` \
+         issue them)",
+    );
+    // Nothing listening: says what to check.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let nowhere = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let output = Command::new(env!("CARGO_BIN_EXE_replyctl"))
+        .env("REPLYGUARD_ENDPOINT", &nowhere)
+        .env("REPLYGUARD_TOKEN", &site_key)
+        .arg("queue")
+        .output()
+        .expect("replyctl runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("replyctl: cannot connect to {nowhere}: "))
+            && stderr.trim_end().ends_with(
+                "is `replyguard serve` running there? (--endpoint or REPLYGUARD_ENDPOINT names \
+                 another)"
+            ),
+        "{stderr}"
+    );
+
     let output = h.replyctl(
         &site_key,
         &[

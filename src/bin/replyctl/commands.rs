@@ -77,6 +77,9 @@ pub async fn run(
         _ => {}
     }
 
+    if global.token.is_none() {
+        return Err(CliError::NoToken);
+    }
     let mut clients = client::connect(&global.endpoint, &global.tls, global.token.as_ref()).await?;
     match command {
         Command::Queue(args) => queue(&mut clients, format, args).await,

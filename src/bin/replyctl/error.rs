@@ -11,7 +11,7 @@ use tonic_types::StatusExt;
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The server could not be reached.
-    #[error("cannot connect to {endpoint}: {}", chain(source))]
+    #[error("cannot connect to {endpoint}: {}{}", chain(source), next_step(source))]
     Connect {
         endpoint: String,
         #[source]
@@ -21,6 +21,13 @@ pub enum CliError {
     /// The TLS settings or their files cannot be used.
     #[error(transparent)]
     Tls(#[from] replyguard::tls::TlsError),
+
+    /// A command that calls the server was given no token.
+    #[error(
+        "no token: set REPLYGUARD_TOKEN or pass --token (a moderator token, or for `submit` and \
+         `comments` a site key; `replyguard site add` and `replyguard token add` issue them)"
+    )]
+    NoToken,
 
     /// The token cannot be sent as a header value. The message must not
     /// quote the token.
@@ -134,6 +141,15 @@ fn status_line(status: &Status) -> String {
 
 /// An error and its causes on one line; transport errors keep the useful part
 /// ("connection refused") in their sources.
+/// What to do about a connection that failed, when the failure says: nothing listens there.
+fn next_step(error: &tonic::transport::Error) -> &'static str {
+    if chain(error).contains("Connection refused") {
+        "; is `replyguard serve` running there? (--endpoint or REPLYGUARD_ENDPOINT names another)"
+    } else {
+        ""
+    }
+}
+
 fn chain(error: &tonic::transport::Error) -> String {
     let mut line = String::new();
     let mut cause: Option<&dyn std::error::Error> = Some(error);

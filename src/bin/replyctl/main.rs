@@ -44,6 +44,9 @@ async fn main() -> ExitCode {
         Err(error @ CliError::NothingChosen) => Cli::command()
             .error(ErrorKind::MissingRequiredArgument, error)
             .exit(),
+        Err(error @ CliError::NoToken) => Cli::command()
+            .error(ErrorKind::MissingRequiredArgument, error)
+            .exit(),
         Err(error @ CliError::BadToken) => {
             Cli::command().error(ErrorKind::InvalidValue, error).exit()
         }
