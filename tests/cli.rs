@@ -1549,3 +1549,38 @@ fn both_binaries_print_completions_and_a_manual_page() {
         );
     }
 }
+
+/// A mistyped policy key, or the API's spelling of one, is answered with the key the command
+/// takes, before anything is sent.
+#[test]
+fn a_mistyped_policy_key_gets_the_nearest_one() {
+    for typed in ["hold_threshold", "hold-treshold", "max_links"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_replyctl"))
+            .args(["policy", "set", typed, "3"])
+            .env_remove("REPLYGUARD_TOKEN")
+            .output()
+            .expect("replyctl runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        let wanted = if typed.starts_with("max") {
+            "max-links"
+        } else {
+            "hold-threshold"
+        };
+        assert!(
+            stderr.starts_with(&format!(
+                "error: invalid value '{typed}' for '<KEY>': did you mean {wanted}? The keys are mode,"
+            )),
+            "{stderr}"
+        );
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_replyctl"))
+        .args(["policy", "set", "colour", "3"])
+        .output()
+        .expect("replyctl runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: invalid value 'colour' for '<KEY>': expected one of mode,"),
+        "{stderr}"
+    );
+}

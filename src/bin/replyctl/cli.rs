@@ -414,7 +414,20 @@ fn parse_policy_key(text: &str) -> Result<PolicyKey, String> {
         .map(|(_, key)| key.clone())
         .ok_or_else(|| {
             let names: Vec<&str> = POLICY_KEYS.iter().map(|(name, _)| *name).collect();
-            format!("expected one of {}, or rule.NAME", names.join(", "))
+            // A typo, or the API's spelling (`hold_threshold`) for the command's.
+            let typed = text.replace('_', "-");
+            let nearest = names
+                .iter()
+                .map(|name| (strsim::levenshtein(&typed, name), *name))
+                .min()
+                .filter(|(distance, _)| *distance <= 3);
+            match nearest {
+                Some((_, name)) => format!(
+                    "did you mean {name}? The keys are {}, or rule.NAME",
+                    names.join(", ")
+                ),
+                None => format!("expected one of {}, or rule.NAME", names.join(", ")),
+            }
         })
 }
 
