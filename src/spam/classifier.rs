@@ -27,8 +27,11 @@ use crate::domain::ValidReply;
 /// The weight of a moderator's explicit `MARK_SPAM` or `MARK_HAM` lesson.
 pub const MARK_WEIGHT: f32 = 1.0;
 /// The weight of approving or rejecting a held reply: a weaker signal, since a reply can be
-/// rejected for being rude rather than spam.
-pub const REVIEW_WEIGHT: f32 = 0.3;
+/// rejected for being rude rather than spam. A quarter, a binary fraction, so that every sum
+/// of lessons is exact in an `f32`, in SQLite's `REAL` and in PostgreSQL's `real`, and a lesson
+/// taken back leaves the counts exactly as they were: at 0.3, a word taught once as ham then
+/// approved in another reply, whose approval was reversed, read 0.99999994 on PostgreSQL.
+pub const REVIEW_WEIGHT: f32 = 0.25;
 
 /// How much one reply of the built-in prior counts next to one of a site's own lessons:
 /// three quarters, so a site's moderators outvote it once they have taught about 720
@@ -350,15 +353,52 @@ pub(crate) fn features_of(words: &Words, links: &[Link], shape: Shape) -> Vec<u6
     out
 }
 
+/// What the classifier makes of a reply: its spam probability, how many learned features that
+/// rests on, and how familiar the reply's text is to the prior's regression.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reading {
+    /// The spam probability.
+    pub p: f64,
+    /// How many of the reply's features something learned knows (the prior or the site).
+    pub known: usize,
+    /// How many of the reply's features the prior's regression has no weight for.
+    pub unfamiliar: usize,
+}
+
+impl Reading {
+    /// How far the regression can vouch for what it read, from 0 to 1: 1 while at most
+    /// [`FAMILIAR_UNKNOWN`] of the reply's features are new to it, then less in proportion
+    /// (`FAMILIAR_UNKNOWN / unfamiliar`). A reply of the kind it learned from has few new
+    /// features, however long; a newspaper reader's long prose has a hundred.
+    pub fn familiarity(&self) -> f64 {
+        (FAMILIAR_UNKNOWN / self.unfamiliar.max(1) as f64).min(1.0)
+    }
+}
+
+/// How many of a reply's features the prior's regression may not know before its evidence is
+/// discounted. A regression sums a weight per feature; on text unlike anything it learned (a
+/// news site's long prose, 100 to 500 features against YouTube's 10 to 50) many small weights
+/// add up to a certainty it never had: ordinary political prose read 0.99. Beyond this many
+/// unknown features, the weights' sum counts by `sqrt(familiarity)`, so a reply a hundred of
+/// whose features are new counts about a third of its sum (docs/SPAM.md has the scan).
+pub const FAMILIAR_UNKNOWN: f64 = 10.0;
+
 /// The spam probability of a reply with `features`, from the prior and a site's counts, and
 /// how many learned features it rests on.
+pub fn probability(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> (f64, usize) {
+    let reading = read(prior, learned, features);
+    (reading.p, reading.known)
+}
+
+/// The classifier's [`Reading`] of a reply with `features`.
 ///
 /// On a site that has taught `JOINED_LESSONS` it is Robinson's method over the site's
 /// counts joined with the prior's. On a site that has taught nothing it is the prior's
-/// logistic regression, whose log-odds the site's own lessons then move (Robinson's method
-/// over the site's counts alone, which stays at 0.5 until the site taught something about
-/// these features), so a few lessons count at once. In between, the two in proportion.
-pub fn probability(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> (f64, usize) {
+/// logistic regression, its weights discounted on unfamiliar text ([`FAMILIAR_UNKNOWN`]),
+/// whose log-odds the site's own lessons then move (Robinson's method over the site's counts
+/// alone, which stays at 0.5 until the site taught something about these features), so a few
+/// lessons count at once. In between, the two in proportion.
+pub fn read(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> Reading {
     let scale = f64::from(PRIOR_SCALE);
     let (site_spam, site_ham) = (
         f64::from(learned.spam.max(0.0)),
@@ -372,8 +412,9 @@ pub fn probability(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> (
     let site_docs = (site_spam.max(1.0), site_ham.max(1.0));
     let mut joined: Vec<f64> = Vec::with_capacity(features.len());
     let mut site: Vec<f64> = Vec::new();
-    let mut log_odds = f64::from(prior.logistic.bias);
+    let mut weights = 0.0;
     let mut known = 0;
+    let mut unfamiliar = 0;
     for &feature in features {
         // Once the joined counts decide alone, the regression is not read.
         let weight = if share < 1.0 {
@@ -381,7 +422,8 @@ pub fn probability(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> (
         } else {
             0.0
         };
-        log_odds += weight;
+        weights += weight;
+        unfamiliar += usize::from(weight == 0.0);
         let (ps, ph) = prior.counts.get(feature);
         let (ls, lh) = learned.get(feature);
         let (ls, lh) = (f64::from(ls), f64::from(lh));
@@ -396,12 +438,18 @@ pub fn probability(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> (
             site.extend(evidence(ls, lh, site_docs));
         }
     }
-    let joined = combine(joined);
+    let mut reading = Reading {
+        p: combine(joined),
+        known,
+        unfamiliar,
+    };
     if share >= 1.0 {
-        return (joined, known);
+        return reading;
     }
+    let log_odds = f64::from(prior.logistic.bias) + weights * reading.familiarity().sqrt();
     let new_site = sigmoid(log_odds + logit(combine(site)));
-    (share * joined + (1.0 - share) * new_site, known)
+    reading.p = share * reading.p + (1.0 - share) * new_site;
+    reading
 }
 
 /// One feature's smoothed spam probability from its weights and the documents' totals, if it
@@ -497,16 +545,19 @@ pub fn hold_at(site_lessons: f64) -> f64 {
 }
 
 /// How a probability becomes a weight (before the rule's own weight multiplies it), given how
-/// much the site taught. It reaches 1 (the default hold threshold) at [`hold_at`] and 2 at
-/// 0.9. Above that, on a site that has taught nothing, 2.9 at certainty: the classifier can
-/// hold a reply but needs more than 2 from other rules to make it spam, and since it already
-/// reads links, the two link rules a bare pair of links trips (1 + 1) are not enough; the
-/// prior alone comes from YouTube and may be wrong about replies elsewhere. On a site
-/// that has taught [`TRUSTED_LESSONS`], 5 (the default spam threshold) from [`SPAM_AT`], so
-/// what the site's moderators taught as sure spam goes to the spam queue; between the two,
-/// in proportion. A sure ham probability takes a little off, never enough to cancel a link
-/// rule or a moderation term.
-pub fn strength(p: f64, site_lessons: f64) -> f64 {
+/// much the site taught and how familiar the reply is to the prior ([`Reading::familiarity`]).
+/// It reaches 1 (the default hold threshold) at [`hold_at`] and 2 at 0.9. Above that, the top
+/// rests on the evidence behind the probability: on a site that has taught
+/// [`TRUSTED_LESSONS`], or for a reply the prior's regression knows nearly every feature of,
+/// 5 (the default spam threshold) from [`SPAM_AT`], so what is sure spam by evidence the
+/// classifier has goes to the spam queue; with neither, 2.9 at certainty, so the classifier can
+/// hold a reply but needs more than 2 from other rules to make it spam; in between, in
+/// proportion to the greater of the site's trust and the square of the familiarity. Squared,
+/// because text the prior half knows is where it is surest wrongly: "Both numbers check out
+/// against" two links read 0.99 with 24 of 33 features new, and in proportion to the
+/// familiarity itself its weight and the `links` rule made an ordinary reply spam. A sure ham
+/// probability takes a little off, never enough to cancel a link rule or a moderation term.
+pub fn strength(p: f64, site_lessons: f64, familiarity: f64) -> f64 {
     let hold_at = hold_at(site_lessons);
     if p < 0.5 {
         ((p - 0.5) / 0.8).max(-0.5)
@@ -515,9 +566,9 @@ pub fn strength(p: f64, site_lessons: f64) -> f64 {
     } else if p < 0.9 {
         1.0 + (p - hold_at) / (0.9 - hold_at)
     } else {
-        let trust = trust(site_lessons);
-        let top = NEW_SITE_TOP + (SPAM_WEIGHT - NEW_SITE_TOP) * trust;
-        let top_at = 1.0 - (1.0 - SPAM_AT) * trust;
+        let sure = trust(site_lessons).max(familiarity.clamp(0.0, 1.0).powi(2));
+        let top = NEW_SITE_TOP + (SPAM_WEIGHT - NEW_SITE_TOP) * sure;
+        let top_at = 1.0 - (1.0 - SPAM_AT) * sure;
         (2.0 + (p - 0.9) / (top_at - 0.9) * (top - 2.0)).min(top)
     }
 }
@@ -539,17 +590,29 @@ impl Rule for Classifier {
     }
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
-        let (p, known) = probability(&self.prior, input.facts.learned, &input.text.features);
+        let reading = read(&self.prior, input.facts.learned, &input.text.features);
+        let Reading { p, known, .. } = reading;
         if known == 0 {
             return None;
         }
         let lessons =
             f64::from(input.facts.learned.spam.max(0.0) + input.facts.learned.ham.max(0.0));
-        let strength = strength(p, lessons);
+        let familiarity = reading.familiarity();
+        let strength = strength(p, lessons, familiarity);
         let words = if known == 1 { "feature" } else { "features" };
+        // Only where it changed the weight, so the usual reason stays as short as before.
+        let unfamiliar = if familiarity < 1.0 && trust(lessons) < 1.0 {
+            format!(
+                ", {} of {} new to it",
+                reading.unfamiliar,
+                input.text.features.len()
+            )
+        } else {
+            String::new()
+        };
         Some(Finding::scaled(
             strength,
-            format!("spam probability {p:.2} from {known} learned {words}"),
+            format!("spam probability {p:.2} from {known} learned {words}{unfamiliar}"),
         ))
     }
 }
@@ -760,12 +823,12 @@ mod tests {
     fn unsure_evidence_gives_no_weight_and_sure_evidence_holds() {
         for lessons in [0.0, 20.0, TRUSTED_LESSONS] {
             let hold = hold_at(lessons);
-            assert_eq!(strength(0.5, lessons), 0.0);
-            assert!(strength(hold, lessons) >= 1.0 - 1e-9);
-            assert!(strength(hold - 0.01, lessons) < 1.0);
-            assert!(strength(0.8, lessons) > strength(hold, lessons));
-            assert!(strength(0.95, lessons) > strength(0.9, lessons));
-            assert!(strength(0.0, lessons) >= -0.5);
+            assert_eq!(strength(0.5, lessons, 0.0), 0.0);
+            assert!(strength(hold, lessons, 0.0) >= 1.0 - 1e-9);
+            assert!(strength(hold - 0.01, lessons, 0.0) < 1.0);
+            assert!(strength(0.8, lessons, 0.0) > strength(hold, lessons, 0.0));
+            assert!(strength(0.95, lessons, 0.0) > strength(0.9, lessons, 0.0));
+            assert!(strength(0.0, lessons, 0.0) >= -0.5);
         }
     }
 
@@ -776,20 +839,68 @@ mod tests {
         assert_eq!(hold_at(JOINED_LESSONS), HOLD_AT);
         assert_eq!(hold_at(1_000.0), HOLD_AT);
         // 0.65 holds on a new site, not once the joined counts judge alone.
-        assert!(strength(0.65, 0.0) > 1.0);
-        assert!(strength(0.65, JOINED_LESSONS) < 1.0);
+        assert!(strength(0.65, 0.0, 0.0) > 1.0);
+        assert!(strength(0.65, JOINED_LESSONS, 0.0) < 1.0);
     }
 
     #[test]
-    fn only_a_trusted_site_makes_a_sure_reply_spam_on_the_classifier_alone() {
+    fn a_new_site_makes_a_sure_reply_spam_alone_only_when_the_prior_knows_its_kind() {
+        // Every feature known: the regression's certainty is evidence, as a trusted site's.
+        assert!((strength(SPAM_AT, 0.0, 1.0) - SPAM_WEIGHT).abs() < 1e-9);
+        assert_eq!(strength(1.0, 0.0, 1.0), SPAM_WEIGHT);
+        // Half familiar: a quarter of the way from 2.9 to the spam threshold.
+        let half = strength(1.0, 0.0, 0.5);
         assert!(
-            strength(1.0, 0.0) < 3.0,
+            half > strength(1.0, 0.0, 0.0) && half < SPAM_WEIGHT,
+            "{half}"
+        );
+        // Certain but with 24 of 33 features new, and two links (1.5): held, not spam.
+        assert!(strength(0.99, 0.0, 10.0 / 24.0) + 1.5 < SPAM_WEIGHT);
+        // Below 0.9 familiarity changes nothing: it holds as before.
+        assert_eq!(strength(0.8, 0.0, 1.0), strength(0.8, 0.0, 0.0));
+    }
+
+    #[test]
+    fn unfamiliar_text_is_not_read_as_spam_by_the_sum_of_small_weights() {
+        // Every word leans a little towards spam, as common words of YouTube spam do.
+        let common: Vec<u64> = (1..=20).collect();
+        let prior = Prior {
+            counts: LearnedStats::new(),
+            logistic: Logistic {
+                bias: 0.0,
+                weights: common.iter().map(|&f| (f, 0.25)).collect(),
+            },
+        };
+        // A short reply of known words: 20 × 0.25, sure spam, and every feature familiar.
+        let familiar = read(&prior, LearnedStats::empty(), &common);
+        assert!((familiar.p - sigmoid(5.0)).abs() < 1e-9, "{familiar:?}");
+        assert_eq!((familiar.unfamiliar, familiar.familiarity()), (0, 1.0));
+        // The same words in long prose with 90 more the prior never saw: their sum is
+        // discounted by sqrt(10 / 90), 0.84 instead of 0.99: a hold at most, never spam.
+        let prose: Vec<u64> = (1..=110).collect();
+        let unfamiliar = read(&prior, LearnedStats::empty(), &prose);
+        assert_eq!(unfamiliar.unfamiliar, 90);
+        assert!(
+            (unfamiliar.p - sigmoid(5.0 * (10.0f64 / 90.0).sqrt())).abs() < 1e-9,
+            "{unfamiliar:?}"
+        );
+        assert!(strength(unfamiliar.p, 0.0, unfamiliar.familiarity()) < 2.0);
+        // A trusted site's joined counts do not read the regression at all.
+        let mut learned = LearnedStats::new();
+        learned.learn(&[500], Label::Ham, JOINED_LESSONS as f32);
+        assert_eq!(read(&prior, &learned, &prose).p, 0.5);
+    }
+
+    #[test]
+    fn only_a_trusted_site_makes_an_unfamiliar_sure_reply_spam_on_the_classifier_alone() {
+        assert!(
+            strength(1.0, 0.0, 0.0) < 3.0,
             "a new site needs more than 2 from other rules"
         );
-        assert!(strength(1.0, TRUSTED_LESSONS / 2.0) < SPAM_WEIGHT);
-        assert!((strength(SPAM_AT, TRUSTED_LESSONS) - SPAM_WEIGHT).abs() < 1e-9);
-        assert_eq!(strength(1.0, 1_000.0), SPAM_WEIGHT);
-        assert!(strength(0.95, TRUSTED_LESSONS) < SPAM_WEIGHT);
-        assert!((strength(0.9, TRUSTED_LESSONS) - 2.0).abs() < 1e-9);
+        assert!(strength(1.0, TRUSTED_LESSONS / 2.0, 0.0) < SPAM_WEIGHT);
+        assert!((strength(SPAM_AT, TRUSTED_LESSONS, 0.0) - SPAM_WEIGHT).abs() < 1e-9);
+        assert_eq!(strength(1.0, 1_000.0, 0.0), SPAM_WEIGHT);
+        assert!(strength(0.95, TRUSTED_LESSONS, 0.0) < SPAM_WEIGHT);
+        assert!((strength(0.9, TRUSTED_LESSONS, 0.0) - 2.0).abs() < 1e-9);
     }
 }

@@ -49,6 +49,9 @@ fn parse_link(found: &str, span: (usize, usize)) -> Option<Link> {
     let parsed = if found.contains("://") {
         url::Url::parse(found).ok()
     } else {
+        if sentence_join(found) {
+            return None;
+        }
         url::Url::parse(&format!("http://{found}")).ok()
     }?;
     let (host, is_ip) = match parsed.host()? {
@@ -60,6 +63,22 @@ fn parse_link(found: &str, span: (usize, usize)) -> Option<Link> {
     // to a reader; the URL parser has already turned valid ones into `Ipv4`.
     let is_ip = is_ip || host.parse::<IpAddr>().is_ok();
     Some(Link { span, host, is_ip })
+}
+
+/// Whether a link found without a scheme is two sentences typed without a space between them
+/// ("the economy.It is", "technology.How do"), which a link finder reads as a host under the
+/// `.it` or `.how` domain: the last label of its host, as written, begins with a capital,
+/// while a reader who types a domain name types it as `.com`, and `www.` is always a link.
+/// Readers whose line breaks a host drops write this way all the time; counted as links,
+/// such replies were held for "2 links".
+fn sentence_join(found: &str) -> bool {
+    let host = found.split(['/', ':', '?', '#']).next().unwrap_or_default();
+    !host.to_ascii_lowercase().starts_with("www.")
+        && host
+            .rsplit('.')
+            .next()
+            .and_then(|label| label.chars().next())
+            .is_some_and(char::is_uppercase)
 }
 
 /// Whether `host` is `domain` or one of its subdomains.
@@ -225,6 +244,21 @@ mod tests {
     fn counts_links_with_and_without_scheme() {
         assert_eq!(count_links("see https://a.example and www.b.example"), 2);
         assert_eq!(count_links("no links here, just example text."), 0);
+    }
+
+    #[test]
+    fn two_sentences_without_a_space_are_not_a_link() {
+        // `.it` and `.how` are domains, but a capital after the dot starts a sentence.
+        assert_eq!(
+            count_links("Look at the economy.It is worse than the technology.How so?"),
+            0
+        );
+        // What a reader types as a domain still counts, however the name is written.
+        assert_eq!(
+            count_links("See Amazon.com, www.Example.It and https://news.example.It/x"),
+            3
+        );
+        assert_eq!(count_links("the economy.it is"), 1);
     }
 
     #[test]

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 pub use blocklists::IpRange;
 pub use classifier::{
-    FeatureMap, Label, LearnedStats, MARK_WEIGHT, PRIOR_SCALE, Prior, REVIEW_WEIGHT, features,
-    probability,
+    FeatureMap, Label, LearnedStats, MARK_WEIGHT, PRIOR_SCALE, Prior, REVIEW_WEIGHT, Reading,
+    features, probability, read,
 };
 pub use duplicates::{RecentReply, fingerprint};
 pub use facts::Facts;
@@ -134,8 +134,8 @@ rules! {
     "shape-short-link" => 1.0, "a link with hardly a word around it";
     "shape-script" => 1.0, "letters mostly outside the site's allowed scripts";
     "engagement-bait" => 1.5, "asks readers for likes or shares";
-    "self-promotion" => 1.5, "asks readers to subscribe to the writer or visit the writer's own channel or work";
-    "classifier" => 1.0, "the learned spam probability, from -0.5 (sure ham) to 2.9 (sure spam), or to 5 once the site taught 50 replies";
+    "self-promotion" => 1.5, "asks readers to subscribe to the writer or visit the writer's own channel or work; with a link, 10/3 of the weight (5): spam";
+    "classifier" => 1.0, "the learned spam probability, from -0.5 (sure ham) to 2.9 (sure spam), or to 5 once the site taught 50 replies or for a reply the prior knows nearly every feature of";
 }
 
 /// What a rule found: why, and how strongly (the rule's weight is multiplied by it).
@@ -441,7 +441,7 @@ mod tests {
                 .map_or(f64::NAN, |info| info.weight)
         };
         let surest_ham = (0..=50)
-            .map(|lessons| classifier::strength(0.0, f64::from(lessons)))
+            .map(|lessons| classifier::strength(0.0, f64::from(lessons), 1.0))
             .fold(f64::INFINITY, f64::min);
         assert!(weight("links") + surest_ham >= hold);
         assert!(weight("engagement-bait") + surest_ham >= hold);

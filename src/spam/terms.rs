@@ -75,6 +75,13 @@ impl Rule for EngagementBait {
 /// is news, "check out my video" is an advertisement.
 pub struct SelfPromotion;
 
+/// How much more [`SelfPromotion`] weighs when the reply links somewhere: an advertisement
+/// with its address is spam without anything learned, on blogs and news sites as on video
+/// sites, so 1.5 becomes 5, the default spam threshold. Two judged spam of the three YouTube
+/// files have both (their promotion mostly names a channel), and no ordinary reply of those
+/// files or of the news comments promotes its writer at all (docs/SPAM.md).
+const WITH_LINK: f64 = 10.0 / 3.0;
+
 /// Requests of [`SelfPromotion`], matched as whole words. Some requests are left out for the
 /// ordinary sentences they are part of: "follow me" alone ("they follow me home"), "sub me"
 /// ("the coach would not sub me in"), "like for like" (a comparison), and the `x4x` shorthands
@@ -189,8 +196,17 @@ impl Rule for SelfPromotion {
     }
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
-        Self::find(&input.text.words)
-            .map(|found| Finding::new(format!("promotes the writer: \"{found}\"")))
+        let found = Self::find(&input.text.words)?;
+        Some(match input.text.links.first() {
+            None => Finding::new(format!("promotes the writer: \"{found}\"")),
+            Some(link) => Finding::scaled(
+                WITH_LINK,
+                format!(
+                    "promotes the writer with a link to {}: \"{found}\"",
+                    link.host
+                ),
+            ),
+        })
     }
 }
 
@@ -339,6 +355,23 @@ mod tests {
                 "{body}"
             );
         }
+        // With a link it is an advertisement: spam on its own.
+        let linked = assess_with(
+            &reply("Check out my channel at https://videos.example/me for more"),
+            |_| {},
+        );
+        let reason = linked
+            .reasons
+            .iter()
+            .find(|reason| reason.rule == "self-promotion");
+        assert_eq!(
+            reason.map(|r| (r.weight, r.reason.as_str())),
+            Some((
+                5.0,
+                "promotes the writer with a link to videos.example: \"my channel\""
+            ))
+        );
+        assert_eq!(linked.verdict, Verdict::Spam);
         for body in [
             "My video of the flood shows the water reaching the bridge.",
             "More on my own blog, if you are curious.",

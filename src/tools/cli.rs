@@ -139,6 +139,11 @@ pub struct SpamEvalArgs {
     /// from (docs/SPAM.md).
     #[arg(long, conflicts_with = "write_prior")]
     pub built_in_prior: bool,
+    /// Also judge the replies of PATH (a CSV with a `CONTENT` column and, optionally,
+    /// `ARTICLE`), none of them spam, as a new site would: what it holds and sends to spam
+    /// are false alarms. For ../shared/data/news-comments; may be given more than once.
+    #[arg(long, value_name = "PATH")]
+    pub news_ham: Vec<PathBuf>,
     /// List every misjudged reply with its reasons.
     #[arg(long)]
     pub show_errors: bool,
@@ -342,7 +347,14 @@ fn spam_eval(args: SpamEvalArgs) -> Result<(), String> {
     };
     print!(
         "{}",
-        spam_eval::run(&files, protocol, prior, args.taught_share, args.show_errors)?
+        spam_eval::run(
+            &files,
+            &args.news_ham,
+            protocol,
+            prior,
+            args.taught_share,
+            args.show_errors
+        )?
     );
     Ok(())
 }

@@ -21,6 +21,9 @@ pub struct Labelled {
     /// The text as a host would send it: tags and entities turned into plain text.
     pub text: String,
     pub spam: bool,
+    /// The article it was posted under, where the file names one (`ARTICLE`); otherwise the
+    /// file is one article.
+    pub article: Option<String>,
 }
 
 /// A comment that passed validation, ready to replay.
@@ -112,6 +115,38 @@ pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, String> {
             date: field(date).to_owned(),
             text: plain_text(field(content)),
             spam,
+            article: None,
+        });
+    }
+    Ok(rows)
+}
+
+/// Reads a file of ordinary replies, none of them spam, such as a news site's reader comments:
+/// a `CONTENT` column and, where there is one, `ARTICLE`. Each row is its own reader (the files
+/// name no authors) and the rows are in the file's order.
+pub fn read_ordinary(path: &Path) -> Result<Vec<Labelled>, String> {
+    let shown = path.display();
+    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{shown}: {e}"))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("{shown}: {e}"))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let content = column("CONTENT").ok_or_else(|| format!("{shown}: no CONTENT column"))?;
+    let article = column("ARTICLE");
+    let mut rows = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("{shown}: {e}"))?;
+        rows.push(Labelled {
+            author: format!("reader {line}"),
+            date: format!("{line:09}"),
+            text: plain_text(record.get(content).unwrap_or_default()),
+            spam: false,
+            article: article.and_then(|i| record.get(i)).map(str::to_owned),
         });
     }
     Ok(rows)
@@ -191,7 +226,15 @@ fn decode_entities(text: &str) -> String {
 /// Reads a labelled file, in chronological order, and validates each of its comments as the
 /// reply a host would submit for it.
 pub(super) fn load(path: &Path) -> Result<Dataset, String> {
-    let mut rows = read_labelled(path)?;
+    prepare(path, read_labelled(path)?)
+}
+
+/// Reads a file of ordinary replies ([`read_ordinary`]) as [`load`] reads a labelled one.
+pub(super) fn load_ordinary(path: &Path) -> Result<Dataset, String> {
+    prepare(path, read_ordinary(path)?)
+}
+
+fn prepare(path: &Path, mut rows: Vec<Labelled>) -> Result<Dataset, String> {
     // ISO dates sort as text; a stable sort keeps the file's order for equal times.
     rows.sort_by(|a, b| a.date.cmp(&b.date));
     let name = path.file_name().map_or_else(
@@ -206,8 +249,13 @@ pub(super) fn load(path: &Path) -> Result<Dataset, String> {
     for row in rows {
         let author_id = hash_bytes(0, row.author.as_bytes());
         let email = format!("reader-{author_id:016x}@example.com");
+        // An article's title as a host's key for it: the same title, the same article.
+        let key = row
+            .article
+            .as_ref()
+            .map(|title| format!("article-{:016x}", hash_bytes(0, title.as_bytes())));
         let raw = RawReply {
-            article: &article,
+            article: key.as_deref().unwrap_or(&article),
             author_name: &row.author,
             author_email: &email,
             body: &row.text,

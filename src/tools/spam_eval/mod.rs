@@ -22,7 +22,8 @@ use std::{
 };
 
 pub use corpus::{
-    DEFAULT_DIR, Labelled, default_files, plain_text, read_labelled, untaught_defaults,
+    DEFAULT_DIR, Labelled, default_files, plain_text, read_labelled, read_ordinary,
+    untaught_defaults,
 };
 pub use outcome::Outcome;
 
@@ -30,7 +31,7 @@ use crate::{
     domain::CommentStatus,
     spam::{Assessor, Label, LearnedStats, MARK_WEIGHT, Policy},
 };
-use corpus::{Dataset, load};
+use corpus::{Dataset, load, load_ordinary};
 use replay::{Judged, Records, replay, train};
 use report::section;
 
@@ -58,16 +59,24 @@ pub enum PriorSource {
 }
 
 /// Runs the protocols over `files` and returns the report; the learning protocol teaches the
-/// chronologically first `taught_share` of each class. With `show_errors` it lists every
-/// misjudged reply with its reasons.
+/// chronologically first `taught_share` of each class. Each of `ordinary` (files of replies
+/// none of which is spam, such as a news site's reader comments) is then judged as a new site
+/// would judge it, with a prior made from every labelled file (or the built-in one): what it
+/// holds and sends to spam are false alarms only. With `show_errors` it lists every misjudged
+/// reply with its reasons.
 pub fn run(
     files: &[PathBuf],
+    ordinary: &[PathBuf],
     protocol: Protocol,
     prior: PriorSource,
     taught_share: f64,
     show_errors: bool,
 ) -> Result<String, String> {
     let datasets: Vec<Dataset> = files.iter().map(|f| load(f)).collect::<Result<_, _>>()?;
+    let ordinary: Vec<Dataset> = ordinary
+        .iter()
+        .map(|f| load_ordinary(f))
+        .collect::<Result<_, _>>()?;
     let also: Vec<Dataset> = match &prior {
         PriorSource::OtherFiles { also } => {
             also.iter().map(|f| load(f)).collect::<Result<_, _>>()?
@@ -188,6 +197,41 @@ pub fn run(
             section(&mut report, "learning", &learning_pooled);
         }
     }
+    if !ordinary.is_empty() {
+        // A new site of another kind: nothing of these files is taught, and the prior knows
+        // every labelled file, as the built-in one does.
+        let (assessor, prior_from) = match prior {
+            PriorSource::OtherFiles { .. } => {
+                let all: Vec<&Dataset> = datasets.iter().chain(&also).collect();
+                let (trained, _, _) = train(&all);
+                let from = format!("prior from {} labelled file(s)", all.len());
+                (Assessor::with_prior(trained), from)
+            }
+            PriorSource::BuiltIn => (Assessor::default(), "the built-in prior".to_owned()),
+        };
+        for data in &ordinary {
+            let _ = writeln!(
+                report,
+                "\n== {} ({} ordinary replies, none spam, {} refused by validation; {prior_from})",
+                data.name,
+                data.comments.len(),
+                data.refused,
+            );
+            let all: Vec<usize> = (0..data.comments.len()).collect();
+            let mut errors = String::new();
+            let replayed = replay(
+                &assessor,
+                data,
+                &all,
+                &HashSet::new(),
+                LearnedStats::empty(),
+                Records::default(),
+                show_errors.then_some(&mut errors),
+            );
+            section(&mut report, "cold, ordinary replies", &replayed);
+            report.push_str(&errors);
+        }
+    }
     Ok(report)
 }
 
@@ -245,6 +289,7 @@ mod tests {
     fn cold_report(files: &[PathBuf]) -> Result<String, String> {
         run(
             files,
+            &[],
             Protocol::Cold,
             PriorSource::BuiltIn,
             TAUGHT_SHARE,
@@ -304,7 +349,7 @@ mod tests {
         )?;
         let files = [file.path().to_path_buf()];
         let alone = PriorSource::OtherFiles { also: Vec::new() };
-        let other_files = run(&files, Protocol::Cold, alone, TAUGHT_SHARE, false)?;
+        let other_files = run(&files, &[], Protocol::Cold, alone, TAUGHT_SHARE, false)?;
         assert!(
             other_files.contains("prior from 0 other file(s)"),
             "{other_files}"
@@ -370,6 +415,7 @@ mod tests {
         let learning = |share| {
             run(
                 &files,
+                &[],
                 Protocol::Learning,
                 PriorSource::BuiltIn,
                 share,
@@ -386,6 +432,65 @@ mod tests {
             first.contains("learning, taught 4 (2 spam, 2 ham): judged 16 (8 spam, 8 ham)"),
             "{first}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn ordinary_replies_are_judged_as_a_new_site_and_their_false_alarms_counted()
+    -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let labelled = dir.path().join("video.csv");
+        write_labelled(
+            &labelled,
+            &[
+                ("Lovely song", false),
+                ("please subscribe to my channel for more videos", true),
+            ],
+        )?;
+        let news = dir.path().join("news.csv");
+        std::fs::write(
+            &news,
+            "ARTICLE,CONTENT,TOXICITY\n\
+             The budget,\"The minutes of the council meeting are online now.\",no\n\
+             The budget,Thanks for the clear account of the vote.,no\n\
+             The bridge,\"Subscribe to my channel, check out my new video!!\",no\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let report = run(
+            &[labelled],
+            std::slice::from_ref(&news),
+            Protocol::Cold,
+            PriorSource::BuiltIn,
+            TAUGHT_SHARE,
+            false,
+        )?;
+        let (_, ordinary) = report
+            .split_once("== news.csv (3 ordinary replies, none spam, 0 refused by validation")
+            .ok_or(report.clone())?;
+        assert!(
+            ordinary.contains("-- cold, ordinary replies: judged 3 (0 spam, 3 ham)"),
+            "{report}"
+        );
+        // The self-promotion is sent to spam: one false alarm in three, and the classifier,
+        // sure of it, decided that.
+        assert!(
+            ordinary.contains("ham approved 66.7%, held 0.0%, binned 33.3%"),
+            "{report}"
+        );
+        assert!(
+            ordinary.contains("self-promotion 0/1 0/0, classifier 0/1 0/1"),
+            "{report}"
+        );
+        // The labelled file's own section reports its spam by status too.
+        assert!(
+            report.contains("spam approved 0.0%, held 0.0%, binned 100.0%"),
+            "{report}"
+        );
+        let rows = read_ordinary(&news)?;
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|row| !row.spam));
+        assert_eq!(rows[2].article.as_deref(), Some("The bridge"));
+        assert_ne!(rows[0].author, rows[1].author, "each row is its own reader");
         Ok(())
     }
 

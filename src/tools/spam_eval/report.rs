@@ -63,6 +63,23 @@ pub(super) fn section(report: &mut String, protocol: &str, judged: &Judged) {
         spam_low * 100.0,
         spam_high * 100.0
     );
+    // Each class's shares by status: the spam "binned", sent straight to the spam queue, is
+    // what no moderator has to look at; the ham held or binned is what readers miss.
+    let share = |row: [usize; 3], column: usize| ratio(row[column], row.iter().sum()) * 100.0;
+    let (held_low, held_high) = wilson(outcome.ham[1] + outcome.ham[2], ham);
+    let _ = writeln!(
+        report,
+        "   spam approved {:.1}%, held {:.1}%, binned {:.1}%   ham approved {:.1}%, held {:.1}%, binned {:.1}% \
+         (not approved {:.1} to {:.1})",
+        share(outcome.spam, 0),
+        share(outcome.spam, 1),
+        share(outcome.spam, 2),
+        share(outcome.ham, 0),
+        share(outcome.ham, 1),
+        share(outcome.ham, 2),
+        held_low * 100.0,
+        held_high * 100.0,
+    );
     let _ = writeln!(
         report,
         "   rules that pushed the score their way, then those that decided the verdict (judged spam/ham):"
