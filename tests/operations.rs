@@ -189,13 +189,45 @@ async fn more_metrics_connections_than_the_bound_wait_until_others_go_away() {
         .expect("shuts down in time");
 }
 
+/// The services a server's reflection lists, asked on one protocol (`v1` or `v1alpha`, whose
+/// generated types differ but whose messages are the same).
+macro_rules! listed_services {
+    ($protocol:ident, $channel:expr) => {{
+        use futures_util::StreamExt;
+        use tonic_reflection::pb::$protocol;
+        let mut client = $protocol::server_reflection_client::ServerReflectionClient::new($channel);
+        let request = $protocol::ServerReflectionRequest {
+            message_request: Some(
+                $protocol::server_reflection_request::MessageRequest::ListServices(String::new()),
+            ),
+            ..Default::default()
+        };
+        let answer = client
+            .server_reflection_info(futures_util::stream::iter([request]))
+            .await
+            .expect(concat!(stringify!($protocol), " answers"))
+            .into_inner()
+            .next()
+            .await
+            .expect("an answer")
+            .expect("ok");
+        match answer.message_response {
+            Some($protocol::server_reflection_response::MessageResponse::ListServicesResponse(
+                listed,
+            )) => listed
+                .service
+                .into_iter()
+                .map(|s| s.name)
+                .collect::<Vec<String>>(),
+            other => panic!("not a list: {other:?}"),
+        }
+    }};
+}
+
 /// Server reflection lists every service, on the current protocol (`v1`) and on the older one
 /// (`v1alpha`) that grpcui, older grpcurl and Postman builds still ask for.
 #[tokio::test]
 async fn reflection_lists_the_services_on_both_protocols() {
-    use futures_util::StreamExt;
-    use tonic_reflection::pb::{v1, v1alpha};
-
     let h = Harness::new(Backend::Sqlite).await;
     let channel = tonic::transport::Channel::from_shared(h.endpoint())
         .expect("endpoint")
@@ -208,56 +240,15 @@ async fn reflection_lists_the_services_on_both_protocols() {
         "replyguard.v1.Integrations",
         "grpc.health.v1.Health",
     ];
-
-    let mut current = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
-    let request = v1::ServerReflectionRequest {
-        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
-            String::new(),
-        )),
-        ..Default::default()
-    };
-    let mut answers = current
-        .server_reflection_info(futures_util::stream::iter([request]))
-        .await
-        .expect("v1 answers")
-        .into_inner();
-    let answer = answers.next().await.expect("an answer").expect("ok");
-    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(listed)) =
-        answer.message_response
-    else {
-        panic!("not a list: {answer:?}");
-    };
-    let names: Vec<String> = listed.service.into_iter().map(|s| s.name).collect();
-    for name in wanted {
-        assert!(
-            names.iter().any(|n| n == name),
-            "v1 lacks {name}: {names:?}"
-        );
-    }
-
-    let mut older = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
-    let request = v1alpha::ServerReflectionRequest {
-        message_request: Some(
-            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
-        ),
-        ..Default::default()
-    };
-    let mut answers = older
-        .server_reflection_info(futures_util::stream::iter([request]))
-        .await
-        .expect("v1alpha answers")
-        .into_inner();
-    let answer = answers.next().await.expect("an answer").expect("ok");
-    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(listed)) =
-        answer.message_response
-    else {
-        panic!("not a list: {answer:?}");
-    };
-    let names: Vec<String> = listed.service.into_iter().map(|s| s.name).collect();
-    for name in wanted {
-        assert!(
-            names.iter().any(|n| n == name),
-            "v1alpha lacks {name}: {names:?}"
-        );
+    for (protocol, names) in [
+        ("v1", listed_services!(v1, channel.clone())),
+        ("v1alpha", listed_services!(v1alpha, channel.clone())),
+    ] {
+        for name in wanted {
+            assert!(
+                names.iter().any(|n| n == name),
+                "{protocol} lacks {name}: {names:?}"
+            );
+        }
     }
 }
