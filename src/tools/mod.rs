@@ -1,12 +1,13 @@
 //! The operator's tools: the `replyguard` command line and what its commands do beside serving,
-//! such as issuing tokens, rotating the key, seeding a site, load-testing a server and
-//! measuring the spam rules.
+//! such as issuing tokens, rotating the key, seeding a site, load-testing a server,
+//! measuring the spam rules and fuzzing what a request reaches.
 //!
 //! A tool may use any part of the library, the server included (`serve` starts it); nothing in
 //! the library uses a tool.
 
 pub mod bench;
 pub mod cli;
+pub mod fuzz;
 pub mod rotation;
 pub mod seed;
 pub mod spam_eval;
