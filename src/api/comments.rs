@@ -42,6 +42,28 @@ impl CommentsApi {
     }
 }
 
+/// The reply a `SubmitComment` request carries, a missing author, client or form read as
+/// empty fields.
+pub(super) fn raw_reply(req: &proto::SubmitCommentRequest) -> RawReply<'_> {
+    let author = req.author.as_ref();
+    let client = req.client.as_ref();
+    let form = req.form.as_ref();
+    RawReply {
+        article: &req.article,
+        parent_id: &req.parent_id,
+        author_name: author.map_or("", |a| &a.name),
+        author_email: author.map_or("", |a| &a.email),
+        author_website: author.map_or("", |a| &a.website),
+        body: &req.body,
+        ip: client.map_or("", |c| &c.ip),
+        user_agent: client.map_or("", |c| &c.user_agent),
+        referrer: client.map_or("", |c| &c.referrer),
+        form_token: form.map_or("", |f| &f.token),
+        honeypot: form.map_or("", |f| &f.honeypot),
+        idempotency_key: &req.idempotency_key,
+    }
+}
+
 #[tonic::async_trait]
 impl Comments for CommentsApi {
     async fn submit_comment(
@@ -51,26 +73,9 @@ impl Comments for CommentsApi {
         let credential = caller(&request)?;
         let site = host_site(self.store.as_ref(), &credential).await?;
         let req = request.into_inner();
-        let author = req.author.unwrap_or_default();
-        let client = req.client.unwrap_or_default();
-        let form = req.form.unwrap_or_default();
-        let raw = RawReply {
-            article: &req.article,
-            parent_id: &req.parent_id,
-            author_name: &author.name,
-            author_email: &author.email,
-            author_website: &author.website,
-            body: &req.body,
-            ip: &client.ip,
-            user_agent: &client.user_agent,
-            referrer: &client.referrer,
-            form_token: &form.token,
-            honeypot: &form.honeypot,
-            idempotency_key: &req.idempotency_key,
-        };
         let stored = self
             .submitter
-            .submit(&site, &raw, &credential.prefix)
+            .submit(&site, &raw_reply(&req), &credential.prefix)
             .await?;
         Ok(Response::new(proto::SubmitCommentResponse {
             status: status(stored.status).into(),

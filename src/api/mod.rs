@@ -9,6 +9,7 @@ mod comments;
 mod convert;
 mod error;
 mod fields;
+pub(crate) mod fuzzing;
 pub mod guard;
 mod integrations;
 mod moderation;

@@ -33,6 +33,7 @@ use crate::{
     moderation::Moderator,
     privacy::Vault,
     proto::{self, moderation_server::Moderation},
+    spam::Policy,
     store::{Credential, ListingEvent, ListingEvents, Site, Store},
 };
 
@@ -392,22 +393,18 @@ impl Moderation for ModerationApi {
         let site = self
             .moderator
             .update_policy(site.id, &credential.prefix, &mut |stored| {
-                let (updated, merge_errors) = merge_policy(stored, update.clone());
-                bad = merge_errors;
-                bad.extend(
-                    updated
-                        .validate()
-                        .into_iter()
-                        .map(|(field, description)| (format!("policy.{field}"), description)),
-                );
-                // Nothing is stored when a field is bad, or when nothing changes (and then
-                // nothing is audited either).
-                let fields = updated.changes_from(stored);
-                if !bad.is_empty() || fields.is_empty() {
-                    return None;
+                bad.clear();
+                match updated_policy(stored, update.clone()) {
+                    Ok(Some((updated, fields))) => {
+                        changed.clone_from(&fields);
+                        Some((updated, fields))
+                    }
+                    Ok(None) => None,
+                    Err(errors) => {
+                        bad = errors;
+                        None
+                    }
                 }
-                changed = fields.join(", ");
-                Some((updated, changed.clone()))
             })
             .await?;
         if !bad.is_empty() {
@@ -661,6 +658,27 @@ impl Moderation for ModerationApi {
             next_page_token,
         }))
     }
+}
+
+/// What [`updated_policy`] makes of an update.
+pub(super) type PolicyUpdate = Result<Option<(Policy, String)>, Vec<(String, String)>>;
+
+/// `update` merged into the `stored` policy and checked: the policy to store with the fields
+/// it changes, joined for the log and the audit row; `None` when it changes nothing (and then
+/// nothing is stored or audited); or every bad field, when nothing may be stored.
+pub(super) fn updated_policy(stored: &Policy, update: proto::Policy) -> PolicyUpdate {
+    let (updated, mut bad) = merge_policy(stored, update);
+    bad.extend(
+        updated
+            .validate()
+            .into_iter()
+            .map(|(field, description)| (format!("policy.{field}"), description)),
+    );
+    if !bad.is_empty() {
+        return Err(bad);
+    }
+    let fields = updated.changes_from(stored);
+    Ok((!fields.is_empty()).then(|| (updated, fields.join(", "))))
 }
 
 impl ModerationApi {

@@ -123,11 +123,19 @@ pub fn decode_closed(token: &str) -> Result<Option<String>, Status> {
     })
 }
 
+/// Longer than any token a listing makes: a thread's 16 levels of ids, or a blocked domain or
+/// a closed article's key with their tags, in base64.
+const MAX_TOKEN_CHARS: usize = 1_024;
+
 /// A token's cursor: none for an empty token (the first page), else what `parse` makes of the
-/// decoded bytes; a token it makes nothing of is the client's error.
+/// decoded bytes; a token it makes nothing of is the client's error, and so is one longer
+/// than any listing makes, refused before it is decoded.
 fn decode<T>(token: &str, parse: impl FnOnce(Vec<u8>) -> Option<T>) -> Result<Option<T>, Status> {
     if token.is_empty() {
         return Ok(None);
+    }
+    if token.len() > MAX_TOKEN_CHARS {
+        return Err(not_a_token());
     }
     URL_SAFE_NO_PAD
         .decode(token)
@@ -202,6 +210,26 @@ mod tests {
             assert!(decode_queue(token).is_err(), "{token}");
             assert!(decode_audit(token).is_err(), "{token}");
         }
+    }
+
+    #[test]
+    fn the_deepest_threads_token_is_read_and_a_longer_token_refused_unread() {
+        let ids: Vec<CommentId> = (0..=crate::submission::MAX_DEPTH)
+            .map(|_| CommentId::new())
+            .collect();
+        let path: Vec<String> = ids.iter().map(|id| id.0.simple().to_string()).collect();
+        let cursor = ThreadCursor {
+            root: ids[0],
+            path: path.join("."),
+        };
+        let token = encode_thread(ThreadOrder::OldestFirst, &cursor);
+        assert_eq!(
+            decode_thread(ThreadOrder::OldestFirst, &token).ok(),
+            Some(Some(cursor))
+        );
+        // Well formed, but longer than any listing makes.
+        let long = encode_closed(&"a".repeat(MAX_TOKEN_CHARS));
+        assert!(decode_closed(&long).is_err());
     }
 
     #[test]

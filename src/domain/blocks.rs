@@ -162,18 +162,36 @@ impl fmt::Display for Blocked {
 /// A domain name in lowercase ASCII, from a domain, `@domain` or a URL; `None`
 /// for an address, a bare word or anything that is not a host.
 fn domain(text: &str) -> Option<String> {
+    // Refused from its length before the URL and IDNA parsers read it: no domain, nor a URL
+    // naming one, is this long.
+    if text.len() > MAX_SENT_DOMAIN_BYTES {
+        return None;
+    }
     let text = text.trim();
     let host = if text.contains("://") {
         url::Url::parse(text).ok()?.host_str()?.to_owned()
     } else {
         text.trim_start_matches('@').to_owned()
     };
-    let host = host.trim_start_matches('.').trim_end_matches('.');
-    match url::Host::parse(host).ok()? {
-        url::Host::Domain(domain) if domain.contains('.') => Some(domain),
+    let parse = |host: &str| match url::Host::parse(host.trim_matches('.')).ok()? {
+        url::Host::Domain(domain) => Some(domain),
         _ => None,
-    }
+    };
+    // IDNA maps some characters to a dot (`。`), so the name it makes may end in one: it is
+    // trimmed and read again, and kept only in the form that reads back as itself.
+    let domain = parse(&host)?;
+    let domain = domain.trim_matches('.');
+    let again = parse(domain)?;
+    // DNS names no longer domain; a longer one would also make a blocklist page token
+    // longer than any the listing reads back.
+    (again == domain && again.contains('.') && again.len() <= MAX_DOMAIN_BYTES).then_some(again)
 }
+
+/// The longest value a domain is read from: a URL as long as browsers keep, around it.
+const MAX_SENT_DOMAIN_BYTES: usize = 2_048;
+
+/// The longest domain name DNS allows (RFC 1035), as `policy`'s domains are checked too.
+const MAX_DOMAIN_BYTES: usize = 253;
 
 impl BlockSubject<'_> {
     /// Every entry that matches this subject ([`Blocked::matches`]): its author, its address,
@@ -308,6 +326,58 @@ mod tests {
             (BlockKind::Author, "jane@example.com"),
         ] {
             assert!(Blocked::parse(kind, value).is_err(), "{kind} {value:?}");
+        }
+    }
+
+    /// IDNA maps some characters to a dot (`。`), so a name can end in one after the dots
+    /// were trimmed; the stored value must read back as the same entry, or `unblock` with
+    /// the value `blocks` shows finds nothing and a blocklist page token stops there.
+    #[test]
+    fn a_stored_domain_reads_back_as_itself() {
+        for value in [
+            "a.a.a.a.a.a\u{3002}",
+            "\u{3002}b.c.example",
+            "example.com\u{ff0e}",
+            "\u{fb03}\u{3002}",
+            "\"\u{3002}",
+        ] {
+            for kind in [BlockKind::EmailDomain, BlockKind::WebsiteDomain] {
+                if let Ok(entry) = Blocked::parse(kind, value) {
+                    assert_eq!(
+                        Blocked::parse(kind, &entry.value()),
+                        Ok(entry.clone()),
+                        "{value:?}"
+                    );
+                    assert!(!entry.value().ends_with('.') && !entry.value().starts_with('.'));
+                }
+            }
+        }
+    }
+
+    /// A URL names its domain, but one far longer than any URL is refused from its length,
+    /// before it is parsed.
+    #[test]
+    fn a_domain_sent_far_past_any_url_is_refused_unread() {
+        let url = "https://spam.example/";
+        assert!(Blocked::parse(BlockKind::WebsiteDomain, url).is_ok());
+        let long = format!("{url}{}", "a".repeat(3 * 1024 * 1024));
+        assert_eq!(
+            Blocked::parse(BlockKind::WebsiteDomain, &long),
+            Err("must be a domain name such as example.com")
+        );
+    }
+
+    #[test]
+    fn a_domain_longer_than_dns_allows_is_refused() {
+        let fits = format!("{}example", "a.".repeat(123));
+        assert_eq!(fits.len(), 253);
+        assert!(Blocked::parse(BlockKind::WebsiteDomain, &fits).is_ok());
+        let longer = format!("a{fits}");
+        for kind in [BlockKind::EmailDomain, BlockKind::WebsiteDomain] {
+            assert_eq!(
+                Blocked::parse(kind, &longer),
+                Err("must be a domain name such as example.com")
+            );
         }
     }
 

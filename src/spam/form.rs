@@ -24,7 +24,8 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(2 * 24 * 60 * 60);
 const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 const VERSION: u8 = 1;
-const NONCE_LEN: usize = 16;
+/// The bytes of a token's nonce, which the pipeline records to tell a reused token.
+pub const NONCE_LEN: usize = 16;
 /// Each tag is an HMAC-SHA256 cut to 128 bits: enough against forgery, short enough for a URL.
 const TAG_LEN: usize = 16;
 const SIGNED_LEN: usize = 1 + 8 + NONCE_LEN;

@@ -1,6 +1,6 @@
 //! The operator's commands of the `replyguard` binary: serve, migrate,
-//! sites and tokens, which talk to the database directly, and `spam-eval`,
-//! which only reads labelled files.
+//! sites and tokens, which talk to the database directly, `spam-eval`,
+//! which only reads labelled files, and `fuzz`, which reads nothing.
 //!
 //! Tokens are printed once, here, and stored only as digests. Issuing and
 //! revoking one leaves an audit row on each of its sites, by `operator`.
@@ -11,6 +11,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, parser
 
 use super::{
     bench::{self, BenchArgs, BenchOutput},
+    fuzz::{self, Family},
     listing::{self, ListOutput},
     rotation::{self, KeyArgs, RotateArgs},
     seed::{self, SeedArgs},
@@ -119,6 +120,34 @@ pub enum Command {
     },
     /// Print the manual page (roff): `replyguard man > replyguard.1`.
     Man,
+    /// Run generated inputs through request decoding, validation, masking, page tokens,
+    /// policy updates and the assessment; print each family's panics and slowest input.
+    Fuzz(FuzzArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FuzzArgs {
+    /// The families to run, one after another; all of them by default.
+    #[arg(value_enum)]
+    pub families: Vec<Family>,
+    /// Inputs per family.
+    #[arg(long, default_value_t = 100_000)]
+    pub inputs: u64,
+    /// The seed the inputs are made from: the same seed makes the same inputs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run only this case (as a report names it), printing its input first.
+    #[arg(long, value_name = "N", conflicts_with = "inputs")]
+    pub case: Option<u64>,
+    /// Fail when a family's slowest input took longer than this many milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub max_ms: Option<f64>,
+    /// Where inputs that panicked are written.
+    #[arg(long, value_name = "DIR", default_value = "fuzz-crashes")]
+    pub crash_dir: PathBuf,
+    /// Threads sharing each family's cases.
+    #[arg(long, default_value_t = 1)]
+    pub threads: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -309,6 +338,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Bench(args) => bench(&args).await,
         Command::Seed(args) => seed(&args).await,
         Command::SpamEval(args) => spam_eval(args),
+        Command::Fuzz(args) => run_fuzz(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -316,6 +346,46 @@ pub async fn run(cli: Cli) -> ExitCode {
             eprintln!("replyguard: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn run_fuzz(args: &FuzzArgs) -> Result<(), String> {
+    let families = if args.families.is_empty() {
+        Family::ALL.to_vec()
+    } else {
+        args.families.clone()
+    };
+    let options = fuzz::Options {
+        inputs: if args.case.is_some() { 1 } else { args.inputs },
+        seed: args.seed,
+        first_case: args.case.unwrap_or(0),
+        crash_dir: Some(args.crash_dir.clone()),
+        threads: args.threads,
+    };
+    let mut failures = Vec::new();
+    for family in families {
+        if let Some(case) = args.case {
+            println!("{}", fuzz::describe_case(family, args.seed, case));
+        }
+        let report = fuzz::run(family, &options);
+        println!("{report}");
+        if report.panics > 0 {
+            failures.push(format!("{}: {} panics", family.name(), report.panics));
+        }
+        if let (Some(max), Some(slowest)) = (args.max_ms, &report.slowest)
+            && slowest.time.as_secs_f64() * 1e3 > max
+        {
+            failures.push(format!(
+                "{}: an input took {:.3} ms, over {max} ms",
+                family.name(),
+                slowest.time.as_secs_f64() * 1e3
+            ));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
     }
 }
 

@@ -1,12 +1,14 @@
 //! The operator's tools: the `replyguard` command line and what its commands do beside serving,
 //! such as issuing tokens, rotating the key, seeding a site, load-testing a server,
-//! measuring the spam rules, and shell completions and manual pages for both binaries.
+//! measuring the spam rules, fuzzing what a request reaches, and shell completions and
+//! manual pages for both binaries.
 //!
 //! A tool may use any part of the library, the server included (`serve` starts it); nothing in
 //! the library uses a tool.
 
 pub mod bench;
 pub mod cli;
+pub mod fuzz;
 pub mod listing;
 pub mod rotation;
 pub mod seed;

@@ -1,7 +1,7 @@
 //! The text of a reply: line breaks made `\n`, no other control characters, and a length
 //! that fits every backend.
 
-use super::checks::{at_most_chars, required};
+use super::checks::{at_most_chars, required, sent_within_chars};
 
 /// The text of a reply, with line breaks as `\n`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +13,7 @@ impl CommentBody {
     pub const MAX_BYTES: usize = 65_525;
 
     pub fn parse(raw: &str) -> Result<CommentBody, String> {
+        sent_within_chars(raw, Self::MAX_CHARS)?;
         let body = required(&raw.replace("\r\n", "\n").replace('\r', "\n"))?;
         if body
             .chars()

@@ -22,6 +22,20 @@ pub(super) fn required(raw: &str) -> Result<String, String> {
     }
 }
 
+/// Refuses, from its length alone, a field sent with more than `max` characters for certain:
+/// more than four bytes for each of them, which no character takes. Called on the field as
+/// sent, before trimming and NFC, whose cost grows with it; what passes is short enough to
+/// normalise, and is counted again as it is kept.
+pub(super) fn sent_within_chars(raw: &str, max: usize) -> Result<(), String> {
+    if raw.len() > max.saturating_mul(4) {
+        Err(format!("must be at most {max} characters"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses a field longer than `max` bytes. A field limited in bytes is checked with it as
+/// sent, before trimming and NFC, and again as it is kept.
 pub(super) fn at_most_bytes(text: &str, max: usize) -> Result<(), String> {
     if text.len() > max {
         Err(format!("must be at most {max} bytes"))

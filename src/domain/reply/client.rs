@@ -43,6 +43,9 @@ impl FormInfo {
 /// address or phone number masked (a referrer can carry `?email=`, a crawler's agent its owner's
 /// address), and cut to `max` bytes.
 pub(super) fn client_detail(raw: &str, max: usize) -> Option<String> {
+    // Only the start of a long value is read: the cleaning and masking below cost what they
+    // read, and what they keep is cut to `max` anyway.
+    let raw = truncate(raw, max.saturating_mul(4));
     let text: String = raw.chars().filter(|c| !c.is_control()).collect();
     non_empty(truncate(&privacy::mask_contacts(text.trim()), max))
 }
@@ -70,6 +73,19 @@ mod tests {
         testing::{good, only_violation},
         validate,
     };
+
+    /// A detail far longer than is kept is cut before it is cleaned and masked: what lies past
+    /// four times the kept length is never read, even when cleaning would have brought it in.
+    #[test]
+    fn a_client_detail_is_read_only_as_far_as_it_could_be_kept() {
+        let controls = "\u{1}".repeat(3 * 1024 * 1024);
+        let agent = format!("{controls}Mozilla/5.0");
+        assert_eq!(super::client_detail(&agent, 512), None);
+        assert_eq!(
+            super::client_detail(&format!("\u{1}\u{1}{}", "Mozilla/5.0"), 512).as_deref(),
+            Some("Mozilla/5.0")
+        );
+    }
 
     #[test]
     fn a_client_ip_must_be_an_ip_address() {

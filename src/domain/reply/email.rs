@@ -19,6 +19,7 @@ impl Email {
     pub const MAX_BYTES: usize = 254;
 
     pub fn parse(raw: &str) -> Result<Email, String> {
+        at_most_bytes(raw, Self::MAX_BYTES)?;
         let text = required(raw)?;
         at_most_bytes(&text, Self::MAX_BYTES)?;
         let options = email_address::Options::default()

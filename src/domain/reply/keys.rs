@@ -10,6 +10,7 @@ impl ArticleKey {
     pub const MAX_BYTES: usize = 200;
 
     pub fn parse(raw: &str) -> Result<ArticleKey, String> {
+        at_most_bytes(raw, Self::MAX_BYTES)?;
         let key = required(raw)?;
         at_most_bytes(&key, Self::MAX_BYTES)?;
         no_control_chars(&key)?;
@@ -29,6 +30,7 @@ impl IdempotencyKey {
     pub const MAX_BYTES: usize = 128;
 
     pub fn parse(raw: &str) -> Result<IdempotencyKey, String> {
+        at_most_bytes(raw, Self::MAX_BYTES)?;
         let key = required(raw)?;
         at_most_bytes(&key, Self::MAX_BYTES)?;
         if !key.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {

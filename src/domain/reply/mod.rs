@@ -315,6 +315,50 @@ mod tests {
         Ok(())
     }
 
+    /// Trimming would leave each of these fields short; a field sent far past its limit is
+    /// refused from its length, before that work, with the limit's usual description.
+    #[test]
+    fn fields_sent_far_past_their_limits_are_refused_by_size_before_trimming() {
+        let pad = " ".repeat(3 * 1024 * 1024);
+        let article = format!("story{pad}");
+        let name = format!("Jane{pad}");
+        let email = format!("jane@example.com{pad}");
+        let website = format!("https://jane.example.com/{pad}");
+        let body = format!("Nice article.{pad}");
+        let key = format!("req-42{pad}");
+        let found = violations(&RawReply {
+            article: &article,
+            author_name: &name,
+            author_email: &email,
+            author_website: &website,
+            body: &body,
+            idempotency_key: &key,
+            ..good()
+        });
+        let expected = [
+            ("article", "must be at most 200 bytes"),
+            ("author.name", "must be at most 100 characters"),
+            ("author.email", "must be at most 254 bytes"),
+            ("author.website", "must be at most 200 bytes"),
+            ("body", "must be at most 10000 characters"),
+            ("idempotency_key", "must be at most 128 bytes"),
+        ];
+        let expected: Vec<_> = expected
+            .into_iter()
+            .map(|(field, description)| (field, description.to_owned()))
+            .collect();
+        assert_eq!(found, expected);
+        // Within the room a limit leaves, surrounding spaces are trimmed as before.
+        let padded = format!("  Jane{}", &pad[..300]);
+        assert!(
+            validate(&RawReply {
+                author_name: &padded,
+                ..good()
+            })
+            .is_ok()
+        );
+    }
+
     #[test]
     fn a_parent_id_must_be_a_comment_id() {
         assert_eq!(

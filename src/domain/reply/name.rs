@@ -1,7 +1,7 @@
 //! The name an author signs with: shown to every reader, so it must look like what it is and
 //! carry no contact details.
 
-use super::checks::{at_most_chars, no_control_chars, required};
+use super::checks::{at_most_chars, no_control_chars, required, sent_within_chars};
 use crate::privacy;
 
 /// The name an author signs with, shown to every reader.
@@ -13,6 +13,7 @@ impl AuthorName {
     pub const MAX_CHARS: usize = 100;
 
     pub fn parse(raw: &str) -> Result<AuthorName, String> {
+        sent_within_chars(raw, Self::MAX_CHARS)?;
         let name = balance_bidi(&required(raw)?)?;
         at_most_chars(&name, Self::MAX_CHARS)?;
         no_control_chars(&name)?;

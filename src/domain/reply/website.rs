@@ -14,6 +14,7 @@ impl Website {
     pub const MAX_BYTES: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Website, String> {
+        at_most_bytes(raw, Self::MAX_BYTES)?;
         let given = required(raw)?;
         at_most_bytes(&given, Self::MAX_BYTES)?;
         // The URL parser silently drops tabs and newlines; refusing them keeps `as_str` and the

@@ -1,0 +1,400 @@
+//! The handlers' steps that need neither a credential nor the store, open to `replyguard fuzz`
+//! (`tools::fuzz`): a request's bytes decoded and read as its handler reads them, page tokens
+//! decoded and made, and a policy update merged and checked.
+//!
+//! Each step calls the functions the handlers call (`fields`, `paging`, `comments::raw_reply`,
+//! `moderation::updated_policy`), so what the fuzzer finds here is what a caller could reach.
+//! Nothing here is a way into the service: it answers what the step made of its input, never
+//! more.
+
+use prost::Message;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::{comments::raw_reply, fields, moderation::updated_policy, paging, wire};
+use crate::{
+    domain::{self, ArticleKey, BlockKind, Blocked},
+    ids::{AuditId, CommentId},
+    privacy, proto,
+    spam::Policy,
+    store::{ThreadCursor, ThreadOrder},
+};
+
+/// What a request's bytes came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// The bytes are not the message.
+    Undecodable,
+    /// The message decoded, and its handler would refuse a field.
+    Refused,
+    /// The message decoded, and every field its handler reads before the store read.
+    Accepted,
+}
+
+impl From<Result<(), Status>> for Read {
+    fn from(result: Result<(), Status>) -> Read {
+        if result.is_ok() {
+            Read::Accepted
+        } else {
+            Read::Refused
+        }
+    }
+}
+
+macro_rules! requests {
+    ($($name:literal => $message:ty, $read:path;)*) => {
+        /// Every message a client sends, by its RPC's name, and `ListCommentsResponse`, which
+        /// `replyctl` decodes with the hand-written `wire` code.
+        pub const MESSAGES: &[&str] = &[$($name),*];
+
+        /// An encoded message of each kind in [`MESSAGES`], with every field at its default.
+        pub fn empty_message(index: usize) -> Vec<u8> {
+            let mut n = 0;
+            $(
+                if n == index {
+                    return <$message>::default().encode_to_vec();
+                }
+                n += 1;
+            )*
+            let _ = n;
+            Vec::new()
+        }
+
+        /// `bytes` decoded as the message `MESSAGES[index]` and read as its handler reads it.
+        pub fn read_request(index: usize, bytes: &[u8]) -> Read {
+            let mut n = 0;
+            $(
+                if n == index {
+                    return match <$message>::decode(bytes) {
+                        Ok(message) => $read(message),
+                        Err(_) => Read::Undecodable,
+                    };
+                }
+                n += 1;
+            )*
+            let _ = n;
+            Read::Undecodable
+        }
+    };
+}
+
+requests! {
+    "SubmitComment" => proto::SubmitCommentRequest, submit_comment;
+    "ListComments" => proto::ListCommentsRequest, list_comments;
+    "CountComments" => proto::CountCommentsRequest, count_comments;
+    "PrepareForm" => proto::PrepareFormRequest, prepare_form;
+    "ListQueue" => proto::ListQueueRequest, list_queue;
+    "GetComment" => proto::GetCommentRequest, get_comment;
+    "Moderate" => proto::ModerateRequest, moderate;
+    "WatchQueue" => proto::WatchQueueRequest, site_only;
+    "GetPolicy" => proto::GetPolicyRequest, site_only;
+    "UpdatePolicy" => proto::UpdatePolicyRequest, update_policy;
+    "EraseAuthor" => proto::EraseAuthorRequest, erase_author;
+    "ListAudit" => proto::ListAuditRequest, list_audit;
+    "RevealEmail" => proto::RevealEmailRequest, reveal_email;
+    "Block" => proto::BlockRequest, block;
+    "ListBlocks" => proto::ListBlocksRequest, list_blocks;
+    "Unblock" => proto::UnblockRequest, unblock;
+    "ExportAuthor" => proto::ExportAuthorRequest, export_author;
+    "CloseArticle" => proto::CloseArticleRequest, close_article;
+    "ReopenArticle" => proto::ReopenArticleRequest, reopen_article;
+    "ListClosedArticles" => proto::ListClosedArticlesRequest, list_closed_articles;
+    "ListCommentsResponse" => wire::ListCommentsResponse, list_comments_response;
+}
+
+fn submit_comment(req: proto::SubmitCommentRequest) -> Read {
+    match domain::validate(&raw_reply(&req)) {
+        Ok(reply) => {
+            // What the pipeline then makes of it for the public.
+            let public = privacy::mask_contacts(reply.body.as_str());
+            privacy::render_html(&public);
+            Read::Accepted
+        }
+        Err(_) => Read::Refused,
+    }
+}
+
+fn list_comments(req: proto::ListCommentsRequest) -> Read {
+    let read = || {
+        fields::article(&req.article)?;
+        let order = match proto::ListOrder::try_from(req.order) {
+            Ok(proto::ListOrder::NewestFirst) => ThreadOrder::NewestFirst,
+            Ok(_) => ThreadOrder::OldestFirst,
+            Err(_) => return Err(Status::invalid_argument("order")),
+        };
+        paging::decode_thread(order, &req.page_token)?;
+        paging::page_size(req.page_size, 50, 200);
+        Ok(())
+    };
+    read().into()
+}
+
+fn count_comments(req: proto::CountCommentsRequest) -> Read {
+    if req.articles.len() > 500 {
+        return Read::Refused;
+    }
+    let keys = req.articles.iter().map(|a| ArticleKey::parse(a));
+    if keys.fold(true, |ok, key| ok & key.is_ok()) {
+        Read::Accepted
+    } else {
+        Read::Refused
+    }
+}
+
+fn prepare_form(req: proto::PrepareFormRequest) -> Read {
+    fields::article(&req.article).map(drop).into()
+}
+
+fn list_queue(req: proto::ListQueueRequest) -> Read {
+    let read = || {
+        if req.status != 0 {
+            fields::comment_status("status", req.status)?;
+        }
+        paging::decode_queue(&req.page_token)?;
+        paging::page_size(req.page_size, 50, 500);
+        if !req.article.is_empty() {
+            fields::article(&req.article)?;
+        }
+        Ok(())
+    };
+    read().into()
+}
+
+fn get_comment(req: proto::GetCommentRequest) -> Read {
+    fields::comment_id("id", &req.id).map(drop).into()
+}
+
+fn moderate(req: proto::ModerateRequest) -> Read {
+    let read = || {
+        fields::action(req.action)?;
+        if req.ids.is_empty() || req.ids.len() > 1000 {
+            return Err(Status::invalid_argument("ids"));
+        }
+        req.expected_status
+            .map(|value| fields::comment_status("expected_status", value))
+            .transpose()?;
+        fields::audit_note("note", &req.note)?;
+        // Each id is answered on its own: a bad one does not refuse the call.
+        for id in &req.ids {
+            let _ = id.parse::<CommentId>();
+        }
+        Ok(())
+    };
+    read().into()
+}
+
+/// A call that reads only its site's name, which the store resolves.
+fn site_only<M>(_: M) -> Read {
+    Read::Accepted
+}
+
+fn update_policy(req: proto::UpdatePolicyRequest) -> Read {
+    match req.policy {
+        Some(update) => match updated_policy(&Policy::default(), update) {
+            Ok(_) => Read::Accepted,
+            Err(_) => Read::Refused,
+        },
+        None => Read::Refused,
+    }
+}
+
+fn erase_author(req: proto::EraseAuthorRequest) -> Read {
+    author_email(&req.email)
+}
+
+fn export_author(req: proto::ExportAuthorRequest) -> Read {
+    author_email(&req.email)
+}
+
+fn author_email(raw: &str) -> Read {
+    fields::author_email(raw)
+        .map(|email| drop(email.normalized()))
+        .into()
+}
+
+fn list_audit(req: proto::ListAuditRequest) -> Read {
+    let read = || {
+        match req.comment_id.as_deref().map(str::trim) {
+            None | Some("") => {}
+            Some(id) => drop(fields::comment_id("comment_id", id)?),
+        }
+        paging::decode_audit(&req.page_token)?;
+        Ok(())
+    };
+    read().into()
+}
+
+fn reveal_email(req: proto::RevealEmailRequest) -> Read {
+    let read = || {
+        fields::comment_id("id", req.id.trim())?;
+        fields::audit_note("reason", &req.reason)?
+            .ok_or_else(|| Status::invalid_argument("reason"))?;
+        Ok(())
+    };
+    read().into()
+}
+
+fn block(req: proto::BlockRequest) -> Read {
+    let read = || {
+        let kind = fields::block_kind(req.kind)?;
+        match (kind, req.email.trim().is_empty()) {
+            (_, true) => drop(fields::blocked(kind, &req.value)?),
+            (BlockKind::Author, false) if req.value.trim().is_empty() => {
+                drop(fields::author_email(&req.email)?.normalized());
+            }
+            (_, false) => return Err(Status::invalid_argument("email")),
+        }
+        fields::audit_note("note", &req.note)?;
+        Ok(())
+    };
+    read().into()
+}
+
+fn list_blocks(req: proto::ListBlocksRequest) -> Read {
+    paging::decode_block(&req.page_token).map(drop).into()
+}
+
+fn unblock(req: proto::UnblockRequest) -> Read {
+    let read = || {
+        let kind = fields::block_kind(req.kind)?;
+        fields::blocked(kind, &req.value)?;
+        fields::audit_note("note", &req.note)?;
+        Ok(())
+    };
+    read().into()
+}
+
+fn close_article(req: proto::CloseArticleRequest) -> Read {
+    closing(&req.article, &req.note)
+}
+
+fn reopen_article(req: proto::ReopenArticleRequest) -> Read {
+    closing(&req.article, &req.note)
+}
+
+fn closing(article: &str, note: &str) -> Read {
+    let read = || {
+        fields::article(article)?;
+        fields::audit_note("note", note)?;
+        Ok(())
+    };
+    read().into()
+}
+
+fn list_closed_articles(req: proto::ListClosedArticlesRequest) -> Read {
+    paging::decode_closed(&req.page_token).map(drop).into()
+}
+
+/// A response `replyctl` decodes: encoded again, it is the same length it says it is.
+fn list_comments_response(response: wire::ListCommentsResponse) -> Read {
+    let encoded = response.encode_to_vec();
+    assert_eq!(
+        encoded.len(),
+        response.encoded_len(),
+        "encoded_len is the length"
+    );
+    Read::Accepted
+}
+
+/// `token` decoded as a page token of every listing; how many listings took it.
+pub fn decode_page_tokens(token: &str) -> usize {
+    [
+        paging::decode_thread(ThreadOrder::OldestFirst, token).is_ok(),
+        paging::decode_thread(ThreadOrder::NewestFirst, token).is_ok(),
+        paging::decode_queue(token).is_ok(),
+        paging::decode_audit(token).is_ok(),
+        paging::decode_block(token).is_ok(),
+        paging::decode_closed(token).is_ok(),
+    ]
+    .into_iter()
+    .filter(|&taken| taken)
+    .count()
+}
+
+/// Where a page ended, as each listing's token names it.
+#[derive(Clone, Debug)]
+pub enum PageEnd {
+    /// The last comment of a thread's page: the thread's root and the comment's path of ids.
+    Thread(ThreadOrder, Vec<Uuid>),
+    Queue(Uuid),
+    Audit(Uuid),
+    Block(Blocked),
+    Closed(String),
+}
+
+/// `end` made into its listing's token and read back: the same place, and no other listing's.
+/// Panics when the token reads as anything else.
+pub fn round_trip_page_token(end: &PageEnd) {
+    let token = match end {
+        PageEnd::Thread(order, ids) => {
+            let path = ids
+                .iter()
+                .map(|id| id.simple().to_string())
+                .collect::<Vec<_>>()
+                .join(".");
+            let root = CommentId(ids.first().copied().unwrap_or_default());
+            let cursor = ThreadCursor { root, path };
+            let token = paging::encode_thread(*order, &cursor);
+            let decoded = paging::decode_thread(*order, &token).ok().flatten();
+            if ids.is_empty() {
+                assert!(
+                    decoded.is_none(),
+                    "a thread token without a path reads as none"
+                );
+            } else {
+                assert_eq!(decoded, Some(cursor), "a thread token reads as its cursor");
+            }
+            token
+        }
+        PageEnd::Queue(id) => {
+            let token = paging::encode_queue(CommentId(*id));
+            let decoded = paging::decode_queue(&token).ok().flatten();
+            assert_eq!(
+                decoded,
+                Some(CommentId(*id)),
+                "a queue token reads as its id"
+            );
+            token
+        }
+        PageEnd::Audit(id) => {
+            let token = paging::encode_audit(AuditId(*id));
+            let decoded = paging::decode_audit(&token).ok().flatten();
+            assert_eq!(
+                decoded,
+                Some(AuditId(*id)),
+                "an audit token reads as its id"
+            );
+            token
+        }
+        PageEnd::Block(blocked) => {
+            let token = paging::encode_block(blocked);
+            let decoded = paging::decode_block(&token).ok().flatten();
+            assert_eq!(
+                decoded.as_ref(),
+                Some(blocked),
+                "a block token reads as its entry"
+            );
+            token
+        }
+        PageEnd::Closed(article) => {
+            let token = paging::encode_closed(article);
+            let decoded = paging::decode_closed(&token).ok().flatten();
+            assert_eq!(
+                decoded.as_ref(),
+                Some(article),
+                "a closed token reads as its key"
+            );
+            token
+        }
+    };
+    decode_page_tokens(&token);
+}
+
+/// `update` merged into `stored` and checked as `UpdatePolicy` does: the policy that would be
+/// stored (`None` when nothing changes), or how many fields are bad.
+pub fn update_policy_of(stored: &Policy, update: proto::Policy) -> Result<Option<Policy>, usize> {
+    match updated_policy(stored, update) {
+        Ok(changed) => Ok(changed.map(|(policy, _)| policy)),
+        Err(bad) => Err(bad.len()),
+    }
+}
