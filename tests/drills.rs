@@ -332,6 +332,11 @@ fn long_reply(n: usize) -> proto::SubmitCommentRequest {
 /// SQLite on a full disk: writes fail with `UNAVAILABLE` and a message that says why, reads go
 /// on, writes resume once space returns, and every acknowledged reply is there after a crash.
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "mounts a tmpfs, as root: runs with the rest of CI's environment, when built with \
+              REPLYGUARD_REQUIRE_POSTGRES=1"
+)]
 async fn a_full_disk_refuses_writes_clearly_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let disk = SmallDisk::mount(dir.path(), "24m");
