@@ -451,6 +451,15 @@ async fn endpoints_are_refused_off_https_in_private_ranges_and_without_the_scope
         .await
         .expect_err("no event");
     assert_eq!(common::bad_fields(&status), ["events"]);
+    let status = api
+        .add_webhook(proto::AddWebhookRequest {
+            note: "the night desk\0".to_owned(),
+            ..add("https://hooks.example.com/", &["comment.held"])
+        })
+        .await
+        .expect_err("a NUL in the note");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(common::bad_fields(&status), ["note"]);
 
     // A public https endpoint is taken, and listed without its secret.
     let added = api

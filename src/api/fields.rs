@@ -19,6 +19,12 @@ use crate::{
 /// The longest note or reason, in characters.
 const MAX_NOTE_CHARS: usize = 1000;
 
+/// The id of an entity that has no newtype of its own (a webhook endpoint, a delivery), spaces
+/// around it allowed.
+pub fn id(field: &'static str, raw: &str) -> Result<uuid::Uuid, Status> {
+    uuid::Uuid::parse_str(raw.trim()).map_err(|_| invalid_field(field, "is not an id"))
+}
+
 /// A comment id exactly as given; a call that allows spaces around it trims it before.
 pub fn comment_id(field: &'static str, raw: &str) -> Result<CommentId, Status> {
     raw.parse()

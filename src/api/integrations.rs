@@ -10,6 +10,7 @@ use super::{
     auth::{caller_with_scope, moderated_site},
     convert::timestamp,
     error::invalid_field,
+    fields::{self, id},
 };
 use crate::{
     domain::{Delivery, DeliveryState, Scope, Webhook, WebhookEvent, WebhookFormat},
@@ -19,8 +20,6 @@ use crate::{
     webhooks::{Targets, sign},
 };
 
-/// The longest note an endpoint keeps.
-const MAX_NOTE_CHARS: usize = 500;
 /// The most endpoints one site may have: each event is a request to each.
 const MAX_WEBHOOKS_PER_SITE: usize = 20;
 
@@ -82,11 +81,6 @@ fn delivery(delivery: &Delivery) -> proto::Delivery {
     }
 }
 
-/// An id the caller sent, as the field it came in.
-fn id(field: &'static str, text: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(text.trim()).map_err(|_| invalid_field(field, "is not an id"))
-}
-
 #[tonic::async_trait]
 impl Integrations for IntegrationsApi {
     async fn add_webhook(
@@ -123,9 +117,8 @@ impl Integrations for IntegrationsApi {
         if events.is_empty() {
             return Err(invalid_field("events", "must name at least one event"));
         }
-        if req.note.chars().count() > MAX_NOTE_CHARS {
-            return Err(invalid_field("note", "is longer than 500 characters"));
-        }
+        // Read as every note is: PostgreSQL cannot store a NUL, and a note is shown to people.
+        let note = fields::audit_note("note", &req.note)?.unwrap_or_default();
         let format = match proto::WebhookFormat::try_from(req.format) {
             Ok(proto::WebhookFormat::Unspecified | proto::WebhookFormat::Standard) => {
                 WebhookFormat::Standard
@@ -144,7 +137,7 @@ impl Integrations for IntegrationsApi {
             site: site.id,
             url: url.to_string(),
             events,
-            note: req.note.trim().to_owned(),
+            note: note.to_owned(),
             format,
             actor: credential.prefix.clone(),
             created_at: now(),
