@@ -2,7 +2,11 @@
 //! share them, each claimed by one at a time), sends each with a timeout, and records what came
 //! of it, so that a delivery is retried on the schedule until it succeeds or a day has passed.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    sync::Arc,
+    time::Duration,
+};
 
 use chrono::{TimeDelta, Utc};
 use futures_util::{StreamExt, stream};
@@ -12,6 +16,7 @@ use tokio_rustls::rustls;
 use super::{Targets, payload::Payload, sign};
 use crate::{
     domain::{AttemptOutcome, Delivery, Webhook},
+    ids::SiteId,
     metrics,
     privacy::Vault,
     store::Store,
@@ -112,9 +117,25 @@ impl Worker {
             }
         };
         let count = claimed.len();
+        // Each site's name once per batch, not once per delivery.
+        let mut sites: HashMap<SiteId, Result<String, String>> = HashMap::new();
+        for (delivery, _) in &claimed {
+            if let Entry::Vacant(slot) = sites.entry(delivery.site) {
+                let name = match self.store.site_by_id(delivery.site).await {
+                    Ok(Some(site)) => Ok(site.name),
+                    Ok(None) => Err("the site no longer exists".to_owned()),
+                    Err(err) => Err(format!("cannot read the site: {err}")),
+                };
+                slot.insert(name);
+            }
+        }
+        let sites = &sites;
         stream::iter(claimed)
             .for_each_concurrent(CONCURRENCY, |(delivery, endpoint)| async move {
-                let outcome = self.attempt(&delivery, &endpoint).await;
+                let site = sites.get(&delivery.site).map_or(Err("no site"), |name| {
+                    name.as_deref().map_err(String::as_str)
+                });
+                let outcome = self.attempt(&delivery, &endpoint, site).await;
                 metrics::record_webhook_attempt(match &outcome {
                     AttemptOutcome::Delivered { .. } => "delivered",
                     AttemptOutcome::Gone => "gone",
@@ -131,7 +152,12 @@ impl Worker {
     }
 
     /// Sends one delivery once.
-    async fn attempt(&self, delivery: &Delivery, endpoint: &Webhook) -> AttemptOutcome {
+    async fn attempt(
+        &self,
+        delivery: &Delivery,
+        endpoint: &Webhook,
+        site: Result<&str, &str>,
+    ) -> AttemptOutcome {
         let failed = |status: Option<u16>, error: String| {
             let retry_at = RETRY_SCHEDULE
                 .get(delivery.attempts as usize)
@@ -143,10 +169,9 @@ impl Worker {
                 retry_at,
             }
         };
-        let site = match self.store.site_by_id(delivery.site).await {
-            Ok(Some(site)) => site,
-            Ok(None) => return failed(None, "the site no longer exists".to_owned()),
-            Err(err) => return failed(None, format!("cannot read the site: {err}")),
+        let site = match site {
+            Ok(name) => name,
+            Err(why) => return failed(None, why.to_owned()),
         };
         let comment = match delivery.comment {
             Some(id) => match self.store.comment(id).await {
@@ -155,7 +180,7 @@ impl Worker {
             },
             None => None,
         };
-        let body = Payload::of(delivery, &site.name, comment.as_ref()).body(endpoint.format);
+        let body = Payload::of(delivery, site, comment.as_ref()).body(endpoint.format);
         let id = format!("msg_{}", delivery.id.simple());
         let timestamp = Utc::now().timestamp();
         let secret = self.vault.webhook_secret(endpoint.site, endpoint.id);
