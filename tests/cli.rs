@@ -219,6 +219,138 @@ async fn errors_exit_non_zero_with_one_clear_line(backend: Backend) {
     );
 }
 
+/// Submits a reply by `who` (an author of their own, so no flood check holds it back) as
+/// `site_key`, and returns its whole id.
+fn submitted_id(h: &Harness, site_key: &str, who: &str, text: &str) -> String {
+    let email = format!("{who}@example.com");
+    let submitted = json(&h.replyctl(
+        site_key,
+        &[
+            "--output",
+            "json",
+            "submit",
+            "--article",
+            "story",
+            "--name",
+            who,
+            "--email",
+            &email,
+            text,
+        ],
+    ));
+    submitted["comment"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned()
+}
+
+/// The characters two ids share at their start.
+fn common_start(a: &str, b: &str) -> String {
+    a.chars()
+        .zip(b.chars())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x)
+        .collect()
+}
+
+async fn ids_are_shown_short_and_every_command_takes_a_unique_start(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    let (other_key, _) = site_add(&h, "blog.example.org");
+    let mut ids: Vec<String> = ["ann", "bob", "cat"]
+        .iter()
+        .map(|who| {
+            submitted_id(
+                &h,
+                &site_key,
+                who,
+                &format!("{who} says: https://a.example https://b.example"),
+            )
+        })
+        .collect();
+    ids.sort();
+
+    // The table shows each id by a start no other shown id shares.
+    let table = stdout(&h.replyctl(&mod_token, &["--output", "table", "queue"]));
+    let shown: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(shown.len(), 3, "{table}");
+    for (short, id) in shown.iter().zip(&ids) {
+        assert!(short.len() < id.len() && id.starts_with(short), "{table}");
+        assert_eq!(
+            ids.iter().filter(|id| id.starts_with(short)).count(),
+            1,
+            "{table}"
+        );
+    }
+
+    // A start names its comment in `show`, `audit --comment` and a decision.
+    let shown_json = json(&h.replyctl(&mod_token, &["--output", "json", "show", shown[0]]));
+    assert_eq!(shown_json["comment"]["comment"]["id"], ids[0].as_str());
+    let audit = json(&h.replyctl(
+        &mod_token,
+        &["--output", "json", "audit", "--comment", shown[1]],
+    ));
+    assert_eq!(audit["entries"][0]["comment_id"], ids[1].as_str());
+    let decided = json(&h.replyctl(&mod_token, &["--output", "json", "approve", shown[2]]));
+    assert_eq!(decided["results"][0]["id"], ids[2].as_str());
+    assert_eq!(decided["results"][0]["status"], "approved");
+
+    // A start two ids share is refused with both, and decides nothing. Two of three ids made
+    // a moment apart share at least four characters.
+    let shared = ids
+        .windows(2)
+        .map(|pair| common_start(&pair[0], &pair[1]))
+        .max_by_key(String::len)
+        .expect("a pair");
+    assert!(shared.len() >= 4, "{ids:?}");
+    let candidates: Vec<&String> = ids.iter().filter(|id| id.starts_with(&shared)).collect();
+    let output = h.replyctl(&mod_token, &["show", &shared]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    for candidate in &candidates {
+        assert!(stderr.contains(candidate.as_str()), "{stderr}");
+    }
+    assert!(stderr.contains("type more of it"), "{stderr}");
+    let output = h.replyctl(&mod_token, &["--output", "json", "reject", &shared]);
+    assert_eq!(output.status.code(), Some(1));
+    let results: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(results["results"][0]["code"], "INVALID_ARGUMENT");
+    let queue = json(&h.replyctl(&mod_token, &["--output", "json", "queue"]));
+    assert_eq!(
+        queue["items"].as_array().map(Vec::len),
+        Some(2),
+        "nothing was rejected"
+    );
+
+    // Another site's comment is not found by its start, nor by its whole id.
+    let theirs = submitted_id(&h, &other_key, "dan", "https://a.example https://b.example");
+    for typed in [&theirs[..18], theirs.as_str()] {
+        let output = h.replyctl(&mod_token, &["show", typed]);
+        refused_by_server(
+            &output,
+            &format!("fetching comment {typed}"),
+            "NOT_FOUND",
+            &format!("no comment {typed}"),
+        );
+    }
+
+    // Neither an id nor a start: said once.
+    let output = h.replyctl(&mod_token, &["show", "xyz"]);
+    refused_by_server(
+        &output,
+        "fetching comment xyz",
+        "INVALID_ARGUMENT",
+        "id must be a comment id or at least its first 4 characters",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
 async fn operators_issue_and_revoke_tokens(backend: Backend) {
     let h = Harness::new(backend).await;
     let (_, _) = site_add(&h, "news.example.com");
@@ -1471,6 +1603,7 @@ backend_tests!(
     the_quickstart_works_from_the_command_line,
     tables_are_printed_for_people,
     errors_exit_non_zero_with_one_clear_line,
+    ids_are_shown_short_and_every_command_takes_a_unique_start,
     operators_issue_and_revoke_tokens,
     replyctl_watch_prints_a_reply_submitted_after_it_started,
     replyctl_review_decides_one_reply_per_line_of_input,

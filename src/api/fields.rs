@@ -13,7 +13,7 @@ use super::{
 use crate::{
     domain::{Action, BlockKind, Blocked, CommentStatus},
     domain::{ArticleKey, Email},
-    ids::CommentId,
+    ids::{CommentId, IdPrefix},
 };
 
 /// The longest note or reason, in characters.
@@ -25,10 +25,21 @@ pub fn id(field: &'static str, raw: &str) -> Result<uuid::Uuid, Status> {
     uuid::Uuid::parse_str(raw.trim()).map_err(|_| invalid_field(field, "is not an id"))
 }
 
-/// A comment id exactly as given; a call that allows spaces around it trims it before.
-pub fn comment_id(field: &'static str, raw: &str) -> Result<CommentId, Status> {
-    raw.parse()
-        .map_err(|_| invalid_field(field, "must be a comment id"))
+/// A comment as a person names it: its whole id, or the start of one (`api::prefixes` finds
+/// which comment that is).
+#[derive(Clone, Copy, Debug)]
+pub enum CommentRef {
+    Whole(CommentId),
+    Start(IdPrefix),
+}
+
+/// A comment id or the start of one, spaces around it allowed; `None` when it is neither.
+pub fn comment_ref(raw: &str) -> Option<CommentRef> {
+    let raw = raw.trim();
+    match raw.parse::<CommentId>() {
+        Ok(id) => Some(CommentRef::Whole(id)),
+        Err(_) => IdPrefix::parse(raw).map(CommentRef::Start),
+    }
 }
 
 /// An article key, read as a submission's is, so that the key a call names is the key a

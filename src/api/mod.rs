@@ -14,6 +14,7 @@ pub mod guard;
 mod integrations;
 mod moderation;
 mod paging;
+mod prefixes;
 pub mod wire;
 
 pub use comments::CommentsApi;

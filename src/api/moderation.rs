@@ -20,14 +20,13 @@ use super::{
     error::{bad_request, invalid_field},
     fields,
     guard::{Guard, WatchSlot},
-    paging,
+    paging, prefixes,
 };
 use crate::{
     domain::{
         ArticleClosing, BlockKind, Blocked, CommentStatus, DecisionOutcome, NewBlock, QueueEvent,
         Scope,
     },
-    ids::CommentId,
     metrics,
     moderation::Decision,
     moderation::Moderator,
@@ -225,7 +224,13 @@ impl Moderation for ModerationApi {
         request: Request<proto::GetCommentRequest>,
     ) -> Result<Response<proto::GetCommentResponse>, Status> {
         let credential = caller_with_scope(&request, Scope::Moderate)?;
-        let id = fields::comment_id("id", &request.get_ref().id)?;
+        let id = prefixes::one_comment(
+            self.store.as_ref(),
+            &credential,
+            "id",
+            &request.get_ref().id,
+        )
+        .await?;
         let not_found = || Status::not_found(format!("no comment {id}"));
         let comment = self
             .store
@@ -265,20 +270,22 @@ impl Moderation for ModerationApi {
         let note = fields::audit_note("note", &req.note)?;
         let mut results = Vec::with_capacity(req.ids.len());
         for raw_id in req.ids {
+            let resolved = prefixes::comment_id(self.store.as_ref(), &credential, &raw_id).await?;
+            // A start of an id is answered under the whole id it names.
+            let answered = resolved.as_ref().map_or(raw_id, ToString::to_string);
             let result =
                 |code: Code, message: String, to: Option<CommentStatus>| proto::ModerateResult {
-                    id: raw_id.clone(),
+                    id: answered.clone(),
                     code: code as i32,
                     message,
                     status: to.map_or(proto::CommentStatus::Unspecified, status).into(),
                 };
-            let Ok(id) = raw_id.parse::<CommentId>() else {
-                results.push(result(
-                    Code::InvalidArgument,
-                    "not a comment id".to_owned(),
-                    None,
-                ));
-                continue;
+            let id = match resolved {
+                Ok(id) => id,
+                Err(unresolved) => {
+                    results.push(result(unresolved.code(), unresolved.describe(), None));
+                    continue;
+                }
             };
             let decision = Decision {
                 comment: id,
@@ -446,7 +453,9 @@ impl Moderation for ModerationApi {
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let comment = match req.comment_id.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(id) => Some(fields::comment_id("comment_id", id)?),
+            Some(id) => Some(
+                prefixes::one_comment(self.store.as_ref(), &credential, "comment_id", id).await?,
+            ),
         };
         let before = paging::decode_audit(&req.page_token)?;
         let size = paging::page_size(req.page_size, 50, 500);
@@ -468,7 +477,7 @@ impl Moderation for ModerationApi {
     ) -> Result<Response<proto::RevealEmailResponse>, Status> {
         let credential = caller_with_scope(&request, Scope::RevealEmail)?;
         let req = request.into_inner();
-        let id = fields::comment_id("id", req.id.trim())?;
+        let id = prefixes::one_comment(self.store.as_ref(), &credential, "id", &req.id).await?;
         let reason = fields::audit_note("reason", &req.reason)?
             .ok_or_else(|| invalid_field("reason", "is required: say why the email is needed"))?;
         let email = self

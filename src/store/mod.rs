@@ -39,7 +39,7 @@ use crate::{
         DecisionOutcome, Delivery, EXPIRED_NOTE, NewBlock, QueueEvent, SPAM_DELETED_NOTE,
         SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
     },
-    ids::{AuditId, CommentId, SiteId, TokenId},
+    ids::{AuditId, CommentId, IdPrefix, SiteId, TokenId},
     privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
     spam::{Label, LearnedStats, Policy, Reason, RecentReply, Verdict},
 };
@@ -514,6 +514,14 @@ pub trait Comments: Send + Sync {
         site: SiteId,
         author_hash: &AuthorHash,
     ) -> StoreResult<Vec<StoredComment>>;
+
+    /// The ids of a site's comments that start with `prefix`, in order, at most `limit`.
+    async fn comment_ids_starting(
+        &self,
+        site: SiteId,
+        prefix: IdPrefix,
+        limit: u32,
+    ) -> StoreResult<Vec<CommentId>>;
 
     /// A comment's audit history, oldest first.
     async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>>;

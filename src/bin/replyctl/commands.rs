@@ -258,6 +258,7 @@ async fn watch(clients: &mut Clients, format: OutputFormat, site: SiteArg) -> Re
     // id (ids sort by time), and the ids the last catch-up told.
     let mut newest: Option<String> = None;
     let mut caught_up: HashSet<String> = HashSet::new();
+    let mut shown = Vec::new();
     loop {
         let message = tokio::select! {
             signal = &mut ctrl_c => {
@@ -277,7 +278,7 @@ async fn watch(clients: &mut Clients, format: OutputFormat, site: SiteArg) -> Re
                 if caught_up.remove(&id) {
                     continue;
                 }
-                emit(&output::watch_line(format, &item))?;
+                emit(&output::watch_line(format, &item, &mut shown))?;
                 if newest.as_ref().is_none_or(|newest| id > *newest) {
                     newest = Some(id);
                 }
@@ -294,7 +295,7 @@ async fn watch(clients: &mut Clients, format: OutputFormat, site: SiteArg) -> Re
                     }
                     reopened = reopen_watch(clients, &site) => reopened.map_err(CliError::rpc(what))?,
                 };
-                caught_up = catch_up(clients, format, &site, newest.as_deref()).await?;
+                caught_up = catch_up(clients, format, &site, newest.as_deref(), &mut shown).await?;
                 if let Some(latest) = caught_up.iter().max()
                     && newest.as_ref().is_none_or(|newest| latest > newest)
                 {
@@ -346,6 +347,7 @@ async fn catch_up(
     format: OutputFormat,
     site: &SiteArg,
     newest: Option<&str>,
+    shown: &mut Vec<String>,
 ) -> Result<HashSet<String>, CliError> {
     let mut told = HashSet::new();
     let mut page_token = String::new();
@@ -369,7 +371,7 @@ async fn catch_up(
                 .map(|c| c.id.clone())
                 .unwrap_or_default();
             if newest.is_none_or(|newest| id.as_str() > newest) {
-                emit(&output::watch_line(format, &item))?;
+                emit(&output::watch_line(format, &item, shown))?;
                 told.insert(id);
             }
         }

@@ -82,6 +82,11 @@ impl CliError {
         if let Self::Rpc { status, .. } = self {
             if let Some(bad_request) = status.get_details_bad_request() {
                 for violation in bad_request.field_violations {
+                    // A status about one field already says what its violation says.
+                    let said = format!("{} {}", violation.field, violation.description);
+                    if status.message().trim() == said.trim() {
+                        continue;
+                    }
                     let _ = write!(report, "\n  {}: {}", violation.field, violation.description);
                 }
             }

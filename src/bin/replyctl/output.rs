@@ -24,6 +24,16 @@ use crate::{
     error::{CliError, code_name},
 };
 
+/// The fewest characters of an id a table shows; more where two shown ids start alike.
+const SHORT_ID_CHARS: usize = 8;
+
+/// Each id cut to its shortest start that no other of `ids` shares, which every command
+/// takes in place of the whole id.
+pub(crate) fn short_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    replyguard::ids::short_ids(&ids, SHORT_ID_CHARS)
+}
+
 /// How many characters of a comment's text a list row shows.
 const EXCERPT_CHARS: usize = 60;
 
@@ -318,7 +328,12 @@ pub fn queue(format: OutputFormat, status: &str, items: &[QueueItem], more: bool
     let mut table = new_table(&[
         "ID", "RECEIVED", "ARTICLE", "AUTHOR", "EMAIL", "SCORE", "VERDICT", "TEXT",
     ]);
-    for item in items {
+    let ids = short_ids(
+        items
+            .iter()
+            .map(|item| item.comment.as_ref().map_or("", |c| c.id.as_str())),
+    );
+    for (item, id) in items.iter().zip(ids) {
         let comment = item.comment.clone().unwrap_or_default();
         let assessment = item.assessment.clone().unwrap_or_default();
         let text = if item.raw_body.is_empty() {
@@ -327,7 +342,7 @@ pub fn queue(format: OutputFormat, status: &str, items: &[QueueItem], more: bool
             &item.raw_body
         };
         table.add_row(vec![
-            comment.id.clone(),
+            id,
             table_time(comment.created_at.as_ref()),
             comment.article.clone(),
             comment.author_name.clone(),
@@ -446,7 +461,8 @@ pub fn moderate(format: OutputFormat, decision: Decision, results: &[ModerateRes
         }));
     }
     let mut table = new_table(&["ID", "RESULT", "STATUS", "MESSAGE"]);
-    for result in results {
+    let ids = short_ids(results.iter().map(|result| result.id.as_str()));
+    for (result, id) in results.iter().zip(ids) {
         let code = Code::from_i32(result.code);
         let outcome = if code == Code::Ok {
             "ok"
@@ -458,7 +474,7 @@ pub fn moderate(format: OutputFormat, decision: Decision, results: &[ModerateRes
             _ => status_word(result.status).unwrap_or("-"),
         };
         table.add_row(vec![
-            result.id.clone(),
+            id,
             outcome.to_owned(),
             status.to_owned(),
             dash_if_empty(&result.message).to_owned(),
@@ -507,11 +523,12 @@ pub fn comments(
     }
     let mut table = new_table(&["ID", "POSTED", "AUTHOR", "TEXT"]);
     // Only the author column is indented, so ids and times stay aligned.
-    for comment in comments {
+    let ids = short_ids(comments.iter().map(|comment| comment.id.as_str()));
+    for (comment, id) in comments.iter().zip(ids) {
         let indent = "  ".repeat(usize::try_from(comment.depth).unwrap_or(0));
         let marker = if comment.depth > 0 { "↳ " } else { "" };
         table.add_row(vec![
-            comment.id.clone(),
+            id,
             table_time(comment.created_at.as_ref()),
             format!("{indent}{marker}{}", comment.author_name),
             excerpt(&comment.body),
@@ -744,12 +761,24 @@ pub fn audit(format: OutputFormat, entries: &[AuditEntry], more: bool) -> String
         return "The audit log is empty.".to_owned();
     }
     let mut table = new_table(&["WHEN", "ACTION", "BY", "COMMENT", "CHANGE", "NOTE"]);
+    let comments = short_ids(
+        entries
+            .iter()
+            .map(|entry| entry.comment_id.as_str())
+            .filter(|id| !id.is_empty()),
+    );
+    let mut comments = comments.into_iter();
     for entry in entries {
+        let comment = if entry.comment_id.is_empty() {
+            "-".to_owned()
+        } else {
+            comments.next().unwrap_or_default()
+        };
         table.add_row(vec![
             table_time(entry.created_at.as_ref()),
             entry.action.clone(),
             entry.actor.clone(),
-            dash_if_empty(&entry.comment_id).to_owned(),
+            comment,
             change(entry),
             dash_if_empty(&entry.note).to_owned(),
         ]);
@@ -775,12 +804,17 @@ fn change(entry: &AuditEntry) -> String {
 }
 
 /// `watch`: one line per new item, written as soon as it arrives; in JSON mode
-/// one compact object per line.
-pub fn watch_line(format: OutputFormat, item: &QueueItem) -> String {
+/// one compact object per line. `shown` holds the ids told before, so that each line's
+/// short id differs from theirs.
+pub fn watch_line(format: OutputFormat, item: &QueueItem, shown: &mut Vec<String>) -> String {
     if format == OutputFormat::Json {
         return queue_item_json(item).to_string();
     }
     let comment = item.comment.clone().unwrap_or_default();
+    shown.push(comment.id.clone());
+    let id = short_ids(shown.iter().map(String::as_str))
+        .pop()
+        .unwrap_or_default();
     let assessment = item.assessment.clone().unwrap_or_default();
     let text = if item.raw_body.is_empty() {
         &comment.body
@@ -790,7 +824,7 @@ pub fn watch_line(format: OutputFormat, item: &QueueItem) -> String {
     format!(
         "{}  {}  {}  score {} ({})  {}  {} <{}>  {}",
         table_time(comment.created_at.as_ref()),
-        comment.id,
+        id,
         status_word(comment.status).unwrap_or("-"),
         number(assessment.score),
         verdict_word(assessment.verdict).unwrap_or("-"),

@@ -14,7 +14,7 @@ use super::{Backend, SqlStore};
 use crate::store::cache::{Listings, PageKey};
 use crate::{
     domain::{ArticleKey, AuditRecord, CommentStatus, QueueEvent},
-    ids::{AuditId, CommentId, SiteId},
+    ids::{AuditId, CommentId, IdPrefix, SiteId},
     privacy::AuthorHash,
     store::{
         Comments, ListingEvents, StoreResult, StoredComment, ThreadCursor, ThreadOrder, ThreadPage,
@@ -37,6 +37,7 @@ where
     for<'r> String: Decode<'r, DB> + Type<DB>,
     for<'r> i64: Decode<'r, DB>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'r> Uuid: Decode<'r, DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q> String: Encode<'q, DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
@@ -199,6 +200,28 @@ where
         .fetch_all(&self.reader)
         .await?;
         comments_from_rows(rows)
+    }
+
+    async fn comment_ids_starting(
+        &self,
+        site: SiteId,
+        prefix: IdPrefix,
+        limit: u32,
+    ) -> StoreResult<Vec<CommentId>> {
+        // A range of the primary key: both backends compare ids as their 16 bytes.
+        let rows = sqlx::query(
+            "SELECT id FROM comments WHERE id >= $1 AND id <= $2 AND site_id = $3 \
+             ORDER BY id LIMIT $4",
+        )
+        .bind(prefix.first())
+        .bind(prefix.last())
+        .bind(site.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(CommentId(row.try_get::<Uuid, _>("id")?)))
+            .collect()
     }
 
     async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>> {
