@@ -351,6 +351,93 @@ async fn ids_are_shown_short_and_every_command_takes_a_unique_start(backend: Bac
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 
+async fn tables_fit_the_terminal_and_show_local_times_with_their_zone(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (site_key, mod_token) = site_add(&h, "news.example.com");
+    let text = "A considered reply about the council's budget, with its sources at \
+                https://a.example/report and https://b.example/minutes, and a closing \
+                thought that runs well past the width of any narrow terminal window";
+    submitted_id(&h, &site_key, "jane", text);
+    stdout(&h.replyctl(
+        &mod_token,
+        &[
+            "approve",
+            "--status",
+            "pending",
+            "--note",
+            "a note long enough to wrap in a narrow audit table",
+        ],
+    ));
+    submitted_id(&h, &site_key, "jim", text);
+
+    let narrow = [("COLUMNS", "80"), ("TZ", "Asia/Tokyo")];
+    let queue = stdout(&h.replyctl_with(&mod_token, &narrow, &["--output", "table", "queue"]));
+    for line in queue.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{line:?} is wider than 80:\n{queue}"
+        );
+    }
+    // Wrapped at words: no word of the text is cut.
+    let words: Vec<&str> = queue.split_whitespace().collect();
+    for word in [
+        "considered",
+        "council's",
+        "<j•••@example.com>",
+        "campaign",
+        "links",
+    ] {
+        assert!(words.contains(&word), "{word} is cut:\n{queue}");
+    }
+    assert!(queue.contains("+09:00"), "{queue}");
+    assert!(queue.contains("hold"), "{queue}");
+
+    let json = json(&h.replyctl_with(&mod_token, &narrow, &["--output", "json", "queue"]));
+    let created = json["items"][0]["comment"]["created_at"]
+        .as_str()
+        .expect("a time");
+    assert!(created.ends_with('Z'), "{created}");
+
+    let shown = stdout(&h.replyctl_with(
+        &mod_token,
+        &[("COLUMNS", "40"), ("TZ", "UTC")],
+        &[
+            "--output",
+            "table",
+            "show",
+            &json["items"][0]["comment"]["id"].as_str().expect("id")[..13],
+        ],
+    ));
+    let text_lines: Vec<&str> = shown
+        .split("Text:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("the text")
+        .lines()
+        .collect();
+    assert!(text_lines.len() > 3, "{shown}");
+    for line in &text_lines {
+        assert!(line.chars().count() <= 40, "{line:?}:\n{shown}");
+    }
+    assert!(shown.contains(" UTC"), "{shown}");
+
+    let audit = stdout(&h.replyctl_with(
+        &mod_token,
+        &[("COLUMNS", "80"), ("TZ", "UTC")],
+        &["--output", "table", "audit"],
+    ));
+    for line in audit.lines() {
+        assert!(line.chars().count() <= 80, "{line:?}:\n{audit}");
+    }
+    let audit = stdout(&h.replyctl_with(
+        &mod_token,
+        &[("TZ", "UTC")],
+        &["--output", "table", "audit"],
+    ));
+    let seconds = regex::Regex::new(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC").expect("regex");
+    assert!(seconds.is_match(&audit), "{audit}");
+}
+
 async fn operators_issue_and_revoke_tokens(backend: Backend) {
     let h = Harness::new(backend).await;
     let (_, _) = site_add(&h, "news.example.com");
@@ -1604,6 +1691,7 @@ backend_tests!(
     tables_are_printed_for_people,
     errors_exit_non_zero_with_one_clear_line,
     ids_are_shown_short_and_every_command_takes_a_unique_start,
+    tables_fit_the_terminal_and_show_local_times_with_their_zone,
     operators_issue_and_revoke_tokens,
     replyctl_watch_prints_a_reply_submitted_after_it_started,
     replyctl_review_decides_one_reply_per_line_of_input,

@@ -620,11 +620,19 @@ impl Harness {
         ModerationClient::with_interceptor(self.channel().await, bearer(Some(token)))
     }
 
-    /// Runs the real `replyctl` binary against this server.
+    /// Runs the real `replyctl` binary against this server, its tables as wide as their
+    /// content whatever `COLUMNS` the tests run with.
     pub fn replyctl(&self, token: &str, args: &[&str]) -> Output {
+        self.replyctl_with(token, &[], args)
+    }
+
+    /// Runs the real `replyctl` binary against this server with `env` set.
+    pub fn replyctl_with(&self, token: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_replyctl"))
             .env("REPLYGUARD_ENDPOINT", self.endpoint())
             .env("REPLYGUARD_TOKEN", token)
+            .env_remove("COLUMNS")
+            .envs(env.iter().copied())
             .args(args)
             .output()
             .expect("replyctl runs")

@@ -3,13 +3,15 @@
 //!
 //! JSON mirrors the proto messages (snake_case field names, nested messages
 //! nested) with statuses and verdicts as lowercase words, timestamps in RFC 3339
-//! and unset optional fields as `null`. Tables show times in UTC as
-//! `YYYY-MM-DD HH:MM`. Nothing here talks to the server or decides exit codes.
+//! UTC and unset optional fields as `null`. Tables fit the terminal (or `COLUMNS`
+//! where stdout is not one), wrapping long cells at words, and show local times
+//! with their zone: `2026-12-07 10:17 +01:00`, `UTC` where the offset is zero.
+//! Nothing here talks to the server or decides exit codes.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use comfy_table::{CellAlignment, Table};
+use chrono::{DateTime, Local, SecondsFormat, Utc};
+use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table};
 use prost_types::Timestamp;
 use replyguard::proto::{
     Assessment, AuditEntry, AuthorComment, BlockEntry, BlockKind, BlockResponse, ClosedArticle,
@@ -85,11 +87,93 @@ pub(crate) fn rfc3339(timestamp: Option<&Timestamp>) -> Value {
     })
 }
 
+/// A time as tables show it: local, to the minute, with its zone.
 pub(crate) fn table_time(timestamp: Option<&Timestamp>) -> String {
+    local_time(timestamp, "%Y-%m-%d %H:%M")
+}
+
+/// A time as the audit log's table shows it: local, to the second, with its zone.
+fn table_time_seconds(timestamp: Option<&Timestamp>) -> String {
+    local_time(timestamp, "%Y-%m-%d %H:%M:%S")
+}
+
+fn local_time(timestamp: Option<&Timestamp>, format: &str) -> String {
     datetime(timestamp).map_or_else(
         || "-".to_owned(),
-        |time| time.format("%Y-%m-%d %H:%M").to_string(),
+        |time| {
+            let local = time.with_timezone(&Local);
+            let zone = if local.offset().local_minus_utc() == 0 {
+                "UTC".to_owned()
+            } else {
+                local.format("%:z").to_string()
+            };
+            format!("{} {zone}", local.format(format))
+        },
     )
+}
+
+/// The width tables and texts fit: the terminal's, or `COLUMNS` where stdout is not a
+/// terminal; `None` leaves them as wide as their content.
+pub(crate) fn width() -> Option<u16> {
+    if io::stdout().is_terminal()
+        && let Ok((columns, _)) = crossterm::terminal::size()
+        && columns > 0
+    {
+        return Some(columns);
+    }
+    std::env::var("COLUMNS")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|columns| *columns > 0)
+}
+
+/// `text` in lines of at most `width` characters after `indent`, broken at spaces (a word
+/// longer than a line is cut); each line starts with `indent`.
+pub(crate) fn wrap(text: &str, indent: &str, width: Option<u16>) -> String {
+    let room = width.map_or(usize::MAX, |width| {
+        usize::from(width)
+            .saturating_sub(indent.chars().count())
+            .max(20)
+    });
+    let mut out = String::new();
+    for paragraph in text.lines() {
+        let mut line = String::new();
+        let mut used = 0;
+        for word in paragraph.split_whitespace() {
+            let mut word: Vec<char> = word.chars().collect();
+            loop {
+                let needed = word.len() + usize::from(used > 0);
+                if used + needed <= room {
+                    if used > 0 {
+                        line.push(' ');
+                    }
+                    line.extend(word.iter());
+                    used += needed;
+                    break;
+                }
+                if used > 0 {
+                    out.push_str(indent);
+                    out.push_str(&line);
+                    out.push('\n');
+                    line.clear();
+                    used = 0;
+                    continue;
+                }
+                // A word longer than a whole line.
+                let rest = word.split_off(room);
+                out.push_str(indent);
+                out.extend(word.iter());
+                out.push('\n');
+                word = rest;
+            }
+        }
+        out.push_str(indent);
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Proto3 cannot tell an empty string from an unset one; for optional fields
@@ -128,14 +212,127 @@ fn dash_if_empty(text: &str) -> &str {
     if text.is_empty() { "-" } else { text }
 }
 
+/// A table whose header row is `header`; [`render`] fits it to [`width`].
 pub(crate) fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_preset(TABLE_STYLE).set_header(header.to_vec());
     table
 }
 
+/// The longest word a column keeps whole when it must wrap; a longer one (a URL) is cut.
+const MAX_WHOLE_WORD: usize = 30;
+
+/// Sets each column's width so the table fits `width`, where it would not as it is: every
+/// column gets at least its longest word (or all of its content, for [`keep_whole`]
+/// columns), and the room left goes to the columns that want more, a share each.
+fn fit(table: &mut Table, width: u16) {
+    let count = table.column_iter().count();
+    if count == 0 {
+        return;
+    }
+    let mut wanted = vec![0usize; count];
+    let mut least = vec![0usize; count];
+    let whole: Vec<bool> = table
+        .column_iter()
+        .map(|column| column.constraint() == Some(&ColumnConstraint::ContentWidth))
+        .collect();
+    for index in 0..count {
+        for cell in table.column_cells_with_header_iter(index).flatten() {
+            for line in cell.content().lines() {
+                let line_width = line.chars().count();
+                wanted[index] = wanted[index].max(line_width);
+                let word = if whole[index] {
+                    line_width
+                } else {
+                    line.split_whitespace()
+                        .map(|word| word.chars().count().min(MAX_WHOLE_WORD))
+                        .max()
+                        .unwrap_or(0)
+                };
+                least[index] = least[index].max(word);
+            }
+        }
+    }
+    // Borders and padding: a space at each edge, one between columns, one each side of a cell.
+    let room = usize::from(width).saturating_sub(1 + 3 * count);
+    if wanted.iter().sum::<usize>() <= room {
+        return;
+    }
+    // Where even the longest words do not fit, the widest columns that may wrap give up
+    // a character at a time, cutting their longest words, before the table overflows.
+    while least.iter().sum::<usize>() > room {
+        let widest = (0..count)
+            .filter(|&i| !whole[i] && least[i] > 1)
+            .max_by_key(|&i| least[i]);
+        match widest {
+            Some(i) => least[i] -= 1,
+            None => break,
+        }
+    }
+    let mut widths = least.clone();
+    let mut spare = room.saturating_sub(widths.iter().sum());
+    while spare > 0 {
+        let hungry: Vec<usize> = (0..count).filter(|&i| widths[i] < wanted[i]).collect();
+        if hungry.is_empty() {
+            break;
+        }
+        let share = (spare / hungry.len()).max(1);
+        for i in hungry {
+            let more = share.min(wanted[i] - widths[i]).min(spare);
+            widths[i] += more;
+            spare -= more;
+        }
+    }
+    table.set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_width(width);
+    for (column, width) in table.column_iter_mut().zip(widths) {
+        let fixed = u16::try_from(width + 2).unwrap_or(u16::MAX);
+        column.set_constraint(ColumnConstraint::Absolute(comfy_table::Width::Fixed(fixed)));
+    }
+}
+
+/// Columns that are never wrapped: ids and one-word states.
+pub(crate) fn keep_whole(table: &mut Table, columns: &[usize]) {
+    for &index in columns {
+        if let Some(column) = table.column_mut(index) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
+}
+
+/// The reasons that weigh most towards spam, counted ones only: `links 2, caps 1.5, …`.
+fn top_reasons(assessment: &Assessment) -> String {
+    const SHOWN: usize = 3;
+    let mut counted: Vec<&SpamReason> = assessment
+        .reasons
+        .iter()
+        .filter(|reason| !reason.log_only && reason.weight > 0.0)
+        .collect();
+    counted.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+    if counted.is_empty() {
+        return "-".to_owned();
+    }
+    let mut words: Vec<String> = counted
+        .iter()
+        .take(SHOWN)
+        .map(|reason| format!("{} {}", reason.rule, number(reason.weight)))
+        .collect();
+    if counted.len() > SHOWN {
+        words.push("…".to_owned());
+    }
+    words.join(", ")
+}
+
+/// The table as text, fitted to [`width`] when there is one.
 pub(crate) fn render(table: &Table) -> String {
-    table.trim_fmt()
+    match width() {
+        Some(width) => {
+            let mut fitted = table.clone();
+            fit(&mut fitted, width);
+            fitted.trim_fmt()
+        }
+        None => table.trim_fmt(),
+    }
 }
 
 pub(crate) fn pretty(value: &Value) -> String {
@@ -325,9 +522,7 @@ pub fn queue(format: OutputFormat, status: &str, items: &[QueueItem], more: bool
     if items.is_empty() {
         return format!("The {status} queue is empty.");
     }
-    let mut table = new_table(&[
-        "ID", "RECEIVED", "ARTICLE", "AUTHOR", "EMAIL", "SCORE", "VERDICT", "TEXT",
-    ]);
+    let mut table = new_table(&["ID", "RECEIVED", "ARTICLE", "AUTHOR", "SCORE", "TEXT"]);
     let ids = short_ids(
         items
             .iter()
@@ -345,14 +540,21 @@ pub fn queue(format: OutputFormat, status: &str, items: &[QueueItem], more: bool
             id,
             table_time(comment.created_at.as_ref()),
             comment.article.clone(),
-            comment.author_name.clone(),
-            item.masked_email.clone(),
-            number(assessment.score),
-            verdict_word(assessment.verdict).unwrap_or("-").to_owned(),
+            format!(
+                "{} <{}>",
+                comment.author_name,
+                dash_if_empty(&item.masked_email)
+            ),
+            format!(
+                "{} {}: {}",
+                number(assessment.score),
+                verdict_word(assessment.verdict).unwrap_or("-"),
+                top_reasons(&assessment)
+            ),
             excerpt(text),
         ]);
     }
-    align_right(&mut table, 5);
+    keep_whole(&mut table, &[0]);
     let mut out = render(&table);
     if more {
         out.push_str(&format!(
@@ -410,11 +612,7 @@ pub fn show(format: OutputFormat, item: &QueueItem, history: &[AuditEntry]) -> S
     } else {
         &item.raw_body
     };
-    for line in text.lines() {
-        out.push_str("  ");
-        out.push_str(line);
-        out.push('\n');
-    }
+    out.push_str(&wrap(text, "  ", width()));
 
     out.push_str("\nSpam reasons:\n");
     if assessment.reasons.is_empty() {
@@ -429,6 +627,7 @@ pub fn show(format: OutputFormat, item: &QueueItem, history: &[AuditEntry]) -> S
             reasons.add_row(vec![reason.rule.clone(), number(reason.weight), why]);
         }
         align_right(&mut reasons, 1);
+        keep_whole(&mut reasons, &[0, 1]);
         out.push_str(&render(&reasons));
         out.push('\n');
     }
@@ -480,6 +679,7 @@ pub fn moderate(format: OutputFormat, decision: Decision, results: &[ModerateRes
             dash_if_empty(&result.message).to_owned(),
         ]);
     }
+    keep_whole(&mut table, &[0, 1, 2]);
     render(&table)
 }
 
@@ -534,6 +734,7 @@ pub fn comments(
             excerpt(&comment.body),
         ]);
     }
+    keep_whole(&mut table, &[0]);
     let mut out = render(&table);
     out.push_str(&format!(
         "\n{} of {total} approved comments shown{closed_note}",
@@ -601,6 +802,7 @@ pub fn policy(format: OutputFormat, policy: &Policy) -> String {
         }
     };
     let mut table = new_table(&["KEY", "VALUE"]);
+    keep_whole(&mut table, &[0]);
     table.add_rows([
         vec!["mode".to_owned(), or_dash(policy.mode.as_deref())],
         vec![
@@ -654,6 +856,7 @@ pub fn policy(format: OutputFormat, policy: &Policy) -> String {
         }
         align_right(&mut rules, 2);
         align_right(&mut rules, 3);
+        keep_whole(&mut rules, &[0, 1, 2, 3]);
         out.push_str("\n\nRules (change one with `policy set rule.NAME VALUE`):\n");
         out.push_str(&render(&rules));
     }
@@ -775,7 +978,7 @@ pub fn audit(format: OutputFormat, entries: &[AuditEntry], more: bool) -> String
             comments.next().unwrap_or_default()
         };
         table.add_row(vec![
-            table_time(entry.created_at.as_ref()),
+            table_time_seconds(entry.created_at.as_ref()),
             entry.action.clone(),
             entry.actor.clone(),
             comment,
@@ -783,6 +986,7 @@ pub fn audit(format: OutputFormat, entries: &[AuditEntry], more: bool) -> String
             dash_if_empty(&entry.note).to_owned(),
         ]);
     }
+    keep_whole(&mut table, &[2, 3]);
     let mut out = render(&table);
     if more {
         out.push_str(&format!(
@@ -822,12 +1026,13 @@ pub fn watch_line(format: OutputFormat, item: &QueueItem, shown: &mut Vec<String
         &item.raw_body
     };
     format!(
-        "{}  {}  {}  score {} ({})  {}  {} <{}>  {}",
+        "{}  {}  {}  score {} ({}: {})  {}  {} <{}>  {}",
         table_time(comment.created_at.as_ref()),
         id,
         status_word(comment.status).unwrap_or("-"),
         number(assessment.score),
         verdict_word(assessment.verdict).unwrap_or("-"),
+        top_reasons(&assessment),
         comment.article,
         comment.author_name,
         dash_if_empty(&item.masked_email),
