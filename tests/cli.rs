@@ -1606,6 +1606,28 @@ async fn replyctl_audit_lists_every_kind_of_action_newest_first(backend: Backend
         .filter_map(|e| e["action"].as_str())
         .collect();
     assert_eq!(actions, ["reveal_email", "approve", "submit"]);
+
+    // One action's entries, typed with a dash or as the log writes it.
+    for typed in ["token-issue", "token_issue"] {
+        let issued = json(&h.replyctl(&token, &["--output", "json", "audit", "--action", typed]));
+        let actions: Vec<&str> = issued["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        assert_eq!(actions, ["token_issue"; 4], "{typed}");
+    }
+    refused(
+        &h.replyctl(&token, &["audit", "--action", "aprove"]),
+        2,
+        "error: invalid value 'aprove' for '--action <ACTION>': did you mean approve? The \
+         actions are approve, reject, mark_spam, mark_ham, delete, submit, token_issue, \
+         token_revoke, reveal_email, erase_author, export_author, block, unblock, expire, \
+         close_article, reopen_article, key_rotate, policy, webhook_add, webhook_remove, \
+         webhook_redeliver",
+    );
+
     let table = stdout(&h.replyctl(&token, &["--output", "table", "audit", "--limit", "3"]));
     assert!(
         table.contains("erase_author") && table.contains("operator"),

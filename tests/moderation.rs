@@ -746,6 +746,29 @@ async fn the_audit_log_lists_newest_first_in_pages_and_by_comment(backend: Backe
     let actions: Vec<&str> = of_a.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["approve", "submit"]);
 
+    let decided = moderation
+        .list_audit(proto::ListAuditRequest {
+            action: Some("approve".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("one action")
+        .into_inner()
+        .entries;
+    let seen: Vec<(&str, &str)> = decided
+        .iter()
+        .map(|e| (e.action.as_str(), e.comment_id.as_str()))
+        .collect();
+    assert_eq!(seen, [("approve", a.as_str())]);
+    let status = moderation
+        .list_audit(proto::ListAuditRequest {
+            action: Some("approved".into()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no such action");
+    assert_eq!(bad_fields(&status), ["action"]);
+
     let status = moderation
         .list_audit(proto::ListAuditRequest {
             page_token: "garbage".into(),

@@ -1116,7 +1116,7 @@ async fn concurrent_inserts_are_answered_each_on_its_own(backend: Backend) {
 
 async fn actions(store: &dyn Store, site: SiteId) -> Vec<(String, String, Option<String>)> {
     store
-        .audit_page(site, None, None, 500)
+        .audit_page(site, None, None, None, 500)
         .await
         .expect("audit")
         .into_iter()
@@ -1238,7 +1238,10 @@ async fn the_audit_log_pages_newest_first_by_site_and_by_comment(backend: Backen
     let mut seen = Vec::new();
     let mut before = None;
     loop {
-        let page = store.audit_page(news, None, before, 3).await.expect("page");
+        let page = store
+            .audit_page(news, None, None, before, 3)
+            .await
+            .expect("page");
         let Some(last) = page.last() else { break };
         before = Some(last.id);
         seen.extend(page.into_iter().map(|r| (r.action, r.comment)));
@@ -1254,7 +1257,7 @@ async fn the_audit_log_pages_newest_first_by_site_and_by_comment(backend: Backen
     );
 
     let one = store
-        .audit_page(news, Some(second.id), None, 50)
+        .audit_page(news, Some(second.id), None, None, 50)
         .await
         .expect("one comment");
     let actions: Vec<&str> = one.iter().map(|r| r.action.as_str()).collect();
@@ -1262,7 +1265,7 @@ async fn the_audit_log_pages_newest_first_by_site_and_by_comment(backend: Backen
     assert_eq!(one[0].note.as_deref(), Some("a legal request"));
     assert!(
         store
-            .audit_page(news, Some(theirs.id), None, 50)
+            .audit_page(news, Some(theirs.id), None, None, 50)
             .await
             .expect("foreign")
             .is_empty(),
@@ -1768,7 +1771,7 @@ async fn the_sweep_deletes_spam_that_sat_in_the_spam_queue_long_enough(backend: 
         assert_eq!(deleted.to_status, None);
         assert_eq!(deleted.created_at, now);
         let audit = store
-            .audit_page(site, Some(c.id), None, 10)
+            .audit_page(site, Some(c.id), None, None, 10)
             .await
             .expect("audit");
         assert_eq!(

@@ -42,6 +42,20 @@ pub fn comment_ref(raw: &str) -> Option<CommentRef> {
     }
 }
 
+/// An action of the audit log, as entries name it; `mark-spam` reads as `mark_spam`.
+pub fn audit_action(raw: &str) -> Result<&'static str, Status> {
+    crate::domain::audit_action::parse(raw).ok_or_else(|| {
+        let known: Vec<&str> = crate::domain::audit_action::all().collect();
+        invalid_field(
+            "action",
+            &format!(
+                "is not an action of the audit log; they are {}",
+                known.join(", ")
+            ),
+        )
+    })
+}
+
 /// An article key, read as a submission's is, so that the key a call names is the key a
 /// submission is checked against.
 pub fn article(raw: &str) -> Result<ArticleKey, Status> {

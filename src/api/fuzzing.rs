@@ -229,6 +229,10 @@ fn list_audit(req: proto::ListAuditRequest) -> Read {
                 fields::comment_ref(id).ok_or_else(|| Status::invalid_argument("comment_id"))?,
             ),
         }
+        match req.action.as_deref().map(str::trim) {
+            None | Some("") => {}
+            Some(action) => drop(fields::audit_action(action)?),
+        }
         paging::decode_audit(&req.page_token)?;
         Ok(())
     };

@@ -457,11 +457,15 @@ impl Moderation for ModerationApi {
                 prefixes::one_comment(self.store.as_ref(), &credential, "comment_id", id).await?,
             ),
         };
+        let action = match req.action.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(action) => Some(fields::audit_action(action)?),
+        };
         let before = paging::decode_audit(&req.page_token)?;
         let size = paging::page_size(req.page_size, 50, 500);
         let mut page = self
             .store
-            .audit_page(site.id, comment, before, size + 1)
+            .audit_page(site.id, comment, action, before, size + 1)
             .await?;
         let next_page_token =
             paging::next_token(&mut page, size, |last| paging::encode_audit(last.id));

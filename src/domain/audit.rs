@@ -53,6 +53,41 @@ pub mod audit_action {
     pub const WEBHOOK_REMOVE: &str = "webhook_remove";
     /// An integrations token had a delivery sent again.
     pub const WEBHOOK_REDELIVER: &str = "webhook_redeliver";
+
+    /// Every word above.
+    pub const OTHERS: [&str; 16] = [
+        SUBMIT,
+        TOKEN_ISSUE,
+        TOKEN_REVOKE,
+        REVEAL_EMAIL,
+        ERASE_AUTHOR,
+        EXPORT_AUTHOR,
+        BLOCK,
+        UNBLOCK,
+        EXPIRE,
+        CLOSE_ARTICLE,
+        REOPEN_ARTICLE,
+        KEY_ROTATE,
+        POLICY,
+        WEBHOOK_ADD,
+        WEBHOOK_REMOVE,
+        WEBHOOK_REDELIVER,
+    ];
+
+    /// Every word of the audit log's `action`: the decisions' (`approve`, `mark_spam`, …),
+    /// then the others.
+    pub fn all() -> impl Iterator<Item = &'static str> {
+        crate::domain::Action::ALL
+            .into_iter()
+            .map(crate::domain::Action::as_str)
+            .chain(OTHERS)
+    }
+
+    /// The word as the log writes it, for `word` as a person may type it (`mark-spam`).
+    pub fn parse(word: &str) -> Option<&'static str> {
+        let word = word.trim().replace('-', "_");
+        all().find(|known| *known == word)
+    }
 }
 
 /// A read of personal data: the one kind of audit row written without a

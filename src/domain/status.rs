@@ -59,6 +59,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every decision.
+    pub const ALL: [Action; 5] = [
+        Action::Approve,
+        Action::Reject,
+        Action::MarkSpam,
+        Action::MarkHam,
+        Action::Delete,
+    ];
+
     /// The status the comment ends in; `None` when it is removed.
     pub fn target(self) -> Option<CommentStatus> {
         match self {

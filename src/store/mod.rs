@@ -527,11 +527,13 @@ pub trait Comments: Send + Sync {
     async fn history(&self, comment: CommentId) -> StoreResult<Vec<AuditRecord>>;
 
     /// One page of a site's audit log, newest first, continuing with the
-    /// entries older than `before`; only one comment's when `comment` is set.
+    /// entries older than `before`; only one comment's when `comment` is set, only one
+    /// action's when `action` is.
     async fn audit_page(
         &self,
         site: SiteId,
         comment: Option<CommentId>,
+        action: Option<&str>,
         before: Option<AuditId>,
         limit: u32,
     ) -> StoreResult<Vec<AuditRecord>>;

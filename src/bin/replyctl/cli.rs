@@ -726,9 +726,32 @@ pub struct AuditArgs {
     #[arg(long, value_name = "ID")]
     pub comment: Option<String>,
 
+    /// Only the entries of this action, as the ACTION column shows it: approve, reject,
+    /// mark_spam, mark_ham, delete, submit, block, unblock, policy, token_issue, …
+    #[arg(long, value_name = "ACTION", value_parser = parse_audit_action)]
+    pub action: Option<String>,
+
     /// Stop after this many entries.
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
+}
+
+fn parse_audit_action(text: &str) -> Result<String, String> {
+    use replyguard::domain::audit_action;
+    if let Some(action) = audit_action::parse(text) {
+        return Ok(action.to_owned());
+    }
+    let known: Vec<&str> = audit_action::all().collect();
+    let typed = text.trim().replace('-', "_");
+    let nearest = known
+        .iter()
+        .map(|name| (strsim::levenshtein(&typed, name), *name))
+        .min()
+        .filter(|(distance, _)| *distance <= 3);
+    Err(match nearest {
+        Some((_, name)) => format!("did you mean {name}? The actions are {}", known.join(", ")),
+        None => format!("expected one of {}", known.join(", ")),
+    })
 }
 
 /// Arguments of `submit`.

@@ -667,6 +667,7 @@ async fn audit(
         let request = ListAuditRequest {
             site: args.site.name(),
             comment_id: args.comment.clone(),
+            action: args.action.clone(),
             page_size: remaining.min(MAX_AUDIT_PAGE),
             page_token: page_token.clone(),
         };

@@ -239,6 +239,7 @@ where
         &self,
         site: SiteId,
         comment: Option<CommentId>,
+        action: Option<&str>,
         before: Option<AuditId>,
         limit: u32,
     ) -> StoreResult<Vec<AuditRecord>> {
@@ -257,6 +258,9 @@ where
             None => {
                 query.push("site_id = ").push_bind(site.0);
             }
+        }
+        if let Some(action) = action {
+            query.push(" AND action = ").push_bind(action.to_owned());
         }
         if let Some(before) = before {
             query.push(" AND id < ").push_bind(before.0);
