@@ -41,17 +41,23 @@ fn refused_by_server(output: &Output, doing: &str, code: &str, message: &str) {
     refused(output, 1, &format!("replyctl: {doing}: {code}: {message}"));
 }
 
-/// The `PERMISSION_DENIED` line of a token without `scope`.
-fn lacks_scope(output: &Output, doing: &str, scope: &str) {
+/// The `PERMISSION_DENIED` line of a token of news.example.com without `scope`: it gives the
+/// operator's command for a token with `scopes` (the token's and `scope`), and that command
+/// works.
+fn lacks_scope(h: &Harness, output: &Output, doing: &str, scope: &str, scopes: &str) {
+    let command =
+        format!("replyguard token add --site news.example.com --role moderator --scopes {scopes}");
     refused_by_server(
         output,
         doing,
         "PERMISSION_DENIED",
         &format!(
-            "this token lacks the `{scope}` scope; the operator can issue one with \
-             `replyguard token add --scopes {scope},...`"
+            "this token lacks the `{scope}` scope; the operator can issue one with `{command}`"
         ),
     );
+    let mut args: Vec<&str> = command.split(' ').skip(1).collect();
+    args.extend(["--database", &h.settings.database.url]);
+    assert!(stdout(&replyguard(&args)).starts_with("rg_mod_"));
 }
 
 fn json(output: &Output) -> Value {
@@ -143,6 +149,31 @@ async fn tables_are_printed_for_people(backend: Backend) {
 async fn errors_exit_non_zero_with_one_clear_line(backend: Backend) {
     let h = Harness::new(backend).await;
     let (site_key, _) = site_add(&h, "news.example.com");
+
+    // A token of several sites: which flag names one, and which sites there are.
+    site_add(&h, "blog.example.org");
+    let both = stdout(&replyguard(&[
+        "token",
+        "add",
+        "--site",
+        "news.example.com",
+        "--site",
+        "blog.example.org",
+        "--role",
+        "moderator",
+        "--database",
+        &h.settings.database.url,
+    ]));
+    let output = h.replyctl(both.trim(), &["queue"]);
+    refused_by_server(
+        &output,
+        "listing the queue",
+        "INVALID_ARGUMENT",
+        "--site is required: this token covers several sites (blog.example.org, \
+         news.example.com)",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 
     let output = h.replyctl("rg_mod_wrong", &["queue"]);
     refused_by_server(
@@ -345,7 +376,7 @@ async fn ids_are_shown_short_and_every_command_takes_a_unique_start(backend: Bac
         &output,
         "fetching comment xyz",
         "INVALID_ARGUMENT",
-        "id must be a comment id or at least its first 4 characters",
+        "ID must be a comment id or at least its first 4 characters",
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -978,14 +1009,18 @@ async fn a_token_issued_with_scopes_can_do_exactly_those_things(backend: Backend
     stdout(&h.replyctl(&eraser, &["--output", "json", "queue"]));
     let revealing = format!("revealing the email of {id}");
     lacks_scope(
+        &h,
         &h.replyctl(&eraser, &["reveal", &id, "--reason", "a complaint"]),
         &revealing,
         "reveal-email",
+        "moderate,reveal-email,erase",
     );
     lacks_scope(
+        &h,
         &h.replyctl(&eraser, &["policy", "show"]),
         "fetching the policy",
         "policy",
+        "moderate,policy,erase",
     );
     stdout(&h.replyctl(
         &eraser,
@@ -997,22 +1032,28 @@ async fn a_token_issued_with_scopes_can_do_exactly_those_things(backend: Backend
     for token in [default_token, moderator_token(&h, "news.example.com", None)] {
         stdout(&h.replyctl(&token, &["--output", "json", "show", &id]));
         lacks_scope(
+            &h,
             &h.replyctl(&token, &["erase", "--email", "jane@example.com"]),
             "erasing the author",
             "erase",
+            "moderate,policy,erase",
         );
         lacks_scope(
+            &h,
             &h.replyctl(&token, &["reveal", &id, "--reason", "why not"]),
             &revealing,
             "reveal-email",
+            "moderate,policy,reveal-email",
         );
     }
 
     let revealer = moderator_token(&h, "news.example.com", Some("reveal-email"));
     lacks_scope(
+        &h,
         &h.replyctl(&revealer, &["queue"]),
         "listing the queue",
         "moderate",
+        "moderate,reveal-email",
     );
 
     let db = h.settings.database.url.clone();

@@ -314,17 +314,37 @@ pub fn caller<T>(request: &Request<T>) -> Result<Credential, Status> {
         .ok_or_else(|| Status::unauthenticated("missing credential"))
 }
 
-/// The caller, if their token carries `scope`; PERMISSION_DENIED naming the
-/// missing scope otherwise. Every `Moderation` handler starts here.
-pub fn caller_with_scope<T>(request: &Request<T>, scope: Scope) -> Result<Credential, Status> {
+/// The caller, if their token carries `scope`; PERMISSION_DENIED otherwise, with the
+/// operator's command that issues a token like this one with the scope added. Every
+/// `Moderation` and `Integrations` handler starts here.
+pub async fn caller_with_scope<T>(
+    store: &dyn Store,
+    request: &Request<T>,
+    scope: Scope,
+) -> Result<Credential, Status> {
     let credential = caller(request)?;
-    if !credential.has_scope(scope) {
-        return Err(Status::permission_denied(format!(
-            "this token lacks the `{scope}` scope; the operator can issue one with \
-             `replyguard token add --scopes {scope},...`"
-        )));
+    if credential.has_scope(scope) {
+        return Ok(credential);
     }
-    Ok(credential)
+    let mut command = String::from("replyguard token add");
+    for site in &credential.sites {
+        if let Some(site) = store.site_by_id(*site).await? {
+            command.push_str(&format!(" --site {}", site.name));
+        }
+    }
+    let mut scopes = credential.scopes.clone();
+    scopes.push(scope);
+    scopes.sort();
+    scopes.dedup();
+    let scopes: Vec<String> = scopes.iter().map(ToString::to_string).collect();
+    command.push_str(&format!(
+        " --role {} --scopes {}",
+        credential.role.as_str(),
+        scopes.join(",")
+    ));
+    Err(Status::permission_denied(format!(
+        "this token lacks the `{scope}` scope; the operator can issue one with `{command}`"
+    )))
 }
 
 /// The id of the one site a site key belongs to: enough for reads, which
@@ -360,10 +380,22 @@ pub async fn moderated_site(
                 .site_by_id(*only)
                 .await?
                 .ok_or_else(|| Status::permission_denied("this token's site no longer exists")),
-            _ => Err(invalid_field(
-                "site",
-                "is required: this token covers several sites",
-            )),
+            sites => {
+                let mut names = Vec::with_capacity(sites.len());
+                for site in sites {
+                    if let Some(site) = store.site_by_id(*site).await? {
+                        names.push(site.name);
+                    }
+                }
+                names.sort();
+                Err(invalid_field(
+                    "site",
+                    &format!(
+                        "is required: this token covers several sites ({})",
+                        names.join(", ")
+                    ),
+                ))
+            }
         };
     }
     let site = store.site_by_name(name).await?;

@@ -87,7 +87,8 @@ impl Integrations for IntegrationsApi {
         &self,
         request: Request<proto::AddWebhookRequest>,
     ) -> Result<Response<proto::AddWebhookResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Integrations)?;
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let url = self
@@ -155,7 +156,8 @@ impl Integrations for IntegrationsApi {
         &self,
         request: Request<proto::ListWebhooksRequest>,
     ) -> Result<Response<proto::ListWebhooksResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Integrations)?;
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
         let site =
             moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
         let webhooks = self.store.webhooks(site.id).await?;
@@ -168,7 +170,8 @@ impl Integrations for IntegrationsApi {
         &self,
         request: Request<proto::RemoveWebhookRequest>,
     ) -> Result<Response<proto::RemoveWebhookResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Integrations)?;
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let id = id("id", &req.id)?;
@@ -189,7 +192,8 @@ impl Integrations for IntegrationsApi {
         &self,
         request: Request<proto::ListDeliveriesRequest>,
     ) -> Result<Response<proto::ListDeliveriesResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Integrations)?;
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let webhook = match req.webhook_id.trim() {
@@ -224,7 +228,8 @@ impl Integrations for IntegrationsApi {
         &self,
         request: Request<proto::RedeliverWebhookRequest>,
     ) -> Result<Response<proto::RedeliverWebhookResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Integrations)?;
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let id = id("id", &req.id)?;

@@ -191,7 +191,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::ListQueueRequest>,
     ) -> Result<Response<proto::ListQueueResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let queue = match req.status {
@@ -223,7 +223,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::GetCommentRequest>,
     ) -> Result<Response<proto::GetCommentResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let id = prefixes::one_comment(
             self.store.as_ref(),
             &credential,
@@ -254,7 +254,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::ModerateRequest>,
     ) -> Result<Response<proto::ModerateResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
         let action = fields::action(req.action)?;
         if req.ids.is_empty() {
@@ -330,7 +330,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::WatchQueueRequest>,
     ) -> Result<Response<Self::WatchQueueStream>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let token = *request
             .extensions()
             .get::<TokenDigest>()
@@ -375,7 +375,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::GetPolicyRequest>,
     ) -> Result<Response<proto::GetPolicyResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Policy)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Policy).await?;
         let site =
             moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
         Ok(Response::new(proto::GetPolicyResponse {
@@ -387,7 +387,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::UpdatePolicyRequest>,
     ) -> Result<Response<proto::UpdatePolicyResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Policy)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Policy).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let update = req
@@ -429,7 +429,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::EraseAuthorRequest>,
     ) -> Result<Response<proto::EraseAuthorResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Erase)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Erase).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let email = fields::author_email(&req.email)?;
@@ -448,7 +448,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::ListAuditRequest>,
     ) -> Result<Response<proto::ListAuditResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let comment = match req.comment_id.as_deref().map(str::trim) {
@@ -479,7 +479,8 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::RevealEmailRequest>,
     ) -> Result<Response<proto::RevealEmailResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::RevealEmail)?;
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::RevealEmail).await?;
         let req = request.into_inner();
         let id = prefixes::one_comment(self.store.as_ref(), &credential, "id", &req.id).await?;
         let reason = fields::audit_note("reason", &req.reason)?
@@ -501,7 +502,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::BlockRequest>,
     ) -> Result<Response<proto::BlockResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let kind = fields::block_kind(req.kind)?;
@@ -561,7 +562,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::ListBlocksRequest>,
     ) -> Result<Response<proto::ListBlocksResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let after = paging::decode_block(&req.page_token)?;
@@ -582,7 +583,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::UnblockRequest>,
     ) -> Result<Response<proto::UnblockResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let kind = fields::block_kind(req.kind)?;
@@ -605,7 +606,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::ExportAuthorRequest>,
     ) -> Result<Response<proto::ExportAuthorResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Erase)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Erase).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let email = fields::author_email(&req.email)?;
@@ -629,7 +630,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::CloseArticleRequest>,
     ) -> Result<Response<proto::CloseArticleResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
         let changed = self
             .set_closed(&credential, &req.site, &req.article, &req.note, true)
@@ -643,7 +644,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::ReopenArticleRequest>,
     ) -> Result<Response<proto::ReopenArticleResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
         let reopened = self
             .set_closed(&credential, &req.site, &req.article, &req.note, false)
@@ -655,7 +656,7 @@ impl Moderation for ModerationApi {
         &self,
         request: Request<proto::ListClosedArticlesRequest>,
     ) -> Result<Response<proto::ListClosedArticlesResponse>, Status> {
-        let credential = caller_with_scope(&request, Scope::Moderate)?;
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let after = paging::decode_closed(&req.page_token)?;

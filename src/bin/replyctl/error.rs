@@ -87,7 +87,12 @@ impl CliError {
                     if status.message().trim() == said.trim() {
                         continue;
                     }
-                    let _ = write!(report, "\n  {}: {}", violation.field, violation.description);
+                    let _ = write!(
+                        report,
+                        "\n  {}: {}",
+                        as_typed(&violation.field),
+                        violation.description
+                    );
                 }
             }
             if let Some(delay) = status
@@ -130,13 +135,38 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
-/// `CODE: message` on one line, however the server wrapped its message.
+/// A request field as the command line takes it: `site` is `--site`.
+fn as_typed(field: &str) -> &str {
+    match field {
+        "site" => "--site",
+        "note" => "--note",
+        "reason" => "--reason",
+        "email" => "--email",
+        "comment_id" => "--comment",
+        "action" => "--action",
+        "id" | "ids" => "ID",
+        other => other,
+    }
+}
+
+/// `CODE: message` on one line, however the server wrapped its message; a message about one
+/// field names it as the command line does.
 fn status_line(status: &Status) -> String {
-    let message = status
+    let mut message = status
         .message()
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
+    if let Some((field, rest)) = message.split_once(' ') {
+        let typed = as_typed(field);
+        if typed != field
+            && status.get_details_bad_request().is_some_and(|bad| {
+                bad.field_violations.len() == 1 && bad.field_violations[0].field == field
+            })
+        {
+            message = format!("{typed} {rest}");
+        }
+    }
     if message.is_empty() {
         code_name(status.code()).to_owned()
     } else {
