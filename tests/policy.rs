@@ -667,16 +667,25 @@ async fn replyctl_reports_the_servers_bad_fields_and_its_own_bad_values(backend:
     let h = Harness::new(backend).await;
     let site = h.site("news.example.com").await;
 
+    // Keys as `policy set` takes them, and the values they have.
     let output = h.replyctl(&site.mod_token, &["policy", "set", "hold-threshold", "9"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("INVALID_ARGUMENT"), "{stderr}");
-    assert!(stderr.contains("policy.hold_threshold"), "{stderr}");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "replyctl: setting hold-threshold to \"9\" (it is 1 now): INVALID_ARGUMENT: the \
+             policy has invalid fields",
+            "  hold-threshold: must be below spam-threshold (5)",
+            "  spam-threshold: must be above hold-threshold (9)",
+        ]
+    );
 
     let output = h.replyctl(&site.mod_token, &["policy", "set", "rule.linkz", "off"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("policy.rules.linkz"), "{stderr}");
+    assert!(stderr.contains("(it is not set now)"), "{stderr}");
+    assert!(stderr.contains("\n  rule.linkz: "), "{stderr}");
 
     // Refused before any call: a usage error.
     for (key, value) in [
@@ -688,6 +697,30 @@ async fn replyctl_reports_the_servers_bad_fields_and_its_own_bad_values(backend:
         assert_eq!(output.status.code(), Some(2), "{key} {value}");
     }
     assert_eq!(get_policy(&h, &site).await.hold_threshold, Some(1.0));
+}
+
+async fn replyctl_policy_set_prints_what_changed(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let set = |key: &str, value: &str| {
+        stdout(&h.replyctl(
+            &site.mod_token,
+            &["--output", "table", "policy", "set", key, value],
+        ))
+    };
+    assert_eq!(set("max-links", "3"), "max-links: 2 → 3\n");
+    assert_eq!(
+        set("max-links", "3"),
+        "max-links is 3 already; nothing changed.\n"
+    );
+    assert_eq!(
+        set("rule.links", "log-only"),
+        "rule.links: on:1.5 → log-only:1.5\n"
+    );
+    assert_eq!(
+        set("blocked-terms", "casino, pills"),
+        "blocked-terms: - → casino, pills\n"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -886,6 +919,7 @@ backend_tests!(
     moderate_all_set_with_replyctl_holds_a_clean_reply,
     replyctl_shows_every_setting_and_every_rule_in_force,
     replyctl_reports_the_servers_bad_fields_and_its_own_bad_values,
+    replyctl_policy_set_prints_what_changed,
     a_prepared_forms_token_is_accepted_with_its_submission,
     a_forged_token_or_another_articles_token_is_invalid,
     a_missing_token_counts_only_where_the_site_requires_one,

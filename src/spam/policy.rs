@@ -194,11 +194,17 @@ impl Policy {
         {
             check(
                 "hold_threshold".to_owned(),
-                Some("must be below spam_threshold".to_owned()),
+                Some(format!(
+                    "must be below spam_threshold ({})",
+                    self.spam_threshold
+                )),
             );
             check(
                 "spam_threshold".to_owned(),
-                Some("must be above hold_threshold".to_owned()),
+                Some(format!(
+                    "must be above hold_threshold ({})",
+                    self.hold_threshold
+                )),
             );
         }
         check("max_links".to_owned(), at_most(self.max_links, 1_000));

@@ -405,19 +405,35 @@ async fn policy_set(
     format: OutputFormat,
     args: PolicySetArgs,
 ) -> Result<(), CliError> {
-    let request = UpdatePolicyRequest {
-        site: args.site.name(),
-        policy: Some(args.update().map_err(CliError::PolicyValue)?),
-    };
-    let policy = clients
+    let update = args.update().map_err(CliError::PolicyValue)?;
+    let key = args.key.name();
+    let before = clients
         .moderation
-        .update_policy(request)
+        .get_policy(GetPolicyRequest {
+            site: args.site.name(),
+        })
         .await
-        .map_err(CliError::rpc("updating the policy"))?
+        .map_err(CliError::rpc("fetching the policy"))?
         .into_inner()
         .policy
         .unwrap_or_default();
-    emit(&output::policy(format, &policy))
+    let now = output::policy_value(&before, &key).unwrap_or_else(|| "not set".to_owned());
+    let request = UpdatePolicyRequest {
+        site: args.site.name(),
+        policy: Some(update),
+    };
+    let after = clients
+        .moderation
+        .update_policy(request)
+        .await
+        .map_err(CliError::rpc(format!(
+            "setting {key} to {:?} (it is {now} now)",
+            args.value
+        )))?
+        .into_inner()
+        .policy
+        .unwrap_or_default();
+    emit(&output::policy_changed(format, &key, &before, &after))
 }
 
 async fn erase(

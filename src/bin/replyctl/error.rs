@@ -91,7 +91,7 @@ impl CliError {
                         report,
                         "\n  {}: {}",
                         as_typed(&violation.field),
-                        violation.description
+                        in_typed_words(&violation.description)
                     );
                 }
             }
@@ -135,8 +135,32 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
-/// A request field as the command line takes it: `site` is `--site`.
-fn as_typed(field: &str) -> &str {
+/// The policy's fields as `UpdatePolicy` names them; `policy set` takes them with dashes.
+const POLICY_FIELDS: [&str; 12] = [
+    "hold_threshold",
+    "spam_threshold",
+    "max_links",
+    "flood_interval_seconds",
+    "min_form_seconds",
+    "require_form_token",
+    "blocked_terms",
+    "moderation_terms",
+    "blocked_ips",
+    "blocked_email_domains",
+    "blocked_websites",
+    "allowed_scripts",
+];
+
+/// A request field as the command line takes it: `site` is `--site`,
+/// `policy.hold_threshold` is `hold-threshold`, `policy.rules.links.weight` is `rule.links`.
+fn as_typed(field: &str) -> String {
+    if let Some(key) = field.strip_prefix("policy.") {
+        if let Some(rule) = key.strip_prefix("rules.") {
+            let name = rule.strip_suffix(".weight").unwrap_or(rule);
+            return format!("rule.{name}");
+        }
+        return key.replace('_', "-");
+    }
     match field {
         "site" => "--site",
         "note" => "--note",
@@ -147,6 +171,16 @@ fn as_typed(field: &str) -> &str {
         "id" | "ids" => "ID",
         other => other,
     }
+    .to_owned()
+}
+
+/// A server's description with the policy's fields named as `policy set` takes them.
+fn in_typed_words(description: &str) -> String {
+    POLICY_FIELDS
+        .iter()
+        .fold(description.to_owned(), |text, field| {
+            text.replace(field, &field.replace('_', "-"))
+        })
 }
 
 /// `CODE: message` on one line, however the server wrapped its message; a message about one

@@ -791,57 +791,13 @@ pub fn policy(format: OutputFormat, policy: &Policy) -> String {
     if format == OutputFormat::Json {
         return pretty(&policy_json(policy));
     }
-    fn or_dash<T: ToString>(value: Option<T>) -> String {
-        value.map_or_else(|| "-".to_owned(), |value| value.to_string())
-    }
-    let terms = |terms: &[String]| {
-        if terms.is_empty() {
-            "-".to_owned()
-        } else {
-            terms.join(", ")
-        }
-    };
     let mut table = new_table(&["KEY", "VALUE"]);
     keep_whole(&mut table, &[0]);
-    table.add_rows([
-        vec!["mode".to_owned(), or_dash(policy.mode.as_deref())],
-        vec![
-            "hold-threshold".to_owned(),
-            or_dash(policy.hold_threshold.map(number)),
-        ],
-        vec![
-            "spam-threshold".to_owned(),
-            or_dash(policy.spam_threshold.map(number)),
-        ],
-        vec!["max-links".to_owned(), or_dash(policy.max_links)],
-        vec![
-            "flood-interval-seconds".to_owned(),
-            or_dash(policy.flood_interval_seconds),
-        ],
-        vec![
-            "min-form-seconds".to_owned(),
-            or_dash(policy.min_form_seconds),
-        ],
-        vec![
-            "require-form-token".to_owned(),
-            or_dash(policy.require_form_token),
-        ],
-        vec!["blocked-terms".to_owned(), terms(&policy.blocked_terms)],
-        vec![
-            "moderation-terms".to_owned(),
-            terms(&policy.moderation_terms),
-        ],
-        vec!["blocked-ips".to_owned(), terms(&policy.blocked_ips)],
-        vec![
-            "blocked-email-domains".to_owned(),
-            terms(&policy.blocked_email_domains),
-        ],
-        vec![
-            "blocked-websites".to_owned(),
-            terms(&policy.blocked_websites),
-        ],
-        vec!["allowed-scripts".to_owned(), terms(&policy.allowed_scripts)],
-    ]);
+    table.add_rows(
+        policy_settings(policy)
+            .into_iter()
+            .map(|(key, value)| vec![key.to_owned(), value]),
+    );
     let mut out = render(&table);
     if !policy.rules_in_force.is_empty() {
         let mut rules = new_table(&["RULE", "STATE", "WEIGHT", "DEFAULT", "WHAT IT LOOKS FOR"]);
@@ -861,6 +817,89 @@ pub fn policy(format: OutputFormat, policy: &Policy) -> String {
         out.push_str(&render(&rules));
     }
     out
+}
+
+/// Every setting as `policy set` takes it, with its value as `policy show` prints it.
+fn policy_settings(policy: &Policy) -> Vec<(&'static str, String)> {
+    fn or_dash<T: ToString>(value: Option<T>) -> String {
+        value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+    }
+    let terms = |terms: &[String]| {
+        if terms.is_empty() {
+            "-".to_owned()
+        } else {
+            terms.join(", ")
+        }
+    };
+    vec![
+        ("mode", or_dash(policy.mode.as_deref())),
+        ("hold-threshold", or_dash(policy.hold_threshold.map(number))),
+        ("spam-threshold", or_dash(policy.spam_threshold.map(number))),
+        ("max-links", or_dash(policy.max_links)),
+        (
+            "flood-interval-seconds",
+            or_dash(policy.flood_interval_seconds),
+        ),
+        ("min-form-seconds", or_dash(policy.min_form_seconds)),
+        ("require-form-token", or_dash(policy.require_form_token)),
+        ("blocked-terms", terms(&policy.blocked_terms)),
+        ("moderation-terms", terms(&policy.moderation_terms)),
+        ("blocked-ips", terms(&policy.blocked_ips)),
+        (
+            "blocked-email-domains",
+            terms(&policy.blocked_email_domains),
+        ),
+        ("blocked-websites", terms(&policy.blocked_websites)),
+        ("allowed-scripts", terms(&policy.allowed_scripts)),
+    ]
+}
+
+/// Every setting and rule of a policy, keyed as `policy set` takes them: `max-links`,
+/// `rule.links` (its state and weight).
+fn policy_values(policy: &Policy) -> Vec<(String, String)> {
+    let mut values: Vec<(String, String)> = policy_settings(policy)
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect();
+    values.extend(policy.rules_in_force.iter().map(|rule| {
+        (
+            format!("rule.{}", rule.name),
+            format!("{}:{}", rule.state, number(rule.weight)),
+        )
+    }));
+    values
+}
+
+/// The current value of one key of `policy set`; `None` for a rule the policy does not have.
+pub fn policy_value(policy: &Policy, key: &str) -> Option<String> {
+    policy_values(policy)
+        .into_iter()
+        .find(|(known, _)| known == key)
+        .map(|(_, value)| value)
+}
+
+/// `policy set`: what changed, one `key: before → after` line each; in JSON the whole policy
+/// as it now is.
+pub fn policy_changed(format: OutputFormat, key: &str, before: &Policy, after: &Policy) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&policy_json(after));
+    }
+    let old = policy_values(before);
+    let lines: Vec<String> = policy_values(after)
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let was = old
+                .iter()
+                .find(|(known, _)| *known == name)
+                .map_or("-", |(_, was)| was.as_str());
+            (was != value).then(|| format!("{name}: {was} → {value}"))
+        })
+        .collect();
+    if lines.is_empty() {
+        let now = policy_value(after, key).unwrap_or_else(|| "-".to_owned());
+        return format!("{key} is {now} already; nothing changed.");
+    }
+    lines.join("\n")
 }
 
 /// `erase`: how many comments were affected.
