@@ -210,8 +210,27 @@ impl SqliteLock {
     }
 }
 
-/// Opens the database, binds the listener and starts serving.
+/// Binds the listeners, opens the database and starts serving. The ports come first, so that a
+/// port in use leaves nothing behind: no database, lock or key file.
 pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: settings.listen,
+        source,
+    })?;
+    let metrics = match settings.metrics_listen {
+        Some(addr) => Some(
+            crate::metrics::serve(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
     let lock = SqliteLock::take(&settings.database.url)?;
     let key = secret_key(settings)?;
     let options = StoreOptions {
@@ -241,16 +260,6 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
 
     let tls = ServerTls::from_settings(settings)?;
     let serves_tls = tls.is_some();
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: settings.listen,
-        source,
-    })?;
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -283,15 +292,6 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         .spawn(closing_seen.clone());
     let webhooks = AbortOnDrop(webhooks);
     let moderation = ModerationApi::new(store.clone(), vault, Arc::clone(&guard), closing_seen);
-
-    let metrics = match settings.metrics_listen {
-        Some(addr) => Some(
-            crate::metrics::serve(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })?,
-        ),
-        None => None,
-    };
 
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
     let router = Server::builder()

@@ -359,6 +359,26 @@ fn replyguard(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("replyguard runs")
 }
 
+/// A port in use stops `replyguard serve` before it makes anything: no database, lock or key file
+/// is left behind to puzzle over, or to be taken for the deployment's.
+#[test]
+fn a_busy_port_leaves_no_database_or_key_file_behind() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = busy.local_addr().expect("its address").to_string();
+    let dir = tempfile::tempdir().expect("a directory");
+    let url = format!("sqlite://{}", dir.path().join("replyguard.db").display());
+
+    let refused = replyguard(&["serve", "--listen", &addr, "--database", &url], &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("the directory")
+        .filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// `ps` shows a command line to every user of the machine: a key given as a flag is refused
 /// with where to put it instead, while the same key from the environment or a file is taken.
 #[tokio::test]
