@@ -1141,7 +1141,7 @@ async fn replyctl_reveal_prints_the_email_and_the_audit_log_keeps_the_reason(bac
         &h.replyctl(&token, &["reveal", &id, "--reason", " "]),
         &format!("revealing the email of {id}"),
         "INVALID_ARGUMENT",
-        "reason is required: say why the email is needed",
+        "--reason is required: say why the email is needed",
     );
 
     let log = json(&h.replyctl(&token, &["--output", "json", "audit", "--comment", &id]));
@@ -1426,8 +1426,16 @@ async fn replyctl_blocks_lists_the_blocklist_and_unblock_takes_an_entry_off(back
         ],
     ));
     assert_eq!(removed["removed"], true);
-    let again = run(&["--output", "table", "unblock", "ip", "203.0.113.50"]);
-    assert!(again.contains("was not on the blocklist"), "{again}");
+    // Taking off what is not there changes nothing, and says so as a failure.
+    refused(
+        &h.replyctl(
+            &mod_token,
+            &["--output", "table", "unblock", "ip", "203.0.113.50"],
+        ),
+        1,
+        "replyctl: ip 203.0.113.50 is not on the blocklist; nothing changed (`replyctl blocks` \
+         lists it)",
+    );
     let gone = run(&[
         "--output",
         "table",
@@ -1437,6 +1445,29 @@ async fn replyctl_blocks_lists_the_blocklist_and_unblock_takes_an_entry_off(back
     ]);
     assert!(gone.contains("Unblocked email-domain"), "{gone}");
     assert!(run(&["--output", "table", "blocks"]).contains("The blocklist is empty."));
+
+    // `unblock domain` takes off what `block domain` put on: both entries.
+    run(&["block", "domain", "spam.example"]);
+    let both = run(&["--output", "table", "unblock", "domain", "spam.example"]);
+    assert_eq!(
+        both,
+        "Unblocked email-domain spam.example.\nUnblocked website-domain spam.example.\n"
+    );
+    assert!(run(&["--output", "table", "blocks"]).contains("The blocklist is empty."));
+    run(&["block", "domain", "spam.example"]);
+    run(&["unblock", "domain", "spam.example", "--only", "website"]);
+    let left = json(&h.replyctl(&mod_token, &["--output", "json", "blocks"]));
+    assert_eq!(left["entries"][0]["kind"], "email-domain");
+    assert_eq!(left["entries"].as_array().map(Vec::len), Some(1));
+    refused(
+        &h.replyctl(
+            &mod_token,
+            &["unblock", "domain", "spam.example", "--only", "website"],
+        ),
+        1,
+        "replyctl: website-domain spam.example is not on the blocklist; nothing changed \
+         (`replyctl blocks` lists it)",
+    );
 
     refused(
         &h.replyctl(&mod_token, &["unblock", "everything", "x"]),
@@ -1493,6 +1524,31 @@ async fn replyctl_export_and_erase_act_on_one_authors_data(backend: Backend) {
     ));
     serde_json::from_str::<Value>(&export_table).expect("JSON");
 
+    // A dry run counts and changes nothing, not even the audit log.
+    let counted = stdout(&h.replyctl(
+        &token,
+        &[
+            "--output",
+            "table",
+            "erase",
+            "--email",
+            "pat@example.net",
+            "--dry-run",
+        ],
+    ));
+    assert_eq!(
+        counted,
+        "dry run: 1 comment would be erased or anonymised; nothing changed.\n"
+    );
+    let shown = json(&h.replyctl(&token, &["--output", "json", "show", &mine]));
+    assert_ne!(shown["comment"]["comment"]["author_name"], "Anonymous");
+    let erasures = json(&h.replyctl(
+        &token,
+        &["--output", "json", "audit", "--action", "erase_author"],
+    ));
+    assert_eq!(erasures["entries"].as_array().map(Vec::len), Some(0));
+
+    // Not at a terminal, nothing asks: a script erases at once.
     let erased = stdout(&h.replyctl(
         &token,
         &["--output", "table", "erase", "--email", "pat@example.net"],
@@ -1511,7 +1567,7 @@ async fn replyctl_export_and_erase_act_on_one_authors_data(backend: Backend) {
         &h.replyctl(&token, &["erase", "--email", "not-an-email"]),
         "erasing the author",
         "INVALID_ARGUMENT",
-        "email must be an email address such as jane@example.com",
+        "--email must be an email address such as jane@example.com",
     );
 }
 

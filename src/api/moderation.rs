@@ -434,6 +434,12 @@ impl Moderation for ModerationApi {
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
         let email = fields::author_email(&req.email)?;
         let author = self.moderator.author(site.id, &email.normalized());
+        if req.dry_run {
+            let comments = self.store.comments_by_author(site.id, &author).await?;
+            return Ok(Response::new(proto::EraseAuthorResponse {
+                comments_affected: comments.len() as u64,
+            }));
+        }
         let comments_affected = self
             .moderator
             .erase_author(site.id, &author, req.remove_bodies, &credential.prefix)

@@ -581,6 +581,14 @@ pub struct EraseArgs {
     /// Remove the comments' text too, instead of keeping it anonymised.
     #[arg(long)]
     pub remove_bodies: bool,
+
+    /// Print how many comments would be erased, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Erase without asking first (it asks only on a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
 }
 
 /// Arguments of `export`.
@@ -672,16 +680,23 @@ pub enum DomainScope {
 /// Arguments of `unblock`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  replyctl unblock ip 203.0.113.7 --note \"a school's shared address\""
+    after_help = "Examples:\n  replyctl unblock ip 203.0.113.7 --note \"a school's shared \
+                        address\"\n  replyctl unblock domain cheap-pills.example     both entries \
+                        `block domain` made"
 )]
 pub struct UnblockArgs {
-    /// What the entry names, as the KIND column of `blocks` shows it.
+    /// What the entry names, as the KIND column of `blocks` shows it; `domain` takes off
+    /// both a domain's entries, as `block domain` adds them.
     #[arg(value_enum, value_name = "KIND")]
     pub kind: EntryKind,
 
     /// The entry's value, as `blocks` shows it.
     #[arg(value_name = "VALUE")]
     pub value: String,
+
+    /// With `domain`: take it off only for emails or only for websites.
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub only: Option<DomainScope>,
 
     #[command(flatten)]
     pub site: SiteArg,
@@ -707,11 +722,12 @@ pub struct ArticleArgs {
     pub note: Option<String>,
 }
 
-/// The kinds of blocklist entry, as `blocks` names them.
+/// The kinds of blocklist entry, as `blocks` names them, and `domain` for both of a domain's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum EntryKind {
     Author,
     Ip,
+    Domain,
     EmailDomain,
     WebsiteDomain,
 }

@@ -5,7 +5,11 @@
 //! when the server is down. Nothing here picks exit codes, and only `watch` writes to
 //! stderr (what it is doing, so that stdout stays one item per line).
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::HashSet,
+    io::{self, BufRead, IsTerminal, Write},
+    time::Duration,
+};
 
 use replyguard::proto::{
     Author, BlockKind, BlockRequest, ClientInfo, CloseArticleRequest, CommentStatus,
@@ -441,19 +445,58 @@ async fn erase(
     format: OutputFormat,
     args: EraseArgs,
 ) -> Result<(), CliError> {
-    let request = EraseAuthorRequest {
+    let request = |dry_run: bool| EraseAuthorRequest {
         site: args.site.name(),
-        email: args.email,
+        email: args.email.clone(),
         remove_bodies: args.remove_bodies,
+        dry_run,
     };
+    // A person at a terminal is asked, with the count, before anything changes.
+    let ask = !args.dry_run && !args.yes && io::stdin().is_terminal() && io::stderr().is_terminal();
+    if args.dry_run || ask {
+        let affected = clients
+            .moderation
+            .erase_author(request(true))
+            .await
+            .map_err(CliError::rpc("counting the author's comments"))?
+            .into_inner()
+            .comments_affected;
+        if args.dry_run {
+            return emit(&output::erase_dry_run(format, affected));
+        }
+        let what = if args.remove_bodies {
+            "erase (text removed)"
+        } else {
+            "anonymise"
+        };
+        let question = match affected {
+            0 => "This author has no comments here; record an erasure anyway? [y/N] ".to_owned(),
+            1 => format!("{what} 1 comment of this author, for good? [y/N] "),
+            n => format!("{what} {n} comments of this author, for good? [y/N] "),
+        };
+        if !confirm(&question)? {
+            eprintln!("nothing erased");
+            return Ok(());
+        }
+    }
     let affected = clients
         .moderation
-        .erase_author(request)
+        .erase_author(request(false))
         .await
         .map_err(CliError::rpc("erasing the author"))?
         .into_inner()
         .comments_affected;
     emit(&output::erased(format, affected))
+}
+
+/// Asks `question` on stderr; true only for an answer of y or yes.
+fn confirm(question: &str) -> Result<bool, CliError> {
+    let mut stderr = io::stderr().lock();
+    write!(stderr, "{question}")?;
+    stderr.flush()?;
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
 async fn export(clients: &mut Clients, args: ExportArgs) -> Result<(), CliError> {
@@ -580,29 +623,48 @@ async fn unblock(
     format: OutputFormat,
     args: UnblockArgs,
 ) -> Result<(), CliError> {
-    let kind = match args.kind {
-        EntryKind::Author => BlockKind::Author,
-        EntryKind::Ip => BlockKind::Ip,
-        EntryKind::EmailDomain => BlockKind::EmailDomain,
-        EntryKind::WebsiteDomain => BlockKind::WebsiteDomain,
+    let kinds: &[BlockKind] = match (args.kind, args.only) {
+        (EntryKind::Author, _) => &[BlockKind::Author],
+        (EntryKind::Ip, _) => &[BlockKind::Ip],
+        (EntryKind::Domain, Some(DomainScope::Email)) | (EntryKind::EmailDomain, _) => {
+            &[BlockKind::EmailDomain]
+        }
+        (EntryKind::Domain, Some(DomainScope::Website)) | (EntryKind::WebsiteDomain, _) => {
+            &[BlockKind::WebsiteDomain]
+        }
+        (EntryKind::Domain, None) => &[BlockKind::EmailDomain, BlockKind::WebsiteDomain],
     };
-    let answer = clients
-        .moderation
-        .unblock(UnblockRequest {
-            site: args.site.name(),
-            kind: kind as i32,
-            value: args.value.clone(),
-            note: args.note.unwrap_or_default(),
-        })
-        .await
-        .map_err(CliError::rpc("unblocking"))?
-        .into_inner();
-    emit(&output::unblocked(
-        format,
-        kind as i32,
-        &args.value,
-        answer.removed,
-    ))
+    let mut removed = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        let answer = clients
+            .moderation
+            .unblock(UnblockRequest {
+                site: args.site.name(),
+                kind: *kind as i32,
+                value: args.value.clone(),
+                note: args.note.clone().unwrap_or_default(),
+            })
+            .await
+            .map_err(CliError::rpc("unblocking"))?
+            .into_inner();
+        removed.push((*kind as i32, answer.removed));
+    }
+    if removed.iter().any(|(_, removed)| *removed) {
+        return emit(&output::unblocked(format, &args.value, &removed));
+    }
+    if format == OutputFormat::Json {
+        emit(&output::unblocked(format, &args.value, &removed))?;
+    }
+    let kind = match args.kind {
+        EntryKind::Domain if kinds.len() == 2 => "domain".to_owned(),
+        _ => output::block_kind_word(kinds[0] as i32)
+            .unwrap_or("-")
+            .to_owned(),
+    };
+    Err(CliError::NotBlocked {
+        kind,
+        value: args.value,
+    })
 }
 
 async fn closed_articles(

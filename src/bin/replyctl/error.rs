@@ -57,6 +57,10 @@ pub enum CliError {
     #[error("give comment ids, `-` to read them from stdin, or a filter such as --author-hash")]
     NothingChosen,
 
+    /// `unblock` named an entry the blocklist does not have.
+    #[error("{kind} {value} is not on the blocklist; nothing changed (`replyctl blocks` lists it)")]
+    NotBlocked { kind: String, value: String },
+
     /// Ctrl-C could not be listened for, so `watch` could not stop cleanly.
     #[error("listening for Ctrl-C: {0}")]
     Signal(#[source] io::Error),

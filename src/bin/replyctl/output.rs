@@ -409,7 +409,7 @@ pub fn audit_json(entry: &AuditEntry) -> Value {
 }
 
 /// A block kind as the word `replyctl block` and the server's audit notes use.
-fn block_kind_word(kind: i32) -> Option<&'static str> {
+pub(crate) fn block_kind_word(kind: i32) -> Option<&'static str> {
     match BlockKind::try_from(kind).ok()? {
         BlockKind::Unspecified => None,
         BlockKind::Author => Some("author"),
@@ -913,6 +913,17 @@ pub fn erased(format: OutputFormat, affected: u64) -> String {
     }
 }
 
+/// `erase --dry-run`: how many comments would be affected.
+pub fn erase_dry_run(format: OutputFormat, affected: u64) -> String {
+    if format == OutputFormat::Json {
+        return pretty(&json!({ "comments_affected": affected, "dry_run": true }));
+    }
+    match affected {
+        1 => "dry run: 1 comment would be erased or anonymised; nothing changed.".to_owned(),
+        n => format!("dry run: {n} comments would be erased or anonymised; nothing changed."),
+    }
+}
+
 /// `export`: always JSON, the person's data as the service holds it.
 pub fn export(email: &str, export: &ExportAuthorResponse) -> String {
     pretty(&json!({
@@ -978,17 +989,33 @@ pub fn blocks(format: OutputFormat, entries: &[BlockEntry]) -> String {
     render(&table)
 }
 
-/// `unblock`: whether the entry was taken off.
-pub fn unblocked(format: OutputFormat, kind: i32, value: &str, removed: bool) -> String {
-    let kind = block_kind_word(kind).unwrap_or("-");
+/// `unblock`: which entries of `value` were taken off, each as `(kind, removed)`.
+pub fn unblocked(format: OutputFormat, value: &str, removed: &[(i32, bool)]) -> String {
     if format == OutputFormat::Json {
-        return pretty(&json!({ "kind": kind, "value": value, "removed": removed }));
+        let entries: Vec<Value> = removed
+            .iter()
+            .map(|(kind, removed)| {
+                json!({ "kind": block_kind_word(*kind), "value": value, "removed": removed })
+            })
+            .collect();
+        return pretty(&json!({
+            "value": value,
+            "removed": removed.iter().any(|(_, removed)| *removed),
+            "entries": entries,
+        }));
     }
-    if removed {
-        format!("Unblocked {kind} {value}.")
-    } else {
-        format!("{kind} {value} was not on the blocklist; nothing changed.")
-    }
+    removed
+        .iter()
+        .map(|(kind, removed)| {
+            let kind = block_kind_word(*kind).unwrap_or("-");
+            if *removed {
+                format!("Unblocked {kind} {value}.")
+            } else {
+                format!("{kind} {value} was not on the blocklist.")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `audit`: newest first, one row per entry.
