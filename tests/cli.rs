@@ -713,12 +713,12 @@ async fn replyctl_review_decides_one_reply_per_line_of_input(backend: Backend) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("replyctl review starts");
-    // Approve, reject, skip, an unknown key then spam, and quit before the fifth.
+    // Approve, a note then reject, skip, an unknown key then spam, and quit before the fifth.
     review
         .stdin
         .take()
         .expect("stdin")
-        .write_all(b"a\nr\nk\nx\ns\nq\n")
+        .write_all(b"a\nn\nsays nothing\nr\nk\nx\ns\nq\n")
         .expect("write keys");
     let output = review.wait_with_output().expect("review ends");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -728,6 +728,18 @@ async fn replyctl_review_decides_one_reply_per_line_of_input(backend: Backend) {
         stderr.contains("approve 1, reject 1, spam 1, skipped 1"),
         "{stderr}"
     );
+    // A count over each reply, and each reply as `show` has it, its history included.
+    for count in ["1 of 5", "2 of 5", "4 of 5", "5 of 5"] {
+        assert!(stderr.contains(count), "{count}: {stderr}");
+    }
+    let shown: Vec<Value> = serde_json::Deserializer::from_slice(&output.stdout)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .expect("JSON documents");
+    assert_eq!(shown.len(), 5);
+    assert_eq!(shown[0]["history"][0]["action"], "submit");
+    let rejected = json(&h.replyctl(&mod_token, &["--output", "json", "show", &ids[1]]));
+    assert_eq!(rejected["history"][1]["note"], "says nothing");
 
     let status = |id: &str| {
         json(&h.replyctl(&mod_token, &["--output", "json", "show", id]))["comment"]["comment"]
@@ -741,6 +753,15 @@ async fn replyctl_review_decides_one_reply_per_line_of_input(backend: Backend) {
         statuses,
         ["approved", "rejected", "pending", "spam", "pending"]
     );
+
+    // Nothing pending: said plainly.
+    stdout(&h.replyctl(&mod_token, &["approve", &ids[2], &ids[4]]));
+    let output = h.replyctl(&mod_token, &["review"]);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "The pending queue is empty; nothing to review.\n"
+    );
+    assert!(output.status.success());
 }
 
 async fn the_load_generator_reports_rates_latencies_and_errors(backend: Backend) {

@@ -1,13 +1,17 @@
 //! `replyctl review`: pending replies one at a time, each decided by a key.
 //!
 //! Decisions are read line by line from stdin, so the same loop serves a
-//! person at a terminal and a script feeding `a\nr\ns\n`. Every decision
-//! carries the state the moderator saw: a reply someone else decided in the
-//! meantime is reported, never overwritten.
+//! person at a terminal and a script feeding `a\nr\ns\n`. Each reply is shown as
+//! `show` shows it, history included, under a count (`3 of 12`); on a terminal
+//! the screen is cleared first. Every decision carries the state the moderator
+//! saw: a reply someone else decided in the meantime is reported, never
+//! overwritten.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 
-use replyguard::proto::{CommentStatus, ListQueueRequest, ModerateRequest, QueueItem};
+use replyguard::proto::{
+    CommentStatus, GetCommentRequest, ListQueueRequest, ModerateRequest, QueueItem,
+};
 
 use crate::{
     cli::{Decision, OutputFormat, SiteArg},
@@ -16,12 +20,13 @@ use crate::{
     output::{self, emit},
 };
 
-const PAGE: u32 = 20;
-const KEYS: &str = "[a]pprove [r]eject [s]pam [h]am [k] skip [q]uit";
+const PAGE: u32 = 500;
+const KEYS: &str = "[a]pprove [r]eject [s]pam [h]am [n]ote [k] skip [q]uit";
 
 /// What a key asks for.
 enum Choice {
     Decide(Decision),
+    Note,
     Skip,
     Quit,
 }
@@ -32,6 +37,7 @@ fn choice(key: &str) -> Option<Choice> {
         "r" => Choice::Decide(Decision::Reject),
         "s" => Choice::Decide(Decision::Spam),
         "h" => Choice::Decide(Decision::Ham),
+        "n" => Choice::Note,
         "k" | "" => Choice::Skip,
         "q" => Choice::Quit,
         _ => return None,
@@ -99,11 +105,74 @@ pub async fn review(
     format: OutputFormat,
     site: SiteArg,
 ) -> Result<(), CliError> {
+    let queue = pending(clients, &site).await?;
+    if queue.is_empty() {
+        prompt("The pending queue is empty; nothing to review.\n")?;
+        return Ok(());
+    }
+    let clear = format == OutputFormat::Table && io::stdout().is_terminal();
     let stdin = io::stdin();
     let mut lines = stdin.lock().lines();
     let mut tally = Tally::default();
+    let total = queue.len();
+    'replies: for (at, item) in queue.iter().enumerate() {
+        let id = item
+            .comment
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_default();
+        // As `show` has it: the reply as it is now, with its history.
+        let shown = clients
+            .moderation
+            .get_comment(GetCommentRequest { id: id.clone() })
+            .await;
+        let (current, history) = match shown {
+            Ok(response) => {
+                let response = response.into_inner();
+                (response.comment.unwrap_or_default(), response.history)
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                tally.changed += 1;
+                continue;
+            }
+            Err(status) => return Err(CliError::rpc("fetching the reply")(status)),
+        };
+        if clear {
+            emit("\x1b[2J\x1b[H")?;
+        }
+        prompt(&format!("{} of {total}\n", at + 1))?;
+        emit(&output::show(format, &current, &history))?;
+        let mut note = None;
+        let decision = loop {
+            match ask(&mut lines)? {
+                None | Some(Choice::Quit) => break 'replies,
+                Some(Choice::Skip) => {
+                    tally.skipped += 1;
+                    continue 'replies;
+                }
+                Some(Choice::Note) => {
+                    prompt("note: ")?;
+                    match lines.next() {
+                        Some(line) => {
+                            let line = line?;
+                            note = Some(line.trim().to_owned()).filter(|n| !n.is_empty());
+                        }
+                        None => break 'replies,
+                    }
+                }
+                Some(Choice::Decide(decision)) => break decision,
+            }
+        };
+        decide(clients, item, decision, note, &mut tally).await?;
+    }
+    prompt(&format!("{}\n", tally.summary()))
+}
+
+/// Every pending reply, oldest first.
+async fn pending(clients: &mut Clients, site: &SiteArg) -> Result<Vec<QueueItem>, CliError> {
+    let mut items = Vec::new();
     let mut page_token = String::new();
-    'pages: loop {
+    loop {
         let page = clients
             .moderation
             .list_queue(ListQueueRequest {
@@ -116,33 +185,20 @@ pub async fn review(
             .await
             .map_err(CliError::rpc("listing the queue"))?
             .into_inner();
-        if page.items.is_empty() {
-            break;
-        }
-        for item in &page.items {
-            emit(&output::show(format, item, &[]))?;
-            let decision = match ask(&mut lines)? {
-                None | Some(Choice::Quit) => break 'pages,
-                Some(Choice::Skip) => {
-                    tally.skipped += 1;
-                    continue;
-                }
-                Some(Choice::Decide(decision)) => decision,
-            };
-            decide(clients, item, decision, &mut tally).await?;
-        }
-        if page.next_page_token.is_empty() {
-            break;
+        items.extend(page.items);
+        // A repeated cursor would loop forever; treat it as the end.
+        if page.next_page_token.is_empty() || page.next_page_token == page_token {
+            return Ok(items);
         }
         page_token = page.next_page_token;
     }
-    prompt(&format!("{}\n", tally.summary()))
 }
 
 async fn decide(
     clients: &mut Clients,
     item: &QueueItem,
     decision: Decision,
+    note: Option<String>,
     tally: &mut Tally,
 ) -> Result<(), CliError> {
     let id = item
@@ -156,7 +212,7 @@ async fn decide(
             ids: vec![id.clone()],
             action: decision.action() as i32,
             expected_status: Some(CommentStatus::Pending as i32),
-            ..Default::default()
+            note: note.unwrap_or_default(),
         })
         .await
         .map_err(CliError::rpc(decision.name()))?
