@@ -764,6 +764,85 @@ async fn replyctl_review_decides_one_reply_per_line_of_input(backend: Backend) {
     assert!(output.status.success());
 }
 
+/// `tmux` at `socket`, failing the test with what it said if it fails.
+fn tmux(socket: &std::path::Path, args: &[&str]) {
+    let output = Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("tmux runs (CI installs it)");
+    assert!(
+        output.status.success(),
+        "tmux {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// At a terminal, `review` takes each decision at one keypress, without Enter: the keys go to a
+/// real terminal (tmux), and the replies end as they were decided.
+async fn replyctl_review_at_a_terminal_decides_at_one_key(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (site_key, mod_token) = queue_site(&h).await;
+    let ids: Vec<String> = ["ann", "bob", "cat"]
+        .iter()
+        .map(|who| submitted_id(&h, &site_key, who, "https://a.example https://b.example"))
+        .collect();
+
+    let dir = tempfile::tempdir().expect("a directory");
+    let socket = dir.path().join("tmux.sock");
+    let review = format!(
+        "env REPLYGUARD_ENDPOINT={} REPLYGUARD_TOKEN={mod_token} {} review; tmux -S {} wait-for \
+         -S reviewed",
+        h.endpoint(),
+        env!("CARGO_BIN_EXE_replyctl"),
+        socket.display()
+    );
+    tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "review",
+            "-x",
+            "100",
+            "-y",
+            "40",
+            &review,
+        ],
+    );
+    // The server outlives `review`, so that `wait-for` below finds it whenever `review` ends.
+    tmux(
+        &socket,
+        &["set-option", "-t", "review", "remain-on-exit", "on"],
+    );
+    // Approve, spam, then a note typed as a line and reject: keys without Enter. The terminal
+    // keeps what is typed until `review` reads it.
+    tmux(&socket, &["send-keys", "-t", "review", "-l", "as"]);
+    tmux(&socket, &["send-keys", "-t", "review", "-l", "n"]);
+    tmux(
+        &socket,
+        &["send-keys", "-t", "review", "-l", "at a terminal"],
+    );
+    tmux(&socket, &["send-keys", "-t", "review", "Enter"]);
+    tmux(&socket, &["send-keys", "-t", "review", "-l", "r"]);
+    tmux(&socket, &["wait-for", "reviewed"]);
+    tmux(&socket, &["kill-server"]);
+
+    let status = |id: &str| {
+        json(&h.replyctl(&mod_token, &["--output", "json", "show", id]))["comment"]["comment"]
+            ["status"]
+            .as_str()
+            .expect("status")
+            .to_owned()
+    };
+    let statuses: Vec<String> = ids.iter().map(|id| status(id)).collect();
+    assert_eq!(statuses, ["approved", "spam", "rejected"]);
+    let rejected = json(&h.replyctl(&mod_token, &["--output", "json", "show", &ids[2]]));
+    assert_eq!(rejected["history"][1]["note"], "at a terminal");
+}
+
 async fn the_load_generator_reports_rates_latencies_and_errors(backend: Backend) {
     let h = Harness::new(backend).await;
     let (site_key, _) = site_add(&h, "bench.example.com");
@@ -1835,6 +1914,7 @@ backend_tests!(
     operators_issue_and_revoke_tokens,
     replyctl_watch_prints_a_reply_submitted_after_it_started,
     replyctl_review_decides_one_reply_per_line_of_input,
+    replyctl_review_at_a_terminal_decides_at_one_key,
     the_load_generator_reports_rates_latencies_and_errors,
     bulk_decisions_select_by_filter_with_a_dry_run_first,
     all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin,

@@ -1,7 +1,7 @@
 //! `replyctl review`: pending replies one at a time, each decided by a key.
 //!
-//! Decisions are read line by line from stdin, so the same loop serves a
-//! person at a terminal and a script feeding `a\nr\ns\n`. Each reply is shown as
+//! At a terminal each decision is one keypress; otherwise decisions are read
+//! line by line from stdin, so a script can feed `a\nr\ns\n`. Each reply is shown as
 //! `show` shows it, history included, under a count (`3 of 12`); on a terminal
 //! the screen is cleared first. Every decision carries the state the moderator
 //! saw: a reply someone else decided in the meantime is reported, never
@@ -85,15 +85,131 @@ fn prompt(text: &str) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Where keys come from: single keypresses at a terminal, lines otherwise (a script's
+/// `a\nr\n`).
+enum Input {
+    Keys,
+    Lines(io::Lines<io::StdinLock<'static>>),
+}
+
+impl Input {
+    fn new() -> Self {
+        if io::stdin().is_terminal() && io::stderr().is_terminal() {
+            Input::Keys
+        } else {
+            Input::Lines(io::stdin().lock().lines())
+        }
+    }
+
+    /// One key, as a word `choice` reads; `None` at the end of input.
+    fn key(&mut self) -> Result<Option<String>, CliError> {
+        match self {
+            Input::Lines(lines) => lines.next().transpose().map_err(CliError::from),
+            Input::Keys => {
+                let key = {
+                    let _raw = RawMode::on()?;
+                    read_key()?
+                };
+                prompt(&format!("{key}\n"))?;
+                Ok(Some(key))
+            }
+        }
+    }
+
+    /// A line of text, such as a note; `None` at the end of input.
+    fn line(&mut self) -> Result<Option<String>, CliError> {
+        match self {
+            Input::Lines(lines) => lines.next().transpose().map_err(CliError::from),
+            Input::Keys => {
+                // Read as the keys are, so that nothing typed ahead is lost between readers.
+                let line = {
+                    let _raw = RawMode::on()?;
+                    read_line_of_keys()?
+                };
+                prompt("\n")?;
+                Ok(line)
+            }
+        }
+    }
+}
+
+/// One keypress: its character, `q` for Escape or Ctrl-C or Ctrl-D, `k` for Enter.
+fn read_key() -> Result<String, CliError> {
+    use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+    loop {
+        let Event::Key(key) = event::read()? else {
+            continue;
+        };
+        if key.kind != KeyEventKind::Press {
+            continue;
+        }
+        let control = key.modifiers.contains(KeyModifiers::CONTROL);
+        return Ok(match key.code {
+            KeyCode::Char('c' | 'd') if control => "q".to_owned(),
+            // Enter typed ahead, before raw mode, reaches us as a newline: Ctrl-J.
+            KeyCode::Enter => "k".to_owned(),
+            KeyCode::Char('j' | 'm') if control => "k".to_owned(),
+            KeyCode::Char(c) if !control => c.to_string(),
+            KeyCode::Esc => "q".to_owned(),
+            _ => continue,
+        });
+    }
+}
+
+/// A line typed key by key and echoed, up to Enter; Backspace takes back a character, Escape
+/// or Ctrl-C gives it up (an empty line).
+fn read_line_of_keys() -> Result<Option<String>, CliError> {
+    use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+    let mut line = String::new();
+    loop {
+        let Event::Key(key) = event::read()? else {
+            continue;
+        };
+        if key.kind != KeyEventKind::Press {
+            continue;
+        }
+        let control = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            // Enter typed ahead, before raw mode, reaches us as a newline: Ctrl-J.
+            KeyCode::Enter => return Ok(Some(line)),
+            KeyCode::Char('j' | 'm') if control => return Ok(Some(line)),
+            KeyCode::Esc => return Ok(Some(String::new())),
+            KeyCode::Char('c' | 'd') if control => return Ok(Some(String::new())),
+            KeyCode::Char(c) if !control => {
+                line.push(c);
+                prompt(&c.to_string())?;
+            }
+            KeyCode::Backspace if line.pop().is_some() => prompt("\u{8} \u{8}")?,
+            _ => {}
+        }
+    }
+}
+
+/// The terminal in raw mode (each key read as it is pressed) until dropped.
+struct RawMode;
+
+impl RawMode {
+    fn on() -> Result<Self, CliError> {
+        crossterm::terminal::enable_raw_mode()?;
+        Ok(RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
 /// Asks until a known key comes; `None` at the end of input.
-fn ask(lines: &mut impl Iterator<Item = io::Result<String>>) -> Result<Option<Choice>, CliError> {
+fn ask(input: &mut Input) -> Result<Option<Choice>, CliError> {
     loop {
         prompt(&format!("{KEYS}? "))?;
-        let Some(line) = lines.next() else {
+        let Some(key) = input.key()? else {
             prompt("\n")?;
             return Ok(None);
         };
-        match choice(&line?) {
+        match choice(&key) {
             Some(choice) => return Ok(Some(choice)),
             None => prompt(&format!("unknown key; use one of {KEYS}\n"))?,
         }
@@ -111,8 +227,7 @@ pub async fn review(
         return Ok(());
     }
     let clear = format == OutputFormat::Table && io::stdout().is_terminal();
-    let stdin = io::stdin();
-    let mut lines = stdin.lock().lines();
+    let mut input = Input::new();
     let mut tally = Tally::default();
     let total = queue.len();
     'replies: for (at, item) in queue.iter().enumerate() {
@@ -144,7 +259,7 @@ pub async fn review(
         emit(&output::show(format, &current, &history))?;
         let mut note = None;
         let decision = loop {
-            match ask(&mut lines)? {
+            match ask(&mut input)? {
                 None | Some(Choice::Quit) => break 'replies,
                 Some(Choice::Skip) => {
                     tally.skipped += 1;
@@ -152,9 +267,8 @@ pub async fn review(
                 }
                 Some(Choice::Note) => {
                     prompt("note: ")?;
-                    match lines.next() {
+                    match input.line()? {
                         Some(line) => {
-                            let line = line?;
                             note = Some(line.trim().to_owned()).filter(|n| !n.is_empty());
                         }
                         None => break 'replies,
