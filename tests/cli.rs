@@ -591,6 +591,40 @@ async fn operators_issue_and_revoke_tokens(backend: Backend) {
         table.contains("PREFIX") && table.contains(&prefix_of(&moderator)),
         "{table}"
     );
+
+    // A token's last use: never, until a call is made with it.
+    let fresh = moderator_token(&h, "news.example.com", None);
+    let last_use = || {
+        let tokens = json(&replyguard(&[
+            "token",
+            "list",
+            "--output",
+            "json",
+            "--database",
+            &db,
+        ]));
+        tokens["tokens"]
+            .as_array()
+            .expect("tokens")
+            .iter()
+            .find(|t| t["prefix"] == prefix_of(&fresh))
+            .expect("listed")
+            .clone()
+    };
+    assert_eq!(last_use()["last_used_at"], Value::Null, "not used yet");
+    let table = stdout(&replyguard(&["token", "list", "--database", &db]));
+    assert!(
+        table.contains("LAST USED (UTC)") && table.contains("never"),
+        "{table}"
+    );
+    stdout(&h.replyctl(&fresh, &["--output", "json", "queue"]));
+    let used = last_use();
+    let at = used["last_used_at"].as_str().expect("a time");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(at).is_ok()
+            && at >= used["issued_at"].as_str().expect("issued"),
+        "{used}"
+    );
     let unknown = replyguard(&[
         "token",
         "add",

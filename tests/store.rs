@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use common::{Backend, TestDatabase, backend_tests};
 use replyguard::{
     domain::ArticleKey,
@@ -321,6 +321,35 @@ async fn revoking_by_prefix_ends_exactly_the_matching_live_tokens(backend: Backe
         0,
         "a revoked token is not revoked twice"
     );
+}
+
+async fn a_tokens_use_is_recorded_at_most_once_a_minute(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let news = site(store.as_ref(), "news.example.com").await;
+    let (_, record) = token(Role::Moderator, "rg_mod_Used0000", &[news]);
+    store.insert_token(&record).await.expect("insert token");
+    let last_use = async || {
+        store
+            .live_tokens()
+            .await
+            .expect("tokens")
+            .into_iter()
+            .find(|token| token.credential.id == record.id)
+            .expect("listed")
+            .last_used_at
+    };
+    assert_eq!(last_use().await, None);
+
+    let first = chrono::Utc::now().trunc_subsecs(3);
+    store.token_used(record.id, first).await.expect("recorded");
+    assert_eq!(last_use().await, Some(first));
+    // Within the minute: not written again.
+    let soon = first + chrono::Duration::seconds(59);
+    store.token_used(record.id, soon).await.expect("recorded");
+    assert_eq!(last_use().await, Some(first));
+    let later = first + chrono::Duration::seconds(61);
+    store.token_used(record.id, later).await.expect("recorded");
+    assert_eq!(last_use().await, Some(later));
 }
 
 async fn a_comment_reads_back_with_every_field_as_written(backend: Backend) {
@@ -2194,6 +2223,7 @@ backend_tests!(
     a_site_name_is_taken_only_once,
     a_token_is_found_by_its_digest_with_every_site_it_covers,
     revoking_by_prefix_ends_exactly_the_matching_live_tokens,
+    a_tokens_use_is_recorded_at_most_once_a_minute,
     a_comment_reads_back_with_every_field_as_written,
     an_idempotency_key_is_unique_within_one_site_only,
     a_reply_to_a_closed_article_is_refused_by_the_transaction_that_would_store_it,

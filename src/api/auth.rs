@@ -302,6 +302,12 @@ async fn authenticate(
         ));
     }
     guard.spend_call(&credential)?;
+    if guard.use_to_record(credential.id) {
+        // Only for `token list`: a call is not refused for want of this write.
+        if let Err(err) = store.token_used(credential.id, chrono::Utc::now()).await {
+            tracing::warn!(error = %err, "recording a token's use");
+        }
+    }
     Ok((credential, digest))
 }
 

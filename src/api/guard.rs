@@ -28,7 +28,7 @@ use crate::{
     config::Limits,
     ids::TokenId,
     metrics,
-    store::{Credential, Role},
+    store::{Credential, Role, TOKEN_USE_PRECISION},
 };
 
 /// The largest request the `Comments` service takes, in bytes: a reply whose every field is
@@ -113,6 +113,8 @@ pub struct Guard {
     barred: Mutex<HashMap<Peer, Instant>>,
     proven: DigestMemory,
     watches: Mutex<HashMap<TokenId, u32>>,
+    /// When this server last recorded each token's use.
+    uses: Mutex<HashMap<TokenId, Instant>>,
 }
 
 impl Guard {
@@ -128,6 +130,7 @@ impl Guard {
             barred: Mutex::new(HashMap::new()),
             proven: DigestMemory::new(PROVEN_FOR, MAX_PROVEN),
             watches: Mutex::new(HashMap::new()),
+            uses: Mutex::new(HashMap::new()),
             limits: limits.clone(),
         })
     }
@@ -255,6 +258,24 @@ impl Guard {
             guard: Arc::clone(self),
             token,
         })
+    }
+
+    /// Whether this use of `token` is to be recorded: the first, and then one a
+    /// [`TOKEN_USE_PRECISION`], so that a busy token costs no write per call.
+    pub fn use_to_record(&self, token: TokenId) -> bool {
+        let now = Instant::now();
+        // Each change is one map operation, so a poisoned map is whole.
+        let mut uses = self
+            .uses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match uses.get(&token) {
+            Some(recorded) if now.duration_since(*recorded) < TOKEN_USE_PRECISION => false,
+            _ => {
+                uses.insert(token, now);
+                true
+            }
+        }
     }
 
     fn lock_barred(&self) -> MutexGuard<'_, HashMap<Peer, Instant>> {

@@ -454,9 +454,25 @@ pub trait Sites: Send + Sync {
     /// Every site, by name.
     async fn sites(&self) -> StoreResult<Vec<Site>>;
 
-    /// Every live (not revoked) credential with when it was issued, oldest first: for the
-    /// operator's `token list`, which shows prefixes, never tokens.
-    async fn live_tokens(&self) -> StoreResult<Vec<(Credential, DateTime<Utc>)>>;
+    /// Every live (not revoked) credential with when it was issued and last used, oldest
+    /// first: for the operator's `token list`, which shows prefixes, never tokens.
+    async fn live_tokens(&self) -> StoreResult<Vec<LiveToken>>;
+
+    /// Records that `token` was used at `now`, unless a use within [`TOKEN_USE_PRECISION`]
+    /// before was recorded already: one write a minute at most, however busy the token.
+    async fn token_used(&self, token: TokenId, now: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// How precisely a token's last use is kept.
+pub const TOKEN_USE_PRECISION: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A live credential as the operator's `token list` shows it.
+#[derive(Clone, Debug)]
+pub struct LiveToken {
+    pub credential: Credential,
+    pub issued_at: DateTime<Utc>,
+    /// To within [`TOKEN_USE_PRECISION`]; `None` if it was never used.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// Comments: storing them, reading them back, and hearing of new ones.

@@ -63,7 +63,8 @@ pub async fn sites(store: &dyn Store, output: ListOutput) -> Result<String, Stri
     })
 }
 
-/// Every live token: its prefix, role, scopes and sites, and when it was issued.
+/// Every live token: its prefix, role, scopes and sites, when it was issued and when it was
+/// last used (to the minute).
 pub async fn tokens(store: &dyn Store, output: ListOutput) -> Result<String, String> {
     let names: HashMap<SiteId, String> = store
         .sites()
@@ -82,25 +83,34 @@ pub async fn tokens(store: &dyn Store, output: ListOutput) -> Result<String, Str
     };
     Ok(match output {
         ListOutput::Json => json!({
-            "tokens": tokens.iter().map(|(credential, issued)| json!({
-                "prefix": credential.prefix,
-                "role": credential.role.as_str(),
-                "scopes": credential.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-                "sites": sites_of(credential),
-                "issued_at": time(*issued),
+            "tokens": tokens.iter().map(|token| json!({
+                "prefix": token.credential.prefix,
+                "role": token.credential.role.as_str(),
+                "scopes": token.credential.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                "sites": sites_of(&token.credential),
+                "issued_at": time(token.issued_at),
+                "last_used_at": token.last_used_at.map(time),
             })).collect::<Vec<_>>()
         })
         .to_string(),
         ListOutput::Table if tokens.is_empty() => "No live token.".to_owned(),
         ListOutput::Table => {
-            let mut listed = table(&["PREFIX", "ROLE", "SCOPES", "SITES", "ISSUED (UTC)"]);
-            for (credential, issued) in &tokens {
+            let mut listed = table(&[
+                "PREFIX",
+                "ROLE",
+                "SCOPES",
+                "SITES",
+                "ISSUED (UTC)",
+                "LAST USED (UTC)",
+            ]);
+            for token in &tokens {
                 listed.add_row(vec![
-                    credential.prefix.clone(),
-                    credential.role.as_str().to_owned(),
-                    Scope::list(&credential.scopes),
-                    sites_of(credential).join(", "),
-                    time(*issued),
+                    token.credential.prefix.clone(),
+                    token.credential.role.as_str().to_owned(),
+                    Scope::list(&token.credential.scopes),
+                    sites_of(&token.credential).join(", "),
+                    time(token.issued_at),
+                    token.last_used_at.map_or_else(|| "never".to_owned(), time),
                 ]);
             }
             listed.to_string()

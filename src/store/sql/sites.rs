@@ -16,8 +16,8 @@ use crate::{
     ids::{SiteId, TokenId},
     spam::Policy,
     store::{
-        Credential, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit, Role, Site, Sites,
-        StoreError, StoreResult, now,
+        Credential, LiveToken, NewAuditRow, NewToken, OPERATOR_ACTOR, PolicyEdit, Role, Site,
+        Sites, StoreError, StoreResult, TOKEN_USE_PRECISION, now,
         rows::{CredentialRow, SiteRow, credential_from_rows, role_from, scopes_from},
         token_note,
     },
@@ -34,6 +34,7 @@ where
     for<'r> Uuid: Decode<'r, DB> + Type<DB>,
     for<'r> String: Decode<'r, DB> + Type<DB>,
     for<'r> DateTime<Utc>: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<DateTime<Utc>>: Decode<'r, DB>,
     for<'q> Uuid: Encode<'q, DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
@@ -228,10 +229,10 @@ where
         Ok(rows.into_iter().map(Site::from).collect())
     }
 
-    async fn live_tokens(&self) -> StoreResult<Vec<(Credential, DateTime<Utc>)>> {
+    async fn live_tokens(&self) -> StoreResult<Vec<LiveToken>> {
         let tokens = sqlx::query(
-            "SELECT id, role, prefix, created_at FROM tokens WHERE revoked_at IS NULL \
-             ORDER BY created_at, prefix",
+            "SELECT id, role, prefix, created_at, last_used_at FROM tokens \
+             WHERE revoked_at IS NULL ORDER BY created_at, prefix",
         )
         .fetch_all(&self.reader)
         .await?;
@@ -273,9 +274,28 @@ where
                     sites: sites.remove(&id).unwrap_or_default(),
                     scopes: scopes_from(listed.as_deref())?,
                 };
-                Ok((credential, row.try_get("created_at")?))
+                Ok(LiveToken {
+                    credential,
+                    issued_at: row.try_get("created_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                })
             })
             .collect()
+    }
+
+    async fn token_used(&self, token: TokenId, now: DateTime<Utc>) -> StoreResult<()> {
+        let precision = chrono::Duration::from_std(TOKEN_USE_PRECISION)
+            .unwrap_or_else(|_| chrono::Duration::minutes(1));
+        sqlx::query(
+            "UPDATE tokens SET last_used_at = $1 \
+             WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
+        )
+        .bind(now)
+        .bind(token.0)
+        .bind(now - precision)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn credential(&self, digest: &[u8; 32]) -> StoreResult<Option<Credential>> {
