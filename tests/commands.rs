@@ -94,8 +94,21 @@ async fn migrate_leaves_a_migrated_database_once_and_refuses_a_newer_one(backend
     assert!(migrated.status.success(), "{}", stderr(&migrated));
     assert_eq!(stderr(&migrated), "migrations applied\n");
     let versions = migration_files(backend);
-    let every: Vec<i64> = (1..=versions.len() as i64).collect();
-    assert_eq!(versions, every, "numbered from 1 without a gap");
+    // Numbered from 1, each number once and the same on both backends. A number may be
+    // missing while it is held for a migration that is not here yet (0015).
+    assert_eq!(versions.first(), Some(&1), "numbered from 1");
+    assert!(
+        versions.windows(2).all(|pair| pair[0] < pair[1]),
+        "each number once: {versions:?}"
+    );
+    assert_eq!(
+        versions,
+        migration_files(match backend {
+            Backend::Sqlite => Backend::Postgres,
+            Backend::Postgres => Backend::Sqlite,
+        }),
+        "the same numbers on both backends"
+    );
     assert_eq!(applied(&db).await, versions);
     if backend == Backend::Sqlite {
         assert_eq!(
