@@ -38,7 +38,8 @@ use super::{
     EVENT_BUFFER, HeldMark, ListingEvent, ListingEvents, ServingMark, StoreError, StoreOptions,
     StoreResult, StoredComment,
     cache::Caches,
-    sql::{Backend, BoundQuery, SqlStore, insert_comment_rows},
+    rows::comment_columns,
+    sql::{Backend, BoundQuery, SqlStore, facts_query, insert_comment_rows},
 };
 use crate::{
     domain::{CommentStatus, QueueEvent},
@@ -199,6 +200,24 @@ impl Backend for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const FOR_UPDATE_SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const NEW_ID: &'static str = "gen_random_uuid()";
+    // The statement reads the table as it was when it began: the deliveries join the new row
+    // as the first part returns it, not the table.
+    const INSERT_REPLY: &'static str = concat!(
+        "WITH c AS (INSERT INTO comments (",
+        comment_columns!(),
+        ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28 \
+         WHERE NOT EXISTS (SELECT 1 FROM closed_articles WHERE site_id = $2 AND article = $3) \
+         RETURNING id), \
+         w AS (INSERT INTO webhook_deliveries (id, endpoint_id, site_id, event, comment_id, \
+         article, actor, state, attempts, created_at, next_attempt_at) \
+         SELECT gen_random_uuid(), e.id, e.site_id, $33, c.id, $3, $30, 'pending', 0, $24, $24 \
+         FROM c CROSS JOIN webhook_endpoints e WHERE e.site_id = $2 AND e.disabled_at IS NULL \
+         AND e.events LIKE $34) \
+         INSERT INTO audit_log \
+         (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
+         SELECT $29, $2, c.id, $30, $31, NULL, $32, NULL, $24 FROM c"
+    );
     const SITE_ID_UNINDEXED: &'static str = "site_id";
     // 27 values each stays below PostgreSQL's limit of 65,535 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 1000;
@@ -216,8 +235,11 @@ impl Backend for Postgres {
          CROSS JOIN LATERAL (SELECT count(*) AS n FROM comments \
              WHERE site_id = $1 AND status = 'approved' AND article = a.article) AS c \
          WHERE c.n > 0";
-    const LEARNED_FEATURES: &'static str = "SELECT feature, spam, ham FROM spam_features \
-         WHERE site_id = $1 AND feature = ANY($2)";
+    const FACTS: &'static str = facts_query!(
+        "string_agg(fingerprint::text, ',')",
+        "SELECT json_agg(json_build_array(feature, spam, ham))::text FROM spam_features \
+         WHERE site_id = $1 AND feature = ANY($6)"
+    );
     // `= ANY(ARRAY(…))`, not `IN (…)`: the batch's ids are looked up by primary key instead
     // of joined against a scan of the whole table.
     const DROP_CLIENT_DETAILS: &'static str = "UPDATE comments SET ip = NULL, user_agent = NULL, \
