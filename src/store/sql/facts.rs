@@ -3,10 +3,9 @@
 /// [`super::Backend::FACTS`] for a dialect: what the store knows of a new reply, in one row
 /// (see [`Facts::facts`]). `$recent` joins the column `fingerprint` of a subquery's rows with
 /// commas; `$learned` is the JSON array of `[feature, spam, ham]` of the features `$6`, or
-/// `NULL`. The latest replies are the ends of index ranges (the author's in
-/// `comments_author_time`, the address's in `comments_ip`) and the counts read only indexes
-/// (`comments_author`, whose entries carry the status, and `comments_ip_spam`): however many
-/// replies an author or an address has, no row is read.
+/// `NULL`. The counts read only indexes (`comments_author` and `comments_ip`, whose entries
+/// carry the status), and a latest reply is the latest of four ends of their ranges, one per
+/// status ([`latest!`]): however many replies an author or an address has, no row is read.
 macro_rules! facts_query {
     ($recent:expr, $learned:expr) => {
         concat!(
@@ -29,18 +28,44 @@ macro_rules! facts_query {
              FROM (SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
                           count(*) FILTER (WHERE status = 'spam') AS spam, \
                           count(*) FILTER (WHERE status = 'rejected') AS rejected, \
-                          (SELECT max(created_at) FROM comments \
-                           WHERE site_id = $1 AND author_hash = $2) AS last \
+                          ",
+            $crate::store::sql::latest!("author_hash = $2"),
+            " AS last \
                    FROM comments WHERE site_id = $1 AND author_hash = $2) AS a \
              CROSS JOIN (SELECT (SELECT count(*) FROM comments \
                                  WHERE site_id = $1 AND ip = $3 AND status = 'spam') AS spam, \
-                                (SELECT max(created_at) FROM comments \
-                                 WHERE site_id = $1 AND ip = $3) AS last) AS i \
+                                ",
+            $crate::store::sql::latest!("ip = $3"),
+            " AS last) AS i \
              LEFT JOIN spam_totals AS t ON t.site_id = $1"
         )
     };
 }
 pub(in crate::store) use facts_query;
+
+/// The time of the latest reply of site `$1` whose `$subject` (`author_hash = $2`) holds: the
+/// latest of the last entries of four ranges of an index on `(site_id, subject, status,
+/// created_at)`, each found without reading the range.
+macro_rules! latest {
+    ($subject:expr) => {
+        concat!(
+            "(SELECT max(t) FROM (",
+            "SELECT (SELECT max(created_at) FROM comments WHERE site_id = $1 AND ",
+            $subject,
+            " AND status = 'pending') AS t UNION ALL ",
+            "SELECT (SELECT max(created_at) FROM comments WHERE site_id = $1 AND ",
+            $subject,
+            " AND status = 'approved') UNION ALL ",
+            "SELECT (SELECT max(created_at) FROM comments WHERE site_id = $1 AND ",
+            $subject,
+            " AND status = 'spam') UNION ALL ",
+            "SELECT (SELECT max(created_at) FROM comments WHERE site_id = $1 AND ",
+            $subject,
+            " AND status = 'rejected')) AS l)"
+        )
+    };
+}
+pub(in crate::store) use latest;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -17,7 +17,7 @@ mod moderating;
 mod sites;
 mod webhooks;
 
-pub(super) use facts::facts_query;
+pub(super) use facts::{facts_query, latest};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
