@@ -213,7 +213,7 @@ impl Backend for Postgres {
          article, actor, state, attempts, created_at, next_attempt_at) \
          SELECT gen_random_uuid(), e.id, e.site_id, $33, c.id, $3, $30, 'pending', 0, $24, $24 \
          FROM c CROSS JOIN webhook_endpoints e WHERE e.site_id = $2 AND e.disabled_at IS NULL \
-         AND e.events LIKE $34) \
+         AND strpos(e.events, $34) > 0) \
          INSERT INTO audit_log \
          (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
          SELECT $29, $2, c.id, $30, $31, NULL, $32, NULL, $24 FROM c"
@@ -246,24 +246,25 @@ impl Backend for Postgres {
          referrer = NULL, idempotency_key = NULL \
          WHERE id = ANY(ARRAY(SELECT id FROM comments WHERE created_at < $1 \
          AND (ip IS NOT NULL OR user_agent IS NOT NULL OR referrer IS NOT NULL \
-         OR idempotency_key IS NOT NULL) LIMIT $2))";
+         OR idempotency_key IS NOT NULL) LIMIT CAST($2 AS BIGINT)))";
     // SKIP LOCKED: a reply a moderator is deciding now is theirs.
     const DELETE_SPAM: &'static str = "DELETE FROM comments WHERE id = ANY(ARRAY(SELECT id \
          FROM comments WHERE status = 'spam' AND updated_at < $1 \
-         ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)) \
+         ORDER BY updated_at LIMIT CAST($2 AS BIGINT) FOR UPDATE SKIP LOCKED)) \
          AND status = 'spam' RETURNING id, site_id";
     // `ctid = ANY(ARRAY(…))` for the reason above: the batch is looked up by row address.
     const DROP_FORM_NONCES: &'static str = "DELETE FROM form_nonces WHERE ctid = ANY(ARRAY(\
-         SELECT ctid FROM form_nonces WHERE used_at < $1 LIMIT $2))";
+         SELECT ctid FROM form_nonces WHERE used_at < $1 LIMIT CAST($2 AS BIGINT)))";
     // `ORDER BY id` is what makes the planner read the partial index `comments_unsealed`: it
     // cannot estimate `body <> body_public`, and without it scans the whole table at every
     // start. A replica starting at the same time skips the rows this one holds.
     const TEXTS_TO_KEEP: [&'static str; 2] = [
         "SELECT id, site_id, body, body_public FROM comments \
-         WHERE body_sealed IS NULL AND body <> body_public ORDER BY id LIMIT $1 \
+         WHERE body_sealed IS NULL AND body <> body_public ORDER BY id LIMIT CAST($1 AS BIGINT) \
          FOR UPDATE SKIP LOCKED",
         "SELECT c.id, c.site_id, c.body, c.body_public FROM texts_to_check t \
-         JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL LIMIT $1 \
+         JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL \
+         LIMIT CAST($1 AS BIGINT) \
          FOR UPDATE OF c SKIP LOCKED",
     ];
 

@@ -222,7 +222,8 @@ impl Backend for Sqlite {
          WHERE site_id = $1 AND status = 'approved' \
          AND article IN (SELECT value FROM json_each($2)) GROUP BY article";
     // Three statements in one call: sqlx runs them one after another on the connection's
-    // thread, binding each `$n` to the same value in each.
+    // thread, binding each `$n` to the same value in each. `instr`, not `LIKE`: SQLite prepares
+    // a statement again whenever the pattern bound to a `LIKE` changes.
     const INSERT_REPLY: &'static str = concat!(
         "INSERT INTO comments (",
         comment_columns!(),
@@ -237,7 +238,7 @@ impl Backend for Sqlite {
          actor, state, attempts, created_at, next_attempt_at) \
          SELECT randomblob(16), e.id, e.site_id, $33, $1, $3, $30, 'pending', 0, $24, $24 \
          FROM webhook_endpoints e WHERE e.site_id = $2 AND e.disabled_at IS NULL \
-         AND e.events LIKE $34 AND EXISTS (SELECT 1 FROM comments WHERE id = $1)"
+         AND instr(e.events, $34) > 0 AND EXISTS (SELECT 1 FROM comments WHERE id = $1)"
     );
     const FACTS: &'static str = facts_query!(
         "group_concat(fingerprint)",
@@ -248,18 +249,19 @@ impl Backend for Sqlite {
          referrer = NULL, idempotency_key = NULL \
          WHERE id IN (SELECT id FROM comments WHERE created_at < $1 \
          AND (ip IS NOT NULL OR user_agent IS NOT NULL OR referrer IS NOT NULL \
-         OR idempotency_key IS NOT NULL) LIMIT $2)";
+         OR idempotency_key IS NOT NULL) LIMIT CAST($2 AS BIGINT))";
     const DELETE_SPAM: &'static str = "DELETE FROM comments WHERE id IN (SELECT id FROM comments \
-         WHERE status = 'spam' AND updated_at < $1 ORDER BY updated_at LIMIT $2) \
+         WHERE status = 'spam' AND updated_at < $1 ORDER BY updated_at LIMIT CAST($2 AS BIGINT)) \
          RETURNING id, site_id";
     const DROP_FORM_NONCES: &'static str = "DELETE FROM form_nonces WHERE (site_id, nonce) IN \
-         (SELECT site_id, nonce FROM form_nonces WHERE used_at < $1 LIMIT $2)";
+         (SELECT site_id, nonce FROM form_nonces WHERE used_at < $1 LIMIT CAST($2 AS BIGINT))";
     // CROSS JOIN makes SQLite read the list first and find each comment by its key.
     const TEXTS_TO_KEEP: [&'static str; 2] = [
         "SELECT id, site_id, body, body_public FROM comments \
-         WHERE body_sealed IS NULL AND body <> body_public ORDER BY id LIMIT $1",
+         WHERE body_sealed IS NULL AND body <> body_public ORDER BY id LIMIT CAST($1 AS BIGINT)",
         "SELECT c.id, c.site_id, c.body, c.body_public FROM texts_to_check t \
-         CROSS JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL LIMIT $1",
+         CROSS JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL \
+         LIMIT CAST($1 AS BIGINT)",
     ];
 
     fn bind_texts<'q>(query: BoundQuery<'q, Self>, texts: &[String]) -> BoundQuery<'q, Self> {

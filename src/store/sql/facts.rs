@@ -16,7 +16,8 @@ macro_rules! facts_query {
             $recent,
             " FROM (SELECT fingerprint FROM comments \
                      WHERE site_id = $1 AND fingerprint IS NOT NULL AND length(author_hash) = 32 \
-                     AND NOT (author_hash = $2 AND article = $4) ORDER BY id DESC LIMIT $5) AS r) \
+                     AND NOT (author_hash = $2 AND article = $4) \
+                     ORDER BY id DESC LIMIT CAST($5 AS BIGINT)) AS r) \
                     AS recent, \
                     (",
             $learned,

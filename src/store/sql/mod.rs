@@ -6,6 +6,10 @@
 //! statements each dialect writes its own way, and lists bound as one parameter. Every
 //! method here runs the same statements, in the same transactions, on either.
 //!
+//! A limit is bound as `LIMIT CAST($n AS BIGINT)`, never `LIMIT $n`: SQLite (3.51) reads a
+//! bare bound limit while it plans, and then prepares the statement again each time a value is
+//! bound to it, which cost a submission more than running its statements.
+//!
 //! Each `impl` states, in its `where` clause, the value types it binds and the rows it reads:
 //! sqlx's traits say what a backend can encode and decode, and Rust wants those bounds
 //! written where they are used.
@@ -125,8 +129,8 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// Stores a new reply, its `submit` audit row and its webhook deliveries in one call to
     /// the database: the comment's columns (`comment_columns!`) are `$1` to `$28`, then the
     /// audit row's id `$29`, the actor `$30`, the action `$31`, the status `$32`, the webhook
-    /// event `$33` and the pattern an endpoint's events must match `$34` (`NULL`: none). Nothing
-    /// is stored when the article is closed: it changes no row then.
+    /// event `$33` and the text an endpoint's events must hold `$34` (`,comment.held,`; `NULL`:
+    /// none). Nothing is stored when the article is closed: it changes no row then.
     const INSERT_REPLY: &'static str;
 
     /// Binds a list of texts as one parameter, for [`Backend::COUNT_APPROVED`].
@@ -352,7 +356,7 @@ where
         .bind(audit_action::SUBMIT)
         .bind(c.status.as_str())
         .bind(event.map(|event| event.as_str()))
-        .bind(event.map(|event| format!("%,{event},%")))
+        .bind(event.map(|event| format!(",{event},")))
         .execute(&mut *conn)
         .await
         .map_err(|err| {
