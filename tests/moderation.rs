@@ -1414,9 +1414,12 @@ async fn a_decision_that_changes_nothing_says_so_and_writes_nothing(backend: Bac
             .store
             .facts(
                 site.id,
-                &replyguard::privacy::AuthorHash([0; 32]),
-                &replyguard::domain::ArticleKey::parse("story").expect("a key"),
-                None,
+                &replyguard::store::FactsAbout {
+                    author_hash: &replyguard::privacy::AuthorHash([0; 32]),
+                    article: &replyguard::domain::ArticleKey::parse("story").expect("a key"),
+                    ip: None,
+                    body_public: "",
+                },
                 &[],
             )
             .await

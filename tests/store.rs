@@ -23,8 +23,8 @@ use replyguard::{
     privacy::{AuthorHash, KeptText, token_digest},
     spam::{Mode, Policy, REVIEW_WEIGHT, Reason, Verdict},
     store::{
-        self, NewToken, Role, Store, StoreError, StoreOptions, StoredComment, ThreadCursor,
-        ThreadOrder,
+        self, FactsAbout, NewToken, Role, Store, StoreError, StoreOptions, StoredComment,
+        ThreadCursor, ThreadOrder,
     },
 };
 
@@ -717,7 +717,7 @@ async fn approved_comments_are_counted_per_article_and_per_author(backend: Backe
         let store = Arc::clone(&store);
         async move {
             store
-                .facts(site, &AuthorHash(hash), &key("a"), None, &[])
+                .facts(site, &about(&AuthorHash(hash), &key("a")), &[])
                 .await
                 .expect("facts")
                 .author_approved
@@ -752,7 +752,7 @@ async fn recent_replies_leave_out_the_authors_own_on_the_same_article(backend: B
     insert(store.as_ref(), &erased).await;
 
     let facts = store
-        .facts(news, &AuthorHash([1; 32]), &key("story"), None, &[])
+        .facts(news, &about(&AuthorHash([1; 32]), &key("story")), &[])
         .await
         .expect("facts");
     let mut prints: Vec<u64> = facts.recent.iter().map(|r| r.fingerprint).collect();
@@ -2074,15 +2074,23 @@ async fn texts_an_earlier_release_kept_are_kept_again_in_batches_and_only_once(b
     }
 }
 
+/// What `facts` is asked about a reply by `author_hash` under `article`, from no address.
+fn about<'a>(author_hash: &'a AuthorHash, article: &'a ArticleKey) -> FactsAbout<'a> {
+    FactsAbout {
+        author_hash,
+        article,
+        ip: None,
+        body_public: "",
+    }
+}
+
 /// The learned (spam, ham) totals and per-feature weights of `site` for the
 /// features of [`comment`].
 async fn learned(store: &dyn Store, site: SiteId) -> ((f32, f32), Vec<(f32, f32)>) {
     let facts = store
         .facts(
             site,
-            &AuthorHash([0xcd; 32]),
-            &key("story"),
-            None,
+            &about(&AuthorHash([0xcd; 32]), &key("story")),
             &[1, 2, 3],
         )
         .await

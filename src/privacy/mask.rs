@@ -9,6 +9,8 @@ use std::sync::LazyLock;
 use linkify::{LinkFinder, LinkKind};
 use regex::Regex;
 
+use super::links::{Finder, Kind, Kinds};
+
 const HIDDEN: &str = "•••";
 const EMAIL_HIDDEN: &str = "[email hidden]";
 const PHONE_HIDDEN: &str = "[phone hidden]";
@@ -29,22 +31,16 @@ pub fn mask_email(email: &str) -> String {
 ///
 /// Links are left intact, except that an email address inside one is still hidden.
 pub fn mask_contacts(text: &str) -> String {
-    static LINKS: LazyLock<LinkFinder> = LazyLock::new(|| {
-        let mut finder = LinkFinder::new();
-        // Scheme-less links such as `example.com/2024/11/27/story-123456789` must be found too,
-        // or their digits would be taken for a phone number.
-        finder
-            .kinds(&[LinkKind::Email, LinkKind::Url])
-            .url_must_have_scheme(false);
-        finder
-    });
+    // Scheme-less links such as `example.com/2024/11/27/story-123456789` must be found too, or
+    // their digits would be taken for a phone number.
+    static LINKS: LazyLock<Finder> = LazyLock::new(|| Finder::new(Kinds::UrlsAndEmails));
 
     let mut out = String::with_capacity(text.len());
     for span in LINKS.spans(text) {
-        match span.kind() {
-            Some(LinkKind::Email) => out.push_str(EMAIL_HIDDEN),
-            Some(_) => out.push_str(&mask_emails_in_link(span.as_str())),
-            None => mask_phones(span.as_str(), &mut out),
+        match span.kind {
+            Some(Kind::Email) => out.push_str(EMAIL_HIDDEN),
+            Some(_) => out.push_str(&mask_emails_in_link(span.text)),
+            None => mask_phones(span.text, &mut out),
         }
     }
     mask_email_shapes(out)

@@ -11,6 +11,7 @@
 
 mod kept;
 mod keys;
+pub mod links;
 mod mask;
 mod rekey;
 mod render;

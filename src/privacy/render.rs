@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use linkify::{LinkFinder, LinkKind};
+use super::links::{Finder, Kinds};
 
 /// Paragraphs (separated by blank lines) become `<p>`, single line breaks `<br>`, and http(s)
 /// URLs links; a bare `www.` address is linked as https.
@@ -41,15 +41,11 @@ fn push_paragraph(lines: &[&str], html: &mut String) {
 }
 
 fn push_line(line: &str, html: &mut String) {
-    static URLS: LazyLock<LinkFinder> = LazyLock::new(|| {
-        let mut finder = LinkFinder::new();
-        finder.kinds(&[LinkKind::Url]).url_must_have_scheme(false);
-        finder
-    });
+    static URLS: LazyLock<Finder> = LazyLock::new(|| Finder::new(Kinds::Urls));
 
     for span in URLS.spans(line) {
-        let text = span.as_str();
-        match span.kind().and_then(|_| link_target(text)) {
+        let text = span.text;
+        match span.kind.and_then(|_| link_target(text)) {
             Some(href) => {
                 html.push_str("<a href=\"");
                 push_escaped(&href, html);

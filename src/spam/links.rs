@@ -4,6 +4,9 @@
 //! Links are found once per reply by [`find_links`]; the rules here only read that list.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
+
+use crate::privacy::links::{Finder, Kinds};
 
 use super::{Finding, Input, Rule};
 
@@ -30,13 +33,10 @@ impl Link {
 
 /// Every http(s) or `www.`/`example.com` style link in `text`.
 pub fn find_links(text: &str) -> Vec<Link> {
-    let mut finder = linkify::LinkFinder::new();
-    finder
-        .kinds(&[linkify::LinkKind::Url])
-        .url_must_have_scheme(false);
-    finder
+    static LINKS: LazyLock<Finder> = LazyLock::new(|| Finder::new(Kinds::Urls));
+    LINKS
         .links(text)
-        .filter_map(|link| parse_link(link.as_str(), (link.start(), link.end())))
+        .filter_map(|link| parse_link(link.text, (link.start, link.start + link.text.len())))
         .collect()
 }
 

@@ -326,6 +326,17 @@ impl StoredComment {
     }
 }
 
+/// The new reply that [`Facts::facts`] is asked about.
+#[derive(Clone, Copy, Debug)]
+pub struct FactsAbout<'a> {
+    pub author_hash: &'a AuthorHash,
+    pub article: &'a ArticleKey,
+    pub ip: Option<&'a str>,
+    /// Its text as the public sees it, contact details masked (the raw text of a reply that
+    /// holds them is sealed): what a repeat is compared by.
+    pub body_public: &'a str,
+}
+
 /// What storage knows about a new reply's author, address and site before
 /// it is assessed; the pipeline turns it into [`crate::spam::Facts`].
 #[derive(Clone, Debug, Default)]
@@ -340,6 +351,10 @@ pub struct StoredFacts {
     pub recent: Vec<RecentReply>,
     /// The site's learned statistics for the asked-for features.
     pub learned: LearnedStats,
+    /// An earlier reply of this author on this article with the same public text.
+    pub duplicate_of: Option<CommentId>,
+    /// Whether the site's blocklist has any entry: when not, nothing is looked up in it.
+    pub any_blocks: bool,
 }
 
 /// A lesson for the classifier: what a reply was, and how much that counts.
@@ -569,30 +584,19 @@ pub trait Comments: Send + Sync {
 /// What the submit pipeline asks before it stores a reply.
 #[async_trait]
 pub trait Facts: Send + Sync {
-    /// The author's and the address's history on the site, its recent
-    /// replies by other authors or under other articles than `article`, and
-    /// its learned statistics for `features`.
+    /// Everything stored that a new reply's assessment reads, in one statement: the author's
+    /// and the address's history on the site, its recent replies by other authors or under
+    /// other articles, its learned statistics for `features`, an earlier reply this one
+    /// repeats, and whether the site blocks anything at all.
     async fn facts(
         &self,
         site: SiteId,
-        author_hash: &AuthorHash,
-        article: &ArticleKey,
-        ip: Option<&str>,
+        reply: &FactsAbout<'_>,
         features: &[u64],
     ) -> StoreResult<StoredFacts>;
 
     /// Records a form token's nonce; false when it was used before.
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool>;
-
-    /// An earlier comment of this author on this article with the same text as the public sees
-    /// it (contact details masked: the raw text of a reply that holds them is sealed).
-    async fn duplicate_of(
-        &self,
-        site: SiteId,
-        article: &ArticleKey,
-        author_hash: &AuthorHash,
-        body_public: &str,
-    ) -> StoreResult<Option<CommentId>>;
 
     /// The entries of a site's blocklist that match `subject` ([`Blocked::matches`]), in the
     /// order of [`Moderating::blocklist`]: the few a reply's author, address and domains can meet, looked up one by one, so

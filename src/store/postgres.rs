@@ -38,7 +38,8 @@ use super::{
     EVENT_BUFFER, HeldMark, ListingEvent, ListingEvents, ServingMark, StoreError, StoreOptions,
     StoreResult, StoredComment,
     cache::Caches,
-    sql::{Backend, BoundQuery, SqlStore, insert_comment_rows},
+    rows::comment_columns,
+    sql::{Backend, BoundQuery, SqlStore, facts_query, insert_comment_rows},
 };
 use crate::{
     domain::{CommentStatus, QueueEvent},
@@ -199,6 +200,24 @@ impl Backend for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const FOR_UPDATE_SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const NEW_ID: &'static str = "gen_random_uuid()";
+    // The statement reads the table as it was when it began: the deliveries join the new row
+    // as the first part returns it, not the table.
+    const INSERT_REPLY: &'static str = concat!(
+        "WITH c AS (INSERT INTO comments (",
+        comment_columns!(),
+        ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28 \
+         WHERE NOT EXISTS (SELECT 1 FROM closed_articles WHERE site_id = $2 AND article = $3) \
+         RETURNING id), \
+         w AS (INSERT INTO webhook_deliveries (id, endpoint_id, site_id, event, comment_id, \
+         article, actor, state, attempts, created_at, next_attempt_at) \
+         SELECT gen_random_uuid(), e.id, e.site_id, $33, c.id, $3, $30, 'pending', 0, $24, $24 \
+         FROM c CROSS JOIN webhook_endpoints e WHERE e.site_id = $2 AND e.disabled_at IS NULL \
+         AND strpos(e.events, $34) > 0) \
+         INSERT INTO audit_log \
+         (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
+         SELECT $29, $2, c.id, $30, $31, NULL, $32, NULL, $24 FROM c"
+    );
     const SITE_ID_UNINDEXED: &'static str = "site_id";
     // 27 values each stays below PostgreSQL's limit of 65,535 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 1000;
@@ -216,32 +235,36 @@ impl Backend for Postgres {
          CROSS JOIN LATERAL (SELECT count(*) AS n FROM comments \
              WHERE site_id = $1 AND status = 'approved' AND article = a.article) AS c \
          WHERE c.n > 0";
-    const LEARNED_FEATURES: &'static str = "SELECT feature, spam, ham FROM spam_features \
-         WHERE site_id = $1 AND feature = ANY($2)";
+    const FACTS: &'static str = facts_query!(
+        "string_agg(fingerprint::text, ',')",
+        "SELECT json_agg(json_build_array(feature, spam, ham))::text FROM spam_features \
+         WHERE site_id = $1 AND feature = ANY($6)"
+    );
     // `= ANY(ARRAY(…))`, not `IN (…)`: the batch's ids are looked up by primary key instead
     // of joined against a scan of the whole table.
     const DROP_CLIENT_DETAILS: &'static str = "UPDATE comments SET ip = NULL, user_agent = NULL, \
          referrer = NULL, idempotency_key = NULL \
          WHERE id = ANY(ARRAY(SELECT id FROM comments WHERE created_at < $1 \
          AND (ip IS NOT NULL OR user_agent IS NOT NULL OR referrer IS NOT NULL \
-         OR idempotency_key IS NOT NULL) LIMIT $2))";
+         OR idempotency_key IS NOT NULL) LIMIT CAST($2 AS BIGINT)))";
     // SKIP LOCKED: a reply a moderator is deciding now is theirs.
     const DELETE_SPAM: &'static str = "DELETE FROM comments WHERE id = ANY(ARRAY(SELECT id \
          FROM comments WHERE status = 'spam' AND updated_at < $1 \
-         ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)) \
+         ORDER BY updated_at LIMIT CAST($2 AS BIGINT) FOR UPDATE SKIP LOCKED)) \
          AND status = 'spam' RETURNING id, site_id";
     // `ctid = ANY(ARRAY(…))` for the reason above: the batch is looked up by row address.
     const DROP_FORM_NONCES: &'static str = "DELETE FROM form_nonces WHERE ctid = ANY(ARRAY(\
-         SELECT ctid FROM form_nonces WHERE used_at < $1 LIMIT $2))";
+         SELECT ctid FROM form_nonces WHERE used_at < $1 LIMIT CAST($2 AS BIGINT)))";
     // `ORDER BY id` is what makes the planner read the partial index `comments_unsealed`: it
     // cannot estimate `body <> body_public`, and without it scans the whole table at every
     // start. A replica starting at the same time skips the rows this one holds.
     const TEXTS_TO_KEEP: [&'static str; 2] = [
         "SELECT id, site_id, body, body_public FROM comments \
-         WHERE body_sealed IS NULL AND body <> body_public ORDER BY id LIMIT $1 \
+         WHERE body_sealed IS NULL AND body <> body_public ORDER BY id LIMIT CAST($1 AS BIGINT) \
          FOR UPDATE SKIP LOCKED",
         "SELECT c.id, c.site_id, c.body, c.body_public FROM texts_to_check t \
-         JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL LIMIT $1 \
+         JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL \
+         LIMIT CAST($1 AS BIGINT) \
          FOR UPDATE OF c SKIP LOCKED",
     ];
 

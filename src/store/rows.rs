@@ -253,8 +253,9 @@ where
     query
         .push(" ORDER BY root_id ")
         .push(root_dir)
-        .push(", path ASC LIMIT ")
-        .push_bind(i64::from(limit));
+        .push(", path ASC LIMIT CAST(")
+        .push_bind(i64::from(limit))
+        .push(" AS BIGINT)");
     query
 }
 
@@ -498,8 +499,9 @@ where
             .push(")");
     }
     query
-        .push(" ORDER BY kind, value LIMIT ")
-        .push_bind(i64::from(limit));
+        .push(" ORDER BY kind, value LIMIT CAST(")
+        .push_bind(i64::from(limit))
+        .push(" AS BIGINT)");
     query
 }
 

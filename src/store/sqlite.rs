@@ -21,7 +21,8 @@ use uuid::Uuid;
 use super::{
     EVENT_BUFFER, ListingEvents, ServingMark, StoreError, StoreResult, StoredComment,
     cache::Caches,
-    sql::{Backend, BoundQuery, SqlStore, insert_comment_rows},
+    rows::comment_columns,
+    sql::{Backend, BoundQuery, SqlStore, facts_query, insert_comment_rows},
 };
 use crate::{
     domain::QueueEvent,
@@ -194,12 +195,9 @@ async fn insert_one(
     comment: &StoredComment,
     actor: &str,
 ) -> StoreResult<()> {
-    // A savepoint per reply: one that fails is undone whole, comment and
-    // audit row together, and the group's transaction goes on.
-    let mut one = sqlx::Connection::begin(&mut **tx).await?;
-    insert_comment_rows::<Sqlite>(&mut one, comment, actor).await?;
-    one.commit().await?;
-    Ok(())
+    // One statement stores it all or, refused, nothing: no savepoint needed for the group's
+    // transaction to go on without it.
+    insert_comment_rows::<Sqlite>(&mut **tx, comment, actor).await
 }
 
 #[async_trait]
@@ -223,24 +221,47 @@ impl Backend for Sqlite {
     const COUNT_APPROVED: &'static str = "SELECT article, COUNT(*) AS n FROM comments \
          WHERE site_id = $1 AND status = 'approved' \
          AND article IN (SELECT value FROM json_each($2)) GROUP BY article";
-    const LEARNED_FEATURES: &'static str = "SELECT feature, spam, ham FROM spam_features \
-         WHERE site_id = $1 AND feature IN (SELECT value FROM json_each($2))";
+    // Three statements in one call: sqlx runs them one after another on the connection's
+    // thread, binding each `$n` to the same value in each. `instr`, not `LIKE`: SQLite prepares
+    // a statement again whenever the pattern bound to a `LIKE` changes.
+    const INSERT_REPLY: &'static str = concat!(
+        "INSERT INTO comments (",
+        comment_columns!(),
+        ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28 \
+         WHERE NOT EXISTS (SELECT 1 FROM closed_articles WHERE site_id = $2 AND article = $3); \
+         INSERT INTO audit_log \
+         (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
+         SELECT $29, $2, $1, $30, $31, NULL, $32, NULL, $24 \
+         WHERE EXISTS (SELECT 1 FROM comments WHERE id = $1); \
+         INSERT INTO webhook_deliveries (id, endpoint_id, site_id, event, comment_id, article, \
+         actor, state, attempts, created_at, next_attempt_at) \
+         SELECT randomblob(16), e.id, e.site_id, $33, $1, $3, $30, 'pending', 0, $24, $24 \
+         FROM webhook_endpoints e WHERE e.site_id = $2 AND e.disabled_at IS NULL \
+         AND instr(e.events, $34) > 0 AND EXISTS (SELECT 1 FROM comments WHERE id = $1)"
+    );
+    const FACTS: &'static str = facts_query!(
+        "group_concat(fingerprint)",
+        "SELECT json_group_array(json_array(feature, spam, ham)) FROM spam_features \
+         WHERE site_id = $1 AND feature IN (SELECT value FROM json_each($6))"
+    );
     const DROP_CLIENT_DETAILS: &'static str = "UPDATE comments SET ip = NULL, user_agent = NULL, \
          referrer = NULL, idempotency_key = NULL \
          WHERE id IN (SELECT id FROM comments WHERE created_at < $1 \
          AND (ip IS NOT NULL OR user_agent IS NOT NULL OR referrer IS NOT NULL \
-         OR idempotency_key IS NOT NULL) LIMIT $2)";
+         OR idempotency_key IS NOT NULL) LIMIT CAST($2 AS BIGINT))";
     const DELETE_SPAM: &'static str = "DELETE FROM comments WHERE id IN (SELECT id FROM comments \
-         WHERE status = 'spam' AND updated_at < $1 ORDER BY updated_at LIMIT $2) \
+         WHERE status = 'spam' AND updated_at < $1 ORDER BY updated_at LIMIT CAST($2 AS BIGINT)) \
          RETURNING id, site_id";
     const DROP_FORM_NONCES: &'static str = "DELETE FROM form_nonces WHERE (site_id, nonce) IN \
-         (SELECT site_id, nonce FROM form_nonces WHERE used_at < $1 LIMIT $2)";
+         (SELECT site_id, nonce FROM form_nonces WHERE used_at < $1 LIMIT CAST($2 AS BIGINT))";
     // CROSS JOIN makes SQLite read the list first and find each comment by its key.
     const TEXTS_TO_KEEP: [&'static str; 2] = [
         "SELECT id, site_id, body, body_public FROM comments \
-         WHERE body_sealed IS NULL AND body <> body_public ORDER BY id LIMIT $1",
+         WHERE body_sealed IS NULL AND body <> body_public ORDER BY id LIMIT CAST($1 AS BIGINT)",
         "SELECT c.id, c.site_id, c.body, c.body_public FROM texts_to_check t \
-         CROSS JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL LIMIT $1",
+         CROSS JOIN comments c ON c.id = t.comment_id WHERE c.body_sealed IS NULL \
+         LIMIT CAST($1 AS BIGINT)",
     ];
 
     fn bind_texts<'q>(query: BoundQuery<'q, Self>, texts: &[String]) -> BoundQuery<'q, Self> {

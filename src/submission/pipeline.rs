@@ -14,7 +14,7 @@ use crate::{
     metrics,
     privacy::{AuthorHash, KeptText, Vault, mask_contacts},
     spam::{self, Assessment, Assessor, Facts, FormCheck, form},
-    store::{self, Site, Store, StoreError, StoredComment},
+    store::{self, FactsAbout, Site, Store, StoreError, StoredComment},
 };
 
 /// How deep replies may nest; a reply to a comment this deep is refused.
@@ -93,16 +93,14 @@ impl Submitter {
         let now = store::now();
         let ip = reply.client.ip.map(|ip| ip.to_string());
         let text = spam::Analysis::of(&reply);
-        let stored = self
-            .store
-            .facts(
-                site.id,
-                &author_hash,
-                &reply.article,
-                ip.as_deref(),
-                &text.features,
-            )
-            .await?;
+        let body_public = mask_contacts(reply.body.as_str());
+        let about = FactsAbout {
+            author_hash: &author_hash,
+            article: &reply.article,
+            ip: ip.as_deref(),
+            body_public: &body_public,
+        };
+        let stored = self.store.facts(site.id, &about, &text.features).await?;
         let since = |last: Option<chrono::DateTime<chrono::Utc>>| {
             // A clock step backwards reads as "just now", never as a panic.
             last.map(|last| (now - last).to_std().unwrap_or_default())
@@ -120,13 +118,16 @@ impl Submitter {
             email: Some(reply.email.as_str()),
             website: reply.website.as_ref().map(|w| w.as_str()),
         };
-        let blocked_by = self
-            .store
-            .blocks_matching(site.id, &subject)
-            .await?
-            .iter()
-            .find(|entry| entry.blocked.matches(&subject))
-            .map(|entry| entry.blocked.without_personal_data());
+        let blocked_by = if stored.any_blocks {
+            self.store
+                .blocks_matching(site.id, &subject)
+                .await?
+                .iter()
+                .find(|entry| entry.blocked.matches(&subject))
+                .map(|entry| entry.blocked.without_personal_data())
+        } else {
+            None
+        };
         let mut facts = Facts {
             author: Some(author_hash),
             author_approved: stored.author_approved,
@@ -144,12 +145,7 @@ impl Submitter {
         if let Some(wait) = facts.flood_wait(&site.policy) {
             return Err(SubmitError::Flood { retry_after: wait });
         }
-        let body_public = mask_contacts(reply.body.as_str());
-        if let Some(earlier) = self
-            .store
-            .duplicate_of(site.id, &reply.article, &author_hash, &body_public)
-            .await?
-        {
+        if let Some(earlier) = stored.duplicate_of {
             return Err(SubmitError::Duplicate(earlier));
         }
         if let FormCheck::Valid { nonce, .. } = facts.form {

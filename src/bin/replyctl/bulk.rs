@@ -5,6 +5,7 @@ use std::io::{self, BufRead, IsTerminal};
 
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
+use replyguard::privacy::links::{Finder, Kinds};
 use replyguard::proto::{CommentStatus, ListQueueRequest, QueueItem};
 
 use crate::{
@@ -92,12 +93,10 @@ fn matches(selection: &Selection, item: &QueueItem) -> bool {
 /// Whether a text links to `domain` or one of its subdomains.
 fn links_to(text: &str, domain: &str) -> bool {
     let domain = domain.trim().trim_start_matches('.').to_lowercase();
-    let mut finder = linkify::LinkFinder::new();
-    finder
-        .kinds(&[linkify::LinkKind::Url])
-        .url_must_have_scheme(false);
-    finder.links(text).any(|link| {
-        let raw = link.as_str();
+    static LINKS: std::sync::LazyLock<Finder> =
+        std::sync::LazyLock::new(|| Finder::new(Kinds::Urls));
+    LINKS.links(text).any(|link| {
+        let raw = link.text;
         let with_scheme = if raw.contains("://") {
             raw.to_owned()
         } else {

@@ -176,8 +176,9 @@ where
             query.push(" AND id > ").push_bind(after.0);
         }
         query
-            .push(" ORDER BY id LIMIT ")
-            .push_bind(i64::from(limit));
+            .push(" ORDER BY id LIMIT CAST(")
+            .push_bind(i64::from(limit))
+            .push(" AS BIGINT)");
         let rows = query
             .build_query_as::<CommentRow>()
             .fetch_all(&self.reader)
@@ -266,8 +267,9 @@ where
             query.push(" AND id < ").push_bind(before.0);
         }
         query
-            .push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(limit));
+            .push(" ORDER BY id DESC LIMIT CAST(")
+            .push_bind(i64::from(limit))
+            .push(" AS BIGINT)");
         let rows = query
             .build_query_as::<AuditRow>()
             .fetch_all(&self.reader)

@@ -1,5 +1,73 @@
 //! What the submit pipeline asks of the database before it stores a reply.
 
+/// [`super::Backend::FACTS`] for a dialect: what the store knows of a new reply, in one row
+/// (see [`Facts::facts`]). `$recent` joins the column `fingerprint` of a subquery's rows with
+/// commas; `$learned` is the JSON array of `[feature, spam, ham]` of the features `$6`, or
+/// `NULL`. The counts read only indexes (`comments_author` and `comments_ip`, whose entries
+/// carry the status), and a latest reply is the latest of four ends of their ranges, one per
+/// status ([`latest!`]): however many replies an author or an address has, no row is read.
+macro_rules! facts_query {
+    ($recent:expr, $learned:expr) => {
+        concat!(
+            "SELECT a.approved, a.spam, a.rejected, a.last, \
+                    i.spam AS ip_spam, i.last AS ip_last, \
+                    t.spam AS learned_spam, t.ham AS learned_ham, \
+                    (SELECT ",
+            $recent,
+            " FROM (SELECT fingerprint FROM comments \
+                     WHERE site_id = $1 AND fingerprint IS NOT NULL AND length(author_hash) = 32 \
+                     AND NOT (author_hash = $2 AND article = $4) \
+                     ORDER BY id DESC LIMIT CAST($5 AS BIGINT)) AS r) \
+                    AS recent, \
+                    (",
+            $learned,
+            ") AS learned, \
+                    (SELECT id FROM comments WHERE site_id = $1 AND author_hash = $2 \
+                     AND article = $4 AND body_public = $7 LIMIT 1) AS duplicate, \
+                    (SELECT count(*) FROM (SELECT 1 FROM blocklist WHERE site_id = $1 LIMIT 1) AS b) \
+                    AS any_blocks \
+             FROM (SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
+                          count(*) FILTER (WHERE status = 'spam') AS spam, \
+                          count(*) FILTER (WHERE status = 'rejected') AS rejected, \
+                          ",
+            $crate::store::sql::latest!("author_hash = $2"),
+            " AS last \
+                   FROM comments WHERE site_id = $1 AND author_hash = $2) AS a \
+             CROSS JOIN (SELECT (SELECT count(*) FROM comments \
+                                 WHERE site_id = $1 AND ip = $3 AND status = 'spam') AS spam, \
+                                ",
+            $crate::store::sql::latest!("ip = $3"),
+            " AS last) AS i \
+             LEFT JOIN spam_totals AS t ON t.site_id = $1"
+        )
+    };
+}
+pub(in crate::store) use facts_query;
+
+/// The time of the latest reply of site `$1` whose `$subject` (`author_hash = $2`) holds: the
+/// latest of the last entries of four ranges of an index on `(site_id, subject, status,
+/// created_at)`, each found without reading the range.
+macro_rules! latest {
+    ($subject:expr) => {
+        concat!(
+            "(SELECT max(t) FROM (",
+            "SELECT (SELECT max(created_at) FROM comments WHERE site_id = $1 AND ",
+            $subject,
+            " AND status = 'pending') AS t UNION ALL ",
+            "SELECT (SELECT max(created_at) FROM comments WHERE site_id = $1 AND ",
+            $subject,
+            " AND status = 'approved') UNION ALL ",
+            "SELECT (SELECT max(created_at) FROM comments WHERE site_id = $1 AND ",
+            $subject,
+            " AND status = 'spam') UNION ALL ",
+            "SELECT (SELECT max(created_at) FROM comments WHERE site_id = $1 AND ",
+            $subject,
+            " AND status = 'rejected')) AS l)"
+        )
+    };
+}
+pub(in crate::store) use latest;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type};
@@ -9,10 +77,9 @@ use super::{Backend, RowsAffected, SqlStore};
 use crate::{
     domain::{ArticleKey, BlockEntry, BlockSubject},
     ids::{CommentId, SiteId},
-    privacy::AuthorHash,
     spam::RecentReply,
     store::{
-        Facts, RECENT_REPLIES, StoreResult, StoredFacts, now,
+        Facts, FactsAbout, RECENT_REPLIES, StoreError, StoreResult, StoredFacts, now,
         rows::{BlockRow, blocks_matching_query, count},
     },
 };
@@ -29,6 +96,8 @@ where
     for<'r> f32: Decode<'r, DB>,
     for<'r> Option<f32>: Decode<'r, DB>,
     for<'r> Option<DateTime<Utc>>: Decode<'r, DB>,
+    for<'r> String: Decode<'r, DB>,
+    for<'r> Option<Uuid>: Decode<'r, DB>,
     for<'q> Uuid: Encode<'q, DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
@@ -43,78 +112,54 @@ where
     async fn facts(
         &self,
         site: SiteId,
-        author_hash: &AuthorHash,
-        article: &ArticleKey,
-        ip: Option<&str>,
+        reply: &FactsAbout<'_>,
         features: &[u64],
     ) -> StoreResult<StoredFacts> {
-        let mut facts = StoredFacts::default();
-        // The author's and the address's records and the learned totals in
-        // one statement: each aggregate is one row, even over no comments.
-        // Each latest reply is the end of a range of an index (the author's
-        // in `comments_author_time`, the address's in `comments_ip`), and
-        // the counts read only indexes (`comments_author`, whose entries
-        // carry the status, and `comments_ip_spam`): however many replies an
-        // author or an address has, no row is read.
-        let known = sqlx::query(
-            "SELECT a.approved, a.spam, a.rejected, a.last, \
-                    i.spam AS ip_spam, i.last AS ip_last, \
-                    t.spam AS learned_spam, t.ham AS learned_ham \
-             FROM (SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
-                          count(*) FILTER (WHERE status = 'spam') AS spam, \
-                          count(*) FILTER (WHERE status = 'rejected') AS rejected, \
-                          (SELECT max(created_at) FROM comments \
-                           WHERE site_id = $1 AND author_hash = $2) AS last \
-                   FROM comments WHERE site_id = $1 AND author_hash = $2) AS a \
-             CROSS JOIN (SELECT (SELECT count(*) FROM comments \
-                                 WHERE site_id = $1 AND ip = $3 AND status = 'spam') AS spam, \
-                                (SELECT max(created_at) FROM comments \
-                                 WHERE site_id = $1 AND ip = $3) AS last) AS i \
-             LEFT JOIN spam_totals AS t ON t.site_id = $1",
-        )
-        .bind(site.0)
-        .bind(&author_hash.0[..])
-        .bind(ip)
-        .fetch_one(&self.reader)
-        .await?;
-        facts.author_approved = count(known.try_get("approved")?);
-        facts.author_spam = count(known.try_get("spam")?);
-        facts.author_rejected = count(known.try_get("rejected")?);
-        facts.author_last = known.try_get("last")?;
-        facts.ip_spam = count(known.try_get("ip_spam")?);
-        facts.ip_last = known.try_get("ip_last")?;
-        // An erased author's replies (their hash replaced) are left out.
-        facts.recent = sqlx::query_scalar::<_, i64>(
-            "SELECT fingerprint FROM comments \
-             WHERE site_id = $1 AND fingerprint IS NOT NULL AND length(author_hash) = 32 \
-             AND NOT (author_hash = $2 AND article = $3) ORDER BY id DESC LIMIT $4",
-        )
-        .bind(site.0)
-        .bind(&author_hash.0[..])
-        .bind(article.as_str())
-        .bind(i64::from(RECENT_REPLIES))
-        .fetch_all(&self.reader)
-        .await?
-        .into_iter()
-        .map(|fingerprint| RecentReply {
-            fingerprint: fingerprint as u64,
-        })
-        .collect();
+        let query = sqlx::query(DB::FACTS)
+            .bind(site.0)
+            .bind(&reply.author_hash.0[..])
+            .bind(reply.ip)
+            .bind(reply.article.as_str())
+            .bind(i64::from(RECENT_REPLIES));
+        let known = DB::bind_features(query, features)
+            .bind(reply.body_public)
+            .fetch_one(&self.reader)
+            .await?;
+        let recent: Option<String> = known.try_get("recent")?;
         let learned_spam = known.try_get::<Option<f32>, _>("learned_spam")?;
         let learned_ham = known.try_get::<Option<f32>, _>("learned_ham")?;
+        let mut facts = StoredFacts {
+            author_approved: count(known.try_get("approved")?),
+            author_spam: count(known.try_get("spam")?),
+            author_rejected: count(known.try_get("rejected")?),
+            author_last: known.try_get("last")?,
+            ip_spam: count(known.try_get("ip_spam")?),
+            ip_last: known.try_get("ip_last")?,
+            recent: recent
+                .iter()
+                .flat_map(|joined| joined.split(','))
+                .filter_map(|fingerprint| fingerprint.parse::<i64>().ok())
+                .map(|fingerprint| RecentReply {
+                    fingerprint: fingerprint as u64,
+                })
+                .collect(),
+            duplicate_of: known
+                .try_get::<Option<Uuid>, _>("duplicate")?
+                .map(CommentId),
+            any_blocks: known.try_get::<i64, _>("any_blocks")? != 0,
+            ..StoredFacts::default()
+        };
         if let (Some(spam), Some(ham)) = (learned_spam, learned_ham) {
             facts.learned.spam = spam;
             facts.learned.ham = ham;
-            let query = sqlx::query(DB::LEARNED_FEATURES).bind(site.0);
-            let rows = DB::bind_features(query, features)
-                .fetch_all(&self.reader)
-                .await?;
-            for row in rows {
-                let feature = row.try_get::<i64, _>("feature")? as u64;
-                facts
-                    .learned
-                    .features
-                    .insert(feature, (row.try_get("spam")?, row.try_get("ham")?));
+            let learned: Option<String> = known.try_get("learned")?;
+            let learned: Vec<(i64, f32, f32)> = match learned {
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|err| StoreError::Corrupt(format!("learned features: {err}")))?,
+                None => Vec::new(),
+            };
+            for (feature, spam, ham) in learned {
+                facts.learned.features.insert(feature as u64, (spam, ham));
             }
         }
         Ok(facts)
@@ -131,27 +176,6 @@ where
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    async fn duplicate_of(
-        &self,
-        site: SiteId,
-        article: &ArticleKey,
-        author_hash: &AuthorHash,
-        body_public: &str,
-    ) -> StoreResult<Option<CommentId>> {
-        let id: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM comments \
-             WHERE site_id = $1 AND author_hash = $2 AND article = $3 AND body_public = $4 \
-             LIMIT 1",
-        )
-        .bind(site.0)
-        .bind(&author_hash.0[..])
-        .bind(article.as_str())
-        .bind(body_public)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(id.map(CommentId))
     }
 
     async fn blocks_matching(

@@ -96,7 +96,7 @@ where
         loop {
             let rows: Vec<SealedRow> = sqlx::query_as(
                 "SELECT id, site_id, email_sealed, author_hash, body_sealed FROM comments \
-                 WHERE id > $1 AND length(email_sealed) > 0 ORDER BY id LIMIT $2",
+                 WHERE id > $1 AND length(email_sealed) > 0 ORDER BY id LIMIT CAST($2 AS BIGINT)",
             )
             .bind(after)
             .bind(SWEEP_BATCH)

@@ -6,6 +6,10 @@
 //! statements each dialect writes its own way, and lists bound as one parameter. Every
 //! method here runs the same statements, in the same transactions, on either.
 //!
+//! A limit is bound as `LIMIT CAST($n AS BIGINT)`, never `LIMIT $n`: SQLite (3.51) reads a
+//! bare bound limit while it plans, and then prepares the statement again each time a value is
+//! bound to it, which cost a submission more than running its statements.
+//!
 //! Each `impl` states, in its `where` clause, the value types it binds and the rows it reads:
 //! sqlx's traits say what a backend can encode and decode, and Rust wants those bounds
 //! written where they are used.
@@ -17,6 +21,8 @@ mod moderating;
 mod sites;
 mod webhooks;
 
+pub(super) use facts::{facts_query, latest};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
@@ -26,9 +32,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    ListingEvents, NewAuditRow, ServingMark, StoreError, StoreResult, StoredComment,
-    cache::Caches,
-    rows::{comment_columns, encode_features},
+    ListingEvents, NewAuditRow, ServingMark, StoreError, StoreResult, StoredComment, cache::Caches,
+    rows::encode_features,
 };
 use crate::{
     domain::{CommentStatus, QueueEvent, WebhookEvent, audit_action},
@@ -107,9 +112,10 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// `article, n` for the approved comments of site `$1` under each article of the list `$2`
     /// (bound with [`Backend::bind_texts`]) that has any.
     const COUNT_APPROVED: &'static str;
-    /// `feature, spam, ham` of site `$1` for the features of the list `$2` (bound with
-    /// [`Backend::bind_features`]).
-    const LEARNED_FEATURES: &'static str;
+    /// [`super::Facts::facts`]'s statement (`facts_query!`): site `$1`, author hash `$2`,
+    /// address `$3`, article `$4`, how many recent replies `$5`, the features `$6` (bound with
+    /// [`Backend::bind_features`]), the public text `$7`.
+    const FACTS: &'static str;
     /// Drops the client details of at most `$2` replies created before `$1`.
     const DROP_CLIENT_DETAILS: &'static str;
     /// Deletes at most `$2` spam replies unchanged since `$1`, returning `id, site_id`.
@@ -120,9 +126,16 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// of those with contact details in the clear, then of those migration 0005 listed.
     const TEXTS_TO_KEEP: [&'static str; 2];
 
+    /// Stores a new reply, its `submit` audit row and its webhook deliveries in one call to
+    /// the database: the comment's columns (`comment_columns!`) are `$1` to `$28`, then the
+    /// audit row's id `$29`, the actor `$30`, the action `$31`, the status `$32`, the webhook
+    /// event `$33` and the text an endpoint's events must hold `$34` (`,comment.held,`; `NULL`:
+    /// none). Nothing is stored when the article is closed: it changes no row then.
+    const INSERT_REPLY: &'static str;
+
     /// Binds a list of texts as one parameter, for [`Backend::COUNT_APPROVED`].
     fn bind_texts<'q>(query: BoundQuery<'q, Self>, texts: &[String]) -> BoundQuery<'q, Self>;
-    /// Binds a list of features as one parameter, for [`Backend::LEARNED_FEATURES`].
+    /// Binds a list of features as one parameter, for [`Backend::FACTS`].
     fn bind_features<'q>(query: BoundQuery<'q, Self>, features: &[u64]) -> BoundQuery<'q, Self>;
 
     /// Stores a new comment with its `submit` audit row, and tells whoever listens once it is
@@ -281,9 +294,10 @@ where
     Ok(())
 }
 
-/// Inserts a new comment and its `submit` audit row; `AlreadyExists` when its idempotency key
-/// was used on the site already, `ArticleClosed` when its article is closed. The caller's
-/// transaction makes them one.
+/// Inserts a new comment, its `submit` audit row and the webhook deliveries that tell of it, in
+/// one statement ([`Backend::INSERT_REPLY`]); `AlreadyExists` when its idempotency key was used
+/// on the site already, `ArticleClosed` when its article is closed. The caller's transaction
+/// makes them one with the rest of its work.
 pub(super) async fn insert_comment_rows<DB>(
     conn: &mut DB::Connection,
     c: &StoredComment,
@@ -304,70 +318,56 @@ where
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> f64: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
 {
-    // The article's closing is read by the statement that stores the reply: a close that
-    // committed first refuses it (see `Backend::insert_comment` for the one committing alongside).
-    let inserted = sqlx::query(concat!(
-        "INSERT INTO comments (",
-        comment_columns!(),
-        ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28 \
-         WHERE NOT EXISTS (SELECT 1 FROM closed_articles WHERE site_id = $2 AND article = $3)"
-    ))
-    .bind(c.id.0)
-    .bind(c.site.0)
-    .bind(c.article.as_str())
-    .bind(c.parent.map(|p| p.0))
-    .bind(c.root.0)
-    .bind(c.path.as_str())
-    .bind(i64::from(c.depth))
-    .bind(c.status.as_str())
-    .bind(c.author_name.as_str())
-    .bind(c.author_website.as_deref())
-    .bind(c.email_sealed.as_slice())
-    .bind(c.author_hash.as_slice())
-    .bind(c.avatar_seed.as_str())
-    .bind(c.body.as_str())
-    .bind(c.body_public.as_str())
-    .bind(c.body_html.as_str())
-    .bind(c.ip.as_deref())
-    .bind(c.user_agent.as_deref())
-    .bind(c.referrer.as_deref())
-    .bind(c.score)
-    .bind(c.verdict.as_str())
-    .bind(Json(&c.reasons))
-    .bind(c.idempotency_key.as_deref())
-    .bind(c.created_at)
-    .bind(c.updated_at)
-    .bind(c.fingerprint.map(|f| f as i64))
-    .bind(encode_features(&c.features))
-    .bind(c.body_sealed.as_deref())
-    .execute(&mut *conn)
-    .await
-    .map_err(|err| {
-        if is_unique_violation(&err) {
-            StoreError::AlreadyExists("idempotency key")
-        } else {
-            err.into()
-        }
-    })?;
+    let event = WebhookEvent::of_status(c.status);
+    let inserted = sqlx::query(DB::INSERT_REPLY)
+        .bind(c.id.0)
+        .bind(c.site.0)
+        .bind(c.article.as_str())
+        .bind(c.parent.map(|p| p.0))
+        .bind(c.root.0)
+        .bind(c.path.as_str())
+        .bind(i64::from(c.depth))
+        .bind(c.status.as_str())
+        .bind(c.author_name.as_str())
+        .bind(c.author_website.as_deref())
+        .bind(c.email_sealed.as_slice())
+        .bind(c.author_hash.as_slice())
+        .bind(c.avatar_seed.as_str())
+        .bind(c.body.as_str())
+        .bind(c.body_public.as_str())
+        .bind(c.body_html.as_str())
+        .bind(c.ip.as_deref())
+        .bind(c.user_agent.as_deref())
+        .bind(c.referrer.as_deref())
+        .bind(c.score)
+        .bind(c.verdict.as_str())
+        .bind(Json(&c.reasons))
+        .bind(c.idempotency_key.as_deref())
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(c.fingerprint.map(|f| f as i64))
+        .bind(encode_features(&c.features))
+        .bind(c.body_sealed.as_deref())
+        .bind(AuditId::new().0)
+        .bind(actor)
+        .bind(audit_action::SUBMIT)
+        .bind(c.status.as_str())
+        .bind(event.map(|event| event.as_str()))
+        .bind(event.map(|event| format!(",{event},")))
+        .execute(&mut *conn)
+        .await
+        .map_err(|err| {
+            if is_unique_violation(&err) {
+                StoreError::AlreadyExists("idempotency key")
+            } else {
+                err.into()
+            }
+        })?;
     if inserted.rows_affected() == 0 {
         return Err(StoreError::ArticleClosed);
     }
-    insert_audit::<DB>(
-        conn,
-        &NewAuditRow {
-            site: c.site,
-            comment: Some(c.id),
-            actor,
-            action: audit_action::SUBMIT,
-            from: None,
-            to: Some(c.status),
-            note: None,
-            at: c.created_at,
-        },
-    )
-    .await?;
     Ok(())
 }

@@ -297,8 +297,9 @@ where
                 // Locked, as `decide` locks them: a moderator's decision on one of them waits,
                 // then sees it rejected.
                 query
-                    .push(" ORDER BY id LIMIT ")
+                    .push(" ORDER BY id LIMIT CAST(")
                     .push_bind(SWEEP_BATCH)
+                    .push(" AS BIGINT)")
                     .push(DB::FOR_UPDATE);
                 let pending = comments_from_rows(
                     query
@@ -450,8 +451,9 @@ where
             query.push(" AND article > ").push_bind(after.to_owned());
         }
         query
-            .push(" ORDER BY article LIMIT ")
-            .push_bind(i64::from(limit));
+            .push(" ORDER BY article LIMIT CAST(")
+            .push_bind(i64::from(limit))
+            .push(" AS BIGINT)");
         let rows = query.build().fetch_all(&self.reader).await?;
         rows.iter()
             .map(|row| {
@@ -495,7 +497,7 @@ where
                 let due = sqlx::query(AssertSqlSafe(format!(
                     "SELECT id, site_id FROM comments \
                      WHERE status = 'pending' AND created_at < $1 \
-                     ORDER BY created_at LIMIT $2{}",
+                     ORDER BY created_at LIMIT CAST($2 AS BIGINT){}",
                     DB::FOR_UPDATE_SKIP_LOCKED
                 )))
                 .bind(before)

@@ -215,8 +215,9 @@ where
                 .push(")");
         }
         query
-            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(i64::from(limit));
+            .push(" ORDER BY created_at DESC, id DESC LIMIT CAST(")
+            .push_bind(i64::from(limit))
+            .push(" AS BIGINT)");
         deliveries_from(
             query
                 .build_query_as::<DeliveryRow>()
@@ -286,7 +287,7 @@ where
                 "UPDATE webhook_deliveries SET next_attempt_at = $1 \
                  WHERE id IN (SELECT id FROM webhook_deliveries \
                  WHERE state = 'pending' AND next_attempt_at <= $2 \
-                 ORDER BY next_attempt_at LIMIT $3{}) \
+                 ORDER BY next_attempt_at LIMIT CAST($3 AS BIGINT){}) \
                  RETURNING {DELIVERY_COLUMNS}",
                 DB::FOR_UPDATE_SKIP_LOCKED
             )))
