@@ -212,7 +212,7 @@ where
         // A range of the primary key: both backends compare ids as their 16 bytes.
         let rows = sqlx::query(
             "SELECT id FROM comments WHERE id >= $1 AND id <= $2 AND site_id = $3 \
-             ORDER BY id LIMIT $4",
+             ORDER BY id LIMIT CAST($4 AS BIGINT)",
         )
         .bind(prefix.first())
         .bind(prefix.last())
