@@ -200,7 +200,7 @@ impl Backend for Postgres {
     const FOR_UPDATE_SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const NEW_ID: &'static str = "gen_random_uuid()";
     const SITE_ID_UNINDEXED: &'static str = "site_id";
-    // 27 values each stays below PostgreSQL's limit of 65,535 bound values per statement.
+    // 30 values each stays below PostgreSQL's limit of 65,535 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 1000;
     // On a "C" column `starts_with` is served by the `tokens_prefix` index.
     const REVOKE_TOKENS: &'static str = "UPDATE tokens SET revoked_at = $1 \
@@ -218,6 +218,9 @@ impl Backend for Postgres {
          WHERE c.n > 0";
     const LEARNED_FEATURES: &'static str = "SELECT feature, spam, ham FROM spam_features \
          WHERE site_id = $1 AND feature = ANY($2)";
+    const IMPORTED: &'static str = "SELECT i.source_id, c.id, c.root_id, c.path, c.depth, c.article \
+         FROM imported_comments i LEFT JOIN comments c ON c.id = i.comment_id \
+         WHERE i.site_id = $1 AND i.source = $2 AND i.source_id = ANY($3)";
     // `= ANY(ARRAY(…))`, not `IN (…)`: the batch's ids are looked up by primary key instead
     // of joined against a scan of the whole table.
     const DROP_CLIENT_DETAILS: &'static str = "UPDATE comments SET ip = NULL, user_agent = NULL, \

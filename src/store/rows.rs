@@ -258,12 +258,14 @@ where
     query
 }
 
-/// The two statements that seed `chunk` on either backend: the comments in
-/// one multi-row `INSERT`, and a `submit` audit row for each, by `actor`,
-/// noted [`SEEDED_NOTE`](super::SEEDED_NOTE).
-pub(super) fn seed_statements<DB>(
-    chunk: &[StoredComment],
-    actor: &str,
+/// The two statements that store `chunk` in bulk on either backend: the comments in one
+/// multi-row `INSERT`, each with the lesson beside it in `lessons` (none when `lessons` is
+/// shorter), and a `submit` audit row for each, by `actor`, noted `note`, at the comment's time.
+pub(super) fn bulk_statements<'a, DB>(
+    chunk: &'a [StoredComment],
+    lessons: &'a [Option<Lesson>],
+    actor: &'a str,
+    note: &'a str,
 ) -> (QueryBuilder<DB>, QueryBuilder<DB>)
 where
     DB: Database,
@@ -276,13 +278,18 @@ where
     for<'q> Option<Vec<u8>>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<f32>: Encode<'q, DB> + Type<DB>,
     for<'q> f64: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
 {
-    let mut insert =
-        QueryBuilder::<DB>::new(concat!("INSERT INTO comments (", comment_columns!(), ") "));
-    insert.push_values(chunk, |mut row, c| {
+    let mut insert = QueryBuilder::<DB>::new(concat!(
+        "INSERT INTO comments (",
+        comment_columns!(),
+        ", lesson_label, lesson_weight) "
+    ));
+    insert.push_values(chunk.iter().enumerate(), |mut row, (n, c)| {
+        let lesson = lessons.get(n).copied().flatten();
         row.push_bind(c.id.0)
             .push_bind(c.site.0)
             .push_bind(&c.article)
@@ -310,7 +317,9 @@ where
             .push_bind(c.updated_at)
             .push_bind(c.fingerprint.map(|f| f as i64))
             .push_bind(encode_features(&c.features))
-            .push_bind(&c.body_sealed);
+            .push_bind(&c.body_sealed)
+            .push_bind(lesson.map(|(label, _)| label.as_str().to_owned()))
+            .push_bind(lesson.map(|(_, weight)| weight));
     });
     let mut audit = QueryBuilder::<DB>::new(
         "INSERT INTO audit_log \
@@ -323,7 +332,7 @@ where
             .push_bind(actor)
             .push_bind(audit_action::SUBMIT)
             .push_bind(c.status.as_str())
-            .push_bind(super::SEEDED_NOTE)
+            .push_bind(note)
             .push_bind(c.created_at);
     });
     (insert, audit)

@@ -12,6 +12,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, parser
 use super::{
     bench::{self, BenchArgs, BenchOutput},
     fuzz::{self, Family},
+    import::{self, ImportArgs},
     listing::{self, ListOutput},
     rotation::{self, KeyArgs, RotateArgs},
     seed::{self, SeedArgs},
@@ -111,6 +112,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Fill a site with generated replies (a million by default), for load tests.
     Seed(SeedArgs),
+    /// Import a site's comments from WordPress (WXR), Disqus, Isso, Commento or JSON lines.
+    Import(ImportArgs),
     /// Measure the spam assessment on labelled comments (COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS).
     SpamEval(SpamEvalArgs),
     /// Print a completion script for a shell: `replyguard completions bash > /etc/bash_completion.d/replyguard`.
@@ -337,6 +340,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             .map(|rotated| println!("{}", rotated.summary())),
         Command::Bench(args) => bench(&args).await,
         Command::Seed(args) => seed(&args).await,
+        Command::Import(args) => import(&args).await,
         Command::SpamEval(args) => spam_eval(args),
         Command::Fuzz(args) => run_fuzz(&args),
     };
@@ -666,5 +670,18 @@ async fn seed(args: &SeedArgs) -> Result<(), String> {
         seed::HOT_ARTICLE,
         report.hot_article_replies
     );
+    Ok(())
+}
+
+async fn import(args: &ImportArgs) -> Result<(), String> {
+    let report = import::run(args).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report.table());
+    }
     Ok(())
 }
