@@ -32,7 +32,7 @@ where
     for<'r> String: Decode<'r, DB> + Type<DB>,
     for<'r> Option<String>: Decode<'r, DB> + Type<DB>,
     for<'r> Option<Uuid>: Decode<'r, DB> + Type<DB>,
-    for<'r> Option<i64>: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<i32>: Decode<'r, DB> + Type<DB>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
@@ -68,7 +68,8 @@ where
                 Some(id) => {
                     let root: Option<Uuid> = row.try_get("root_id")?;
                     let path: Option<String> = row.try_get("path")?;
-                    let depth: Option<i64> = row.try_get("depth")?;
+                    // `integer` on PostgreSQL; SQLite's INTEGER decodes into it as well.
+                    let depth: Option<i32> = row.try_get("depth")?;
                     let article: Option<String> = row.try_get("article")?;
                     let (Some(root), Some(path), Some(depth), Some(article)) =
                         (root, path, depth, article)

@@ -5,7 +5,9 @@
 //! `wp:comment_author_url`, `wp:comment_author_IP`, `wp:comment_agent`,
 //! `wp:comment_date_gmt` (else `wp:comment_date`), `wp:comment_content` (HTML),
 //! `wp:comment_approved` (`1` approved, `0` pending, `spam`, `trash` and `post-trashed`
-//! rejected) and `wp:comment_type` (`pingback` and `trackback` are skipped).
+//! rejected) and `wp:comment_type` (`pingback` and `trackback` are skipped). A comment's id is
+//! its `wp:comment_id` after the blog's address (the channel's `link`), so that two blogs
+//! imported into one site keep their comments apart.
 
 use std::io::BufRead;
 
@@ -24,7 +26,7 @@ pub fn read(input: impl BufRead, emit: &mut Emit<'_>) -> Result<(), ReadError> {
     // The names of the open elements, without prefixes.
     let mut open: Vec<String> = Vec::new();
     let mut text = String::new();
-    let (mut link, mut post_id) = (String::new(), String::new());
+    let (mut blog, mut link, mut post_id) = (String::new(), String::new(), String::new());
     let mut comment: Option<Fields> = None;
     loop {
         let event = xml::next(&mut reader, &mut buf)?;
@@ -49,10 +51,11 @@ pub fn read(input: impl BufRead, emit: &mut Emit<'_>) -> Result<(), ReadError> {
                 match (parent, comment.as_mut()) {
                     (Some("item"), _) if name == "comment" => {
                         if let Some(fields) = comment.take() {
-                            emit(fields.item(&link, &post_id))?;
+                            emit(fields.item(&blog, &link, &post_id))?;
                         }
                     }
                     (Some("item"), _) if name == "link" => link = text.trim().to_owned(),
+                    (Some("channel"), _) if name == "link" => blog = text.trim().to_owned(),
                     (Some("item"), _) if name == "post_id" => post_id = text.trim().to_owned(),
                     (Some("comment"), Some(fields)) => fields.set(&name, &text),
                     _ => {}
@@ -96,13 +99,17 @@ impl Fields {
         }
     }
 
-    fn item(mut self, link: &str, post_id: &str) -> Item {
+    fn item(mut self, blog: &str, link: &str, post_id: &str) -> Item {
         match self.kind.as_str() {
             "pingback" => return Item::Skipped("pingback"),
             "trackback" => return Item::Skipped("trackback"),
             _ => {}
         }
         let c = &mut self.comment;
+        if !blog.is_empty() && !c.id.is_empty() {
+            c.id = format!("{blog}#{}", c.id);
+            c.parent = c.parent.take().map(|parent| format!("{blog}#{parent}"));
+        }
         c.link = link.to_owned();
         c.article_id = post_id.to_owned();
         c.created = parse_time(&self.date_gmt).or_else(|| parse_time(&self.date));
