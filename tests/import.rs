@@ -19,6 +19,7 @@ use std::{
 
 use common::{Backend, Harness, TestSite, backend_tests, reply_by, submitted};
 use replyguard::{
+    domain::{ArticleClosing, Blocked, NewBlock},
     proto::{self, CommentStatus, ListCommentsRequest, ListQueueRequest},
     spam::{Mode, Policy},
 };
@@ -500,6 +501,192 @@ async fn a_broken_export_fails_clearly_and_keeps_no_part_of_a_comment(backend: B
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }
 
+async fn counts(h: &Harness, site: &TestSite, articles: &[String]) -> HashMap<String, u64> {
+    let request = proto::CountCommentsRequest {
+        articles: articles.to_vec(),
+    };
+    h.comments(&site.site_key)
+        .await
+        .count_comments(request)
+        .await
+        .expect("count")
+        .into_inner()
+        .counts
+}
+
+async fn an_export_imported_into_a_fresh_deployment_reads_the_same(backend: Backend) {
+    let a = Harness::new(backend).await;
+    let site_a = a.site(SITE).await;
+    import(&a, "wxr", &ours("wordpress-messy.xml"), &[]);
+    import(&a, "commento", &ours("commento-states.json"), &[]);
+    // Life on the first deployment: a reply with contact details, a decision, a closed
+    // article, a block and a policy changed.
+    let mut comments = a.comments(&site_a.site_key).await;
+    submitted(
+        &mut comments,
+        reply_by(
+            "/notes/1",
+            "Write to me at me@example.net about the notes.",
+            "Zed",
+            "zed@example.org",
+        ),
+    )
+    .await;
+    let pat = by_author(&a, &site_a, CommentStatus::Pending).await["Pat Pending"]
+        .comment
+        .clone()
+        .expect("comment")
+        .id;
+    common::approve(&mut a.moderation(&site_a.mod_token).await, &[pat]).await;
+    let actor = "rg_mod_test";
+    let closing = ArticleClosing {
+        site: site_a.id,
+        article: "/shared/",
+        closed: true,
+        actor,
+        note: None,
+    };
+    assert!(a.store.close_article(&closing).await.expect("close"));
+    let blocked = Blocked::EmailDomain("spam.example.com".to_owned());
+    let block = NewBlock {
+        site: site_a.id,
+        blocked: &blocked,
+        actor,
+        note: None,
+    };
+    a.store.block(&block, None).await.expect("block");
+    let mut edit = |p: &Policy| {
+        Some((
+            Policy {
+                max_links: 5,
+                ..p.clone()
+            },
+            "more links".to_owned(),
+        ))
+    };
+    let policy = a
+        .store
+        .update_policy(site_a.id, actor, &mut edit)
+        .await
+        .expect("policy")
+        .policy;
+
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("site.jsonl");
+    let export = |include_emails: bool, output: Option<&Path>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"));
+        command
+            .env_remove("REPLYGUARD_DATABASE_URL")
+            .env("REPLYGUARD_SECRET_KEY", a.key.to_base64())
+            .args(["export", "--site", SITE, "--format", "jsonl"])
+            .args(["--database", &a.settings.database.url]);
+        if include_emails {
+            command.arg("--include-emails");
+        }
+        if let Some(output) = output {
+            command.arg("--output").arg(output);
+        }
+        let out = command.output().expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    export(true, Some(&file));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file)
+            .expect("the file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "personal data is its owner's alone");
+    }
+
+    // Another deployment, another key.
+    let b = Harness::new(backend).await;
+    let site_b = b.site(SITE).await;
+    let report = import(&b, "jsonl", &file, &[]);
+    assert_eq!(n(&report, "/imported"), 16, "{report}");
+    assert_eq!(n(&report, "/settings/policy"), 1, "{report}");
+    assert_eq!(n(&report, "/settings/closed article"), 1);
+    assert_eq!(n(&report, "/settings/block"), 1);
+
+    let mut articles = Vec::new();
+    for status in [
+        CommentStatus::Approved,
+        CommentStatus::Pending,
+        CommentStatus::Spam,
+        CommentStatus::Rejected,
+    ] {
+        let (from, to) = (
+            queue(&a, &site_a, status).await,
+            queue(&b, &site_b, status).await,
+        );
+        assert!(!from.is_empty() || status == CommentStatus::Pending);
+        assert_eq!(from.len(), to.len(), "{status:?}");
+        for (x, y) in from.iter().zip(&to) {
+            assert_eq!(x.comment, y.comment, "{status:?}");
+            assert_eq!(
+                (&x.raw_body, &x.masked_email, &x.ip, &x.user_agent),
+                (&y.raw_body, &y.masked_email, &y.ip, &y.user_agent)
+            );
+            assert_eq!(
+                (&x.assessment, &x.updated_at),
+                (&y.assessment, &y.updated_at)
+            );
+            articles.push(x.comment.as_ref().expect("comment").article.clone());
+        }
+    }
+    articles.sort();
+    articles.dedup();
+    assert!(articles.len() >= 3, "{articles:?}");
+    for article in &articles {
+        assert_eq!(
+            listed(&a, &site_a, article).await,
+            listed(&b, &site_b, article).await,
+            "{article}"
+        );
+    }
+    assert_eq!(
+        counts(&a, &site_a, &articles).await,
+        counts(&b, &site_b, &articles).await
+    );
+    let stored = b
+        .store
+        .site_by_name(SITE)
+        .await
+        .expect("read")
+        .expect("site");
+    assert_eq!(stored.policy, policy);
+    let closed = b
+        .store
+        .closed_articles(site_b.id, None, 10)
+        .await
+        .expect("closed");
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].article, "/shared/");
+    let blocks = b
+        .store
+        .blocklist(site_b.id, None, 10)
+        .await
+        .expect("blocks");
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].blocked, blocked);
+
+    // Without --include-emails, no email and no text as written.
+    let public = String::from_utf8(export(false, None).stdout).expect("text");
+    assert!(
+        public.contains("\"kind\":\"audit\""),
+        "the audit log is there"
+    );
+    for private in ["zed@example.org", "me@example.net", "rita@regulars"] {
+        assert!(!public.to_lowercase().contains(private), "{private}");
+    }
+}
+
 backend_tests!(
     flavor = "multi_thread";
     a_wordpress_export_keeps_threads_times_statuses_and_text,
@@ -513,4 +700,5 @@ backend_tests!(
     a_commento_export_maps_its_states_and_replies,
     learning_teaches_the_classifier_from_spam_and_approved_comments,
     a_broken_export_fails_clearly_and_keeps_no_part_of_a_comment,
+    an_export_imported_into_a_fresh_deployment_reads_the_same,
 );

@@ -767,10 +767,20 @@ pub struct ImportedComment {
     pub lesson: Option<Lesson>,
 }
 
-/// Comments brought in from another comment system (`replyguard import`), each remembered by
-/// its source (the export's format) and its id there.
+/// Moving a site in and out: comments brought in from another comment system
+/// (`replyguard import`), each remembered by its source (the export's format) and its id there,
+/// and a site's comments read out whole (`replyguard export`).
 #[async_trait]
 pub trait Importing: Send + Sync {
+    /// A page of every comment of `site`, whatever its status, oldest first (by id): those
+    /// after `after`, at most `limit`.
+    async fn site_comments(
+        &self,
+        site: SiteId,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>>;
+
     /// Of `ids`, those of `source` imported on `site` already, each with where its comment is
     /// (`None` when the comment was deleted since).
     async fn imported(

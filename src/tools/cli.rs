@@ -11,6 +11,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, parser
 
 use super::{
     bench::{self, BenchArgs, BenchOutput},
+    export::{self, ExportArgs},
     fuzz::{self, Family},
     import::{self, ImportArgs},
     listing::{self, ListOutput},
@@ -114,6 +115,9 @@ pub enum Command {
     Seed(SeedArgs),
     /// Import a site's comments from WordPress (WXR), Disqus, Isso, Commento or JSON lines.
     Import(ImportArgs),
+    /// Export a site whole (comments, threads, statuses, policy, blocks, audit log) as JSON
+    /// lines; emails only with --include-emails.
+    Export(ExportArgs),
     /// Measure the spam assessment on labelled comments (COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS).
     SpamEval(SpamEvalArgs),
     /// Print a completion script for a shell: `replyguard completions bash > /etc/bash_completion.d/replyguard`.
@@ -341,6 +345,16 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Bench(args) => bench(&args).await,
         Command::Seed(args) => seed(&args).await,
         Command::Import(args) => import(&args).await,
+        Command::Export(args) => export::run(&args).await.map(|written| {
+            eprintln!(
+                "exported {} comments, {} closed articles, {} blocks and {} audit rows of {}",
+                written.comments,
+                written.closed_articles,
+                written.blocks,
+                written.audit_rows,
+                args.site
+            )
+        }),
         Command::SpamEval(args) => spam_eval(args),
         Command::Fuzz(args) => run_fuzz(&args),
     };

@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod export;
 pub mod fuzz;
 pub mod import;
 pub mod listing;

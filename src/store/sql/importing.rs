@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
-    ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type, types::Json,
+    ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Row, Type,
+    types::Json,
 };
 use uuid::Uuid;
 
@@ -16,7 +17,8 @@ use crate::{
     spam::{Label, Reason},
     store::{
         ImportedComment, ImportedPlace, Importing, StoreError, StoreResult, StoredComment,
-        cache::Listings, rows::bulk_statements,
+        cache::Listings,
+        rows::{CommentRow, bulk_statements, comment_columns, comments_from_rows},
     },
 };
 
@@ -46,8 +48,34 @@ where
     for<'q> f64: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
+    for<'r> CommentRow: FromRow<'r, DB::Row>,
     &'static str: ColumnIndex<DB::Row>,
 {
+    async fn site_comments(
+        &self,
+        site: SiteId,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>> {
+        let mut query = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments WHERE site_id = "
+        ));
+        query.push_bind(site.0);
+        if let Some(after) = after {
+            query.push(" AND id > ").push_bind(after.0);
+        }
+        query
+            .push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query
+            .build_query_as::<CommentRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        comments_from_rows(rows)
+    }
+
     async fn imported(
         &self,
         site: SiteId,

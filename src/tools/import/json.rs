@@ -11,18 +11,27 @@
 //!   "creationDate", "deleted" (rejected)}], "commenters": [{"commenterHex", "email", "name",
 //!   "link"}]}`. The commenters come after the comments, so the file is read twice (first for
 //!   them) and must be a file, not standard input.
-//! - JSON lines: one comment a line, `{"id", "parent"?, "article", "author",
-//!   "email", "website"?, "ip"?, "user_agent"?, "created", "status", "text"}`.
+//! - JSON lines ([`Line`]), as `replyguard export` writes them: one object a line, by its
+//!   `kind`: `site` (its policy, applied), `comment` (`{"id", "parent"?, "article", "author",
+//!   "email", "website"?, "ip"?, "user_agent"?, "created", "updated"?, "status", "text",
+//!   "score"?, "verdict"?, "reasons"?}`; a UUID id is kept), `closed_article` and `block`
+//!   (applied), `audit` (counted, not imported: the import writes its own rows).
 
 use std::{collections::HashMap, fmt, io::BufRead};
 
+use chrono::{DateTime, Utc};
 use serde::{
-    Deserialize, Deserializer,
+    Deserialize, Deserializer, Serialize,
     de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor},
 };
 
-use super::source::{Emit, Item, ReadError, SourceComment, parse_time};
-use crate::domain::CommentStatus;
+use uuid::Uuid;
+
+use super::source::{Emit, Item, Kept, ReadError, Setting, SourceComment, parse_time};
+use crate::{
+    domain::CommentStatus,
+    spam::{Policy, Reason, Verdict},
+};
 
 /// A reader's failure inside serde: the item sink's stop is told apart from malformed input.
 fn serde_failure(err: serde_json::Error, stopped: bool) -> ReadError {
@@ -352,31 +361,82 @@ pub fn read_commento<R: BufRead>(
 
 // ---- JSON lines ----
 
-/// One line of `--format jsonl`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line {
-    id: Id,
-    #[serde(default)]
-    parent: Option<Id>,
-    #[serde(deserialize_with = "text")]
-    article: String,
-    #[serde(default, deserialize_with = "text")]
-    author: String,
-    #[serde(default, deserialize_with = "text")]
-    email: String,
-    #[serde(default, deserialize_with = "text")]
-    website: String,
-    #[serde(default, deserialize_with = "text")]
-    ip: String,
-    #[serde(default, deserialize_with = "text")]
-    user_agent: String,
-    #[serde(deserialize_with = "text")]
-    created: String,
-    #[serde(deserialize_with = "text")]
-    status: String,
-    #[serde(deserialize_with = "text")]
-    text: String,
+/// One line of replyguard's JSON lines, as `replyguard export` writes them and
+/// `replyguard import --format jsonl` reads them: the site's policy, a comment, a closed article,
+/// a blocklist entry or an audit row, by its `kind`.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Line {
+    Site {
+        name: String,
+        policy: Policy,
+    },
+    Comment(CommentLine),
+    ClosedArticle {
+        article: String,
+        actor: String,
+        closed_at: DateTime<Utc>,
+    },
+    Block {
+        block: String,
+        value: String,
+        actor: String,
+        created_at: DateTime<Utc>,
+    },
+    Audit {
+        id: Uuid,
+        comment: Option<Uuid>,
+        actor: String,
+        action: String,
+        from: Option<String>,
+        to: Option<String>,
+        note: Option<String>,
+        at: DateTime<Utc>,
+    },
+}
+
+/// A comment in replyguard's JSON lines. Only `id`, `article`, `author`, `email`, `created`,
+/// `status` and `text` are required; the assessment, when given, is kept instead of made anew.
+#[derive(Serialize, Deserialize)]
+pub struct CommentLine {
+    #[serde(deserialize_with = "id_text")]
+    pub id: String,
+    #[serde(default, deserialize_with = "optional_id")]
+    pub parent: Option<String>,
+    pub article: String,
+    pub author: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub email: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub website: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ip: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_agent: String,
+    pub created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    pub status: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<Reason>>,
+    /// What the avatar is drawn from (public, keyed by the deployment it comes from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_seed: Option<String>,
+}
+
+fn id_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Id::deserialize(d).map(|id| id.0)
+}
+
+fn optional_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Id>::deserialize(d)?
+        .map(|id| id.0)
+        .filter(|id| !id.is_empty()))
 }
 
 /// Reads every line of a JSON-lines file; blank lines are passed over.
@@ -396,23 +456,40 @@ pub fn read_jsonl(mut input: impl BufRead, emit: &mut Emit<'_>) -> Result<(), Re
             continue;
         }
         let parsed: Line = serde_json::from_str(&line).map_err(|err| {
-            ReadError::malformed(format_args!("line {number} is not a comment: {err}"))
+            ReadError::malformed(format_args!("line {number} cannot be read: {err}"))
         })?;
-        let item = SourceComment {
-            id: parsed.id.0,
-            parent: parsed.parent.map(|p| p.0).filter(|p| !p.is_empty()),
-            link: parsed.article.clone(),
-            article_id: parsed.article,
-            author: parsed.author,
-            email: parsed.email,
-            website: parsed.website,
-            ip: parsed.ip,
-            user_agent: parsed.user_agent,
-            created: parse_time(&parsed.created),
-            status: CommentStatus::parse(&parsed.status),
-            text: parsed.text,
-            html: false,
+        let item = match parsed {
+            Line::Comment(c) => Item::Comment(Box::new(SourceComment {
+                kept: Some(Kept {
+                    id: Uuid::parse_str(&c.id).ok(),
+                    updated: c.updated.as_deref().and_then(parse_time),
+                    avatar_seed: c.avatar_seed,
+                    assessment: match (c.score, c.verdict.as_deref().and_then(Verdict::parse)) {
+                        (Some(score), Some(verdict)) => {
+                            Some((score, verdict, c.reasons.unwrap_or_default()))
+                        }
+                        _ => None,
+                    },
+                }),
+                id: c.id,
+                parent: c.parent,
+                link: c.article.clone(),
+                article_id: c.article,
+                author: c.author,
+                email: c.email,
+                website: c.website,
+                ip: c.ip,
+                user_agent: c.user_agent,
+                created: parse_time(&c.created),
+                status: CommentStatus::parse(&c.status),
+                text: c.text,
+                html: false,
+            })),
+            Line::Site { policy, .. } => Item::Setting(Setting::Policy(Box::new(policy))),
+            Line::ClosedArticle { article, .. } => Item::Setting(Setting::Closed(article)),
+            Line::Block { block, value, .. } => Item::Setting(Setting::Block { block, value }),
+            Line::Audit { .. } => Item::Skipped("an audit row (kept in the export only)"),
         };
-        emit(Item::Comment(Box::new(item)))?;
+        emit(item)?;
     }
 }

@@ -17,7 +17,7 @@
 
 mod disqus;
 pub mod html;
-mod json;
+pub mod json;
 mod source;
 mod wxr;
 mod xml;
@@ -44,7 +44,9 @@ use uuid::{NoContext, Timestamp, Uuid};
 use crate::{
     config::{DEFAULT_RETAIN_CLIENT_DAYS, DatabaseArgs, SecretKeyArgs},
     deployment::{check_key, secret_key_for},
-    domain::{Action, CommentStatus, RawReply, validate},
+    domain::{
+        Action, ArticleClosing, BlockKind, Blocked, CommentStatus, NewBlock, RawReply, validate,
+    },
     ids::{CommentId, SiteId},
     moderation::lesson_of,
     privacy::{Vault, mask_contacts},
@@ -52,7 +54,7 @@ use crate::{
     store::{self, ImportedComment, ImportedPlace, OPERATOR_ACTOR, Store, StoredComment},
     submission::{MAX_DEPTH, Place, stored_reply},
 };
-use source::{Item, ReadError, SourceComment};
+use source::{Item, ReadError, Setting, SourceComment};
 
 /// The formats `replyguard import` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -158,6 +160,8 @@ pub struct ImportReport {
     pub flattened: u64,
     /// Invalid optional fields left out of comments that were stored, by field.
     pub dropped_fields: BTreeMap<&'static str, u64>,
+    /// Settings of replyguard's own export applied: the policy, closed articles, blocks.
+    pub settings: BTreeMap<&'static str, u64>,
     /// Comments that taught the classifier (`--learn`).
     pub learned: u64,
     pub seconds: f64,
@@ -197,6 +201,9 @@ impl ImportReport {
         ]);
         for (field, n) in &self.dropped_fields {
             table.add_row(vec![format!("invalid {field} left out"), n.to_string()]);
+        }
+        for (what, n) in &self.settings {
+            table.add_row(vec![format!("{what} applied"), n.to_string()]);
         }
         if self.learned > 0 {
             table.add_row(vec![
@@ -399,6 +406,7 @@ fn read_all(
 /// One comment of the export, made ready to store or skipped.
 enum Entry {
     Ready(Box<Prepared>),
+    Setting(Setting),
     Skipped(String),
 }
 
@@ -429,6 +437,7 @@ impl Preparer {
     fn prepare(&self, item: Item) -> Entry {
         match item {
             Item::Skipped(reason) => Entry::Skipped(reason.to_owned()),
+            Item::Setting(setting) => Entry::Setting(setting),
             Item::Comment(c) => match self.comment(*c) {
                 Ok(prepared) => Entry::Ready(Box::new(prepared)),
                 Err(reason) => Entry::Skipped(reason),
@@ -502,8 +511,9 @@ impl Preparer {
         let assessment = self
             .assessor
             .assess_analysed(&reply, &text, &self.policy, &facts);
-        let id = CommentId(uuid_at(created));
-        let comment = stored_reply(
+        let kept = c.kept.take().unwrap_or_default();
+        let id = CommentId(kept.id.unwrap_or_else(|| uuid_at(created)));
+        let mut comment = stored_reply(
             &self.vault,
             self.site,
             &reply,
@@ -515,6 +525,17 @@ impl Preparer {
             status,
             created,
         );
+        if let Some(updated) = kept.updated {
+            comment.updated_at = updated;
+        }
+        if let Some(seed) = kept.avatar_seed {
+            comment.avatar_seed = seed;
+        }
+        if let Some((score, verdict, reasons)) = kept.assessment {
+            comment.score = score;
+            comment.verdict = verdict;
+            comment.reasons = reasons;
+        }
         let lesson = match status {
             CommentStatus::Spam if self.learn => lesson_of(Action::MarkSpam),
             CommentStatus::Approved if self.learn => lesson_of(Action::Approve),
@@ -576,6 +597,7 @@ impl Writer<'_> {
             match entry {
                 Entry::Skipped(reason) => self.report.skip(reason),
                 Entry::Ready(prepared) => ready.push(*prepared),
+                Entry::Setting(setting) => self.apply(setting).await?,
             }
         }
         let mut asked: Vec<String> = ready.iter().map(|p| p.source_id.clone()).collect();
@@ -661,6 +683,69 @@ impl Writer<'_> {
             for field in &p.dropped {
                 *self.report.dropped_fields.entry(field).or_default() += 1;
             }
+        }
+        Ok(())
+    }
+
+    /// Applies a setting of replyguard's own export, as an operator's change with its audit row;
+    /// one the site has already changes nothing.
+    async fn apply(&mut self, setting: Setting) -> Result<(), String> {
+        let note = self.note.as_str();
+        let (what, changed) = match setting {
+            Setting::Policy(policy) => {
+                let mut changed = false;
+                let mut edit = |stored: &Policy| {
+                    changed = *stored != *policy;
+                    changed.then(|| ((*policy).clone(), note.to_owned()))
+                };
+                self.store
+                    .update_policy(self.site, OPERATOR_ACTOR, &mut edit)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                ("policy", changed)
+            }
+            Setting::Closed(article) => {
+                let closing = ArticleClosing {
+                    site: self.site,
+                    article: &article,
+                    closed: true,
+                    actor: OPERATOR_ACTOR,
+                    note: Some(note),
+                };
+                let changed = self
+                    .store
+                    .close_article(&closing)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                ("closed article", changed)
+            }
+            Setting::Block { block, value } => {
+                let blocked = BlockKind::parse(&block)
+                    .ok_or("an unknown kind of block")
+                    .and_then(|kind| Blocked::parse(kind, &value));
+                let blocked = match blocked {
+                    Ok(blocked) => blocked,
+                    Err(why) => {
+                        self.report.skip(format!("a block: {why}"));
+                        return Ok(());
+                    }
+                };
+                let block = NewBlock {
+                    site: self.site,
+                    blocked: &blocked,
+                    actor: OPERATOR_ACTOR,
+                    note: Some(note),
+                };
+                let outcome = self
+                    .store
+                    .block(&block, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                ("block", outcome.added)
+            }
+        };
+        if changed {
+            *self.report.settings.entry(what).or_default() += 1;
         }
         Ok(())
     }

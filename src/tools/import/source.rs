@@ -31,11 +31,39 @@ pub struct SourceComment {
     pub text: String,
     /// Whether `text` is HTML (with entities) rather than plain text.
     pub html: bool,
+    /// What replyguard's own export kept of the comment, to keep again.
+    pub kept: Option<Kept>,
+}
+
+/// What a replyguard export keeps of a comment beside what every export has.
+#[derive(Clone, Default)]
+pub struct Kept {
+    /// Its id, kept when it is a UUID.
+    pub id: Option<uuid::Uuid>,
+    /// When its status last changed.
+    pub updated: Option<DateTime<Utc>>,
+    /// What its avatar is drawn from, so that it looks the same.
+    pub avatar_seed: Option<String>,
+    /// Its score, verdict and reasons.
+    pub assessment: Option<(f64, crate::spam::Verdict, Vec<crate::spam::Reason>)>,
+}
+
+/// A site's setting, from replyguard's own export.
+pub enum Setting {
+    Policy(Box<crate::spam::Policy>),
+    /// An article closed to new replies.
+    Closed(String),
+    /// A blocklist entry: its kind and value.
+    Block {
+        block: String,
+        value: String,
+    },
 }
 
 /// What a reader yields: a comment, or something it skipped and why.
 pub enum Item {
     Comment(Box<SourceComment>),
+    Setting(Setting),
     Skipped(&'static str),
 }
 
