@@ -258,12 +258,27 @@ where
     query
 }
 
+/// A comment to store in bulk, with what it teaches the classifier, if anything.
+pub(super) trait BulkRow {
+    fn comment(&self) -> &StoredComment;
+    fn lesson(&self) -> Option<Lesson>;
+}
+
+impl BulkRow for StoredComment {
+    fn comment(&self) -> &StoredComment {
+        self
+    }
+
+    fn lesson(&self) -> Option<Lesson> {
+        None
+    }
+}
+
 /// The two statements that store `chunk` in bulk on either backend: the comments in one
-/// multi-row `INSERT`, each with the lesson beside it in `lessons` (none when `lessons` is
-/// shorter), and a `submit` audit row for each, by `actor`, noted `note`, at the comment's time.
-pub(super) fn bulk_statements<'a, DB>(
-    chunk: &'a [StoredComment],
-    lessons: &'a [Option<Lesson>],
+/// multi-row `INSERT`, each with its lesson, and a `submit` audit row for each, by `actor`,
+/// noted `note`, at the comment's time.
+pub(super) fn bulk_statements<'a, DB, R: BulkRow>(
+    chunk: &'a [R],
     actor: &'a str,
     note: &'a str,
 ) -> (QueryBuilder<DB>, QueryBuilder<DB>)
@@ -288,8 +303,8 @@ where
         comment_columns!(),
         ", lesson_label, lesson_weight) "
     ));
-    insert.push_values(chunk.iter().enumerate(), |mut row, (n, c)| {
-        let lesson = lessons.get(n).copied().flatten();
+    insert.push_values(chunk, |mut row, r| {
+        let (c, lesson) = (r.comment(), r.lesson());
         row.push_bind(c.id.0)
             .push_bind(c.site.0)
             .push_bind(&c.article)
@@ -325,7 +340,8 @@ where
         "INSERT INTO audit_log \
          (id, site_id, comment_id, actor, action, to_status, note, created_at) ",
     );
-    audit.push_values(chunk, |mut row, c| {
+    audit.push_values(chunk, |mut row, r| {
+        let c = r.comment();
         row.push_bind(AuditId::new().0)
             .push_bind(c.site.0)
             .push_bind(c.id.0)

@@ -68,7 +68,7 @@ where
         let _dropping = self.caches.dropping(Listings::Sites(&sites));
         let mut tx = self.writer.begin().await?;
         for chunk in comments.chunks(DB::SEED_ROWS_PER_STATEMENT) {
-            let (mut insert, mut audit) = bulk_statements::<DB>(chunk, &[], actor, SEEDED_NOTE);
+            let (mut insert, mut audit) = bulk_statements::<DB, _>(chunk, actor, SEEDED_NOTE);
             insert.build().execute(&mut *tx).await?;
             audit.build().execute(&mut *tx).await?;
         }

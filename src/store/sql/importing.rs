@@ -18,7 +18,7 @@ use crate::{
     store::{
         ImportedComment, ImportedPlace, Importing, StoreError, StoreResult, StoredComment,
         cache::Listings,
-        rows::{CommentRow, bulk_statements, comment_columns, comments_from_rows},
+        rows::{BulkRow, CommentRow, bulk_statements, comment_columns, comments_from_rows},
     },
 };
 
@@ -133,12 +133,9 @@ where
         }
         let sites = [site];
         let _dropping = self.caches.dropping(Listings::Sites(&sites));
-        let stored: Vec<StoredComment> = comments.iter().map(|c| c.comment.clone()).collect();
-        let lessons: Vec<_> = comments.iter().map(|c| c.lesson).collect();
         let mut tx = self.writer.begin().await?;
-        let rows = DB::SEED_ROWS_PER_STATEMENT;
-        for (chunk, lessons) in stored.chunks(rows).zip(lessons.chunks(rows)) {
-            let (mut insert, mut audit) = bulk_statements::<DB>(chunk, lessons, actor, note);
+        for chunk in comments.chunks(DB::SEED_ROWS_PER_STATEMENT) {
+            let (mut insert, mut audit) = bulk_statements::<DB, _>(chunk, actor, note);
             insert.build().execute(&mut *tx).await?;
             audit.build().execute(&mut *tx).await?;
         }
@@ -173,5 +170,15 @@ where
         DB::listing_changed(&self.state, &mut tx, site, None).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl BulkRow for ImportedComment {
+    fn comment(&self) -> &StoredComment {
+        &self.comment
+    }
+
+    fn lesson(&self) -> Option<crate::store::Lesson> {
+        self.lesson
     }
 }

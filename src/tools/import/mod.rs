@@ -119,7 +119,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
     /// Comments per transaction.
-    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub batch: u64,
     /// Days a reply's IP address and user agent are kept, counted from its own time: older
     /// imported comments keep none. The server's setting.
@@ -412,10 +412,8 @@ enum Entry {
 
 /// A comment made into a stored reply, to be placed in its thread.
 struct Prepared {
-    source_id: String,
     parent: Option<String>,
-    comment: StoredComment,
-    lesson: Option<store::Lesson>,
+    row: ImportedComment,
     dropped: Vec<&'static str>,
 }
 
@@ -542,10 +540,12 @@ impl Preparer {
             _ => None,
         };
         Ok(Prepared {
-            source_id: c.id,
             parent: c.parent,
-            comment,
-            lesson,
+            row: ImportedComment {
+                source_id: c.id,
+                comment,
+                lesson,
+            },
             dropped,
         })
     }
@@ -600,7 +600,7 @@ impl Writer<'_> {
                 Entry::Setting(setting) => self.apply(setting).await?,
             }
         }
-        let mut asked: Vec<String> = ready.iter().map(|p| p.source_id.clone()).collect();
+        let mut asked: Vec<String> = ready.iter().map(|p| p.row.source_id.clone()).collect();
         asked.extend(ready.iter().filter_map(|p| p.parent.clone()));
         asked.sort_unstable();
         asked.dedup();
@@ -614,7 +614,7 @@ impl Writer<'_> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut rows = Vec::with_capacity(ready.len());
         for mut p in ready {
-            if known.contains_key(&p.source_id) || !seen.insert(p.source_id.clone()) {
+            if known.contains_key(&p.row.source_id) || !seen.insert(p.row.source_id.clone()) {
                 self.report.already_imported += 1;
                 continue;
             }
@@ -623,18 +623,18 @@ impl Writer<'_> {
                     .get(parent_id)
                     .or_else(|| known.get(parent_id).and_then(Option::as_ref));
                 match parent {
-                    Some(parent) if parent.article == p.comment.article => {
+                    Some(parent) if parent.article == p.row.comment.article => {
                         if parent.depth + 1 > MAX_DEPTH {
                             self.report.flattened += 1;
                         }
-                        place_under(&mut p.comment, parent);
+                        place_under(&mut p.row.comment, parent);
                     }
                     // Not seen yet: it may come later in the export.
                     None if may_wait
                         && !known.contains_key(parent_id)
                         && self.waiting.len() < MAX_WAITING =>
                     {
-                        seen.remove(&p.source_id);
+                        seen.remove(&p.row.source_id);
                         self.waiting.push(p);
                         continue;
                     }
@@ -642,35 +642,31 @@ impl Writer<'_> {
                 }
             }
             placed.insert(
-                p.source_id.clone(),
+                p.row.source_id.clone(),
                 ImportedPlace {
-                    id: p.comment.id,
-                    root: p.comment.root,
-                    path: p.comment.path.clone(),
-                    depth: p.comment.depth,
-                    article: p.comment.article.clone(),
+                    id: p.row.comment.id,
+                    root: p.row.comment.root,
+                    path: p.row.comment.path.clone(),
+                    depth: p.row.comment.depth,
+                    article: p.row.comment.article.clone(),
                 },
             );
             rows.push(p);
         }
+        let mut stored = Vec::with_capacity(rows.len());
+        let mut dropped = Vec::new();
+        for p in rows {
+            dropped.extend(p.dropped);
+            stored.push(p.row);
+        }
         self.store
-            .import_comments(
-                self.site,
-                self.source,
-                &rows
-                    .iter()
-                    .map(|p| ImportedComment {
-                        source_id: p.source_id.clone(),
-                        comment: p.comment.clone(),
-                        lesson: p.lesson,
-                    })
-                    .collect::<Vec<_>>(),
-                OPERATOR_ACTOR,
-                &self.note,
-            )
+            .import_comments(self.site, self.source, &stored, OPERATOR_ACTOR, &self.note)
             .await
             .map_err(|e| format!("after {} comments: {e}", self.report.imported))?;
-        for p in &rows {
+        for field in dropped {
+            *self.report.dropped_fields.entry(field).or_default() += 1;
+        }
+        for p in &stored {
             self.report.imported += 1;
             *self
                 .report
@@ -679,9 +675,6 @@ impl Writer<'_> {
                 .or_default() += 1;
             if p.lesson.is_some() {
                 self.report.learned += 1;
-            }
-            for field in &p.dropped {
-                *self.report.dropped_fields.entry(field).or_default() += 1;
             }
         }
         Ok(())
