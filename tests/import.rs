@@ -501,6 +501,37 @@ async fn a_broken_export_fails_clearly_and_keeps_no_part_of_a_comment(backend: B
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }
 
+async fn a_comment_far_too_long_is_skipped_in_bounded_memory(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site(SITE).await;
+    let comment = |id: u32, text: &str| {
+        format!(
+            "<wp:comment><wp:comment_id>{id}</wp:comment_id>\
+             <wp:comment_author>Long Writer</wp:comment_author>\
+             <wp:comment_author_email>long@example.org</wp:comment_author_email>\
+             <wp:comment_date_gmt>2020-01-0{id} 00:00:00</wp:comment_date_gmt>\
+             <wp:comment_content>{text}</wp:comment_content>\
+             <wp:comment_approved>1</wp:comment_approved></wp:comment>"
+        )
+    };
+    let export = format!(
+        "<rss><channel><item><link>https://blog.example.com/long/</link>{}{}</item></channel></rss>",
+        comment(1, &"words &amp; more words ".repeat(200_000)),
+        comment(2, "A short one after it."),
+    );
+    let file = tempfile::NamedTempFile::new().expect("a file");
+    std::fs::write(file.path(), export).expect("write");
+    let report = import(&h, "wxr", file.path(), &[]);
+    assert_eq!(n(&report, "/imported"), 1, "{report}");
+    assert_eq!(
+        n(&report, "/skipped/body is far longer than a reply may be"),
+        1
+    );
+    let thread = listed(&h, &site, "/long/").await;
+    assert_eq!(thread.len(), 1);
+    assert_eq!(thread[0].body, "A short one after it.");
+}
+
 async fn counts(h: &Harness, site: &TestSite, articles: &[String]) -> HashMap<String, u64> {
     let request = proto::CountCommentsRequest {
         articles: articles.to_vec(),
@@ -701,4 +732,5 @@ backend_tests!(
     learning_teaches_the_classifier_from_spam_and_approved_comments,
     a_broken_export_fails_clearly_and_keeps_no_part_of_a_comment,
     an_export_imported_into_a_fresh_deployment_reads_the_same,
+    a_comment_far_too_long_is_skipped_in_bounded_memory,
 );

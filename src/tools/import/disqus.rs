@@ -166,6 +166,9 @@ impl Post {
         let Some(thread) = threads.get(&self.thread) else {
             return Item::Skipped("its thread is not in the export");
         };
+        if self.comment.text.len() >= xml::MAX_TEXT_BYTES {
+            return Item::Skipped(xml::TOO_LONG);
+        }
         let c = &mut self.comment;
         c.link = thread.link.clone();
         c.article_id = if thread.id.is_empty() {

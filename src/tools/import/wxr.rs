@@ -105,6 +105,9 @@ impl Fields {
             "trackback" => return Item::Skipped("trackback"),
             _ => {}
         }
+        if self.comment.text.len() >= xml::MAX_TEXT_BYTES {
+            return Item::Skipped(xml::TOO_LONG);
+        }
         let c = &mut self.comment;
         if !blog.is_empty() && !c.id.is_empty() {
             c.id = format!("{blog}#{}", c.id);

@@ -42,9 +42,23 @@ pub fn local(name: &[u8]) -> String {
     String::from_utf8_lossy(local).into_owned()
 }
 
-/// Adds a text event's content (text, CDATA or a reference) to `text`; false for any other
-/// event.
+/// The most of one element's text kept: far more than any valid comment (10,000 characters
+/// once plain), so that an element of any size takes bounded memory. A text that reaches it is
+/// skipped as too long.
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
+/// Why a comment whose text reached [`MAX_TEXT_BYTES`] is skipped.
+pub const TOO_LONG: &str = "body is far longer than a reply may be";
+
+/// Adds a text event's content (text, CDATA or a reference) to `text`, up to
+/// [`MAX_TEXT_BYTES`]; false for any other event.
 pub fn add_text(event: &Event<'_>, text: &mut String) -> Result<bool, ReadError> {
+    if text.len() >= MAX_TEXT_BYTES {
+        return Ok(matches!(
+            event,
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_)
+        ));
+    }
     match event {
         Event::Text(t) => text.push_str(&t.decode().map_err(ReadError::malformed)?),
         Event::CData(t) => text.push_str(&t.decode().map_err(ReadError::malformed)?),
