@@ -119,7 +119,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
     /// Comments per transaction.
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub batch: u64,
     /// Days a reply's IP address and user agent are kept, counted from its own time: older
     /// imported comments keep none. The server's setting.
