@@ -427,9 +427,15 @@ pub struct ListingEvents {
 }
 
 /// What the rest of the service needs from a database: every concern's part.
-pub trait Store: Sites + Comments + Facts + Moderating + Keys + Webhooks + 'static {}
+pub trait Store:
+    Sites + Comments + Facts + Moderating + Keys + Webhooks + Importing + 'static
+{
+}
 
-impl<T> Store for T where T: Sites + Comments + Facts + Moderating + Keys + Webhooks + 'static {}
+impl<T> Store for T where
+    T: Sites + Comments + Facts + Moderating + Keys + Webhooks + Importing + 'static
+{
+}
 
 /// Sites and the credentials that reach them.
 #[async_trait]
@@ -770,6 +776,62 @@ pub trait Keys: Send + Sync {
     /// in `texts_to_check` (an `@` in the text, which the older masking may have missed). Tells
     /// every replica of the sites whose public texts changed; returns how many it stored.
     async fn keep_texts_again(&self, keep: &TextKeeper<'_>) -> StoreResult<u64>;
+}
+
+/// Where an imported comment is: enough to place its replies under it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedPlace {
+    pub id: CommentId,
+    pub root: CommentId,
+    pub path: String,
+    pub depth: u32,
+    pub article: String,
+}
+
+/// One comment to import: as stored, with its id in the export it came from and what it
+/// teaches the site's classifier, if anything.
+#[derive(Clone, Debug)]
+pub struct ImportedComment {
+    pub source_id: String,
+    pub comment: StoredComment,
+    pub lesson: Option<Lesson>,
+}
+
+/// Moving a site in and out: comments brought in from another comment system
+/// (`replyguard import`), each remembered by its source (the export's format) and its id there,
+/// and a site's comments read out whole (`replyguard export`).
+#[async_trait]
+pub trait Importing: Send + Sync {
+    /// A page of every comment of `site`, whatever its status, oldest first (by id): those
+    /// after `after`, at most `limit`.
+    async fn site_comments(
+        &self,
+        site: SiteId,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredComment>>;
+
+    /// Of `ids`, those of `source` imported on `site` already, each with where its comment is
+    /// (`None` when the comment was deleted since).
+    async fn imported(
+        &self,
+        site: SiteId,
+        source: &str,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, Option<ImportedPlace>>>;
+
+    /// Stores `comments` of `site` in one transaction: each with its `submit` audit row by
+    /// `actor` noted `note` at the comment's own time, its source id, and its lesson, which is
+    /// added to the site's learned statistics. `AlreadyExists` (and nothing stored) when one of
+    /// them was imported already.
+    async fn import_comments(
+        &self,
+        site: SiteId,
+        source: &str,
+        comments: &[ImportedComment],
+        actor: &str,
+        note: &str,
+    ) -> StoreResult<()>;
 }
 
 /// The note of the audit row of a comment that `replyguard seed` made, so

@@ -259,12 +259,29 @@ where
     query
 }
 
-/// The two statements that seed `chunk` on either backend: the comments in
-/// one multi-row `INSERT`, and a `submit` audit row for each, by `actor`,
-/// noted [`SEEDED_NOTE`](super::SEEDED_NOTE).
-pub(super) fn seed_statements<DB>(
-    chunk: &[StoredComment],
-    actor: &str,
+/// A comment to store in bulk, with what it teaches the classifier, if anything.
+pub(super) trait BulkRow {
+    fn comment(&self) -> &StoredComment;
+    fn lesson(&self) -> Option<Lesson>;
+}
+
+impl BulkRow for StoredComment {
+    fn comment(&self) -> &StoredComment {
+        self
+    }
+
+    fn lesson(&self) -> Option<Lesson> {
+        None
+    }
+}
+
+/// The two statements that store `chunk` in bulk on either backend: the comments in one
+/// multi-row `INSERT`, each with its lesson, and a `submit` audit row for each, by `actor`,
+/// noted `note`, at the comment's time.
+pub(super) fn bulk_statements<'a, DB, R: BulkRow>(
+    chunk: &'a [R],
+    actor: &'a str,
+    note: &'a str,
 ) -> (QueryBuilder<DB>, QueryBuilder<DB>)
 where
     DB: Database,
@@ -277,13 +294,18 @@ where
     for<'q> Option<Vec<u8>>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<f32>: Encode<'q, DB> + Type<DB>,
     for<'q> f64: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
 {
-    let mut insert =
-        QueryBuilder::<DB>::new(concat!("INSERT INTO comments (", comment_columns!(), ") "));
-    insert.push_values(chunk, |mut row, c| {
+    let mut insert = QueryBuilder::<DB>::new(concat!(
+        "INSERT INTO comments (",
+        comment_columns!(),
+        ", lesson_label, lesson_weight) "
+    ));
+    insert.push_values(chunk, |mut row, r| {
+        let (c, lesson) = (r.comment(), r.lesson());
         row.push_bind(c.id.0)
             .push_bind(c.site.0)
             .push_bind(&c.article)
@@ -311,20 +333,23 @@ where
             .push_bind(c.updated_at)
             .push_bind(c.fingerprint.map(|f| f as i64))
             .push_bind(encode_features(&c.features))
-            .push_bind(&c.body_sealed);
+            .push_bind(&c.body_sealed)
+            .push_bind(lesson.map(|(label, _)| label.as_str().to_owned()))
+            .push_bind(lesson.map(|(_, weight)| weight));
     });
     let mut audit = QueryBuilder::<DB>::new(
         "INSERT INTO audit_log \
          (id, site_id, comment_id, actor, action, to_status, note, created_at) ",
     );
-    audit.push_values(chunk, |mut row, c| {
+    audit.push_values(chunk, |mut row, r| {
+        let c = r.comment();
         row.push_bind(AuditId::new().0)
             .push_bind(c.site.0)
             .push_bind(c.id.0)
             .push_bind(actor)
             .push_bind(audit_action::SUBMIT)
             .push_bind(c.status.as_str())
-            .push_bind(super::SEEDED_NOTE)
+            .push_bind(note)
             .push_bind(c.created_at);
     });
     (insert, audit)

@@ -209,7 +209,7 @@ impl Backend for Sqlite {
     const FOR_UPDATE_SKIP_LOCKED: &'static str = "";
     const NEW_ID: &'static str = "randomblob(16)";
     const SITE_ID_UNINDEXED: &'static str = "+site_id";
-    // 27 values each stays below SQLite's limit of 32,766 bound values per statement.
+    // 30 values each stays below SQLite's limit of 32,766 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 500;
     const REVOKE_TOKENS: &'static str = "UPDATE tokens SET revoked_at = $1 \
          WHERE revoked_at IS NULL AND substr(prefix, 1, length($2)) = $2 \
@@ -245,6 +245,10 @@ impl Backend for Sqlite {
         "SELECT json_group_array(json_array(feature, spam, ham)) FROM spam_features \
          WHERE site_id = $1 AND feature IN (SELECT value FROM json_each($6))"
     );
+    const IMPORTED: &'static str = "SELECT i.source_id, c.id, c.root_id, c.path, c.depth, c.article \
+         FROM imported_comments i LEFT JOIN comments c ON c.id = i.comment_id \
+         WHERE i.site_id = $1 AND i.source = $2 \
+         AND i.source_id IN (SELECT value FROM json_each($3))";
     const DROP_CLIENT_DETAILS: &'static str = "UPDATE comments SET ip = NULL, user_agent = NULL, \
          referrer = NULL, idempotency_key = NULL \
          WHERE id IN (SELECT id FROM comments WHERE created_at < $1 \

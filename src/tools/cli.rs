@@ -11,7 +11,9 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, parser
 
 use super::{
     bench::{self, BenchArgs, BenchOutput},
+    export::{self, ExportArgs},
     fuzz::{self, Family},
+    import::{self, ImportArgs},
     listing::{self, ListOutput},
     rotation::{self, KeyArgs, RotateArgs},
     seed::{self, SeedArgs},
@@ -111,6 +113,11 @@ pub enum Command {
     Bench(BenchArgs),
     /// Fill a site with generated replies (a million by default), for load tests.
     Seed(SeedArgs),
+    /// Import a site's comments from WordPress (WXR), Disqus, Isso, Commento or JSON lines.
+    Import(ImportArgs),
+    /// Export a site whole (comments, threads, statuses, policy, blocks, audit log) as JSON
+    /// lines; emails only with --include-emails.
+    Export(ExportArgs),
     /// Measure the spam assessment on labelled comments (COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS).
     SpamEval(SpamEvalArgs),
     /// Print a completion script for a shell: `replyguard completions bash > /etc/bash_completion.d/replyguard`.
@@ -337,6 +344,17 @@ pub async fn run(cli: Cli) -> ExitCode {
             .map(|rotated| println!("{}", rotated.summary())),
         Command::Bench(args) => bench(&args).await,
         Command::Seed(args) => seed(&args).await,
+        Command::Import(args) => import(&args).await,
+        Command::Export(args) => export::run(&args).await.map(|written| {
+            eprintln!(
+                "exported {} comments, {} closed articles, {} blocks and {} audit rows of {}",
+                written.comments,
+                written.closed_articles,
+                written.blocks,
+                written.audit_rows,
+                args.site
+            )
+        }),
         Command::SpamEval(args) => spam_eval(args),
         Command::Fuzz(args) => run_fuzz(&args),
     };
@@ -666,5 +684,18 @@ async fn seed(args: &SeedArgs) -> Result<(), String> {
         seed::HOT_ARTICLE,
         report.hot_article_replies
     );
+    Ok(())
+}
+
+async fn import(args: &ImportArgs) -> Result<(), String> {
+    let report = import::run(args).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report.table());
+    }
     Ok(())
 }

@@ -17,10 +17,11 @@ use crate::{
     ids::{AuditId, CommentId, IdPrefix, SiteId},
     privacy::AuthorHash,
     store::{
-        Comments, ListingEvents, StoreResult, StoredComment, ThreadCursor, ThreadOrder, ThreadPage,
+        Comments, ListingEvents, SEEDED_NOTE, StoreResult, StoredComment, ThreadCursor,
+        ThreadOrder, ThreadPage,
         rows::{
-            AuditRow, CommentRow, ListedRow, comment_columns, comments_from_rows, listed_from_rows,
-            queue_columns, seed_statements, thread_page_query,
+            AuditRow, CommentRow, ListedRow, bulk_statements, comment_columns, comments_from_rows,
+            listed_from_rows, queue_columns, thread_page_query,
         },
     },
 };
@@ -47,6 +48,7 @@ where
     for<'q, 's> &'s [u8]: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<f32>: Encode<'q, DB> + Type<DB>,
     for<'q> f64: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> sqlx::types::Json<&'r Vec<crate::spam::Reason>>: Encode<'q, DB> + Type<DB>,
@@ -67,7 +69,7 @@ where
         let _dropping = self.caches.dropping(Listings::Sites(&sites));
         let mut tx = self.writer.begin().await?;
         for chunk in comments.chunks(DB::SEED_ROWS_PER_STATEMENT) {
-            let (mut insert, mut audit) = seed_statements::<DB>(chunk, actor);
+            let (mut insert, mut audit) = bulk_statements::<DB, _>(chunk, actor, SEEDED_NOTE);
             insert.build().execute(&mut *tx).await?;
             audit.build().execute(&mut *tx).await?;
         }

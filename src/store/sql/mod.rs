@@ -16,6 +16,7 @@
 
 mod comments;
 mod facts;
+mod importing;
 mod keys;
 mod moderating;
 mod sites;
@@ -101,7 +102,8 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// `site_id` in a filter that must not choose an index by it: SQLite, which replyguard
     /// never `ANALYZE`s, would walk a site's whole audit log for one comment's few rows.
     const SITE_ID_UNINDEXED: &'static str;
-    /// How many comments one seeding `INSERT` takes (27 values each), below the backend's limit
+    /// How many comments one seeding or importing `INSERT` takes (30 values each), below the
+    /// backend's limit
     /// of bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize;
     /// Revokes the live tokens whose prefix starts with `$2` at `$1`, returning `id, prefix,
@@ -133,7 +135,13 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// none). Nothing is stored when the article is closed: it changes no row then.
     const INSERT_REPLY: &'static str;
 
-    /// Binds a list of texts as one parameter, for [`Backend::COUNT_APPROVED`].
+    /// `source_id, id, root_id, path, depth, article` of the comments of site `$1` imported from
+    /// source `$2` under each source id of the list `$3` (bound with [`Backend::bind_texts`]);
+    /// the comment's columns are NULL for one deleted since.
+    const IMPORTED: &'static str;
+
+    /// Binds a list of texts as one parameter, for [`Backend::COUNT_APPROVED`] and
+    /// [`Backend::IMPORTED`].
     fn bind_texts<'q>(query: BoundQuery<'q, Self>, texts: &[String]) -> BoundQuery<'q, Self>;
     /// Binds a list of features as one parameter, for [`Backend::FACTS`].
     fn bind_features<'q>(query: BoundQuery<'q, Self>, features: &[u64]) -> BoundQuery<'q, Self>;
