@@ -16,3 +16,34 @@ pub mod rotation;
 pub mod seed;
 pub mod shell;
 pub mod spam_eval;
+
+use std::sync::Arc;
+
+use crate::{
+    config::{DatabaseArgs, SecretKeyArgs},
+    deployment::{check_key, secret_key_for},
+    privacy::Vault,
+    store::{self, Site, Store},
+};
+
+/// The store, the deployment's checked key and the named site, for a command that writes a
+/// site's replies (`seed`, `import`); each failure in words the operator can act on.
+async fn open_site(
+    database: &DatabaseArgs,
+    key: &SecretKeyArgs,
+    site: &str,
+) -> Result<(Arc<dyn Store>, Vault, Site), String> {
+    let key = secret_key_for(key, &database.url).map_err(|e| e.to_string())?;
+    let store = store::open(&database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let vault = check_key(store.as_ref(), &key)
+        .await
+        .map_err(|e| e.to_string())?;
+    let site = store
+        .site_by_name(site)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no site {site:?}; create it first with `replyguard site add`"))?;
+    Ok((store, vault, site))
+}

@@ -20,7 +20,6 @@ use uuid::{NoContext, Timestamp, Uuid};
 
 use crate::{
     config::{DEFAULT_RETAIN_CLIENT_DAYS, DatabaseArgs, SecretKeyArgs},
-    deployment::{check_key, secret_key_for},
     domain::CommentStatus,
     domain::{RawReply, validate},
     ids::{CommentId, SiteId},
@@ -103,23 +102,7 @@ impl SeedReport {
 
 /// Fills the site; returns what was added.
 pub async fn run(args: &SeedArgs) -> Result<SeedReport, String> {
-    let key = secret_key_for(&args.key, &args.database.url).map_err(|e| e.to_string())?;
-    let store = store::open(&args.database.url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let vault = check_key(store.as_ref(), &key)
-        .await
-        .map_err(|e| e.to_string())?;
-    let site = store
-        .site_by_name(&args.site)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "no site {:?}; create it first with `replyguard site add`",
-                args.site
-            )
-        })?;
+    let (store, vault, site) = super::open_site(&args.database, &args.key, &args.site).await?;
     let plan = Plan::new(args, store::now());
     let mut generator = Generator::new(plan, site.id, site.name.clone(), site.policy, vault);
 

@@ -43,7 +43,6 @@ use uuid::{NoContext, Timestamp, Uuid};
 
 use crate::{
     config::{DEFAULT_RETAIN_CLIENT_DAYS, DatabaseArgs, SecretKeyArgs},
-    deployment::{check_key, secret_key_for},
     domain::{
         Action, ArticleClosing, BlockKind, Blocked, CommentStatus, NewBlock, RawReply, validate,
     },
@@ -227,23 +226,7 @@ pub async fn run(args: &ImportArgs) -> Result<ImportReport, String> {
                 .to_owned(),
         );
     }
-    let key = secret_key_for(&args.key, &args.database.url).map_err(|e| e.to_string())?;
-    let store = store::open(&args.database.url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let vault = check_key(store.as_ref(), &key)
-        .await
-        .map_err(|e| e.to_string())?;
-    let site = store
-        .site_by_name(&args.site)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "no site {:?}; create it first with `replyguard site add`",
-                args.site
-            )
-        })?;
+    let (store, vault, site) = super::open_site(&args.database, &args.key, &args.site).await?;
     let size = if args.file.as_os_str() == "-" {
         None
     } else {
