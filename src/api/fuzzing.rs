@@ -11,13 +11,20 @@ use prost::Message;
 use tonic::Status;
 use uuid::Uuid;
 
-use super::{comments::raw_reply, fields, moderation::updated_policy, paging, wire};
+use super::{
+    comments::raw_reply,
+    fields,
+    integrations::{deliveries_asked, new_endpoint},
+    moderation::updated_policy,
+    paging, wire,
+};
 use crate::{
     domain::{self, ArticleKey, BlockKind, Blocked},
     ids::{AuditId, CommentId},
     privacy, proto,
     spam::Policy,
     store::{ThreadCursor, ThreadOrder},
+    webhooks::Targets,
 };
 
 /// What a request's bytes came to.
@@ -99,6 +106,11 @@ requests! {
     "CloseArticle" => proto::CloseArticleRequest, close_article;
     "ReopenArticle" => proto::ReopenArticleRequest, reopen_article;
     "ListClosedArticles" => proto::ListClosedArticlesRequest, list_closed_articles;
+    "AddWebhook" => proto::AddWebhookRequest, add_webhook;
+    "ListWebhooks" => proto::ListWebhooksRequest, site_only;
+    "RemoveWebhook" => proto::RemoveWebhookRequest, remove_webhook;
+    "ListDeliveries" => proto::ListDeliveriesRequest, list_deliveries;
+    "RedeliverWebhook" => proto::RedeliverWebhookRequest, redeliver_webhook;
     "ListCommentsResponse" => wire::ListCommentsResponse, list_comments_response;
 }
 
@@ -195,6 +207,23 @@ fn moderate(req: proto::ModerateRequest) -> Read {
 /// A call that reads only its site's name, which the store resolves.
 fn site_only<M>(_: M) -> Read {
     Read::Accepted
+}
+
+fn add_webhook(req: proto::AddWebhookRequest) -> Read {
+    // As a deployment sets them by default: public https:// endpoints only.
+    new_endpoint(&req, &Targets::default()).map(drop).into()
+}
+
+fn remove_webhook(req: proto::RemoveWebhookRequest) -> Read {
+    fields::id("id", &req.id).map(drop).into()
+}
+
+fn list_deliveries(req: proto::ListDeliveriesRequest) -> Read {
+    deliveries_asked(&req).map(drop).into()
+}
+
+fn redeliver_webhook(req: proto::RedeliverWebhookRequest) -> Read {
+    fields::id("id", &req.id).map(drop).into()
 }
 
 fn update_policy(req: proto::UpdatePolicyRequest) -> Read {
@@ -411,5 +440,85 @@ pub fn update_policy_of(stored: &Policy, update: proto::Policy) -> Result<Option
     match updated_policy(stored, update) {
         Ok(changed) => Ok(changed.map(|(policy, _)| policy)),
         Err(bad) => Err(bad.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(name: &str, message: impl Message) -> Read {
+        let index = MESSAGES.iter().position(|m| *m == name).expect(name);
+        read_request(index, &message.encode_to_vec())
+    }
+
+    #[test]
+    fn a_webhook_is_read_as_add_webhook_reads_it() {
+        let valid = proto::AddWebhookRequest {
+            url: "https://hooks.example.com/in".to_owned(),
+            events: vec!["comment.held, comment.spam".to_owned()],
+            ..Default::default()
+        };
+        assert_eq!(read("AddWebhook", valid.clone()), Read::Accepted);
+        for refused in [
+            proto::AddWebhookRequest {
+                url: "https://127.0.0.1/in".to_owned(),
+                ..valid.clone()
+            },
+            proto::AddWebhookRequest {
+                url: "http://hooks.example.com/in".to_owned(),
+                ..valid.clone()
+            },
+            proto::AddWebhookRequest {
+                events: vec!["comment.held,nope".to_owned()],
+                ..valid.clone()
+            },
+            proto::AddWebhookRequest {
+                events: vec![" , ".to_owned()],
+                ..valid.clone()
+            },
+            proto::AddWebhookRequest {
+                note: "a\0b".to_owned(),
+                ..valid.clone()
+            },
+            proto::AddWebhookRequest {
+                format: 9,
+                ..valid.clone()
+            },
+        ] {
+            assert_eq!(
+                read("AddWebhook", refused.clone()),
+                Read::Refused,
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn deliveries_and_endpoint_ids_are_read_as_their_handlers_read_them() {
+        let id = Uuid::now_v7().to_string();
+        let asked = proto::ListDeliveriesRequest {
+            webhook_id: id.clone(),
+            page_token: id.clone(),
+            ..Default::default()
+        };
+        assert_eq!(read("ListDeliveries", asked.clone()), Read::Accepted);
+        let bad_page = proto::ListDeliveriesRequest {
+            page_token: "not an id".to_owned(),
+            ..asked
+        };
+        assert_eq!(read("ListDeliveries", bad_page), Read::Refused);
+        for name in ["RemoveWebhook", "RedeliverWebhook"] {
+            let good = proto::RemoveWebhookRequest {
+                id: id.clone(),
+                ..Default::default()
+            };
+            assert_eq!(read(name, good), Read::Accepted, "{name}");
+            let bad = proto::RemoveWebhookRequest {
+                id: "42".to_owned(),
+                ..Default::default()
+            };
+            assert_eq!(read(name, bad), Read::Refused, "{name}");
+        }
     }
 }

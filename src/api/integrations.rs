@@ -20,6 +20,82 @@ use crate::{
     webhooks::{Targets, sign},
 };
 
+/// An endpoint as `AddWebhook` reads it, before it looks at the store.
+pub(super) struct NewEndpoint<'r> {
+    pub url: url::Url,
+    /// Each at most once, at least one.
+    pub events: Vec<WebhookEvent>,
+    pub note: &'r str,
+    pub format: WebhookFormat,
+}
+
+/// `AddWebhook`'s fields read and checked: the URL as far as it can be before it is resolved.
+pub(super) fn new_endpoint<'r>(
+    req: &'r proto::AddWebhookRequest,
+    targets: &Targets,
+) -> Result<NewEndpoint<'r>, Status> {
+    let url = targets
+        .check(&req.url)
+        .map_err(|err| invalid_field("url", &err.to_string()))?;
+    let mut events = Vec::new();
+    for name in req.events.iter().flat_map(|e| e.split(',')) {
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        let event = WebhookEvent::parse(name).ok_or_else(|| {
+            let known: Vec<&str> = WebhookEvent::ALL.iter().map(|e| e.as_str()).collect();
+            invalid_field(
+                "events",
+                &format!(
+                    "names {name:?}, which is not an event; the events are {}",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        events.push(event);
+    }
+    events.sort();
+    events.dedup();
+    if events.is_empty() {
+        return Err(invalid_field("events", "must name at least one event"));
+    }
+    // Read as every note is: PostgreSQL cannot store a NUL, and a note is shown to people.
+    let note = fields::audit_note("note", &req.note)?.unwrap_or_default();
+    let format = match proto::WebhookFormat::try_from(req.format) {
+        Ok(proto::WebhookFormat::Unspecified | proto::WebhookFormat::Standard) => {
+            WebhookFormat::Standard
+        }
+        Ok(proto::WebhookFormat::Slack) => WebhookFormat::Slack,
+        Err(_) => return Err(invalid_field("format", "is not a format")),
+    };
+    Ok(NewEndpoint {
+        url,
+        events,
+        note,
+        format,
+    })
+}
+
+/// `ListDeliveries`' fields: the endpoint, the page's start and its size.
+pub(super) fn deliveries_asked(
+    req: &proto::ListDeliveriesRequest,
+) -> Result<(Option<Uuid>, Option<Uuid>, u32), Status> {
+    let webhook = match req.webhook_id.trim() {
+        "" => None,
+        text => Some(id("webhook_id", text)?),
+    };
+    let after = match req.page_token.trim() {
+        "" => None,
+        text => Some(id("page_token", text)?),
+    };
+    let size = match req.page_size {
+        0 => 50,
+        n => n.min(500),
+    };
+    Ok((webhook, after, size))
+}
+
 /// The most endpoints one site may have: each event is a request to each.
 const MAX_WEBHOOKS_PER_SITE: usize = 20;
 
@@ -91,42 +167,12 @@ impl Integrations for IntegrationsApi {
             caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
-        let url = self
-            .targets
-            .check(&req.url)
-            .map_err(|err| invalid_field("url", &err.to_string()))?;
-        let mut events = Vec::new();
-        for name in req.events.iter().flat_map(|e| e.split(',')) {
-            let name = name.trim();
-            if name.is_empty() {
-                continue;
-            }
-            let event = WebhookEvent::parse(name).ok_or_else(|| {
-                let known: Vec<&str> = WebhookEvent::ALL.iter().map(|e| e.as_str()).collect();
-                invalid_field(
-                    "events",
-                    &format!(
-                        "names {name:?}, which is not an event; the events are {}",
-                        known.join(", ")
-                    ),
-                )
-            })?;
-            events.push(event);
-        }
-        events.sort();
-        events.dedup();
-        if events.is_empty() {
-            return Err(invalid_field("events", "must name at least one event"));
-        }
-        // Read as every note is: PostgreSQL cannot store a NUL, and a note is shown to people.
-        let note = fields::audit_note("note", &req.note)?.unwrap_or_default();
-        let format = match proto::WebhookFormat::try_from(req.format) {
-            Ok(proto::WebhookFormat::Unspecified | proto::WebhookFormat::Standard) => {
-                WebhookFormat::Standard
-            }
-            Ok(proto::WebhookFormat::Slack) => WebhookFormat::Slack,
-            Err(_) => return Err(invalid_field("format", "is not a format")),
-        };
+        let NewEndpoint {
+            url,
+            events,
+            note,
+            format,
+        } = new_endpoint(&req, &self.targets)?;
         if self.store.webhooks(site.id).await?.len() >= MAX_WEBHOOKS_PER_SITE {
             return Err(Status::failed_precondition(format!(
                 "site {:?} has {MAX_WEBHOOKS_PER_SITE} webhooks, the most it may have; remove one first",
@@ -196,18 +242,7 @@ impl Integrations for IntegrationsApi {
             caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
         let req = request.into_inner();
         let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
-        let webhook = match req.webhook_id.trim() {
-            "" => None,
-            text => Some(id("webhook_id", text)?),
-        };
-        let after = match req.page_token.trim() {
-            "" => None,
-            text => Some(id("page_token", text)?),
-        };
-        let size = match req.page_size {
-            0 => 50,
-            n => n.min(500),
-        };
+        let (webhook, after, size) = deliveries_asked(&req)?;
         let mut deliveries = self
             .store
             .deliveries(site.id, webhook, req.failed_only, after, size + 1)

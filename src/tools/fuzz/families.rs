@@ -85,6 +85,22 @@ const IPS: &[&str] = &["192.0.2.7", "2001:db8::1", "::ffff:192.0.2.7", ""];
 const AGENTS: &[&str] = &["Mozilla/5.0", "curl/8.0 (bot@example.com)", ""];
 const REFERRERS: &[&str] = &["https://news.example.com/?email=jane@example.com", ""];
 const TOKENS: &[&str] = &["rg_form_abc", ""];
+const WEBHOOK_URLS: &[&str] = &[
+    "https://hooks.example.com/replyguard",
+    "https://203.0.113.9:8443/in?x=1",
+    "http://hooks.example.com/",
+    "https://127.0.0.1/",
+    "https://[::ffff:10.0.0.1]/",
+    "https://user:pw@hooks.example.com/",
+    "",
+];
+const EVENTS: &[&str] = &[
+    "comment.held",
+    "comment.spam,comment.approved",
+    "article.closed, article.reopened",
+    "comment.held,nope",
+    "",
+];
 const KEYS: &[&str] = &["req-42", "order 42/retry-1", ""];
 
 /// How many of [`MESSAGES`] the `Comments` service takes; the rest are `Moderation`'s, and
@@ -219,6 +235,30 @@ fn structured(g: &mut Gen, name: &str) -> Option<Vec<u8>> {
             },
             note: g.text(),
             ..Default::default()
+        }
+        .encode_to_vec(),
+        "AddWebhook" => proto::AddWebhookRequest {
+            site: g.text(),
+            url: g.field(WEBHOOK_URLS),
+            events: (0..g.below(4)).map(|_| g.field(EVENTS)).collect(),
+            note: g.text(),
+            format: g.below(4) as i32,
+        }
+        .encode_to_vec(),
+        "ListDeliveries" => proto::ListDeliveriesRequest {
+            site: g.text(),
+            webhook_id: if g.chance(0.5) {
+                g.uuid_text()
+            } else {
+                String::new()
+            },
+            failed_only: g.chance(0.5),
+            page_size: g.u32(),
+            page_token: if g.chance(0.5) {
+                g.uuid_text()
+            } else {
+                g.token_text()
+            },
         }
         .encode_to_vec(),
         "ListCommentsResponse" => {
