@@ -485,6 +485,14 @@ mod tests {
                 format: 9,
                 ..valid.clone()
             },
+            proto::AddWebhookRequest {
+                events: vec![format!("comment.held,{}", "x".repeat(2_000))],
+                ..valid.clone()
+            },
+            proto::AddWebhookRequest {
+                events: vec!["comment.held".to_owned(); 100],
+                ..valid.clone()
+            },
         ] {
             assert_eq!(
                 read("AddWebhook", refused.clone()),

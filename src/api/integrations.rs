@@ -37,6 +37,15 @@ pub(super) fn new_endpoint<'r>(
     let url = targets
         .check(&req.url)
         .map_err(|err| invalid_field("url", &err.to_string()))?;
+    // Refused unread when longer than any list of events could be, and never echoed whole.
+    if req.events.len() > 4 * WebhookEvent::ALL.len()
+        || req.events.iter().any(|e| e.len() > MAX_EVENTS_TEXT)
+    {
+        return Err(invalid_field(
+            "events",
+            "is longer than any list of events; name each at most once",
+        ));
+    }
     let mut events = Vec::new();
     for name in req.events.iter().flat_map(|e| e.split(',')) {
         let name = name.trim();
@@ -95,6 +104,10 @@ pub(super) fn deliveries_asked(
     };
     Ok((webhook, after, size))
 }
+
+/// The longest text of events one entry of `AddWebhookRequest.events` may hold: every event,
+/// comma-separated and spaced, several times over.
+const MAX_EVENTS_TEXT: usize = 1024;
 
 /// The most endpoints one site may have: each event is a request to each.
 const MAX_WEBHOOKS_PER_SITE: usize = 20;
