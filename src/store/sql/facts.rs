@@ -208,3 +208,21 @@ where
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::CommentStatus;
+
+    #[test]
+    fn the_latest_reply_is_looked_for_under_every_status() {
+        let latest = latest!("author_hash = $2");
+        for status in CommentStatus::ALL {
+            let range = format!("status = '{}')", status.as_str());
+            assert!(latest.contains(&range), "{status:?} is missed");
+        }
+        assert_eq!(
+            latest.matches("status = ").count(),
+            CommentStatus::ALL.len()
+        );
+    }
+}
