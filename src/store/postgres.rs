@@ -200,6 +200,7 @@ impl Backend for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const FOR_UPDATE_SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const NEW_ID: &'static str = "gen_random_uuid()";
+    const POSITION: &'static str = "strpos";
     // The statement reads the table as it was when it began: the deliveries join the new row
     // as the first part returns it, not the table.
     const INSERT_REPLY: &'static str = concat!(

@@ -208,6 +208,7 @@ impl Backend for Sqlite {
     const FOR_UPDATE: &'static str = "";
     const FOR_UPDATE_SKIP_LOCKED: &'static str = "";
     const NEW_ID: &'static str = "randomblob(16)";
+    const POSITION: &'static str = "instr";
     const SITE_ID_UNINDEXED: &'static str = "+site_id";
     // 30 values each stays below SQLite's limit of 32,766 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 500;

@@ -99,6 +99,10 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     const FOR_UPDATE_SKIP_LOCKED: &'static str;
     /// A new random id, in SQL: for the rows one statement makes many of (webhook deliveries).
     const NEW_ID: &'static str;
+    /// The function that finds text in text, `f(haystack, needle)`, 0 when it is not there
+    /// (`instr`, `strpos`): for matching a bound value without `LIKE`, whose bound pattern
+    /// SQLite re-plans for.
+    const POSITION: &'static str;
     /// `site_id` in a filter that must not choose an index by it: SQLite, which replyguard
     /// never `ANALYZE`s, would walk a site's whole audit log for one comment's few rows.
     const SITE_ID_UNINDEXED: &'static str;
@@ -270,15 +274,18 @@ where
     for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
-    let wanted = format!("%,{event},%");
+    // Matched by position, as `INSERT_REPLY` matches: a bound `LIKE` pattern would have SQLite
+    // prepare the statement again on every decision.
+    let wanted = format!(",{event},");
     let insert = "INSERT INTO webhook_deliveries (id, endpoint_id, site_id, event, comment_id, \
                   article, actor, state, attempts, created_at, next_attempt_at) ";
     let query = match subject {
         WebhookSubject::Comment(comment) => sqlx::query(AssertSqlSafe(format!(
             "{insert}SELECT {}, e.id, e.site_id, $2, c.id, c.article, $4, 'pending', 0, $5, $5 \
              FROM webhook_endpoints e JOIN comments c ON c.id = $3 \
-             WHERE e.site_id = $1 AND e.disabled_at IS NULL AND e.events LIKE $6",
-            DB::NEW_ID
+             WHERE e.site_id = $1 AND e.disabled_at IS NULL AND {}(e.events, $6) > 0",
+            DB::NEW_ID,
+            DB::POSITION
         )))
         .bind(site.0)
         .bind(event.as_str())
@@ -286,8 +293,9 @@ where
         WebhookSubject::Article(article) => sqlx::query(AssertSqlSafe(format!(
             "{insert}SELECT {}, e.id, e.site_id, $2, NULL, $3, $4, 'pending', 0, $5, $5 \
              FROM webhook_endpoints e \
-             WHERE e.site_id = $1 AND e.disabled_at IS NULL AND e.events LIKE $6",
-            DB::NEW_ID
+             WHERE e.site_id = $1 AND e.disabled_at IS NULL AND {}(e.events, $6) > 0",
+            DB::NEW_ID,
+            DB::POSITION
         )))
         .bind(site.0)
         .bind(event.as_str())
