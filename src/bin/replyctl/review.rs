@@ -133,18 +133,24 @@ impl Input {
     }
 }
 
+/// The next key pressed (not released or repeated), and whether Control was held.
+fn next_press() -> Result<(crossterm::event::KeyCode, bool), CliError> {
+    use crossterm::event::{self, Event, KeyEventKind, KeyModifiers};
+    loop {
+        if let Event::Key(key) = event::read()?
+            && key.kind == KeyEventKind::Press
+        {
+            return Ok((key.code, key.modifiers.contains(KeyModifiers::CONTROL)));
+        }
+    }
+}
+
 /// One keypress: its character, `q` for Escape or Ctrl-C or Ctrl-D, `k` for Enter.
 fn read_key() -> Result<String, CliError> {
-    use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+    use crossterm::event::KeyCode;
     loop {
-        let Event::Key(key) = event::read()? else {
-            continue;
-        };
-        if key.kind != KeyEventKind::Press {
-            continue;
-        }
-        let control = key.modifiers.contains(KeyModifiers::CONTROL);
-        return Ok(match key.code {
+        let (code, control) = next_press()?;
+        return Ok(match code {
             KeyCode::Char('c' | 'd') if control => "q".to_owned(),
             // Enter typed ahead, before raw mode, reaches us as a newline: Ctrl-J.
             KeyCode::Enter => "k".to_owned(),
@@ -159,17 +165,11 @@ fn read_key() -> Result<String, CliError> {
 /// A line typed key by key and echoed, up to Enter; Backspace takes back a character, Escape
 /// or Ctrl-C gives it up (an empty line).
 fn read_line_of_keys() -> Result<Option<String>, CliError> {
-    use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+    use crossterm::event::KeyCode;
     let mut line = String::new();
     loop {
-        let Event::Key(key) = event::read()? else {
-            continue;
-        };
-        if key.kind != KeyEventKind::Press {
-            continue;
-        }
-        let control = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
+        let (code, control) = next_press()?;
+        match code {
             // Enter typed ahead, before raw mode, reaches us as a newline: Ctrl-J.
             KeyCode::Enter => return Ok(Some(line)),
             KeyCode::Char('j' | 'm') if control => return Ok(Some(line)),
