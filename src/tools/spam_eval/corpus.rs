@@ -84,17 +84,9 @@ pub fn untaught_defaults(given: &[PathBuf]) -> Vec<PathBuf> {
 /// Reads a file of `COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS` rows (CLASS 1 is spam).
 pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, String> {
     let shown = path.display();
-    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{shown}: {e}"))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("{shown}: {e}"))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-            .ok_or_else(|| format!("{shown}: no {name} column"))
-    };
+    let (mut reader, headers) = open_csv(path)?;
+    let column =
+        |name: &str| column(&headers, name).ok_or_else(|| format!("{shown}: no {name} column"));
     let (author, date, content, class) = (
         column("AUTHOR")?,
         column("DATE")?,
@@ -126,18 +118,10 @@ pub fn read_labelled(path: &Path) -> Result<Vec<Labelled>, String> {
 /// name no authors) and the rows are in the file's order.
 pub fn read_ordinary(path: &Path) -> Result<Vec<Labelled>, String> {
     let shown = path.display();
-    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{shown}: {e}"))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("{shown}: {e}"))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-    };
-    let content = column("CONTENT").ok_or_else(|| format!("{shown}: no CONTENT column"))?;
-    let article = column("ARTICLE");
+    let (mut reader, headers) = open_csv(path)?;
+    let content =
+        column(&headers, "CONTENT").ok_or_else(|| format!("{shown}: no CONTENT column"))?;
+    let article = column(&headers, "ARTICLE");
     let mut rows = Vec::new();
     for (line, record) in reader.records().enumerate() {
         let record = record.map_err(|e| format!("{shown}: {e}"))?;
@@ -150,6 +134,24 @@ pub fn read_ordinary(path: &Path) -> Result<Vec<Labelled>, String> {
         });
     }
     Ok(rows)
+}
+
+/// A CSV file's reader and its header row; errors name the file.
+fn open_csv(path: &Path) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord), String> {
+    let shown = path.display();
+    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{shown}: {e}"))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("{shown}: {e}"))?
+        .clone();
+    Ok((reader, headers))
+}
+
+/// Where the column `name` is, in any case and with spaces around it.
+fn column(headers: &csv::StringRecord, name: &str) -> Option<usize> {
+    headers
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case(name))
 }
 
 /// The plain text of an HTML fragment, as a host would send what its reader typed: line
