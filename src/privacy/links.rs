@@ -236,6 +236,15 @@ mod tests {
             assert_eq!(links[0], "https://example.com/x", "{unit}");
             assert!(links[1].ends_with("jane@example.com"), "{unit}: {links:?}");
         }
+        // What that costs: a link without a scheme at the end of such a stretch, which a search
+        // through it whole would find, is not looked for.
+        let reaches = |text: &str| {
+            found(Kinds::Urls, text)
+                .iter()
+                .any(|link| link.ends_with("example.com"))
+        };
+        assert!(reaches("a_b.a_b.:example.com"));
+        assert!(!reaches(&format!("{}:example.com", "a_b.".repeat(2_500))));
     }
 
     #[test]
