@@ -80,11 +80,7 @@ pub async fn run(args: &ExportArgs) -> Result<ExportReport, String> {
     } else {
         None
     };
-    let site = store
-        .site_by_name(&args.site)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no site {:?}", args.site))?;
+    let site = super::find_site(store.as_ref(), &args.site).await?;
     let out: Box<dyn Write> = match &args.output {
         Some(path) => {
             let file = create(path, args.include_emails)

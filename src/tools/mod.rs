@@ -40,10 +40,15 @@ async fn open_site(
     let vault = check_key(store.as_ref(), &key)
         .await
         .map_err(|e| e.to_string())?;
-    let site = store
-        .site_by_name(site)
+    let site = find_site(store.as_ref(), site).await?;
+    Ok((store, vault, site))
+}
+
+/// The site named `name`, or what to do when there is none.
+async fn find_site(store: &dyn Store, name: &str) -> Result<Site, String> {
+    store
+        .site_by_name(name)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no site {site:?}; create it first with `replyguard site add`"))?;
-    Ok((store, vault, site))
+        .ok_or_else(|| format!("no site {name:?}; create it first with `replyguard site add`"))
 }
