@@ -877,6 +877,101 @@ async fn replyctl_review_at_a_terminal_decides_at_one_key(backend: Backend) {
     assert_eq!(rejected["history"][1]["note"], "at a terminal");
 }
 
+/// At a terminal, `erase` asks first, with the number of replies, and changes nothing unless
+/// the answer is yes: the answers go to a real terminal (tmux).
+async fn replyctl_erase_at_a_terminal_asks_first(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (site_key, _) = site_add(&h, "news.example.com");
+    let token = moderator_token(&h, "news.example.com", Some("moderate,erase"));
+    // Pat's reply, and Bea's, which no answer about Pat may touch.
+    let ids: Vec<String> = [("Pat", "pat@example.net"), ("Bea", "bea@example.net")]
+        .iter()
+        .map(|(name, email)| {
+            submit(
+                &h,
+                &site_key,
+                &[
+                    "--article",
+                    "story",
+                    "--name",
+                    name,
+                    "--email",
+                    email,
+                    "A reply.",
+                ],
+            )
+        })
+        .collect();
+    let names = || -> Vec<String> {
+        ids.iter()
+            .map(|id| {
+                json(&h.replyctl(&token, &["--output", "json", "show", id]))["comment"]["comment"]
+                    ["author_name"]
+                    .as_str()
+                    .expect("a name")
+                    .to_owned()
+            })
+            .collect()
+    };
+
+    let dir = tempfile::tempdir().expect("a directory");
+    let socket = dir.path().join("tmux.sock");
+    // `erase` at a terminal answered `answer`; what the terminal showed.
+    let erase_answering = |session: &str, answer: &str| -> String {
+        let erase = format!(
+            "env REPLYGUARD_ENDPOINT={} REPLYGUARD_TOKEN={token} {} erase --email \
+             pat@example.net; tmux -S {} wait-for -S {session}",
+            h.endpoint(),
+            env!("CARGO_BIN_EXE_replyctl"),
+            socket.display()
+        );
+        tmux(
+            &socket,
+            &[
+                "new-session",
+                "-d",
+                "-s",
+                session,
+                "-x",
+                "120",
+                "-y",
+                "10",
+                &erase,
+            ],
+        );
+        tmux(
+            &socket,
+            &["set-option", "-t", session, "remain-on-exit", "on"],
+        );
+        tmux(&socket, &["send-keys", "-t", session, "-l", answer]);
+        tmux(&socket, &["send-keys", "-t", session, "Enter"]);
+        tmux(&socket, &["wait-for", session]);
+        let screen = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(["capture-pane", "-p", "-t", session])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&screen.stdout).into_owned()
+    };
+
+    let declined = erase_answering("declined", "n");
+    assert!(
+        declined.contains("anonymise 1 comment of this author, for good? [y/N] n"),
+        "{declined}"
+    );
+    assert!(declined.contains("nothing erased"), "{declined}");
+    assert_eq!(names(), ["Pat", "Bea"]);
+
+    let accepted = erase_answering("accepted", "y");
+    assert!(
+        accepted.contains("1 comment erased or anonymised."),
+        "{accepted}"
+    );
+    tmux(&socket, &["kill-server"]);
+    assert_eq!(names(), ["Anonymous", "Bea"]);
+}
+
 async fn the_load_generator_reports_rates_latencies_and_errors(backend: Backend) {
     let h = Harness::new(backend).await;
     let (site_key, _) = site_add(&h, "bench.example.com");
@@ -1949,6 +2044,7 @@ backend_tests!(
     replyctl_watch_prints_a_reply_submitted_after_it_started,
     replyctl_review_decides_one_reply_per_line_of_input,
     replyctl_review_at_a_terminal_decides_at_one_key,
+    replyctl_erase_at_a_terminal_asks_first,
     the_load_generator_reports_rates_latencies_and_errors,
     bulk_decisions_select_by_filter_with_a_dry_run_first,
     all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin,
