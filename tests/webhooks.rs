@@ -596,12 +596,65 @@ async fn a_slack_endpoint_gets_one_line_with_the_command_to_decide(backend: Back
     assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{body}");
 }
 
+/// `replyguard bench --receive-webhooks` receives, beside its load, every delivery the load
+/// causes, and reports them with their delays.
+async fn the_load_generator_receives_the_deliveries_its_submissions_cause(backend: Backend) {
+    let h = harness(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    // A free port for the generator's receiver, known before the endpoint is added.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    add_webhook(
+        &h,
+        &site,
+        &format!("http://127.0.0.1:{port}/hook"),
+        &["comment.held", "comment.spam", "comment.approved"],
+    )
+    .await;
+    let (endpoint, site_key) = (h.endpoint(), site.site_key.clone());
+    // On a thread of its own: the server answers on this one meanwhile.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_replyguard"))
+            .args(["bench", "--endpoint", &endpoint, "--token", &site_key])
+            .args([
+                "--workload",
+                "submit",
+                "--requests",
+                "40",
+                "--concurrency",
+                "4",
+            ])
+            .args(["--output", "json", "--receive-webhooks"])
+            .arg(format!("127.0.0.1:{port}"))
+            .output()
+    })
+    .await
+    .expect("the thread")
+    .expect("replyguard bench runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert_eq!(report["requests"], 40, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    let webhooks = &report["webhooks"];
+    assert_eq!(webhooks["received"], 40, "{report}");
+    let p50 = webhooks["delay_p50_ms"].as_f64().expect("a delay");
+    let max = webhooks["delay_max_ms"].as_f64().expect("a delay");
+    assert!(p50 > 0.0 && p50 <= max, "{report}");
+}
+
 backend_tests!(
     every_event_arrives_signed_and_without_personal_data,
     a_receiver_that_is_down_is_sent_the_event_once_it_is_back,
     an_endpoint_that_answers_gone_is_disabled,
     endpoints_are_refused_off_https_in_private_ranges_and_without_the_scope,
     a_slack_endpoint_gets_one_line_with_the_command_to_decide,
+    the_load_generator_receives_the_deliveries_its_submissions_cause,
 );
 
 /// Two replicas on one PostgreSQL database, each with its worker: every event reaches the

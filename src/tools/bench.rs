@@ -31,6 +31,7 @@ use tonic::{
 };
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
+use self::webhook_sink::{Sink, WebhookFigures};
 use super::seed::WORDS;
 use crate::{
     api::codec::Codec,
@@ -42,6 +43,8 @@ use crate::{
     },
     tls::{ClientTls, TlsError},
 };
+
+mod webhook_sink;
 
 /// What the workers call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -142,6 +145,13 @@ pub struct BenchArgs {
     pub connections: usize,
     #[arg(long, value_enum, default_value_t = BenchOutput::Table)]
     pub output: BenchOutput,
+    /// Also receive webhook deliveries at this address (`127.0.0.1:9000`), answering each
+    /// `204`, and report how many came and how long after their events, waiting after the
+    /// load until none has come for a second. Point a site's endpoint at it first
+    /// (`replyctl webhook add http://127.0.0.1:9000/hook --events ...`, on a server that
+    /// allows private and plain-HTTP endpoints).
+    #[arg(long, value_name = "ADDR")]
+    pub receive_webhooks: Option<std::net::SocketAddr>,
 }
 
 fn positive_rate(value: &str) -> Result<f64, String> {
@@ -168,6 +178,9 @@ pub struct Report {
     pub max_ms: f64,
     pub errors: u64,
     pub errors_by_code: BTreeMap<String, u64>,
+    /// With `--receive-webhooks`: the deliveries the run caused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<WebhookFigures>,
 }
 
 impl Report {
@@ -196,6 +209,21 @@ impl Report {
         for (code, n) in &self.errors_by_code {
             let _ = writeln!(out, "  {code}: {n}");
         }
+        if let Some(w) = &self.webhooks {
+            let _ = writeln!(
+                out,
+                "webhooks received {} ({} during the run)  {:.0}/s over {:.1} s  delay p50 {:.1} ms  \
+                 p99 {:.1} ms  max {:.1} ms  last {:.0} ms after the run",
+                w.received,
+                w.received_during_run,
+                w.per_second,
+                w.seconds,
+                w.delay_p50_ms,
+                w.delay_p99_ms,
+                w.delay_max_ms,
+                w.last_after_run_ms
+            );
+        }
         out
     }
 }
@@ -213,6 +241,8 @@ pub enum BenchError {
     Tls(#[from] TlsError),
     #[error("preparing the {0:?} workload: {1}")]
     Setup(Workload, Status),
+    #[error("cannot receive webhooks at {0}: {1}")]
+    Sink(std::net::SocketAddr, std::io::Error),
 }
 
 /// What the listing workloads read of a `ListCommentsResponse`.
@@ -499,6 +529,14 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
         _ => Vec::new(),
     });
 
+    let sink = match args.receive_webhooks {
+        Some(addr) => Some(
+            Sink::start(addr)
+                .await
+                .map_err(|err| BenchError::Sink(addr, err))?,
+        ),
+        None => None,
+    };
     let budget = Arc::new(AtomicU64::new(args.requests.unwrap_or(u64::MAX)));
     let deadline = Instant::now() + Duration::from_secs_f64(args.duration.max(0.1));
     let started = Instant::now();
@@ -558,7 +596,12 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
             }
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
+    let ended = Instant::now();
+    let seconds = (ended - started).as_secs_f64();
+    let webhooks = match sink {
+        Some(sink) => Some(sink.settle(started, ended, Duration::from_secs(1)).await),
+        None => None,
+    };
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies
@@ -579,6 +622,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
         max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
         errors: errors_by_code.values().sum(),
         errors_by_code,
+        webhooks,
     })
 }
 
