@@ -372,9 +372,11 @@ async fn a_disqus_export_keeps_threads_and_its_deleted_and_spam_flags(backend: B
     let report = import(&h, "disqus", &shared("isso-disqus.xml"), &[]);
     assert_eq!(n(&report, "/imported"), 4, "{report}");
     assert_eq!(n(&report, "/skipped/its thread is not in the export"), 1);
-    // The deleted post has no text left: its reply is placed at the top.
+    // The deleted post has no text left: its reply is placed at the top, as a reply to a
+    // skipped comment.
     assert_eq!(n(&report, "/skipped/body is required"), 1, "{report}");
-    assert_eq!(n(&report, "/parent_missing"), 1);
+    assert_eq!(n(&report, "/parent_skipped"), 1, "{report}");
+    assert_eq!(n(&report, "/parent_missing"), 0, "{report}");
     let thread = listed(&h, &site, "/").await;
     let reply = thread
         .iter()
@@ -718,6 +720,65 @@ async fn an_export_imported_into_a_fresh_deployment_reads_the_same(backend: Back
     }
 }
 
+/// A reply to a comment the import skipped (a pingback here) is placed at the top at once, as
+/// its parent will never come, instead of waiting for it in memory until the end.
+async fn a_reply_to_a_skipped_comment_is_placed_at_the_top_at_once(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site(SITE).await;
+    let comment = |id: u32, parent: u32, kind: &str, name: &str, text: &str| {
+        format!(
+            "<wp:comment><wp:comment_id>{id}</wp:comment_id>\
+             <wp:comment_author>{name}</wp:comment_author>\
+             <wp:comment_author_email>{id}@readers.example.org</wp:comment_author_email>\
+             <wp:comment_date_gmt>2016-03-01 09:0{id}:00</wp:comment_date_gmt>\
+             <wp:comment_content>{text}</wp:comment_content>\
+             <wp:comment_approved>1</wp:comment_approved>\
+             <wp:comment_type>{kind}</wp:comment_type>\
+             <wp:comment_parent>{parent}</wp:comment_parent></wp:comment>"
+        )
+    };
+    let export = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\" \
+         xmlns:wp=\"http://wordpress.org/export/1.2/\"><channel>\
+         <link>https://blog.example.com</link><item>\
+         <link>https://blog.example.com/?p=7</link><wp:post_id>7</wp:post_id>{}{}{}</item>\
+         </channel></rss>",
+        comment(
+            1,
+            0,
+            "pingback",
+            "Another Blog",
+            "[...] as the budget says [...]"
+        ),
+        comment(
+            2,
+            1,
+            "comment",
+            "Rita",
+            "That other blog got the figures wrong."
+        ),
+        comment(3, 2, "comment", "Sam", "Which figures?"),
+    );
+    let file = tempfile::NamedTempFile::new().expect("a file");
+    std::fs::write(file.path(), export).expect("the export");
+    let report = import(&h, "wxr", file.path(), &[]);
+    assert_eq!(n(&report, "/imported"), 2, "{report}");
+    assert_eq!(n(&report, "/skipped/pingback"), 1, "{report}");
+    assert_eq!(n(&report, "/parent_skipped"), 1, "{report}");
+    assert_eq!(n(&report, "/parent_missing"), 0, "{report}");
+    let listed = listed(&h, &site, "/?p=7").await;
+    let rita = listed
+        .iter()
+        .find(|c| c.author_name == "Rita")
+        .expect("Rita's");
+    let sam = listed
+        .iter()
+        .find(|c| c.author_name == "Sam")
+        .expect("Sam's");
+    assert_eq!(rita.parent_id, "", "at the top");
+    assert_eq!(sam.parent_id, rita.id, "Sam's answer stays under Rita's");
+}
+
 backend_tests!(
     flavor = "multi_thread";
     a_wordpress_export_keeps_threads_times_statuses_and_text,
@@ -733,4 +794,5 @@ backend_tests!(
     a_broken_export_fails_clearly_and_keeps_no_part_of_a_comment,
     an_export_imported_into_a_fresh_deployment_reads_the_same,
     a_comment_far_too_long_is_skipped_in_bounded_memory,
+    a_reply_to_a_skipped_comment_is_placed_at_the_top_at_once,
 );

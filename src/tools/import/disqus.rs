@@ -164,10 +164,16 @@ impl Post {
 
     fn item(mut self, threads: &HashMap<String, Thread>) -> Item {
         let Some(thread) = threads.get(&self.thread) else {
-            return Item::Skipped("its thread is not in the export");
+            return Item::Skipped {
+                id: Some(self.comment.id),
+                reason: "its thread is not in the export",
+            };
         };
         if self.comment.text.len() >= xml::MAX_TEXT_BYTES {
-            return Item::Skipped(xml::TOO_LONG);
+            return Item::Skipped {
+                id: Some(self.comment.id),
+                reason: xml::TOO_LONG,
+            };
         }
         let c = &mut self.comment;
         c.link = thread.link.clone();

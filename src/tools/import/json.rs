@@ -488,7 +488,10 @@ pub fn read_jsonl(mut input: impl BufRead, emit: &mut Emit<'_>) -> Result<(), Re
             Line::Site { policy, .. } => Item::Setting(Setting::Policy(Box::new(policy))),
             Line::ClosedArticle { article, .. } => Item::Setting(Setting::Closed(article)),
             Line::Block { block, value, .. } => Item::Setting(Setting::Block { block, value }),
-            Line::Audit { .. } => Item::Skipped("an audit row (kept in the export only)"),
+            Line::Audit { .. } => Item::Skipped {
+                id: None,
+                reason: "an audit row (kept in the export only)",
+            },
         };
         emit(item)?;
     }

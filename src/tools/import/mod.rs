@@ -12,8 +12,9 @@
 //! each batch in one transaction ([`store::Importing`]) that also records every comment by its
 //! source and id: importing again adds nothing, and a reply finds its parent in the database,
 //! so memory stays bounded whatever the export's size. A reply that comes before its parent
-//! waits (a bounded number of them) until the end; one whose parent never comes is placed at
-//! the top, and the report says so.
+//! waits (a bounded number of them) until the end; one whose parent never comes, or was
+//! skipped (a pingback, an invalid comment: only their ids are kept), is placed at the top,
+//! and the report says so.
 
 mod disqus;
 pub mod html;
@@ -154,6 +155,9 @@ pub struct ImportReport {
     pub skipped: BTreeMap<String, u64>,
     /// Replies whose parent is not in the export (or was deleted since): placed at the top.
     pub parent_missing: u64,
+    /// Replies to a comment that was skipped (a pingback, an invalid comment): placed at the
+    /// top.
+    pub parent_skipped: u64,
     /// Replies nested deeper than replyguard's threads go: placed under the deepest ancestor
     /// that takes replies.
     pub flattened: u64,
@@ -193,6 +197,10 @@ impl ImportReport {
         table.add_row(vec![
             "parent missing, placed at the top".to_owned(),
             self.parent_missing.to_string(),
+        ]);
+        table.add_row(vec![
+            "parent skipped, placed at the top".to_owned(),
+            self.parent_skipped.to_string(),
         ]);
         table.add_row(vec![
             "nested too deep, placed higher".to_owned(),
@@ -272,6 +280,7 @@ pub async fn run(args: &ImportArgs) -> Result<ImportReport, String> {
             ..ImportReport::default()
         },
         waiting: Vec::new(),
+        skipped: HashSet::new(),
     };
     let mut written = Ok(());
     while let Some(entries) = ready.recv().await {
@@ -390,7 +399,11 @@ fn read_all(
 enum Entry {
     Ready(Box<Prepared>),
     Setting(Setting),
-    Skipped(String),
+    /// Left out, and why; with the comment's id when it was one.
+    Skipped {
+        id: Option<String>,
+        reason: String,
+    },
 }
 
 /// A comment made into a stored reply, to be placed in its thread.
@@ -417,12 +430,21 @@ const OPTIONAL_FIELDS: [&str; 2] = ["author.website", "client.ip"];
 impl Preparer {
     fn prepare(&self, item: Item) -> Entry {
         match item {
-            Item::Skipped(reason) => Entry::Skipped(reason.to_owned()),
-            Item::Setting(setting) => Entry::Setting(setting),
-            Item::Comment(c) => match self.comment(*c) {
-                Ok(prepared) => Entry::Ready(Box::new(prepared)),
-                Err(reason) => Entry::Skipped(reason),
+            Item::Skipped { id, reason } => Entry::Skipped {
+                id,
+                reason: reason.to_owned(),
             },
+            Item::Setting(setting) => Entry::Setting(setting),
+            Item::Comment(c) => {
+                let id = c.id.clone();
+                match self.comment(*c) {
+                    Ok(prepared) => Entry::Ready(Box::new(prepared)),
+                    Err(reason) => Entry::Skipped {
+                        id: Some(id),
+                        reason,
+                    },
+                }
+            }
         }
     }
 
@@ -569,6 +591,9 @@ struct Writer<'a> {
     report: ImportReport,
     /// Replies whose parent has not been seen yet.
     waiting: Vec<Prepared>,
+    /// The ids of comments skipped so far: a reply to one is placed at once, at the top, as
+    /// its parent will never be stored.
+    skipped: HashSet<String>,
 }
 
 impl Writer<'_> {
@@ -578,7 +603,10 @@ impl Writer<'_> {
         let mut ready = Vec::with_capacity(entries.len());
         for entry in entries {
             match entry {
-                Entry::Skipped(reason) => self.report.skip(reason),
+                Entry::Skipped { id, reason } => {
+                    self.report.skip(reason);
+                    self.skipped.extend(id.filter(|id| !id.is_empty()));
+                }
                 Entry::Ready(prepared) => ready.push(*prepared),
                 Entry::Setting(setting) => self.apply(setting).await?,
             }
@@ -612,6 +640,8 @@ impl Writer<'_> {
                         }
                         place_under(&mut p.row.comment, parent);
                     }
+                    // Skipped: it will never be stored.
+                    None if self.skipped.contains(parent_id) => self.report.parent_skipped += 1,
                     // Not seen yet: it may come later in the export.
                     None if may_wait
                         && !known.contains_key(parent_id)

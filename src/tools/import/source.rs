@@ -64,7 +64,12 @@ pub enum Setting {
 pub enum Item {
     Comment(Box<SourceComment>),
     Setting(Setting),
-    Skipped(&'static str),
+    /// Something left out, and why; with the comment's id when it was one, so that its replies
+    /// need not wait for a parent that will never be stored.
+    Skipped {
+        id: Option<String>,
+        reason: &'static str,
+    },
 }
 
 /// Why a reader stopped before the end of its input.

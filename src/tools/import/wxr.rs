@@ -100,18 +100,22 @@ impl Fields {
     }
 
     fn item(mut self, blog: &str, link: &str, post_id: &str) -> Item {
-        match self.kind.as_str() {
-            "pingback" => return Item::Skipped("pingback"),
-            "trackback" => return Item::Skipped("trackback"),
-            _ => {}
-        }
-        if self.comment.text.len() >= xml::MAX_TEXT_BYTES {
-            return Item::Skipped(xml::TOO_LONG);
-        }
         let c = &mut self.comment;
         if !blog.is_empty() && !c.id.is_empty() {
             c.id = format!("{blog}#{}", c.id);
             c.parent = c.parent.take().map(|parent| format!("{blog}#{parent}"));
+        }
+        let skipped = match self.kind.as_str() {
+            "pingback" => Some("pingback"),
+            "trackback" => Some("trackback"),
+            _ if c.text.len() >= xml::MAX_TEXT_BYTES => Some(xml::TOO_LONG),
+            _ => None,
+        };
+        if let Some(reason) = skipped {
+            return Item::Skipped {
+                id: Some(std::mem::take(&mut c.id)),
+                reason,
+            };
         }
         c.link = link.to_owned();
         c.article_id = post_id.to_owned();
