@@ -728,13 +728,9 @@ pub trait Webhooks: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<(Delivery, Webhook)>>;
 
-    /// Records what one attempt came to. `Gone` disables the endpoint and fails everything
-    /// still pending for it.
-    async fn record_attempt(
-        &self,
-        delivery: &Delivery,
-        outcome: &AttemptOutcome,
-    ) -> StoreResult<()>;
+    /// Records what each attempt of a round came to, in one transaction. `Gone` disables the
+    /// endpoint and fails everything still pending for it.
+    async fn record_attempts(&self, attempts: &[(Delivery, AttemptOutcome)]) -> StoreResult<()>;
 }
 
 /// The deployment's secret key, and what is stored under it.

@@ -130,8 +130,8 @@ impl Worker {
             }
         }
         let sites = &sites;
-        stream::iter(claimed)
-            .for_each_concurrent(CONCURRENCY, |(delivery, endpoint)| async move {
+        let attempts: Vec<(Delivery, AttemptOutcome)> = stream::iter(claimed)
+            .map(|(delivery, endpoint)| async move {
                 let site = sites.get(&delivery.site).map_or(Err("no site"), |name| {
                     name.as_deref().map_err(String::as_str)
                 });
@@ -139,15 +139,20 @@ impl Worker {
                 metrics::record_webhook_attempt(match &outcome {
                     AttemptOutcome::Delivered { .. } => "delivered",
                     AttemptOutcome::Gone => "gone",
-                    AttemptOutcome::Failed { retry_at: Some(_), .. } => "retry",
+                    AttemptOutcome::Failed {
+                        retry_at: Some(_), ..
+                    } => "retry",
                     AttemptOutcome::Failed { retry_at: None, .. } => "failed",
                 });
-                if let Err(err) = self.store.record_attempt(&delivery, &outcome).await {
-                    // The lease runs out and the delivery is sent again: at least once.
-                    tracing::warn!(error = %err, delivery = %delivery.id, "cannot record a webhook attempt");
-                }
+                (delivery, outcome)
             })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
             .await;
+        if let Err(err) = self.store.record_attempts(&attempts).await {
+            // The leases run out and the deliveries are sent again: at least once.
+            tracing::warn!(error = %err, deliveries = attempts.len(), "cannot record webhook attempts");
+        }
         count
     }
 

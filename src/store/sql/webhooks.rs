@@ -320,62 +320,65 @@ where
             .collect())
     }
 
-    async fn record_attempt(
-        &self,
-        delivery: &Delivery,
-        outcome: &AttemptOutcome,
-    ) -> StoreResult<()> {
+    async fn record_attempts(&self, attempts: &[(Delivery, AttemptOutcome)]) -> StoreResult<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        // One commit for a round's outcomes: on SQLite each commit is a turn of the one
+        // writer that submissions wait for.
         let mut tx = self.writer.begin().await?;
-        let (state, status, error, next) = match outcome {
-            AttemptOutcome::Delivered { status } => {
-                (DeliveryState::Delivered, Some(*status), None, None)
-            }
-            AttemptOutcome::Gone => (
-                DeliveryState::Failed,
-                Some(410),
-                Some("the endpoint answered 410 Gone, and is disabled".to_owned()),
-                None,
-            ),
-            AttemptOutcome::Failed {
-                status,
-                error,
-                retry_at,
-            } => match retry_at {
-                Some(at) => (
-                    DeliveryState::Pending,
-                    *status,
-                    Some(error.clone()),
-                    Some(*at),
+        for (delivery, outcome) in attempts {
+            let (state, status, error, next) = match outcome {
+                AttemptOutcome::Delivered { status } => {
+                    (DeliveryState::Delivered, Some(*status), None, None)
+                }
+                AttemptOutcome::Gone => (
+                    DeliveryState::Failed,
+                    Some(410),
+                    Some("the endpoint answered 410 Gone, and is disabled".to_owned()),
+                    None,
                 ),
-                None => (DeliveryState::Failed, *status, Some(error.clone()), None),
-            },
-        };
-        sqlx::query(
-            "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, \
-             last_status = $2, last_error = $3, next_attempt_at = $4 WHERE id = $5",
-        )
-        .bind(state.as_str())
-        .bind(status.map(i64::from))
-        .bind(error.clone())
-        .bind(next.unwrap_or(delivery.next_attempt_at))
-        .bind(delivery.id)
-        .execute(&mut *tx)
-        .await?;
-        if *outcome == AttemptOutcome::Gone {
-            let at = now();
-            sqlx::query("UPDATE webhook_endpoints SET disabled_at = $1 WHERE id = $2")
-                .bind(at)
+                AttemptOutcome::Failed {
+                    status,
+                    error,
+                    retry_at,
+                } => match retry_at {
+                    Some(at) => (
+                        DeliveryState::Pending,
+                        *status,
+                        Some(error.clone()),
+                        Some(*at),
+                    ),
+                    None => (DeliveryState::Failed, *status, Some(error.clone()), None),
+                },
+            };
+            sqlx::query(
+                "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, \
+                 last_status = $2, last_error = $3, next_attempt_at = $4 WHERE id = $5",
+            )
+            .bind(state.as_str())
+            .bind(status.map(i64::from))
+            .bind(error.clone())
+            .bind(next.unwrap_or(delivery.next_attempt_at))
+            .bind(delivery.id)
+            .execute(&mut *tx)
+            .await?;
+            if *outcome == AttemptOutcome::Gone {
+                let at = now();
+                sqlx::query("UPDATE webhook_endpoints SET disabled_at = $1 WHERE id = $2")
+                    .bind(at)
+                    .bind(delivery.webhook)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE webhook_deliveries SET state = 'failed', last_error = $1 \
+                     WHERE endpoint_id = $2 AND state = 'pending'",
+                )
+                .bind(error)
                 .bind(delivery.webhook)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "UPDATE webhook_deliveries SET state = 'failed', last_error = $1 \
-                 WHERE endpoint_id = $2 AND state = 'pending'",
-            )
-            .bind(error)
-            .bind(delivery.webhook)
-            .execute(&mut *tx)
-            .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
