@@ -2043,12 +2043,43 @@ backend_tests!(
     operators_issue_and_revoke_tokens,
     replyctl_watch_prints_a_reply_submitted_after_it_started,
     replyctl_review_decides_one_reply_per_line_of_input,
-    replyctl_review_at_a_terminal_decides_at_one_key,
-    replyctl_erase_at_a_terminal_asks_first,
     the_load_generator_reports_rates_latencies_and_errors,
     bulk_decisions_select_by_filter_with_a_dry_run_first,
     all_replies_of_one_author_go_in_one_command_and_ids_come_from_stdin,
 );
+
+/// The tests that drive a real terminal: they need `tmux`, which `.ci/run` installs, so they
+/// run where the PostgreSQL halves and the drills do (`REPLYGUARD_REQUIRE_POSTGRES=1`), and a
+/// fresh machine's `cargo test` lists them as ignored, with the reason.
+mod at_a_terminal {
+    use super::{
+        Backend, replyctl_erase_at_a_terminal_asks_first,
+        replyctl_review_at_a_terminal_decides_at_one_key,
+    };
+
+    macro_rules! terminal_tests {
+        ($($name:ident: $test:ident($backend:ident)),+ $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                #[cfg_attr(
+                    not(postgres_tests),
+                    ignore = "drives a terminal through tmux, as CI does: set \
+                              REPLYGUARD_REQUIRE_POSTGRES=1 with tmux and PostgreSQL at hand"
+                )]
+                async fn $name() {
+                    $test(Backend::$backend).await;
+                }
+            )+
+        };
+    }
+
+    terminal_tests!(
+        review_decides_at_one_key_sqlite: replyctl_review_at_a_terminal_decides_at_one_key(Sqlite),
+        review_decides_at_one_key_postgres: replyctl_review_at_a_terminal_decides_at_one_key(Postgres),
+        erase_asks_first_sqlite: replyctl_erase_at_a_terminal_asks_first(Sqlite),
+        erase_asks_first_postgres: replyctl_erase_at_a_terminal_asks_first(Postgres),
+    );
+}
 
 /// The PostgreSQL counterpart of the file check above.
 #[tokio::test(flavor = "multi_thread")]
