@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     domain::{self, ArticleKey, BlockKind, Blocked},
-    ids::{AuditId, CommentId},
+    ids::{AuditId, CommentId, SiteId},
     privacy, proto,
     spam::Policy,
     store::{ThreadCursor, ThreadOrder},
@@ -136,6 +136,16 @@ fn list_comments(req: proto::ListCommentsRequest) -> Read {
         };
         paging::decode_thread(order, &req.page_token)?;
         paging::page_size(req.page_size, 50, 200);
+        if !req.author_token.is_empty() {
+            // Read as the handler reads it; no key of this harness signed it.
+            privacy::author_view::verify(
+                &[[0; 32]],
+                SiteId::new(),
+                &req.author_token,
+                chrono::Utc::now(),
+            )
+            .map_err(|_| Status::invalid_argument("author_token"))?;
+        }
         Ok(())
     };
     read().into()

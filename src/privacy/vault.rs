@@ -38,6 +38,8 @@ struct Subkeys {
     idempotency: HmacSha256,
     /// The form subkey, then the previous key's (see [`Vault::with_previous`]).
     form: Vec<[u8; 32]>,
+    /// The author-view subkey, then the previous key's.
+    author_view: Vec<[u8; 32]>,
     check: HmacSha256,
     webhook: HmacSha256,
 }
@@ -75,9 +77,10 @@ impl Vault {
         Vault::derived(secret, None)
     }
 
-    /// The vault of `secret` that also accepts form tokens signed under `previous`, the key
-    /// the deployment had before `replyguard key rotate`: readers' open pages hold them for up
-    /// to two days. Everything else is the new key's alone.
+    /// The vault of `secret` that also accepts form and author tokens signed under `previous`,
+    /// the key the deployment had before `replyguard key rotate`: readers' open pages hold form
+    /// tokens for up to two days, and hosts keep author tokens for a held reply's wait.
+    /// Everything else is the new key's alone.
     pub fn with_previous(secret: &SecretKey, previous: &SecretKey) -> Vault {
         Vault::derived(secret, Some(previous))
     }
@@ -89,6 +92,8 @@ impl Vault {
         };
         let mut form = vec![derive(FORM_TOKEN_INFO)];
         form.extend(previous.map(|previous| subkey(previous, FORM_TOKEN_INFO)));
+        let mut author_view = vec![derive(AUTHOR_VIEW_INFO)];
+        author_view.extend(previous.map(|previous| subkey(previous, AUTHOR_VIEW_INFO)));
         Vault {
             keys: Arc::new(Subkeys {
                 email: XChaCha20Poly1305::new(&derive("replyguard/v1/email-encryption").into()),
@@ -97,6 +102,7 @@ impl Vault {
                 avatar: mac(derive("replyguard/v1/avatar")),
                 idempotency: mac(derive("replyguard/v1/idempotency-key")),
                 form,
+                author_view,
                 check: mac(derive("replyguard/v1/key-check")),
                 webhook: mac(derive("replyguard/v1/webhook-secret")),
             }),
@@ -168,6 +174,17 @@ impl Vault {
         &self.keys.form
     }
 
+    /// The subkey that signs author tokens (`privacy::author_view`).
+    pub fn author_view_key(&self) -> &[u8; 32] {
+        &self.keys.author_view[0]
+    }
+
+    /// The subkeys whose author tokens are accepted: [`Vault::author_view_key`], then the
+    /// previous key's, if the vault was given one.
+    pub fn author_view_keys(&self) -> &[[u8; 32]] {
+        &self.keys.author_view
+    }
+
     /// The signing secret of one webhook endpoint of a site: derived, never stored, so that
     /// a copy of the database signs nothing, and rotating the key gives every endpoint a new
     /// one (as a leak of the key requires).
@@ -192,6 +209,7 @@ impl fmt::Debug for Vault {
 }
 
 const FORM_TOKEN_INFO: &str = "replyguard/v1/form-token";
+const AUTHOR_VIEW_INFO: &str = "replyguard/v1/author-view";
 
 /// The subkey of `secret` for the purpose `info` names.
 fn subkey(secret: &SecretKey, info: &str) -> [u8; 32] {

@@ -528,6 +528,19 @@ pub trait Comments: Send + Sync {
         limit: u32,
     ) -> StoreResult<Arc<ThreadPage>>;
 
+    /// One page of an article as one author sees it: its approved comments and
+    /// that author's pending replies, each in its place, a parent before its
+    /// replies. Never cached: it is one reader's.
+    async fn own_thread_page(
+        &self,
+        site: SiteId,
+        article: &ArticleKey,
+        order: ThreadOrder,
+        after: Option<&ThreadCursor>,
+        limit: u32,
+        author_hash: &AuthorHash,
+    ) -> StoreResult<Vec<StoredComment>>;
+
     /// Approved comments per article; absent articles are left out.
     async fn count_approved(
         &self,

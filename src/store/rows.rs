@@ -196,21 +196,24 @@ pub(super) fn decode_features(bytes: &[u8]) -> Vec<u64> {
         .collect()
 }
 
-/// Converts a list of rows, failing on the first that does not convert.
 /// The query of a thread page on either backend, for [`ListedRow`]s: the
 /// approved comments of `article`, threads oldest (or newest) first, each
 /// top-down, after `after`, at most `limit`. docs/STORAGE.md gives the plans.
+/// With `own_of` (an author hash), that author's pending replies are listed
+/// too, each in its place.
 pub(super) fn thread_page_query<'a, DB>(
     site: SiteId,
     article: &'a str,
     order: ThreadOrder,
     after: Option<&'a ThreadCursor>,
     limit: u32,
+    own_of: Option<&'a [u8]>,
 ) -> QueryBuilder<DB>
 where
     DB: Database,
     Uuid: Encode<'a, DB> + Type<DB>,
     &'a str: Encode<'a, DB> + Type<DB>,
+    &'a [u8]: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
 {
     let mut query = QueryBuilder::<DB>::new(concat!(
@@ -220,7 +223,17 @@ where
     ));
     query.push_bind(site.0);
     query.push(" AND article = ").push_bind(article);
-    query.push(" AND status = 'approved'");
+    match own_of {
+        None => {
+            query.push(" AND status = 'approved'");
+        }
+        Some(author_hash) => {
+            query
+                .push(" AND (status = 'approved' OR (status = 'pending' AND author_hash = ")
+                .push_bind(author_hash)
+                .push("))");
+        }
+    }
     let root_dir = match order {
         ThreadOrder::OldestFirst => "ASC",
         ThreadOrder::NewestFirst => "DESC",

@@ -822,6 +822,7 @@ async fn comments(
             page_size: remaining.min(MAX_COMMENTS_PAGE),
             page_token: page_token.clone(),
             order: order as i32,
+            ..ListCommentsRequest::default()
         };
         let page = clients
             .comments

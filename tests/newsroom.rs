@@ -1,0 +1,237 @@
+//! Moderation a newsroom runs on: the author's own view of held replies, trust tiers, blocks
+//! with a lifetime and a record, reports, and the policy keys that go with them.
+
+mod common;
+
+use common::{Backend, Harness, backend_tests, bad_fields, decide, reply_by};
+use replyguard::proto::{self, CommentStatus, ModerationAction};
+use replyguard::spam::{Mode, Policy};
+use tonic::Code;
+
+/// A site that holds every reply, whose readers may reply as often as they like.
+fn moderate_all() -> Policy {
+    Policy {
+        mode: Mode::ModerateAll,
+        flood_interval_seconds: 0,
+        ..Policy::default()
+    }
+}
+
+const LINKED: &str = "See https://one.example/x and https://two.example/y";
+
+/// Lists an article as the host does for one reader: with that reader's author token, if any.
+async fn listed(
+    comments: &mut common::Comments,
+    article: &str,
+    author_token: &str,
+    page_size: u32,
+    page_token: &str,
+) -> proto::ListCommentsResponse {
+    comments
+        .list_comments(proto::ListCommentsRequest {
+            article: article.into(),
+            author_token: author_token.into(),
+            page_size,
+            page_token: page_token.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+}
+
+fn ids_and_statuses(page: &proto::ListCommentsResponse) -> Vec<(String, CommentStatus)> {
+    page.comments
+        .iter()
+        .map(|c| (c.id.clone(), c.status()))
+        .collect()
+}
+
+async fn an_author_token_shows_its_author_their_own_held_replies(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+
+    let jane = comments
+        .submit_comment(reply_by(
+            "story",
+            "Plain words.",
+            "Jane",
+            "jane@example.com",
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    let jane_id = jane.comment.expect("comment").id;
+    assert!(!jane.author_token.is_empty(), "every reply gets a token");
+    decide(
+        &mut moderation,
+        ModerationAction::Approve,
+        std::slice::from_ref(&jane_id),
+    )
+    .await;
+
+    let mut held = reply_by("story", "A first thought.", "Sam", "sam@example.com");
+    held.parent_id = jane_id.clone();
+    let sam = comments
+        .submit_comment(held)
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(sam.status(), CommentStatus::Pending);
+    let sam_id = sam.comment.expect("comment").id;
+    // Sam's second held reply, at the top: one token shows every held reply of its author.
+    let sam_again = comments
+        .submit_comment(reply_by(
+            "story",
+            "A second thought.",
+            "Sam",
+            "sam@example.com",
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(sam_again.status(), CommentStatus::Pending);
+    let sam_again_id = sam_again.comment.expect("comment").id;
+    let bob = comments
+        .submit_comment(reply_by("story", "Bob's view.", "Bob", "bob@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(bob.status(), CommentStatus::Pending);
+
+    let public = listed(&mut comments, "story", "", 0, "").await;
+    assert_eq!(
+        ids_and_statuses(&public),
+        vec![(jane_id.clone(), CommentStatus::Approved)]
+    );
+
+    let own = listed(&mut comments, "story", &sam.author_token, 0, "").await;
+    assert_eq!(
+        ids_and_statuses(&own),
+        vec![
+            (jane_id.clone(), CommentStatus::Approved),
+            (sam_id.clone(), CommentStatus::Pending),
+            (sam_again_id.clone(), CommentStatus::Pending),
+        ],
+        "Sam's held replies, each in its place, and nobody else's"
+    );
+    assert_eq!(own.total_count, 1, "the count is the public's");
+
+    // Paged one at a time, the same three in the same order.
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = listed(&mut comments, "story", &sam_again.author_token, 1, &token).await;
+        paged.extend(ids_and_statuses(&page));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(paged, ids_and_statuses(&own));
+
+    // A decision moves them: approved for all, rejected for nobody.
+    decide(
+        &mut moderation,
+        ModerationAction::Approve,
+        std::slice::from_ref(&sam_id),
+    )
+    .await;
+    decide(&mut moderation, ModerationAction::Reject, &[sam_again_id]).await;
+    let own = listed(&mut comments, "story", &sam.author_token, 0, "").await;
+    assert_eq!(
+        ids_and_statuses(&own),
+        vec![
+            (jane_id.clone(), CommentStatus::Approved),
+            (sam_id.clone(), CommentStatus::Approved),
+        ]
+    );
+    let public = listed(&mut comments, "story", "", 0, "").await;
+    assert_eq!(ids_and_statuses(&public), ids_and_statuses(&own));
+}
+
+async fn an_author_token_of_another_site_or_altered_is_refused(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let news = h.site("news.example.com").await;
+    let blog = h.site("blog.example.com").await;
+    let mut news_comments = h.comments(&news.site_key).await;
+    let mut blog_comments = h.comments(&blog.site_key).await;
+
+    let on_blog = blog_comments
+        .submit_comment(reply_by("story", LINKED, "Sam", "sam@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    let mut altered = on_blog.author_token.clone().into_bytes();
+    let last = altered.len() - 2;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).expect("ascii");
+
+    for (on_news, token) in [
+        (true, on_blog.author_token.as_str()),
+        (false, altered.as_str()),
+        (false, "not a token"),
+    ] {
+        let comments = if on_news {
+            &mut news_comments
+        } else {
+            &mut blog_comments
+        };
+        let err = comments
+            .list_comments(proto::ListCommentsRequest {
+                article: "story".into(),
+                author_token: token.into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument, "{token}");
+        assert_eq!(bad_fields(&err), vec!["author_token"]);
+    }
+    let own = listed(&mut blog_comments, "story", &on_blog.author_token, 0, "").await;
+    assert_eq!(own.comments.len(), 1);
+}
+
+async fn an_erased_author_token_shows_nothing_held(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let sam = comments
+        .submit_comment(reply_by("story", LINKED, "Sam", "sam@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(
+        listed(&mut comments, "story", &sam.author_token, 0, "")
+            .await
+            .comments
+            .len(),
+        1
+    );
+    let token = h
+        .moderator_token(&[site.id], &[replyguard::domain::Scope::Erase])
+        .await;
+    h.moderation(&token)
+        .await
+        .erase_author(proto::EraseAuthorRequest {
+            site: String::new(),
+            email: "sam@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("erase");
+    assert!(
+        listed(&mut comments, "story", &sam.author_token, 0, "")
+            .await
+            .comments
+            .is_empty()
+    );
+}
+
+backend_tests!(
+    an_author_token_shows_its_author_their_own_held_replies,
+    an_author_token_of_another_site_or_altered_is_refused,
+    an_erased_author_token_shows_nothing_held,
+);
