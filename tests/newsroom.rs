@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{Backend, Harness, backend_tests, bad_fields, decide, reply_by};
+use std::process::Output;
+
+use common::{Backend, Harness, TestSite, backend_tests, bad_fields, decide, reply_by};
 use replyguard::proto::{self, CommentStatus, ModerationAction};
 use replyguard::spam::{Mode, Policy};
 use tonic::Code;
@@ -18,6 +20,24 @@ fn moderate_all() -> Policy {
 }
 
 const LINKED: &str = "See https://one.example/x and https://two.example/y";
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `replyctl --output json policy set KEY VALUE`, answered with the whole policy.
+fn policy_set(h: &Harness, site: &TestSite, key: &str, value: &str) -> serde_json::Value {
+    let output = h.replyctl(
+        &site.mod_token,
+        &["--output", "json", "policy", "set", key, value],
+    );
+    serde_json::from_str(&stdout(&output)).expect("JSON output")
+}
 
 /// Lists an article as the host does for one reader: with that reader's author token, if any.
 async fn listed(
@@ -230,8 +250,72 @@ async fn an_erased_author_token_shows_nothing_held(backend: Backend) {
     );
 }
 
+async fn a_new_author_waits_until_enough_replies_were_approved(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let policy = policy_set(&h, &site, "hold-new-authors", "2");
+    assert_eq!(policy["hold_new_authors"], 2);
+    let shown = stdout(&h.replyctl(&site.mod_token, &["--output", "table", "policy", "show"]));
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("hold-new-authors") && l.contains('2')),
+        "{shown}"
+    );
+
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let sent = comments
+            .submit_comment(reply_by(
+                "story",
+                &format!("Thought number {n}."),
+                "Jane",
+                "jane@example.com",
+            ))
+            .await
+            .expect("submit")
+            .into_inner();
+        statuses.push(sent.status());
+        if sent.status() == CommentStatus::Pending {
+            let id = sent.comment.expect("comment").id;
+            decide(&mut moderation, ModerationAction::Approve, &[id]).await;
+        }
+    }
+    assert_eq!(
+        statuses,
+        vec![
+            CommentStatus::Pending,
+            CommentStatus::Pending,
+            CommentStatus::Approved
+        ]
+    );
+    let other = comments
+        .submit_comment(reply_by("story", "New here.", "Bob", "bob@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(other.status(), CommentStatus::Pending);
+
+    policy_set(&h, &site, "hold-new-authors", "0");
+    let other = comments
+        .submit_comment(reply_by("story", "New, still.", "Bob", "bob@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(other.status(), CommentStatus::Approved);
+    let refused = h.replyctl(
+        &site.mod_token,
+        &["policy", "set", "hold-new-authors", "1001"],
+    );
+    assert!(!refused.status.success());
+}
+
 backend_tests!(
+    flavor = "multi_thread";
     an_author_token_shows_its_author_their_own_held_replies,
     an_author_token_of_another_site_or_altered_is_refused,
     an_erased_author_token_shows_nothing_held,
+    a_new_author_waits_until_enough_replies_were_approved,
 );

@@ -216,6 +216,7 @@ pub fn policy(policy: &Policy) -> proto::Policy {
         flood_interval_seconds: Some(policy.flood_interval_seconds),
         min_form_seconds: Some(policy.min_form_seconds),
         require_form_token: Some(policy.require_form_token),
+        hold_new_authors: Some(policy.hold_new_authors),
         blocked_terms: policy.blocked_terms.clone(),
         moderation_terms: policy.moderation_terms.clone(),
         set_blocked_terms: true,
@@ -290,6 +291,7 @@ pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(Str
             update.flood_interval_seconds,
         ),
         (&mut policy.min_form_seconds, update.min_form_seconds),
+        (&mut policy.hold_new_authors, update.hold_new_authors),
     ];
     for (field, value) in counts {
         if let Some(value) = value {

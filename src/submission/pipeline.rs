@@ -151,11 +151,12 @@ impl Submitter {
         if let FormCheck::Valid { nonce, .. } = facts.form {
             facts.token_reused = !self.store.use_form_nonce(site.id, &nonce).await?;
         }
-        let trusted = facts.author_approved > 0 && facts.author_spam == 0;
         let assessment = self
             .assessor
             .assess_analysed(&reply, &text, &site.policy, &facts);
-        let status = site.policy.initial_status(&assessment, trusted);
+        let status =
+            site.policy
+                .initial_status_for(&assessment, facts.author_approved, facts.author_spam);
         let comment = stored_reply(
             &self.vault,
             site.id,

@@ -349,6 +349,8 @@ Keys and values:
   flood-interval-seconds  seconds an author or IP must wait between two replies
   min-form-seconds        seconds a reader must at least spend on the form
   require-form-token      true or false
+  hold-new-authors        a whole number: hold an author's replies until this many were
+                          approved (0: off)
   blocked-terms           comma-separated terms that make a reply spam
   moderation-terms        comma-separated terms that hold a reply
   blocked-ips             comma-separated addresses and ranges (192.0.2.0/24) whose replies are spam
@@ -369,6 +371,7 @@ pub enum PolicyKey {
     FloodIntervalSeconds,
     MinFormSeconds,
     RequireFormToken,
+    HoldNewAuthors,
     BlockedTerms,
     ModerationTerms,
     BlockedIps,
@@ -380,7 +383,7 @@ pub enum PolicyKey {
 }
 
 /// Every key but `rule.NAME`, with its name on the command line.
-const POLICY_KEYS: [(&str, PolicyKey); 13] = [
+const POLICY_KEYS: [(&str, PolicyKey); 14] = [
     ("mode", PolicyKey::Mode),
     ("hold-threshold", PolicyKey::HoldThreshold),
     ("spam-threshold", PolicyKey::SpamThreshold),
@@ -388,6 +391,7 @@ const POLICY_KEYS: [(&str, PolicyKey); 13] = [
     ("flood-interval-seconds", PolicyKey::FloodIntervalSeconds),
     ("min-form-seconds", PolicyKey::MinFormSeconds),
     ("require-form-token", PolicyKey::RequireFormToken),
+    ("hold-new-authors", PolicyKey::HoldNewAuthors),
     ("blocked-terms", PolicyKey::BlockedTerms),
     ("moderation-terms", PolicyKey::ModerationTerms),
     ("blocked-ips", PolicyKey::BlockedIps),
@@ -484,6 +488,9 @@ impl PolicySetArgs {
             }
             PolicyKey::MinFormSeconds => {
                 policy.min_form_seconds = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::HoldNewAuthors => {
+                policy.hold_new_authors = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
             }
             PolicyKey::RequireFormToken => {
                 policy.require_form_token = Some(match value {
@@ -954,6 +961,7 @@ mod tests {
             "flood-interval-seconds",
             "min-form-seconds",
             "require-form-token",
+            "hold-new-authors",
             "blocked-terms",
             "moderation-terms",
             "blocked-ips",

@@ -614,6 +614,7 @@ fn policy_update(g: &mut Gen) -> proto::Policy {
         flood_interval_seconds: g.chance(0.3).then(|| count(g)),
         min_form_seconds: g.chance(0.3).then(|| count(g)),
         require_form_token: g.chance(0.3).then(|| g.chance(0.5)),
+        hold_new_authors: g.chance(0.3).then(|| count(g)),
         set_blocked_terms: g.chance(0.2),
         set_moderation_terms: g.chance(0.2),
         set_blocked_ips: g.chance(0.2),
