@@ -312,10 +312,171 @@ async fn a_new_author_waits_until_enough_replies_were_approved(backend: Backend)
     assert!(!refused.status.success());
 }
 
+/// `replyctl --output json ARGS…`, parsed.
+fn json(h: &Harness, site: &TestSite, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&stdout(&h.replyctl(&site.mod_token, &all))).expect("JSON output")
+}
+
+async fn a_block_for_a_time_counts_what_it_catches_and_the_sweep_ends_it(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let before = chrono::Utc::now();
+    let blocked = json(
+        &h,
+        &site,
+        &[
+            "block",
+            "ip",
+            "2001:db8::77",
+            "--for",
+            "2h",
+            "--note",
+            "flooding",
+        ],
+    );
+    let blocked = &blocked["entries"][0];
+    assert_eq!(blocked["note"], "flooding", "{blocked}");
+    let until: chrono::DateTime<chrono::Utc> = blocked["expires_at"]
+        .as_str()
+        .expect("an end")
+        .parse()
+        .expect("a time");
+    let lasts = until - before;
+    assert!(
+        lasts >= chrono::Duration::minutes(119) && lasts <= chrono::Duration::minutes(121),
+        "{blocked}"
+    );
+    json(
+        &h,
+        &site,
+        &["block", "domain", "cheap.example", "--only", "email"],
+    );
+    let refused = h.replyctl(
+        &site.mod_token,
+        &["block", "ip", "2001:db8::78", "--for", "soon"],
+    );
+    assert!(!refused.status.success());
+
+    for n in 0..2 {
+        let mut caught = reply_by(
+            "story",
+            &format!("Hello {n}."),
+            "Jo",
+            &format!("jo{n}@example.com"),
+        );
+        caught.client.as_mut().expect("client").ip = "2001:db8::77".into();
+        let sent = comments
+            .submit_comment(caught)
+            .await
+            .expect("submit")
+            .into_inner();
+        assert_eq!(sent.status(), CommentStatus::Spam);
+    }
+    let free = comments
+        .submit_comment(reply_by("story", "Fine.", "Al", "al@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(free.status(), CommentStatus::Approved);
+
+    let listed = json(&h, &site, &["blocks"]);
+    let entries = listed["entries"].as_array().expect("entries");
+    let ip = entries
+        .iter()
+        .find(|e| e["kind"] == "ip")
+        .expect("the ip entry");
+    assert_eq!(ip["hits"], 2, "{listed}");
+    assert!(ip["last_hit_at"].is_string(), "{listed}");
+    assert_eq!(ip["note"], "flooding");
+    let domain = entries
+        .iter()
+        .find(|e| e["kind"] == "email-domain")
+        .expect("the domain entry");
+    assert_eq!(domain["hits"], 0);
+    assert!(domain["expires_at"].is_null() && domain["last_hit_at"].is_null());
+    let table = stdout(&h.replyctl(&site.mod_token, &["--output", "table", "blocks"]));
+    assert!(
+        table.contains("HITS") && table.contains("flooding"),
+        "{table}"
+    );
+
+    // A sweep before the end keeps it; one after takes it off, audited as `system`'s.
+    let retention = replyguard::moderation::Retention {
+        client_details_days: 30,
+        expire_pending_days: None,
+        delete_spam_days: None,
+    };
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(60);
+    let report = h
+        .store
+        .sweep(soon, &retention.cutoffs(soon))
+        .await
+        .expect("sweep");
+    assert_eq!(report.blocks_ended, 0);
+    let later = chrono::Utc::now() + chrono::Duration::minutes(121);
+    let report = h
+        .store
+        .sweep(later, &retention.cutoffs(later))
+        .await
+        .expect("sweep");
+    assert_eq!(report.blocks_ended, 1);
+    let listed = json(&h, &site, &["blocks"]);
+    let kinds: Vec<&str> = listed["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, vec!["email-domain"]);
+    let audit = h.db.site_audit("unblock").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].1, "system");
+    assert!(
+        audit[0]
+            .2
+            .as_deref()
+            .is_some_and(|note| note.contains("2001:db8::77")),
+        "{audit:?}"
+    );
+
+    let mut again = reply_by("story", "Back again.", "Jo", "jo9@example.com");
+    again.client.as_mut().expect("client").ip = "2001:db8::77".into();
+    let sent = comments
+        .submit_comment(again)
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(sent.status(), CommentStatus::Approved);
+}
+
+async fn a_closed_article_keeps_the_moderators_note(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    stdout(&h.replyctl(
+        &site.mod_token,
+        &["close", "2026/05/flood-report", "--note", "legal hold"],
+    ));
+    stdout(&h.replyctl(&site.mod_token, &["close", "2026/05/other"]));
+    let listed = json(&h, &site, &["closed"]);
+    assert_eq!(listed["articles"][0]["article"], "2026/05/flood-report");
+    assert_eq!(listed["articles"][0]["note"], "legal hold");
+    assert_eq!(listed["articles"][1]["note"], "");
+    let table = stdout(&h.replyctl(&site.mod_token, &["--output", "table", "closed"]));
+    assert!(
+        table.contains("NOTE") && table.contains("legal hold"),
+        "{table}"
+    );
+}
+
 backend_tests!(
     flavor = "multi_thread";
     an_author_token_shows_its_author_their_own_held_replies,
     an_author_token_of_another_site_or_altered_is_refused,
     an_erased_author_token_shows_nothing_held,
     a_new_author_waits_until_enough_replies_were_approved,
+    a_block_for_a_time_counts_what_it_catches_and_the_sweep_ends_it,
+    a_closed_article_keeps_the_moderators_note,
 );

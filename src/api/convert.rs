@@ -157,6 +157,10 @@ pub fn block_entry(entry: &BlockEntry) -> proto::BlockEntry {
         value: entry.blocked.value(),
         actor: entry.actor.clone(),
         created_at: Some(timestamp(entry.created_at)),
+        note: entry.note.clone(),
+        expires_at: entry.expires_at.map(timestamp),
+        hits: entry.hits,
+        last_hit_at: entry.last_hit_at.map(timestamp),
     }
 }
 
@@ -165,6 +169,7 @@ pub fn closed_article(closed: &ClosedArticle) -> proto::ClosedArticle {
         article: closed.article.clone(),
         actor: closed.actor.clone(),
         closed_at: Some(timestamp(closed.closed_at)),
+        note: closed.note.clone(),
     }
 }
 

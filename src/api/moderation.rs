@@ -24,8 +24,8 @@ use super::{
 };
 use crate::{
     domain::{
-        ArticleClosing, BlockKind, Blocked, CommentStatus, DecisionOutcome, NewBlock, QueueEvent,
-        Scope,
+        ArticleClosing, BlockKind, BlockLifetime, Blocked, CommentStatus, DecisionOutcome,
+        NewBlock, QueueEvent, Scope,
     },
     metrics,
     moderation::Decision,
@@ -33,7 +33,7 @@ use crate::{
     privacy::Vault,
     proto::{self, moderation_server::Moderation},
     spam::Policy,
-    store::{Credential, ListingEvent, ListingEvents, Site, Store},
+    store::{self, Credential, ListingEvent, ListingEvents, Site, Store},
 };
 
 const MAX_IDS_PER_DECISION: usize = 1000;
@@ -538,6 +538,8 @@ impl Moderation for ModerationApi {
             (_, false) => return Err(invalid_field("email", "is only for AUTHOR")),
         };
         let note = fields::audit_note("note", &req.note)?;
+        let lifetime = BlockLifetime::parse(req.for_seconds)
+            .map_err(|description| invalid_field("for_seconds", description))?;
         let outcome = self
             .moderator
             .block(
@@ -546,6 +548,7 @@ impl Moderation for ModerationApi {
                     blocked: &blocked,
                     actor: &credential.prefix,
                     note,
+                    expires_at: lifetime.map(|lifetime| lifetime.ends(store::now())),
                 },
                 req.reject_pending,
             )
@@ -602,6 +605,7 @@ impl Moderation for ModerationApi {
                 blocked: &blocked,
                 actor: &credential.prefix,
                 note,
+                expires_at: None,
             })
             .await?;
         tracing::info!(site = %site.name, kind = %kind, removed, "unblocked");

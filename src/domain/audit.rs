@@ -129,5 +129,8 @@ pub const SYSTEM_ACTOR: &str = "system";
 /// The note of an expiry's audit row.
 pub const EXPIRED_NOTE: &str = "expired";
 
+/// The end of the note of the audit row of a block whose time was up, which the sweep took off.
+pub const BLOCK_ENDED_NOTE: &str = "its time was up";
+
 /// The note of the audit row of spam the sweep deleted.
 pub const SPAM_DELETED_NOTE: &str = "spam retention";

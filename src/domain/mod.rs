@@ -18,9 +18,12 @@ mod webhooks;
 
 pub use article::{ArticleClosing, ClosedArticle};
 pub use audit::{
-    Access, AccessKind, AuditRecord, EXPIRED_NOTE, SPAM_DELETED_NOTE, SYSTEM_ACTOR, audit_action,
+    Access, AccessKind, AuditRecord, BLOCK_ENDED_NOTE, EXPIRED_NOTE, SPAM_DELETED_NOTE,
+    SYSTEM_ACTOR, audit_action,
 };
-pub use blocks::{BlockEntry, BlockKind, BlockOutcome, BlockSubject, Blocked, NewBlock};
+pub use blocks::{
+    BlockEntry, BlockKind, BlockLifetime, BlockOutcome, BlockSubject, Blocked, NewBlock,
+};
 pub use erased::{ERASED_EMAIL, ERASED_NAME, ERASED_REASON, REMOVED_TEXT, is_erased};
 pub use reply::{
     ArticleKey, AuthorName, ClientInfo, CommentBody, Email, FieldViolation, FormInfo,

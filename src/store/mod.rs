@@ -626,6 +626,14 @@ pub trait Facts: Send + Sync {
         subject: &BlockSubject<'_>,
     ) -> StoreResult<Vec<BlockEntry>>;
 
+    /// Counts a reply that `blocked` of `site` caught, at `at`.
+    async fn record_block_hit(
+        &self,
+        site: SiteId,
+        blocked: &Blocked,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
     /// Whether `article` of `site` is closed to new replies.
     async fn article_closed(&self, site: SiteId, article: &ArticleKey) -> StoreResult<bool>;
 }

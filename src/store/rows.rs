@@ -48,6 +48,14 @@ macro_rules! queue_columns {
 }
 pub(super) use queue_columns;
 
+/// The columns of a [`BlockRow`].
+macro_rules! block_columns {
+    () => {
+        "kind, value, actor, created_at, note, expires_at, hits, last_hit_at"
+    };
+}
+pub(super) use block_columns;
+
 /// What a thread page shows the public, for [`ListedRow`].
 macro_rules! listed_columns {
     () => {
@@ -524,9 +532,11 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
 {
-    let mut query = QueryBuilder::<DB>::new(
-        "SELECT kind, value, actor, created_at FROM blocklist WHERE site_id = ",
-    );
+    let mut query = QueryBuilder::<DB>::new(concat!(
+        "SELECT ",
+        block_columns!(),
+        " FROM blocklist WHERE site_id = "
+    ));
     query.push_bind(site.0);
     if let Some(after) = after {
         query
@@ -574,7 +584,11 @@ where
         }
         first = false;
         query
-            .push("SELECT kind, value, actor, created_at FROM blocklist WHERE site_id = ")
+            .push(concat!(
+                "SELECT ",
+                block_columns!(),
+                " FROM blocklist WHERE site_id = "
+            ))
             .push_bind(site.0)
             .push(" AND kind = ")
             .push_bind(kind.as_str())
@@ -595,6 +609,10 @@ pub(super) struct BlockRow {
     value: String,
     actor: String,
     created_at: DateTime<Utc>,
+    note: String,
+    expires_at: Option<DateTime<Utc>>,
+    hits: i64,
+    last_hit_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<BlockRow> for BlockEntry {
@@ -609,6 +627,10 @@ impl TryFrom<BlockRow> for BlockEntry {
             blocked,
             actor: row.actor,
             created_at: row.created_at,
+            note: row.note,
+            expires_at: row.expires_at,
+            hits: row.hits.unsigned_abs(),
+            last_hit_at: row.last_hit_at,
         })
     }
 }

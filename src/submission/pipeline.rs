@@ -118,16 +118,18 @@ impl Submitter {
             email: Some(reply.email.as_str()),
             website: reply.website.as_ref().map(|w| w.as_str()),
         };
-        let blocked_by = if stored.any_blocks {
+        let block = if stored.any_blocks {
             self.store
                 .blocks_matching(site.id, &subject)
                 .await?
-                .iter()
-                .find(|entry| entry.blocked.matches(&subject))
-                .map(|entry| entry.blocked.without_personal_data())
+                .into_iter()
+                .find(|entry| entry.in_force(now) && entry.blocked.matches(&subject))
         } else {
             None
         };
+        let blocked_by = block
+            .as_ref()
+            .map(|entry| entry.blocked.without_personal_data());
         let mut facts = Facts {
             author: Some(author_hash),
             author_approved: stored.author_approved,
@@ -173,6 +175,17 @@ impl Submitter {
         match self.store.insert_comment(&comment, actor).await {
             Ok(()) => {
                 metrics::record_reply(comment.status.as_str());
+                if let Some(entry) = &block {
+                    metrics::record_block_hit(entry.blocked.kind().as_str());
+                    // The reply is stored; a count that fails to follow is only logged.
+                    if let Err(err) = self
+                        .store
+                        .record_block_hit(site.id, &entry.blocked, now)
+                        .await
+                    {
+                        tracing::warn!(error = %err, "a block's hit was not counted");
+                    }
+                }
                 tracing::info!(comment = %comment.id, status = %comment.status, score = comment.score, "reply stored");
                 Ok(comment)
             }

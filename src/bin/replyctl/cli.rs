@@ -672,9 +672,22 @@ pub struct BlockOptions {
     #[arg(long)]
     pub reject_pending: bool,
 
-    /// A note for the audit log.
+    /// A note for the audit log, kept with the entry and shown by `blocks`.
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+
+    /// How long the entry lasts (`90s`, `45m`, `12h`, `30d`); without it, until `unblock`.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_lifetime)]
+    pub lifetime: Option<std::time::Duration>,
+}
+
+/// A block's `--for`: as `--older-than` reads an age, and at least a second.
+fn parse_lifetime(text: &str) -> Result<std::time::Duration, String> {
+    let lifetime = parse_age(text)?;
+    if lifetime.as_secs() == 0 {
+        return Err("must be at least one second".to_owned());
+    }
+    Ok(lifetime)
 }
 
 /// Where `block domain` applies.

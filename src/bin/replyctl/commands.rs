@@ -546,6 +546,7 @@ async fn block(
             email,
             reject_pending: options.reject_pending,
             note: options.note.clone().unwrap_or_default(),
+            for_seconds: options.lifetime.map_or(0, |lifetime| lifetime.as_secs()),
         };
     let requests = match command {
         BlockCommand::Author {

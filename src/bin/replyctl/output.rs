@@ -434,6 +434,10 @@ fn block_entry_json(entry: &BlockEntry) -> Value {
         "value": entry.value,
         "actor": entry.actor,
         "created_at": rfc3339(entry.created_at.as_ref()),
+        "note": entry.note,
+        "expires_at": rfc3339(entry.expires_at.as_ref()),
+        "hits": entry.hits,
+        "last_hit_at": rfc3339(entry.last_hit_at.as_ref()),
     })
 }
 
@@ -754,6 +758,7 @@ pub fn closed_articles(format: OutputFormat, articles: &[ClosedArticle]) -> Stri
                     "article": closed.article,
                     "actor": closed.actor,
                     "closed_at": rfc3339(closed.closed_at.as_ref()),
+                    "note": closed.note,
                 })
             })
             .collect();
@@ -762,12 +767,13 @@ pub fn closed_articles(format: OutputFormat, articles: &[ClosedArticle]) -> Stri
     if articles.is_empty() {
         return "No article is closed.".to_owned();
     }
-    let mut table = new_table(&["ARTICLE", "BY", "SINCE"]);
+    let mut table = new_table(&["ARTICLE", "BY", "SINCE", "NOTE"]);
     for closed in articles {
         table.add_row(vec![
             closed.article.clone(),
             closed.actor.clone(),
             table_time(closed.closed_at.as_ref()),
+            or_dash_text(&closed.note),
         ]);
     }
     render(&table)
@@ -969,6 +975,15 @@ pub fn blocked(format: OutputFormat, answers: &[BlockResponse]) -> String {
     render(&table)
 }
 
+/// A text, or `-` for none.
+fn or_dash_text(text: &str) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
 /// `blocks`: a site's blocklist, by kind and then value.
 pub fn blocks(format: OutputFormat, entries: &[BlockEntry]) -> String {
     if format == OutputFormat::Json {
@@ -979,13 +994,19 @@ pub fn blocks(format: OutputFormat, entries: &[BlockEntry]) -> String {
     if entries.is_empty() {
         return "The blocklist is empty.".to_owned();
     }
-    let mut table = new_table(&["KIND", "VALUE", "BY", "SINCE"]);
+    let mut table = new_table(&[
+        "KIND", "VALUE", "BY", "SINCE", "UNTIL", "HITS", "LAST HIT", "NOTE",
+    ]);
     for entry in entries {
         table.add_row(vec![
             block_kind_word(entry.kind).unwrap_or("-").to_owned(),
             entry.value.clone(),
             entry.actor.clone(),
             table_time(entry.created_at.as_ref()),
+            table_time(entry.expires_at.as_ref()),
+            entry.hits.to_string(),
+            table_time(entry.last_hit_at.as_ref()),
+            or_dash_text(&entry.note),
         ]);
     }
     render(&table)

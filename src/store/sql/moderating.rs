@@ -15,9 +15,9 @@ use super::{Backend, RowsAffected, SqlStore, WebhookSubject, insert_audit, queue
 use crate::store::cache::Listings;
 use crate::{
     domain::{
-        Access, Action, ArticleClosing, BlockEntry, BlockOutcome, Blocked, ClosedArticle,
-        CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, NewBlock, SweepReport,
-        WebhookEvent, audit_action,
+        Access, Action, ArticleClosing, BLOCK_ENDED_NOTE, BlockEntry, BlockOutcome, Blocked,
+        ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME,
+        NewBlock, SYSTEM_ACTOR, SweepReport, WebhookEvent, audit_action,
     },
     ids::{CommentId, SiteId},
     spam::{Label, Reason},
@@ -25,7 +25,7 @@ use crate::{
         Deciding, Erasing, Judge, Moderating, NewAuditRow, ReplyFilter, SWEEP_BATCH, StoreResult,
         in_batches, now,
         rows::{
-            BlockRow, CommentRow, ErasableRow, blocklist_query, comments_from_rows,
+            BlockRow, CommentRow, ErasableRow, block_columns, blocklist_query, comments_from_rows,
             decode_features, queue_columns, status_from, stored_lesson,
         },
     },
@@ -58,6 +58,7 @@ where
     for<'q> f32: Encode<'q, DB> + Type<DB>,
     for<'q> Option<f32>: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB>,
+    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
     &'static str: ColumnIndex<DB::Row>,
 {
@@ -237,22 +238,25 @@ where
         });
         let mut tx = self.writer.begin().await?;
         let added = sqlx::query(
-            "INSERT INTO blocklist (site_id, kind, value, created_at, actor) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, kind, value) DO NOTHING",
+            "INSERT INTO blocklist (site_id, kind, value, created_at, actor, note, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (site_id, kind, value) DO NOTHING",
         )
         .bind(block.site.0)
         .bind(kind)
         .bind(value.as_str())
         .bind(at)
         .bind(block.actor)
+        .bind(block.note.unwrap_or_default())
+        .bind(block.expires_at)
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
-        let entry = sqlx::query_as::<_, BlockRow>(
-            "SELECT kind, value, actor, created_at FROM blocklist \
-             WHERE site_id = $1 AND kind = $2 AND value = $3",
-        )
+        let entry = sqlx::query_as::<_, BlockRow>(concat!(
+            "SELECT ",
+            block_columns!(),
+            " FROM blocklist WHERE site_id = $1 AND kind = $2 AND value = $3"
+        ))
         .bind(block.site.0)
         .bind(kind)
         .bind(value.as_str())
@@ -398,13 +402,14 @@ where
         let at = now();
         let changed = if closing.closed {
             sqlx::query(
-                "INSERT INTO closed_articles (site_id, article, actor, closed_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, article) DO NOTHING",
+                "INSERT INTO closed_articles (site_id, article, actor, closed_at, note) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, article) DO NOTHING",
             )
             .bind(closing.site.0)
             .bind(closing.article)
             .bind(closing.actor)
             .bind(at)
+            .bind(closing.note.unwrap_or_default())
             .execute(&mut *tx)
             .await?
         } else {
@@ -444,7 +449,7 @@ where
         limit: u32,
     ) -> StoreResult<Vec<ClosedArticle>> {
         let mut query = QueryBuilder::<DB>::new(
-            "SELECT article, actor, closed_at FROM closed_articles WHERE site_id = ",
+            "SELECT article, actor, closed_at, note FROM closed_articles WHERE site_id = ",
         );
         query.push_bind(site.0);
         if let Some(after) = after {
@@ -461,6 +466,7 @@ where
                     article: row.try_get("article")?,
                     actor: row.try_get("actor")?,
                     closed_at: row.try_get("closed_at")?,
+                    note: row.try_get("note")?,
                 })
             })
             .collect()
@@ -557,6 +563,36 @@ where
                 if deleted.len() < SWEEP_BATCH.unsigned_abs() as usize {
                     break;
                 }
+            }
+        }
+        loop {
+            let mut tx = self.writer.begin().await?;
+            let ended = sqlx::query(
+                "DELETE FROM blocklist WHERE (site_id, kind, value) IN \
+                 (SELECT site_id, kind, value FROM blocklist \
+                  WHERE expires_at IS NOT NULL AND expires_at <= $1 \
+                  ORDER BY expires_at LIMIT CAST($2 AS BIGINT)) \
+                 RETURNING site_id, kind, value",
+            )
+            .bind(now)
+            .bind(SWEEP_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &ended {
+                let site = SiteId(row.try_get("site_id")?);
+                let kind: String = row.try_get("kind")?;
+                let value: String = row.try_get("value")?;
+                let note = format!("{kind} {value}: {BLOCK_ENDED_NOTE}");
+                insert_audit::<DB>(
+                    &mut tx,
+                    &NewAuditRow::of_site(site, SYSTEM_ACTOR, audit_action::UNBLOCK, &note, now),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            report.blocks_ended += ended.len() as u64;
+            if ended.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                break;
             }
         }
         report.form_nonces_dropped = in_batches(|| async move {
