@@ -595,17 +595,20 @@ mod tests {
             "CloseArticle",
             "ReopenArticle",
             "ListClosedArticles",
+            "ListReports",
         ];
         for name in moderation {
             let path = format!("/replyguard.v1.Moderation/{name}");
             assert_eq!(method_name(&path), name);
         }
-        for name in [
+        let comments = [
             "SubmitComment",
             "ListComments",
             "CountComments",
             "PrepareForm",
-        ] {
+            "ReportComment",
+        ];
+        for name in comments {
             let path = format!("/replyguard.v1.Comments/{name}");
             assert_eq!(method_name(&path), name);
         }
@@ -622,7 +625,7 @@ mod tests {
         }
         assert_eq!(
             METHODS.len(),
-            moderation.len() + 4 + integrations.len() + 2,
+            moderation.len() + comments.len() + integrations.len() + 2,
             "and Health's two"
         );
         assert_eq!(code_name("3"), "INVALID_ARGUMENT");

@@ -471,6 +471,133 @@ async fn a_closed_article_keeps_the_moderators_note(backend: Backend) {
     );
 }
 
+fn report(
+    comment: &str,
+    reason: proto::ReportReason,
+    reporter: &str,
+) -> proto::ReportCommentRequest {
+    proto::ReportCommentRequest {
+        comment_id: comment.into(),
+        reason: reason.into(),
+        text: String::new(),
+        reporter: reporter.into(),
+    }
+}
+
+async fn readers_report_a_comment_once_each_and_enough_reports_hold_it(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let other = h.site("blog.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    policy_set(&h, &site, "report-hold", "2");
+    let sent = comments
+        .submit_comment(reply_by(
+            "story",
+            "A sharp opinion.",
+            "Jane",
+            "jane@example.com",
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(sent.status(), CommentStatus::Approved);
+    let id = sent.comment.expect("comment").id;
+
+    let mut first = report(&id, proto::ReportReason::Spam, "account-17");
+    first.text = "Sells pills.".into();
+    let answer = comments
+        .report_comment(first.clone())
+        .await
+        .expect("report")
+        .into_inner();
+    assert!(answer.counted);
+    let answer = comments
+        .report_comment(first)
+        .await
+        .expect("report")
+        .into_inner();
+    assert!(!answer.counted, "one reader counts once");
+    assert_eq!(
+        listed(&mut comments, "story", "", 0, "")
+            .await
+            .comments
+            .len(),
+        1
+    );
+
+    for (req, field) in [
+        (
+            report(&id, proto::ReportReason::Unspecified, "account-18"),
+            "reason",
+        ),
+        (report(&id, proto::ReportReason::Abuse, " "), "reporter"),
+        (
+            report("not-an-id", proto::ReportReason::Abuse, "account-18"),
+            "comment_id",
+        ),
+    ] {
+        let err = comments.report_comment(req).await.expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(bad_fields(&err), vec![field]);
+    }
+    let err = h
+        .comments(&other.site_key)
+        .await
+        .report_comment(report(&id, proto::ReportReason::Abuse, "account-18"))
+        .await
+        .expect_err("another site's comment");
+    assert_eq!(err.code(), Code::NotFound);
+
+    comments
+        .report_comment(report(&id, proto::ReportReason::Abuse, "account-18"))
+        .await
+        .expect("report");
+    assert!(
+        listed(&mut comments, "story", "", 0, "")
+            .await
+            .comments
+            .is_empty(),
+        "held after the second reader"
+    );
+
+    let reported = json(&h, &site, &["reports"]);
+    let first = &reported["comments"][0];
+    assert_eq!(first["comment_id"], id.as_str(), "{reported}");
+    assert_eq!(first["status"], "pending");
+    assert_eq!(first["reports"], 2);
+    assert_eq!(first["reasons"]["spam"], 1);
+    assert_eq!(first["reasons"]["abuse"], 1);
+    assert_eq!(first["texts"][0], "Sells pills.");
+    let table = stdout(&h.replyctl(&site.mod_token, &["--output", "table", "reports"]));
+    assert!(table.contains("spam 1, abuse 1"), "{table}");
+
+    stdout(&h.replyctl(&site.mod_token, &["approve", &id]));
+    let reported = json(&h, &site, &["reports"]);
+    assert_eq!(
+        reported["comments"],
+        serde_json::json!([]),
+        "a decision clears them"
+    );
+    assert_eq!(
+        listed(&mut comments, "story", "", 0, "")
+            .await
+            .comments
+            .len(),
+        1
+    );
+    let audit = json(&h, &site, &["audit", "--comment", &id]);
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["approve", "report_hold", "report", "report", "submit"]
+    );
+}
+
 backend_tests!(
     flavor = "multi_thread";
     an_author_token_shows_its_author_their_own_held_replies,
@@ -479,4 +606,5 @@ backend_tests!(
     a_new_author_waits_until_enough_replies_were_approved,
     a_block_for_a_time_counts_what_it_catches_and_the_sweep_ends_it,
     a_closed_article_keeps_the_moderators_note,
+    readers_report_a_comment_once_each_and_enough_reports_hold_it,
 );

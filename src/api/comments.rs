@@ -15,8 +15,8 @@ use super::{
     wire::{ListCommentsResponse, encode_comments},
 };
 use crate::{
-    domain::{ArticleKey, RawReply, is_erased},
-    ids::SiteId,
+    domain::{ArticleKey, RawReply, ReportOutcome, is_erased, parse_report_text, parse_reporter},
+    ids::{CommentId, SiteId},
     privacy::{AuthorHash, Vault, author_view},
     proto::{self, comments_server::Comments},
     spam::form,
@@ -208,6 +208,33 @@ impl Comments for CommentsApi {
             })
             .collect();
         Ok(Response::new(proto::CountCommentsResponse { counts }))
+    }
+
+    async fn report_comment(
+        &self,
+        request: Request<proto::ReportCommentRequest>,
+    ) -> Result<Response<proto::ReportCommentResponse>, Status> {
+        let credential = caller(&request)?;
+        let site = host_site(self.store.as_ref(), &credential).await?;
+        let req = request.into_inner();
+        let comment = CommentId(fields::id("comment_id", &req.comment_id)?);
+        let reason = fields::report_reason(req.reason)?;
+        let text = parse_report_text(&req.text).map_err(|why| invalid_field("text", why))?;
+        let reporter =
+            parse_reporter(&req.reporter).map_err(|why| invalid_field("reporter", why))?;
+        let outcome = self
+            .submitter
+            .report(&site, comment, reporter, reason, text, &credential.prefix)
+            .await?;
+        match outcome {
+            ReportOutcome::NotFound => Err(Status::not_found("no such comment")),
+            ReportOutcome::Stored { added, held } => {
+                tracing::info!(comment = %comment, reason = reason.as_str(), added, held, "reported");
+                Ok(Response::new(proto::ReportCommentResponse {
+                    counted: added,
+                }))
+            }
+        }
     }
 
     async fn prepare_form(

@@ -15,7 +15,7 @@ use super::{
     auth::{TokenDigest, caller_with_scope, may_moderate, moderated_site},
     convert::{
         audit_entry, author_comment, block_entry, closed_article, merge_policy, policy, queue_item,
-        status,
+        reported_comment, status,
     },
     error::{bad_request, invalid_field},
     fields,
@@ -660,6 +660,27 @@ impl Moderation for ModerationApi {
             .set_closed(&credential, &req.site, &req.article, &req.note, false)
             .await?;
         Ok(Response::new(proto::ReopenArticleResponse { reopened }))
+    }
+
+    async fn list_reports(
+        &self,
+        request: Request<proto::ListReportsRequest>,
+    ) -> Result<Response<proto::ListReportsResponse>, Status> {
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let after = paging::decode_queue(&req.page_token)?;
+        let size = paging::page_size(req.page_size, 50, 200);
+        let mut page = self
+            .store
+            .reported_comments(site.id, after, size + 1)
+            .await?;
+        let next_page_token =
+            paging::next_token(&mut page, size, |last| paging::encode_queue(last.comment));
+        Ok(Response::new(proto::ListReportsResponse {
+            comments: page.iter().map(reported_comment).collect(),
+            next_page_token,
+        }))
     }
 
     async fn list_closed_articles(

@@ -11,6 +11,7 @@ mod audit;
 mod blocks;
 mod erased;
 pub mod reply;
+mod reports;
 mod retention;
 mod scope;
 mod status;
@@ -28,6 +29,10 @@ pub use erased::{ERASED_EMAIL, ERASED_NAME, ERASED_REASON, REMOVED_TEXT, is_eras
 pub use reply::{
     ArticleKey, AuthorName, ClientInfo, CommentBody, Email, FieldViolation, FormInfo,
     IdempotencyKey, RawReply, ValidReply, Website, validate,
+};
+pub use reports::{
+    MAX_REPORT_CHARS, NewReport, ReportOutcome, ReportReason, ReportedComment, parse_report_text,
+    parse_reporter,
 };
 pub use retention::{Cutoffs, SweepReport};
 pub use scope::Scope;

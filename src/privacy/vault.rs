@@ -36,6 +36,7 @@ struct Subkeys {
     author: HmacSha256,
     avatar: HmacSha256,
     idempotency: HmacSha256,
+    reporter: HmacSha256,
     /// The form subkey, then the previous key's (see [`Vault::with_previous`]).
     form: Vec<[u8; 32]>,
     /// The author-view subkey, then the previous key's.
@@ -101,6 +102,7 @@ impl Vault {
                 author: mac(derive("replyguard/v1/author-hash")),
                 avatar: mac(derive("replyguard/v1/avatar")),
                 idempotency: mac(derive("replyguard/v1/idempotency-key")),
+                reporter: mac(derive("replyguard/v1/reporter")),
                 form,
                 author_view,
                 check: mac(derive("replyguard/v1/key-check")),
@@ -161,6 +163,12 @@ impl Vault {
     /// (an email address, say) is kept in the clear.
     pub fn idempotency_tag(&self, site: SiteId, key: &str) -> String {
         hex::encode(site_mac(&self.keys.idempotency, site, key))
+    }
+
+    /// What is stored of the host's id of a reader who reports a comment: a keyed hash, so
+    /// that one reader counts once and nothing the host puts in the id is kept.
+    pub fn reporter_hash(&self, site: SiteId, reporter: &str) -> [u8; 32] {
+        site_mac(&self.keys.reporter, site, reporter)
     }
 
     /// The subkey that signs form tokens.

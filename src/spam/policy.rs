@@ -67,6 +67,9 @@ pub struct Policy {
     /// A reply that would be approved waits for a moderator until its author has this many
     /// approved replies on the site (and none that is spam); 0 holds nobody for being new.
     pub hold_new_authors: u32,
+    /// An approved comment that this many readers reported waits for a moderator again;
+    /// 0 holds nothing for reports.
+    pub report_hold: u32,
     /// Terms that make a reply spam.
     pub blocked_terms: Vec<String>,
     /// Terms that hold a reply for a moderator.
@@ -154,6 +157,7 @@ impl Default for Policy {
             min_form_seconds: 5,
             require_form_token: false,
             hold_new_authors: 0,
+            report_hold: 0,
             blocked_terms: Vec::new(),
             moderation_terms: Vec::new(),
             rules: BTreeMap::new(),
@@ -224,6 +228,7 @@ impl Policy {
             "hold_new_authors".to_owned(),
             at_most(self.hold_new_authors, 1_000),
         );
+        check("report_hold".to_owned(), at_most(self.report_hold, 1_000));
 
         for (name, setting) in &self.rules {
             if let Some(weight) = setting.weight {
@@ -277,6 +282,7 @@ impl Policy {
             min_form_seconds,
             require_form_token,
             hold_new_authors,
+            report_hold,
             blocked_terms,
             moderation_terms,
             rules,
@@ -306,6 +312,7 @@ impl Policy {
                 "hold_new_authors",
                 *hold_new_authors != before.hold_new_authors,
             ),
+            ("report_hold", *report_hold != before.report_hold),
             ("blocked_terms", *blocked_terms != before.blocked_terms),
             (
                 "moderation_terms",

@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use crate::{
-    domain::{BlockSubject, CommentStatus, FieldViolation, RawReply, ValidReply, validate},
+    domain::{
+        BlockSubject, CommentStatus, FieldViolation, NewReport, RawReply, ReportOutcome,
+        ReportReason, ValidReply, validate,
+    },
     ids::{CommentId, SiteId},
     metrics,
     privacy::{AuthorHash, KeptText, Vault, mask_contacts},
@@ -204,6 +207,31 @@ impl Submitter {
             Err(StoreError::ArticleClosed) => Err(SubmitError::Closed),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Stores a reader's report of `comment` on `site`: the reporter known by a keyed hash of
+    /// the host's id for them, the comment held again once it has the policy's `report_hold`
+    /// reports. `actor` names the site key in the audit log.
+    pub async fn report(
+        &self,
+        site: &Site,
+        comment: CommentId,
+        reporter: &str,
+        reason: ReportReason,
+        text: &str,
+        actor: &str,
+    ) -> Result<ReportOutcome, StoreError> {
+        let report = NewReport {
+            site: site.id,
+            comment,
+            reporter_hash: self.vault.reporter_hash(site.id, reporter),
+            reason,
+            text,
+            actor,
+            hold_at: (site.policy.report_hold > 0).then_some(site.policy.report_hold),
+            at: store::now(),
+        };
+        self.store.report_comment(&report).await
     }
 
     /// Finds the new comment's place: its thread's root, its path and depth.

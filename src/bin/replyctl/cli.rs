@@ -108,6 +108,9 @@ pub enum Command {
     Reopen(ArticleArgs),
     /// List a site's closed articles.
     Closed(SiteArg),
+    /// List a site's comments readers reported, with how many did and why; a decision on a
+    /// comment (approve, reject, ...) clears its reports.
+    Reports(SiteArg),
     /// List a site's audit log, newest first: decisions, reveals, erasures,
     /// exports, blocks, closed articles, expiries, deleted spam and token changes.
     Audit(AuditArgs),
@@ -351,6 +354,8 @@ Keys and values:
   require-form-token      true or false
   hold-new-authors        a whole number: hold an author's replies until this many were
                           approved (0: off)
+  report-hold             a whole number: an approved reply this many readers reported waits
+                          for a moderator again (0: off)
   blocked-terms           comma-separated terms that make a reply spam
   moderation-terms        comma-separated terms that hold a reply
   blocked-ips             comma-separated addresses and ranges (192.0.2.0/24) whose replies are spam
@@ -372,6 +377,7 @@ pub enum PolicyKey {
     MinFormSeconds,
     RequireFormToken,
     HoldNewAuthors,
+    ReportHold,
     BlockedTerms,
     ModerationTerms,
     BlockedIps,
@@ -383,7 +389,7 @@ pub enum PolicyKey {
 }
 
 /// Every key but `rule.NAME`, with its name on the command line.
-const POLICY_KEYS: [(&str, PolicyKey); 14] = [
+const POLICY_KEYS: [(&str, PolicyKey); 15] = [
     ("mode", PolicyKey::Mode),
     ("hold-threshold", PolicyKey::HoldThreshold),
     ("spam-threshold", PolicyKey::SpamThreshold),
@@ -392,6 +398,7 @@ const POLICY_KEYS: [(&str, PolicyKey); 14] = [
     ("min-form-seconds", PolicyKey::MinFormSeconds),
     ("require-form-token", PolicyKey::RequireFormToken),
     ("hold-new-authors", PolicyKey::HoldNewAuthors),
+    ("report-hold", PolicyKey::ReportHold),
     ("blocked-terms", PolicyKey::BlockedTerms),
     ("moderation-terms", PolicyKey::ModerationTerms),
     ("blocked-ips", PolicyKey::BlockedIps),
@@ -488,6 +495,9 @@ impl PolicySetArgs {
             }
             PolicyKey::MinFormSeconds => {
                 policy.min_form_seconds = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::ReportHold => {
+                policy.report_hold = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
             }
             PolicyKey::HoldNewAuthors => {
                 policy.hold_new_authors = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
@@ -975,6 +985,7 @@ mod tests {
             "min-form-seconds",
             "require-form-token",
             "hold-new-authors",
+            "report-hold",
             "blocked-terms",
             "moderation-terms",
             "blocked-ips",

@@ -483,6 +483,7 @@ pub fn policy_json(policy: &Policy) -> Value {
         "min_form_seconds": policy.min_form_seconds,
         "require_form_token": policy.require_form_token,
         "hold_new_authors": policy.hold_new_authors,
+        "report_hold": policy.report_hold,
         "blocked_terms": policy.blocked_terms,
         "moderation_terms": policy.moderation_terms,
         "blocked_ips": policy.blocked_ips,
@@ -850,6 +851,7 @@ fn policy_settings(policy: &Policy) -> Vec<(&'static str, String)> {
         ("min-form-seconds", or_dash(policy.min_form_seconds)),
         ("require-form-token", or_dash(policy.require_form_token)),
         ("hold-new-authors", or_dash(policy.hold_new_authors)),
+        ("report-hold", or_dash(policy.report_hold)),
         ("blocked-terms", terms(&policy.blocked_terms)),
         ("moderation-terms", terms(&policy.moderation_terms)),
         ("blocked-ips", terms(&policy.blocked_ips)),
@@ -972,6 +974,68 @@ pub fn blocked(format: OutputFormat, answers: &[BlockResponse]) -> String {
         ]);
     }
     align_right(&mut table, 3);
+    render(&table)
+}
+
+/// A report reason as `ReportComment` takes it and `reports` shows it.
+fn report_reason_word(reason: i32) -> &'static str {
+    use replyguard::proto::ReportReason;
+    match ReportReason::try_from(reason) {
+        Ok(ReportReason::Spam) => "spam",
+        Ok(ReportReason::Abuse) => "abuse",
+        Ok(ReportReason::OffTopic) => "off-topic",
+        Ok(ReportReason::PersonalData) => "personal-data",
+        Ok(ReportReason::Illegal) => "illegal",
+        Ok(ReportReason::Unspecified) | Err(_) => "-",
+    }
+}
+
+/// `reports`: a site's reported comments, by id.
+pub fn reports(format: OutputFormat, reported: &[replyguard::proto::ReportedComment]) -> String {
+    if format == OutputFormat::Json {
+        let comments: Vec<Value> = reported
+            .iter()
+            .map(|c| {
+                let reasons: serde_json::Map<String, Value> = c
+                    .reasons
+                    .iter()
+                    .map(|r| (report_reason_word(r.reason).to_owned(), json!(r.count)))
+                    .collect();
+                json!({
+                    "comment_id": c.comment_id,
+                    "article": c.article,
+                    "status": status_word(c.status),
+                    "author_name": c.author_name,
+                    "body": c.body,
+                    "reports": c.reports,
+                    "reasons": reasons,
+                    "texts": c.texts,
+                    "last_reported_at": rfc3339(c.last_reported_at.as_ref()),
+                })
+            })
+            .collect();
+        return pretty(&json!({ "comments": comments }));
+    }
+    if reported.is_empty() {
+        return "No comment is reported.".to_owned();
+    }
+    let mut table = new_table(&["ID", "ARTICLE", "STATUS", "REPORTS", "WHY", "LAST", "TEXT"]);
+    for c in reported {
+        let why: Vec<String> = c
+            .reasons
+            .iter()
+            .map(|r| format!("{} {}", report_reason_word(r.reason), r.count))
+            .collect();
+        table.add_row(vec![
+            c.comment_id.clone(),
+            c.article.clone(),
+            status_word(c.status).unwrap_or("-").to_owned(),
+            c.reports.to_string(),
+            why.join(", "),
+            table_time(c.last_reported_at.as_ref()),
+            excerpt(&c.body),
+        ]);
+    }
     render(&table)
 }
 

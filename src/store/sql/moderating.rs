@@ -17,13 +17,14 @@ use crate::{
     domain::{
         Access, Action, ArticleClosing, BLOCK_ENDED_NOTE, BlockEntry, BlockOutcome, Blocked,
         ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME,
-        NewBlock, SYSTEM_ACTOR, SweepReport, WebhookEvent, audit_action,
+        NewBlock, NewReport, ReportOutcome, ReportReason, ReportedComment, SYSTEM_ACTOR,
+        SweepReport, WebhookEvent, audit_action,
     },
     ids::{CommentId, SiteId},
     spam::{Label, Reason},
     store::{
-        Deciding, Erasing, Judge, Moderating, NewAuditRow, ReplyFilter, SWEEP_BATCH, StoreResult,
-        in_batches, now,
+        Deciding, Erasing, Judge, Moderating, NewAuditRow, ReplyFilter, SWEEP_BATCH, StoreError,
+        StoreResult, in_batches, now,
         rows::{
             BlockRow, CommentRow, ErasableRow, block_columns, blocklist_query, comments_from_rows,
             decode_features, queue_columns, status_from, stored_lesson,
@@ -46,6 +47,7 @@ where
     for<'r> Option<String>: Decode<'r, DB>,
     for<'r> Option<f32>: Decode<'r, DB>,
     for<'r> Option<Vec<u8>>: Decode<'r, DB>,
+    for<'r> i64: Decode<'r, DB>,
     for<'r> DateTime<Utc>: Decode<'r, DB> + Type<DB>,
     for<'q> Uuid: Encode<'q, DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
@@ -121,6 +123,13 @@ where
             }
         }
         insert_audit::<DB>(&mut tx, &change.audit).await?;
+        // A decision answers the readers' reports of the comment (a deleted one takes them).
+        if change.to.is_some() {
+            sqlx::query("DELETE FROM reports WHERE comment_id = $1")
+                .bind(comment.0)
+                .execute(&mut *tx)
+                .await?;
+        }
         if !change.taught.is_empty() {
             let features: Option<Vec<u8>> = row.try_get("features")?;
             let features = features.as_deref().map(decode_features).unwrap_or_default();
@@ -440,6 +449,167 @@ where
         }
         tx.commit().await?;
         Ok(changed)
+    }
+
+    async fn report_comment(&self, report: &NewReport<'_>) -> StoreResult<ReportOutcome> {
+        // Only a hold changes a listing.
+        let _dropping = self.caches.dropping(match report.hold_at {
+            Some(_) => Listings::Site(report.site),
+            None => Listings::None,
+        });
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT site_id, article, status FROM comments WHERE id = $1{}",
+            DB::FOR_UPDATE
+        )))
+        .bind(report.comment.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(ReportOutcome::NotFound);
+        };
+        let status = status_from(row.try_get("status")?)?;
+        let site = SiteId(row.try_get("site_id")?);
+        if site != report.site
+            || !matches!(status, CommentStatus::Approved | CommentStatus::Pending)
+        {
+            return Ok(ReportOutcome::NotFound);
+        }
+        let article: String = row.try_get("article")?;
+        let added = sqlx::query(
+            "INSERT INTO reports (comment_id, reporter_hash, site_id, reason, text, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (comment_id, reporter_hash) DO NOTHING",
+        )
+        .bind(report.comment.0)
+        .bind(&report.reporter_hash[..])
+        .bind(site.0)
+        .bind(report.reason.as_str())
+        .bind(report.text)
+        .bind(report.at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let mut held = false;
+        if added {
+            // The reason alone: the reader's text may hold anything, and stays with the report.
+            insert_audit::<DB>(
+                &mut tx,
+                &NewAuditRow {
+                    site,
+                    comment: Some(report.comment),
+                    actor: report.actor,
+                    action: audit_action::REPORT,
+                    from: None,
+                    to: None,
+                    note: Some(report.reason.as_str()),
+                    at: report.at,
+                },
+            )
+            .await?;
+            if let (Some(hold_at), CommentStatus::Approved) = (report.hold_at, status) {
+                let count: i64 =
+                    sqlx::query("SELECT count(*) AS n FROM reports WHERE comment_id = $1")
+                        .bind(report.comment.0)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get("n")?;
+                if count.unsigned_abs() >= u64::from(hold_at) {
+                    sqlx::query(
+                        "UPDATE comments SET status = 'pending', updated_at = $1 WHERE id = $2",
+                    )
+                    .bind(report.at)
+                    .bind(report.comment.0)
+                    .execute(&mut *tx)
+                    .await?;
+                    let note = format!("{count} reports");
+                    insert_audit::<DB>(
+                        &mut tx,
+                        &NewAuditRow {
+                            site,
+                            comment: Some(report.comment),
+                            actor: SYSTEM_ACTOR,
+                            action: audit_action::REPORT_HOLD,
+                            from: Some(CommentStatus::Approved),
+                            to: Some(CommentStatus::Pending),
+                            note: Some(&note),
+                            at: report.at,
+                        },
+                    )
+                    .await?;
+                    DB::listing_changed(&self.state, &mut tx, site, Some(&article)).await?;
+                    held = true;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(ReportOutcome::Stored { added, held })
+    }
+
+    async fn reported_comments(
+        &self,
+        site: SiteId,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ReportedComment>> {
+        let mut query = QueryBuilder::<DB>::new(
+            "SELECT c.id, c.article, c.status, c.author_name, c.body_public, \
+                    count(*) AS reports, max(r.created_at) AS last_at \
+             FROM reports AS r JOIN comments AS c ON c.id = r.comment_id \
+             WHERE r.site_id = ",
+        );
+        query.push_bind(site.0);
+        if let Some(CommentId(after)) = after {
+            query.push(" AND r.comment_id > ").push_bind(after);
+        }
+        query
+            .push(
+                " GROUP BY c.id, c.article, c.status, c.author_name, c.body_public \
+                 ORDER BY c.id LIMIT CAST(",
+            )
+            .push_bind(i64::from(limit))
+            .push(" AS BIGINT)");
+        let rows = query.build().fetch_all(&self.reader).await?;
+        let mut reported = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: Uuid = row.try_get("id")?;
+            let details = sqlx::query(
+                "SELECT reason, text FROM reports WHERE comment_id = $1 \
+                 ORDER BY created_at DESC",
+            )
+            .bind(id)
+            .fetch_all(&self.reader)
+            .await?;
+            let mut reasons: Vec<(ReportReason, u64)> = Vec::new();
+            let mut texts = Vec::new();
+            for detail in &details {
+                let word: String = detail.try_get("reason")?;
+                let reason = ReportReason::parse(&word)
+                    .ok_or_else(|| StoreError::Corrupt(format!("report reason {word:?}")))?;
+                match reasons.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, n)) => *n += 1,
+                    None => reasons.push((reason, 1)),
+                }
+                let text: String = detail.try_get("text")?;
+                if !text.is_empty() && texts.len() < 5 {
+                    texts.push(text);
+                }
+            }
+            reasons.sort();
+            let reports: i64 = row.try_get("reports")?;
+            reported.push(ReportedComment {
+                comment: CommentId(id),
+                article: row.try_get("article")?,
+                status: status_from(row.try_get("status")?)?,
+                author_name: row.try_get("author_name")?,
+                body_public: row.try_get("body_public")?,
+                reports: reports.unsigned_abs(),
+                reasons,
+                texts,
+                last_reported_at: row.try_get("last_at")?,
+            });
+        }
+        Ok(reported)
     }
 
     async fn closed_articles(
