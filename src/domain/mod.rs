@@ -1,7 +1,7 @@
 //! The vocabulary every layer shares: where a comment stands and the moves that change it, the
-//! audit log's words, a credential's scopes, blocklist entries, closed articles, an erased
-//! comment's marks, a sweep's cutoffs, webhooks' events and deliveries, and a reply's fields as
-//! validated values.
+//! audit log's words, a credential's scopes, blocklist entries and their lifetimes, closed
+//! articles, readers' reports, an erased comment's marks, a sweep's cutoffs, webhooks' events and
+//! deliveries, and a reply's fields as validated values.
 //!
 //! It holds types and the rules that make them valid, and calls nothing above it: no storage,
 //! no spam rules, no moderation.

@@ -670,6 +670,7 @@ Examples:
   replyctl block author 3f9a... --reject-pending     one author, and their pending replies
   replyctl block author --email jane@example.com    the same, named by email
   replyctl block ip 203.0.113.7 --note \"flooding\"
+  replyctl block ip 198.51.100.9 --for 7d           ends by itself after a week
   replyctl block domain cheap-pills.example --reject-pending";
 
 /// What every `block` command takes.
