@@ -84,6 +84,11 @@ struct SweptLabels {
     what: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
 struct Metrics {
     registry: Registry,
     calls: Family<CallLabels, Counter>,
@@ -95,6 +100,7 @@ struct Metrics {
     auth_failures: Family<ReasonLabels, Counter>,
     refused: Family<LimitLabels, Counter>,
     webhooks: Family<OutcomeLabels, Counter>,
+    block_hits: Family<KindLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -113,6 +119,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let auth_failures = Family::<ReasonLabels, Counter>::default();
     let refused = Family::<LimitLabels, Counter>::default();
     let webhooks = Family::<OutcomeLabels, Counter>::default();
+    let block_hits = Family::<KindLabels, Counter>::default();
     registry.register("grpc_calls", "gRPC calls by method and code", calls.clone());
     registry.register(
         "grpc_call_seconds",
@@ -137,7 +144,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     registry.register(
         "retention_swept",
         "What retention sweeps removed: client details, expired pending replies, deleted spam, \
-         form nonces",
+         form nonces, ended blocks",
         swept.clone(),
     );
     registry.register(
@@ -157,7 +164,16 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Webhook delivery attempts, by outcome (delivered, retry, failed, gone)",
         webhooks.clone(),
     );
+    // By kind only: a label per entry would put authors' hashes and addresses into the metrics;
+    // `replyctl blocks` shows each entry's count.
+    registry.register(
+        "block_hits",
+        "Replies a blocklist entry caught, by the entry's kind (author, ip, email-domain, \
+         website-domain)",
+        block_hits.clone(),
+    );
     Metrics {
+        block_hits,
         registry,
         webhooks,
         calls,
@@ -269,6 +285,11 @@ pub fn record_reply(status: &'static str) {
         .inc();
 }
 
+/// Records a reply caught by a blocklist entry of `kind`.
+pub fn record_block_hit(kind: &'static str) {
+    METRICS.block_hits.get_or_create(&KindLabels { kind }).inc();
+}
+
 /// Records one webhook delivery attempt.
 pub fn record_webhook_attempt(outcome: &'static str) {
     METRICS
@@ -296,6 +317,7 @@ pub fn record_sweep(report: &SweepReport) {
         ("expired_pending", report.expired),
         ("spam_deleted", report.spam_deleted),
         ("form_nonces", report.form_nonces_dropped),
+        ("blocks_ended", report.blocks_ended),
     ] {
         METRICS
             .swept
@@ -573,17 +595,20 @@ mod tests {
             "CloseArticle",
             "ReopenArticle",
             "ListClosedArticles",
+            "ListReports",
         ];
         for name in moderation {
             let path = format!("/replyguard.v1.Moderation/{name}");
             assert_eq!(method_name(&path), name);
         }
-        for name in [
+        let comments = [
             "SubmitComment",
             "ListComments",
             "CountComments",
             "PrepareForm",
-        ] {
+            "ReportComment",
+        ];
+        for name in comments {
             let path = format!("/replyguard.v1.Comments/{name}");
             assert_eq!(method_name(&path), name);
         }
@@ -600,7 +625,7 @@ mod tests {
         }
         assert_eq!(
             METHODS.len(),
-            moderation.len() + 4 + integrations.len() + 2,
+            moderation.len() + comments.len() + integrations.len() + 2,
             "and Health's two"
         );
         assert_eq!(code_name("3"), "INVALID_ARGUMENT");
@@ -621,9 +646,20 @@ mod tests {
             r#"replyguard_retention_sweeps_total{outcome="failed"}"#,
             r#"replyguard_retention_swept_total{what="spam_deleted"}"#,
             r#"replyguard_retention_swept_total{what="client_details"}"#,
+            r#"replyguard_retention_swept_total{what="blocks_ended"}"#,
         ] {
             assert!(text.contains(series), "{series} in {text}");
         }
+    }
+
+    #[test]
+    fn block_hits_show_by_kind_and_never_by_value() {
+        record_block_hit("ip");
+        let text = render();
+        assert!(
+            text.contains(r#"replyguard_block_hits_total{kind="ip"} "#),
+            "{text}"
+        );
     }
 
     #[test]

@@ -569,6 +569,7 @@ async fn all_pages(
                 page_size,
                 page_token: token,
                 order: order.into(),
+                ..Default::default()
             })
             .await
             .expect("page")

@@ -586,6 +586,7 @@ async fn an_export_imported_into_a_fresh_deployment_reads_the_same(backend: Back
         blocked: &blocked,
         actor,
         note: None,
+        expires_at: None,
     };
     a.store.block(&block, None).await.expect("block");
     let mut edit = |p: &Policy| {

@@ -115,6 +115,7 @@ async fn the_moderators_part_of_the_readme_works_when_pasted_into_a_fresh_shell(
         "block",
         "block",
         "block",
+        "block",
         "unblock",
         "unblock",
         "unblock",

@@ -1468,6 +1468,7 @@ async fn a_block_is_listed_once_and_rejects_only_the_pending_replies_it_picks(ba
         blocked: &blocked,
         actor: "rg_mod_test1234",
         note: Some("flooding"),
+        expires_at: None,
     };
 
     let outcome = store.block(&block, Some(&picks)).await.expect("block");
@@ -1547,6 +1548,7 @@ async fn a_reply_finds_only_the_blocklist_entries_that_match_it(backend: Backend
             blocked: &blocked,
             actor: "rg_mod_test1234",
             note: None,
+            expires_at: None,
         };
         store.block(&block, None).await.expect("block");
     }
@@ -1640,6 +1642,7 @@ async fn the_sweep_drops_old_client_details_and_expires_old_pending_replies(back
             expired: 2,
             spam_deleted: 0,
             form_nonces_dropped: 0,
+            blocks_ended: 0,
         }
     );
     for c in [&old_pending, &old_approved, &keyed_only] {
@@ -1928,6 +1931,7 @@ async fn the_sweep_works_through_a_backlog_in_batches(backend: Backend) {
             expired: 1100,
             spam_deleted: 600,
             form_nonces_dropped: 0,
+            blocks_ended: 0,
         }
     );
     for status in [CommentStatus::Pending, CommentStatus::Spam] {
@@ -2194,6 +2198,7 @@ async fn a_block_rejects_a_queue_longer_than_one_batch(backend: Backend) {
         blocked: &blocked,
         actor: "rg_mod_test1234",
         note: None,
+        expires_at: None,
     };
     let outcome = store.block(&block, Some(&picks)).await.expect("block");
     let mut expected: Vec<CommentId> = replies.iter().filter(|c| picks(c)).map(|c| c.id).collect();

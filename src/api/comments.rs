@@ -15,8 +15,9 @@ use super::{
     wire::{ListCommentsResponse, encode_comments},
 };
 use crate::{
-    domain::{ArticleKey, RawReply},
-    privacy::Vault,
+    domain::{ArticleKey, RawReply, ReportOutcome, is_erased, parse_report_text, parse_reporter},
+    ids::{CommentId, SiteId},
+    privacy::{AuthorHash, Vault, author_view},
     proto::{self, comments_server::Comments},
     spam::form,
     store::{self, Store, ThreadCursor, ThreadOrder},
@@ -28,7 +29,7 @@ const MAX_ARTICLES_PER_COUNT: usize = 500;
 pub struct CommentsApi {
     store: Arc<dyn Store>,
     submitter: Submitter,
-    /// Signs the form tokens of `PrepareForm`.
+    /// Signs the form tokens of `PrepareForm` and the author tokens of `SubmitComment`.
     vault: Vault,
 }
 
@@ -64,6 +65,23 @@ pub(super) fn raw_reply(req: &proto::SubmitCommentRequest) -> RawReply<'_> {
     }
 }
 
+impl CommentsApi {
+    /// The author an author token of `site` stands for: its comment's. `None` without a token,
+    /// or when the comment is gone or its author erased.
+    async fn token_author(&self, site: SiteId, token: &str) -> Result<Option<AuthorHash>, Status> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let found = author_view::verify(self.vault.author_view_keys(), site, token, store::now())
+            .map_err(|err| invalid_field("author_token", &err.to_string()))?;
+        let comment = self.store.comment(found.comment).await?;
+        Ok(comment
+            .filter(|comment| comment.site == site && !is_erased(&comment.email_sealed))
+            .and_then(|comment| <[u8; 32]>::try_from(comment.author_hash.as_slice()).ok())
+            .map(AuthorHash))
+    }
+}
+
 #[tonic::async_trait]
 impl Comments for CommentsApi {
     async fn submit_comment(
@@ -77,9 +95,16 @@ impl Comments for CommentsApi {
             .submitter
             .submit(&site, &raw_reply(&req), &credential.prefix)
             .await?;
+        let author_token = author_view::issue(
+            self.vault.author_view_key(),
+            site.id,
+            stored.id,
+            store::now(),
+        );
         Ok(Response::new(proto::SubmitCommentResponse {
             status: status(stored.status).into(),
             comment: Some(public_comment(&stored)),
+            author_token,
         }))
     }
 
@@ -98,18 +123,35 @@ impl Comments for CommentsApi {
         };
         let after = paging::decode_thread(order, &req.page_token)?;
         let size = paging::page_size(req.page_size, 50, 200);
-        // One row more than asked tells whether another page follows.
-        let page = self
-            .store
-            .thread_page(site, &article, order, after.as_ref(), size + 1)
-            .await?;
-        let (shown, next_page_token) = paging::split_page(&page.comments, size, |last| {
+        let author = self.token_author(site, &req.author_token).await?;
+        let next_cursor = |last: &store::StoredComment| {
             let cursor = ThreadCursor {
                 root: last.root,
                 path: last.path.clone(),
             };
             paging::encode_thread(order, &cursor)
-        });
+        };
+        // One row more than asked tells whether another page follows.
+        let own_page;
+        let page = match &author {
+            Some(author) => {
+                own_page = self
+                    .store
+                    .own_thread_page(site, &article, order, after.as_ref(), size + 1, author)
+                    .await?;
+                None
+            }
+            None => {
+                own_page = Vec::new();
+                Some(
+                    self.store
+                        .thread_page(site, &article, order, after.as_ref(), size + 1)
+                        .await?,
+                )
+            }
+        };
+        let listed = page.as_ref().map_or(&own_page, |page| &page.comments);
+        let (shown, next_page_token) = paging::split_page(listed, size, next_cursor);
         let total_count = self
             .store
             .count_approved(site, std::slice::from_ref(&article))
@@ -118,11 +160,14 @@ impl Comments for CommentsApi {
             .copied()
             .unwrap_or(0);
         let closed = self.store.article_closed(site, &article).await?;
-        // A cached page is encoded by the first call that sends it.
-        let comments = page
-            .wire
-            .get_or_init(|| encode_comments(shown.iter().map(public_comment)))
-            .clone();
+        // A cached page is encoded by the first call that sends it; one author's is not kept.
+        let comments = match &page {
+            Some(page) => page
+                .wire
+                .get_or_init(|| encode_comments(shown.iter().map(public_comment)))
+                .clone(),
+            None => encode_comments(shown.iter().map(public_comment)),
+        };
         Ok(Response::new(ListCommentsResponse::encoded(
             comments,
             next_page_token,
@@ -163,6 +208,33 @@ impl Comments for CommentsApi {
             })
             .collect();
         Ok(Response::new(proto::CountCommentsResponse { counts }))
+    }
+
+    async fn report_comment(
+        &self,
+        request: Request<proto::ReportCommentRequest>,
+    ) -> Result<Response<proto::ReportCommentResponse>, Status> {
+        let credential = caller(&request)?;
+        let site = host_site(self.store.as_ref(), &credential).await?;
+        let req = request.into_inner();
+        let comment = CommentId(fields::id("comment_id", &req.comment_id)?);
+        let reason = fields::report_reason(req.reason)?;
+        let text = parse_report_text(&req.text).map_err(|why| invalid_field("text", why))?;
+        let reporter =
+            parse_reporter(&req.reporter).map_err(|why| invalid_field("reporter", why))?;
+        let outcome = self
+            .submitter
+            .report(&site, comment, reporter, reason, text, &credential.prefix)
+            .await?;
+        match outcome {
+            ReportOutcome::NotFound => Err(Status::not_found("no such comment")),
+            ReportOutcome::Stored { added, held } => {
+                tracing::info!(comment = %comment, reason = reason.as_str(), added, held, "reported");
+                Ok(Response::new(proto::ReportCommentResponse {
+                    counted: added,
+                }))
+            }
+        }
     }
 
     async fn prepare_form(

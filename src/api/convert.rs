@@ -7,7 +7,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::{Action, AuditRecord, BlockEntry, BlockKind, ClosedArticle, CommentStatus, is_erased},
+    domain::{
+        Action, AuditRecord, BlockEntry, BlockKind, ClosedArticle, CommentStatus, ReportReason,
+        ReportedComment, is_erased,
+    },
     privacy::{Vault, mask_email},
     proto,
     spam::{Mode, Policy, RULES, Reason, RuleSetting, RuleState, Verdict},
@@ -157,6 +160,41 @@ pub fn block_entry(entry: &BlockEntry) -> proto::BlockEntry {
         value: entry.blocked.value(),
         actor: entry.actor.clone(),
         created_at: Some(timestamp(entry.created_at)),
+        note: entry.note.clone(),
+        expires_at: entry.expires_at.map(timestamp),
+        hits: entry.hits,
+        last_hit_at: entry.last_hit_at.map(timestamp),
+    }
+}
+
+pub fn report_reason(reason: ReportReason) -> proto::ReportReason {
+    match reason {
+        ReportReason::Spam => proto::ReportReason::Spam,
+        ReportReason::Abuse => proto::ReportReason::Abuse,
+        ReportReason::OffTopic => proto::ReportReason::OffTopic,
+        ReportReason::PersonalData => proto::ReportReason::PersonalData,
+        ReportReason::Illegal => proto::ReportReason::Illegal,
+    }
+}
+
+pub fn reported_comment(reported: &ReportedComment) -> proto::ReportedComment {
+    proto::ReportedComment {
+        comment_id: reported.comment.to_string(),
+        article: reported.article.clone(),
+        status: status(reported.status).into(),
+        author_name: reported.author_name.clone(),
+        body: reported.body_public.clone(),
+        reports: reported.reports,
+        reasons: reported
+            .reasons
+            .iter()
+            .map(|(reason, count)| proto::ReasonCount {
+                reason: report_reason(*reason).into(),
+                count: *count,
+            })
+            .collect(),
+        texts: reported.texts.clone(),
+        last_reported_at: Some(timestamp(reported.last_reported_at)),
     }
 }
 
@@ -165,6 +203,7 @@ pub fn closed_article(closed: &ClosedArticle) -> proto::ClosedArticle {
         article: closed.article.clone(),
         actor: closed.actor.clone(),
         closed_at: Some(timestamp(closed.closed_at)),
+        note: closed.note.clone(),
     }
 }
 
@@ -216,6 +255,8 @@ pub fn policy(policy: &Policy) -> proto::Policy {
         flood_interval_seconds: Some(policy.flood_interval_seconds),
         min_form_seconds: Some(policy.min_form_seconds),
         require_form_token: Some(policy.require_form_token),
+        hold_new_authors: Some(policy.hold_new_authors),
+        report_hold: Some(policy.report_hold),
         blocked_terms: policy.blocked_terms.clone(),
         moderation_terms: policy.moderation_terms.clone(),
         set_blocked_terms: true,
@@ -290,6 +331,8 @@ pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(Str
             update.flood_interval_seconds,
         ),
         (&mut policy.min_form_seconds, update.min_form_seconds),
+        (&mut policy.hold_new_authors, update.hold_new_authors),
+        (&mut policy.report_hold, update.report_hold),
     ];
     for (field, value) in counts {
         if let Some(value) = value {

@@ -11,9 +11,10 @@ use super::{
     error::invalid_field,
 };
 use crate::{
-    domain::{Action, BlockKind, Blocked, CommentStatus},
+    domain::{Action, BlockKind, Blocked, CommentStatus, ReportReason},
     domain::{ArticleKey, Email},
     ids::{CommentId, IdPrefix},
+    proto,
 };
 
 /// The longest note or reason, in characters.
@@ -74,6 +75,20 @@ pub fn action(value: i32) -> Result<Action, Status> {
 }
 
 /// The kind of a blocklist entry.
+pub fn report_reason(value: i32) -> Result<ReportReason, Status> {
+    match proto::ReportReason::try_from(value) {
+        Ok(proto::ReportReason::Spam) => Ok(ReportReason::Spam),
+        Ok(proto::ReportReason::Abuse) => Ok(ReportReason::Abuse),
+        Ok(proto::ReportReason::OffTopic) => Ok(ReportReason::OffTopic),
+        Ok(proto::ReportReason::PersonalData) => Ok(ReportReason::PersonalData),
+        Ok(proto::ReportReason::Illegal) => Ok(ReportReason::Illegal),
+        Ok(proto::ReportReason::Unspecified) | Err(_) => Err(invalid_field(
+            "reason",
+            "must be spam, abuse, off-topic, personal-data or illegal",
+        )),
+    }
+}
+
 pub fn block_kind(value: i32) -> Result<BlockKind, Status> {
     block_kind_from(value).ok_or_else(|| invalid_field("kind", "is required"))
 }

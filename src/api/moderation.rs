@@ -15,7 +15,7 @@ use super::{
     auth::{TokenDigest, caller_with_scope, may_moderate, moderated_site},
     convert::{
         audit_entry, author_comment, block_entry, closed_article, merge_policy, policy, queue_item,
-        status,
+        reported_comment, status,
     },
     error::{bad_request, invalid_field},
     fields,
@@ -24,8 +24,8 @@ use super::{
 };
 use crate::{
     domain::{
-        ArticleClosing, BlockKind, Blocked, CommentStatus, DecisionOutcome, NewBlock, QueueEvent,
-        Scope,
+        ArticleClosing, BlockKind, BlockLifetime, Blocked, CommentStatus, DecisionOutcome,
+        NewBlock, QueueEvent, Scope,
     },
     metrics,
     moderation::Decision,
@@ -33,7 +33,7 @@ use crate::{
     privacy::Vault,
     proto::{self, moderation_server::Moderation},
     spam::Policy,
-    store::{Credential, ListingEvent, ListingEvents, Site, Store},
+    store::{self, Credential, ListingEvent, ListingEvents, Site, Store},
 };
 
 const MAX_IDS_PER_DECISION: usize = 1000;
@@ -538,6 +538,8 @@ impl Moderation for ModerationApi {
             (_, false) => return Err(invalid_field("email", "is only for AUTHOR")),
         };
         let note = fields::audit_note("note", &req.note)?;
+        let lifetime = BlockLifetime::parse(req.for_seconds)
+            .map_err(|description| invalid_field("for_seconds", description))?;
         let outcome = self
             .moderator
             .block(
@@ -546,6 +548,7 @@ impl Moderation for ModerationApi {
                     blocked: &blocked,
                     actor: &credential.prefix,
                     note,
+                    expires_at: lifetime.map(|lifetime| lifetime.ends(store::now())),
                 },
                 req.reject_pending,
             )
@@ -602,6 +605,7 @@ impl Moderation for ModerationApi {
                 blocked: &blocked,
                 actor: &credential.prefix,
                 note,
+                expires_at: None,
             })
             .await?;
         tracing::info!(site = %site.name, kind = %kind, removed, "unblocked");
@@ -656,6 +660,27 @@ impl Moderation for ModerationApi {
             .set_closed(&credential, &req.site, &req.article, &req.note, false)
             .await?;
         Ok(Response::new(proto::ReopenArticleResponse { reopened }))
+    }
+
+    async fn list_reports(
+        &self,
+        request: Request<proto::ListReportsRequest>,
+    ) -> Result<Response<proto::ListReportsResponse>, Status> {
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let after = paging::decode_queue(&req.page_token)?;
+        let size = paging::page_size(req.page_size, 50, 200);
+        let mut page = self
+            .store
+            .reported_comments(site.id, after, size + 1)
+            .await?;
+        let next_page_token =
+            paging::next_token(&mut page, size, |last| paging::encode_queue(last.comment));
+        Ok(Response::new(proto::ListReportsResponse {
+            comments: page.iter().map(reported_comment).collect(),
+            next_page_token,
+        }))
     }
 
     async fn list_closed_articles(

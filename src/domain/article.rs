@@ -13,6 +13,8 @@ pub struct ClosedArticle {
     /// Who closed it: a token prefix.
     pub actor: String,
     pub closed_at: DateTime<Utc>,
+    /// The moderator's note, empty when there was none.
+    pub note: String,
 }
 
 /// A moderator closes an article to new replies, or opens it again.

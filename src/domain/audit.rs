@@ -53,9 +53,13 @@ pub mod audit_action {
     pub const WEBHOOK_REMOVE: &str = "webhook_remove";
     /// An integrations token had a delivery sent again.
     pub const WEBHOOK_REDELIVER: &str = "webhook_redeliver";
+    /// A reader reported a comment (`ReportComment`), through the host's site key.
+    pub const REPORT: &str = "report";
+    /// Enough readers reported an approved comment (`report-hold`): it waits for a moderator.
+    pub const REPORT_HOLD: &str = "report_hold";
 
     /// Every word above.
-    pub const OTHERS: [&str; 16] = [
+    pub const OTHERS: [&str; 18] = [
         SUBMIT,
         TOKEN_ISSUE,
         TOKEN_REVOKE,
@@ -72,6 +76,8 @@ pub mod audit_action {
         WEBHOOK_ADD,
         WEBHOOK_REMOVE,
         WEBHOOK_REDELIVER,
+        REPORT,
+        REPORT_HOLD,
     ];
 
     /// Every word of the audit log's `action`: the decisions' (`approve`, `mark_spam`, …),
@@ -128,6 +134,9 @@ pub const SYSTEM_ACTOR: &str = "system";
 
 /// The note of an expiry's audit row.
 pub const EXPIRED_NOTE: &str = "expired";
+
+/// The end of the note of the audit row of a block whose time was up, which the sweep took off.
+pub const BLOCK_ENDED_NOTE: &str = "its time was up";
 
 /// The note of the audit row of spam the sweep deleted.
 pub const SPAM_DELETED_NOTE: &str = "spam retention";

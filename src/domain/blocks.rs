@@ -245,6 +245,47 @@ pub struct BlockEntry {
     /// Who added it: a token prefix.
     pub actor: String,
     pub created_at: DateTime<Utc>,
+    /// The moderator's note, empty when there was none.
+    pub note: String,
+    /// When it ends; `None` keeps it until it is taken off.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How many replies it caught.
+    pub hits: u64,
+    /// When it last caught one.
+    pub last_hit_at: Option<DateTime<Utc>>,
+}
+
+impl BlockEntry {
+    /// Whether the entry still blocks at `now`: the sweep takes off ended entries, and until
+    /// it runs they catch nothing.
+    pub fn in_force(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|end| now < end)
+    }
+}
+
+/// How long a new entry lasts: a whole number of seconds, at most ten years.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockLifetime(u64);
+
+impl BlockLifetime {
+    /// The longest lifetime: past it, an entry is meant to stay, and says so with none.
+    pub const MAX_SECONDS: u64 = 10 * 366 * 24 * 60 * 60;
+
+    /// Reads a lifetime in seconds; `Ok(None)` for 0, which keeps an entry until it is taken
+    /// off.
+    pub fn parse(seconds: u64) -> Result<Option<BlockLifetime>, &'static str> {
+        match seconds {
+            0 => Ok(None),
+            s if s > Self::MAX_SECONDS => Err("must be at most ten years"),
+            s => Ok(Some(BlockLifetime(s))),
+        }
+    }
+
+    /// When an entry added at `now` ends.
+    pub fn ends(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        // At most ten years, so it always fits.
+        now + chrono::Duration::seconds(i64::try_from(self.0).unwrap_or(i64::MAX / 1000))
+    }
 }
 
 /// An entry to add, and the audit row it leaves.
@@ -255,6 +296,8 @@ pub struct NewBlock<'a> {
     /// Who adds it: the token's prefix.
     pub actor: &'a str,
     pub note: Option<&'a str>,
+    /// When it ends (`--for`); `None` keeps it until it is taken off.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl NewBlock<'_> {
@@ -281,6 +324,27 @@ pub struct BlockOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lifetime_ends_an_entry_and_zero_keeps_it() {
+        assert_eq!(BlockLifetime::parse(0), Ok(None));
+        assert!(BlockLifetime::parse(BlockLifetime::MAX_SECONDS + 1).is_err());
+        let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("a time");
+        let hour = BlockLifetime::parse(3600).expect("valid").expect("some");
+        let mut entry = BlockEntry {
+            blocked: Blocked::parse(BlockKind::Ip, "192.0.2.7").expect("an address"),
+            actor: "rg_mod_x".to_owned(),
+            created_at: now,
+            note: String::new(),
+            expires_at: Some(hour.ends(now)),
+            hits: 0,
+            last_hit_at: None,
+        };
+        assert!(entry.in_force(now + chrono::Duration::minutes(59)));
+        assert!(!entry.in_force(now + chrono::Duration::minutes(60)));
+        entry.expires_at = None;
+        assert!(entry.in_force(now + chrono::Duration::days(10_000)));
+    }
 
     fn subject<'a>(email: &'a str, website: &'a str, ip: &'a str) -> BlockSubject<'a> {
         BlockSubject {

@@ -1,7 +1,7 @@
 //! The vocabulary every layer shares: where a comment stands and the moves that change it, the
-//! audit log's words, a credential's scopes, blocklist entries, closed articles, an erased
-//! comment's marks, a sweep's cutoffs, webhooks' events and deliveries, and a reply's fields as
-//! validated values.
+//! audit log's words, a credential's scopes, blocklist entries and their lifetimes, closed
+//! articles, readers' reports, an erased comment's marks, a sweep's cutoffs, webhooks' events and
+//! deliveries, and a reply's fields as validated values.
 //!
 //! It holds types and the rules that make them valid, and calls nothing above it: no storage,
 //! no spam rules, no moderation.
@@ -11,6 +11,7 @@ mod audit;
 mod blocks;
 mod erased;
 pub mod reply;
+mod reports;
 mod retention;
 mod scope;
 mod status;
@@ -18,13 +19,20 @@ mod webhooks;
 
 pub use article::{ArticleClosing, ClosedArticle};
 pub use audit::{
-    Access, AccessKind, AuditRecord, EXPIRED_NOTE, SPAM_DELETED_NOTE, SYSTEM_ACTOR, audit_action,
+    Access, AccessKind, AuditRecord, BLOCK_ENDED_NOTE, EXPIRED_NOTE, SPAM_DELETED_NOTE,
+    SYSTEM_ACTOR, audit_action,
 };
-pub use blocks::{BlockEntry, BlockKind, BlockOutcome, BlockSubject, Blocked, NewBlock};
+pub use blocks::{
+    BlockEntry, BlockKind, BlockLifetime, BlockOutcome, BlockSubject, Blocked, NewBlock,
+};
 pub use erased::{ERASED_EMAIL, ERASED_NAME, ERASED_REASON, REMOVED_TEXT, is_erased};
 pub use reply::{
     ArticleKey, AuthorName, ClientInfo, CommentBody, Email, FieldViolation, FormInfo,
     IdempotencyKey, RawReply, ValidReply, Website, validate,
+};
+pub use reports::{
+    MAX_REPORT_CHARS, NewReport, ReportOutcome, ReportReason, ReportedComment, parse_report_text,
+    parse_reporter,
 };
 pub use retention::{Cutoffs, SweepReport};
 pub use scope::Scope;

@@ -26,4 +26,6 @@ pub struct SweepReport {
     pub spam_deleted: u64,
     /// Nonces of used form tokens forgotten.
     pub form_nonces_dropped: u64,
+    /// Blocklist entries whose time (`--for`) was up, taken off.
+    pub blocks_ended: u64,
 }

@@ -9,6 +9,7 @@
 //! Randomness comes straight from the operating system. If the OS cannot provide it, the
 //! functions that need it panic: there is no weaker source worth falling back to.
 
+pub mod author_view;
 mod kept;
 mod keys;
 pub mod links;

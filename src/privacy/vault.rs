@@ -36,8 +36,11 @@ struct Subkeys {
     author: HmacSha256,
     avatar: HmacSha256,
     idempotency: HmacSha256,
+    reporter: HmacSha256,
     /// The form subkey, then the previous key's (see [`Vault::with_previous`]).
     form: Vec<[u8; 32]>,
+    /// The author-view subkey, then the previous key's.
+    author_view: Vec<[u8; 32]>,
     check: HmacSha256,
     webhook: HmacSha256,
 }
@@ -75,9 +78,10 @@ impl Vault {
         Vault::derived(secret, None)
     }
 
-    /// The vault of `secret` that also accepts form tokens signed under `previous`, the key
-    /// the deployment had before `replyguard key rotate`: readers' open pages hold them for up
-    /// to two days. Everything else is the new key's alone.
+    /// The vault of `secret` that also accepts form and author tokens signed under `previous`,
+    /// the key the deployment had before `replyguard key rotate`: readers' open pages hold form
+    /// tokens for up to two days, and hosts keep author tokens for a held reply's wait.
+    /// Everything else is the new key's alone.
     pub fn with_previous(secret: &SecretKey, previous: &SecretKey) -> Vault {
         Vault::derived(secret, Some(previous))
     }
@@ -89,6 +93,8 @@ impl Vault {
         };
         let mut form = vec![derive(FORM_TOKEN_INFO)];
         form.extend(previous.map(|previous| subkey(previous, FORM_TOKEN_INFO)));
+        let mut author_view = vec![derive(AUTHOR_VIEW_INFO)];
+        author_view.extend(previous.map(|previous| subkey(previous, AUTHOR_VIEW_INFO)));
         Vault {
             keys: Arc::new(Subkeys {
                 email: XChaCha20Poly1305::new(&derive("replyguard/v1/email-encryption").into()),
@@ -96,7 +102,9 @@ impl Vault {
                 author: mac(derive("replyguard/v1/author-hash")),
                 avatar: mac(derive("replyguard/v1/avatar")),
                 idempotency: mac(derive("replyguard/v1/idempotency-key")),
+                reporter: mac(derive("replyguard/v1/reporter")),
                 form,
+                author_view,
                 check: mac(derive("replyguard/v1/key-check")),
                 webhook: mac(derive("replyguard/v1/webhook-secret")),
             }),
@@ -157,6 +165,12 @@ impl Vault {
         hex::encode(site_mac(&self.keys.idempotency, site, key))
     }
 
+    /// What is stored of the host's id of a reader who reports a comment: a keyed hash, so
+    /// that one reader counts once and nothing the host puts in the id is kept.
+    pub fn reporter_hash(&self, site: SiteId, reporter: &str) -> [u8; 32] {
+        site_mac(&self.keys.reporter, site, reporter)
+    }
+
     /// The subkey that signs form tokens.
     pub fn form_key(&self) -> &[u8; 32] {
         &self.keys.form[0]
@@ -166,6 +180,17 @@ impl Vault {
     /// key's, if the vault was given one.
     pub fn form_keys(&self) -> &[[u8; 32]] {
         &self.keys.form
+    }
+
+    /// The subkey that signs author tokens (`privacy::author_view`).
+    pub fn author_view_key(&self) -> &[u8; 32] {
+        &self.keys.author_view[0]
+    }
+
+    /// The subkeys whose author tokens are accepted: [`Vault::author_view_key`], then the
+    /// previous key's, if the vault was given one.
+    pub fn author_view_keys(&self) -> &[[u8; 32]] {
+        &self.keys.author_view
     }
 
     /// The signing secret of one webhook endpoint of a site: derived, never stored, so that
@@ -192,6 +217,7 @@ impl fmt::Debug for Vault {
 }
 
 const FORM_TOKEN_INFO: &str = "replyguard/v1/form-token";
+const AUTHOR_VIEW_INFO: &str = "replyguard/v1/author-view";
 
 /// The subkey of `secret` for the purpose `info` names.
 fn subkey(secret: &SecretKey, info: &str) -> [u8; 32] {

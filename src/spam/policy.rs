@@ -64,6 +64,12 @@ pub struct Policy {
     pub min_form_seconds: u32,
     /// Whether a reply must carry a valid token from `PrepareForm`.
     pub require_form_token: bool,
+    /// A reply that would be approved waits for a moderator until its author has this many
+    /// approved replies on the site (and none that is spam); 0 holds nobody for being new.
+    pub hold_new_authors: u32,
+    /// An approved comment that this many readers reported waits for a moderator again;
+    /// 0 holds nothing for reports.
+    pub report_hold: u32,
     /// Terms that make a reply spam.
     pub blocked_terms: Vec<String>,
     /// Terms that hold a reply for a moderator.
@@ -150,6 +156,8 @@ impl Default for Policy {
             flood_interval_seconds: 15,
             min_form_seconds: 5,
             require_form_token: false,
+            hold_new_authors: 0,
+            report_hold: 0,
             blocked_terms: Vec::new(),
             moderation_terms: Vec::new(),
             rules: BTreeMap::new(),
@@ -216,6 +224,11 @@ impl Policy {
             "min_form_seconds".to_owned(),
             at_most(self.min_form_seconds, 3_600),
         );
+        check(
+            "hold_new_authors".to_owned(),
+            at_most(self.hold_new_authors, 1_000),
+        );
+        check("report_hold".to_owned(), at_most(self.report_hold, 1_000));
 
         for (name, setting) in &self.rules {
             if let Some(weight) = setting.weight {
@@ -268,6 +281,8 @@ impl Policy {
             flood_interval_seconds,
             min_form_seconds,
             require_form_token,
+            hold_new_authors,
+            report_hold,
             blocked_terms,
             moderation_terms,
             rules,
@@ -293,6 +308,11 @@ impl Policy {
                 "require_form_token",
                 *require_form_token != before.require_form_token,
             ),
+            (
+                "hold_new_authors",
+                *hold_new_authors != before.hold_new_authors,
+            ),
+            ("report_hold", *report_hold != before.report_hold),
             ("blocked_terms", *blocked_terms != before.blocked_terms),
             (
                 "moderation_terms",
@@ -342,6 +362,26 @@ impl Policy {
             Verdict::Hold
         } else {
             Verdict::Approve
+        }
+    }
+
+    /// The status a new reply starts in, for an author with `approved` and `spam` earlier
+    /// replies on the site: [`Policy::initial_status`], then held while the author is new to
+    /// the site as `hold_new_authors` counts it.
+    pub fn initial_status_for(
+        &self,
+        assessment: &Assessment,
+        approved: u32,
+        spam: u32,
+    ) -> CommentStatus {
+        let trusted = approved > 0 && spam == 0;
+        match self.initial_status(assessment, trusted) {
+            CommentStatus::Approved
+                if self.hold_new_authors > 0 && (approved < self.hold_new_authors || spam > 0) =>
+            {
+                CommentStatus::Pending
+            }
+            status => status,
         }
     }
 
@@ -408,6 +448,34 @@ mod tests {
             verdict: policy.verdict(score),
             reasons: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_new_author_waits_until_enough_replies_were_approved() {
+        let mut policy = Policy::default();
+        let clean = assessment(0.0, &policy);
+        let held = assessment(1.0, &policy);
+        assert_eq!(
+            policy.initial_status_for(&clean, 0, 0),
+            CommentStatus::Approved
+        );
+        policy.hold_new_authors = 2;
+        assert_eq!(
+            policy.initial_status_for(&clean, 1, 0),
+            CommentStatus::Pending
+        );
+        assert_eq!(
+            policy.initial_status_for(&clean, 2, 0),
+            CommentStatus::Approved
+        );
+        assert_eq!(
+            policy.initial_status_for(&clean, 5, 1),
+            CommentStatus::Pending
+        );
+        assert_eq!(
+            policy.initial_status_for(&held, 5, 0),
+            CommentStatus::Pending
+        );
     }
 
     #[test]

@@ -36,8 +36,9 @@ use crate::{
     domain::{
         Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, BlockEntry,
         BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
-        DecisionOutcome, Delivery, EXPIRED_NOTE, NewBlock, QueueEvent, SPAM_DELETED_NOTE,
-        SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
+        DecisionOutcome, Delivery, EXPIRED_NOTE, NewBlock, NewReport, QueueEvent, ReportOutcome,
+        ReportedComment, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, Webhook,
+        audit_action,
     },
     ids::{AuditId, CommentId, IdPrefix, SiteId, TokenId},
     privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
@@ -528,6 +529,19 @@ pub trait Comments: Send + Sync {
         limit: u32,
     ) -> StoreResult<Arc<ThreadPage>>;
 
+    /// One page of an article as one author sees it: its approved comments and
+    /// that author's pending replies, each in its place, a parent before its
+    /// replies. Never cached: it is one reader's.
+    async fn own_thread_page(
+        &self,
+        site: SiteId,
+        article: &ArticleKey,
+        order: ThreadOrder,
+        after: Option<&ThreadCursor>,
+        limit: u32,
+        author_hash: &AuthorHash,
+    ) -> StoreResult<Vec<StoredComment>>;
+
     /// Approved comments per article; absent articles are left out.
     async fn count_approved(
         &self,
@@ -613,6 +627,14 @@ pub trait Facts: Send + Sync {
         subject: &BlockSubject<'_>,
     ) -> StoreResult<Vec<BlockEntry>>;
 
+    /// Counts a reply that `blocked` of `site` caught, at `at`.
+    async fn record_block_hit(
+        &self,
+        site: SiteId,
+        blocked: &Blocked,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
     /// Whether `article` of `site` is closed to new replies.
     async fn article_closed(&self, site: SiteId, article: &ArticleKey) -> StoreResult<bool>;
 }
@@ -668,6 +690,20 @@ pub trait Moderating: Send + Sync {
     /// `reopen_article` audit row noted [`ArticleClosing::audit_note`], in one transaction;
     /// false (and no row) when it already was so.
     async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool>;
+
+    /// Stores a reader's report of a comment of `report.site` that readers can see (approved
+    /// or pending), once per reporter, with a `report` audit row; when the comment is approved
+    /// and has `report.hold_at` reports or more, it goes back to pending with a `report_hold`
+    /// row by `system`: all in one transaction.
+    async fn report_comment(&self, report: &NewReport<'_>) -> StoreResult<ReportOutcome>;
+
+    /// A page of a site's reported comments, by id after `after`, with their reports counted.
+    async fn reported_comments(
+        &self,
+        site: SiteId,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ReportedComment>>;
 
     /// A page of a site's closed articles, by article key, after `after`.
     async fn closed_articles(

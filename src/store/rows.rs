@@ -48,6 +48,14 @@ macro_rules! queue_columns {
 }
 pub(super) use queue_columns;
 
+/// The columns of a [`BlockRow`].
+macro_rules! block_columns {
+    () => {
+        "kind, value, actor, created_at, note, expires_at, hits, last_hit_at"
+    };
+}
+pub(super) use block_columns;
+
 /// What a thread page shows the public, for [`ListedRow`].
 macro_rules! listed_columns {
     () => {
@@ -196,21 +204,24 @@ pub(super) fn decode_features(bytes: &[u8]) -> Vec<u64> {
         .collect()
 }
 
-/// Converts a list of rows, failing on the first that does not convert.
 /// The query of a thread page on either backend, for [`ListedRow`]s: the
 /// approved comments of `article`, threads oldest (or newest) first, each
 /// top-down, after `after`, at most `limit`. docs/STORAGE.md gives the plans.
+/// With `own_of` (an author hash), that author's pending replies are listed
+/// too, each in its place.
 pub(super) fn thread_page_query<'a, DB>(
     site: SiteId,
     article: &'a str,
     order: ThreadOrder,
     after: Option<&'a ThreadCursor>,
     limit: u32,
+    own_of: Option<&'a [u8]>,
 ) -> QueryBuilder<DB>
 where
     DB: Database,
     Uuid: Encode<'a, DB> + Type<DB>,
     &'a str: Encode<'a, DB> + Type<DB>,
+    &'a [u8]: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
 {
     let mut query = QueryBuilder::<DB>::new(concat!(
@@ -220,7 +231,17 @@ where
     ));
     query.push_bind(site.0);
     query.push(" AND article = ").push_bind(article);
-    query.push(" AND status = 'approved'");
+    match own_of {
+        None => {
+            query.push(" AND status = 'approved'");
+        }
+        Some(author_hash) => {
+            query
+                .push(" AND (status = 'approved' OR (status = 'pending' AND author_hash = ")
+                .push_bind(author_hash)
+                .push("))");
+        }
+    }
     let root_dir = match order {
         ThreadOrder::OldestFirst => "ASC",
         ThreadOrder::NewestFirst => "DESC",
@@ -515,9 +536,11 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
 {
-    let mut query = QueryBuilder::<DB>::new(
-        "SELECT kind, value, actor, created_at FROM blocklist WHERE site_id = ",
-    );
+    let mut query = QueryBuilder::<DB>::new(concat!(
+        "SELECT ",
+        block_columns!(),
+        " FROM blocklist WHERE site_id = "
+    ));
     query.push_bind(site.0);
     if let Some(after) = after {
         query
@@ -565,7 +588,11 @@ where
         }
         first = false;
         query
-            .push("SELECT kind, value, actor, created_at FROM blocklist WHERE site_id = ")
+            .push(concat!(
+                "SELECT ",
+                block_columns!(),
+                " FROM blocklist WHERE site_id = "
+            ))
             .push_bind(site.0)
             .push(" AND kind = ")
             .push_bind(kind.as_str())
@@ -586,6 +613,10 @@ pub(super) struct BlockRow {
     value: String,
     actor: String,
     created_at: DateTime<Utc>,
+    note: String,
+    expires_at: Option<DateTime<Utc>>,
+    hits: i64,
+    last_hit_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<BlockRow> for BlockEntry {
@@ -600,6 +631,10 @@ impl TryFrom<BlockRow> for BlockEntry {
             blocked,
             actor: row.actor,
             created_at: row.created_at,
+            note: row.note,
+            expires_at: row.expires_at,
+            hits: row.hits.unsigned_abs(),
+            last_hit_at: row.last_hit_at,
         })
     }
 }

@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use crate::{
-    domain::{BlockSubject, CommentStatus, FieldViolation, RawReply, ValidReply, validate},
+    domain::{
+        BlockSubject, CommentStatus, FieldViolation, NewReport, RawReply, ReportOutcome,
+        ReportReason, ValidReply, validate,
+    },
     ids::{CommentId, SiteId},
     metrics,
     privacy::{AuthorHash, KeptText, Vault, mask_contacts},
@@ -118,16 +121,18 @@ impl Submitter {
             email: Some(reply.email.as_str()),
             website: reply.website.as_ref().map(|w| w.as_str()),
         };
-        let blocked_by = if stored.any_blocks {
+        let block = if stored.any_blocks {
             self.store
                 .blocks_matching(site.id, &subject)
                 .await?
-                .iter()
-                .find(|entry| entry.blocked.matches(&subject))
-                .map(|entry| entry.blocked.without_personal_data())
+                .into_iter()
+                .find(|entry| entry.in_force(now) && entry.blocked.matches(&subject))
         } else {
             None
         };
+        let blocked_by = block
+            .as_ref()
+            .map(|entry| entry.blocked.without_personal_data());
         let mut facts = Facts {
             author: Some(author_hash),
             author_approved: stored.author_approved,
@@ -151,11 +156,12 @@ impl Submitter {
         if let FormCheck::Valid { nonce, .. } = facts.form {
             facts.token_reused = !self.store.use_form_nonce(site.id, &nonce).await?;
         }
-        let trusted = facts.author_approved > 0 && facts.author_spam == 0;
         let assessment = self
             .assessor
             .assess_analysed(&reply, &text, &site.policy, &facts);
-        let status = site.policy.initial_status(&assessment, trusted);
+        let status =
+            site.policy
+                .initial_status_for(&assessment, facts.author_approved, facts.author_spam);
         let comment = stored_reply(
             &self.vault,
             site.id,
@@ -172,6 +178,17 @@ impl Submitter {
         match self.store.insert_comment(&comment, actor).await {
             Ok(()) => {
                 metrics::record_reply(comment.status.as_str());
+                if let Some(entry) = &block {
+                    metrics::record_block_hit(entry.blocked.kind().as_str());
+                    // The reply is stored; a count that fails to follow is only logged.
+                    if let Err(err) = self
+                        .store
+                        .record_block_hit(site.id, &entry.blocked, now)
+                        .await
+                    {
+                        tracing::warn!(error = %err, "a block's hit was not counted");
+                    }
+                }
                 tracing::info!(comment = %comment.id, status = %comment.status, score = comment.score, "reply stored");
                 Ok(comment)
             }
@@ -190,6 +207,31 @@ impl Submitter {
             Err(StoreError::ArticleClosed) => Err(SubmitError::Closed),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Stores a reader's report of `comment` on `site`: the reporter known by a keyed hash of
+    /// the host's id for them, the comment held again once it has the policy's `report_hold`
+    /// reports. `actor` names the site key in the audit log.
+    pub async fn report(
+        &self,
+        site: &Site,
+        comment: CommentId,
+        reporter: &str,
+        reason: ReportReason,
+        text: &str,
+        actor: &str,
+    ) -> Result<ReportOutcome, StoreError> {
+        let report = NewReport {
+            site: site.id,
+            comment,
+            reporter_hash: self.vault.reporter_hash(site.id, reporter),
+            reason,
+            text,
+            actor,
+            hold_at: (site.policy.report_hold > 0).then_some(site.policy.report_hold),
+            at: store::now(),
+        };
+        self.store.report_comment(&report).await
     }
 
     /// Finds the new comment's place: its thread's root, its path and depth.

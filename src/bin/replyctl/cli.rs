@@ -108,6 +108,9 @@ pub enum Command {
     Reopen(ArticleArgs),
     /// List a site's closed articles.
     Closed(SiteArg),
+    /// List a site's comments readers reported, with how many did and why; a decision on a
+    /// comment (approve, reject, ...) clears its reports.
+    Reports(SiteArg),
     /// List a site's audit log, newest first: decisions, reveals, erasures,
     /// exports, blocks, closed articles, expiries, deleted spam and token changes.
     Audit(AuditArgs),
@@ -349,6 +352,10 @@ Keys and values:
   flood-interval-seconds  seconds an author or IP must wait between two replies
   min-form-seconds        seconds a reader must at least spend on the form
   require-form-token      true or false
+  hold-new-authors        a whole number: hold an author's replies until this many were
+                          approved (0: off)
+  report-hold             a whole number: an approved reply this many readers reported waits
+                          for a moderator again (0: off)
   blocked-terms           comma-separated terms that make a reply spam
   moderation-terms        comma-separated terms that hold a reply
   blocked-ips             comma-separated addresses and ranges (192.0.2.0/24) whose replies are spam
@@ -369,6 +376,8 @@ pub enum PolicyKey {
     FloodIntervalSeconds,
     MinFormSeconds,
     RequireFormToken,
+    HoldNewAuthors,
+    ReportHold,
     BlockedTerms,
     ModerationTerms,
     BlockedIps,
@@ -380,7 +389,7 @@ pub enum PolicyKey {
 }
 
 /// Every key but `rule.NAME`, with its name on the command line.
-const POLICY_KEYS: [(&str, PolicyKey); 13] = [
+const POLICY_KEYS: [(&str, PolicyKey); 15] = [
     ("mode", PolicyKey::Mode),
     ("hold-threshold", PolicyKey::HoldThreshold),
     ("spam-threshold", PolicyKey::SpamThreshold),
@@ -388,6 +397,8 @@ const POLICY_KEYS: [(&str, PolicyKey); 13] = [
     ("flood-interval-seconds", PolicyKey::FloodIntervalSeconds),
     ("min-form-seconds", PolicyKey::MinFormSeconds),
     ("require-form-token", PolicyKey::RequireFormToken),
+    ("hold-new-authors", PolicyKey::HoldNewAuthors),
+    ("report-hold", PolicyKey::ReportHold),
     ("blocked-terms", PolicyKey::BlockedTerms),
     ("moderation-terms", PolicyKey::ModerationTerms),
     ("blocked-ips", PolicyKey::BlockedIps),
@@ -484,6 +495,12 @@ impl PolicySetArgs {
             }
             PolicyKey::MinFormSeconds => {
                 policy.min_form_seconds = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::ReportHold => {
+                policy.report_hold = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::HoldNewAuthors => {
+                policy.hold_new_authors = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
             }
             PolicyKey::RequireFormToken => {
                 policy.require_form_token = Some(match value {
@@ -653,6 +670,7 @@ Examples:
   replyctl block author 3f9a... --reject-pending     one author, and their pending replies
   replyctl block author --email jane@example.com    the same, named by email
   replyctl block ip 203.0.113.7 --note \"flooding\"
+  replyctl block ip 198.51.100.9 --for 7d           ends by itself after a week
   replyctl block domain cheap-pills.example --reject-pending";
 
 /// What every `block` command takes.
@@ -665,9 +683,22 @@ pub struct BlockOptions {
     #[arg(long)]
     pub reject_pending: bool,
 
-    /// A note for the audit log.
+    /// A note for the audit log, kept with the entry and shown by `blocks`.
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+
+    /// How long the entry lasts (`90s`, `45m`, `12h`, `30d`); without it, until `unblock`.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_lifetime)]
+    pub lifetime: Option<std::time::Duration>,
+}
+
+/// A block's `--for`: as `--older-than` reads an age, and at least a second.
+fn parse_lifetime(text: &str) -> Result<std::time::Duration, String> {
+    let lifetime = parse_age(text)?;
+    if lifetime.as_secs() == 0 {
+        return Err("must be at least one second".to_owned());
+    }
+    Ok(lifetime)
 }
 
 /// Where `block domain` applies.
@@ -954,6 +985,8 @@ mod tests {
             "flood-interval-seconds",
             "min-form-seconds",
             "require-form-token",
+            "hold-new-authors",
+            "report-hold",
             "blocked-terms",
             "moderation-terms",
             "blocked-ips",

@@ -106,6 +106,7 @@ pub async fn run(
         Command::Close(args) => close(&mut clients, format, args, true).await,
         Command::Reopen(args) => close(&mut clients, format, args, false).await,
         Command::Closed(site) => closed_articles(&mut clients, format, site).await,
+        Command::Reports(site) => reports(&mut clients, format, site).await,
         Command::Audit(args) => audit(&mut clients, format, args).await,
         Command::Submit(args) => submit(&mut clients, format, args).await,
         Command::Comments(args) => comments(&mut clients, format, args).await,
@@ -546,6 +547,7 @@ async fn block(
             email,
             reject_pending: options.reject_pending,
             note: options.note.clone().unwrap_or_default(),
+            for_seconds: options.lifetime.map_or(0, |lifetime| lifetime.as_secs()),
         };
     let requests = match command {
         BlockCommand::Author {
@@ -616,6 +618,33 @@ async fn blocks(
         page_token = page.next_page_token;
     }
     emit(&output::blocks(format, &entries))
+}
+
+async fn reports(
+    clients: &mut Clients,
+    format: OutputFormat,
+    site: SiteArg,
+) -> Result<(), CliError> {
+    let mut reported = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = clients
+            .moderation
+            .list_reports(replyguard::proto::ListReportsRequest {
+                site: site.name(),
+                page_size: 200,
+                page_token,
+            })
+            .await
+            .map_err(CliError::rpc("listing reported comments"))?
+            .into_inner();
+        reported.extend(page.comments);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    emit(&output::reports(format, &reported))
 }
 
 async fn unblock(
@@ -822,6 +851,7 @@ async fn comments(
             page_size: remaining.min(MAX_COMMENTS_PAGE),
             page_token: page_token.clone(),
             order: order as i32,
+            ..ListCommentsRequest::default()
         };
         let page = clients
             .comments

@@ -140,13 +140,15 @@ pub fn code_name(code: Code) -> &'static str {
 }
 
 /// The policy's fields as `UpdatePolicy` names them; `policy set` takes them with dashes.
-const POLICY_FIELDS: [&str; 12] = [
+const POLICY_FIELDS: [&str; 14] = [
     "hold_threshold",
     "spam_threshold",
     "max_links",
     "flood_interval_seconds",
     "min_form_seconds",
     "require_form_token",
+    "hold_new_authors",
+    "report_hold",
     "blocked_terms",
     "moderation_terms",
     "blocked_ips",

@@ -434,6 +434,10 @@ fn block_entry_json(entry: &BlockEntry) -> Value {
         "value": entry.value,
         "actor": entry.actor,
         "created_at": rfc3339(entry.created_at.as_ref()),
+        "note": entry.note,
+        "expires_at": rfc3339(entry.expires_at.as_ref()),
+        "hits": entry.hits,
+        "last_hit_at": rfc3339(entry.last_hit_at.as_ref()),
     })
 }
 
@@ -478,6 +482,8 @@ pub fn policy_json(policy: &Policy) -> Value {
         "flood_interval_seconds": policy.flood_interval_seconds,
         "min_form_seconds": policy.min_form_seconds,
         "require_form_token": policy.require_form_token,
+        "hold_new_authors": policy.hold_new_authors,
+        "report_hold": policy.report_hold,
         "blocked_terms": policy.blocked_terms,
         "moderation_terms": policy.moderation_terms,
         "blocked_ips": policy.blocked_ips,
@@ -753,6 +759,7 @@ pub fn closed_articles(format: OutputFormat, articles: &[ClosedArticle]) -> Stri
                     "article": closed.article,
                     "actor": closed.actor,
                     "closed_at": rfc3339(closed.closed_at.as_ref()),
+                    "note": closed.note,
                 })
             })
             .collect();
@@ -761,12 +768,13 @@ pub fn closed_articles(format: OutputFormat, articles: &[ClosedArticle]) -> Stri
     if articles.is_empty() {
         return "No article is closed.".to_owned();
     }
-    let mut table = new_table(&["ARTICLE", "BY", "SINCE"]);
+    let mut table = new_table(&["ARTICLE", "BY", "SINCE", "NOTE"]);
     for closed in articles {
         table.add_row(vec![
             closed.article.clone(),
             closed.actor.clone(),
             table_time(closed.closed_at.as_ref()),
+            or_dash_text(&closed.note),
         ]);
     }
     render(&table)
@@ -842,6 +850,8 @@ fn policy_settings(policy: &Policy) -> Vec<(&'static str, String)> {
         ),
         ("min-form-seconds", or_dash(policy.min_form_seconds)),
         ("require-form-token", or_dash(policy.require_form_token)),
+        ("hold-new-authors", or_dash(policy.hold_new_authors)),
+        ("report-hold", or_dash(policy.report_hold)),
         ("blocked-terms", terms(&policy.blocked_terms)),
         ("moderation-terms", terms(&policy.moderation_terms)),
         ("blocked-ips", terms(&policy.blocked_ips)),
@@ -967,6 +977,77 @@ pub fn blocked(format: OutputFormat, answers: &[BlockResponse]) -> String {
     render(&table)
 }
 
+/// A report reason as `ReportComment` takes it and `reports` shows it.
+fn report_reason_word(reason: i32) -> &'static str {
+    use replyguard::proto::ReportReason;
+    match ReportReason::try_from(reason) {
+        Ok(ReportReason::Spam) => "spam",
+        Ok(ReportReason::Abuse) => "abuse",
+        Ok(ReportReason::OffTopic) => "off-topic",
+        Ok(ReportReason::PersonalData) => "personal-data",
+        Ok(ReportReason::Illegal) => "illegal",
+        Ok(ReportReason::Unspecified) | Err(_) => "-",
+    }
+}
+
+/// `reports`: a site's reported comments, by id.
+pub fn reports(format: OutputFormat, reported: &[replyguard::proto::ReportedComment]) -> String {
+    if format == OutputFormat::Json {
+        let comments: Vec<Value> = reported
+            .iter()
+            .map(|c| {
+                let reasons: serde_json::Map<String, Value> = c
+                    .reasons
+                    .iter()
+                    .map(|r| (report_reason_word(r.reason).to_owned(), json!(r.count)))
+                    .collect();
+                json!({
+                    "comment_id": c.comment_id,
+                    "article": c.article,
+                    "status": status_word(c.status),
+                    "author_name": c.author_name,
+                    "body": c.body,
+                    "reports": c.reports,
+                    "reasons": reasons,
+                    "texts": c.texts,
+                    "last_reported_at": rfc3339(c.last_reported_at.as_ref()),
+                })
+            })
+            .collect();
+        return pretty(&json!({ "comments": comments }));
+    }
+    if reported.is_empty() {
+        return "No comment is reported.".to_owned();
+    }
+    let mut table = new_table(&["ID", "ARTICLE", "STATUS", "REPORTS", "WHY", "LAST", "TEXT"]);
+    for c in reported {
+        let why: Vec<String> = c
+            .reasons
+            .iter()
+            .map(|r| format!("{} {}", report_reason_word(r.reason), r.count))
+            .collect();
+        table.add_row(vec![
+            c.comment_id.clone(),
+            c.article.clone(),
+            status_word(c.status).unwrap_or("-").to_owned(),
+            c.reports.to_string(),
+            why.join(", "),
+            table_time(c.last_reported_at.as_ref()),
+            excerpt(&c.body),
+        ]);
+    }
+    render(&table)
+}
+
+/// A text, or `-` for none.
+fn or_dash_text(text: &str) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
 /// `blocks`: a site's blocklist, by kind and then value.
 pub fn blocks(format: OutputFormat, entries: &[BlockEntry]) -> String {
     if format == OutputFormat::Json {
@@ -977,13 +1058,19 @@ pub fn blocks(format: OutputFormat, entries: &[BlockEntry]) -> String {
     if entries.is_empty() {
         return "The blocklist is empty.".to_owned();
     }
-    let mut table = new_table(&["KIND", "VALUE", "BY", "SINCE"]);
+    let mut table = new_table(&[
+        "KIND", "VALUE", "BY", "SINCE", "UNTIL", "HITS", "LAST HIT", "NOTE",
+    ]);
     for entry in entries {
         table.add_row(vec![
             block_kind_word(entry.kind).unwrap_or("-").to_owned(),
             entry.value.clone(),
             entry.actor.clone(),
             table_time(entry.created_at.as_ref()),
+            table_time(entry.expires_at.as_ref()),
+            entry.hits.to_string(),
+            table_time(entry.last_hit_at.as_ref()),
+            or_dash_text(&entry.note),
         ]);
     }
     render(&table)

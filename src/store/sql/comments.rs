@@ -125,7 +125,8 @@ where
         let key = PageKey::new(order, after, limit);
         self.caches
             .thread_page(site, article.as_str(), key, async {
-                let mut query = thread_page_query(site, article.as_str(), order, after, limit);
+                let mut query =
+                    thread_page_query(site, article.as_str(), order, after, limit, None);
                 let rows = query
                     .build_query_as::<ListedRow>()
                     .fetch_all(&self.reader)
@@ -133,6 +134,30 @@ where
                 listed_from_rows(rows).map(ThreadPage::new)
             })
             .await
+    }
+
+    async fn own_thread_page(
+        &self,
+        site: SiteId,
+        article: &ArticleKey,
+        order: ThreadOrder,
+        after: Option<&ThreadCursor>,
+        limit: u32,
+        author_hash: &AuthorHash,
+    ) -> StoreResult<Vec<StoredComment>> {
+        let mut query = thread_page_query(
+            site,
+            article.as_str(),
+            order,
+            after,
+            limit,
+            Some(author_hash.0.as_slice()),
+        );
+        let rows = query
+            .build_query_as::<ListedRow>()
+            .fetch_all(&self.reader)
+            .await?;
+        listed_from_rows(rows)
     }
 
     async fn count_approved(

@@ -75,7 +75,7 @@ use uuid::Uuid;
 
 use super::{Backend, RowsAffected, SqlStore};
 use crate::{
-    domain::{ArticleKey, BlockEntry, BlockSubject},
+    domain::{ArticleKey, BlockEntry, BlockSubject, Blocked},
     ids::{CommentId, SiteId},
     spam::RecentReply,
     store::{
@@ -191,6 +191,25 @@ where
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter().map(BlockEntry::try_from).collect()
+    }
+
+    async fn record_block_hit(
+        &self,
+        site: SiteId,
+        blocked: &Blocked,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE blocklist SET hits = hits + 1, last_hit_at = $4 \
+             WHERE site_id = $1 AND kind = $2 AND value = $3",
+        )
+        .bind(site.0)
+        .bind(blocked.kind().as_str())
+        .bind(blocked.value())
+        .bind(at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn article_closed(&self, site: SiteId, article: &ArticleKey) -> StoreResult<bool> {

@@ -15,17 +15,18 @@ use super::{Backend, RowsAffected, SqlStore, WebhookSubject, insert_audit, queue
 use crate::store::cache::Listings;
 use crate::{
     domain::{
-        Access, Action, ArticleClosing, BlockEntry, BlockOutcome, Blocked, ClosedArticle,
-        CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME, NewBlock, SweepReport,
-        WebhookEvent, audit_action,
+        Access, Action, ArticleClosing, BLOCK_ENDED_NOTE, BlockEntry, BlockOutcome, Blocked,
+        ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME,
+        NewBlock, NewReport, ReportOutcome, ReportReason, ReportedComment, SYSTEM_ACTOR,
+        SweepReport, WebhookEvent, audit_action,
     },
     ids::{CommentId, SiteId},
     spam::{Label, Reason},
     store::{
-        Deciding, Erasing, Judge, Moderating, NewAuditRow, ReplyFilter, SWEEP_BATCH, StoreResult,
-        in_batches, now,
+        Deciding, Erasing, Judge, Moderating, NewAuditRow, ReplyFilter, SWEEP_BATCH, StoreError,
+        StoreResult, in_batches, now,
         rows::{
-            BlockRow, CommentRow, ErasableRow, blocklist_query, comments_from_rows,
+            BlockRow, CommentRow, ErasableRow, block_columns, blocklist_query, comments_from_rows,
             decode_features, queue_columns, status_from, stored_lesson,
         },
     },
@@ -46,6 +47,7 @@ where
     for<'r> Option<String>: Decode<'r, DB>,
     for<'r> Option<f32>: Decode<'r, DB>,
     for<'r> Option<Vec<u8>>: Decode<'r, DB>,
+    for<'r> i64: Decode<'r, DB>,
     for<'r> DateTime<Utc>: Decode<'r, DB> + Type<DB>,
     for<'q> Uuid: Encode<'q, DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
@@ -58,6 +60,7 @@ where
     for<'q> f32: Encode<'q, DB> + Type<DB>,
     for<'q> Option<f32>: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB>,
+    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
     &'static str: ColumnIndex<DB::Row>,
 {
@@ -120,6 +123,13 @@ where
             }
         }
         insert_audit::<DB>(&mut tx, &change.audit).await?;
+        // A decision answers the readers' reports of the comment (a deleted one takes them).
+        if change.to.is_some() {
+            sqlx::query("DELETE FROM reports WHERE comment_id = $1")
+                .bind(comment.0)
+                .execute(&mut *tx)
+                .await?;
+        }
         if !change.taught.is_empty() {
             let features: Option<Vec<u8>> = row.try_get("features")?;
             let features = features.as_deref().map(decode_features).unwrap_or_default();
@@ -237,22 +247,25 @@ where
         });
         let mut tx = self.writer.begin().await?;
         let added = sqlx::query(
-            "INSERT INTO blocklist (site_id, kind, value, created_at, actor) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, kind, value) DO NOTHING",
+            "INSERT INTO blocklist (site_id, kind, value, created_at, actor, note, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (site_id, kind, value) DO NOTHING",
         )
         .bind(block.site.0)
         .bind(kind)
         .bind(value.as_str())
         .bind(at)
         .bind(block.actor)
+        .bind(block.note.unwrap_or_default())
+        .bind(block.expires_at)
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
-        let entry = sqlx::query_as::<_, BlockRow>(
-            "SELECT kind, value, actor, created_at FROM blocklist \
-             WHERE site_id = $1 AND kind = $2 AND value = $3",
-        )
+        let entry = sqlx::query_as::<_, BlockRow>(concat!(
+            "SELECT ",
+            block_columns!(),
+            " FROM blocklist WHERE site_id = $1 AND kind = $2 AND value = $3"
+        ))
         .bind(block.site.0)
         .bind(kind)
         .bind(value.as_str())
@@ -398,13 +411,14 @@ where
         let at = now();
         let changed = if closing.closed {
             sqlx::query(
-                "INSERT INTO closed_articles (site_id, article, actor, closed_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, article) DO NOTHING",
+                "INSERT INTO closed_articles (site_id, article, actor, closed_at, note) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, article) DO NOTHING",
             )
             .bind(closing.site.0)
             .bind(closing.article)
             .bind(closing.actor)
             .bind(at)
+            .bind(closing.note.unwrap_or_default())
             .execute(&mut *tx)
             .await?
         } else {
@@ -437,6 +451,167 @@ where
         Ok(changed)
     }
 
+    async fn report_comment(&self, report: &NewReport<'_>) -> StoreResult<ReportOutcome> {
+        // Only a hold changes a listing.
+        let _dropping = self.caches.dropping(match report.hold_at {
+            Some(_) => Listings::Site(report.site),
+            None => Listings::None,
+        });
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT site_id, article, status FROM comments WHERE id = $1{}",
+            DB::FOR_UPDATE
+        )))
+        .bind(report.comment.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(ReportOutcome::NotFound);
+        };
+        let status = status_from(row.try_get("status")?)?;
+        let site = SiteId(row.try_get("site_id")?);
+        if site != report.site
+            || !matches!(status, CommentStatus::Approved | CommentStatus::Pending)
+        {
+            return Ok(ReportOutcome::NotFound);
+        }
+        let article: String = row.try_get("article")?;
+        let added = sqlx::query(
+            "INSERT INTO reports (comment_id, reporter_hash, site_id, reason, text, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (comment_id, reporter_hash) DO NOTHING",
+        )
+        .bind(report.comment.0)
+        .bind(&report.reporter_hash[..])
+        .bind(site.0)
+        .bind(report.reason.as_str())
+        .bind(report.text)
+        .bind(report.at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let mut held = false;
+        if added {
+            // The reason alone: the reader's text may hold anything, and stays with the report.
+            insert_audit::<DB>(
+                &mut tx,
+                &NewAuditRow {
+                    site,
+                    comment: Some(report.comment),
+                    actor: report.actor,
+                    action: audit_action::REPORT,
+                    from: None,
+                    to: None,
+                    note: Some(report.reason.as_str()),
+                    at: report.at,
+                },
+            )
+            .await?;
+            if let (Some(hold_at), CommentStatus::Approved) = (report.hold_at, status) {
+                let count: i64 =
+                    sqlx::query("SELECT count(*) AS n FROM reports WHERE comment_id = $1")
+                        .bind(report.comment.0)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get("n")?;
+                if count.unsigned_abs() >= u64::from(hold_at) {
+                    sqlx::query(
+                        "UPDATE comments SET status = 'pending', updated_at = $1 WHERE id = $2",
+                    )
+                    .bind(report.at)
+                    .bind(report.comment.0)
+                    .execute(&mut *tx)
+                    .await?;
+                    let note = format!("{count} reports");
+                    insert_audit::<DB>(
+                        &mut tx,
+                        &NewAuditRow {
+                            site,
+                            comment: Some(report.comment),
+                            actor: SYSTEM_ACTOR,
+                            action: audit_action::REPORT_HOLD,
+                            from: Some(CommentStatus::Approved),
+                            to: Some(CommentStatus::Pending),
+                            note: Some(&note),
+                            at: report.at,
+                        },
+                    )
+                    .await?;
+                    DB::listing_changed(&self.state, &mut tx, site, Some(&article)).await?;
+                    held = true;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(ReportOutcome::Stored { added, held })
+    }
+
+    async fn reported_comments(
+        &self,
+        site: SiteId,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ReportedComment>> {
+        let mut query = QueryBuilder::<DB>::new(
+            "SELECT c.id, c.article, c.status, c.author_name, c.body_public, \
+                    count(*) AS reports, max(r.created_at) AS last_at \
+             FROM reports AS r JOIN comments AS c ON c.id = r.comment_id \
+             WHERE r.site_id = ",
+        );
+        query.push_bind(site.0);
+        if let Some(CommentId(after)) = after {
+            query.push(" AND r.comment_id > ").push_bind(after);
+        }
+        query
+            .push(
+                " GROUP BY c.id, c.article, c.status, c.author_name, c.body_public \
+                 ORDER BY c.id LIMIT CAST(",
+            )
+            .push_bind(i64::from(limit))
+            .push(" AS BIGINT)");
+        let rows = query.build().fetch_all(&self.reader).await?;
+        let mut reported = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: Uuid = row.try_get("id")?;
+            let details = sqlx::query(
+                "SELECT reason, text FROM reports WHERE comment_id = $1 \
+                 ORDER BY created_at DESC",
+            )
+            .bind(id)
+            .fetch_all(&self.reader)
+            .await?;
+            let mut reasons: Vec<(ReportReason, u64)> = Vec::new();
+            let mut texts = Vec::new();
+            for detail in &details {
+                let word: String = detail.try_get("reason")?;
+                let reason = ReportReason::parse(&word)
+                    .ok_or_else(|| StoreError::Corrupt(format!("report reason {word:?}")))?;
+                match reasons.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, n)) => *n += 1,
+                    None => reasons.push((reason, 1)),
+                }
+                let text: String = detail.try_get("text")?;
+                if !text.is_empty() && texts.len() < 5 {
+                    texts.push(text);
+                }
+            }
+            reasons.sort();
+            let reports: i64 = row.try_get("reports")?;
+            reported.push(ReportedComment {
+                comment: CommentId(id),
+                article: row.try_get("article")?,
+                status: status_from(row.try_get("status")?)?,
+                author_name: row.try_get("author_name")?,
+                body_public: row.try_get("body_public")?,
+                reports: reports.unsigned_abs(),
+                reasons,
+                texts,
+                last_reported_at: row.try_get("last_at")?,
+            });
+        }
+        Ok(reported)
+    }
+
     async fn closed_articles(
         &self,
         site: SiteId,
@@ -444,7 +619,7 @@ where
         limit: u32,
     ) -> StoreResult<Vec<ClosedArticle>> {
         let mut query = QueryBuilder::<DB>::new(
-            "SELECT article, actor, closed_at FROM closed_articles WHERE site_id = ",
+            "SELECT article, actor, closed_at, note FROM closed_articles WHERE site_id = ",
         );
         query.push_bind(site.0);
         if let Some(after) = after {
@@ -461,6 +636,7 @@ where
                     article: row.try_get("article")?,
                     actor: row.try_get("actor")?,
                     closed_at: row.try_get("closed_at")?,
+                    note: row.try_get("note")?,
                 })
             })
             .collect()
@@ -557,6 +733,36 @@ where
                 if deleted.len() < SWEEP_BATCH.unsigned_abs() as usize {
                     break;
                 }
+            }
+        }
+        loop {
+            let mut tx = self.writer.begin().await?;
+            let ended = sqlx::query(
+                "DELETE FROM blocklist WHERE (site_id, kind, value) IN \
+                 (SELECT site_id, kind, value FROM blocklist \
+                  WHERE expires_at IS NOT NULL AND expires_at <= $1 \
+                  ORDER BY expires_at LIMIT CAST($2 AS BIGINT)) \
+                 RETURNING site_id, kind, value",
+            )
+            .bind(now)
+            .bind(SWEEP_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &ended {
+                let site = SiteId(row.try_get("site_id")?);
+                let kind: String = row.try_get("kind")?;
+                let value: String = row.try_get("value")?;
+                let note = format!("{kind} {value}: {BLOCK_ENDED_NOTE}");
+                insert_audit::<DB>(
+                    &mut tx,
+                    &NewAuditRow::of_site(site, SYSTEM_ACTOR, audit_action::UNBLOCK, &note, now),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            report.blocks_ended += ended.len() as u64;
+            if ended.len() < SWEEP_BATCH.unsigned_abs() as usize {
+                break;
             }
         }
         report.form_nonces_dropped = in_batches(|| async move {

@@ -741,6 +741,7 @@ impl Writer<'_> {
                     blocked: &blocked,
                     actor: OPERATOR_ACTOR,
                     note: Some(note),
+                    expires_at: None,
                 };
                 let outcome = self
                     .store

@@ -189,9 +189,9 @@ pub(super) fn replay(
             },
         );
         let assessment = assessor.assess(&comment.reply, &policy, &facts);
-        // As the pipeline decides it (it matters only to the `trusted-only` mode).
-        let trusted = facts.author_approved > 0 && facts.author_spam == 0;
-        let status = policy.initial_status(&assessment, trusted);
+        // As the pipeline decides it (it matters only to `trusted-only` and `hold-new-authors`).
+        let status =
+            policy.initial_status_for(&assessment, facts.author_approved, facts.author_spam);
         records.note(comment.author, status);
         result.note(comment.spam, status, &assessment, &policy);
         let wrong = (status == CommentStatus::Approved) == comment.spam;

@@ -1,0 +1,610 @@
+//! Moderation a newsroom runs on: the author's own view of held replies, trust tiers, blocks
+//! with a lifetime and a record, reports, and the policy keys that go with them.
+
+mod common;
+
+use std::process::Output;
+
+use common::{Backend, Harness, TestSite, backend_tests, bad_fields, decide, reply_by};
+use replyguard::proto::{self, CommentStatus, ModerationAction};
+use replyguard::spam::{Mode, Policy};
+use tonic::Code;
+
+/// A site that holds every reply, whose readers may reply as often as they like.
+fn moderate_all() -> Policy {
+    Policy {
+        mode: Mode::ModerateAll,
+        flood_interval_seconds: 0,
+        ..Policy::default()
+    }
+}
+
+const LINKED: &str = "See https://one.example/x and https://two.example/y";
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `replyctl --output json policy set KEY VALUE`, answered with the whole policy.
+fn policy_set(h: &Harness, site: &TestSite, key: &str, value: &str) -> serde_json::Value {
+    let output = h.replyctl(
+        &site.mod_token,
+        &["--output", "json", "policy", "set", key, value],
+    );
+    serde_json::from_str(&stdout(&output)).expect("JSON output")
+}
+
+/// Lists an article as the host does for one reader: with that reader's author token, if any.
+async fn listed(
+    comments: &mut common::Comments,
+    article: &str,
+    author_token: &str,
+    page_size: u32,
+    page_token: &str,
+) -> proto::ListCommentsResponse {
+    comments
+        .list_comments(proto::ListCommentsRequest {
+            article: article.into(),
+            author_token: author_token.into(),
+            page_size,
+            page_token: page_token.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+}
+
+fn ids_and_statuses(page: &proto::ListCommentsResponse) -> Vec<(String, CommentStatus)> {
+    page.comments
+        .iter()
+        .map(|c| (c.id.clone(), c.status()))
+        .collect()
+}
+
+async fn an_author_token_shows_its_author_their_own_held_replies(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_with("news.example.com", moderate_all()).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+
+    let jane = comments
+        .submit_comment(reply_by(
+            "story",
+            "Plain words.",
+            "Jane",
+            "jane@example.com",
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    let jane_id = jane.comment.expect("comment").id;
+    assert!(!jane.author_token.is_empty(), "every reply gets a token");
+    decide(
+        &mut moderation,
+        ModerationAction::Approve,
+        std::slice::from_ref(&jane_id),
+    )
+    .await;
+
+    let mut held = reply_by("story", "A first thought.", "Sam", "sam@example.com");
+    held.parent_id = jane_id.clone();
+    let sam = comments
+        .submit_comment(held)
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(sam.status(), CommentStatus::Pending);
+    let sam_id = sam.comment.expect("comment").id;
+    // Sam's second held reply, at the top: one token shows every held reply of its author.
+    let sam_again = comments
+        .submit_comment(reply_by(
+            "story",
+            "A second thought.",
+            "Sam",
+            "sam@example.com",
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(sam_again.status(), CommentStatus::Pending);
+    let sam_again_id = sam_again.comment.expect("comment").id;
+    let bob = comments
+        .submit_comment(reply_by("story", "Bob's view.", "Bob", "bob@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(bob.status(), CommentStatus::Pending);
+
+    let public = listed(&mut comments, "story", "", 0, "").await;
+    assert_eq!(
+        ids_and_statuses(&public),
+        vec![(jane_id.clone(), CommentStatus::Approved)]
+    );
+
+    let own = listed(&mut comments, "story", &sam.author_token, 0, "").await;
+    assert_eq!(
+        ids_and_statuses(&own),
+        vec![
+            (jane_id.clone(), CommentStatus::Approved),
+            (sam_id.clone(), CommentStatus::Pending),
+            (sam_again_id.clone(), CommentStatus::Pending),
+        ],
+        "Sam's held replies, each in its place, and nobody else's"
+    );
+    assert_eq!(own.total_count, 1, "the count is the public's");
+
+    // Paged one at a time, the same three in the same order.
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = listed(&mut comments, "story", &sam_again.author_token, 1, &token).await;
+        paged.extend(ids_and_statuses(&page));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(paged, ids_and_statuses(&own));
+
+    // A decision moves them: approved for all, rejected for nobody.
+    decide(
+        &mut moderation,
+        ModerationAction::Approve,
+        std::slice::from_ref(&sam_id),
+    )
+    .await;
+    decide(&mut moderation, ModerationAction::Reject, &[sam_again_id]).await;
+    let own = listed(&mut comments, "story", &sam.author_token, 0, "").await;
+    assert_eq!(
+        ids_and_statuses(&own),
+        vec![
+            (jane_id.clone(), CommentStatus::Approved),
+            (sam_id.clone(), CommentStatus::Approved),
+        ]
+    );
+    let public = listed(&mut comments, "story", "", 0, "").await;
+    assert_eq!(ids_and_statuses(&public), ids_and_statuses(&own));
+}
+
+async fn an_author_token_of_another_site_or_altered_is_refused(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let news = h.site("news.example.com").await;
+    let blog = h.site("blog.example.com").await;
+    let mut news_comments = h.comments(&news.site_key).await;
+    let mut blog_comments = h.comments(&blog.site_key).await;
+
+    let on_blog = blog_comments
+        .submit_comment(reply_by("story", LINKED, "Sam", "sam@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    let mut altered = on_blog.author_token.clone().into_bytes();
+    let last = altered.len() - 2;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).expect("ascii");
+
+    for (on_news, token) in [
+        (true, on_blog.author_token.as_str()),
+        (false, altered.as_str()),
+        (false, "not a token"),
+    ] {
+        let comments = if on_news {
+            &mut news_comments
+        } else {
+            &mut blog_comments
+        };
+        let err = comments
+            .list_comments(proto::ListCommentsRequest {
+                article: "story".into(),
+                author_token: token.into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument, "{token}");
+        assert_eq!(bad_fields(&err), vec!["author_token"]);
+    }
+    let own = listed(&mut blog_comments, "story", &on_blog.author_token, 0, "").await;
+    assert_eq!(own.comments.len(), 1);
+}
+
+async fn an_erased_author_token_shows_nothing_held(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let sam = comments
+        .submit_comment(reply_by("story", LINKED, "Sam", "sam@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(
+        listed(&mut comments, "story", &sam.author_token, 0, "")
+            .await
+            .comments
+            .len(),
+        1
+    );
+    let token = h
+        .moderator_token(&[site.id], &[replyguard::domain::Scope::Erase])
+        .await;
+    h.moderation(&token)
+        .await
+        .erase_author(proto::EraseAuthorRequest {
+            site: String::new(),
+            email: "sam@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("erase");
+    assert!(
+        listed(&mut comments, "story", &sam.author_token, 0, "")
+            .await
+            .comments
+            .is_empty()
+    );
+}
+
+async fn a_new_author_waits_until_enough_replies_were_approved(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let policy = policy_set(&h, &site, "hold-new-authors", "2");
+    assert_eq!(policy["hold_new_authors"], 2);
+    let shown = stdout(&h.replyctl(&site.mod_token, &["--output", "table", "policy", "show"]));
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("hold-new-authors") && l.contains('2')),
+        "{shown}"
+    );
+
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let sent = comments
+            .submit_comment(reply_by(
+                "story",
+                &format!("Thought number {n}."),
+                "Jane",
+                "jane@example.com",
+            ))
+            .await
+            .expect("submit")
+            .into_inner();
+        statuses.push(sent.status());
+        if sent.status() == CommentStatus::Pending {
+            let id = sent.comment.expect("comment").id;
+            decide(&mut moderation, ModerationAction::Approve, &[id]).await;
+        }
+    }
+    assert_eq!(
+        statuses,
+        vec![
+            CommentStatus::Pending,
+            CommentStatus::Pending,
+            CommentStatus::Approved
+        ]
+    );
+    let other = comments
+        .submit_comment(reply_by("story", "New here.", "Bob", "bob@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(other.status(), CommentStatus::Pending);
+
+    policy_set(&h, &site, "hold-new-authors", "0");
+    let other = comments
+        .submit_comment(reply_by("story", "New, still.", "Bob", "bob@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(other.status(), CommentStatus::Approved);
+    let refused = h.replyctl(
+        &site.mod_token,
+        &["policy", "set", "hold-new-authors", "1001"],
+    );
+    assert!(!refused.status.success());
+}
+
+/// `replyctl --output json ARGS…`, parsed.
+fn json(h: &Harness, site: &TestSite, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&stdout(&h.replyctl(&site.mod_token, &all))).expect("JSON output")
+}
+
+async fn a_block_for_a_time_counts_what_it_catches_and_the_sweep_ends_it(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let before = chrono::Utc::now();
+    let blocked = json(
+        &h,
+        &site,
+        &[
+            "block",
+            "ip",
+            "2001:db8::77",
+            "--for",
+            "2h",
+            "--note",
+            "flooding",
+        ],
+    );
+    let blocked = &blocked["entries"][0];
+    assert_eq!(blocked["note"], "flooding", "{blocked}");
+    let until: chrono::DateTime<chrono::Utc> = blocked["expires_at"]
+        .as_str()
+        .expect("an end")
+        .parse()
+        .expect("a time");
+    let lasts = until - before;
+    assert!(
+        lasts >= chrono::Duration::minutes(119) && lasts <= chrono::Duration::minutes(121),
+        "{blocked}"
+    );
+    json(
+        &h,
+        &site,
+        &["block", "domain", "cheap.example", "--only", "email"],
+    );
+    let refused = h.replyctl(
+        &site.mod_token,
+        &["block", "ip", "2001:db8::78", "--for", "soon"],
+    );
+    assert!(!refused.status.success());
+
+    for n in 0..2 {
+        let mut caught = reply_by(
+            "story",
+            &format!("Hello {n}."),
+            "Jo",
+            &format!("jo{n}@example.com"),
+        );
+        caught.client.as_mut().expect("client").ip = "2001:db8::77".into();
+        let sent = comments
+            .submit_comment(caught)
+            .await
+            .expect("submit")
+            .into_inner();
+        assert_eq!(sent.status(), CommentStatus::Spam);
+    }
+    let free = comments
+        .submit_comment(reply_by("story", "Fine.", "Al", "al@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(free.status(), CommentStatus::Approved);
+
+    let listed = json(&h, &site, &["blocks"]);
+    let entries = listed["entries"].as_array().expect("entries");
+    let ip = entries
+        .iter()
+        .find(|e| e["kind"] == "ip")
+        .expect("the ip entry");
+    assert_eq!(ip["hits"], 2, "{listed}");
+    assert!(ip["last_hit_at"].is_string(), "{listed}");
+    assert_eq!(ip["note"], "flooding");
+    let domain = entries
+        .iter()
+        .find(|e| e["kind"] == "email-domain")
+        .expect("the domain entry");
+    assert_eq!(domain["hits"], 0);
+    assert!(domain["expires_at"].is_null() && domain["last_hit_at"].is_null());
+    let table = stdout(&h.replyctl(&site.mod_token, &["--output", "table", "blocks"]));
+    assert!(
+        table.contains("HITS") && table.contains("flooding"),
+        "{table}"
+    );
+
+    // A sweep before the end keeps it; one after takes it off, audited as `system`'s.
+    let retention = replyguard::moderation::Retention {
+        client_details_days: 30,
+        expire_pending_days: None,
+        delete_spam_days: None,
+    };
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(60);
+    let report = h
+        .store
+        .sweep(soon, &retention.cutoffs(soon))
+        .await
+        .expect("sweep");
+    assert_eq!(report.blocks_ended, 0);
+    let later = chrono::Utc::now() + chrono::Duration::minutes(121);
+    let report = h
+        .store
+        .sweep(later, &retention.cutoffs(later))
+        .await
+        .expect("sweep");
+    assert_eq!(report.blocks_ended, 1);
+    let listed = json(&h, &site, &["blocks"]);
+    let kinds: Vec<&str> = listed["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, vec!["email-domain"]);
+    let audit = h.db.site_audit("unblock").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].1, "system");
+    assert!(
+        audit[0]
+            .2
+            .as_deref()
+            .is_some_and(|note| note.contains("2001:db8::77")),
+        "{audit:?}"
+    );
+
+    let mut again = reply_by("story", "Back again.", "Jo", "jo9@example.com");
+    again.client.as_mut().expect("client").ip = "2001:db8::77".into();
+    let sent = comments
+        .submit_comment(again)
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(sent.status(), CommentStatus::Approved);
+}
+
+async fn a_closed_article_keeps_the_moderators_note(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    stdout(&h.replyctl(
+        &site.mod_token,
+        &["close", "2026/05/flood-report", "--note", "legal hold"],
+    ));
+    stdout(&h.replyctl(&site.mod_token, &["close", "2026/05/other"]));
+    let listed = json(&h, &site, &["closed"]);
+    assert_eq!(listed["articles"][0]["article"], "2026/05/flood-report");
+    assert_eq!(listed["articles"][0]["note"], "legal hold");
+    assert_eq!(listed["articles"][1]["note"], "");
+    let table = stdout(&h.replyctl(&site.mod_token, &["--output", "table", "closed"]));
+    assert!(
+        table.contains("NOTE") && table.contains("legal hold"),
+        "{table}"
+    );
+}
+
+fn report(
+    comment: &str,
+    reason: proto::ReportReason,
+    reporter: &str,
+) -> proto::ReportCommentRequest {
+    proto::ReportCommentRequest {
+        comment_id: comment.into(),
+        reason: reason.into(),
+        text: String::new(),
+        reporter: reporter.into(),
+    }
+}
+
+async fn readers_report_a_comment_once_each_and_enough_reports_hold_it(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site("news.example.com").await;
+    let other = h.site("blog.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    policy_set(&h, &site, "report-hold", "2");
+    let sent = comments
+        .submit_comment(reply_by(
+            "story",
+            "A sharp opinion.",
+            "Jane",
+            "jane@example.com",
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(sent.status(), CommentStatus::Approved);
+    let id = sent.comment.expect("comment").id;
+
+    let mut first = report(&id, proto::ReportReason::Spam, "account-17");
+    first.text = "Sells pills.".into();
+    let answer = comments
+        .report_comment(first.clone())
+        .await
+        .expect("report")
+        .into_inner();
+    assert!(answer.counted);
+    let answer = comments
+        .report_comment(first)
+        .await
+        .expect("report")
+        .into_inner();
+    assert!(!answer.counted, "one reader counts once");
+    assert_eq!(
+        listed(&mut comments, "story", "", 0, "")
+            .await
+            .comments
+            .len(),
+        1
+    );
+
+    for (req, field) in [
+        (
+            report(&id, proto::ReportReason::Unspecified, "account-18"),
+            "reason",
+        ),
+        (report(&id, proto::ReportReason::Abuse, " "), "reporter"),
+        (
+            report("not-an-id", proto::ReportReason::Abuse, "account-18"),
+            "comment_id",
+        ),
+    ] {
+        let err = comments.report_comment(req).await.expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(bad_fields(&err), vec![field]);
+    }
+    let err = h
+        .comments(&other.site_key)
+        .await
+        .report_comment(report(&id, proto::ReportReason::Abuse, "account-18"))
+        .await
+        .expect_err("another site's comment");
+    assert_eq!(err.code(), Code::NotFound);
+
+    comments
+        .report_comment(report(&id, proto::ReportReason::Abuse, "account-18"))
+        .await
+        .expect("report");
+    assert!(
+        listed(&mut comments, "story", "", 0, "")
+            .await
+            .comments
+            .is_empty(),
+        "held after the second reader"
+    );
+
+    let reported = json(&h, &site, &["reports"]);
+    let first = &reported["comments"][0];
+    assert_eq!(first["comment_id"], id.as_str(), "{reported}");
+    assert_eq!(first["status"], "pending");
+    assert_eq!(first["reports"], 2);
+    assert_eq!(first["reasons"]["spam"], 1);
+    assert_eq!(first["reasons"]["abuse"], 1);
+    assert_eq!(first["texts"][0], "Sells pills.");
+    let table = stdout(&h.replyctl(&site.mod_token, &["--output", "table", "reports"]));
+    assert!(table.contains("spam 1, abuse 1"), "{table}");
+
+    stdout(&h.replyctl(&site.mod_token, &["approve", &id]));
+    let reported = json(&h, &site, &["reports"]);
+    assert_eq!(
+        reported["comments"],
+        serde_json::json!([]),
+        "a decision clears them"
+    );
+    assert_eq!(
+        listed(&mut comments, "story", "", 0, "")
+            .await
+            .comments
+            .len(),
+        1
+    );
+    let audit = json(&h, &site, &["audit", "--comment", &id]);
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["approve", "report_hold", "report", "report", "submit"]
+    );
+}
+
+backend_tests!(
+    flavor = "multi_thread";
+    an_author_token_shows_its_author_their_own_held_replies,
+    an_author_token_of_another_site_or_altered_is_refused,
+    an_erased_author_token_shows_nothing_held,
+    a_new_author_waits_until_enough_replies_were_approved,
+    a_block_for_a_time_counts_what_it_catches_and_the_sweep_ends_it,
+    a_closed_article_keeps_the_moderators_note,
+    readers_report_a_comment_once_each_and_enough_reports_hold_it,
+);
