@@ -53,9 +53,13 @@ pub mod audit_action {
     pub const WEBHOOK_REMOVE: &str = "webhook_remove";
     /// An integrations token had a delivery sent again.
     pub const WEBHOOK_REDELIVER: &str = "webhook_redeliver";
+    /// An integrations token had an address told of a site's events by mail.
+    pub const NOTICE_ADD: &str = "notice_add";
+    /// An integrations token stopped the mails to an address.
+    pub const NOTICE_REMOVE: &str = "notice_remove";
 
     /// Every word above.
-    pub const OTHERS: [&str; 16] = [
+    pub const OTHERS: [&str; 18] = [
         SUBMIT,
         TOKEN_ISSUE,
         TOKEN_REVOKE,
@@ -72,6 +76,8 @@ pub mod audit_action {
         WEBHOOK_ADD,
         WEBHOOK_REMOVE,
         WEBHOOK_REDELIVER,
+        NOTICE_ADD,
+        NOTICE_REMOVE,
     ];
 
     /// Every word of the audit log's `action`: the decisions' (`approve`, `mark_spam`, …),

@@ -1,6 +1,6 @@
 //! The vocabulary every layer shares: where a comment stands and the moves that change it, the
 //! audit log's words, a credential's scopes, blocklist entries, closed articles, an erased
-//! comment's marks, a sweep's cutoffs, webhooks' events and deliveries, and a reply's fields as
+//! comment's marks, a sweep's cutoffs, webhooks' events and deliveries, mail's notices and outbox, and a reply's fields as
 //! validated values.
 //!
 //! It holds types and the rules that make them valid, and calls nothing above it: no storage,
@@ -10,6 +10,7 @@ mod article;
 mod audit;
 mod blocks;
 mod erased;
+mod mail;
 pub mod reply;
 mod retention;
 mod scope;
@@ -22,6 +23,7 @@ pub use audit::{
 };
 pub use blocks::{BlockEntry, BlockKind, BlockOutcome, BlockSubject, Blocked, NewBlock};
 pub use erased::{ERASED_EMAIL, ERASED_NAME, ERASED_REASON, REMOVED_TEXT, is_erased};
+pub use mail::{MAX_DIGEST_MINUTES, Mail, MailKind, MailOutcome, NOTICE_EVENTS, Notice};
 pub use reply::{
     ArticleKey, AuthorName, ClientInfo, CommentBody, Email, FieldViolation, FormInfo,
     IdempotencyKey, RawReply, ValidReply, Website, validate,

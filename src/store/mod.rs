@@ -36,8 +36,8 @@ use crate::{
     domain::{
         Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, BlockEntry,
         BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
-        DecisionOutcome, Delivery, EXPIRED_NOTE, NewBlock, QueueEvent, SPAM_DELETED_NOTE,
-        SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
+        DecisionOutcome, Delivery, EXPIRED_NOTE, Mail, MailOutcome, NewBlock, Notice, QueueEvent,
+        SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
     },
     ids::{AuditId, CommentId, IdPrefix, SiteId, TokenId},
     privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
@@ -428,12 +428,12 @@ pub struct ListingEvents {
 
 /// What the rest of the service needs from a database: every concern's part.
 pub trait Store:
-    Sites + Comments + Facts + Moderating + Keys + Webhooks + Importing + 'static
+    Sites + Comments + Facts + Moderating + Keys + Webhooks + Mailing + Importing + 'static
 {
 }
 
 impl<T> Store for T where
-    T: Sites + Comments + Facts + Moderating + Keys + Webhooks + Importing + 'static
+    T: Sites + Comments + Facts + Moderating + Keys + Webhooks + Mailing + Importing + 'static
 {
 }
 
@@ -735,6 +735,36 @@ pub trait Webhooks: Send + Sync {
         delivery: &Delivery,
         outcome: &AttemptOutcome,
     ) -> StoreResult<()>;
+}
+
+/// Mail: the addresses told of a site's events, and the outbox of mails that the changes fill
+/// (held replies queue their notices in the transaction that stores them) and the mail worker
+/// empties.
+#[async_trait]
+pub trait Mailing: Send + Sync {
+    /// Stores a new notice, with a `notice_add` audit row; `AlreadyExists` when the site
+    /// mails that address already.
+    async fn add_notice(&self, notice: &Notice) -> StoreResult<()>;
+
+    /// The site's notices, oldest first.
+    async fn notices(&self, site: SiteId) -> StoreResult<Vec<Notice>>;
+
+    /// Removes a notice of the site and the mails still to send for it, with a
+    /// `notice_remove` audit row; false when the site has no such notice.
+    async fn remove_notice(&self, site: SiteId, id: Uuid, actor: &str) -> StoreResult<bool>;
+
+    /// Takes up to `limit` mails due at `now` and moves their next attempt to `lease_until`,
+    /// as [`Webhooks::claim_deliveries`] does. A digest's mails share one due time, so they
+    /// are taken together.
+    async fn claim_mails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Mail>>;
+
+    /// Records what one attempt at sending `mails` (one message) came to.
+    async fn record_mail(&self, mails: &[Uuid], outcome: &MailOutcome) -> StoreResult<()>;
 }
 
 /// The deployment's secret key, and what is stored under it.

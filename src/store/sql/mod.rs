@@ -18,6 +18,7 @@ mod comments;
 mod facts;
 mod importing;
 mod keys;
+mod mailing;
 mod moderating;
 mod sites;
 mod webhooks;
@@ -336,6 +337,7 @@ where
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
+    for<'r> mailing::WantingRow: sqlx::FromRow<'r, DB::Row>,
 {
     let event = WebhookEvent::of_status(c.status);
     let inserted = sqlx::query(DB::INSERT_REPLY)
@@ -384,6 +386,9 @@ where
         })?;
     if inserted.rows_affected() == 0 {
         return Err(StoreError::ArticleClosed);
+    }
+    if matches!(c.status, CommentStatus::Pending | CommentStatus::Spam) {
+        mailing::queue_notices::<DB>(conn, c).await?;
     }
     Ok(())
 }

@@ -1,0 +1,130 @@
+//! Mail's words: the events a moderator's notice may be sent, the notices themselves, what kind
+//! of mail the outbox holds, and where one stands. An address never appears here in the clear:
+//! the store keeps it sealed, and only the mail worker opens it, to send.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::WebhookEvent;
+use crate::ids::{CommentId, SiteId};
+
+/// The events a moderator may be mailed: a reply that waits for them, or one the rules called
+/// spam as it came in.
+pub const NOTICE_EVENTS: [WebhookEvent; 2] = [WebhookEvent::CommentHeld, WebhookEvent::CommentSpam];
+
+/// The longest a digest may gather replies: a day.
+pub const MAX_DIGEST_MINUTES: u32 = 24 * 60;
+
+/// A moderator's address that is told of a site's events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub id: Uuid,
+    pub site: SiteId,
+    /// The address, sealed with `Vault::encrypt_email`.
+    pub email_sealed: Vec<u8>,
+    /// Its keyed hash, as an author's is made (`Vault::author_hash`).
+    pub email_hash: Vec<u8>,
+    /// Sorted, without repeats; at least one, each of [`NOTICE_EVENTS`].
+    pub events: Vec<WebhookEvent>,
+    /// 0: a mail per event; otherwise one mail for what came in that many minutes.
+    pub digest_minutes: u32,
+    /// The prefix of the token that added it.
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Notice {
+    /// The events as stored: comma-separated with a comma at each end, so one is found by
+    /// position as a webhook's are.
+    pub fn stored_events(events: &[WebhookEvent]) -> String {
+        let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
+        format!(",{},", names.join(","))
+    }
+
+    /// The inverse of [`Notice::stored_events`]; names it does not know are left out.
+    pub fn events_from_stored(text: &str) -> Vec<WebhookEvent> {
+        text.split(',').filter_map(WebhookEvent::parse).collect()
+    }
+}
+
+/// What a mail in the outbox is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    /// A moderator's notice of one reply, or of several in a digest.
+    Notice,
+    /// The link a reader follows to confirm their address.
+    Confirm,
+    /// An approved answer to a reader's reply.
+    Answer,
+}
+
+impl MailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::Notice => "notice",
+            MailKind::Confirm => "confirm",
+            MailKind::Answer => "answer",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<MailKind> {
+        match word {
+            "notice" => Some(MailKind::Notice),
+            "confirm" => Some(MailKind::Confirm),
+            "answer" => Some(MailKind::Answer),
+            _ => None,
+        }
+    }
+}
+
+/// One mail to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mail {
+    pub id: Uuid,
+    pub site: SiteId,
+    pub kind: MailKind,
+    /// The notice it was queued for, when it is one.
+    pub notice: Option<Uuid>,
+    /// The recipient, sealed with `Vault::encrypt_email`.
+    pub recipient_sealed: Vec<u8>,
+    /// The event it tells of (`comment.held`, …), or its kind's name.
+    pub event: String,
+    /// The reply it is about: the held one, or the answer.
+    pub comment: Option<CommentId>,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// What became of one attempt at sending.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MailOutcome {
+    /// The SMTP server took it.
+    Sent,
+    /// Tried again at `retry_at`, or given up on when `None`.
+    Failed {
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notice_events_read_back_from_storage() {
+        let events = NOTICE_EVENTS.to_vec();
+        let stored = Notice::stored_events(&events);
+        assert_eq!(stored, ",comment.held,comment.spam,");
+        assert_eq!(Notice::events_from_stored(&stored), events);
+    }
+
+    #[test]
+    fn every_kind_reads_back_from_its_name() {
+        for kind in [MailKind::Notice, MailKind::Confirm, MailKind::Answer] {
+            assert_eq!(MailKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(MailKind::parse("other"), None);
+    }
+}
