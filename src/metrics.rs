@@ -95,6 +95,7 @@ struct Metrics {
     auth_failures: Family<ReasonLabels, Counter>,
     refused: Family<LimitLabels, Counter>,
     webhooks: Family<OutcomeLabels, Counter>,
+    mails: Family<OutcomeLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -113,6 +114,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let auth_failures = Family::<ReasonLabels, Counter>::default();
     let refused = Family::<LimitLabels, Counter>::default();
     let webhooks = Family::<OutcomeLabels, Counter>::default();
+    let mails = Family::<OutcomeLabels, Counter>::default();
     registry.register("grpc_calls", "gRPC calls by method and code", calls.clone());
     registry.register(
         "grpc_call_seconds",
@@ -157,9 +159,15 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Webhook delivery attempts, by outcome (delivered, retry, failed, gone)",
         webhooks.clone(),
     );
+    registry.register(
+        "mail_attempts",
+        "Attempts at sending a mail over SMTP, by outcome (sent, retry, failed)",
+        mails.clone(),
+    );
     Metrics {
         registry,
         webhooks,
+        mails,
         calls,
         latency,
         submitted,
@@ -273,6 +281,14 @@ pub fn record_reply(status: &'static str) {
 pub fn record_webhook_attempt(outcome: &'static str) {
     METRICS
         .webhooks
+        .get_or_create(&OutcomeLabels { outcome })
+        .inc();
+}
+
+/// Records one attempt at sending a mail.
+pub fn record_mail_attempt(outcome: &'static str) {
+    METRICS
+        .mails
         .get_or_create(&OutcomeLabels { outcome })
         .inc();
 }
@@ -593,6 +609,9 @@ mod tests {
             "RemoveWebhook",
             "ListDeliveries",
             "RedeliverWebhook",
+            "AddNotice",
+            "ListNotices",
+            "RemoveNotice",
         ];
         for name in integrations {
             let path = format!("/replyguard.v1.Integrations/{name}");
