@@ -1,0 +1,540 @@
+//! Mail end to end: a real SMTP server (aiosmtpd, `tests/data/smtp-sink.py`) started by each
+//! test on a port of its own, the real server and its mail worker, on both backends. Each mail
+//! is checked as it arrived: its envelope, its headers and its decoded text.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use common::{Backend, Harness, TestSite, backend_tests, bearer, reply_by};
+use replyguard::{
+    domain::Scope,
+    proto::{self, integrations_client::IntegrationsClient},
+    spam::{Mode, Policy},
+};
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection};
+use tokio::sync::mpsc;
+use tonic::{Code, transport::Channel};
+
+type Integrations =
+    IntegrationsClient<tonic::service::interceptor::InterceptedService<Channel, common::Bearer>>;
+
+const FROM: &str = "Comments <comments@news.example.com>";
+const MODERATOR: &str = "desk@newsroom.example.net";
+const READER: &str = "jane.private@example.org";
+
+/// One message the SMTP server accepted.
+#[derive(Debug)]
+struct Received {
+    json: Value,
+}
+
+impl Received {
+    fn rcpt_tos(&self) -> Vec<String> {
+        self.json["rcpt_tos"]
+            .as_array()
+            .expect("recipients")
+            .iter()
+            .map(|r| r.as_str().expect("a recipient").to_owned())
+            .collect()
+    }
+
+    fn header(&self, name: &str) -> String {
+        self.json["headers"]
+            .as_array()
+            .expect("headers")
+            .iter()
+            .find(|pair| {
+                pair[0]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .and_then(|pair| pair[1].as_str())
+            .unwrap_or_else(|| panic!("no {name} header in {}", self.json))
+            .to_owned()
+    }
+
+    fn text(&self) -> String {
+        self.json["text"].as_str().expect("text").to_owned()
+    }
+
+    fn raw(&self) -> String {
+        self.json["raw"].as_str().expect("raw").to_owned()
+    }
+}
+
+/// aiosmtpd as a child process, its output read on a thread of its own; killed when dropped.
+struct SmtpSink {
+    port: u16,
+    child: Child,
+    heard: mpsc::UnboundedReceiver<String>,
+}
+
+impl SmtpSink {
+    /// A sink on `port` (0 picks one).
+    async fn start(port: u16) -> SmtpSink {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/smtp-sink.py");
+        // Debian's python3-aiosmtpd is installed for the system's Python.
+        let python = std::env::var("REPLYGUARD_TEST_PYTHON").unwrap_or("/usr/bin/python3".into());
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the SMTP sink starts (apt-get install python3-aiosmtpd)");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tell, mut heard) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tell.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = tokio::time::timeout(Duration::from_secs(20), heard.recv())
+            .await
+            .expect("the SMTP sink listens within 20 s")
+            .expect("the SMTP sink runs (is python3-aiosmtpd installed?)");
+        let port = first
+            .strip_prefix("port ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the sink said {first:?}"));
+        SmtpSink { port, child, heard }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// The next message, within 30 s.
+    async fn next(&mut self, what: &str) -> Received {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.heard.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within 30 s"))
+            .expect("the sink runs");
+        Received {
+            json: serde_json::from_str(&line).expect("a JSON line"),
+        }
+    }
+
+    /// Stops the server, and waits until its port is closed.
+    async fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server that sends mail through `smtp_url`.
+async fn harness(backend: Backend, smtp_url: &str) -> Harness {
+    let smtp_url = smtp_url.parse().expect("an SMTP URL");
+    Harness::configured(backend, |settings| {
+        settings.smtp_url = Some(smtp_url);
+        settings.mail_from = Some(FROM.to_owned());
+    })
+    .await
+}
+
+async fn integrations(h: &Harness, token: &str) -> Integrations {
+    let channel = Channel::from_shared(h.endpoint())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connects");
+    IntegrationsClient::with_interceptor(channel, bearer(Some(token)))
+}
+
+/// A site that holds every reply for a moderator.
+async fn moderated_site(h: &Harness) -> TestSite {
+    h.site_with(
+        "news.example.com",
+        Policy {
+            mode: Mode::ModerateAll,
+            flood_interval_seconds: 0,
+            ..Policy::default()
+        },
+    )
+    .await
+}
+
+async fn add_notice(h: &Harness, site: &TestSite, email: &str, digest_minutes: u32) -> String {
+    let token = h.moderator_token(&[site.id], &[Scope::Integrations]).await;
+    integrations(h, &token)
+        .await
+        .add_notice(proto::AddNoticeRequest {
+            email: email.to_owned(),
+            events: vec!["comment.held".to_owned()],
+            digest_minutes,
+            ..Default::default()
+        })
+        .await
+        .expect("add the notice")
+        .into_inner()
+        .notice
+        .expect("the notice")
+        .id
+}
+
+async fn submit(h: &Harness, site: &TestSite, text: &str, email: &str) -> String {
+    let mut comments = h.comments(&site.site_key).await;
+    common::submitted(&mut comments, reply_by("story", text, "Jane Reader", email))
+        .await
+        .0
+}
+
+/// One number read behind the store's back.
+async fn scalar(h: &Harness, sql: &str) -> i64 {
+    let sql = AssertSqlSafe(sql.to_owned());
+    match h.db.backend {
+        Backend::Sqlite => {
+            let mut conn = SqliteConnection::connect(&h.db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await
+        }
+        Backend::Postgres => {
+            let mut conn = PgConnection::connect(&h.db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await
+        }
+    }
+    .expect("the query")
+}
+
+/// Waits, for up to 10 s, until `sql` counts `n`.
+async fn until_counted(h: &Harness, sql: &str, n: i64) {
+    let counted = async {
+        while scalar(h, sql).await != n {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), counted)
+        .await
+        .is_err()
+    {
+        panic!("{sql} counts {}, not {n}", scalar(h, sql).await);
+    }
+}
+
+async fn a_held_reply_is_mailed_to_the_moderator_with_what_decides_it(backend: Backend) {
+    let mut sink = SmtpSink::start(0).await;
+    let h = harness(backend, &sink.url()).await;
+    let site = moderated_site(&h).await;
+    add_notice(&h, &site, MODERATOR, 0).await;
+
+    let id = submit(
+        &h,
+        &site,
+        "Held until a moderator reads it; write to jane.private@example.org.",
+        READER,
+    )
+    .await;
+    let mail = sink.next("the notice").await;
+    assert_eq!(mail.rcpt_tos(), [MODERATOR]);
+    assert_eq!(mail.header("To"), MODERATOR);
+    assert_eq!(mail.header("From"), FROM);
+    assert_eq!(
+        mail.header("Subject"),
+        "[news.example.com] A reply waits for a moderator on story"
+    );
+    let text = mail.text();
+    assert!(
+        text.contains(
+            "A reply on site \"news.example.com\", article \"story\", waits for a moderator."
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Author:  Jane Reader (j•••@example.org)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Held:    by the site's policy, not by its score"),
+        "why it waits: {text}"
+    );
+    assert!(
+        text.contains("classifier: spam probability"),
+        "the reasons: {text}"
+    );
+    assert!(text.contains(&format!("replyctl approve {id}")), "{text}");
+    assert!(text.contains(&format!("replyctl spam {id}")), "{text}");
+    // The author's address is nowhere in the mail: not in the text, not in a header.
+    assert!(!mail.raw().contains(READER), "{}", mail.raw());
+    assert!(!mail.raw().contains("jane.private"), "{}", mail.raw());
+
+    // Sent once: the outbox row says so.
+    until_counted(
+        &h,
+        "SELECT COUNT(*) FROM mail_outbox WHERE state = 'sent'",
+        1,
+    )
+    .await;
+    // No address is stored in the clear.
+    for row in h.db.rows().await {
+        assert!(!row.contains(MODERATOR), "{row}");
+        assert!(!row.contains("newsroom.example.net"), "{row}");
+    }
+    sink.stop().await;
+}
+
+async fn notices_are_added_listed_and_removed_with_replyctl(backend: Backend) {
+    let sink = SmtpSink::start(0).await;
+    let h = harness(backend, &sink.url()).await;
+    let site = moderated_site(&h).await;
+    let token = h.moderator_token(&[site.id], &[Scope::Integrations]).await;
+
+    let added = h.replyctl(
+        &token,
+        &[
+            "--output",
+            "json",
+            "notify",
+            "add",
+            "--email",
+            MODERATOR,
+            "--events",
+            "comment.held,comment.spam",
+            "--digest",
+            "15",
+        ],
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let added: Value = serde_json::from_slice(&added.stdout).expect("json");
+    let id = added["notice"]["id"].as_str().expect("an id").to_owned();
+    assert_eq!(added["notice"]["email"], "d•••@newsroom.example.net");
+    assert_eq!(
+        added["notice"]["events"],
+        serde_json::json!(["comment.held", "comment.spam"])
+    );
+    assert_eq!(added["notice"]["digest_minutes"], 15);
+
+    let again = h.replyctl(&token, &["notify", "add", "--email", MODERATOR]);
+    assert_eq!(again.status.code(), Some(1));
+    let unknown = h.replyctl(
+        &token,
+        &[
+            "notify",
+            "add",
+            "--email",
+            "other@example.net",
+            "--events",
+            "comment.approved",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("comment.held, comment.spam"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+
+    let listed = h.replyctl(&token, &["--output", "table", "notify", "list"]);
+    let table = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.status.success());
+    assert!(table.contains(&id), "{table}");
+    assert!(table.contains("d•••@newsroom.example.net"), "{table}");
+    assert!(table.contains("15 min"), "{table}");
+    assert!(!table.contains(MODERATOR), "{table}");
+
+    let removed = h.replyctl(&token, &["notify", "remove", &id]);
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    let listed = h.replyctl(&token, &["--output", "json", "notify", "list"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(listed["notices"], serde_json::json!([]));
+    let missing = h.replyctl(&token, &["notify", "remove", &id]);
+    assert_eq!(missing.status.code(), Some(1));
+
+    // Audited, without the address.
+    let audit: Vec<String> =
+        h.db.site_audit("notice_add")
+            .await
+            .into_iter()
+            .chain(h.db.site_audit("notice_remove").await)
+            .map(|(_, _, note)| note.unwrap_or_default())
+            .collect();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(audit.iter().all(|note| note.contains(&id)), "{audit:?}");
+    assert!(
+        audit.iter().all(|note| !note.contains("newsroom")),
+        "{audit:?}"
+    );
+
+    // A token without the scope is refused.
+    let plain = h.replyctl(&site.mod_token, &["notify", "list"]);
+    assert_eq!(plain.status.code(), Some(1));
+    sink.stop().await;
+}
+
+async fn a_digest_gathers_held_replies_into_one_mail(backend: Backend) {
+    let mut sink = SmtpSink::start(0).await;
+    let h = harness(backend, &sink.url()).await;
+    let site = moderated_site(&h).await;
+    add_notice(&h, &site, MODERATOR, 15).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(submit(&h, &site, &format!("Held reply number {n}."), READER).await);
+    }
+    // All three wait for the first one's quarter of an hour, together.
+    assert_eq!(
+        scalar(
+            &h,
+            "SELECT COUNT(DISTINCT next_attempt_at) FROM mail_outbox WHERE state = 'pending'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &h,
+            "SELECT COUNT(*) FROM mail_outbox WHERE state = 'pending'"
+        )
+        .await,
+        3
+    );
+    // The quarter of an hour passes.
+    h.db.execute("UPDATE mail_outbox SET next_attempt_at = created_at")
+        .await;
+    let mail = sink.next("the digest").await;
+    assert_eq!(mail.rcpt_tos(), [MODERATOR]);
+    assert_eq!(
+        mail.header("Subject"),
+        "[news.example.com] 3 replies wait for a moderator"
+    );
+    let text = mail.text();
+    for id in &ids {
+        assert!(text.contains(&format!("replyctl approve {id}")), "{text}");
+    }
+    until_counted(
+        &h,
+        "SELECT COUNT(*) FROM mail_outbox WHERE state = 'sent'",
+        3,
+    )
+    .await;
+    sink.stop().await;
+}
+
+async fn mail_waits_while_the_smtp_server_is_down_and_goes_once_it_is_back(backend: Backend) {
+    let sink = SmtpSink::start(0).await;
+    let port = sink.port;
+    let h = harness(backend, &sink.url()).await;
+    let site = moderated_site(&h).await;
+    add_notice(&h, &site, MODERATOR, 0).await;
+    sink.stop().await;
+
+    let id = submit(&h, &site, "Held while the mail server is down.", READER).await;
+    let tried = async {
+        while scalar(&h, "SELECT COALESCE(MAX(attempts), 0) FROM mail_outbox").await < 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), tried)
+        .await
+        .expect("a first attempt fails and is recorded");
+    assert_eq!(
+        scalar(
+            &h,
+            "SELECT COUNT(*) FROM mail_outbox WHERE state = 'pending'"
+        )
+        .await,
+        1,
+        "to be tried again"
+    );
+
+    let mut sink = SmtpSink::start(port).await;
+    let mail = sink.next("the notice once the server is back").await;
+    assert_eq!(mail.rcpt_tos(), [MODERATOR]);
+    assert!(mail.text().contains(&id), "{}", mail.text());
+    until_counted(
+        &h,
+        "SELECT COUNT(*) FROM mail_outbox WHERE state = 'sent'",
+        1,
+    )
+    .await;
+    assert_eq!(
+        scalar(&h, "SELECT COUNT(*) FROM mail_outbox").await,
+        1,
+        "one mail, sent once"
+    );
+    sink.stop().await;
+}
+
+async fn a_server_that_never_answers_does_not_slow_a_submission(backend: Backend) {
+    // Takes connections and says nothing: the SMTP greeting never comes.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("smtp://{}", silent.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    let h = harness(backend, &url).await;
+    let site = moderated_site(&h).await;
+    add_notice(&h, &site, MODERATOR, 0).await;
+    for n in 0..3 {
+        let started = std::time::Instant::now();
+        submit(
+            &h,
+            &site,
+            &format!("Held reply {n} while SMTP hangs."),
+            READER,
+        )
+        .await;
+        // The SMTP timeout is 10 s; a submission that waited for mail would take that long.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "submission {n} took {:?}",
+            started.elapsed()
+        );
+    }
+    held.abort();
+}
+
+async fn notices_are_refused_when_the_server_sends_no_mail(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = moderated_site(&h).await;
+    let token = h.moderator_token(&[site.id], &[Scope::Integrations]).await;
+    let refused = integrations(&h, &token)
+        .await
+        .add_notice(proto::AddNoticeRequest {
+            email: MODERATOR.to_owned(),
+            events: vec!["comment.held".to_owned()],
+            ..Default::default()
+        })
+        .await
+        .expect_err("no mail is sent");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("REPLYGUARD_SMTP_URL"),
+        "{refused:?}"
+    );
+}
+
+backend_tests!(
+    flavor = "multi_thread";
+    a_held_reply_is_mailed_to_the_moderator_with_what_decides_it,
+    notices_are_added_listed_and_removed_with_replyctl,
+    a_digest_gathers_held_replies_into_one_mail,
+    mail_waits_while_the_smtp_server_is_down_and_goes_once_it_is_back,
+    a_server_that_never_answers_does_not_slow_a_submission,
+    notices_are_refused_when_the_server_sends_no_mail,
+);
