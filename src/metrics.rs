@@ -599,6 +599,8 @@ mod tests {
             "ListComments",
             "CountComments",
             "PrepareForm",
+            "ConfirmEmail",
+            "Unsubscribe",
         ] {
             let path = format!("/replyguard.v1.Comments/{name}");
             assert_eq!(method_name(&path), name);
@@ -612,6 +614,7 @@ mod tests {
             "AddNotice",
             "ListNotices",
             "RemoveNotice",
+            "SetMailPages",
         ];
         for name in integrations {
             let path = format!("/replyguard.v1.Integrations/{name}");
@@ -619,7 +622,7 @@ mod tests {
         }
         assert_eq!(
             METHODS.len(),
-            moderation.len() + 4 + integrations.len() + 2,
+            moderation.len() + 6 + integrations.len() + 2,
             "and Health's two"
         );
         assert_eq!(code_name("3"), "INVALID_ARGUMENT");

@@ -292,14 +292,15 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     let submitter = Submitter::new(store.clone(), vault.clone(), Assessor::default());
     let guard = Guard::new(&settings.limits);
     let (closing, closing_seen) = watch::channel(false);
-    let comments = CommentsApi::new(store.clone(), submitter, vault.clone());
+    let mail_settings = settings.mail().map_err(StartError::Mail)?;
+    let comments = CommentsApi::new(store.clone(), submitter, vault.clone())
+        .sending_mail(mail_settings.is_some());
     let integrations =
         IntegrationsApi::new(store.clone(), vault.clone(), settings.webhook_targets());
     let webhooks = Worker::new(store.clone(), vault.clone(), settings.webhook_targets())
         .map_err(StartError::Webhooks)?
         .spawn(closing_seen.clone());
     let webhooks = AbortOnDrop(webhooks);
-    let mail_settings = settings.mail().map_err(StartError::Mail)?;
     let integrations = integrations.sending_mail(mail_settings.is_some());
     let mail = match mail_settings {
         Some(mail) => Some(AbortOnDrop(

@@ -529,6 +529,209 @@ async fn notices_are_refused_when_the_server_sends_no_mail(backend: Backend) {
     );
 }
 
+const CONFIRM_PAGE: &str = "https://news.example.com/comments/confirm?token={token}";
+const UNSUBSCRIBE_PAGE: &str = "https://news.example.com/comments/unsubscribe?token={token}";
+const ANSWERER: &str = "sam.answers@example.net";
+
+/// Sets the site's mail pages with replyctl.
+fn set_pages(h: &Harness, token: &str) {
+    let set = h.replyctl(
+        token,
+        &[
+            "notify",
+            "pages",
+            "--confirm",
+            CONFIRM_PAGE,
+            "--unsubscribe",
+            UNSUBSCRIBE_PAGE,
+        ],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+}
+
+/// The token at the end of the first line of `text` that holds `page`'s start.
+fn token_in(text: &str, page: &str) -> String {
+    let start = page.split("{token}").next().expect("a start");
+    let at = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in {text}"));
+    text[at + start.len()..]
+        .split(|c: char| c.is_whitespace() || c == '>')
+        .next()
+        .expect("a token")
+        .to_owned()
+}
+
+async fn answer(h: &Harness, site: &TestSite, parent: &str, text: &str, email: &str) -> String {
+    let mut request = reply_by("story", text, "Sam Answer", email);
+    request.parent_id = parent.to_owned();
+    common::submitted(&mut h.comments(&site.site_key).await, request)
+        .await
+        .0
+}
+
+async fn a_reader_who_confirms_is_mailed_approved_answers_until_they_unsubscribe(backend: Backend) {
+    let mut sink = SmtpSink::start(0).await;
+    let h = harness(backend, &sink.url()).await;
+    let site = moderated_site(&h).await;
+    let token = h.moderator_token(&[site.id], &[Scope::Integrations]).await;
+    set_pages(&h, &token);
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let mut comments = h.comments(&site.site_key).await;
+
+    let mut wish = reply_by(
+        "story",
+        "Tell me when someone answers.",
+        "Jane Reader",
+        READER,
+    );
+    wish.notify_replies = true;
+    let (yours, _) = common::submitted(&mut comments, wish.clone()).await;
+    let confirm = sink.next("the confirmation").await;
+    assert_eq!(confirm.rcpt_tos(), [READER]);
+    assert_eq!(confirm.header("To"), READER);
+    assert_eq!(
+        confirm.header("Subject"),
+        "[news.example.com] Confirm your address for answers to your reply"
+    );
+    let link_token = token_in(&confirm.text(), CONFIRM_PAGE);
+    assert!(link_token.starts_with("rg_mail_"), "{}", confirm.text());
+    // A second wish within the day sends no second confirmation.
+    wish.body = "And this one too, please.".to_owned();
+    common::submitted(&mut comments, wish).await;
+    assert_eq!(
+        scalar(
+            &h,
+            "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'confirm'"
+        )
+        .await,
+        1
+    );
+    common::approve(&mut moderation, std::slice::from_ref(&yours)).await;
+
+    // Not confirmed yet: an approved answer is not mailed.
+    let early = answer(
+        &h,
+        &site,
+        &yours,
+        "An answer before the confirmation.",
+        ANSWERER,
+    )
+    .await;
+    common::approve(&mut moderation, std::slice::from_ref(&early)).await;
+    assert_eq!(
+        scalar(&h, "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'answer'").await,
+        0
+    );
+
+    let unknown = comments
+        .confirm_email(proto::ConfirmEmailRequest {
+            token: format!("rg_mail_{}", "A".repeat(43)),
+        })
+        .await
+        .expect_err("an unknown token");
+    assert_eq!(unknown.code(), Code::NotFound);
+    comments
+        .confirm_email(proto::ConfirmEmailRequest {
+            token: link_token.clone(),
+        })
+        .await
+        .expect("confirm");
+
+    // Held, nothing; approved by a moderator, the reader hears of it.
+    let later = answer(&h, &site, &yours, "Here is an answer, Jane.", ANSWERER).await;
+    assert_eq!(
+        scalar(&h, "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'answer'").await,
+        0
+    );
+    common::approve(&mut moderation, std::slice::from_ref(&later)).await;
+    let told = sink.next("the answer").await;
+    assert_eq!(told.rcpt_tos(), [READER]);
+    assert_eq!(told.header("To"), READER);
+    assert_eq!(
+        told.header("Subject"),
+        "[news.example.com] Sam Answer answered your reply"
+    );
+    let text = told.text();
+    assert!(text.contains("  > Here is an answer, Jane."), "{text}");
+    assert!(text.contains("  > Tell me when someone answers."), "{text}");
+    let unsubscribe = UNSUBSCRIBE_PAGE.replace("{token}", &link_token);
+    assert!(text.contains(&unsubscribe), "{text}");
+    assert_eq!(told.header("List-Unsubscribe"), format!("<{unsubscribe}>"));
+    assert_eq!(
+        told.header("List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click"
+    );
+    // Never the answerer's address, nor the moderator's.
+    for mail in [&confirm, &told] {
+        assert!(!mail.raw().contains(ANSWERER), "{}", mail.raw());
+        assert!(!mail.raw().contains("example.net"), "{}", mail.raw());
+    }
+
+    // The reader's own answer to their reply is not mailed to them.
+    let own = {
+        let mut request = reply_by("story", "Answering myself.", "Jane Reader", READER);
+        request.parent_id = yours.clone();
+        common::submitted(&mut comments, request).await.0
+    };
+    common::approve(&mut moderation, std::slice::from_ref(&own)).await;
+
+    comments
+        .unsubscribe(proto::UnsubscribeRequest {
+            token: link_token.clone(),
+        })
+        .await
+        .expect("unsubscribe");
+    let after = answer(&h, &site, &yours, "Nobody hears of this one.", ANSWERER).await;
+    common::approve(&mut moderation, std::slice::from_ref(&after)).await;
+    assert_eq!(
+        scalar(&h, "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'answer'").await,
+        1,
+        "only the answer after the confirmation and before the unsubscription"
+    );
+    for row in h.db.rows().await {
+        assert!(!row.contains(READER), "{row}");
+        assert!(!row.contains(&link_token), "{row}");
+    }
+    sink.stop().await;
+}
+
+async fn an_answer_approved_as_it_comes_is_mailed_at_once(backend: Backend) {
+    let mut sink = SmtpSink::start(0).await;
+    let h = harness(backend, &sink.url()).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let token = h.moderator_token(&[site.id], &[Scope::Integrations]).await;
+    set_pages(&h, &token);
+    let mut comments = h.comments(&site.site_key).await;
+    let mut wish = reply_by("story", "Tell me of answers.", "Jane Reader", READER);
+    wish.notify_replies = true;
+    let (yours, status) = common::submitted(&mut comments, wish).await;
+    assert_eq!(status, proto::CommentStatus::Approved);
+    let confirm = sink.next("the confirmation").await;
+    comments
+        .confirm_email(proto::ConfirmEmailRequest {
+            token: token_in(&confirm.text(), CONFIRM_PAGE),
+        })
+        .await
+        .expect("confirm");
+    answer(
+        &h,
+        &site,
+        &yours,
+        "An answer, approved as it came.",
+        ANSWERER,
+    )
+    .await;
+    let told = sink.next("the answer").await;
+    assert_eq!(told.rcpt_tos(), [READER]);
+    assert!(told.text().contains("An answer, approved as it came."));
+    sink.stop().await;
+}
+
 backend_tests!(
     flavor = "multi_thread";
     a_held_reply_is_mailed_to_the_moderator_with_what_decides_it,
@@ -537,4 +740,6 @@ backend_tests!(
     mail_waits_while_the_smtp_server_is_down_and_goes_once_it_is_back,
     a_server_that_never_answers_does_not_slow_a_submission,
     notices_are_refused_when_the_server_sends_no_mail,
+    a_reader_who_confirms_is_mailed_approved_answers_until_they_unsubscribe,
+    an_answer_approved_as_it_comes_is_mailed_at_once,
 );

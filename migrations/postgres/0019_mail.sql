@@ -23,8 +23,10 @@ CREATE TABLE mail_readers (
     author_hash   bytea NOT NULL,
     email_sealed  bytea NOT NULL,
     state         text NOT NULL CHECK (state IN ('pending', 'confirmed', 'unsubscribed')),
-    -- The digest of the token in the confirmation and unsubscribe links.
+    -- The token in the confirmation and unsubscribe links: its digest to find it by, and the
+    -- token sealed as an address is, for the mails that carry it.
     token_digest  bytea NOT NULL UNIQUE,
+    token_sealed  bytea NOT NULL,
     created_at    timestamptz NOT NULL,
     confirmed_at  timestamptz,
     PRIMARY KEY (site_id, author_hash)

@@ -23,8 +23,10 @@ CREATE TABLE mail_readers (
     author_hash   BLOB NOT NULL,
     email_sealed  BLOB NOT NULL,
     state         TEXT NOT NULL CHECK (state IN ('pending', 'confirmed', 'unsubscribed')),
-    -- The digest of the token in the confirmation and unsubscribe links.
+    -- The token in the confirmation and unsubscribe links: its digest to find it by, and the
+    -- token sealed as an address is, for the mails that carry it.
     token_digest  BLOB NOT NULL UNIQUE,
+    token_sealed  BLOB NOT NULL,
     created_at    TEXT NOT NULL,
     confirmed_at  TEXT,
     PRIMARY KEY (site_id, author_hash)

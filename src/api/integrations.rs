@@ -14,8 +14,8 @@ use super::{
 };
 use crate::{
     domain::{
-        Delivery, DeliveryState, MAX_DIGEST_MINUTES, NOTICE_EVENTS, Notice, Scope, Webhook,
-        WebhookEvent, WebhookFormat,
+        Delivery, DeliveryState, MAX_DIGEST_MINUTES, MailPages, NOTICE_EVENTS, Notice, Scope,
+        Webhook, WebhookEvent, WebhookFormat,
     },
     privacy::{Vault, mask_email},
     proto::{self, integrations_server::Integrations},
@@ -441,5 +441,25 @@ impl Integrations for IntegrationsApi {
             )));
         }
         Ok(Response::new(proto::RemoveNoticeResponse {}))
+    }
+
+    async fn set_mail_pages(
+        &self,
+        request: Request<proto::SetMailPagesRequest>,
+    ) -> Result<Response<proto::SetMailPagesResponse>, Status> {
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let pages = MailPages {
+            confirm_url: MailPages::parse_url(&req.confirm_url)
+                .map_err(|why| invalid_field("confirm_url", &why))?,
+            unsubscribe_url: MailPages::parse_url(&req.unsubscribe_url)
+                .map_err(|why| invalid_field("unsubscribe_url", &why))?,
+        };
+        self.store
+            .set_mail_pages(site.id, &pages, &credential.prefix)
+            .await?;
+        Ok(Response::new(proto::SetMailPagesResponse {}))
     }
 }

@@ -57,9 +57,11 @@ pub mod audit_action {
     pub const NOTICE_ADD: &str = "notice_add";
     /// An integrations token stopped the mails to an address.
     pub const NOTICE_REMOVE: &str = "notice_remove";
+    /// An integrations token set the host's pages that readers' mails link to.
+    pub const MAIL_PAGES: &str = "mail_pages";
 
     /// Every word above.
-    pub const OTHERS: [&str; 18] = [
+    pub const OTHERS: [&str; 19] = [
         SUBMIT,
         TOKEN_ISSUE,
         TOKEN_REVOKE,
@@ -78,6 +80,7 @@ pub mod audit_action {
         WEBHOOK_REDELIVER,
         NOTICE_ADD,
         NOTICE_REMOVE,
+        MAIL_PAGES,
     ];
 
     /// Every word of the audit log's `action`: the decisions' (`approve`, `mark_spam`, …),

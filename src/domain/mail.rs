@@ -47,6 +47,64 @@ impl Notice {
     }
 }
 
+/// The host's two pages readers' mails link to, each with `{token}` where the token goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailPages {
+    pub confirm_url: String,
+    pub unsubscribe_url: String,
+}
+
+/// What each page's URL stands for in the link.
+pub const TOKEN_PLACE: &str = "{token}";
+
+impl MailPages {
+    /// Reads one page's URL: `https://` (or `http://` on a loopback host, for trying a host
+    /// out), holding `{token}` once.
+    pub fn parse_url(text: &str) -> Result<String, String> {
+        let text = text.trim();
+        if text.len() > 2000 {
+            return Err("is longer than 2000 characters".to_owned());
+        }
+        if text.matches(TOKEN_PLACE).count() != 1 {
+            return Err(format!(
+                "must hold {TOKEN_PLACE} once, where the token goes"
+            ));
+        }
+        let url = url::Url::parse(&text.replace(TOKEN_PLACE, "t"))
+            .map_err(|err| format!("is not a URL: {err}"))?;
+        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => return Err("must be an https:// URL".to_owned()),
+        }
+        Ok(text.to_owned())
+    }
+
+    /// A page's link for `token`.
+    pub fn link(template: &str, token: &str) -> String {
+        template.replace(TOKEN_PLACE, token)
+    }
+}
+
+/// A reader's wish to be mailed answers to one reply, as the store keeps it.
+#[derive(Clone, Debug)]
+pub struct ReplyWatch {
+    pub site: SiteId,
+    pub comment: CommentId,
+    /// The reader's address and its keyed hash, as their reply stores them.
+    pub email_sealed: Vec<u8>,
+    pub author_hash: Vec<u8>,
+    /// A new token for the reader's links, used when the reader is new: its digest and the
+    /// token sealed.
+    pub token_digest: Vec<u8>,
+    pub token_sealed: Vec<u8>,
+    pub at: DateTime<Utc>,
+}
+
+/// The most answer mails one reader is sent in an hour; more wait for the next hour's.
+pub const ANSWERS_PER_HOUR: i64 = 10;
+
 /// What a mail in the outbox is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MailKind {
@@ -85,8 +143,9 @@ pub struct Mail {
     pub kind: MailKind,
     /// The notice it was queued for, when it is one.
     pub notice: Option<Uuid>,
-    /// The recipient, sealed with `Vault::encrypt_email`.
+    /// The recipient, sealed with `Vault::encrypt_email`, and its keyed hash.
     pub recipient_sealed: Vec<u8>,
+    pub recipient_hash: Vec<u8>,
     /// The event it tells of (`comment.held`, …), or its kind's name.
     pub event: String,
     /// The reply it is about: the held one, or the answer.
@@ -111,6 +170,20 @@ pub enum MailOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_needs_https_and_one_token_place() {
+        let page = "https://news.example.com/confirm?token={token}";
+        assert_eq!(MailPages::parse_url(page).as_deref(), Ok(page));
+        assert_eq!(
+            MailPages::link(page, "rg_mail_x"),
+            "https://news.example.com/confirm?token=rg_mail_x"
+        );
+        assert!(MailPages::parse_url("https://news.example.com/confirm").is_err());
+        assert!(MailPages::parse_url("http://news.example.com/c?t={token}").is_err());
+        assert!(MailPages::parse_url("http://127.0.0.1:8080/c?t={token}").is_ok());
+        assert!(MailPages::parse_url("https://x.example/{token}/{token}").is_err());
+    }
 
     #[test]
     fn notice_events_read_back_from_storage() {

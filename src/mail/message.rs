@@ -110,3 +110,67 @@ fn one_line(text: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
+
+/// The mail that asks a reader to confirm their address before answers are mailed to them.
+pub fn confirm(site: &str, article: Option<&str>, link: &str) -> Written {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "You asked {site} to mail you when someone answers your reply{}.\n",
+        article
+            .map(|a| format!(" on {:?}", one_line(a)))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        text,
+        "To confirm that this address is yours, open this link:\n\n  {link}\n"
+    );
+    let _ = writeln!(
+        text,
+        "If you did not ask for this, ignore this mail: nothing more will be sent."
+    );
+    Written {
+        subject: format!("[{site}] Confirm your address for answers to your reply"),
+        text,
+    }
+}
+
+/// An approved answer to a reader's reply. Names the one who answered by the name they gave,
+/// never by their address.
+pub fn answer(
+    site: &str,
+    answer: &StoredComment,
+    yours: &StoredComment,
+    unsubscribe: &str,
+) -> Written {
+    let name = one_line(&answer.author_name);
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "{name} answered your reply on {site}, article {:?}:\n",
+        answer.article
+    );
+    quote(&mut text, &answer.body_public);
+    let _ = writeln!(text, "\nYour reply:\n");
+    quote(&mut text, &yours.body_public);
+    let _ = writeln!(
+        text,
+        "\n--\nYou are told of answers because you asked when you replied. To stop all such \
+         mails from {site}:\n\n  {unsubscribe}"
+    );
+    Written {
+        subject: format!("[{site}] {name} answered your reply"),
+        text,
+    }
+}
+
+/// A text quoted line by line, cut after [`EXCERPT_CHARS`].
+fn quote(text: &mut String, body: &str) {
+    let excerpt: String = body.chars().take(EXCERPT_CHARS).collect();
+    for line in excerpt.lines() {
+        let _ = writeln!(text, "  > {line}");
+    }
+    if body.chars().count() > EXCERPT_CHARS {
+        let _ = writeln!(text, "  > …");
+    }
+}

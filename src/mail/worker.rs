@@ -12,18 +12,21 @@ use chrono::{TimeDelta, Utc};
 use futures_util::{StreamExt, stream};
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Mailbox, header::ContentType},
+    message::{
+        Mailbox,
+        header::{ContentType, Header, HeaderName, HeaderValue},
+    },
 };
 use tokio::{sync::watch, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{MailSettings, message};
 use crate::{
-    domain::{Mail, MailKind, MailOutcome, Notice},
-    ids::SiteId,
+    domain::{CommentStatus, Mail, MailKind, MailOutcome, MailPages, Notice},
+    ids::{CommentId, SiteId},
     metrics,
     privacy::Vault,
-    store::{Site, Store},
+    store::{Site, Store, StoredComment},
 };
 
 /// How long after each failed attempt the next is made: soon at first (a server restarting),
@@ -67,7 +70,21 @@ pub struct Worker {
 struct Outgoing {
     mails: Vec<Uuid>,
     attempts: u32,
-    message: Result<Message, String>,
+    message: Result<Message, Unwritten>,
+}
+
+/// Why a mail could not be written.
+enum Unwritten {
+    /// Something may come back (the database, the site's pages): tried again on the schedule.
+    Retry(String),
+    /// What it told of is gone (unsubscribed, no longer public): never sent.
+    Never(String),
+}
+
+impl From<String> for Unwritten {
+    fn from(why: String) -> Unwritten {
+        Unwritten::Retry(why)
+    }
 }
 
 impl Worker {
@@ -137,7 +154,11 @@ impl Worker {
                         },
                         Err(err) => failed(outgoing.attempts, describe(&err)),
                     },
-                    Err(why) => failed(outgoing.attempts, why),
+                    Err(Unwritten::Retry(why)) => failed(outgoing.attempts, why),
+                    Err(Unwritten::Never(why)) => MailOutcome::Failed {
+                        error: why,
+                        retry_at: None,
+                    },
                 };
                 metrics::record_mail_attempt(match &outcome {
                     MailOutcome::Sent => "sent",
@@ -198,7 +219,7 @@ impl Worker {
             let attempts = group.iter().map(|mail| mail.attempts).max().unwrap_or(0);
             let message = match sites.get(&group[0].site).and_then(Option::as_ref) {
                 Some((site, _)) => self.message(site, &group).await,
-                None => Err("cannot read the site".to_owned()),
+                None => Err(Unwritten::Retry("cannot read the site".to_owned())),
             };
             outgoing.push(Outgoing {
                 mails,
@@ -210,7 +231,7 @@ impl Worker {
     }
 
     /// The message for a group of mails to one address.
-    async fn message(&self, site: &Site, group: &[Mail]) -> Result<Message, String> {
+    async fn message(&self, site: &Site, group: &[Mail]) -> Result<Message, Unwritten> {
         let first = &group[0];
         let to = self
             .vault
@@ -239,19 +260,55 @@ impl Worker {
                         }
                         // Decided and deleted, or erased, before the mail went: nothing to tell.
                         Ok(None) => {}
-                        Err(err) => return Err(format!("cannot read the comment: {err}")),
+                        Err(err) => return Err(format!("cannot read the comment: {err}").into()),
                     }
                 }
                 if held.is_empty() {
-                    return Err("every reply it told of is gone".to_owned());
+                    return Err(Unwritten::Never(
+                        "every reply it told of is gone".to_owned(),
+                    ));
                 }
                 message::notice(&site.name, &held)
             }
-            MailKind::Confirm | MailKind::Answer => {
-                return Err(format!(
-                    "{} mails are not sent by this version",
-                    first.kind.as_str()
-                ));
+            MailKind::Confirm => {
+                let (token, _) = self.reader_token(site, first).await?;
+                let pages = self.pages(site).await?;
+                let link = MailPages::link(&pages.confirm_url, &token);
+                let article = match first.comment {
+                    Some(id) => self
+                        .store
+                        .comment(id)
+                        .await
+                        .map_err(|err| format!("cannot read the comment: {err}"))?
+                        .map(|c| c.article),
+                    None => None,
+                };
+                message::confirm(&site.name, article.as_deref(), &link)
+            }
+            MailKind::Answer => {
+                let (token, confirmed) = self.reader_token(site, first).await?;
+                if !confirmed {
+                    return Err(Unwritten::Never(
+                        "the reader is no longer subscribed".to_owned(),
+                    ));
+                }
+                let pages = self.pages(site).await?;
+                let unsubscribe = MailPages::link(&pages.unsubscribe_url, &token);
+                let answer = self.public_comment(first.comment).await?;
+                let Some(parent) = answer.parent else {
+                    return Err(Unwritten::Never("the answer answers nothing".to_owned()));
+                };
+                let yours = self.public_comment(Some(parent)).await?;
+                let written = message::answer(&site.name, &answer, &yours, &unsubscribe);
+                return Message::builder()
+                    .from(self.from.clone())
+                    .to(to)
+                    .subject(written.subject)
+                    .header(ContentType::TEXT_PLAIN)
+                    .header(ListUnsubscribe(format!("<{unsubscribe}>")))
+                    .header(ListUnsubscribePost)
+                    .body(written.text)
+                    .map_err(|err| Unwritten::Never(format!("cannot write the mail: {err}")));
             }
         };
         Message::builder()
@@ -260,7 +317,82 @@ impl Worker {
             .subject(written.subject)
             .header(ContentType::TEXT_PLAIN)
             .body(written.text)
-            .map_err(|err| format!("cannot write the mail: {err}"))
+            .map_err(|err| Unwritten::Never(format!("cannot write the mail: {err}")))
+    }
+}
+
+impl Worker {
+    /// The reader's link token, opened, and whether they confirmed their address.
+    async fn reader_token(&self, site: &Site, mail: &Mail) -> Result<(String, bool), String> {
+        let (sealed, confirmed) = self
+            .store
+            .reader(site.id, &mail.recipient_hash)
+            .await
+            .map_err(|err| format!("cannot read the reader: {err}"))?
+            .ok_or_else(|| "the reader is gone".to_owned())?;
+        let token = self
+            .vault
+            .decrypt_email(site.id, &sealed)
+            .map_err(|err| format!("cannot open the reader's token: {err}"))?;
+        Ok((token, confirmed))
+    }
+
+    /// The site's pages for the links readers' mails carry.
+    async fn pages(&self, site: &Site) -> Result<MailPages, String> {
+        self.store
+            .mail_pages(site.id)
+            .await
+            .map_err(|err| format!("cannot read the site's mail pages: {err}"))?
+            .ok_or_else(|| "the site has no mail pages".to_owned())
+    }
+
+    /// A comment the public may read: approved.
+    async fn public_comment(&self, id: Option<CommentId>) -> Result<StoredComment, Unwritten> {
+        let id = id.ok_or_else(|| Unwritten::Never("the mail names no comment".to_owned()))?;
+        match self.store.comment(id).await {
+            Ok(Some(c)) if c.status == CommentStatus::Approved => Ok(c),
+            Ok(_) => Err(Unwritten::Never(
+                "the comment is no longer public".to_owned(),
+            )),
+            Err(err) => Err(Unwritten::Retry(format!("cannot read the comment: {err}"))),
+        }
+    }
+}
+
+/// `List-Unsubscribe` (RFC 2369): the link a mail program offers as its unsubscribe button.
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(text: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(text.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058): the link unsubscribes on a
+/// POST, with no page to click through.
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
     }
 }
 

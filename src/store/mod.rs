@@ -36,8 +36,9 @@ use crate::{
     domain::{
         Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, BlockEntry,
         BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
-        DecisionOutcome, Delivery, EXPIRED_NOTE, Mail, MailOutcome, NewBlock, Notice, QueueEvent,
-        SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
+        DecisionOutcome, Delivery, EXPIRED_NOTE, Mail, MailOutcome, MailPages, NewBlock, Notice,
+        QueueEvent, ReplyWatch, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, Webhook,
+        audit_action,
     },
     ids::{AuditId, CommentId, IdPrefix, SiteId, TokenId},
     privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
@@ -765,6 +766,33 @@ pub trait Mailing: Send + Sync {
 
     /// Records what one attempt at sending `mails` (one message) came to.
     async fn record_mail(&self, mails: &[Uuid], outcome: &MailOutcome) -> StoreResult<()>;
+
+    /// Sets the site's mail pages, with a `mail_pages` audit row.
+    async fn set_mail_pages(&self, site: SiteId, pages: &MailPages, actor: &str)
+    -> StoreResult<()>;
+
+    /// The site's mail pages, if it has them.
+    async fn mail_pages(&self, site: SiteId) -> StoreResult<Option<MailPages>>;
+
+    /// Keeps a reader's wish to be mailed answers to a reply. A reader new to the site (or who
+    /// unsubscribed) waits for confirmation, with `watch`'s token; a confirmation mail is
+    /// queued for a reader who waits, at most one a day. True when one was queued.
+    async fn watch_replies(&self, watch: &ReplyWatch) -> StoreResult<bool>;
+
+    /// Confirms the reader whose links carry the token with this digest; false when the site
+    /// sent no such token.
+    async fn confirm_reader(&self, site: SiteId, token_digest: &[u8]) -> StoreResult<bool>;
+
+    /// Stops every answer mail to the reader whose links carry the token with this digest,
+    /// dropping those not yet sent; false when the site sent no such token.
+    async fn unsubscribe_reader(&self, site: SiteId, token_digest: &[u8]) -> StoreResult<bool>;
+
+    /// A reader's link token, sealed, and whether they confirmed their address.
+    async fn reader(
+        &self,
+        site: SiteId,
+        author_hash: &[u8],
+    ) -> StoreResult<Option<(Vec<u8>, bool)>>;
 }
 
 /// The deployment's secret key, and what is stored under it.

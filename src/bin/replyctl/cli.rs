@@ -205,6 +205,17 @@ pub enum NotifyCommand {
         #[command(flatten)]
         site: SiteArg,
     },
+    /// Set the host's pages that readers' mails link to, each URL holding {token}.
+    Pages {
+        /// Where a reader confirms their address; the page calls ConfirmEmail.
+        #[arg(long, value_name = "URL")]
+        confirm: String,
+        /// Where a reader stops answer mails; the page calls Unsubscribe.
+        #[arg(long, value_name = "URL")]
+        unsubscribe: String,
+        #[command(flatten)]
+        site: SiteArg,
+    },
 }
 
 /// `--format` of `webhook add`.

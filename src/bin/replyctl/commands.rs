@@ -789,6 +789,7 @@ async fn submit(
         }),
         form: None,
         idempotency_key: String::new(),
+        notify_replies: false,
     };
     let response = clients
         .comments

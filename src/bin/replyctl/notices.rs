@@ -1,7 +1,9 @@
 //! `replyctl notify …`: the addresses mailed a site's held replies, and how they print. An
 //! address is typed once, to add it; from then on the server shows it masked.
 
-use replyguard::proto::{AddNoticeRequest, ListNoticesRequest, Notice, RemoveNoticeRequest};
+use replyguard::proto::{
+    AddNoticeRequest, ListNoticesRequest, Notice, RemoveNoticeRequest, SetMailPagesRequest,
+};
 use serde_json::{Value, json};
 
 use crate::{
@@ -64,6 +66,28 @@ pub async fn run(
             emit(&match format {
                 OutputFormat::Json => pretty(&json!({ "removed": id })),
                 OutputFormat::Table => format!("Removed notice {id}."),
+            })
+        }
+        NotifyCommand::Pages {
+            confirm,
+            unsubscribe,
+            site,
+        } => {
+            api.set_mail_pages(SetMailPagesRequest {
+                site: site.name(),
+                confirm_url: confirm.clone(),
+                unsubscribe_url: unsubscribe.clone(),
+            })
+            .await
+            .map_err(CliError::rpc("setting the mail pages"))?;
+            emit(&match format {
+                OutputFormat::Json => pretty(&json!({
+                    "confirm_url": confirm,
+                    "unsubscribe_url": unsubscribe,
+                })),
+                OutputFormat::Table => {
+                    format!("Readers confirm at {confirm} and unsubscribe at {unsubscribe}.")
+                }
             })
         }
     }

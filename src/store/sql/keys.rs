@@ -134,9 +134,11 @@ where
         // The addresses kept for mail, each found by its sealed bytes (a fresh nonce makes
         // each unique): few, so one statement each.
         for (table, sealed, hash) in [
-            ("mail_notices", "email_sealed", "email_hash"),
-            ("mail_outbox", "recipient_sealed", "recipient_hash"),
-            ("mail_readers", "email_sealed", "author_hash"),
+            ("mail_notices", "email_sealed", Some("email_hash")),
+            ("mail_outbox", "recipient_sealed", Some("recipient_hash")),
+            ("mail_readers", "email_sealed", Some("author_hash")),
+            // The readers' link tokens, sealed as addresses are; no hash of them is kept.
+            ("mail_readers", "token_sealed", None),
         ] {
             let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(format!(
                 "SELECT site_id, {sealed} FROM {table}"
@@ -150,16 +152,23 @@ where
                             "{table}: an address does not open under the old key"
                         ))
                     })?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "UPDATE {table} SET {sealed} = $1, {hash} = $2 \
-                     WHERE site_id = $3 AND {sealed} = $4"
-                )))
-                .bind(new_sealed.as_slice())
-                .bind(&new_hash.0[..])
-                .bind(site)
-                .bind(old.as_slice())
-                .execute(&mut *tx)
-                .await?;
+                let query = match hash {
+                    Some(hash) => sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE {table} SET {sealed} = $1, {hash} = $2 \
+                         WHERE site_id = $3 AND {sealed} = $4"
+                    )))
+                    .bind(new_sealed.as_slice())
+                    .bind(&new_hash.0[..]),
+                    None => sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE {table} SET {sealed} = $1 WHERE site_id = $2 AND {sealed} = $3"
+                    )))
+                    .bind(new_sealed.as_slice()),
+                };
+                query
+                    .bind(site)
+                    .bind(old.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         let forgotten = sqlx::query(

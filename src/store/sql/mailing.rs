@@ -11,15 +11,18 @@ use uuid::Uuid;
 
 use super::{Backend, RowsAffected, SqlStore, insert_audit, is_unique_violation};
 use crate::{
-    domain::{Mail, MailKind, MailOutcome, Notice, WebhookEvent, audit_action},
+    domain::{
+        ANSWERS_PER_HOUR, Mail, MailKind, MailOutcome, MailPages, Notice, ReplyWatch, WebhookEvent,
+        audit_action,
+    },
     ids::{CommentId, SiteId},
     store::{Mailing, NewAuditRow, StoreError, StoreResult, StoredComment, now},
 };
 
 const NOTICE_COLUMNS: &str =
     "id, site_id, email_sealed, email_hash, events, digest_minutes, actor, created_at";
-const MAIL_COLUMNS: &str = "id, site_id, kind, notice_id, recipient_sealed, event, comment_id, \
-     attempts, created_at, next_attempt_at";
+const MAIL_COLUMNS: &str = "id, site_id, kind, notice_id, recipient_sealed, recipient_hash, \
+     event, comment_id, attempts, created_at, next_attempt_at";
 
 #[derive(FromRow)]
 pub(crate) struct NoticeRow {
@@ -55,6 +58,7 @@ pub(crate) struct MailRow {
     kind: String,
     notice_id: Option<Uuid>,
     recipient_sealed: Vec<u8>,
+    recipient_hash: Vec<u8>,
     event: String,
     comment_id: Option<Uuid>,
     attempts: i64,
@@ -73,6 +77,7 @@ impl TryFrom<MailRow> for Mail {
                 .ok_or_else(|| StoreError::Corrupt(format!("mail kind {:?}", row.kind)))?,
             notice: row.notice_id,
             recipient_sealed: row.recipient_sealed,
+            recipient_hash: row.recipient_hash,
             event: row.event,
             comment: row.comment_id.map(CommentId),
             attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
@@ -152,6 +157,47 @@ where
     Ok(())
 }
 
+/// Queues a mail to the author of the reply `answer` answers, when that author asked to be told
+/// and confirmed their address, the answer is someone else's, and the author has had fewer than
+/// [`ANSWERS_PER_HOUR`] such mails in the last hour. In the caller's transaction: the one that
+/// approves the answer.
+pub(super) async fn queue_answer<DB>(
+    conn: &mut DB::Connection,
+    answer: CommentId,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
+         recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
+         SELECT {}, r.site_id, 'answer', NULL, r.email_sealed, r.author_hash, \
+         'comment.answered', a.id, 'pending', 0, $2, $2 \
+         FROM comments a \
+         JOIN reply_watches w ON w.comment_id = a.parent_id \
+         JOIN comments p ON p.id = a.parent_id \
+         JOIN mail_readers r ON r.site_id = p.site_id AND r.author_hash = p.author_hash \
+         WHERE a.id = $1 AND r.state = 'confirmed' AND a.author_hash <> p.author_hash \
+         AND NOT EXISTS (SELECT 1 FROM mail_outbox o WHERE o.comment_id = a.id \
+             AND o.kind = 'answer' AND o.recipient_hash = r.author_hash) \
+         AND (SELECT COUNT(*) FROM mail_outbox o WHERE o.site_id = r.site_id \
+             AND o.recipient_hash = r.author_hash AND o.kind = 'answer' \
+             AND o.created_at > $3) < {ANSWERS_PER_HOUR}",
+        DB::NEW_ID
+    )))
+    .bind(answer.0)
+    .bind(at)
+    .bind(at - Duration::hours(1))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl<DB> Mailing for SqlStore<DB>
 where
@@ -170,7 +216,10 @@ where
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB>,
+    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
     &'static str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
 {
     async fn add_notice(&self, notice: &Notice) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
@@ -311,5 +360,146 @@ where
         query.push(")");
         query.build().execute(&self.writer).await?;
         Ok(())
+    }
+
+    async fn set_mail_pages(
+        &self,
+        site: SiteId,
+        pages: &MailPages,
+        actor: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO mail_pages (site_id, confirm_url, unsubscribe_url) VALUES ($1, $2, $3) \
+             ON CONFLICT (site_id) DO UPDATE SET confirm_url = excluded.confirm_url, \
+             unsubscribe_url = excluded.unsubscribe_url",
+        )
+        .bind(site.0)
+        .bind(pages.confirm_url.as_str())
+        .bind(pages.unsubscribe_url.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let note = format!(
+            "confirm {} unsubscribe {}",
+            pages.confirm_url, pages.unsubscribe_url
+        );
+        insert_audit::<DB>(
+            &mut tx,
+            &NewAuditRow::of_site(site, actor, audit_action::MAIL_PAGES, &note, now()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mail_pages(&self, site: SiteId) -> StoreResult<Option<MailPages>> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT confirm_url, unsubscribe_url FROM mail_pages WHERE site_id = $1",
+        )
+        .bind(site.0)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|(confirm_url, unsubscribe_url)| MailPages {
+            confirm_url,
+            unsubscribe_url,
+        }))
+    }
+
+    async fn watch_replies(&self, watch: &ReplyWatch) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("INSERT INTO reply_watches (comment_id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(watch.comment.0)
+            .execute(&mut *tx)
+            .await?;
+        // A reader who unsubscribed and asks again is asked to confirm again.
+        sqlx::query(
+            "INSERT INTO mail_readers (site_id, author_hash, email_sealed, state, token_digest, \
+             token_sealed, created_at) VALUES ($1, $2, $3, 'pending', $4, $5, $6) \
+             ON CONFLICT (site_id, author_hash) DO UPDATE SET state = 'pending' \
+             WHERE mail_readers.state = 'unsubscribed'",
+        )
+        .bind(watch.site.0)
+        .bind(watch.author_hash.as_slice())
+        .bind(watch.email_sealed.as_slice())
+        .bind(watch.token_digest.as_slice())
+        .bind(watch.token_sealed.as_slice())
+        .bind(watch.at)
+        .execute(&mut *tx)
+        .await?;
+        let queued = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
+             recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
+             SELECT {}, r.site_id, 'confirm', NULL, r.email_sealed, r.author_hash, \
+             'email.confirm', $3, 'pending', 0, $4, $4 \
+             FROM mail_readers r WHERE r.site_id = $1 AND r.author_hash = $2 \
+             AND r.state = 'pending' \
+             AND NOT EXISTS (SELECT 1 FROM mail_outbox o WHERE o.site_id = r.site_id \
+                 AND o.recipient_hash = r.author_hash AND o.kind = 'confirm' \
+                 AND o.created_at > $5)",
+            DB::NEW_ID
+        )))
+        .bind(watch.site.0)
+        .bind(watch.author_hash.as_slice())
+        .bind(watch.comment.0)
+        .bind(watch.at)
+        .bind(watch.at - Duration::days(1))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RowsAffected::rows_affected(&queued) == 1)
+    }
+
+    async fn confirm_reader(&self, site: SiteId, token_digest: &[u8]) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let known = sqlx::query(
+            "UPDATE mail_readers SET state = 'confirmed', \
+             confirmed_at = COALESCE(confirmed_at, $3) \
+             WHERE site_id = $1 AND token_digest = $2",
+        )
+        .bind(site.0)
+        .bind(token_digest)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RowsAffected::rows_affected(&known) == 1)
+    }
+
+    async fn unsubscribe_reader(&self, site: SiteId, token_digest: &[u8]) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let known = sqlx::query(
+            "UPDATE mail_readers SET state = 'unsubscribed' \
+             WHERE site_id = $1 AND token_digest = $2",
+        )
+        .bind(site.0)
+        .bind(token_digest)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM mail_outbox WHERE state = 'pending' AND kind = 'answer' \
+             AND site_id = $1 AND recipient_hash = \
+             (SELECT author_hash FROM mail_readers WHERE site_id = $1 AND token_digest = $2)",
+        )
+        .bind(site.0)
+        .bind(token_digest)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RowsAffected::rows_affected(&known) == 1)
+    }
+
+    async fn reader(
+        &self,
+        site: SiteId,
+        author_hash: &[u8],
+    ) -> StoreResult<Option<(Vec<u8>, bool)>> {
+        let row: Option<(Vec<u8>, String)> = sqlx::query_as(
+            "SELECT token_sealed, state FROM mail_readers WHERE site_id = $1 AND author_hash = $2",
+        )
+        .bind(site.0)
+        .bind(author_hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|(token, state)| (token, state == "confirmed")))
     }
 }

@@ -240,6 +240,11 @@ where
     .bind(row.at)
     .execute(&mut *conn)
     .await?;
+    if let (Some(comment), Some(CommentStatus::Approved)) = (row.comment, row.to)
+        && row.from != Some(CommentStatus::Approved)
+    {
+        mailing::queue_answer::<DB>(conn, comment, row.at).await?;
+    }
     if let (Some(comment), Some(to)) = (row.comment, row.to)
         && row.from != Some(to)
         && let Some(event) = WebhookEvent::of_status(to)
@@ -387,8 +392,14 @@ where
     if inserted.rows_affected() == 0 {
         return Err(StoreError::ArticleClosed);
     }
-    if matches!(c.status, CommentStatus::Pending | CommentStatus::Spam) {
-        mailing::queue_notices::<DB>(conn, c).await?;
+    match c.status {
+        CommentStatus::Pending | CommentStatus::Spam => {
+            mailing::queue_notices::<DB>(conn, c).await?;
+        }
+        CommentStatus::Approved if c.parent.is_some() => {
+            mailing::queue_answer::<DB>(conn, c.id, c.created_at).await?;
+        }
+        _ => {}
     }
     Ok(())
 }

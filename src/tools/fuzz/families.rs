@@ -313,6 +313,7 @@ fn submission(g: &mut Gen) -> proto::SubmitCommentRequest {
             honeypot: g.field(&[""]),
         }),
         idempotency_key: g.field(KEYS),
+        notify_replies: false,
     }
 }
 
