@@ -732,6 +732,73 @@ async fn an_answer_approved_as_it_comes_is_mailed_at_once(backend: Backend) {
     sink.stop().await;
 }
 
+async fn erasure_removes_an_address_kept_for_mail_and_export_lists_it_first(backend: Backend) {
+    let mut sink = SmtpSink::start(0).await;
+    let h = harness(backend, &sink.url()).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let token = h.moderator_token(&[site.id], &[Scope::Integrations]).await;
+    set_pages(&h, &token);
+    // The reader is also told of held replies, as a moderator would be.
+    add_notice(&h, &site, READER, 0).await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut wish = reply_by("story", "Tell me of answers.", "Jane Reader", READER);
+    wish.notify_replies = true;
+    let (yours, _) = common::submitted(&mut comments, wish).await;
+    let confirm = sink.next("the confirmation").await;
+    comments
+        .confirm_email(proto::ConfirmEmailRequest {
+            token: token_in(&confirm.text(), CONFIRM_PAGE),
+        })
+        .await
+        .expect("confirm");
+
+    let eraser = h.moderator_token(&[site.id], &[Scope::Erase]).await;
+    let mut moderation = h.moderation(&eraser).await;
+    let export = async |moderation: &mut common::Moderation| {
+        moderation
+            .export_author(proto::ExportAuthorRequest {
+                email: READER.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("export")
+            .into_inner()
+            .mail
+            .expect("the mail part")
+    };
+    let kept = export(&mut moderation).await;
+    assert_eq!(kept.reader_state, "confirmed");
+    assert!(kept.confirmed_at.is_some());
+    assert_eq!(kept.watched_comment_ids, [yours.clone()]);
+    assert_eq!(kept.notices, 1);
+    assert_eq!(kept.mails, 1, "the confirmation");
+
+    moderation
+        .erase_author(proto::EraseAuthorRequest {
+            email: READER.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("erase");
+    for table in [
+        "mail_readers",
+        "reply_watches",
+        "mail_notices",
+        "mail_outbox",
+    ] {
+        assert_eq!(
+            scalar(&h, &format!("SELECT COUNT(*) FROM {table}")).await,
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(export(&mut moderation).await, proto::AuthorMail::default());
+    // An answer to the erased reply is mailed to no one.
+    answer(&h, &site, &yours, "Too late to be told.", ANSWERER).await;
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM mail_outbox").await, 0);
+    sink.stop().await;
+}
+
 backend_tests!(
     flavor = "multi_thread";
     a_held_reply_is_mailed_to_the_moderator_with_what_decides_it,
@@ -742,4 +809,5 @@ backend_tests!(
     notices_are_refused_when_the_server_sends_no_mail,
     a_reader_who_confirms_is_mailed_approved_answers_until_they_unsubscribe,
     an_answer_approved_as_it_comes_is_mailed_at_once,
+    erasure_removes_an_address_kept_for_mail_and_export_lists_it_first,
 );

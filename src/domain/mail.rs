@@ -102,6 +102,20 @@ pub struct ReplyWatch {
     pub at: DateTime<Utc>,
 }
 
+/// What is kept for mail about one address on a site, as an export of its owner's data lists it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuthorMail {
+    /// As a reader told of answers: `pending`, `confirmed` or `unsubscribed`.
+    pub reader: Option<String>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The replies whose answers the author asked to be told of.
+    pub watched: Vec<CommentId>,
+    /// The moderators' notices mailed to the address.
+    pub notices: u64,
+    /// The mails to the address the outbox keeps, sent or not.
+    pub mails: u64,
+}
+
 /// The most answer mails one reader is sent in an hour; more wait for the next hour's.
 pub const ANSWERS_PER_HOUR: i64 = 10;
 

@@ -24,8 +24,8 @@ pub use audit::{
 pub use blocks::{BlockEntry, BlockKind, BlockOutcome, BlockSubject, Blocked, NewBlock};
 pub use erased::{ERASED_EMAIL, ERASED_NAME, ERASED_REASON, REMOVED_TEXT, is_erased};
 pub use mail::{
-    ANSWERS_PER_HOUR, MAX_DIGEST_MINUTES, Mail, MailKind, MailOutcome, MailPages, NOTICE_EVENTS,
-    Notice, ReplyWatch, TOKEN_PLACE,
+    ANSWERS_PER_HOUR, AuthorMail, MAX_DIGEST_MINUTES, Mail, MailKind, MailOutcome, MailPages,
+    NOTICE_EVENTS, Notice, ReplyWatch, TOKEN_PLACE,
 };
 pub use reply::{
     ArticleKey, AuthorName, ClientInfo, CommentBody, Email, FieldViolation, FormInfo,

@@ -34,8 +34,8 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, BlockEntry,
-        BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
+        Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, AuthorMail,
+        BlockEntry, BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
         DecisionOutcome, Delivery, EXPIRED_NOTE, Mail, MailOutcome, MailPages, NewBlock, Notice,
         QueueEvent, ReplyWatch, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, Webhook,
         audit_action,
@@ -786,6 +786,9 @@ pub trait Mailing: Send + Sync {
     /// Stops every answer mail to the reader whose links carry the token with this digest,
     /// dropping those not yet sent; false when the site sent no such token.
     async fn unsubscribe_reader(&self, site: SiteId, token_digest: &[u8]) -> StoreResult<bool>;
+
+    /// What is kept for mail about the address with this keyed hash.
+    async fn author_mail(&self, site: SiteId, author_hash: &[u8]) -> StoreResult<AuthorMail>;
 
     /// A reader's link token, sealed, and whether they confirmed their address.
     async fn reader(

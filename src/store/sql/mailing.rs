@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::{Backend, RowsAffected, SqlStore, insert_audit, is_unique_violation};
 use crate::{
     domain::{
-        ANSWERS_PER_HOUR, Mail, MailKind, MailOutcome, MailPages, Notice, ReplyWatch, WebhookEvent,
-        audit_action,
+        ANSWERS_PER_HOUR, AuthorMail, Mail, MailKind, MailOutcome, MailPages, Notice, ReplyWatch,
+        WebhookEvent, audit_action,
     },
     ids::{CommentId, SiteId},
     store::{Mailing, NewAuditRow, StoreError, StoreResult, StoredComment, now},
@@ -218,6 +218,8 @@ where
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'r> String: Decode<'r, DB>,
     for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
+    for<'r> DateTime<Utc>: Decode<'r, DB>,
+    for<'r> i64: Decode<'r, DB>,
     &'static str: ColumnIndex<DB::Row>,
     usize: ColumnIndex<DB::Row>,
 {
@@ -501,5 +503,46 @@ where
         .fetch_optional(&self.reader)
         .await?;
         Ok(row.map(|(token, state)| (token, state == "confirmed")))
+    }
+
+    async fn author_mail(&self, site: SiteId, author_hash: &[u8]) -> StoreResult<AuthorMail> {
+        let reader: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT state, confirmed_at FROM mail_readers WHERE site_id = $1 AND author_hash = $2",
+        )
+        .bind(site.0)
+        .bind(author_hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        let watched: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT w.comment_id FROM reply_watches w JOIN comments c ON c.id = w.comment_id \
+             WHERE c.site_id = $1 AND c.author_hash = $2 ORDER BY w.comment_id",
+        )
+        .bind(site.0)
+        .bind(author_hash)
+        .fetch_all(&self.reader)
+        .await?;
+        let count = |sql: &'static str| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(site.0)
+                .bind(author_hash)
+                .fetch_one(&self.reader)
+        };
+        let notices =
+            count("SELECT COUNT(*) FROM mail_notices WHERE site_id = $1 AND email_hash = $2")
+                .await?;
+        let mails =
+            count("SELECT COUNT(*) FROM mail_outbox WHERE site_id = $1 AND recipient_hash = $2")
+                .await?;
+        let (reader, confirmed_at) = match reader {
+            Some((state, at)) => (Some(state), at),
+            None => (None, None),
+        };
+        Ok(AuthorMail {
+            reader,
+            confirmed_at,
+            watched: watched.into_iter().map(CommentId).collect(),
+            notices: u64::try_from(notices).unwrap_or(0),
+            mails: u64::try_from(mails).unwrap_or(0),
+        })
     }
 }
