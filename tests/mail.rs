@@ -769,7 +769,7 @@ async fn erasure_removes_an_address_kept_for_mail_and_export_lists_it_first(back
     let kept = export(&mut moderation).await;
     assert_eq!(kept.reader_state, "confirmed");
     assert!(kept.confirmed_at.is_some());
-    assert_eq!(kept.watched_comment_ids, [yours.clone()]);
+    assert_eq!(kept.watched_comment_ids, std::slice::from_ref(&yours));
     assert_eq!(kept.notices, 1);
     assert_eq!(kept.mails, 1, "the confirmation");
 
