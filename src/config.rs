@@ -208,9 +208,9 @@ pub struct ServeSettings {
     #[arg(long, env = "REPLYGUARD_WEBHOOK_ALLOW_HTTP")]
     pub webhook_allow_http: bool,
 
-    /// The SMTP server mail is sent through: `smtp://host:587` (STARTTLS where the server
-    /// offers it; `?tls=required` insists), `smtps://host:465`, with `user:password@` for
-    /// credentials. No mail is sent when unset.
+    /// The SMTP server mail is sent through: `smtp://host:587?tls=required` (STARTTLS;
+    /// `?tls=opportunistic` where offered), `smtps://host:465`, plain `smtp://host:25`, with
+    /// `user:password@` for credentials. No mail is sent when unset.
     #[arg(
         long,
         env = "REPLYGUARD_SMTP_URL",

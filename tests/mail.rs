@@ -799,6 +799,51 @@ async fn erasure_removes_an_address_kept_for_mail_and_export_lists_it_first(back
     sink.stop().await;
 }
 
+async fn a_confirmed_address_is_trusted_from_its_first_reply(backend: Backend) {
+    let mut sink = SmtpSink::start(0).await;
+    let h = harness(backend, &sink.url()).await;
+    let site = moderated_site(&h).await;
+    let token = h.moderator_token(&[site.id], &[Scope::Integrations]).await;
+    set_pages(&h, &token);
+    let mut comments = h.comments(&site.site_key).await;
+    let mut wish = reply_by("story", "Tell me of answers.", "Jane Reader", READER);
+    wish.notify_replies = true;
+    common::submitted(&mut comments, wish).await;
+    let trusted = |assessment: &proto::Assessment| {
+        assessment
+            .reasons
+            .iter()
+            .find(|r| r.rule == "history-trusted")
+            .map(|r| r.reason.clone())
+    };
+    // Before the confirmation, a reader with no decided reply is not trusted.
+    let (_, _, before) = common::assessed(
+        &h,
+        &site,
+        reply_by("story", "A second thought.", "Jane Reader", READER),
+    )
+    .await;
+    assert_eq!(trusted(&before), None);
+    let confirm = sink.next("the confirmation").await;
+    comments
+        .confirm_email(proto::ConfirmEmailRequest {
+            token: token_in(&confirm.text(), CONFIRM_PAGE),
+        })
+        .await
+        .expect("confirm");
+    let (_, _, after) = common::assessed(
+        &h,
+        &site,
+        reply_by("story", "A third thought.", "Jane Reader", READER),
+    )
+    .await;
+    assert_eq!(
+        trusted(&after).as_deref(),
+        Some("address confirmed by mail; 0 earlier replies approved")
+    );
+    sink.stop().await;
+}
+
 backend_tests!(
     flavor = "multi_thread";
     a_held_reply_is_mailed_to_the_moderator_with_what_decides_it,
@@ -810,4 +855,5 @@ backend_tests!(
     a_reader_who_confirms_is_mailed_approved_answers_until_they_unsubscribe,
     an_answer_approved_as_it_comes_is_mailed_at_once,
     erasure_removes_an_address_kept_for_mail_and_export_lists_it_first,
+    a_confirmed_address_is_trusted_from_its_first_reply,
 );

@@ -12,8 +12,9 @@ use std::{fmt, str::FromStr};
 
 pub use worker::{RETRY_SCHEDULE, Worker};
 
-/// `REPLYGUARD_SMTP_URL`: `smtp://` (STARTTLS where offered, or `?tls=required`), `smtps://`,
-/// with `user:password@` for credentials. Never printed: it may hold a password.
+/// `REPLYGUARD_SMTP_URL`: `smtp://` (plain; `?tls=required` or `?tls=opportunistic` for
+/// STARTTLS), `smtps://`, with `user:password@` for credentials. Never printed: it may hold a
+/// password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpUrl(String);
 

@@ -824,6 +824,7 @@ impl Target for Assessment {
             author_approved,
             author_spam,
             author_rejected,
+            author_confirmed: false,
             ip_spam,
             since_author_reply: input.since,
             since_ip_reply: None,
