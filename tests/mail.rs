@@ -286,6 +286,45 @@ async fn a_held_reply_is_mailed_to_the_moderator_with_what_decides_it(backend: B
     sink.stop().await;
 }
 
+async fn a_mail_sent_a_week_ago_is_dropped_from_the_outbox(backend: Backend) {
+    let mut sink = SmtpSink::start(0).await;
+    let mut h = harness(backend, &sink.url()).await;
+    let site = moderated_site(&h).await;
+    add_notice(&h, &site, MODERATOR, 0).await;
+    submit(
+        &h,
+        &site,
+        "Held, mailed, and forgotten a week later.",
+        READER,
+    )
+    .await;
+    sink.next("the notice").await;
+    until_counted(
+        &h,
+        "SELECT COUNT(*) FROM mail_outbox WHERE state = 'sent'",
+        1,
+    )
+    .await;
+    submit(&h, &site, "Held and mailed today.", READER).await;
+    sink.next("the second notice").await;
+    until_counted(
+        &h,
+        "SELECT COUNT(*) FROM mail_outbox WHERE state = 'sent'",
+        2,
+    )
+    .await;
+    // A week passes for the first.
+    h.db.execute(
+        "UPDATE mail_outbox SET created_at = '2000-01-01 00:00:00+00:00' \
+         WHERE created_at = (SELECT MIN(created_at) FROM mail_outbox)",
+    )
+    .await;
+    // The worker drops old mails as it starts.
+    h.restart().await;
+    until_counted(&h, "SELECT COUNT(*) FROM mail_outbox", 1).await;
+    sink.stop().await;
+}
+
 async fn notices_are_added_listed_and_removed_with_replyctl(backend: Backend) {
     let sink = SmtpSink::start(0).await;
     let h = harness(backend, &sink.url()).await;
@@ -856,4 +895,5 @@ backend_tests!(
     an_answer_approved_as_it_comes_is_mailed_at_once,
     erasure_removes_an_address_kept_for_mail_and_export_lists_it_first,
     a_confirmed_address_is_trusted_from_its_first_reply,
+    a_mail_sent_a_week_ago_is_dropped_from_the_outbox,
 );

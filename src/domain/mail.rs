@@ -116,7 +116,7 @@ pub struct AuthorMail {
     pub mails: u64,
 }
 
-/// The most answer mails one reader is sent in an hour; more wait for the next hour's.
+/// The most answer mails one reader is sent in an hour; answers beyond them are not mailed.
 pub const ANSWERS_PER_HOUR: i64 = 10;
 
 /// What a mail in the outbox is.

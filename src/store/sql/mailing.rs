@@ -364,6 +364,15 @@ where
         Ok(())
     }
 
+    async fn forget_mails(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let forgotten =
+            sqlx::query("DELETE FROM mail_outbox WHERE state <> 'pending' AND created_at < $1")
+                .bind(before)
+                .execute(&self.writer)
+                .await?;
+        Ok(RowsAffected::rows_affected(&forgotten))
+    }
+
     async fn set_mail_pages(
         &self,
         site: SiteId,
