@@ -883,6 +883,85 @@ async fn a_confirmed_address_is_trusted_from_its_first_reply(backend: Backend) {
     sink.stop().await;
 }
 
+async fn a_key_rotation_keeps_every_address_kept_for_mail(backend: Backend) {
+    use replyguard::{
+        config::{Secret, SecretKeyArgs},
+        privacy::{SecretKey, write_new_key_file},
+        tools::rotation::{self, KeyArgs, RotateArgs},
+    };
+    let mut sink = SmtpSink::start(0).await;
+    let mut h = harness(backend, &sink.url()).await;
+    let site = moderated_site(&h).await;
+    let token = h.moderator_token(&[site.id], &[Scope::Integrations]).await;
+    set_pages(&h, &token);
+    add_notice(&h, &site, MODERATOR, 0).await;
+    let mut wish = reply_by("story", "Tell me of answers.", "Jane Reader", READER);
+    wish.notify_replies = true;
+    let (yours, _) = common::submitted(&mut h.comments(&site.site_key).await, wish).await;
+    // The notice of the reader's held reply, and the confirmation, in either order.
+    let mut link_token = String::new();
+    for _ in 0..2 {
+        let mail = sink.next("the notice or the confirmation").await;
+        if mail.rcpt_tos() == [READER] {
+            link_token = token_in(&mail.text(), CONFIRM_PAGE);
+        }
+    }
+    h.comments(&site.site_key)
+        .await
+        .confirm_email(proto::ConfirmEmailRequest {
+            token: link_token.clone(),
+        })
+        .await
+        .expect("confirm");
+
+    // Every replica stopped, then the rotation.
+    let server = h.server.take().expect("running");
+    server.shutdown().await.expect("clean shutdown");
+    let dir = tempfile::tempdir().expect("dir");
+    let new_key = SecretKey::generate();
+    let new_file = dir.path().join("new.key");
+    write_new_key_file(&new_file, &new_key).expect("the new key file");
+    rotation::rotate(&RotateArgs {
+        key: KeyArgs {
+            database: h.settings.database.clone(),
+            key: SecretKeyArgs {
+                secret_key: Some(Secret::from(&h.key)),
+                secret_key_file: None,
+            },
+        },
+        new_key_file: Some(new_file),
+    })
+    .await
+    .expect("rotates");
+    h.restart_configured(|settings| settings.key.secret_key = Some(Secret::from(&new_key)))
+        .await
+        .expect("serves under the new key");
+
+    // The moderator's notice opens under the new key.
+    let mut moderation = h.moderation(&site.mod_token).await;
+    common::approve(&mut moderation, std::slice::from_ref(&yours)).await;
+    let held = answer(&h, &site, &yours, "An answer after the rotation.", ANSWERER).await;
+    let notice = sink.next("the notice after the rotation").await;
+    assert_eq!(notice.rcpt_tos(), [MODERATOR]);
+    // The reader is still found by their reply's author and still confirmed, and their link
+    // is the one they were sent.
+    common::approve(&mut moderation, &[held]).await;
+    let told = sink.next("the answer after the rotation").await;
+    assert_eq!(told.rcpt_tos(), [READER]);
+    assert_eq!(
+        token_in(&told.text(), UNSUBSCRIBE_PAGE),
+        link_token,
+        "{}",
+        told.text()
+    );
+    h.comments(&site.site_key)
+        .await
+        .unsubscribe(proto::UnsubscribeRequest { token: link_token })
+        .await
+        .expect("unsubscribe with the link sent before the rotation");
+    sink.stop().await;
+}
+
 backend_tests!(
     flavor = "multi_thread";
     a_held_reply_is_mailed_to_the_moderator_with_what_decides_it,
@@ -896,4 +975,5 @@ backend_tests!(
     erasure_removes_an_address_kept_for_mail_and_export_lists_it_first,
     a_confirmed_address_is_trusted_from_its_first_reply,
     a_mail_sent_a_week_ago_is_dropped_from_the_outbox,
+    a_key_rotation_keeps_every_address_kept_for_mail,
 );
