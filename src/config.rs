@@ -208,6 +208,22 @@ pub struct ServeSettings {
     #[arg(long, env = "REPLYGUARD_WEBHOOK_ALLOW_HTTP")]
     pub webhook_allow_http: bool,
 
+    /// The SMTP server mail is sent through: `smtp://host:587?tls=required` (STARTTLS;
+    /// `?tls=opportunistic` where offered), `smtps://host:465`, plain `smtp://host:25`, with
+    /// `user:password@` for credentials. No mail is sent when unset.
+    #[arg(
+        long,
+        env = "REPLYGUARD_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<crate::mail::SmtpUrl>,
+
+    /// Whom mail comes from: `comments@example.com` or `Comments <comments@example.com>`.
+    /// Needed with --smtp-url.
+    #[arg(long, env = "REPLYGUARD_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -345,7 +361,29 @@ impl ServeSettings {
             tls_client_ca: None,
             webhook_allow_private: false,
             webhook_allow_http: false,
+            smtp_url: None,
+            mail_from: None,
             limits: Limits::default(),
+        }
+    }
+
+    /// Where mail goes and whom it comes from; `None` when no mail is sent. An SMTP server
+    /// without a sender is an error, as is a sender without a server.
+    pub fn mail(&self) -> Result<Option<crate::mail::MailSettings>, String> {
+        match (&self.smtp_url, &self.mail_from) {
+            (None, None) => Ok(None),
+            (Some(smtp_url), Some(from)) => Ok(Some(crate::mail::MailSettings {
+                smtp_url: smtp_url.clone(),
+                from: from.clone(),
+            })),
+            (Some(_), None) => Err(
+                "REPLYGUARD_SMTP_URL is set but REPLYGUARD_MAIL_FROM is not: mail needs a sender"
+                    .to_owned(),
+            ),
+            (None, Some(_)) => Err(
+                "REPLYGUARD_MAIL_FROM is set but REPLYGUARD_SMTP_URL is not: mail needs a server"
+                    .to_owned(),
+            ),
         }
     }
 

@@ -4,7 +4,7 @@
 //! credential, [`submission`] turns it into [`domain`] values, [`spam`]
 //! scores it, [`store`] keeps it, [`moderation`] decides on it. [`privacy`]
 //! keeps emails encrypted and masked everywhere on the way, and [`webhooks`] tells a site's
-//! endpoints what happened.
+//! endpoints what happened, and [`mail`] mails the people who asked to be told.
 //! docs/ARCHITECTURE.md says which module may call which.
 //! [`server`] puts them together; [`tools`] are the operator's commands
 //! beside it, and [`deployment`] the secret key both must agree on.
@@ -14,6 +14,7 @@ pub mod config;
 pub mod deployment;
 pub mod domain;
 pub mod ids;
+pub mod mail;
 pub mod metrics;
 pub mod moderation;
 pub mod privacy;

@@ -101,6 +101,7 @@ struct Metrics {
     refused: Family<LimitLabels, Counter>,
     webhooks: Family<OutcomeLabels, Counter>,
     block_hits: Family<KindLabels, Counter>,
+    mails: Family<OutcomeLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -120,6 +121,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let refused = Family::<LimitLabels, Counter>::default();
     let webhooks = Family::<OutcomeLabels, Counter>::default();
     let block_hits = Family::<KindLabels, Counter>::default();
+    let mails = Family::<OutcomeLabels, Counter>::default();
     registry.register("grpc_calls", "gRPC calls by method and code", calls.clone());
     registry.register(
         "grpc_call_seconds",
@@ -172,10 +174,16 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
          website-domain)",
         block_hits.clone(),
     );
+    registry.register(
+        "mail_attempts",
+        "Attempts at sending a mail over SMTP, by outcome (sent, retry, failed)",
+        mails.clone(),
+    );
     Metrics {
         block_hits,
         registry,
         webhooks,
+        mails,
         calls,
         latency,
         submitted,
@@ -294,6 +302,14 @@ pub fn record_block_hit(kind: &'static str) {
 pub fn record_webhook_attempt(outcome: &'static str) {
     METRICS
         .webhooks
+        .get_or_create(&OutcomeLabels { outcome })
+        .inc();
+}
+
+/// Records one attempt at sending a mail.
+pub fn record_mail_attempt(outcome: &'static str) {
+    METRICS
+        .mails
         .get_or_create(&OutcomeLabels { outcome })
         .inc();
 }
@@ -607,6 +623,8 @@ mod tests {
             "CountComments",
             "PrepareForm",
             "ReportComment",
+            "ConfirmEmail",
+            "Unsubscribe",
         ];
         for name in comments {
             let path = format!("/replyguard.v1.Comments/{name}");
@@ -618,6 +636,10 @@ mod tests {
             "RemoveWebhook",
             "ListDeliveries",
             "RedeliverWebhook",
+            "AddNotice",
+            "ListNotices",
+            "RemoveNotice",
+            "SetMailPages",
         ];
         for name in integrations {
             let path = format!("/replyguard.v1.Integrations/{name}");

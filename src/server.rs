@@ -51,6 +51,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Webhooks(String),
+    #[error("{0}")]
+    Mail(String),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(
@@ -91,6 +93,8 @@ pub struct RunningServer {
     sweeper: Sweeper,
     /// The webhook worker; it stops when the server begins to close.
     webhooks: AbortOnDrop,
+    /// The mail worker, when mail is sent; it stops when the server begins to close.
+    mail: Option<AbortOnDrop>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -130,6 +134,7 @@ impl RunningServer {
             sweeper,
             serving,
             mut webhooks,
+            mail,
             ..
         } = self;
         sweeper.stop();
@@ -144,6 +149,9 @@ impl RunningServer {
             };
             let webhooks = async {
                 let _ = (&mut webhooks.0).await;
+                if let Some(mut mail) = mail {
+                    let _ = (&mut mail.0).await;
+                }
             };
             tokio::join!(&mut task, metrics, webhooks).0
         };
@@ -284,13 +292,24 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     let submitter = Submitter::new(store.clone(), vault.clone(), Assessor::default());
     let guard = Guard::new(&settings.limits);
     let (closing, closing_seen) = watch::channel(false);
-    let comments = CommentsApi::new(store.clone(), submitter, vault.clone());
+    let mail_settings = settings.mail().map_err(StartError::Mail)?;
+    let comments = CommentsApi::new(store.clone(), submitter, vault.clone())
+        .sending_mail(mail_settings.is_some());
     let integrations =
         IntegrationsApi::new(store.clone(), vault.clone(), settings.webhook_targets());
     let webhooks = Worker::new(store.clone(), vault.clone(), settings.webhook_targets())
         .map_err(StartError::Webhooks)?
         .spawn(closing_seen.clone());
     let webhooks = AbortOnDrop(webhooks);
+    let integrations = integrations.sending_mail(mail_settings.is_some());
+    let mail = match mail_settings {
+        Some(mail) => Some(AbortOnDrop(
+            crate::mail::Worker::new(store.clone(), vault.clone(), &mail)
+                .map_err(StartError::Mail)?
+                .spawn(closing_seen.clone()),
+        )),
+        None => None,
+    };
     let moderation = ModerationApi::new(store.clone(), vault, Arc::clone(&guard), closing_seen);
 
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
@@ -355,6 +374,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         metrics,
         sweeper,
         webhooks,
+        mail,
         shutdown,
         task,
     })

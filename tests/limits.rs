@@ -170,6 +170,7 @@ fn the_largest_valid_requests_fit_their_services_limits() {
             honeypot: "h".repeat(1_000),
         }),
         idempotency_key: "k".repeat(128),
+        notify_replies: true,
     };
     let count = proto::CountCommentsRequest {
         articles: vec!["a".repeat(200); 500],

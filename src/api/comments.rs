@@ -31,6 +31,8 @@ pub struct CommentsApi {
     submitter: Submitter,
     /// Signs the form tokens of `PrepareForm` and the author tokens of `SubmitComment`.
     vault: Vault,
+    /// Whether the server sends mail: a reader's wish to be told of answers is kept only then.
+    mails: bool,
 }
 
 impl CommentsApi {
@@ -39,7 +41,14 @@ impl CommentsApi {
             store,
             submitter,
             vault,
+            mails: false,
         }
+    }
+
+    /// Keeps readers' wishes to be told of answers: the server sends mail.
+    pub fn sending_mail(mut self, mails: bool) -> Self {
+        self.mails = mails;
+        self
     }
 }
 
@@ -101,6 +110,12 @@ impl Comments for CommentsApi {
             stored.id,
             store::now(),
         );
+        if req.notify_replies && self.mails {
+            // The reply is stored and answered either way: a wish not kept is logged.
+            if let Err(err) = self.submitter.watch_replies(&site, &stored).await {
+                tracing::warn!(error = %err, comment = %stored.id, "cannot keep a reader's wish to be told of answers");
+            }
+        }
         Ok(Response::new(proto::SubmitCommentResponse {
             status: status(stored.status).into(),
             comment: Some(public_comment(&stored)),
@@ -253,5 +268,37 @@ impl Comments for CommentsApi {
             token,
             expires_at: Some(timestamp(expires_at)),
         }))
+    }
+
+    async fn confirm_email(
+        &self,
+        request: Request<proto::ConfirmEmailRequest>,
+    ) -> Result<Response<proto::ConfirmEmailResponse>, Status> {
+        let credential = caller(&request)?;
+        let site = host_site_id(&credential)?;
+        if !self
+            .submitter
+            .confirm_email(site, request.get_ref().token.trim())
+            .await?
+        {
+            return Err(Status::not_found("no such confirmation token"));
+        }
+        Ok(Response::new(proto::ConfirmEmailResponse {}))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: Request<proto::UnsubscribeRequest>,
+    ) -> Result<Response<proto::UnsubscribeResponse>, Status> {
+        let credential = caller(&request)?;
+        let site = host_site_id(&credential)?;
+        if !self
+            .submitter
+            .unsubscribe(site, request.get_ref().token.trim())
+            .await?
+        {
+            return Err(Status::not_found("no such unsubscribe token"));
+        }
+        Ok(Response::new(proto::UnsubscribeResponse {}))
     }
 }

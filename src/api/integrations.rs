@@ -1,5 +1,5 @@
-//! The `Integrations` service: a site's webhook endpoints and their deliveries, for tokens with
-//! the `integrations` scope.
+//! The `Integrations` service: a site's webhook endpoints and their deliveries, and the
+//! addresses mailed its events (notices), for tokens with the `integrations` scope.
 
 use std::sync::Arc;
 
@@ -13,8 +13,11 @@ use super::{
     fields::{self, id},
 };
 use crate::{
-    domain::{Delivery, DeliveryState, Scope, Webhook, WebhookEvent, WebhookFormat},
-    privacy::Vault,
+    domain::{
+        Delivery, DeliveryState, MAX_DIGEST_MINUTES, MailPages, NOTICE_EVENTS, Notice, Scope,
+        Webhook, WebhookEvent, WebhookFormat,
+    },
+    privacy::{Vault, mask_email},
     proto::{self, integrations_server::Integrations},
     store::{Store, now},
     webhooks::{Targets, sign},
@@ -105,6 +108,45 @@ pub(super) fn deliveries_asked(
     Ok((webhook, after, size))
 }
 
+/// `AddNotice`'s events: each of [`NOTICE_EVENTS`] at most once, at least one.
+pub(super) fn notice_events(events: &[String]) -> Result<Vec<WebhookEvent>, Status> {
+    if events.len() > 4 * NOTICE_EVENTS.len() || events.iter().any(|e| e.len() > MAX_EVENTS_TEXT) {
+        return Err(invalid_field(
+            "events",
+            "is longer than any list of events; name each at most once",
+        ));
+    }
+    let mut wanted = Vec::new();
+    for name in events.iter().flat_map(|e| e.split(',')) {
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        let event = WebhookEvent::parse(name)
+            .filter(|event| NOTICE_EVENTS.contains(event))
+            .ok_or_else(|| {
+                let known: Vec<&str> = NOTICE_EVENTS.iter().map(|e| e.as_str()).collect();
+                invalid_field(
+                    "events",
+                    &format!(
+                        "names {name:?}, which is not an event mailed to moderators; they are {}",
+                        known.join(", ")
+                    ),
+                )
+            })?;
+        wanted.push(event);
+    }
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Err(invalid_field("events", "must name at least one event"));
+    }
+    Ok(wanted)
+}
+
+/// The most notices one site may have: each held reply is a mail to each.
+const MAX_NOTICES_PER_SITE: usize = 20;
+
 /// The longest text of events one entry of `AddWebhookRequest.events` may hold: every event,
 /// comma-separated and spaced, several times over.
 const MAX_EVENTS_TEXT: usize = 1024;
@@ -116,6 +158,8 @@ pub struct IntegrationsApi {
     store: Arc<dyn Store>,
     vault: Vault,
     targets: Targets,
+    /// Whether the server sends mail (`REPLYGUARD_SMTP_URL` is set).
+    mails: bool,
 }
 
 impl IntegrationsApi {
@@ -124,7 +168,14 @@ impl IntegrationsApi {
             store,
             vault,
             targets,
+            mails: false,
         }
+    }
+
+    /// Lets notices be added: the server sends mail.
+    pub fn sending_mail(mut self, mails: bool) -> Self {
+        self.mails = mails;
+        self
     }
 }
 
@@ -145,6 +196,24 @@ fn webhook(webhook: &Webhook) -> proto::Webhook {
         .into(),
         created_at: Some(timestamp(webhook.created_at)),
         disabled_at: webhook.disabled_at.map(timestamp),
+    }
+}
+
+/// A notice as the API shows it: its address masked.
+fn notice(vault: &Vault, notice: &Notice) -> proto::Notice {
+    proto::Notice {
+        id: notice.id.to_string(),
+        email: vault
+            .decrypt_email(notice.site, &notice.email_sealed)
+            .map(|email| mask_email(&email))
+            .unwrap_or_default(),
+        events: notice
+            .events
+            .iter()
+            .map(|e| e.as_str().to_owned())
+            .collect(),
+        digest_minutes: notice.digest_minutes,
+        created_at: Some(timestamp(notice.created_at)),
     }
 }
 
@@ -291,5 +360,106 @@ impl Integrations for IntegrationsApi {
         Ok(Response::new(proto::RedeliverWebhookResponse {
             delivery: Some(delivery(&redelivered)),
         }))
+    }
+
+    async fn add_notice(
+        &self,
+        request: Request<proto::AddNoticeRequest>,
+    ) -> Result<Response<proto::AddNoticeResponse>, Status> {
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        if !self.mails {
+            return Err(Status::failed_precondition(
+                "this server sends no mail: its operator sets REPLYGUARD_SMTP_URL and \
+                 REPLYGUARD_MAIL_FROM first",
+            ));
+        }
+        let email = fields::author_email(&req.email)?;
+        let events = notice_events(&req.events)?;
+        if req.digest_minutes > MAX_DIGEST_MINUTES {
+            return Err(invalid_field(
+                "digest_minutes",
+                &format!("is at most {MAX_DIGEST_MINUTES} (a day)"),
+            ));
+        }
+        if self.store.notices(site.id).await?.len() >= MAX_NOTICES_PER_SITE {
+            return Err(Status::failed_precondition(format!(
+                "site {:?} has {MAX_NOTICES_PER_SITE} notices, the most it may have; remove one first",
+                site.name
+            )));
+        }
+        let normalized = email.normalized();
+        let added = Notice {
+            id: Uuid::now_v7(),
+            site: site.id,
+            email_sealed: self.vault.encrypt_email(site.id, email.as_str()),
+            email_hash: self.vault.author_hash(site.id, &normalized).0.to_vec(),
+            events,
+            digest_minutes: req.digest_minutes,
+            actor: credential.prefix.clone(),
+            created_at: now(),
+        };
+        self.store.add_notice(&added).await?;
+        Ok(Response::new(proto::AddNoticeResponse {
+            notice: Some(notice(&self.vault, &added)),
+        }))
+    }
+
+    async fn list_notices(
+        &self,
+        request: Request<proto::ListNoticesRequest>,
+    ) -> Result<Response<proto::ListNoticesResponse>, Status> {
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
+        let site =
+            moderated_site(self.store.as_ref(), &credential, &request.get_ref().site).await?;
+        let notices = self.store.notices(site.id).await?;
+        Ok(Response::new(proto::ListNoticesResponse {
+            notices: notices.iter().map(|n| notice(&self.vault, n)).collect(),
+        }))
+    }
+
+    async fn remove_notice(
+        &self,
+        request: Request<proto::RemoveNoticeRequest>,
+    ) -> Result<Response<proto::RemoveNoticeResponse>, Status> {
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let id = id("id", &req.id)?;
+        if !self
+            .store
+            .remove_notice(site.id, id, &credential.prefix)
+            .await?
+        {
+            return Err(Status::not_found(format!(
+                "site {:?} has no notice {id}",
+                site.name
+            )));
+        }
+        Ok(Response::new(proto::RemoveNoticeResponse {}))
+    }
+
+    async fn set_mail_pages(
+        &self,
+        request: Request<proto::SetMailPagesRequest>,
+    ) -> Result<Response<proto::SetMailPagesResponse>, Status> {
+        let credential =
+            caller_with_scope(self.store.as_ref(), &request, Scope::Integrations).await?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let pages = MailPages {
+            confirm_url: MailPages::parse_url(&req.confirm_url)
+                .map_err(|why| invalid_field("confirm_url", &why))?,
+            unsubscribe_url: MailPages::parse_url(&req.unsubscribe_url)
+                .map_err(|why| invalid_field("unsubscribe_url", &why))?,
+        };
+        self.store
+            .set_mail_pages(site.id, &pages, &credential.prefix)
+            .await?;
+        Ok(Response::new(proto::SetMailPagesResponse {}))
     }
 }

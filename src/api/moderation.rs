@@ -629,10 +629,18 @@ impl Moderation for ModerationApi {
             .iter()
             .map(|comment| author_comment(comment, &self.vault))
             .collect();
+        let mail = self.store.author_mail(site.id, &author.0).await?;
         tracing::info!(site = %site.name, comments = comments.len(), "author exported");
         Ok(Response::new(proto::ExportAuthorResponse {
             site: site.name,
             comments,
+            mail: Some(proto::AuthorMail {
+                reader_state: mail.reader.unwrap_or_default(),
+                confirmed_at: mail.confirmed_at.map(super::convert::timestamp),
+                watched_comment_ids: mail.watched.iter().map(|c| c.to_string()).collect(),
+                notices: u32::try_from(mail.notices).unwrap_or(u32::MAX),
+                mails: u32::try_from(mail.mails).unwrap_or(u32::MAX),
+            }),
         }))
     }
 

@@ -57,9 +57,15 @@ pub mod audit_action {
     pub const REPORT: &str = "report";
     /// Enough readers reported an approved comment (`report-hold`): it waits for a moderator.
     pub const REPORT_HOLD: &str = "report_hold";
+    /// An integrations token had an address told of a site's events by mail.
+    pub const NOTICE_ADD: &str = "notice_add";
+    /// An integrations token stopped the mails to an address.
+    pub const NOTICE_REMOVE: &str = "notice_remove";
+    /// An integrations token set the host's pages that readers' mails link to.
+    pub const MAIL_PAGES: &str = "mail_pages";
 
     /// Every word above.
-    pub const OTHERS: [&str; 18] = [
+    pub const OTHERS: [&str; 21] = [
         SUBMIT,
         TOKEN_ISSUE,
         TOKEN_REVOKE,
@@ -78,6 +84,9 @@ pub mod audit_action {
         WEBHOOK_REDELIVER,
         REPORT,
         REPORT_HOLD,
+        NOTICE_ADD,
+        NOTICE_REMOVE,
+        MAIL_PAGES,
     ];
 
     /// Every word of the audit log's `action`: the decisions' (`approve`, `mark_spam`, …),

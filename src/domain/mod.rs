@@ -1,7 +1,7 @@
 //! The vocabulary every layer shares: where a comment stands and the moves that change it, the
 //! audit log's words, a credential's scopes, blocklist entries and their lifetimes, closed
 //! articles, readers' reports, an erased comment's marks, a sweep's cutoffs, webhooks' events and
-//! deliveries, and a reply's fields as validated values.
+//! deliveries, mail's notices and outbox, and a reply's fields as validated values.
 //!
 //! It holds types and the rules that make them valid, and calls nothing above it: no storage,
 //! no spam rules, no moderation.
@@ -10,6 +10,7 @@ mod article;
 mod audit;
 mod blocks;
 mod erased;
+mod mail;
 pub mod reply;
 mod reports;
 mod retention;
@@ -26,6 +27,10 @@ pub use blocks::{
     BlockEntry, BlockKind, BlockLifetime, BlockOutcome, BlockSubject, Blocked, NewBlock,
 };
 pub use erased::{ERASED_EMAIL, ERASED_NAME, ERASED_REASON, REMOVED_TEXT, is_erased};
+pub use mail::{
+    ANSWERS_PER_HOUR, AuthorMail, MAX_DIGEST_MINUTES, Mail, MailKind, MailOutcome, MailPages,
+    NOTICE_EVENTS, Notice, ReplyWatch, TOKEN_PLACE,
+};
 pub use reply::{
     ArticleKey, AuthorName, ClientInfo, CommentBody, Email, FieldViolation, FormInfo,
     IdempotencyKey, RawReply, ValidReply, Website, validate,

@@ -64,6 +64,21 @@ impl Rekeying {
             body_sealed,
         })
     }
+
+    /// An address kept for mail (a notice's, a reader's, an outbox recipient's), sealed again
+    /// under the new key, with its keyed hash under the new key.
+    pub fn reseal_address(
+        &self,
+        site: SiteId,
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, AuthorHash), PrivacyError> {
+        let email = self.old.decrypt_email(site, sealed)?;
+        let normalized = normalize_email_for_hash(&email);
+        Ok((
+            self.new.encrypt_email(site, &email),
+            self.new.author_hash(site, &normalized),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,9 @@ pub struct Facts<'a> {
     pub author_spam: u32,
     /// The author's earlier replies on the site that a moderator rejected.
     pub author_rejected: u32,
+    /// The author confirmed their address by following a link mailed to it (reply notices'
+    /// double opt-in).
+    pub author_confirmed: bool,
     /// Earlier replies from the same client address that ended as spam.
     pub ip_spam: u32,
     /// Time since the author's previous reply on the site, if any.
@@ -49,6 +52,7 @@ impl Default for Facts<'_> {
             author_approved: 0,
             author_spam: 0,
             author_rejected: 0,
+            author_confirmed: false,
             ip_spam: 0,
             since_author_reply: None,
             since_ip_reply: None,

@@ -1,12 +1,14 @@
 //! Rules from what the site already knows about the author and the client address.
 //!
-//! Trust comes from the keyed email hash plus earlier approved replies. Anyone can type a
+//! Trust comes from the keyed email hash plus earlier approved replies, or, where the author
+//! confirmed the address by a link mailed to it, from that confirmation. Anyone can type a
 //! trusted author's email, so trust only lowers the score a little: it can cancel a weak
 //! signal such as shouting, never links, blocked terms or a classifier that is sure.
 
 use super::{Finding, Input, Rule};
 
-/// An author whose earlier replies were approved, and none were spam or mostly rejected.
+/// An author whose earlier replies were approved, and none were spam or mostly rejected; or
+/// one who confirmed their address by mail, with no spam and no more rejected than approved.
 pub struct Trusted;
 
 impl Rule for Trusted {
@@ -17,10 +19,17 @@ impl Rule for Trusted {
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
         let facts = input.facts;
         let approved = facts.author_approved;
-        (approved > 0 && facts.author_spam == 0 && approved > facts.author_rejected).then(|| {
-            let plural = if approved == 1 { "reply" } else { "replies" };
-            Finding::new(format!("{approved} earlier {plural} approved"))
-        })
+        let plural = if approved == 1 { "reply" } else { "replies" };
+        if facts.author_spam > 0 {
+            return None;
+        }
+        if facts.author_confirmed && approved >= facts.author_rejected {
+            return Some(Finding::new(format!(
+                "address confirmed by mail; {approved} earlier {plural} approved"
+            )));
+        }
+        (approved > 0 && approved > facts.author_rejected)
+            .then(|| Finding::new(format!("{approved} earlier {plural} approved")))
     }
 }
 
@@ -90,6 +99,32 @@ mod tests {
         Facts, Policy, RuleSetting, RuleState,
         testing::{assess_facts, hits, reply},
     };
+
+    #[test]
+    fn a_confirmed_address_is_trusted_without_history_but_not_with_spam() {
+        let confirmed = Facts {
+            author_confirmed: true,
+            ..Facts::default()
+        };
+        let assessment = assess_facts(&reply("A first reply from a confirmed reader"), &confirmed);
+        assert!(hits(&assessment, "history-trusted"));
+        let spammer = Facts {
+            author_confirmed: true,
+            author_spam: 1,
+            ..Facts::default()
+        };
+        let assessment = assess_facts(&reply("A reply from a confirmed spammer"), &spammer);
+        assert!(!hits(&assessment, "history-trusted"));
+        let refused = Facts {
+            author_confirmed: true,
+            author_rejected: 1,
+            ..Facts::default()
+        };
+        let assessment = assess_facts(&reply("A reply from a refused reader"), &refused);
+        assert!(!hits(&assessment, "history-trusted"));
+        let unconfirmed = assess_facts(&reply("A first reply"), &Facts::default());
+        assert!(!hits(&unconfirmed, "history-trusted"));
+    }
 
     #[test]
     fn an_author_with_approved_replies_is_trusted_and_lowers_the_score() {

@@ -34,11 +34,11 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, BlockEntry,
-        BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
-        DecisionOutcome, Delivery, EXPIRED_NOTE, NewBlock, NewReport, QueueEvent, ReportOutcome,
-        ReportedComment, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, Webhook,
-        audit_action,
+        Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, AuthorMail,
+        BlockEntry, BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
+        DecisionOutcome, Delivery, EXPIRED_NOTE, Mail, MailOutcome, MailPages, NewBlock, NewReport,
+        Notice, QueueEvent, ReplyWatch, ReportOutcome, ReportedComment, SPAM_DELETED_NOTE,
+        SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
     },
     ids::{AuditId, CommentId, IdPrefix, SiteId, TokenId},
     privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
@@ -429,12 +429,12 @@ pub struct ListingEvents {
 
 /// What the rest of the service needs from a database: every concern's part.
 pub trait Store:
-    Sites + Comments + Facts + Moderating + Keys + Webhooks + Importing + 'static
+    Sites + Comments + Facts + Moderating + Keys + Webhooks + Mailing + Importing + 'static
 {
 }
 
 impl<T> Store for T where
-    T: Sites + Comments + Facts + Moderating + Keys + Webhooks + Importing + 'static
+    T: Sites + Comments + Facts + Moderating + Keys + Webhooks + Mailing + Importing + 'static
 {
 }
 
@@ -767,6 +767,69 @@ pub trait Webhooks: Send + Sync {
     /// Records what each attempt of a round came to, in one transaction. `Gone` disables the
     /// endpoint and fails everything still pending for it.
     async fn record_attempts(&self, attempts: &[(Delivery, AttemptOutcome)]) -> StoreResult<()>;
+}
+
+/// Mail: the addresses told of a site's events, and the outbox of mails that the changes fill
+/// (held replies queue their notices in the transaction that stores them) and the mail worker
+/// empties.
+#[async_trait]
+pub trait Mailing: Send + Sync {
+    /// Stores a new notice, with a `notice_add` audit row; `AlreadyExists` when the site
+    /// mails that address already.
+    async fn add_notice(&self, notice: &Notice) -> StoreResult<()>;
+
+    /// The site's notices, oldest first.
+    async fn notices(&self, site: SiteId) -> StoreResult<Vec<Notice>>;
+
+    /// Removes a notice of the site and the mails still to send for it, with a
+    /// `notice_remove` audit row; false when the site has no such notice.
+    async fn remove_notice(&self, site: SiteId, id: Uuid, actor: &str) -> StoreResult<bool>;
+
+    /// Takes up to `limit` mails due at `now` and moves their next attempt to `lease_until`,
+    /// as [`Webhooks::claim_deliveries`] does. A digest's mails share one due time, so they
+    /// are taken together.
+    async fn claim_mails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Mail>>;
+
+    /// Records what one attempt at sending `mails` (one message) came to.
+    async fn record_mail(&self, mails: &[Uuid], outcome: &MailOutcome) -> StoreResult<()>;
+
+    /// Drops the mails sent or given up on before `before`; how many.
+    async fn forget_mails(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Sets the site's mail pages, with a `mail_pages` audit row.
+    async fn set_mail_pages(&self, site: SiteId, pages: &MailPages, actor: &str)
+    -> StoreResult<()>;
+
+    /// The site's mail pages, if it has them.
+    async fn mail_pages(&self, site: SiteId) -> StoreResult<Option<MailPages>>;
+
+    /// Keeps a reader's wish to be mailed answers to a reply. A reader new to the site (or who
+    /// unsubscribed) waits for confirmation, with `watch`'s token; a confirmation mail is
+    /// queued for a reader who waits, at most one a day. True when one was queued.
+    async fn watch_replies(&self, watch: &ReplyWatch) -> StoreResult<bool>;
+
+    /// Confirms the reader whose links carry the token with this digest; false when the site
+    /// sent no such token.
+    async fn confirm_reader(&self, site: SiteId, token_digest: &[u8]) -> StoreResult<bool>;
+
+    /// Stops every answer mail to the reader whose links carry the token with this digest,
+    /// dropping those not yet sent; false when the site sent no such token.
+    async fn unsubscribe_reader(&self, site: SiteId, token_digest: &[u8]) -> StoreResult<bool>;
+
+    /// What is kept for mail about the address with this keyed hash.
+    async fn author_mail(&self, site: SiteId, author_hash: &[u8]) -> StoreResult<AuthorMail>;
+
+    /// A reader's link token, sealed, and whether they confirmed their address.
+    async fn reader(
+        &self,
+        site: SiteId,
+        author_hash: &[u8],
+    ) -> StoreResult<Option<(Vec<u8>, bool)>>;
 }
 
 /// The deployment's secret key, and what is stored under it.

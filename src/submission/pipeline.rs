@@ -51,6 +51,20 @@ impl SubmitError {
     }
 }
 
+/// What a reader's mail link token begins with.
+const MAIL_TOKEN_PREFIX: &str = "rg_mail_";
+
+/// Whether `token` has the shape of a mail link token: the prefix, then 43 characters of
+/// base64url. Anything else is refused without a look-up.
+fn is_mail_token(token: &str) -> bool {
+    token.strip_prefix(MAIL_TOKEN_PREFIX).is_some_and(|random| {
+        random.len() == 43
+            && random
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// Turns raw replies into stored, assessed comments.
 pub struct Submitter {
     store: Arc<dyn Store>,
@@ -65,6 +79,52 @@ impl Submitter {
             vault,
             assessor,
         }
+    }
+
+    /// Keeps the wish of the author of `stored` to be mailed approved answers to it, and queues
+    /// the mail that asks them to confirm their address when they have not yet; nothing when the
+    /// site has no pages for the links. True when a confirmation mail was queued.
+    #[instrument(skip_all, fields(site = %site.name))]
+    pub async fn watch_replies(
+        &self,
+        site: &Site,
+        stored: &StoredComment,
+    ) -> Result<bool, StoreError> {
+        if self.store.mail_pages(site.id).await?.is_none() {
+            tracing::info!("a reader asked to be told of answers, but the site has no mail pages");
+            return Ok(false);
+        }
+        let token = crate::privacy::generate_token(MAIL_TOKEN_PREFIX);
+        self.store
+            .watch_replies(&crate::domain::ReplyWatch {
+                site: site.id,
+                comment: stored.id,
+                email_sealed: stored.email_sealed.clone(),
+                author_hash: stored.author_hash.clone(),
+                token_digest: crate::privacy::token_digest(&token).to_vec(),
+                token_sealed: self.vault.encrypt_email(site.id, &token),
+                at: stored.created_at,
+            })
+            .await
+    }
+
+    /// Confirms the reader whose mail carried `token`; false when the site sent no such token.
+    pub async fn confirm_email(&self, site: SiteId, token: &str) -> Result<bool, StoreError> {
+        if !is_mail_token(token) {
+            return Ok(false);
+        }
+        let digest = crate::privacy::token_digest(token);
+        self.store.confirm_reader(site, &digest).await
+    }
+
+    /// Stops the answer mails to the reader whose mail carried `token`; false when the site
+    /// sent no such token.
+    pub async fn unsubscribe(&self, site: SiteId, token: &str) -> Result<bool, StoreError> {
+        if !is_mail_token(token) {
+            return Ok(false);
+        }
+        let digest = crate::privacy::token_digest(token);
+        self.store.unsubscribe_reader(site, &digest).await
     }
 
     /// Validates, assesses and stores one reply for `site`; `actor` names the
@@ -138,6 +198,14 @@ impl Submitter {
             author_approved: stored.author_approved,
             author_spam: stored.author_spam,
             author_rejected: stored.author_rejected,
+            // Asked only where it could change the verdict of `history-trusted`.
+            author_confirmed: stored.author_spam == 0
+                && stored.author_approved == stored.author_rejected
+                && self
+                    .store
+                    .reader(site.id, &author_hash.0)
+                    .await?
+                    .is_some_and(|(_, c)| c),
             ip_spam: stored.ip_spam,
             since_author_reply: since(stored.author_last),
             since_ip_reply: since(stored.ip_last),

@@ -121,6 +121,9 @@ pub enum Command {
     /// Send a site's moderation events to an HTTPS endpoint (needs the `integrations` scope).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Mail an address when a site's replies are held (needs the `integrations` scope).
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Print a completion script for a shell: `replyctl completions zsh > ~/.zfunc/_replyctl`.
     Completions {
         #[arg(value_enum)]
@@ -174,6 +177,45 @@ pub enum WebhookCommand {
     Redeliver {
         /// The delivery's id, as `webhook deliveries` shows it.
         id: String,
+        #[command(flatten)]
+        site: SiteArg,
+    },
+}
+
+/// `replyctl notify …`.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Mail an address each held reply (or a digest of them), with what it takes to decide.
+    Add {
+        /// The address to mail; stored sealed and shown masked from then on.
+        #[arg(long, value_name = "ADDRESS")]
+        email: String,
+        /// The events, comma-separated: comment.held, comment.spam.
+        #[arg(long, value_name = "EVENTS", default_value = "comment.held")]
+        events: String,
+        /// Gather the replies of this many minutes (1 to 1440) into one mail.
+        #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u32).range(1..=1440))]
+        digest: Option<u32>,
+        #[command(flatten)]
+        site: SiteArg,
+    },
+    /// List the site's notices, their addresses masked.
+    List(SiteArg),
+    /// Stop a notice's mails.
+    Remove {
+        /// The notice's id, as `notify list` shows it.
+        id: String,
+        #[command(flatten)]
+        site: SiteArg,
+    },
+    /// Set the host's pages that readers' mails link to, each URL holding {token}.
+    Pages {
+        /// Where a reader confirms their address; the page calls ConfirmEmail.
+        #[arg(long, value_name = "URL")]
+        confirm: String,
+        /// Where a reader stops answer mails; the page calls Unsubscribe.
+        #[arg(long, value_name = "URL")]
+        unsubscribe: String,
         #[command(flatten)]
         site: SiteArg,
     },

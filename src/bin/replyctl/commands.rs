@@ -111,6 +111,7 @@ pub async fn run(
         Command::Submit(args) => submit(&mut clients, format, args).await,
         Command::Comments(args) => comments(&mut clients, format, args).await,
         Command::Webhook(command) => crate::webhooks::run(&mut clients, format, command).await,
+        Command::Notify(command) => crate::notices::run(&mut clients, format, command).await,
         Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
@@ -817,6 +818,7 @@ async fn submit(
         }),
         form: None,
         idempotency_key: String::new(),
+        notify_replies: false,
     };
     let response = clients
         .comments

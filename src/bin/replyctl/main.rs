@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod commands;
 mod error;
+mod notices;
 mod output;
 mod review;
 mod webhooks;

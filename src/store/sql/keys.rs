@@ -1,7 +1,7 @@
 //! The deployment's secret key, and moving what is stored under it to a new one.
 
 use async_trait::async_trait;
-use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Type};
+use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
 use super::{Backend, RowsAffected, SqlStore, insert_audit};
@@ -130,6 +130,46 @@ where
                 .bind(change.old.as_str()),
             };
             statement.execute(&mut *tx).await?;
+        }
+        // The addresses kept for mail, each found by its sealed bytes (a fresh nonce makes
+        // each unique): few, so one statement each.
+        for (table, sealed, hash) in [
+            ("mail_notices", "email_sealed", Some("email_hash")),
+            ("mail_outbox", "recipient_sealed", Some("recipient_hash")),
+            ("mail_readers", "email_sealed", Some("author_hash")),
+            // The readers' link tokens, sealed as addresses are; no hash of them is kept.
+            ("mail_readers", "token_sealed", None),
+        ] {
+            let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT site_id, {sealed} FROM {table}"
+            )))
+            .fetch_all(&mut *tx)
+            .await?;
+            for (site, old) in rows {
+                let (new_sealed, new_hash) =
+                    rekeying.reseal_address(SiteId(site), &old).map_err(|_| {
+                        StoreError::Corrupt(format!(
+                            "{table}: an address does not open under the old key"
+                        ))
+                    })?;
+                let query = match hash {
+                    Some(hash) => sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE {table} SET {sealed} = $1, {hash} = $2 \
+                         WHERE site_id = $3 AND {sealed} = $4"
+                    )))
+                    .bind(new_sealed.as_slice())
+                    .bind(&new_hash.0[..]),
+                    None => sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE {table} SET {sealed} = $1 WHERE site_id = $2 AND {sealed} = $3"
+                    )))
+                    .bind(new_sealed.as_slice()),
+                };
+                query
+                    .bind(site)
+                    .bind(old.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         let forgotten = sqlx::query(
             "UPDATE comments SET idempotency_key = NULL WHERE idempotency_key IS NOT NULL",

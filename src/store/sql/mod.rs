@@ -18,6 +18,7 @@ mod comments;
 mod facts;
 mod importing;
 mod keys;
+mod mailing;
 mod moderating;
 mod sites;
 mod webhooks;
@@ -247,6 +248,11 @@ where
     .bind(row.at)
     .execute(&mut *conn)
     .await?;
+    if let (Some(comment), Some(CommentStatus::Approved)) = (row.comment, row.to)
+        && row.from != Some(CommentStatus::Approved)
+    {
+        mailing::queue_answer::<DB>(conn, comment, row.at).await?;
+    }
     if let (Some(comment), Some(to)) = (row.comment, row.to)
         && row.from != Some(to)
         && let Some(event) = WebhookEvent::of_status(to)
@@ -344,6 +350,7 @@ where
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
+    for<'r> mailing::WantingRow: sqlx::FromRow<'r, DB::Row>,
 {
     let event = WebhookEvent::of_status(c.status);
     let inserted = sqlx::query(DB::INSERT_REPLY)
@@ -392,6 +399,15 @@ where
         })?;
     if inserted.rows_affected() == 0 {
         return Err(StoreError::ArticleClosed);
+    }
+    match c.status {
+        CommentStatus::Pending | CommentStatus::Spam => {
+            mailing::queue_notices::<DB>(conn, c).await?;
+        }
+        CommentStatus::Approved if c.parent.is_some() => {
+            mailing::queue_answer::<DB>(conn, c.id, c.created_at).await?;
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -202,6 +202,15 @@ where
             .bind(row.id)
             .execute(&mut *tx)
             .await?;
+            // No mail tells of it any more, nor is one sent of answers to it.
+            sqlx::query("DELETE FROM mail_outbox WHERE comment_id = $1 AND state = 'pending'")
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM reply_watches WHERE comment_id = $1")
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?;
             queue_webhook_event::<DB>(
                 &mut tx,
                 erasure.site(),
@@ -211,6 +220,19 @@ where
                 at,
             )
             .await?;
+        }
+        // The address kept for mail: as a reader, as a moderator's notice, and every mail to it,
+        // sent or not.
+        for statement in [
+            "DELETE FROM mail_readers WHERE site_id = $1 AND author_hash = $2",
+            "DELETE FROM mail_notices WHERE site_id = $1 AND email_hash = $2",
+            "DELETE FROM mail_outbox WHERE site_id = $1 AND recipient_hash = $2",
+        ] {
+            sqlx::query(statement)
+                .bind(erasure.site().0)
+                .bind(&erasure.author_hash().0[..])
+                .execute(&mut *tx)
+                .await?;
         }
         let count = rows.len() as u64;
         let note = erasure.note(count);

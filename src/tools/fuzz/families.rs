@@ -313,6 +313,7 @@ fn submission(g: &mut Gen) -> proto::SubmitCommentRequest {
             honeypot: g.field(&[""]),
         }),
         idempotency_key: g.field(KEYS),
+        notify_replies: false,
     }
 }
 
@@ -825,6 +826,7 @@ impl Target for Assessment {
             author_approved,
             author_spam,
             author_rejected,
+            author_confirmed: false,
             ip_spam,
             since_author_reply: input.since,
             since_ip_reply: None,
