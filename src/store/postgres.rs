@@ -222,8 +222,6 @@ impl Backend for Postgres {
     const SITE_ID_UNINDEXED: &'static str = "site_id";
     // 30 values each stays below PostgreSQL's limit of 65,535 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 1000;
-    // PostgreSQL keeps no journal of a statement's pages to undo it.
-    const BULK_INSERT: &'static str = "INSERT INTO";
     // On a "C" column `starts_with` is served by the `tokens_prefix` index.
     const REVOKE_TOKENS: &'static str = "UPDATE tokens SET revoked_at = $1 \
          WHERE revoked_at IS NULL AND starts_with(prefix, $2) \
@@ -354,11 +352,6 @@ impl Backend for Postgres {
         .bind(article)
         .execute(conn)
         .await?;
-        Ok(())
-    }
-
-    async fn defer_foreign_keys(_: &mut PgConnection) -> Result<(), sqlx::Error> {
-        // Checked after each statement, which on PostgreSQL costs no journal.
         Ok(())
     }
 

@@ -297,11 +297,9 @@ impl BulkRow for StoredComment {
 }
 
 /// The two statements that store `chunk` in bulk on either backend: the comments in one
-/// multi-row `INSERT` (begun with `insert`, the backend's [`super::sql::Backend::BULK_INSERT`]),
-/// each with its lesson, and a `submit` audit row for each, by `actor`, noted `note`, at the
-/// comment's time.
+/// multi-row `INSERT`, each with its lesson, and a `submit` audit row for each, by `actor`,
+/// noted `note`, at the comment's time.
 pub(super) fn bulk_statements<'a, DB, R: BulkRow>(
-    insert: &str,
     chunk: &'a [R],
     actor: &'a str,
     note: &'a str,
@@ -322,16 +320,10 @@ where
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
 {
-    let mut audit = QueryBuilder::<DB>::new(format!(
-        "{insert} audit_log (id, site_id, comment_id, actor, action, to_status, note, created_at) "
-    ));
-    let mut insert = QueryBuilder::<DB>::new(format!(
-        concat!(
-            "{} comments (",
-            comment_columns!(),
-            ", lesson_label, lesson_weight) "
-        ),
-        insert
+    let mut insert = QueryBuilder::<DB>::new(concat!(
+        "INSERT INTO comments (",
+        comment_columns!(),
+        ", lesson_label, lesson_weight) "
     ));
     insert.push_values(chunk, |mut row, r| {
         let (c, lesson) = (r.comment(), r.lesson());
@@ -366,6 +358,10 @@ where
             .push_bind(lesson.map(|(label, _)| label.as_str().to_owned()))
             .push_bind(lesson.map(|(_, weight)| weight));
     });
+    let mut audit = QueryBuilder::<DB>::new(
+        "INSERT INTO audit_log \
+         (id, site_id, comment_id, actor, action, to_status, note, created_at) ",
+    );
     audit.push_values(chunk, |mut row, r| {
         let c = r.comment();
         row.push_bind(AuditId::new().0)

@@ -212,7 +212,6 @@ impl Backend for Sqlite {
     const SITE_ID_UNINDEXED: &'static str = "+site_id";
     // 30 values each stays below SQLite's limit of 32,766 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 500;
-    const BULK_INSERT: &'static str = "INSERT OR FAIL INTO";
     const REVOKE_TOKENS: &'static str = "UPDATE tokens SET revoked_at = $1 \
          WHERE revoked_at IS NULL AND substr(prefix, 1, length($2)) = $2 \
          RETURNING id, prefix, role";
@@ -317,14 +316,6 @@ impl Backend for Sqlite {
     ) -> Result<(), sqlx::Error> {
         // One writer: a close and a reply's transaction never overlap.
         Ok(())
-    }
-
-    async fn defer_foreign_keys(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-        // Off again at the transaction's end.
-        sqlx::query("PRAGMA defer_foreign_keys = ON")
-            .execute(&mut *conn)
-            .await
-            .map(drop)
     }
 
     async fn teach(

@@ -68,10 +68,8 @@ where
         sites.dedup();
         let _dropping = self.caches.dropping(Listings::Sites(&sites));
         let mut tx = self.writer.begin().await?;
-        DB::defer_foreign_keys(&mut tx).await?;
         for chunk in comments.chunks(DB::SEED_ROWS_PER_STATEMENT) {
-            let (mut insert, mut audit) =
-                bulk_statements::<DB, _>(DB::BULK_INSERT, chunk, actor, SEEDED_NOTE);
+            let (mut insert, mut audit) = bulk_statements::<DB, _>(chunk, actor, SEEDED_NOTE);
             insert.build().execute(&mut *tx).await?;
             audit.build().execute(&mut *tx).await?;
         }

@@ -135,18 +135,15 @@ where
         let sites = [site];
         let _dropping = self.caches.dropping(Listings::Sites(&sites));
         let mut tx = self.writer.begin().await?;
-        DB::defer_foreign_keys(&mut tx).await?;
         for chunk in comments.chunks(DB::SEED_ROWS_PER_STATEMENT) {
-            let (mut insert, mut audit) =
-                bulk_statements::<DB, _>(DB::BULK_INSERT, chunk, actor, note);
+            let (mut insert, mut audit) = bulk_statements::<DB, _>(chunk, actor, note);
             insert.build().execute(&mut *tx).await?;
             audit.build().execute(&mut *tx).await?;
         }
         for chunk in comments.chunks(SOURCE_ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<DB>::new(format!(
-                "{} imported_comments (site_id, source, source_id, comment_id) ",
-                DB::BULK_INSERT
-            ));
+            let mut insert = QueryBuilder::<DB>::new(
+                "INSERT INTO imported_comments (site_id, source, source_id, comment_id) ",
+            );
             insert.push_values(chunk, |mut row, c| {
                 row.push_bind(site.0)
                     .push_bind(source)

@@ -111,11 +111,6 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// backend's limit
     /// of bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize;
-    /// How a seeding or importing statement of many rows begins: on SQLite `INSERT OR FAIL`,
-    /// which a broken constraint stops without undoing the statement's earlier rows (the
-    /// transaction's rollback undoes them), so that SQLite keeps no journal of every page the
-    /// statement changes, with foreign keys checked at commit ([`Backend::defer_foreign_keys`]).
-    const BULK_INSERT: &'static str;
     /// Revokes the live tokens whose prefix starts with `$2` at `$1`, returning `id, prefix,
     /// role`; a prefix may hold `_`, so no `LIKE`.
     const REVOKE_TOKENS: &'static str;
@@ -171,9 +166,6 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
         site: SiteId,
         article: Option<&str>,
     ) -> Result<(), sqlx::Error>;
-    /// Within a transaction of bulk statements ([`Backend::BULK_INSERT`]): foreign keys are
-    /// checked when it commits, not after each statement.
-    async fn defer_foreign_keys(conn: &mut Self::Connection) -> Result<(), sqlx::Error>;
     /// Adds `(spam, ham)` to the site's totals and to each of `features`: increments only, so
     /// that concurrent lessons add up.
     async fn teach(
