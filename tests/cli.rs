@@ -3,7 +3,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::{
+    process::{Command, Output},
+    time::Duration,
+};
 
 use common::{Backend, Harness, TestDatabase, backend_tests, process, watcher::Watcher};
 use replyguard::{privacy::token_digest, spam::Policy};
@@ -943,24 +946,39 @@ async fn replyctl_erase_at_a_terminal_asks_first(backend: Backend) {
             &socket,
             &["set-option", "-t", session, "remain-on-exit", "on"],
         );
+        let screen = || {
+            let shown = Command::new("tmux")
+                .arg("-S")
+                .arg(&socket)
+                .args(["capture-pane", "-p", "-t", session])
+                .output()
+                .expect("tmux capture-pane");
+            String::from_utf8_lossy(&shown.stdout).into_owned()
+        };
+        // The answer is typed once the question is on the screen, as a person would.
+        let asked = std::time::Instant::now();
+        let question = loop {
+            let shown = screen();
+            if shown.contains("[y/N]") {
+                break shown;
+            }
+            assert!(
+                asked.elapsed() < Duration::from_secs(20),
+                "no question within 20 s: {shown}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            question.contains("anonymise 1 comment of this author, for good? [y/N]"),
+            "{question}"
+        );
         tmux(&socket, &["send-keys", "-t", session, "-l", answer]);
         tmux(&socket, &["send-keys", "-t", session, "Enter"]);
         tmux(&socket, &["wait-for", session]);
-        let screen = Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args(["capture-pane", "-p", "-t", session])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&screen.stdout).into_owned()
+        screen()
     };
 
-    // The answer is typed at once, so the terminal may echo it before or after the question.
     let declined = erase_answering("declined", "n");
-    assert!(
-        declined.contains("anonymise 1 comment of this author, for good? [y/N]"),
-        "{declined}"
-    );
     assert!(declined.contains("nothing erased"), "{declined}");
     assert_eq!(names(), ["Pat", "Bea"]);
 
@@ -2058,27 +2076,20 @@ mod at_a_terminal {
         replyctl_review_at_a_terminal_decides_at_one_key,
     };
 
-    macro_rules! terminal_tests {
-        ($($name:ident: $test:ident($backend:ident)),+ $(,)?) => {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                #[cfg_attr(
-                    not(postgres_tests),
-                    ignore = "drives a terminal through tmux, as CI does: set \
-                              REPLYGUARD_REQUIRE_POSTGRES=1 with tmux and PostgreSQL at hand"
-                )]
-                async fn $name() {
-                    $test(Backend::$backend).await;
-                }
-            )+
-        };
+    async fn review_decides_at_one_key(backend: Backend) {
+        replyctl_review_at_a_terminal_decides_at_one_key(backend).await;
     }
 
-    terminal_tests!(
-        review_decides_at_one_key_sqlite: replyctl_review_at_a_terminal_decides_at_one_key(Sqlite),
-        review_decides_at_one_key_postgres: replyctl_review_at_a_terminal_decides_at_one_key(Postgres),
-        erase_asks_first_sqlite: replyctl_erase_at_a_terminal_asks_first(Sqlite),
-        erase_asks_first_postgres: replyctl_erase_at_a_terminal_asks_first(Postgres),
+    async fn erase_asks_first(backend: Backend) {
+        replyctl_erase_at_a_terminal_asks_first(backend).await;
+    }
+
+    crate::common::backend_tests!(
+        needs = "drives a terminal through tmux, as CI does: set REPLYGUARD_REQUIRE_POSTGRES=1 \
+                 with tmux and PostgreSQL at hand";
+        flavor = "multi_thread";
+        review_decides_at_one_key,
+        erase_asks_first,
     );
 }
 

@@ -963,6 +963,8 @@ async fn a_key_rotation_keeps_every_address_kept_for_mail(backend: Backend) {
 }
 
 backend_tests!(
+    needs = "needs an SMTP server (python3-aiosmtpd), as CI has: set REPLYGUARD_REQUIRE_POSTGRES=1 \
+             with it and PostgreSQL at hand";
     flavor = "multi_thread";
     a_held_reply_is_mailed_to_the_moderator_with_what_decides_it,
     notices_are_added_listed_and_removed_with_replyctl,

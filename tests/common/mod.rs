@@ -61,6 +61,30 @@ pub enum Backend {
 // Not every test binary that shares this module runs on both backends.
 #[allow(unused_macros)]
 macro_rules! backend_tests {
+    // Tests that need a program CI installs (an SMTP server, a terminal multiplexer): both
+    // halves run where the PostgreSQL halves and the drills do, and are listed as ignored, with
+    // `$needs` as the reason, by a fresh machine's `cargo test`.
+    (needs = $needs:literal; flavor = $flavor:tt; $($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = $flavor)]
+                #[cfg_attr(not(postgres_tests), ignore = $needs)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = $flavor)]
+                #[cfg_attr(not(postgres_tests), ignore = $needs)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
     (flavor = $flavor:tt; $($name:ident),+ $(,)?) => {
         $crate::common::backend_tests!(@expand (flavor = $flavor) $($name),+);
     };
