@@ -293,6 +293,13 @@ async fn every_rule_meets_its_reply_and_not_the_other(backend: Backend) {
             meets: reply("another-story", campaign),
         },
         Case {
+            rule: "obfuscation",
+            site: &lists,
+            misses: reply("story", "Cheap watches at the market today."),
+            // A Cyrillic "а" in "watches".
+            meets: reply("story", "Cheap w\u{0430}tches at the market today."),
+        },
+        Case {
             rule: "shape-capitals",
             site: &lists,
             misses: reply("story", "This decision is absolutely outrageous."),

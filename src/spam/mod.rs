@@ -134,6 +134,7 @@ rules! {
     "shape-short-link" => 1.0, "a link with hardly a word around it";
     "shape-script" => 1.0, "letters mostly outside the site's allowed scripts";
     "engagement-bait" => 1.5, "asks readers for likes or shares";
+    "obfuscation" => 3.0, "a word with a look-alike letter of another script after a Latin one (`cаsinо`): holds; with a link, 5/3 of the weight (5): spam";
     "self-promotion" => 1.5, "asks readers to subscribe to the writer or visit the writer's own channel or work; with a link, 10/3 of the weight (5): spam";
     "classifier" => 1.0, "the learned spam probability, from -0.5 (sure ham) to 2.9 (sure spam), or to 5 once the site taught 50 replies or for a reply the prior knows nearly every feature of";
 }
@@ -295,6 +296,7 @@ impl Assessor {
             Box::new(shape::ShortWithLink),
             Box::new(shape::UnusualScript),
             Box::new(terms::EngagementBait),
+            Box::new(terms::Obfuscation),
             Box::new(terms::SelfPromotion),
             Box::new(classifier::Classifier::new(prior)),
         ];
