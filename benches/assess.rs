@@ -72,6 +72,7 @@ fn bench_assess(c: &mut Criterion) {
     let recent: Vec<RecentReply> = (0..100)
         .map(|i| RecentReply {
             fingerprint: fingerprint(&format!("an earlier reply number {i} about something else")),
+            author: i,
         })
         .collect();
     let facts = Facts {

@@ -120,8 +120,9 @@ async fn every_rule_meets_its_reply_and_not_the_other(backend: Backend) {
 
     let minute = Duration::minutes(1);
     let reused = token_issued(&h, lists.id, minute);
+    // With a link, one earlier copy makes a campaign (without, it takes two).
     let campaign = "Make thousands every week from your kitchen table with this one simple \
-                    trick that banks hate";
+                    trick that banks hate: https://cash.example/start";
     let cases = vec![
         Case {
             rule: "blocked-terms",
@@ -290,6 +291,13 @@ async fn every_rule_meets_its_reply_and_not_the_other(backend: Backend) {
             site: &lists,
             misses: reply("story", campaign),
             meets: reply("another-story", campaign),
+        },
+        Case {
+            rule: "obfuscation",
+            site: &lists,
+            misses: reply("story", "Cheap watches at the market today."),
+            // A Cyrillic "а" in "watches".
+            meets: reply("story", "Cheap w\u{0430}tches at the market today."),
         },
         Case {
             rule: "shape-capitals",

@@ -162,9 +162,17 @@ async fn an_authors_record_on_the_site_counts_for_and_against_them(backend: Back
 
 async fn nearly_the_same_text_from_many_authors_scores_as_a_campaign(backend: Backend) {
     let h = Harness::new(backend).await;
-    let site = h.site("news.example.com").await;
-    // The same words, differently cased and punctuated, as copy-paste
-    // campaigns send them.
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let reason_of = |assessment: &proto::Assessment| {
+        assessment
+            .reasons
+            .iter()
+            .find(|r| r.rule == "campaign")
+            .map(|r| (r.weight, r.reason.clone()))
+    };
+    // The same words, differently cased and punctuated, as copy-paste campaigns send them,
+    // each from another reader. One earlier copy is no evidence: readers post a reply under
+    // two articles, and two of them may paste the same sentence.
     let text = |n: usize| {
         let text = "Great article, everyone should read my own take on this topic at my blog today";
         if n == 1 {
@@ -173,10 +181,56 @@ async fn nearly_the_same_text_from_many_authors_scores_as_a_campaign(backend: Ba
             format!("{}!!", text.to_uppercase())
         }
     };
-    let (_, _, first) = assessed(&h, &site, reply("story-1", &text(1))).await;
+    for n in 1..=2 {
+        let (_, _, seen) = assessed(&h, &site, reply(&format!("story-{n}"), &text(n))).await;
+        assert!(!rules(&seen).contains(&"campaign"), "{n}: {seen:?}");
+    }
+    let (_, _, third) = assessed(&h, &site, reply("story-3", &text(3))).await;
+    assert_eq!(
+        reason_of(&third),
+        Some((
+            2.0,
+            "nearly the same text as 2 recent replies (by 2 other authors)".to_owned()
+        )),
+        "{third:?}"
+    );
+
+    // A text with a link: one copy holds, and from a third sender it is spam.
+    let linked = "Make thousands every week from your kitchen table with this one simple \
+                  trick: https://cash.example/start";
+    let (_, _, first) = assessed(&h, &site, reply("story-1", linked)).await;
     assert!(!rules(&first).contains(&"campaign"), "{first:?}");
-    let (_, _, second) = assessed(&h, &site, reply("story-2", &text(2))).await;
-    assert!(rules(&second).contains(&"campaign"), "{second:?}");
+    let (_, _, second) = assessed(&h, &site, reply("story-2", linked)).await;
+    assert_eq!(
+        reason_of(&second),
+        Some((
+            2.0,
+            "nearly the same text as 1 recent reply (by 1 other author), with a link".to_owned()
+        )),
+        "{second:?}"
+    );
+    let (_, status, third) = assessed(&h, &site, reply("story-3", linked)).await;
+    assert_eq!(weight_of(&third, "campaign"), 5.5, "{third:?}");
+    assert_eq!(status, CommentStatus::Spam, "{third:?}");
+
+    // One writer's copies under other articles are copies, but no other author's.
+    let own = "A petition to keep the library open on Sundays, sign it here: \
+               https://petition.example/library";
+    let by_ann = |article: &str| reply_by(article, own, "Ann", "ann@example.com");
+    for article in ["story-1", "story-2"] {
+        assessed(&h, &site, by_ann(article)).await;
+    }
+    let (_, _, again) = assessed(&h, &site, by_ann("story-3")).await;
+    assert_eq!(
+        reason_of(&again),
+        Some((
+            2.0,
+            "nearly the same text as 2 recent replies (all by the same author elsewhere), with a \
+             link"
+                .to_owned()
+        )),
+        "{again:?}"
+    );
 }
 
 /// Teaches `lesson` with moderator decisions on replies like `like`.

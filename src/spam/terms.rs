@@ -210,6 +210,34 @@ impl Rule for SelfPromotion {
     }
 }
 
+/// A word written with Latin letters and Cyrillic or Greek ones that look like them
+/// (`саsinо`, `vіagra`): readers type a word in one script, and a word mixed so is written to
+/// pass a filter that compares letters. It holds, like a moderation term, whatever trust and
+/// the classifier say; with a link in the reply it weighs 5/3 as much (5 by default) and is
+/// spam on its own, as self-promotion with a link is.
+pub struct Obfuscation;
+
+/// How much more [`Obfuscation`] weighs when the reply links somewhere: 3 becomes 5.
+const DISGUISED_WITH_LINK: f64 = 5.0 / 3.0;
+
+impl Rule for Obfuscation {
+    fn name(&self) -> &'static str {
+        "obfuscation"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        let word = input.text.words.mixed_scripts()?;
+        let reason = format!("\"{word}\" written with look-alike letters of another script");
+        Some(match input.text.links.first() {
+            None => Finding::new(reason),
+            Some(link) => Finding::scaled(
+                DISGUISED_WITH_LINK,
+                format!("{reason}, with a link to {}", link.host),
+            ),
+        })
+    }
+}
+
 /// A term the site never wants to see.
 pub struct BlockedTerms;
 
@@ -245,9 +273,46 @@ mod tests {
     use super::SelfPromotion;
     use crate::spam::{
         Policy, Verdict,
-        testing::{assess_with, hits, reply},
+        testing::{assess_with, hits, reason, reply},
         text::Words,
     };
+
+    #[test]
+    fn a_word_mixing_scripts_holds_and_with_a_link_is_spam() {
+        // "саsinо" with a Cyrillic с, а and о.
+        let found = assess_with(
+            &reply("Best \u{0441}\u{0430}sin\u{043e} bonus in town"),
+            |_| {},
+        );
+        assert_eq!(
+            reason(&found, "obfuscation").map(|r| (r.weight, r.reason.as_str())),
+            Some((
+                3.0,
+                "\"casino\" written with look-alike letters of another script"
+            ))
+        );
+        let linked = assess_with(
+            &reply("Best \u{0441}\u{0430}sin\u{043e} bonus at https://win.example/now"),
+            |_| {},
+        );
+        assert_eq!(reason(&linked, "obfuscation").map(|r| r.weight), Some(5.0));
+        assert_eq!(linked.verdict, Verdict::Spam);
+        // A word in one script is no disguise, whichever script: Russian, Greek, Latin.
+        for text in [
+            "\u{041c}\u{043e}\u{0441}\u{043a}\u{0432}\u{0430} is where I grew up",
+            "\u{03ba}\u{03b1}\u{03bb}\u{03b7}\u{03bc}\u{03ad}\u{03c1}\u{03b1} to all readers",
+            "Caf\u{00e9} owners on Main Street deserve better than this",
+            // A keyboard set to Greek types the first letter: "Οh" and "Οkay" with a Greek Ο.
+            "\u{039f}h my god, \u{039f}kay, congrats on the new record",
+            // Too short to be a spam word.
+            "I said n\u{043e} to that",
+        ] {
+            assert!(
+                !hits(&assess_with(&reply(text), |_| {}), "obfuscation"),
+                "{text}"
+            );
+        }
+    }
 
     fn blocking(policy: &mut Policy) {
         policy.blocked_terms = vec!["casino".into(), "cheap pills".into()];

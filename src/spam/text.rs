@@ -14,6 +14,10 @@ use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
 /// Words longer than this are cut: nobody types them, and they would only bloat the features.
 const MAX_WORD_CHARS: usize = 40;
 
+/// A word mixing scripts counts as disguised from this many characters: a spam word, not
+/// an "Οk" typed with a letter of another keyboard.
+const MIN_DISGUISED_CHARS: usize = 4;
+
 /// A run of at least this many one-letter words is read as one spaced-out word (`c a s i n o`).
 const MIN_SPACED_LETTERS: usize = 3;
 
@@ -27,6 +31,9 @@ pub struct Words {
     hashes: Vec<u64>,
     /// The same words with spaced-out letters joined, when the text has any.
     joined: Option<Box<Words>>,
+    /// The index of the first word written in two scripts: Latin letters with Cyrillic or
+    /// Greek ones that look like them (`саsinо`).
+    mixed: Option<u32>,
 }
 
 impl Words {
@@ -37,6 +44,7 @@ impl Words {
             spans: Vec::new(),
             hashes: Vec::new(),
             joined: None,
+            mixed: None,
         };
         let mut token = Token::default();
         if text.is_ascii() {
@@ -49,7 +57,12 @@ impl Words {
                     continue;
                 }
                 for lower in c.to_lowercase() {
-                    token.read(look_alike(lower), &mut words);
+                    let read = look_alike(lower);
+                    token.read(read, &mut words);
+                    if is_word_char(read) {
+                        token.disguised |= token.latin && read != lower;
+                        token.latin |= lower.is_ascii_alphabetic();
+                    }
                 }
             }
         }
@@ -84,6 +97,13 @@ impl Words {
     /// Whether the text has no word at all.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
+    }
+
+    /// The first word of four characters or more with a Cyrillic or Greek letter that looks like
+    /// a Latin one after a Latin letter (`cаsinо`, normalised as `casino`): nobody spells a word
+    /// so but to hide it.
+    pub fn mixed_scripts(&self) -> Option<&str> {
+        self.mixed.map(|index| self.word(index as usize))
     }
 
     /// The words with spaced-out letters joined (`c a s i n o` as `casino`), or `None` when the
@@ -225,6 +245,13 @@ impl Hasher for FeatureHasher {
 struct Token {
     text: String,
     chars: usize,
+    /// The word has a Latin letter as written.
+    latin: bool,
+    /// The word has a Cyrillic or Greek letter read as a Latin one after a Latin letter. Only
+    /// after: a reader whose keyboard is set to Greek or Russian types the first letter of an
+    /// English word in that script ("Οh my god" with a Greek Ο, an ordinary reply of the
+    /// YouTube files), while a disguise sits inside the word (`cаsino`).
+    disguised: bool,
 }
 
 impl Token {
@@ -241,9 +268,19 @@ impl Token {
     }
 
     fn end(&mut self, words: &mut Words) {
+        let before = words.spans.len();
         words.push(&self.text);
+        if self.disguised
+            && self.chars >= MIN_DISGUISED_CHARS
+            && words.spans.len() > before
+            && words.mixed.is_none()
+        {
+            words.mixed = Some(before as u32);
+        }
         self.text.clear();
         self.chars = 0;
+        self.latin = false;
+        self.disguised = false;
     }
 }
 

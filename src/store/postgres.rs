@@ -237,7 +237,7 @@ impl Backend for Postgres {
              WHERE site_id = $1 AND status = 'approved' AND article = a.article) AS c \
          WHERE c.n > 0";
     const FACTS: &'static str = facts_query!(
-        "string_agg(fingerprint::text, ',')",
+        "string_agg(fingerprint::text || ':' || encode(substring(author_hash from 1 for 8), 'hex'), ',')",
         "SELECT json_agg(json_build_array(feature, spam, ham))::text FROM spam_features \
          WHERE site_id = $1 AND feature = ANY($6)"
     );

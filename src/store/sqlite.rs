@@ -242,7 +242,7 @@ impl Backend for Sqlite {
          AND instr(e.events, $34) > 0 AND EXISTS (SELECT 1 FROM comments WHERE id = $1)"
     );
     const FACTS: &'static str = facts_query!(
-        "group_concat(fingerprint)",
+        "group_concat(fingerprint || ':' || hex(substr(author_hash, 1, 8)))",
         "SELECT json_group_array(json_array(feature, spam, ham)) FROM spam_features \
          WHERE site_id = $1 AND feature IN (SELECT value FROM json_each($6))"
     );

@@ -1,8 +1,8 @@
 //! What the submit pipeline asks of the database before it stores a reply.
 
 /// [`super::Backend::FACTS`] for a dialect: what the store knows of a new reply, in one row
-/// (see [`Facts::facts`]). `$recent` joins the column `fingerprint` of a subquery's rows with
-/// commas; `$learned` is the JSON array of `[feature, spam, ham]` of the features `$6`, or
+/// (see [`Facts::facts`]). `$recent` joins `fingerprint:tag` of a subquery's rows with commas,
+/// the tag the first eight bytes of `author_hash` in hex ([`crate::spam::author_tag`]); `$learned` is the JSON array of `[feature, spam, ham]` of the features `$6`, or
 /// `NULL`. The counts read only indexes (`comments_author` and `comments_ip`, whose entries
 /// carry the status), and a latest reply is the latest of four ends of their ranges, one per
 /// status ([`latest!`]): however many replies an author or an address has, no row is read.
@@ -14,7 +14,7 @@ macro_rules! facts_query {
                     t.spam AS learned_spam, t.ham AS learned_ham, \
                     (SELECT ",
             $recent,
-            " FROM (SELECT fingerprint FROM comments \
+            " FROM (SELECT fingerprint, author_hash FROM comments \
                      WHERE site_id = $1 AND fingerprint IS NOT NULL AND length(author_hash) = 32 \
                      AND NOT (author_hash = $2 AND article = $4) \
                      ORDER BY id DESC LIMIT CAST($5 AS BIGINT)) AS r) \
@@ -138,9 +138,12 @@ where
             recent: recent
                 .iter()
                 .flat_map(|joined| joined.split(','))
-                .filter_map(|fingerprint| fingerprint.parse::<i64>().ok())
-                .map(|fingerprint| RecentReply {
-                    fingerprint: fingerprint as u64,
+                .filter_map(|recent| {
+                    let (fingerprint, author) = recent.split_once(':')?;
+                    Some(RecentReply {
+                        fingerprint: fingerprint.parse::<i64>().ok()? as u64,
+                        author: u64::from_str_radix(author, 16).ok()?,
+                    })
                 })
                 .collect(),
             duplicate_of: known

@@ -802,6 +802,7 @@ impl Target for Assessment {
             recent: (0..recent_count)
                 .map(|_| RecentReply {
                     fingerprint: g.u64(),
+                    author: g.u64(),
                 })
                 .collect(),
             form: match g.below(5) {

@@ -14,7 +14,9 @@ use super::{
 use crate::{
     domain::CommentStatus,
     privacy::AuthorHash,
-    spam::{Assessment, Assessor, Facts, LearnedStats, Policy, Prior, RULES, RecentReply},
+    spam::{
+        Assessment, Assessor, Facts, LearnedStats, Policy, Prior, RULES, RecentReply, author_tag,
+    },
 };
 
 /// How many earlier replies of the judged file the near-duplicate rule sees, as the store
@@ -178,6 +180,7 @@ pub(super) fn replay(
             .filter(|earlier| earlier.author != comment.author)
             .map(|earlier| RecentReply {
                 fingerprint: earlier.fingerprint,
+                author: author_tag(&earlier.author),
             })
             .collect();
         let facts = records.facts(
