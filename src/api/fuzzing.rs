@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{
     comments::raw_reply,
     fields,
-    integrations::{deliveries_asked, new_endpoint},
+    integrations::{deliveries_asked, new_endpoint, notice_asked},
     moderation::updated_policy,
     paging, wire,
 };
@@ -113,6 +113,12 @@ requests! {
     "RemoveWebhook" => proto::RemoveWebhookRequest, remove_webhook;
     "ListDeliveries" => proto::ListDeliveriesRequest, list_deliveries;
     "RedeliverWebhook" => proto::RedeliverWebhookRequest, redeliver_webhook;
+    "AddNotice" => proto::AddNoticeRequest, add_notice;
+    "ListNotices" => proto::ListNoticesRequest, site_only;
+    "RemoveNotice" => proto::RemoveNoticeRequest, remove_notice;
+    "SetMailPages" => proto::SetMailPagesRequest, set_mail_pages;
+    "ConfirmEmail" => proto::ConfirmEmailRequest, confirm_email;
+    "Unsubscribe" => proto::UnsubscribeRequest, unsubscribe;
     "ListCommentsResponse" => wire::ListCommentsResponse, list_comments_response;
 }
 
@@ -236,6 +242,43 @@ fn list_deliveries(req: proto::ListDeliveriesRequest) -> Read {
 
 fn redeliver_webhook(req: proto::RedeliverWebhookRequest) -> Read {
     fields::id("id", &req.id).map(drop).into()
+}
+
+fn add_notice(req: proto::AddNoticeRequest) -> Read {
+    notice_asked(&req).map(drop).into()
+}
+
+fn remove_notice(req: proto::RemoveNoticeRequest) -> Read {
+    fields::id("id", &req.id).map(drop).into()
+}
+
+fn set_mail_pages(req: proto::SetMailPagesRequest) -> Read {
+    match (
+        domain::MailPages::parse_url(&req.confirm_url),
+        domain::MailPages::parse_url(&req.unsubscribe_url),
+    ) {
+        (Ok(_), Ok(_)) => Read::Accepted,
+        _ => Read::Refused,
+    }
+}
+
+fn confirm_email(req: proto::ConfirmEmailRequest) -> Read {
+    mail_token(&req.token)
+}
+
+fn unsubscribe(req: proto::UnsubscribeRequest) -> Read {
+    mail_token(&req.token)
+}
+
+/// A mail link's token as `Submitter::confirm_email` and `unsubscribe` read it before the store.
+fn mail_token(token: &str) -> Read {
+    let token = token.trim();
+    if crate::submission::is_mail_token(token) {
+        privacy::token_digest(token);
+        Read::Accepted
+    } else {
+        Read::Refused
+    }
 }
 
 fn update_policy(req: proto::UpdatePolicyRequest) -> Read {
@@ -479,6 +522,54 @@ mod tests {
     fn read(name: &str, message: impl Message) -> Read {
         let index = MESSAGES.iter().position(|m| *m == name).expect(name);
         read_request(index, &message.encode_to_vec())
+    }
+
+    #[test]
+    fn mail_requests_are_read_as_their_handlers_read_them() {
+        let notice = proto::AddNoticeRequest {
+            email: "desk@newsroom.example.net".to_owned(),
+            events: vec!["comment.held".to_owned()],
+            digest_minutes: 30,
+            ..Default::default()
+        };
+        assert_eq!(read("AddNotice", notice.clone()), Read::Accepted);
+        for refused in [
+            proto::AddNoticeRequest {
+                email: "not an address".to_owned(),
+                ..notice.clone()
+            },
+            proto::AddNoticeRequest {
+                events: vec!["comment.approved".to_owned()],
+                ..notice.clone()
+            },
+            proto::AddNoticeRequest {
+                digest_minutes: 100_000,
+                ..notice.clone()
+            },
+        ] {
+            assert_eq!(read("AddNotice", refused), Read::Refused);
+        }
+        let pages = proto::SetMailPagesRequest {
+            confirm_url: "https://news.example.com/confirm?t={token}".to_owned(),
+            unsubscribe_url: "https://news.example.com/stop?t={token}".to_owned(),
+            ..Default::default()
+        };
+        assert_eq!(read("SetMailPages", pages.clone()), Read::Accepted);
+        let no_place = proto::SetMailPagesRequest {
+            unsubscribe_url: "https://news.example.com/stop".to_owned(),
+            ..pages
+        };
+        assert_eq!(read("SetMailPages", no_place), Read::Refused);
+        let token = format!("rg_mail_{}", "a".repeat(43));
+        assert_eq!(
+            read("ConfirmEmail", proto::ConfirmEmailRequest { token }),
+            Read::Accepted
+        );
+        let made_up = "rg_mail_short".to_owned();
+        assert_eq!(
+            read("Unsubscribe", proto::UnsubscribeRequest { token: made_up }),
+            Read::Refused
+        );
     }
 
     #[test]

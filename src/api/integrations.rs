@@ -109,6 +109,22 @@ pub(super) fn deliveries_asked(
 }
 
 /// `AddNotice`'s events: each of [`NOTICE_EVENTS`] at most once, at least one.
+/// What an `AddNotice` asks for, read as the handler reads it before the store: the address
+/// and the events; the digest's length checked.
+pub(super) fn notice_asked(
+    req: &proto::AddNoticeRequest,
+) -> Result<(crate::domain::Email, Vec<WebhookEvent>), Status> {
+    let email = fields::author_email(&req.email)?;
+    let events = notice_events(&req.events)?;
+    if req.digest_minutes > MAX_DIGEST_MINUTES {
+        return Err(invalid_field(
+            "digest_minutes",
+            &format!("is at most {MAX_DIGEST_MINUTES} (a day)"),
+        ));
+    }
+    Ok((email, events))
+}
+
 pub(super) fn notice_events(events: &[String]) -> Result<Vec<WebhookEvent>, Status> {
     if events.len() > 4 * NOTICE_EVENTS.len() || events.iter().any(|e| e.len() > MAX_EVENTS_TEXT) {
         return Err(invalid_field(
@@ -376,14 +392,7 @@ impl Integrations for IntegrationsApi {
                  REPLYGUARD_MAIL_FROM first",
             ));
         }
-        let email = fields::author_email(&req.email)?;
-        let events = notice_events(&req.events)?;
-        if req.digest_minutes > MAX_DIGEST_MINUTES {
-            return Err(invalid_field(
-                "digest_minutes",
-                &format!("is at most {MAX_DIGEST_MINUTES} (a day)"),
-            ));
-        }
+        let (email, events) = notice_asked(&req)?;
         if self.store.notices(site.id).await?.len() >= MAX_NOTICES_PER_SITE {
             return Err(Status::failed_precondition(format!(
                 "site {:?} has {MAX_NOTICES_PER_SITE} notices, the most it may have; remove one first",

@@ -5,4 +5,4 @@
 
 mod pipeline;
 
-pub use pipeline::{MAX_DEPTH, Place, SubmitError, Submitter, stored_reply};
+pub use pipeline::{MAX_DEPTH, Place, SubmitError, Submitter, is_mail_token, stored_reply};

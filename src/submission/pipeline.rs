@@ -56,7 +56,7 @@ const MAIL_TOKEN_PREFIX: &str = "rg_mail_";
 
 /// Whether `token` has the shape of a mail link token: the prefix, then 43 characters of
 /// base64url. Anything else is refused without a look-up.
-fn is_mail_token(token: &str) -> bool {
+pub fn is_mail_token(token: &str) -> bool {
     token.strip_prefix(MAIL_TOKEN_PREFIX).is_some_and(|random| {
         random.len() == 43
             && random
