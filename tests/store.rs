@@ -352,30 +352,6 @@ async fn a_tokens_use_is_recorded_at_most_once_a_minute(backend: Backend) {
     assert_eq!(last_use().await, Some(later));
 }
 
-/// A batch of ids reads the comments that exist, each once, in one call.
-async fn comments_are_read_by_a_batch_of_ids(backend: Backend) {
-    let (_db, store) = open(backend).await;
-    let news = site(store.as_ref(), "news.example.com").await;
-    let first = comment(news, "story", None, CommentStatus::Approved);
-    let second = comment(news, "story", Some(&first), CommentStatus::Pending);
-    let other = comment(news, "story", None, CommentStatus::Approved);
-    for c in [&first, &second, &other] {
-        insert(store.as_ref(), c).await;
-    }
-    let mut found: Vec<CommentId> = store
-        .comments_by_id(&[second.id, CommentId::new(), first.id])
-        .await
-        .expect("the batch")
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    found.sort_unstable();
-    let mut wanted = vec![first.id, second.id];
-    wanted.sort_unstable();
-    assert_eq!(found, wanted);
-    assert!(store.comments_by_id(&[]).await.expect("none").is_empty());
-}
-
 async fn a_comment_reads_back_with_every_field_as_written(backend: Backend) {
     let (_db, store) = open(backend).await;
     let news = site(store.as_ref(), "news.example.com").await;
@@ -2239,7 +2215,6 @@ async fn a_block_rejects_a_queue_longer_than_one_batch(backend: Backend) {
 }
 
 backend_tests!(
-    comments_are_read_by_a_batch_of_ids,
     a_block_rejects_a_queue_longer_than_one_batch,
     concurrent_inserts_are_answered_each_on_its_own,
     a_reversed_decision_takes_its_earlier_lesson_back,

@@ -513,10 +513,6 @@ pub trait Comments: Send + Sync {
 
     async fn comment(&self, id: CommentId) -> StoreResult<Option<StoredComment>>;
 
-    /// The comments of `ids` that exist, in no order: one read for a batch (a webhook round's
-    /// deliveries).
-    async fn comments_by_id(&self, ids: &[CommentId]) -> StoreResult<Vec<StoredComment>>;
-
     async fn comment_by_idempotency_key(
         &self,
         site: SiteId,

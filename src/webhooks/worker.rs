@@ -16,10 +16,10 @@ use tokio_rustls::rustls;
 use super::{Targets, payload::Payload, sign};
 use crate::{
     domain::{AttemptOutcome, Delivery, Webhook},
-    ids::{CommentId, SiteId},
+    ids::SiteId,
     metrics,
     privacy::Vault,
-    store::{Store, StoredComment},
+    store::Store,
 };
 
 /// How long after each failed attempt the next is made: from a second to eight hours, for 32
@@ -129,28 +129,13 @@ impl Worker {
                 slot.insert(name);
             }
         }
-        // The round's comments in one read, not one each.
-        let mut ids: Vec<CommentId> = claimed.iter().filter_map(|(d, _)| d.comment).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let comments: Result<HashMap<CommentId, StoredComment>, String> = self
-            .store
-            .comments_by_id(&ids)
-            .await
-            .map(|found| found.into_iter().map(|c| (c.id, c)).collect())
-            .map_err(|err| format!("cannot read the comment: {err}"));
-        let (sites, comments) = (&sites, &comments);
+        let sites = &sites;
         let attempts: Vec<(Delivery, AttemptOutcome)> = stream::iter(claimed)
             .map(|(delivery, endpoint)| async move {
                 let site = sites.get(&delivery.site).map_or(Err("no site"), |name| {
                     name.as_deref().map_err(String::as_str)
                 });
-                let comment = match (delivery.comment, comments) {
-                    (None, _) => Ok(None),
-                    (Some(id), Ok(found)) => Ok(found.get(&id)),
-                    (Some(_), Err(why)) => Err(why.as_str()),
-                };
-                let outcome = self.attempt(&delivery, &endpoint, site, comment).await;
+                let outcome = self.attempt(&delivery, &endpoint, site).await;
                 metrics::record_webhook_attempt(match &outcome {
                     AttemptOutcome::Delivered { .. } => "delivered",
                     AttemptOutcome::Gone => "gone",
@@ -177,7 +162,6 @@ impl Worker {
         delivery: &Delivery,
         endpoint: &Webhook,
         site: Result<&str, &str>,
-        comment: Result<Option<&StoredComment>, &str>,
     ) -> AttemptOutcome {
         let failed = |status: Option<u16>, error: String| {
             let retry_at = RETRY_SCHEDULE
@@ -194,11 +178,14 @@ impl Worker {
             Ok(name) => name,
             Err(why) => return failed(None, why.to_owned()),
         };
-        let comment = match comment {
-            Ok(comment) => comment,
-            Err(why) => return failed(None, why.to_owned()),
+        let comment = match delivery.comment {
+            Some(id) => match self.store.comment(id).await {
+                Ok(comment) => comment,
+                Err(err) => return failed(None, format!("cannot read the comment: {err}")),
+            },
+            None => None,
         };
-        let body = Payload::of(delivery, site, comment).body(endpoint.format);
+        let body = Payload::of(delivery, site, comment.as_ref()).body(endpoint.format);
         let id = format!("msg_{}", delivery.id.simple());
         let timestamp = Utc::now().timestamp();
         let secret = self.vault.webhook_secret(endpoint.site, endpoint.id);

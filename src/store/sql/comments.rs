@@ -94,27 +94,6 @@ where
         .transpose()
     }
 
-    async fn comments_by_id(&self, ids: &[CommentId]) -> StoreResult<Vec<StoredComment>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<DB>::new(concat!(
-            "SELECT ",
-            comment_columns!(),
-            " FROM comments WHERE id IN ("
-        ));
-        let mut listed = query.separated(", ");
-        for id in ids {
-            listed.push_bind(id.0);
-        }
-        query.push(")");
-        let rows = query
-            .build_query_as::<CommentRow>()
-            .fetch_all(&self.reader)
-            .await?;
-        comments_from_rows(rows)
-    }
-
     async fn comment_by_idempotency_key(
         &self,
         site: SiteId,
