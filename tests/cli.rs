@@ -2072,24 +2072,15 @@ backend_tests!(
 /// fresh machine's `cargo test` lists them as ignored, with the reason.
 mod at_a_terminal {
     use super::{
-        Backend, replyctl_erase_at_a_terminal_asks_first,
-        replyctl_review_at_a_terminal_decides_at_one_key,
+        replyctl_erase_at_a_terminal_asks_first, replyctl_review_at_a_terminal_decides_at_one_key,
     };
-
-    async fn review_decides_at_one_key(backend: Backend) {
-        replyctl_review_at_a_terminal_decides_at_one_key(backend).await;
-    }
-
-    async fn erase_asks_first(backend: Backend) {
-        replyctl_erase_at_a_terminal_asks_first(backend).await;
-    }
 
     crate::common::backend_tests!(
         needs = "drives a terminal through tmux, as CI does: set REPLYGUARD_REQUIRE_POSTGRES=1 \
                  with tmux and PostgreSQL at hand";
         flavor = "multi_thread";
-        review_decides_at_one_key,
-        erase_asks_first,
+        replyctl_review_at_a_terminal_decides_at_one_key,
+        replyctl_erase_at_a_terminal_asks_first,
     );
 }
 
