@@ -20,7 +20,7 @@ use std::{
 use common::{Backend, Harness, TestSite, backend_tests, reply_by, submitted};
 use replyguard::{
     domain::{ArticleClosing, Blocked, NewBlock},
-    proto::{self, CommentStatus, ListCommentsRequest, ListQueueRequest},
+    proto::{self, CommentStatus, ListCommentsRequest},
     spam::{Mode, Policy},
 };
 use serde_json::Value;
@@ -103,25 +103,7 @@ async fn listed(h: &Harness, site: &TestSite, article: &str) -> Vec<proto::Comme
 /// Every item of one queue of the site.
 async fn queue(h: &Harness, site: &TestSite, status: CommentStatus) -> Vec<proto::QueueItem> {
     let mut moderation = h.moderation(&site.mod_token).await;
-    let mut items = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = moderation
-            .list_queue(ListQueueRequest {
-                status: status.into(),
-                page_size: 100,
-                page_token,
-                ..Default::default()
-            })
-            .await
-            .expect("list the queue")
-            .into_inner();
-        items.extend(page.items);
-        if page.next_page_token.is_empty() {
-            return items;
-        }
-        page_token = page.next_page_token;
-    }
+    common::whole_queue(&mut moderation, status, 100).await
 }
 
 /// The queue's comments by author name.

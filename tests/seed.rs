@@ -9,10 +9,7 @@ use common::{Backend, Harness, backend_tests};
 use replyguard::{
     ids::CommentId,
     privacy::{SecretKey, Vault},
-    proto::{
-        CommentStatus, CountCommentsRequest, GetCommentRequest, ListCommentsRequest,
-        ListQueueRequest,
-    },
+    proto::{CommentStatus, CountCommentsRequest, GetCommentRequest, ListCommentsRequest},
 };
 use serde_json::Value;
 
@@ -58,32 +55,6 @@ fn succeeded(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Every item of one queue, paged through by page token.
-async fn whole_queue(
-    moderation: &mut common::Moderation,
-    status: CommentStatus,
-) -> Vec<replyguard::proto::QueueItem> {
-    let mut items = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = moderation
-            .list_queue(ListQueueRequest {
-                status: status.into(),
-                page_size: 97,
-                page_token,
-                ..Default::default()
-            })
-            .await
-            .expect("list the queue")
-            .into_inner();
-        items.extend(page.items);
-        if page.next_page_token.is_empty() {
-            return items;
-        }
-        page_token = page.next_page_token;
-    }
-}
-
 async fn seeded_replies_are_queued_listed_and_counted_through_the_api(backend: Backend) {
     let h = Harness::new(backend).await;
     let site = h.site(SITE).await;
@@ -100,7 +71,7 @@ async fn seeded_replies_are_queued_listed_and_counted_through_the_api(backend: B
         CommentStatus::Spam,
         CommentStatus::Rejected,
     ] {
-        let items = whole_queue(&mut moderation, status).await;
+        let items = common::whole_queue(&mut moderation, status, 97).await;
         assert!(!items.is_empty(), "the {status:?} queue has replies");
         let ids: Vec<CommentId> = items
             .iter()
@@ -215,7 +186,7 @@ async fn seeded_emails_are_sealed_with_the_sites_key_and_never_stored_in_clear(b
 
     // ...and the server's key opens what was sealed.
     let mut moderation = h.moderation(&site.mod_token).await;
-    let item = whole_queue(&mut moderation, CommentStatus::Approved).await[0].clone();
+    let item = common::whole_queue(&mut moderation, CommentStatus::Approved, 97).await[0].clone();
     let id: CommentId = item.comment.expect("comment").id.parse().expect("id");
     let stored = h.store.comment(id).await.expect("read").expect("stored");
     let email = Vault::new(&h.key)
@@ -263,7 +234,9 @@ async fn seeding_with_another_key_is_refused_and_adds_nothing(backend: Backend) 
         CommentStatus::Rejected,
     ] {
         assert!(
-            whole_queue(&mut moderation, status).await.is_empty(),
+            common::whole_queue(&mut moderation, status, 97)
+                .await
+                .is_empty(),
             "nothing {status:?}"
         );
     }

@@ -453,6 +453,33 @@ impl Interceptor for Bearer {
 pub type Comments = CommentsClient<InterceptedService<Channel, Bearer>>;
 pub type Moderation = ModerationClient<InterceptedService<Channel, Bearer>>;
 
+/// Every item of the `status` queue, page by page (`page_size` a page).
+pub async fn whole_queue(
+    moderation: &mut Moderation,
+    status: proto::CommentStatus,
+    page_size: u32,
+) -> Vec<proto::QueueItem> {
+    let mut items = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = moderation
+            .list_queue(proto::ListQueueRequest {
+                status: status.into(),
+                page_size,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("list the queue")
+            .into_inner();
+        items.extend(page.items);
+        if page.next_page_token.is_empty() {
+            return items;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
 /// One site with its credentials.
 #[derive(Clone)]
 pub struct TestSite {
