@@ -434,6 +434,15 @@ async fn a_digest_gathers_held_replies_into_one_mail(backend: Backend) {
     assert_eq!(
         scalar(
             &h,
+            "SELECT COUNT(*) FROM mail_outbox WHERE state = 'pending' \
+             AND next_attempt_at > created_at"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        scalar(
+            &h,
             "SELECT COUNT(DISTINCT next_attempt_at) FROM mail_outbox WHERE state = 'pending'"
         )
         .await,

@@ -214,7 +214,26 @@ impl Backend for Postgres {
          article, actor, state, attempts, created_at, next_attempt_at) \
          SELECT gen_random_uuid(), e.id, e.site_id, $33, c.id, $3, $30, 'pending', 0, $24, $24 \
          FROM c CROSS JOIN webhook_endpoints e WHERE e.site_id = $2 AND e.disabled_at IS NULL \
-         AND strpos(e.events, $34) > 0) \
+         AND strpos(e.events, $34) > 0), \
+         n AS (INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
+         recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
+         SELECT gen_random_uuid(), $2, 'notice', n.id, n.email_sealed, n.email_hash, $33, c.id, \
+         'pending', 0, $24, CASE WHEN n.digest_minutes = 0 THEN $24 ELSE coalesce(\
+             (SELECT min(o.next_attempt_at) FROM mail_outbox o \
+              WHERE o.notice_id = n.id AND o.state = 'pending'), \
+             $24 + n.digest_minutes * interval '1 minute') END \
+         FROM c CROSS JOIN mail_notices n WHERE n.site_id = $2 AND strpos(n.events, $34) > 0), \
+         a AS (INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
+         recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
+         SELECT gen_random_uuid(), r.site_id, 'answer', NULL, r.email_sealed, r.author_hash, \
+         'comment.answered', c.id, 'pending', 0, $24, $24 \
+         FROM c CROSS JOIN reply_watches rw JOIN comments p ON p.id = rw.comment_id \
+         JOIN mail_readers r ON r.site_id = p.site_id AND r.author_hash = p.author_hash \
+         WHERE rw.comment_id = $4 AND $8 = 'approved' AND r.state = 'confirmed' \
+         AND p.author_hash <> $12 \
+         AND (SELECT count(*) FROM mail_outbox o WHERE o.site_id = r.site_id \
+             AND o.recipient_hash = r.author_hash AND o.kind = 'answer' \
+             AND o.created_at > $35) < $36) \
          INSERT INTO audit_log \
          (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
          SELECT $29, $2, c.id, $30, $31, NULL, $32, NULL, $24 FROM c"

@@ -222,8 +222,9 @@ impl Backend for Sqlite {
     const COUNT_APPROVED: &'static str = "SELECT article, COUNT(*) AS n FROM comments \
          WHERE site_id = $1 AND status = 'approved' \
          AND article IN (SELECT value FROM json_each($2)) GROUP BY article";
-    // Three statements in one call: sqlx runs them one after another on the connection's
-    // thread, binding each `$n` to the same value in each. `instr`, not `LIKE`: SQLite prepares
+    // Five statements in one call: sqlx runs them one after another on the connection's
+    // thread, binding each `$n` to the same value in each. A digest's due time is written as
+    // sqlx writes one (RFC 3339 in UTC), which orders as text as the times do. `instr`, not `LIKE`: SQLite prepares
     // a statement again whenever the pattern bound to a `LIKE` changes.
     const INSERT_REPLY: &'static str = concat!(
         "INSERT INTO comments (",
@@ -239,7 +240,28 @@ impl Backend for Sqlite {
          actor, state, attempts, created_at, next_attempt_at) \
          SELECT randomblob(16), e.id, e.site_id, $33, $1, $3, $30, 'pending', 0, $24, $24 \
          FROM webhook_endpoints e WHERE e.site_id = $2 AND e.disabled_at IS NULL \
-         AND instr(e.events, $34) > 0 AND EXISTS (SELECT 1 FROM comments WHERE id = $1)"
+         AND instr(e.events, $34) > 0 AND EXISTS (SELECT 1 FROM comments WHERE id = $1); \
+         INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
+         recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
+         SELECT randomblob(16), $2, 'notice', n.id, n.email_sealed, n.email_hash, $33, $1, \
+         'pending', 0, $24, CASE WHEN n.digest_minutes = 0 THEN $24 ELSE coalesce(\
+             (SELECT min(o.next_attempt_at) FROM mail_outbox o \
+              WHERE o.notice_id = n.id AND o.state = 'pending'), \
+             strftime('%Y-%m-%dT%H:%M:%f+00:00', $24, '+' || n.digest_minutes || ' minutes')) END \
+         FROM mail_notices n WHERE n.site_id = $2 AND instr(n.events, $34) > 0 \
+         AND EXISTS (SELECT 1 FROM comments WHERE id = $1); \
+         INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
+         recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
+         SELECT randomblob(16), r.site_id, 'answer', NULL, r.email_sealed, r.author_hash, \
+         'comment.answered', $1, 'pending', 0, $24, $24 \
+         FROM reply_watches rw JOIN comments p ON p.id = rw.comment_id \
+         JOIN mail_readers r ON r.site_id = p.site_id AND r.author_hash = p.author_hash \
+         WHERE rw.comment_id = $4 AND $8 = 'approved' AND r.state = 'confirmed' \
+         AND p.author_hash <> $12 \
+         AND (SELECT count(*) FROM mail_outbox o WHERE o.site_id = r.site_id \
+             AND o.recipient_hash = r.author_hash AND o.kind = 'answer' \
+             AND o.created_at > $35) < $36 \
+         AND EXISTS (SELECT 1 FROM comments WHERE id = $1)"
     );
     const FACTS: &'static str = facts_query!(
         "group_concat(fingerprint || ':' || hex(substr(author_hash, 1, 8)))",

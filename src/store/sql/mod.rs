@@ -26,7 +26,7 @@ mod webhooks;
 pub(super) use facts::{facts_query, latest};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sqlx::{
     AssertSqlSafe, Database, Encode, Executor, IntoArguments, Pool, Type, query::Query, types::Json,
 };
@@ -38,7 +38,7 @@ use super::{
     rows::encode_features,
 };
 use crate::{
-    domain::{CommentStatus, QueueEvent, WebhookEvent, audit_action},
+    domain::{ANSWERS_PER_HOUR, CommentStatus, QueueEvent, WebhookEvent, audit_action},
     ids::{AuditId, CommentId, SiteId},
     privacy::Resealed,
     spam::Reason,
@@ -133,11 +133,16 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// of those with contact details in the clear, then of those migration 0005 listed.
     const TEXTS_TO_KEEP: [&'static str; 2];
 
-    /// Stores a new reply, its `submit` audit row and its webhook deliveries in one call to
-    /// the database: the comment's columns (`comment_columns!`) are `$1` to `$28`, then the
-    /// audit row's id `$29`, the actor `$30`, the action `$31`, the status `$32`, the webhook
-    /// event `$33` and the text an endpoint's events must hold `$34` (`,comment.held,`; `NULL`:
-    /// none). Nothing is stored when the article is closed: it changes no row then.
+    /// Stores a new reply, its `submit` audit row, its webhook deliveries and its mails in one
+    /// call to the database: the comment's columns (`comment_columns!`) are `$1` to `$28`, then
+    /// the audit row's id `$29`, the actor `$30`, the action `$31`, the status `$32`, the
+    /// webhook event `$33`, the text an endpoint's or a notice's events must hold `$34`
+    /// (`,comment.held,`; `NULL`: none), the hour before the reply `$35` and the answers a
+    /// reader may be mailed in an hour `$36`. The mails are a notice for each moderator's
+    /// notice of the site that wants the event (a digest's due when the one it gathers into
+    /// is, or its minutes after the reply), and for an approved answer the mail to the author
+    /// of its parent when they asked and confirmed (see `mailing::queue_answer`). Nothing is
+    /// stored when the article is closed: it changes no row then.
     const INSERT_REPLY: &'static str;
 
     /// `source_id, id, root_id, path, depth, article` of the comments of site `$1` imported from
@@ -342,7 +347,6 @@ where
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q, 'r> Json<&'r Vec<Reason>>: Encode<'q, DB> + Type<DB>,
-    for<'r> mailing::WantingRow: sqlx::FromRow<'r, DB::Row>,
 {
     let event = WebhookEvent::of_status(c.status);
     let inserted = sqlx::query(DB::INSERT_REPLY)
@@ -380,6 +384,8 @@ where
         .bind(c.status.as_str())
         .bind(event.map(|event| event.as_str()))
         .bind(event.map(|event| format!(",{event},")))
+        .bind(c.created_at - Duration::hours(1))
+        .bind(ANSWERS_PER_HOUR)
         .execute(&mut *conn)
         .await
         .map_err(|err| {
@@ -391,15 +397,6 @@ where
         })?;
     if inserted.rows_affected() == 0 {
         return Err(StoreError::ArticleClosed);
-    }
-    match c.status {
-        CommentStatus::Pending | CommentStatus::Spam => {
-            mailing::queue_notices::<DB>(conn, c).await?;
-        }
-        CommentStatus::Approved if c.parent.is_some() => {
-            mailing::queue_answer::<DB>(conn, c.id, c.created_at).await?;
-        }
-        _ => {}
     }
     Ok(())
 }
