@@ -334,6 +334,7 @@ pub fn record_sweep(report: &SweepReport) {
         ("spam_deleted", report.spam_deleted),
         ("form_nonces", report.form_nonces_dropped),
         ("blocks_ended", report.blocks_ended),
+        ("mails", report.mails_dropped),
     ] {
         METRICS
             .swept

@@ -1643,6 +1643,7 @@ async fn the_sweep_drops_old_client_details_and_expires_old_pending_replies(back
             spam_deleted: 0,
             form_nonces_dropped: 0,
             blocks_ended: 0,
+            mails_dropped: 0,
         }
     );
     for c in [&old_pending, &old_approved, &keyed_only] {
@@ -1932,6 +1933,7 @@ async fn the_sweep_works_through_a_backlog_in_batches(backend: Backend) {
             spam_deleted: 600,
             form_nonces_dropped: 0,
             blocks_ended: 0,
+            mails_dropped: 0,
         }
     );
     for status in [CommentStatus::Pending, CommentStatus::Spam] {

@@ -13,6 +13,10 @@ pub struct Cutoffs {
     pub delete_spam_before: Option<DateTime<Utc>>,
     /// Form token nonces used before this are forgotten.
     pub form_nonces_before: DateTime<Utc>,
+    /// Mails queued before this leave the outbox, whatever became of them: each holds its
+    /// recipient's address, sealed, and one still waiting then was never going to be sent
+    /// (its retries ended long before, or no server of the deployment sends mail).
+    pub mails_before: DateTime<Utc>,
 }
 
 /// What one sweep did.
@@ -28,4 +32,6 @@ pub struct SweepReport {
     pub form_nonces_dropped: u64,
     /// Blocklist entries whose time (`--for`) was up, taken off.
     pub blocks_ended: u64,
+    /// Mails dropped from the outbox.
+    pub mails_dropped: u64,
 }

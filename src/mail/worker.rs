@@ -54,11 +54,6 @@ const BATCH: u32 = 64;
 const CONCURRENCY: usize = 4;
 /// The longest one SMTP command may wait for its answer.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a mail that was sent, or given up on, is kept: long enough to see what happened,
-/// and past the day a confirmation's limit looks back.
-const KEEP_SENT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
-/// How often old mails are dropped; also once when the worker starts.
-const FORGET_EVERY: Duration = Duration::from_secs(60 * 60);
 /// How long a claim keeps other workers off a mail: longer than any sending.
 const LEASE: Duration = Duration::from_secs(120);
 
@@ -118,12 +113,7 @@ impl Worker {
     /// Runs until `closing` turns true.
     pub fn spawn(self, mut closing: watch::Receiver<bool>) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut forgotten_at: Option<std::time::Instant> = None;
             loop {
-                if forgotten_at.is_none_or(|at| at.elapsed() >= FORGET_EVERY) {
-                    self.forget().await;
-                    forgotten_at = Some(std::time::Instant::now());
-                }
                 let claimed = self.round().await;
                 if claimed < BATCH as usize {
                     tokio::select! {
@@ -135,15 +125,6 @@ impl Worker {
                 }
             }
         })
-    }
-
-    /// Drops the mails sent or given up on more than [`KEEP_SENT`] ago: each holds its
-    /// recipient's address, sealed.
-    async fn forget(&self) {
-        let before = Utc::now() - TimeDelta::from_std(KEEP_SENT).unwrap_or(TimeDelta::MAX);
-        if let Err(err) = self.store.forget_mails(before).await {
-            tracing::warn!(error = %err, "cannot drop old mails from the outbox");
-        }
     }
 
     /// Claims and sends one batch; how many mails it claimed.

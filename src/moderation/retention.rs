@@ -1,8 +1,9 @@
 //! Retention: a reply's client details (IP address, user agent, referrer)
 //! and the host's idempotency key are kept for a limited time, pending
 //! replies that nobody decided can expire to rejected, spam can be deleted
-//! once it has sat in the spam queue long enough, and the nonces of used form
-//! tokens are forgotten once the tokens have expired.
+//! once it has sat in the spam queue long enough, the nonces of used form
+//! tokens are forgotten once the tokens have expired, blocks given a time end,
+//! and mails leave the outbox a week after they were queued.
 //!
 //! The server sweeps once when it starts and then every hour. A sweep only
 //! ever removes what is older than its cutoffs or expires replies, so running
@@ -27,6 +28,10 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 /// How long the nonce of a used form token is kept: the token's lifetime, after which it is
 /// refused as expired whatever its nonce, and a day more for replicas whose clocks disagree.
 pub const FORM_NONCE_RETENTION: Duration = Duration::from_secs(TOKEN_LIFETIME.as_secs() + 86_400);
+
+/// How long a mail stays in the outbox: long enough to see what came of it, past the day and a
+/// half of its retries and past the day a confirmation's limit looks back.
+pub const MAIL_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 /// How long what is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +62,7 @@ impl Retention {
             form_nonces_before: before(
                 TimeDelta::from_std(FORM_NONCE_RETENTION).unwrap_or(TimeDelta::MAX),
             ),
+            mails_before: before(TimeDelta::from_std(MAIL_RETENTION).unwrap_or(TimeDelta::MAX)),
         }
     }
 }
@@ -116,6 +122,8 @@ async fn sweep_once(store: &dyn Store, retention: &Retention) {
                     expired = report.expired,
                     spam_deleted = report.spam_deleted,
                     form_nonces_dropped = report.form_nonces_dropped,
+                    blocks_ended = report.blocks_ended,
+                    mails_dropped = report.mails_dropped,
                     "retention sweep"
                 );
             }

@@ -798,9 +798,6 @@ pub trait Mailing: Send + Sync {
     /// Records what one attempt at sending `mails` (one message) came to.
     async fn record_mail(&self, mails: &[Uuid], outcome: &MailOutcome) -> StoreResult<()>;
 
-    /// Drops the mails sent or given up on before `before`; how many.
-    async fn forget_mails(&self, before: DateTime<Utc>) -> StoreResult<u64>;
-
     /// Sets the site's mail pages, with a `mail_pages` audit row.
     async fn set_mail_pages(&self, site: SiteId, pages: &MailPages, actor: &str)
     -> StoreResult<()>;

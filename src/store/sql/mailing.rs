@@ -296,15 +296,6 @@ where
         Ok(())
     }
 
-    async fn forget_mails(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let forgotten =
-            sqlx::query("DELETE FROM mail_outbox WHERE state <> 'pending' AND created_at < $1")
-                .bind(before)
-                .execute(&self.writer)
-                .await?;
-        Ok(RowsAffected::rows_affected(&forgotten))
-    }
-
     async fn set_mail_pages(
         &self,
         site: SiteId,
@@ -354,11 +345,14 @@ where
             .bind(watch.comment.0)
             .execute(&mut *tx)
             .await?;
-        // A reader who unsubscribed and asks again is asked to confirm again.
+        // A reader who unsubscribed and asks again is asked to confirm again, with a new token:
+        // the links of earlier mails confirm nothing more.
         sqlx::query(
             "INSERT INTO mail_readers (site_id, author_hash, email_sealed, state, token_digest, \
              token_sealed, created_at) VALUES ($1, $2, $3, 'pending', $4, $5, $6) \
-             ON CONFLICT (site_id, author_hash) DO UPDATE SET state = 'pending' \
+             ON CONFLICT (site_id, author_hash) DO UPDATE SET state = 'pending', \
+             email_sealed = excluded.email_sealed, token_digest = excluded.token_digest, \
+             token_sealed = excluded.token_sealed \
              WHERE mail_readers.state = 'unsubscribed'",
         )
         .bind(watch.site.0)

@@ -796,7 +796,20 @@ where
             Ok(done.rows_affected())
         })
         .await?;
-        if report.client_details_dropped > 0 || report.spam_deleted > 0 {
+        report.mails_dropped = in_batches(|| async move {
+            let done = sqlx::query(
+                "DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox \
+                 WHERE created_at < $1 LIMIT CAST($2 AS BIGINT))",
+            )
+            .bind(cutoffs.mails_before)
+            .bind(SWEEP_BATCH)
+            .execute(&self.writer)
+            .await?;
+            Ok(done.rows_affected())
+        })
+        .await?;
+        if report.client_details_dropped > 0 || report.spam_deleted > 0 || report.mails_dropped > 0
+        {
             DB::scrubbed(self).await;
         }
         Ok(report)
