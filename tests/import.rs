@@ -17,9 +17,11 @@ use std::{
     process::{Output, Stdio},
 };
 
+use chrono::{DateTime, Utc};
 use common::{Backend, Harness, TestSite, backend_tests, reply_by, submitted};
 use replyguard::{
-    domain::{ArticleClosing, Blocked, NewBlock},
+    domain::{ArticleClosing, Blocked, MailPages, NewBlock, Notice, WebhookEvent},
+    privacy::Vault,
     proto::{self, CommentStatus, ListCommentsRequest},
     spam::{Mode, Policy},
 };
@@ -563,14 +565,40 @@ async fn an_export_imported_into_a_fresh_deployment_reads_the_same(backend: Back
     };
     assert!(a.store.close_article(&closing).await.expect("close"));
     let blocked = Blocked::EmailDomain("spam.example.com".to_owned());
+    let ends = DateTime::parse_from_rfc3339("2099-01-01T00:00:00Z")
+        .expect("a time")
+        .with_timezone(&Utc);
     let block = NewBlock {
         site: site_a.id,
         blocked: &blocked,
         actor,
-        note: None,
-        expires_at: None,
+        note: Some("a campaign"),
+        expires_at: Some(ends),
     };
     a.store.block(&block, None).await.expect("block");
+    let pages = MailPages {
+        confirm_url: "https://news.example.com/confirm?t={token}".to_owned(),
+        unsubscribe_url: "https://news.example.com/stop?t={token}".to_owned(),
+    };
+    a.store
+        .set_mail_pages(site_a.id, &pages, actor)
+        .await
+        .expect("pages");
+    let vault_a = Vault::new(&a.key);
+    let notice = Notice {
+        id: uuid::Uuid::now_v7(),
+        site: site_a.id,
+        email_sealed: vault_a.encrypt_email(site_a.id, "desk@news.example.com"),
+        email_hash: vault_a
+            .author_hash(site_a.id, "desk@news.example.com")
+            .0
+            .to_vec(),
+        events: vec![WebhookEvent::CommentHeld],
+        digest_minutes: 30,
+        actor: actor.to_owned(),
+        created_at: Utc::now(),
+    };
+    a.store.add_notice(&notice).await.expect("notice");
     let mut edit = |p: &Policy| {
         Some((
             Policy {
@@ -629,6 +657,8 @@ async fn an_export_imported_into_a_fresh_deployment_reads_the_same(backend: Back
     assert_eq!(n(&report, "/settings/policy"), 1, "{report}");
     assert_eq!(n(&report, "/settings/closed article"), 1);
     assert_eq!(n(&report, "/settings/block"), 1);
+    assert_eq!(n(&report, "/settings/mail pages"), 1);
+    assert_eq!(n(&report, "/settings/notice"), 1);
 
     let mut articles = Vec::new();
     for status in [
@@ -691,6 +721,25 @@ async fn an_export_imported_into_a_fresh_deployment_reads_the_same(backend: Back
         .expect("blocks");
     assert_eq!(blocks.len(), 1);
     assert_eq!(blocks[0].blocked, blocked);
+    assert_eq!(blocks[0].note, "a campaign");
+    assert_eq!(blocks[0].expires_at, Some(ends));
+    assert_eq!(
+        b.store.mail_pages(site_b.id).await.expect("pages"),
+        Some(pages)
+    );
+    let notices = b.store.notices(site_b.id).await.expect("notices");
+    assert_eq!(notices.len(), 1);
+    let vault_b = Vault::new(&b.key);
+    assert_eq!(
+        vault_b
+            .decrypt_email(site_b.id, &notices[0].email_sealed)
+            .expect("sealed under the new key"),
+        "desk@news.example.com"
+    );
+    assert_eq!(
+        (&notices[0].events, notices[0].digest_minutes),
+        (&notice.events, 30)
+    );
 
     // Without --include-emails, no email and no text as written.
     let public = String::from_utf8(export(false, None).stdout).expect("text");
@@ -698,7 +747,14 @@ async fn an_export_imported_into_a_fresh_deployment_reads_the_same(backend: Back
         public.contains("\"kind\":\"audit\""),
         "the audit log is there"
     );
-    for private in ["zed@example.org", "me@example.net", "rita@regulars"] {
+    assert!(public.contains("\"kind\":\"mail_pages\""), "{public}");
+    assert!(!public.contains("\"kind\":\"notice\""), "{public}");
+    for private in [
+        "zed@example.org",
+        "me@example.net",
+        "rita@regulars",
+        "desk@news.example.com",
+    ] {
         assert!(!public.to_lowercase().contains(private), "{private}");
     }
 }

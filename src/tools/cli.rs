@@ -347,10 +347,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Import(args) => import(&args).await,
         Command::Export(args) => export::run(&args).await.map(|written| {
             eprintln!(
-                "exported {} comments, {} closed articles, {} blocks and {} audit rows of {}",
+                "exported {} comments, {} closed articles, {} blocks, {} notices and {} audit rows of {}",
                 written.comments,
                 written.closed_articles,
                 written.blocks,
+                written.notices,
                 written.audit_rows,
                 args.site
             )

@@ -2,10 +2,11 @@
 //! leave, or move to another deployment with `replyguard import --format jsonl`.
 //!
 //! The site's policy first, then every comment oldest first (its id, thread, article, status,
-//! times, text and assessment), its closed articles, its blocklist and its audit log, newest
-//! first. Read page by page and written as it is read, so memory stays bounded. Emails, and
-//! texts as their authors wrote them (contact details unmasked), only with `--include-emails`,
-//! opened with the deployment's key; without it the public text is written and no email.
+//! times, text and assessment), its closed articles, its blocklist (with notes and ends), its
+//! mail pages, its moderators' notices and its audit log, newest first. Read page by page and
+//! written as it is read, so memory stays bounded. Emails, notices (each an address), and texts
+//! as their authors wrote them (contact details unmasked), only with `--include-emails`, opened
+//! with the deployment's key; without it the public text is written and no email.
 
 use std::{
     fs::File,
@@ -62,6 +63,7 @@ pub struct ExportReport {
     pub comments: u64,
     pub closed_articles: u64,
     pub blocks: u64,
+    pub notices: u64,
     pub audit_rows: u64,
 }
 
@@ -167,6 +169,8 @@ async fn write_site(
                 value: entry.blocked.value(),
                 actor: entry.actor.clone(),
                 created_at: entry.created_at,
+                note: entry.note.clone(),
+                expires_at: entry.expires_at,
             };
             line(out, &block_line)?;
             report.blocks += 1;
@@ -174,6 +178,34 @@ async fn write_site(
         match page.last() {
             Some(last) if page.len() == PAGE as usize => after = Some(last.blocked.clone()),
             _ => break,
+        }
+    }
+
+    if let Some(pages) = store.mail_pages(site.id).await.map_err(|e| e.to_string())? {
+        let pages_line = Line::MailPages {
+            confirm_url: pages.confirm_url,
+            unsubscribe_url: pages.unsubscribe_url,
+        };
+        line(out, &pages_line)?;
+    }
+    // A notice is an address: written only when the addresses are.
+    if let Some(vault) = vault {
+        for notice in store.notices(site.id).await.map_err(|e| e.to_string())? {
+            let Ok(email) = vault.decrypt_email(site.id, &notice.email_sealed) else {
+                continue;
+            };
+            let notice_line = Line::Notice {
+                email,
+                events: notice
+                    .events
+                    .iter()
+                    .map(|e| e.as_str().to_owned())
+                    .collect(),
+                digest_minutes: notice.digest_minutes,
+                created_at: notice.created_at,
+            };
+            line(out, &notice_line)?;
+            report.notices += 1;
         }
     }
 

@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use super::source::{Emit, Item, Kept, ReadError, Setting, SourceComment, parse_time};
 use crate::{
-    domain::CommentStatus,
+    domain::{CommentStatus, MailPages},
     spam::{Policy, Reason, Verdict},
 };
 
@@ -363,7 +363,7 @@ pub fn read_commento<R: BufRead>(
 
 /// One line of replyguard's JSON lines, as `replyguard export` writes them and
 /// `replyguard import --format jsonl` reads them: the site's policy, a comment, a closed article,
-/// a blocklist entry or an audit row, by its `kind`.
+/// a blocklist entry, the mail pages, a moderator's notice or an audit row, by its `kind`.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Line {
@@ -381,6 +381,24 @@ pub enum Line {
         block: String,
         value: String,
         actor: String,
+        created_at: DateTime<Utc>,
+        /// The moderator's note.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        note: String,
+        /// When it ends; none keeps it until it is taken off.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// The host's two pages readers' mails link to.
+    MailPages {
+        confirm_url: String,
+        unsubscribe_url: String,
+    },
+    /// A moderator's notice: written with `--include-emails` only, as it is an address.
+    Notice {
+        email: String,
+        events: Vec<String>,
+        digest_minutes: u32,
         created_at: DateTime<Utc>,
     },
     Audit {
@@ -487,7 +505,35 @@ pub fn read_jsonl(mut input: impl BufRead, emit: &mut Emit<'_>) -> Result<(), Re
             })),
             Line::Site { policy, .. } => Item::Setting(Setting::Policy(Box::new(policy))),
             Line::ClosedArticle { article, .. } => Item::Setting(Setting::Closed(article)),
-            Line::Block { block, value, .. } => Item::Setting(Setting::Block { block, value }),
+            Line::Block {
+                block,
+                value,
+                note,
+                expires_at,
+                ..
+            } => Item::Setting(Setting::Block {
+                block,
+                value,
+                note,
+                expires_at,
+            }),
+            Line::MailPages {
+                confirm_url,
+                unsubscribe_url,
+            } => Item::Setting(Setting::MailPages(MailPages {
+                confirm_url,
+                unsubscribe_url,
+            })),
+            Line::Notice {
+                email,
+                events,
+                digest_minutes,
+                ..
+            } => Item::Setting(Setting::Notice {
+                email,
+                events,
+                digest_minutes,
+            }),
             Line::Audit { .. } => Item::Skipped {
                 id: None,
                 reason: "an audit row (kept in the export only)",

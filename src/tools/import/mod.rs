@@ -45,13 +45,16 @@ use uuid::{NoContext, Timestamp, Uuid};
 use crate::{
     config::{DEFAULT_RETAIN_CLIENT_DAYS, DatabaseArgs, SecretKeyArgs},
     domain::{
-        Action, ArticleClosing, BlockKind, Blocked, CommentStatus, NewBlock, RawReply, validate,
+        Action, ArticleClosing, BlockKind, Blocked, CommentStatus, Email, MAX_DIGEST_MINUTES,
+        MailPages, NOTICE_EVENTS, NewBlock, Notice, RawReply, WebhookEvent, validate,
     },
     ids::{CommentId, SiteId},
     moderation::lesson_of,
     privacy::{Vault, mask_contacts},
     spam::{self, Assessor, Facts, Policy},
-    store::{self, ImportedComment, ImportedPlace, OPERATOR_ACTOR, Store, StoredComment},
+    store::{
+        self, ImportedComment, ImportedPlace, OPERATOR_ACTOR, Store, StoreError, StoredComment,
+    },
     submission::{MAX_DEPTH, Place, stored_reply},
 };
 use source::{Item, ReadError, Setting, SourceComment};
@@ -272,6 +275,7 @@ pub async fn run(args: &ImportArgs) -> Result<ImportReport, String> {
 
     let mut writer = Writer {
         store: store.as_ref(),
+        vault: &vault,
         site: site.id,
         source: args.format.source(),
         note: format!("imported from {}", args.format.source()),
@@ -585,6 +589,8 @@ fn uuid_at(at: DateTime<Utc>) -> Uuid {
 /// Places prepared comments in their threads and stores them, batch by batch.
 struct Writer<'a> {
     store: &'a dyn Store,
+    /// Seals and keys a notice's address, as `AddNotice` does.
+    vault: &'a Vault,
     site: SiteId,
     source: &'static str,
     note: String,
@@ -725,7 +731,12 @@ impl Writer<'_> {
                     .map_err(|e| e.to_string())?;
                 ("closed article", changed)
             }
-            Setting::Block { block, value } => {
+            Setting::Block {
+                block,
+                value,
+                note: block_note,
+                expires_at,
+            } => {
                 let blocked = BlockKind::parse(&block)
                     .ok_or("an unknown kind of block")
                     .and_then(|kind| Blocked::parse(kind, &value));
@@ -736,12 +747,17 @@ impl Writer<'_> {
                         return Ok(());
                     }
                 };
+                // The moderator's own note where there was one, else the import's.
                 let block = NewBlock {
                     site: self.site,
                     blocked: &blocked,
                     actor: OPERATOR_ACTOR,
-                    note: Some(note),
-                    expires_at: None,
+                    note: Some(if block_note.is_empty() {
+                        note
+                    } else {
+                        block_note.as_str()
+                    }),
+                    expires_at,
                 };
                 let outcome = self
                     .store
@@ -750,11 +766,93 @@ impl Writer<'_> {
                     .map_err(|e| e.to_string())?;
                 ("block", outcome.added)
             }
+            Setting::MailPages(pages) => {
+                let pages = match (
+                    MailPages::parse_url(&pages.confirm_url),
+                    MailPages::parse_url(&pages.unsubscribe_url),
+                ) {
+                    (Ok(confirm_url), Ok(unsubscribe_url)) => MailPages {
+                        confirm_url,
+                        unsubscribe_url,
+                    },
+                    (Err(why), _) | (_, Err(why)) => {
+                        self.report.skip(format!("the mail pages: a page {why}"));
+                        return Ok(());
+                    }
+                };
+                let stored = self
+                    .store
+                    .mail_pages(self.site)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let changed = stored.as_ref() != Some(&pages);
+                if changed {
+                    self.store
+                        .set_mail_pages(self.site, &pages, OPERATOR_ACTOR)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                ("mail pages", changed)
+            }
+            Setting::Notice {
+                email,
+                events,
+                digest_minutes,
+            } => {
+                let Some(notice) = self.notice(&email, &events, digest_minutes) else {
+                    return Ok(());
+                };
+                let added = match self.store.add_notice(&notice).await {
+                    Ok(()) => true,
+                    // The site is told at that address already.
+                    Err(StoreError::AlreadyExists(_)) => false,
+                    Err(err) => return Err(err.to_string()),
+                };
+                ("notice", added)
+            }
         };
         if changed {
             *self.report.settings.entry(what).or_default() += 1;
         }
         Ok(())
+    }
+
+    /// A notice of the export, sealed and keyed under this deployment's key as `AddNotice`
+    /// would; `None`, counted as skipped, when it is not one `AddNotice` would take.
+    fn notice(&mut self, email: &str, events: &[String], digest_minutes: u32) -> Option<Notice> {
+        let email = match Email::parse(email) {
+            Ok(email) => email,
+            Err(why) => {
+                self.report.skip(format!("a notice: its email {why}"));
+                return None;
+            }
+        };
+        let mut wanted: Vec<WebhookEvent> = events
+            .iter()
+            .filter_map(|event| WebhookEvent::parse(event))
+            .filter(|event| NOTICE_EVENTS.contains(event))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        if wanted.is_empty() || digest_minutes > MAX_DIGEST_MINUTES {
+            self.report
+                .skip("a notice: no event a notice is sent, or a digest over a day");
+            return None;
+        }
+        Some(Notice {
+            id: Uuid::now_v7(),
+            site: self.site,
+            email_sealed: self.vault.encrypt_email(self.site, email.as_str()),
+            email_hash: self
+                .vault
+                .author_hash(self.site, &email.normalized())
+                .0
+                .to_vec(),
+            events: wanted,
+            digest_minutes,
+            actor: OPERATOR_ACTOR.to_owned(),
+            created_at: store::now(),
+        })
     }
 
     /// Places the replies that waited for their parents: again while that places some, then

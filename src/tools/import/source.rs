@@ -53,10 +53,20 @@ pub enum Setting {
     Policy(Box<crate::spam::Policy>),
     /// An article closed to new replies.
     Closed(String),
-    /// A blocklist entry: its kind and value.
+    /// A blocklist entry: its kind and value, the moderator's note and when it ends.
     Block {
         block: String,
         value: String,
+        note: String,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// The host's pages readers' mails link to.
+    MailPages(crate::domain::MailPages),
+    /// A moderator's notice: the address and what it is told of.
+    Notice {
+        email: String,
+        events: Vec<String>,
+        digest_minutes: u32,
     },
 }
 
