@@ -2,9 +2,9 @@
 //! small web app that talks to replyguard over gRPC with the site's key.
 //!
 //! ```sh
-//! cargo run --release -- serve                                # replyguard, in one terminal
-//! eval "$(replyguard site add news.example.com --output env)" # in another: the site key
-//! cargo run --example host                                    # then open http://127.0.0.1:3000
+//! cargo run --release -- serve          # replyguard, in one terminal; in another:
+//! eval "$(replyguard site add news.example.com --output env)"    # the site key, in the shell
+//! REPLYGUARD_SITE_KEY=$REPLYGUARD_SITE_KEY cargo run --example host   # open http://127.0.0.1:3000
 //! ```
 //!
 //! Settings, from the environment:
@@ -32,9 +32,10 @@ async fn main() -> ExitCode {
 
     let Ok(site_key) = std::env::var("REPLYGUARD_SITE_KEY") else {
         eprintln!(
-            "host: REPLYGUARD_SITE_KEY is not set. Create a site and take its key with\n\
-             \n    eval \"$(replyguard site add news.example.com --output env)\"\n\n\
-             (see the README's Quickstart), then run `cargo run --example host` again."
+            "host: REPLYGUARD_SITE_KEY is not set. Create a site, keep its key in the shell and \
+             run the example with it (the README's Quickstart and \"The example host\"):\n\
+             \n    eval \"$(replyguard site add news.example.com --output env)\"\
+             \n    REPLYGUARD_SITE_KEY=$REPLYGUARD_SITE_KEY cargo run --example host"
         );
         return ExitCode::FAILURE;
     };
