@@ -155,8 +155,10 @@ async fn article(State(host): Host, Query(query): Query<PageQuery>, jar: CookieJ
     show(&host, jar, query.page, Some(form), posted, StatusCode::OK).await
 }
 
-/// The reply form as the browser sends it. The names are WordPress's where it has one.
-#[derive(Deserialize)]
+/// The reply form as the browser sends it; the names are WordPress's where it has one. A field
+/// left out is empty, and replyguard says so if it is required.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct Sent {
     comment: String,
     #[serde(rename = "author")]
@@ -165,19 +167,13 @@ struct Sent {
     #[serde(rename = "url")]
     website: String,
     /// The checkbox: present when ticked.
-    #[serde(default)]
     remember: Option<String>,
-    #[serde(default)]
     parent_id: String,
-    #[serde(default)]
     form_token: String,
-    #[serde(default)]
     idempotency_key: String,
     /// The page of comments the reader was on.
-    #[serde(default)]
     page: String,
     /// The honeypot: hidden from people, so only a robot fills it.
-    #[serde(default)]
     subject: String,
 }
 
