@@ -356,6 +356,8 @@ pub struct StoredFacts {
     pub duplicate_of: Option<CommentId>,
     /// Whether the site's blocklist has any entry: when not, nothing is looked up in it.
     pub any_blocks: bool,
+    /// Whether the author confirmed their address for mail (`ConfirmEmail`).
+    pub author_confirmed: bool,
 }
 
 /// A lesson for the classifier: what a reply was, and how much that counts.

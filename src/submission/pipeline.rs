@@ -198,14 +198,7 @@ impl Submitter {
             author_approved: stored.author_approved,
             author_spam: stored.author_spam,
             author_rejected: stored.author_rejected,
-            // Asked only where it could change the verdict of `history-trusted`.
-            author_confirmed: stored.author_spam == 0
-                && stored.author_approved == stored.author_rejected
-                && self
-                    .store
-                    .reader(site.id, &author_hash.0)
-                    .await?
-                    .is_some_and(|(_, c)| c),
+            author_confirmed: stored.author_confirmed,
             ip_spam: stored.ip_spam,
             since_author_reply: since(stored.author_last),
             since_ip_reply: since(stored.ip_last),

@@ -3,7 +3,7 @@
 /// [`super::Backend::FACTS`] for a dialect: what the store knows of a new reply, in one row
 /// (see [`Facts::facts`]). `$recent` joins `fingerprint:tag` of a subquery's rows with commas,
 /// the tag the first eight bytes of `author_hash` in hex ([`crate::spam::author_tag`]); `$learned` is the JSON array of `[feature, spam, ham]` of the features `$6`, or
-/// `NULL`. The counts read only indexes (`comments_author` and `comments_ip`, whose entries
+/// `NULL`; `author_confirmed` whether the author confirmed their address for mail. The counts read only indexes (`comments_author` and `comments_ip`, whose entries
 /// carry the status), and a latest reply is the latest of four ends of their ranges, one per
 /// status ([`latest!`]): however many replies an author or an address has, no row is read.
 macro_rules! facts_query {
@@ -25,7 +25,9 @@ macro_rules! facts_query {
                     (SELECT id FROM comments WHERE site_id = $1 AND author_hash = $2 \
                      AND article = $4 AND body_public = $7 LIMIT 1) AS duplicate, \
                     (SELECT count(*) FROM (SELECT 1 FROM blocklist WHERE site_id = $1 LIMIT 1) AS b) \
-                    AS any_blocks \
+                    AS any_blocks, \
+                    (SELECT count(*) FROM mail_readers WHERE site_id = $1 AND author_hash = $2 \
+                     AND state = 'confirmed') AS author_confirmed \
              FROM (SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
                           count(*) FILTER (WHERE status = 'spam') AS spam, \
                           count(*) FILTER (WHERE status = 'rejected') AS rejected, \
@@ -150,6 +152,7 @@ where
                 .try_get::<Option<Uuid>, _>("duplicate")?
                 .map(CommentId),
             any_blocks: known.try_get::<i64, _>("any_blocks")? != 0,
+            author_confirmed: known.try_get::<i64, _>("author_confirmed")? != 0,
             ..StoredFacts::default()
         };
         if let (Some(spam), Some(ham)) = (learned_spam, learned_ham) {
