@@ -789,7 +789,7 @@ async fn an_event_survives_a_killed_server_and_is_sent_after_the_restart() {
     )
     .await;
     // Killed once the refused first attempt is recorded, before the retry a second later: a
-    // kill during an attempt would leave the delivery leased to the dead server for a minute.
+    // kill during an attempt would leave the delivery leased to the dead server for three minutes.
     let refused = async {
         loop {
             let listed = api

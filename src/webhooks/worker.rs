@@ -41,14 +41,23 @@ pub const RETRY_SCHEDULE: [Duration; 12] = [
 
 /// How often the worker looks for due deliveries when the last look found fewer than a batch.
 const POLL: Duration = Duration::from_millis(250);
-/// How many deliveries one look claims.
-const BATCH: u32 = 64;
+/// How many deliveries one look claims. Each look is two turns of the database's writer (the
+/// claim and the outcomes), which submissions wait behind on SQLite: 256 a look made submit with
+/// an endpoint 0.76–0.94 of submit without one (median 0.86), 64 made 0.52–0.79 (median 0.75),
+/// alternated in one run on a busy machine (docs/BENCHMARKS.md).
+const BATCH: u32 = 256;
 /// How many requests are in flight at once.
 const CONCURRENCY: usize = 16;
 /// The longest one request may take, from connecting to the end of the response's head.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a claim keeps other workers off a delivery: longer than any request.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a claim keeps other workers off a delivery: longer than a whole look's requests.
+const LEASE: Duration = Duration::from_secs(180);
+
+// A look's deliveries are sent `CONCURRENCY` at a time, each within `REQUEST_TIMEOUT`: all of
+// them end before their claim does, so no other replica sends one while it is in flight.
+const _: () = assert!(
+    (BATCH as u64).div_ceil(CONCURRENCY as u64) * REQUEST_TIMEOUT.as_secs() < LEASE.as_secs()
+);
 
 /// Sends the deliveries that are due.
 #[derive(Clone)]
