@@ -623,6 +623,7 @@ mod tests {
             "CountComments",
             "PrepareForm",
             "ReportComment",
+            "EditComment",
             "ConfirmEmail",
             "Unsubscribe",
         ];

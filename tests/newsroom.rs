@@ -598,6 +598,228 @@ async fn readers_report_a_comment_once_each_and_enough_reports_hold_it(backend: 
     );
 }
 
+fn edit(comment_id: &str, author_token: &str, body: &str) -> proto::EditCommentRequest {
+    proto::EditCommentRequest {
+        comment_id: comment_id.into(),
+        author_token: author_token.into(),
+        body: body.into(),
+    }
+}
+
+/// The reason of a refusal's `google.rpc.ErrorInfo`, or of its `PreconditionFailure`.
+fn refusal_kind(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    if let Some(info) = status.get_details_error_info() {
+        return info.reason;
+    }
+    status
+        .get_details_precondition_failure()
+        .and_then(|failure| failure.violations.into_iter().next())
+        .map(|violation| violation.r#type)
+        .unwrap_or_default()
+}
+
+async fn an_author_edits_a_reply_within_the_window_and_it_is_assessed_again(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let hooks = h
+        .moderator_token(&[site.id], &[replyguard::domain::Scope::Integrations])
+        .await;
+    stdout(&h.replyctl(
+        &hooks,
+        &[
+            "webhook",
+            "add",
+            "https://hooks.example.com/r",
+            "--events",
+            "comment.held",
+        ],
+    ));
+    let jane = comments
+        .submit_comment(reply_by("story", "Old words.", "Jane", "jane@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(jane.status(), CommentStatus::Approved);
+    let id = jane.comment.expect("comment").id;
+    let bob = comments
+        .submit_comment(reply_by("story", "Bob here.", "Bob", "bob@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+
+    // Off by default: nobody may edit.
+    let err = comments
+        .edit_comment(edit(&id, &jane.author_token, "New words."))
+        .await
+        .expect_err("editing is off");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(refusal_kind(&err), "EDIT_WINDOW");
+    let policy = policy_set(&h, &site, "edit-window-seconds", "600");
+    assert_eq!(policy["edit_window_seconds"], 600);
+
+    for (req, field) in [
+        (edit("nope", &jane.author_token, "New words."), "comment_id"),
+        (edit(&id, "", "New words."), "author_token"),
+        (edit(&id, "not-a-token", "New words."), "author_token"),
+        (edit(&id, &jane.author_token, "  "), "body"),
+    ] {
+        let err = comments.edit_comment(req).await.expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert_eq!(bad_fields(&err), vec![field]);
+    }
+    let err = comments
+        .edit_comment(edit(&id, &bob.author_token, "Bob's words now."))
+        .await
+        .expect_err("another author's token");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(refusal_kind(&err), "NOT_THE_AUTHOR");
+    let other = h.site("blog.example.com").await;
+    let err = h
+        .comments(&other.site_key)
+        .await
+        .edit_comment(edit(&id, &jane.author_token, "New words."))
+        .await
+        .expect_err("another site's reply");
+    assert_eq!(
+        err.code(),
+        Code::InvalidArgument,
+        "the token is this site's"
+    );
+
+    // The public listing is cached before the edit and shows the new text after it.
+    let shown = listed(&mut comments, "story", "", 0, "").await;
+    assert_eq!(shown.comments[0].body, "Old words.");
+    let edited = comments
+        .edit_comment(edit(
+            &id,
+            &jane.author_token,
+            "New words; write to jane@example.com",
+        ))
+        .await
+        .expect("edit")
+        .into_inner();
+    assert!(edited.changed);
+    assert_eq!(edited.status(), CommentStatus::Approved);
+    let body = &edited.comment.as_ref().expect("comment").body;
+    assert!(
+        !body.contains("jane@example.com") && body.starts_with("New words"),
+        "{body}"
+    );
+    let shown = listed(&mut comments, "story", "", 0, "").await;
+    assert_eq!(&shown.comments[0].body, body);
+    let same = comments
+        .edit_comment(edit(
+            &id,
+            &jane.author_token,
+            "New words; write to jane@example.com",
+        ))
+        .await
+        .expect("edit")
+        .into_inner();
+    assert!(!same.changed, "the same text changes nothing");
+
+    // Two links hold it, as they hold a new reply; a clean text then leaves it waiting.
+    let held = comments
+        .edit_comment(edit(&id, &jane.author_token, LINKED))
+        .await
+        .expect("edit")
+        .into_inner();
+    assert_eq!(held.status(), CommentStatus::Pending);
+    let shown = listed(&mut comments, "story", "", 0, "").await;
+    assert_eq!(shown.comments.len(), 1, "only Bob's is public now");
+    let own = listed(&mut comments, "story", &jane.author_token, 0, "").await;
+    assert_eq!(own.comments.len(), 2, "Jane still sees hers, held");
+    let again = comments
+        .edit_comment(edit(&id, &jane.author_token, "Clean words again."))
+        .await
+        .expect("edit")
+        .into_inner();
+    assert_eq!(
+        again.status(),
+        CommentStatus::Pending,
+        "an edit never approves"
+    );
+
+    let audit = json(&h, &site, &["audit", "--comment", &id]);
+    let entries = audit["entries"].as_array().expect("entries");
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(actions, vec!["edit", "edit", "edit", "submit"]);
+    assert_eq!(entries[1]["from_status"], "approved", "{audit}");
+    assert_eq!(entries[1]["to_status"], "pending", "{audit}");
+    let first = entries[2]["note"].as_str().expect("a note");
+    assert!(
+        first.contains("before: Old words.") && first.contains("after: New words"),
+        "{first}"
+    );
+    assert!(!audit.to_string().contains("jane@example.com"), "{audit}");
+    let deliveries = serde_json::to_string(
+        &serde_json::from_str::<serde_json::Value>(&stdout(
+            &h.replyctl(&hooks, &["--output", "json", "webhook", "deliveries"]),
+        ))
+        .expect("JSON"),
+    )
+    .expect("text");
+    assert!(
+        deliveries.contains("comment.held") && deliveries.contains(&id),
+        "the hold is told as any hold is: {deliveries}"
+    );
+
+    // Once the window has passed, and for a rejected reply, no more.
+    h.db.execute(
+        "UPDATE comments SET created_at = '2000-01-01 00:00:00+00:00' \
+         WHERE author_name = 'Jane'",
+    )
+    .await;
+    let err = comments
+        .edit_comment(edit(&id, &jane.author_token, "Too late."))
+        .await
+        .expect_err("the window has passed");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(refusal_kind(&err), "EDIT_WINDOW");
+    let bob_id = bob.comment.expect("comment").id;
+    stdout(&h.replyctl(&site.mod_token, &["reject", &bob_id]));
+    let err = comments
+        .edit_comment(edit(&bob_id, &bob.author_token, "Please?"))
+        .await
+        .expect_err("rejected");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(refusal_kind(&err), "NOT_EDITABLE");
+}
+
+async fn an_erased_authors_edits_leave_no_text_in_the_audit_log(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    policy_set(&h, &site, "edit-window-seconds", "60");
+    let jane = comments
+        .submit_comment(reply_by(
+            "story",
+            "Secret plan.",
+            "Jane",
+            "jane@example.com",
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    let id = jane.comment.expect("comment").id;
+    comments
+        .edit_comment(edit(&id, &jane.author_token, "Another secret plan."))
+        .await
+        .expect("edit");
+    let eraser = h
+        .moderator_token(&[site.id], &[replyguard::domain::Scope::Erase])
+        .await;
+    stdout(&h.replyctl(&eraser, &["erase", "--email", "jane@example.com", "--yes"]));
+    let audit = json(&h, &site, &["audit", "--comment", &id]);
+    assert!(!audit.to_string().contains("secret plan"), "{audit}");
+    assert_eq!(audit["entries"][0]["action"], "edit", "{audit}");
+}
+
 backend_tests!(
     flavor = "multi_thread";
     an_author_token_shows_its_author_their_own_held_replies,
@@ -607,4 +829,6 @@ backend_tests!(
     a_block_for_a_time_counts_what_it_catches_and_the_sweep_ends_it,
     a_closed_article_keeps_the_moderators_note,
     readers_report_a_comment_once_each_and_enough_reports_hold_it,
+    an_author_edits_a_reply_within_the_window_and_it_is_assessed_again,
+    an_erased_authors_edits_leave_no_text_in_the_audit_log,
 );

@@ -21,7 +21,7 @@ use crate::{
     proto::{self, comments_server::Comments},
     spam::form,
     store::{self, Store, ThreadCursor, ThreadOrder},
-    submission::Submitter,
+    submission::{EditRequest, Submitter},
 };
 
 const MAX_ARTICLES_PER_COUNT: usize = 500;
@@ -250,6 +250,40 @@ impl Comments for CommentsApi {
                 }))
             }
         }
+    }
+
+    async fn edit_comment(
+        &self,
+        request: Request<proto::EditCommentRequest>,
+    ) -> Result<Response<proto::EditCommentResponse>, Status> {
+        let credential = caller(&request)?;
+        let site = host_site(self.store.as_ref(), &credential).await?;
+        let req = request.into_inner();
+        let comment = CommentId(fields::id("comment_id", &req.comment_id)?);
+        let token = author_view::verify(
+            self.vault.author_view_keys(),
+            site.id,
+            fields::author_token(&req.author_token)?,
+            store::now(),
+        )
+        .map_err(|err| invalid_field("author_token", &err.to_string()))?;
+        let edited = self
+            .submitter
+            .edit(
+                &site,
+                &EditRequest {
+                    comment,
+                    token_comment: token.comment,
+                    body: &req.body,
+                    actor: &credential.prefix,
+                },
+            )
+            .await?;
+        Ok(Response::new(proto::EditCommentResponse {
+            status: status(edited.comment.status).into(),
+            comment: Some(public_comment(&edited.comment)),
+            changed: edited.changed,
+        }))
     }
 
     async fn prepare_form(

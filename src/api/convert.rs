@@ -257,6 +257,7 @@ pub fn policy(policy: &Policy) -> proto::Policy {
         require_form_token: Some(policy.require_form_token),
         hold_new_authors: Some(policy.hold_new_authors),
         report_hold: Some(policy.report_hold),
+        edit_window_seconds: Some(policy.edit_window_seconds),
         blocked_terms: policy.blocked_terms.clone(),
         moderation_terms: policy.moderation_terms.clone(),
         set_blocked_terms: true,
@@ -333,6 +334,7 @@ pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(Str
         (&mut policy.min_form_seconds, update.min_form_seconds),
         (&mut policy.hold_new_authors, update.hold_new_authors),
         (&mut policy.report_hold, update.report_hold),
+        (&mut policy.edit_window_seconds, update.edit_window_seconds),
     ];
     for (field, value) in counts {
         if let Some(value) = value {

@@ -43,6 +43,16 @@ pub fn comment_ref(raw: &str) -> Option<CommentRef> {
     }
 }
 
+/// An author token as `EditComment` needs it: present. Whether it is one is the signature's to
+/// say ([`crate::privacy::author_view::verify`]).
+pub fn author_token(raw: &str) -> Result<&str, Status> {
+    let token = raw.trim();
+    if token.is_empty() {
+        return Err(invalid_field("author_token", "is required"));
+    }
+    Ok(token)
+}
+
 /// An action of the audit log, as entries name it; `mark-spam` reads as `mark_spam`.
 pub fn audit_action(raw: &str) -> Result<&'static str, Status> {
     crate::domain::audit_action::parse(raw).ok_or_else(|| {

@@ -91,6 +91,7 @@ requests! {
     "CountComments" => proto::CountCommentsRequest, count_comments;
     "PrepareForm" => proto::PrepareFormRequest, prepare_form;
     "ReportComment" => proto::ReportCommentRequest, report_comment;
+    "EditComment" => proto::EditCommentRequest, edit_comment;
     "ListQueue" => proto::ListQueueRequest, list_queue;
     "GetComment" => proto::GetCommentRequest, get_comment;
     "Moderate" => proto::ModerateRequest, moderate;
@@ -357,6 +358,19 @@ fn report_comment(req: proto::ReportCommentRequest) -> Read {
         fields::report_reason(req.reason)?;
         domain::parse_report_text(&req.text).map_err(|_| Status::invalid_argument("text"))?;
         domain::parse_reporter(&req.reporter).map_err(|_| Status::invalid_argument("reporter"))?;
+        Ok(())
+    };
+    read().into()
+}
+
+fn edit_comment(req: proto::EditCommentRequest) -> Read {
+    let read = || {
+        fields::id("comment_id", &req.comment_id)?;
+        fields::author_token(&req.author_token)?;
+        // What the submitter then makes of the text, before it reads the store.
+        let body =
+            domain::CommentBody::parse(&req.body).map_err(|_| Status::invalid_argument("body"))?;
+        privacy::render_html(&privacy::mask_contacts(body.as_str()));
         Ok(())
     };
     read().into()

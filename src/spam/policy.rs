@@ -70,6 +70,9 @@ pub struct Policy {
     /// An approved comment that this many readers reported waits for a moderator again;
     /// 0 holds nothing for reports.
     pub report_hold: u32,
+    /// How long after it was received an author may change a reply's text (`EditComment`), in
+    /// seconds; 0 lets nobody edit.
+    pub edit_window_seconds: u32,
     /// Terms that make a reply spam.
     pub blocked_terms: Vec<String>,
     /// Terms that hold a reply for a moderator.
@@ -145,6 +148,8 @@ pub const MAX_RULE_WEIGHT: f64 = 100.0;
 pub const MAX_LIST_ENTRIES: usize = 1_000;
 /// At most this many characters in one term.
 pub const MAX_TERM_CHARS: usize = 100;
+/// The longest edit window: a day, well within an author token's 30 days.
+pub const MAX_EDIT_WINDOW_SECONDS: u32 = 86_400;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -158,6 +163,7 @@ impl Default for Policy {
             require_form_token: false,
             hold_new_authors: 0,
             report_hold: 0,
+            edit_window_seconds: 0,
             blocked_terms: Vec::new(),
             moderation_terms: Vec::new(),
             rules: BTreeMap::new(),
@@ -229,6 +235,10 @@ impl Policy {
             at_most(self.hold_new_authors, 1_000),
         );
         check("report_hold".to_owned(), at_most(self.report_hold, 1_000));
+        check(
+            "edit_window_seconds".to_owned(),
+            at_most(self.edit_window_seconds, MAX_EDIT_WINDOW_SECONDS),
+        );
 
         for (name, setting) in &self.rules {
             if let Some(weight) = setting.weight {
@@ -283,6 +293,7 @@ impl Policy {
             require_form_token,
             hold_new_authors,
             report_hold,
+            edit_window_seconds,
             blocked_terms,
             moderation_terms,
             rules,
@@ -313,6 +324,10 @@ impl Policy {
                 *hold_new_authors != before.hold_new_authors,
             ),
             ("report_hold", *report_hold != before.report_hold),
+            (
+                "edit_window_seconds",
+                *edit_window_seconds != before.edit_window_seconds,
+            ),
             ("blocked_terms", *blocked_terms != before.blocked_terms),
             (
                 "moderation_terms",

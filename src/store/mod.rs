@@ -36,9 +36,9 @@ use crate::{
     domain::{
         Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, AuthorMail,
         BlockEntry, BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
-        DecisionOutcome, Delivery, EXPIRED_NOTE, Mail, MailOutcome, MailPages, NewBlock, NewReport,
-        Notice, QueueEvent, ReplyWatch, ReportOutcome, ReportedComment, SPAM_DELETED_NOTE,
-        SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
+        DecisionOutcome, Delivery, EXPIRED_NOTE, EditOutcome, Mail, MailOutcome, MailPages,
+        NewBlock, NewReport, Notice, QueueEvent, ReplyWatch, ReportOutcome, ReportedComment,
+        SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
     },
     ids::{AuditId, CommentId, IdPrefix, SiteId, TokenId},
     privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
@@ -327,6 +327,21 @@ impl StoredComment {
     }
 }
 
+/// An author's edit of a comment, as [`Comments::edit_comment`] stores it: what
+/// [`crate::submission`] made of the new text.
+#[derive(Clone, Copy, Debug)]
+pub struct CommentEdit<'a> {
+    /// The comment as the edit read it.
+    pub before: &'a StoredComment,
+    /// The same comment with its new text, fingerprint, features, assessment, status and
+    /// `updated_at`.
+    pub after: &'a StoredComment,
+    /// Who sent it: the site key's prefix.
+    pub actor: &'a str,
+    /// The audit row's note ([`crate::domain::edit_note`]).
+    pub note: &'a str,
+}
+
 /// The new reply that [`Facts::facts`] is asked about.
 #[derive(Clone, Copy, Debug)]
 pub struct FactsAbout<'a> {
@@ -558,6 +573,14 @@ pub trait Comments: Send + Sync {
         after: Option<CommentId>,
         limit: u32,
     ) -> StoreResult<Vec<StoredComment>>;
+
+    /// Stores an author's edit of a comment (its new text, assessment and status, with an
+    /// `edit` audit row noted `edit.note`), in one transaction that holds its row, unless the
+    /// comment's status or last change is no longer `edit.before`'s (`Changed`, nothing
+    /// stored). A reply the edit holds or calls spam queues its moderators' notices and its
+    /// webhook event; the listings of its article are dropped here and on every replica when
+    /// the edit touches an approved reply.
+    async fn edit_comment(&self, edit: &CommentEdit<'_>) -> StoreResult<EditOutcome>;
 
     /// Every comment of one author on a site, oldest first.
     async fn comments_by_author(

@@ -67,9 +67,9 @@ pub fn is_mail_token(token: &str) -> bool {
 
 /// Turns raw replies into stored, assessed comments.
 pub struct Submitter {
-    store: Arc<dyn Store>,
-    vault: Vault,
-    assessor: Assessor,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) vault: Vault,
+    pub(super) assessor: Assessor,
 }
 
 impl Submitter {

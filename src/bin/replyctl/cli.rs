@@ -398,6 +398,8 @@ Keys and values:
                           approved (0: off)
   report-hold             a whole number: an approved reply this many readers reported waits
                           for a moderator again (0: off)
+  edit-window-seconds     seconds after a reply came in in which its author may edit it
+                          (EditComment; 0: off)
   blocked-terms           comma-separated terms that make a reply spam
   moderation-terms        comma-separated terms that hold a reply
   blocked-ips             comma-separated addresses and ranges (192.0.2.0/24) whose replies are spam
@@ -420,6 +422,7 @@ pub enum PolicyKey {
     RequireFormToken,
     HoldNewAuthors,
     ReportHold,
+    EditWindowSeconds,
     BlockedTerms,
     ModerationTerms,
     BlockedIps,
@@ -431,7 +434,7 @@ pub enum PolicyKey {
 }
 
 /// Every key but `rule.NAME`, with its name on the command line.
-const POLICY_KEYS: [(&str, PolicyKey); 15] = [
+const POLICY_KEYS: [(&str, PolicyKey); 16] = [
     ("mode", PolicyKey::Mode),
     ("hold-threshold", PolicyKey::HoldThreshold),
     ("spam-threshold", PolicyKey::SpamThreshold),
@@ -441,6 +444,7 @@ const POLICY_KEYS: [(&str, PolicyKey); 15] = [
     ("require-form-token", PolicyKey::RequireFormToken),
     ("hold-new-authors", PolicyKey::HoldNewAuthors),
     ("report-hold", PolicyKey::ReportHold),
+    ("edit-window-seconds", PolicyKey::EditWindowSeconds),
     ("blocked-terms", PolicyKey::BlockedTerms),
     ("moderation-terms", PolicyKey::ModerationTerms),
     ("blocked-ips", PolicyKey::BlockedIps),
@@ -543,6 +547,10 @@ impl PolicySetArgs {
             }
             PolicyKey::HoldNewAuthors => {
                 policy.hold_new_authors = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::EditWindowSeconds => {
+                policy.edit_window_seconds =
+                    Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
             }
             PolicyKey::RequireFormToken => {
                 policy.require_form_token = Some(match value {
@@ -1029,6 +1037,7 @@ mod tests {
             "require-form-token",
             "hold-new-authors",
             "report-hold",
+            "edit-window-seconds",
             "blocked-terms",
             "moderation-terms",
             "blocked-ips",

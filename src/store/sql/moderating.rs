@@ -16,9 +16,9 @@ use crate::store::cache::Listings;
 use crate::{
     domain::{
         Access, Action, ArticleClosing, BLOCK_ENDED_NOTE, BlockEntry, BlockOutcome, Blocked,
-        ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME,
-        NewBlock, NewReport, ReportOutcome, ReportReason, ReportedComment, SYSTEM_ACTOR,
-        SweepReport, WebhookEvent, audit_action,
+        ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, EDIT_ERASED_NOTE, ERASED_EMAIL,
+        ERASED_NAME, NewBlock, NewReport, ReportOutcome, ReportReason, ReportedComment,
+        SYSTEM_ACTOR, SweepReport, WebhookEvent, audit_action,
     },
     ids::{CommentId, SiteId},
     spam::{Label, Reason},
@@ -202,6 +202,13 @@ where
             .bind(row.id)
             .execute(&mut *tx)
             .await?;
+            // The texts an edit's audit row kept go with the author.
+            sqlx::query("UPDATE audit_log SET note = $1 WHERE comment_id = $2 AND action = $3")
+                .bind(EDIT_ERASED_NOTE)
+                .bind(row.id)
+                .bind(audit_action::EDIT)
+                .execute(&mut *tx)
+                .await?;
             // No mail tells of it any more, nor is one sent of answers to it.
             sqlx::query("DELETE FROM mail_outbox WHERE comment_id = $1 AND state = 'pending'")
                 .bind(row.id)

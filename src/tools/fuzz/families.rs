@@ -105,7 +105,7 @@ const KEYS: &[&str] = &["req-42", "order 42/retry-1", ""];
 
 /// How many of [`MESSAGES`] the `Comments` service takes; the rest are `Moderation`'s, and
 /// `ListCommentsResponse`, which `replyctl` reads from a server it trusts as much.
-const COMMENTS_MESSAGES: usize = 5;
+const COMMENTS_MESSAGES: usize = 6;
 
 /// Request decoding: each client message from arbitrary, structured and mutated bytes, read
 /// as its handler reads it.
@@ -617,6 +617,7 @@ fn policy_update(g: &mut Gen) -> proto::Policy {
         require_form_token: g.chance(0.3).then(|| g.chance(0.5)),
         hold_new_authors: g.chance(0.3).then(|| count(g)),
         report_hold: g.chance(0.3).then(|| count(g)),
+        edit_window_seconds: g.chance(0.3).then(|| count(g)),
         set_blocked_terms: g.chance(0.2),
         set_moderation_terms: g.chance(0.2),
         set_blocked_ips: g.chance(0.2),
