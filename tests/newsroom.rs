@@ -820,6 +820,180 @@ async fn an_erased_authors_edits_leave_no_text_in_the_audit_log(backend: Backend
     assert_eq!(audit["entries"][0]["action"], "edit", "{audit}");
 }
 
+fn days_ago(days: i64) -> prost_types::Timestamp {
+    let at = chrono::Utc::now() - chrono::Duration::days(days);
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: 0,
+    }
+}
+
+/// A reply to `article`, with the host's word on when the article was published.
+fn dated(
+    article: &str,
+    body: &str,
+    published_days_ago: Option<i64>,
+) -> proto::SubmitCommentRequest {
+    let mut request = common::reply(article, body);
+    request.article_published_at = published_days_ago.map(days_ago);
+    request
+}
+
+async fn closed_flag(
+    comments: &mut common::Comments,
+    article: &str,
+    published_days_ago: Option<i64>,
+) -> bool {
+    comments
+        .list_comments(proto::ListCommentsRequest {
+            article: article.into(),
+            article_published_at: published_days_ago.map(days_ago),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .closed
+}
+
+fn refused_as_closed(result: Result<tonic::Response<proto::SubmitCommentResponse>, tonic::Status>) {
+    let err = result.expect_err("the article is closed");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(refusal_kind(&err), "ARTICLE_CLOSED");
+}
+
+async fn an_article_closes_at_a_moderators_time_or_by_its_age(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+
+    // A close an hour ahead leaves the article open until then, and is listed with its time.
+    let closing = json(&h, &site, &["close", "live-blog", "--in", "1h"]);
+    assert_eq!(closing["changed"], true, "{closing}");
+    assert!(closing["closes_at"].is_string(), "{closing}");
+    comments
+        .submit_comment(dated("live-blog", "Still open.", None))
+        .await
+        .expect("open until then");
+    assert!(!closed_flag(&mut comments, "live-blog", None).await);
+    let listed = json(&h, &site, &["closed"]);
+    let from: chrono::DateTime<chrono::Utc> = listed["articles"][0]["closed_at"]
+        .as_str()
+        .expect("a time")
+        .parse()
+        .expect("RFC 3339");
+    assert!(
+        from > chrono::Utc::now() + chrono::Duration::minutes(59),
+        "{listed}"
+    );
+    // Closing again moves a close that lies ahead: here to a time past, so it is in effect.
+    let moved = json(
+        &h,
+        &site,
+        &["close", "live-blog", "--at", "2026-01-01T00:00:00Z"],
+    );
+    assert_eq!(moved["changed"], true, "{moved}");
+    refused_as_closed(
+        comments
+            .submit_comment(dated("live-blog", "Too late.", None))
+            .await,
+    );
+    assert!(closed_flag(&mut comments, "live-blog", None).await);
+    let again = json(&h, &site, &["close", "live-blog", "--in", "2h"]);
+    assert_eq!(again["changed"], false, "a close in effect stays: {again}");
+    let audit = json(&h, &site, &["audit", "--action", "close_article"]);
+    assert!(
+        audit["entries"][1]["note"]
+            .as_str()
+            .is_some_and(|note| note.starts_with("live-blog from ")),
+        "{audit}"
+    );
+
+    // By age: a publication time 40 days ago closes the article under close-after-days 30.
+    let policy = policy_set(&h, &site, "close-after-days", "30");
+    assert_eq!(policy["close_after_days"], 30);
+    assert!(
+        !closed_flag(&mut comments, "old-story", None).await,
+        "not known yet"
+    );
+    assert!(
+        closed_flag(&mut comments, "old-story", Some(40)).await,
+        "the host's word at hand counts"
+    );
+    refused_as_closed(
+        comments
+            .submit_comment(dated("old-story", "Hello?", Some(40)))
+            .await,
+    );
+    assert!(
+        closed_flag(&mut comments, "old-story", None).await,
+        "the time a refused reply brought is kept"
+    );
+    let err = comments
+        .prepare_form(proto::PrepareFormRequest {
+            article: "old-story".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no form for it");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    comments
+        .submit_comment(dated("fresh-story", "Ten days in.", Some(10)))
+        .await
+        .expect("open");
+    let err = comments
+        .submit_comment(proto::SubmitCommentRequest {
+            article_published_at: Some(prost_types::Timestamp {
+                seconds: -5,
+                nanos: 0,
+            }),
+            ..dated("fresh-story", "Odd time.", None)
+        })
+        .await
+        .expect_err("a time before 1970");
+    assert_eq!(bad_fields(&err), vec!["article_published_at"]);
+
+    // Without a publication time, the first reply starts the article's age.
+    let first = comments
+        .submit_comment(dated("undated", "First!", None))
+        .await
+        .expect("open")
+        .into_inner();
+    assert!(!closed_flag(&mut comments, "undated", None).await);
+    h.db.execute(
+        "UPDATE article_dates SET first_reply_at = '2000-01-01 00:00:00+00:00' \
+         WHERE article = 'undated'",
+    )
+    .await;
+    // A change of close-after-days drops every clock the servers keep.
+    policy_set(&h, &site, "close-after-days", "31");
+    refused_as_closed(
+        comments
+            .submit_comment(dated("undated", "Second.", None))
+            .await,
+    );
+    let first_id = first.comment.expect("comment").id;
+    let err = comments
+        .edit_comment(edit(&first_id, &first.author_token, "First, edited."))
+        .await
+        .expect_err("no edits either");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+
+    // Off again: only the moderator's close stands.
+    policy_set(&h, &site, "close-after-days", "0");
+    assert!(!closed_flag(&mut comments, "old-story", None).await);
+    comments
+        .submit_comment(dated("undated", "Second.", None))
+        .await
+        .expect("open again");
+    assert!(closed_flag(&mut comments, "live-blog", None).await);
+    stdout(&h.replyctl(&site.mod_token, &["reopen", "live-blog"]));
+    comments
+        .submit_comment(dated("live-blog", "Back.", None))
+        .await
+        .expect("reopened");
+}
+
 backend_tests!(
     flavor = "multi_thread";
     an_author_token_shows_its_author_their_own_held_replies,
@@ -831,4 +1005,5 @@ backend_tests!(
     readers_report_a_comment_once_each_and_enough_reports_hold_it,
     an_author_edits_a_reply_within_the_window_and_it_is_assessed_again,
     an_erased_authors_edits_leave_no_text_in_the_audit_log,
+    an_article_closes_at_a_moderators_time_or_by_its_age,
 );

@@ -432,6 +432,7 @@ async fn a_reply_to_a_closed_article_is_refused_by_the_transaction_that_would_st
         closed,
         actor: "rg_mod_test1234",
         note: None,
+        at: None,
     };
     assert!(store.close_article(&closing(true)).await.expect("closes"));
 

@@ -100,9 +100,10 @@ impl Comments for CommentsApi {
         let credential = caller(&request)?;
         let site = host_site(self.store.as_ref(), &credential).await?;
         let req = request.into_inner();
+        let published_at = fields::time("article_published_at", req.article_published_at.as_ref())?;
         let stored = self
             .submitter
-            .submit(&site, &raw_reply(&req), &credential.prefix)
+            .submit(&site, &raw_reply(&req), published_at, &credential.prefix)
             .await?;
         let author_token = author_view::issue(
             self.vault.author_view_key(),
@@ -174,7 +175,12 @@ impl Comments for CommentsApi {
             .get(article.as_str())
             .copied()
             .unwrap_or(0);
-        let closed = self.store.article_closed(site, &article).await?;
+        let published_at = fields::time("article_published_at", req.article_published_at.as_ref())?;
+        let closed = self
+            .store
+            .article_clock(site, &article)
+            .await?
+            .is_closed(store::now(), published_at);
         // A cached page is encoded by the first call that sends it; one author's is not kept.
         let comments = match &page {
             Some(page) => page
@@ -292,8 +298,11 @@ impl Comments for CommentsApi {
     ) -> Result<Response<proto::PrepareFormResponse>, Status> {
         let credential = caller(&request)?;
         let site = host_site_id(&credential)?;
-        let article = fields::article(&request.get_ref().article)?;
-        if self.store.article_closed(site, &article).await? {
+        let req = request.get_ref();
+        let article = fields::article(&req.article)?;
+        let published_at = fields::time("article_published_at", req.article_published_at.as_ref())?;
+        let clock = self.store.article_clock(site, &article).await?;
+        if clock.is_closed(store::now(), published_at) {
             return Err(article_closed_status());
         }
         let (token, expires_at) =

@@ -258,6 +258,7 @@ pub fn policy(policy: &Policy) -> proto::Policy {
         hold_new_authors: Some(policy.hold_new_authors),
         report_hold: Some(policy.report_hold),
         edit_window_seconds: Some(policy.edit_window_seconds),
+        close_after_days: Some(policy.close_after_days),
         blocked_terms: policy.blocked_terms.clone(),
         moderation_terms: policy.moderation_terms.clone(),
         set_blocked_terms: true,
@@ -335,6 +336,7 @@ pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(Str
         (&mut policy.hold_new_authors, update.hold_new_authors),
         (&mut policy.report_hold, update.report_hold),
         (&mut policy.edit_window_seconds, update.edit_window_seconds),
+        (&mut policy.close_after_days, update.close_after_days),
     ];
     for (field, value) in counts {
         if let Some(value) = value {

@@ -194,7 +194,8 @@ impl From<EditError> for Status {
 }
 
 /// `FAILED_PRECONDITION` with a `google.rpc.PreconditionFailure` of type `ARTICLE_CLOSED`: a
-/// moderator closed the article, and a retry will not help until it is opened again.
+/// moderator closed the article, or the site's `close-after-days` did, and a retry will not help
+/// until it is opened again.
 pub fn article_closed_status() -> Status {
     let mut details = ErrorDetails::new();
     details.add_precondition_failure_violation(

@@ -124,6 +124,9 @@ requests! {
 }
 
 fn submit_comment(req: proto::SubmitCommentRequest) -> Read {
+    if fields::time("article_published_at", req.article_published_at.as_ref()).is_err() {
+        return Read::Refused;
+    }
     match domain::validate(&raw_reply(&req)) {
         Ok(reply) => {
             // What the pipeline then makes of it for the public.
@@ -138,6 +141,7 @@ fn submit_comment(req: proto::SubmitCommentRequest) -> Read {
 fn list_comments(req: proto::ListCommentsRequest) -> Read {
     let read = || {
         fields::article(&req.article)?;
+        fields::time("article_published_at", req.article_published_at.as_ref())?;
         let order = match proto::ListOrder::try_from(req.order) {
             Ok(proto::ListOrder::NewestFirst) => ThreadOrder::NewestFirst,
             Ok(_) => ThreadOrder::OldestFirst,
@@ -173,7 +177,12 @@ fn count_comments(req: proto::CountCommentsRequest) -> Read {
 }
 
 fn prepare_form(req: proto::PrepareFormRequest) -> Read {
-    fields::article(&req.article).map(drop).into()
+    let read = || {
+        fields::article(&req.article)?;
+        fields::time("article_published_at", req.article_published_at.as_ref())?;
+        Ok(())
+    };
+    read().into()
 }
 
 fn list_queue(req: proto::ListQueueRequest) -> Read {
@@ -395,6 +404,9 @@ fn unblock(req: proto::UnblockRequest) -> Read {
 }
 
 fn close_article(req: proto::CloseArticleRequest) -> Read {
+    if fields::time("close_at", req.close_at.as_ref()).is_err() {
+        return Read::Refused;
+    }
     closing(&req.article, &req.note)
 }
 

@@ -19,7 +19,7 @@ mod scope;
 mod status;
 mod webhooks;
 
-pub use article::{ArticleClosing, ClosedArticle};
+pub use article::{ArticleClock, ArticleClosing, ClosedArticle, MAX_CLOSE_AFTER_DAYS};
 pub use audit::{
     Access, AccessKind, AuditRecord, BLOCK_ENDED_NOTE, EXPIRED_NOTE, SPAM_DELETED_NOTE,
     SYSTEM_ACTOR, audit_action,

@@ -15,7 +15,7 @@ use super::{
     shape::Script,
     text::Words,
 };
-use crate::domain::CommentStatus;
+use crate::domain::{CommentStatus, MAX_CLOSE_AFTER_DAYS};
 
 /// How much a site trusts the assessment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +73,10 @@ pub struct Policy {
     /// How long after it was received an author may change a reply's text (`EditComment`), in
     /// seconds; 0 lets nobody edit.
     pub edit_window_seconds: u32,
+    /// Articles close to new replies this many days after they were published (as the host
+    /// says with `SubmitComment`), or after their first reply when the host never said; 0
+    /// closes nothing by age.
+    pub close_after_days: u32,
     /// Terms that make a reply spam.
     pub blocked_terms: Vec<String>,
     /// Terms that hold a reply for a moderator.
@@ -164,6 +168,7 @@ impl Default for Policy {
             hold_new_authors: 0,
             report_hold: 0,
             edit_window_seconds: 0,
+            close_after_days: 0,
             blocked_terms: Vec::new(),
             moderation_terms: Vec::new(),
             rules: BTreeMap::new(),
@@ -239,6 +244,10 @@ impl Policy {
             "edit_window_seconds".to_owned(),
             at_most(self.edit_window_seconds, MAX_EDIT_WINDOW_SECONDS),
         );
+        check(
+            "close_after_days".to_owned(),
+            at_most(self.close_after_days, MAX_CLOSE_AFTER_DAYS),
+        );
 
         for (name, setting) in &self.rules {
             if let Some(weight) = setting.weight {
@@ -294,6 +303,7 @@ impl Policy {
             hold_new_authors,
             report_hold,
             edit_window_seconds,
+            close_after_days,
             blocked_terms,
             moderation_terms,
             rules,
@@ -327,6 +337,10 @@ impl Policy {
             (
                 "edit_window_seconds",
                 *edit_window_seconds != before.edit_window_seconds,
+            ),
+            (
+                "close_after_days",
+                *close_after_days != before.close_after_days,
             ),
             ("blocked_terms", *blocked_terms != before.blocked_terms),
             (

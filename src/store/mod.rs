@@ -34,11 +34,12 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, AuthorMail,
-        BlockEntry, BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
-        DecisionOutcome, Delivery, EXPIRED_NOTE, EditOutcome, Mail, MailOutcome, MailPages,
-        NewBlock, NewReport, Notice, QueueEvent, ReplyWatch, ReportOutcome, ReportedComment,
-        SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
+        Access, Action, ArticleClock, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord,
+        AuthorMail, BlockEntry, BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus,
+        Cutoffs, DecisionOutcome, Delivery, EXPIRED_NOTE, EditOutcome, Mail, MailOutcome,
+        MailPages, NewBlock, NewReport, Notice, QueueEvent, ReplyWatch, ReportOutcome,
+        ReportedComment, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, Webhook,
+        audit_action,
     },
     ids::{AuditId, CommentId, IdPrefix, SiteId, TokenId},
     privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
@@ -658,8 +659,21 @@ pub trait Facts: Send + Sync {
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// Whether `article` of `site` is closed to new replies.
-    async fn article_closed(&self, site: SiteId, article: &ArticleKey) -> StoreResult<bool>;
+    /// What decides when `article` of `site` closes to new replies: a moderator's close, the
+    /// times kept of it, and the site's `close-after-days` (see [`ArticleClock::is_closed`]).
+    async fn article_clock(&self, site: SiteId, article: &ArticleKey) -> StoreResult<ArticleClock>;
+
+    /// Keeps what the host said of an article's publication and when its first reply came in,
+    /// each where given: a publication time replaces the one kept, a first reply is kept only
+    /// if none is. The article's listings are dropped here and on every replica, which hold its
+    /// clock with them.
+    async fn record_article_dates(
+        &self,
+        site: SiteId,
+        article: &ArticleKey,
+        published_at: Option<DateTime<Utc>>,
+        first_reply_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
 }
 
 /// The transactions of moderation: each change with its audit row, as [`crate::moderation`] decides it.
@@ -709,9 +723,10 @@ pub trait Moderating: Send + Sync {
     /// [`NewBlock::audit_note`], in one transaction; false (and no row) when it was not listed.
     async fn unblock(&self, block: &NewBlock<'_>) -> StoreResult<bool>;
 
-    /// Closes an article to new replies or opens it again, with a `close_article` or
-    /// `reopen_article` audit row noted [`ArticleClosing::audit_note`], in one transaction;
-    /// false (and no row) when it already was so.
+    /// Closes an article to new replies (now or from `closing.at` on) or opens it again, with a
+    /// `close_article` or `reopen_article` audit row noted [`ArticleClosing::audit_note`], in
+    /// one transaction; false (and no row) when it already was so. A close that has not taken
+    /// effect yet is moved to the new time.
     async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool>;
 
     /// Stores a reader's report of a comment of `report.site` that readers can see (approved

@@ -208,7 +208,8 @@ impl Backend for Postgres {
         comment_columns!(),
         ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
          $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28 \
-         WHERE NOT EXISTS (SELECT 1 FROM closed_articles WHERE site_id = $2 AND article = $3) \
+         WHERE NOT EXISTS (SELECT 1 FROM closed_articles \
+         WHERE site_id = $2 AND article = $3 AND closed_at <= $24) \
          RETURNING id), \
          w AS (INSERT INTO webhook_deliveries (id, endpoint_id, site_id, event, comment_id, \
          article, actor, state, attempts, created_at, next_attempt_at) \

@@ -88,6 +88,13 @@ pub(super) struct SiteRow {
     created_at: DateTime<Utc>,
 }
 
+/// The one part of a site's policy an article's clock reads; the rest of the JSON is skipped.
+#[derive(serde::Deserialize)]
+pub(super) struct AgeLimit {
+    #[serde(default)]
+    pub(super) close_after_days: u32,
+}
+
 impl From<SiteRow> for Site {
     fn from(row: SiteRow) -> Site {
         Site {

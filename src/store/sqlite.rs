@@ -230,7 +230,8 @@ impl Backend for Sqlite {
         comment_columns!(),
         ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
          $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28 \
-         WHERE NOT EXISTS (SELECT 1 FROM closed_articles WHERE site_id = $2 AND article = $3); \
+         WHERE NOT EXISTS (SELECT 1 FROM closed_articles \
+         WHERE site_id = $2 AND article = $3 AND closed_at <= $24); \
          INSERT INTO audit_log \
          (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
          SELECT $29, $2, $1, $30, $31, NULL, $32, NULL, $24 \

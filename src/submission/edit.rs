@@ -111,7 +111,12 @@ impl Submitter {
             now,
         )?;
         let article = ArticleKey::parse(&comment.article).map_err(|_| corrupt(&comment))?;
-        if self.store.article_closed(site.id, &article).await? {
+        if self
+            .store
+            .article_clock(site.id, &article)
+            .await?
+            .is_closed(now, None)
+        {
             return Err(EditError::Closed);
         }
         if comment.raw_body(&self.vault)? == body.as_str() {

@@ -127,13 +127,14 @@ impl Submitter {
         self.store.unsubscribe_reader(site, &digest).await
     }
 
-    /// Validates, assesses and stores one reply for `site`; `actor` names the
-    /// credential in the audit log.
+    /// Validates, assesses and stores one reply for `site`; `published_at` is when the host says
+    /// its article was published, if it says; `actor` names the credential in the audit log.
     #[instrument(skip_all, fields(site = %site.name))]
     pub async fn submit(
         &self,
         site: &Site,
         raw: &RawReply<'_>,
+        published_at: Option<DateTime<Utc>>,
         actor: &str,
     ) -> Result<StoredComment, SubmitError> {
         let reply = validate(raw).map_err(SubmitError::Invalid)?;
@@ -149,11 +150,19 @@ impl Submitter {
         }
 
         // After the retry above: a reply accepted before the article closed is still answered.
-        if self.store.article_closed(site.id, &reply.article).await? {
+        let now = store::now();
+        let clock = self.store.article_clock(site.id, &reply.article).await?;
+        if clock.is_closed(now, published_at) {
+            // An old article's publication time, first heard with a refused reply, is kept all
+            // the same, so that its listing says it is closed.
+            if published_at.is_some() && clock.learns_from(published_at) {
+                self.store
+                    .record_article_dates(site.id, &reply.article, published_at, None)
+                    .await?;
+            }
             return Err(SubmitError::Closed);
         }
         let place = self.place_in_thread(site, &reply).await?;
-        let now = store::now();
         let ip = reply.client.ip.map(|ip| ip.to_string());
         let text = spam::Analysis::of(&reply);
         let body_public = mask_contacts(reply.body.as_str());
@@ -256,6 +265,16 @@ impl Submitter {
                     {
                         tracing::warn!(error = %err, "a block's hit was not counted");
                     }
+                }
+                // The first reply starts the article's age, and a new publication time moves it;
+                // the reply is stored, so a failure here is only logged.
+                if clock.learns_from(published_at)
+                    && let Err(err) = self
+                        .store
+                        .record_article_dates(site.id, &reply.article, published_at, Some(now))
+                        .await
+                {
+                    tracing::warn!(error = %err, "an article's dates were not kept");
                 }
                 tracing::info!(comment = %comment.id, status = %comment.status, score = comment.score, "reply stored");
                 Ok(comment)

@@ -140,7 +140,7 @@ pub fn code_name(code: Code) -> &'static str {
 }
 
 /// The policy's fields as `UpdatePolicy` names them; `policy set` takes them with dashes.
-const POLICY_FIELDS: [&str; 15] = [
+const POLICY_FIELDS: [&str; 16] = [
     "hold_threshold",
     "spam_threshold",
     "max_links",
@@ -150,6 +150,7 @@ const POLICY_FIELDS: [&str; 15] = [
     "hold_new_authors",
     "report_hold",
     "edit_window_seconds",
+    "close_after_days",
     "blocked_terms",
     "moderation_terms",
     "blocked_ips",

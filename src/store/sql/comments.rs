@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{
     Backend, SqlStore, insert_audit,
     mailing::{WantingRow, queue_notices},
+    record_first_replies,
 };
 use crate::store::cache::{Listings, PageKey};
 use crate::{
@@ -81,6 +82,7 @@ where
             insert.build().execute(&mut *tx).await?;
             audit.build().execute(&mut *tx).await?;
         }
+        record_first_replies::<DB>(&mut tx, comments).await?;
         // Running replicas drop what they cached of these sites' listings.
         for &site in &sites {
             DB::listing_changed(&self.state, &mut tx, site, None).await?;

@@ -137,7 +137,8 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// the database: the comment's columns (`comment_columns!`) are `$1` to `$28`, then the
     /// audit row's id `$29`, the actor `$30`, the action `$31`, the status `$32`, the webhook
     /// event `$33` and the text an endpoint's events must hold `$34` (`,comment.held,`; `NULL`:
-    /// none). Nothing is stored when the article is closed: it changes no row then.
+    /// none). Nothing is stored when a moderator's close of the article is in effect at the
+    /// reply's time: it changes no row then.
     const INSERT_REPLY: &'static str;
 
     /// `source_id, id, root_id, path, depth, article` of the comments of site `$1` imported from
@@ -251,6 +252,45 @@ where
     {
         let subject = WebhookSubject::Comment(comment);
         queue_webhook_event::<DB>(conn, row.site, event, subject, row.actor, row.at).await?;
+    }
+    Ok(())
+}
+
+/// Keeps the earliest of `comments` under each article as that article's first reply, unless
+/// the one kept is earlier: for replies stored in bulk (seeded, imported), which may be older
+/// than those the article had. The caller drops the listings (the clocks) of their sites.
+pub(super) async fn record_first_replies<'a, DB>(
+    conn: &mut DB::Connection,
+    comments: impl IntoIterator<Item = &'a StoredComment>,
+) -> Result<(), sqlx::Error>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    let mut firsts: std::collections::BTreeMap<(SiteId, &str), DateTime<Utc>> = Default::default();
+    for c in comments {
+        firsts
+            .entry((c.site, c.article.as_str()))
+            .and_modify(|first| *first = (*first).min(c.created_at))
+            .or_insert(c.created_at);
+    }
+    for ((site, article), first) in firsts {
+        sqlx::query(
+            "INSERT INTO article_dates (site_id, article, first_reply_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (site_id, article) DO UPDATE SET first_reply_at = CASE \
+             WHEN article_dates.first_reply_at IS NULL \
+             OR excluded.first_reply_at < article_dates.first_reply_at \
+             THEN excluded.first_reply_at ELSE article_dates.first_reply_at END",
+        )
+        .bind(site.0)
+        .bind(article)
+        .bind(first)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

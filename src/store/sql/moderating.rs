@@ -439,15 +439,19 @@ where
         DB::closing_article(&mut tx, closing.site, closing.article).await?;
         let at = now();
         let changed = if closing.closed {
+            // A close in effect stays as it is; one that lies ahead takes the new time.
             sqlx::query(
                 "INSERT INTO closed_articles (site_id, article, actor, closed_at, note) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, article) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, article) DO UPDATE SET \
+                 actor = excluded.actor, closed_at = excluded.closed_at, note = excluded.note \
+                 WHERE closed_articles.closed_at > $6",
             )
             .bind(closing.site.0)
             .bind(closing.article)
             .bind(closing.actor)
-            .bind(at)
+            .bind(closing.at.unwrap_or(at))
             .bind(closing.note.unwrap_or_default())
+            .bind(at)
             .execute(&mut *tx)
             .await?
         } else {

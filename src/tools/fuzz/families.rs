@@ -314,6 +314,25 @@ fn submission(g: &mut Gen) -> proto::SubmitCommentRequest {
         }),
         idempotency_key: g.field(KEYS),
         notify_replies: false,
+        article_published_at: g.chance(0.3).then(|| timestamp(g)),
+    }
+}
+
+/// A time as a request may carry it: ordinary, at the edges of what is taken, or nonsense.
+fn timestamp(g: &mut Gen) -> prost_types::Timestamp {
+    match g.below(4) {
+        0 => prost_types::Timestamp {
+            seconds: g.u64() as i64,
+            nanos: g.u32() as i32,
+        },
+        1 => prost_types::Timestamp {
+            seconds: *g.pick(&[-1, 0, 253_402_300_799, 253_402_300_800, i64::MAX, i64::MIN]),
+            nanos: *g.pick(&[0, -1, 999_999_999, 1_000_000_000]),
+        },
+        _ => prost_types::Timestamp {
+            seconds: 1_800_000_000 + g.below(100_000_000) as i64,
+            nanos: g.below(1_000_000_000) as i32,
+        },
     }
 }
 
@@ -618,6 +637,7 @@ fn policy_update(g: &mut Gen) -> proto::Policy {
         hold_new_authors: g.chance(0.3).then(|| count(g)),
         report_hold: g.chance(0.3).then(|| count(g)),
         edit_window_seconds: g.chance(0.3).then(|| count(g)),
+        close_after_days: g.chance(0.3).then(|| count(g)),
         set_blocked_terms: g.chance(0.2),
         set_moderation_terms: g.chance(0.2),
         set_blocked_ips: g.chance(0.2),
