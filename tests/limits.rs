@@ -175,6 +175,7 @@ fn the_largest_valid_requests_fit_their_services_limits() {
             seconds: i64::MAX,
             nanos: i32::MAX,
         }),
+        reader_id: "字".repeat(200),
     };
     let count = proto::CountCommentsRequest {
         articles: vec!["a".repeat(200); 500],

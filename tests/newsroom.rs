@@ -994,6 +994,98 @@ async fn an_article_closes_at_a_moderators_time_or_by_its_age(backend: Backend) 
         .expect("reopened");
 }
 
+/// A reply by `email`, sent by the host for the signed-in reader `reader`, if any.
+fn vouched(body: &str, email: &str, reader: Option<&str>) -> proto::SubmitCommentRequest {
+    let mut request = reply_by("story", body, "Jane", email);
+    request.reader_id = reader.unwrap_or_default().into();
+    request
+}
+
+async fn a_reader_the_host_vouches_for_is_trusted_on_their_own_replies(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    policy_set(&h, &site, "hold-new-authors", "1");
+
+    let first = comments
+        .submit_comment(vouched("My first.", "jane@example.com", Some("account-17")))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(first.status(), CommentStatus::Pending, "new on the site");
+    decide(
+        &mut moderation,
+        ModerationAction::Approve,
+        &[first.comment.expect("comment").id],
+    )
+    .await;
+
+    // The same reader with another address: trusted, on their own replies.
+    let (_, status, assessment) = common::assessed(
+        &h,
+        &site,
+        vouched("Another one.", "jane.other@example.com", Some("account-17")),
+    )
+    .await;
+    assert_eq!(status, CommentStatus::Approved);
+    assert!(
+        assessment
+            .reasons
+            .iter()
+            .any(|r| r.rule == "history-trusted"),
+        "{assessment:?}"
+    );
+    // Another reader typing Jane's address is new: an email anyone can type is not who they are.
+    let typed = comments
+        .submit_comment(vouched(
+            "I am Jane.",
+            "jane@example.com",
+            Some("account-99"),
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(typed.status(), CommentStatus::Pending);
+    // Without a reader, trust rests on the email as before.
+    let unknown = comments
+        .submit_comment(vouched("Jane again.", "jane@example.com", None))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(unknown.status(), CommentStatus::Approved);
+    // Through replyctl, as a host's script would.
+    let sent = stdout(&h.replyctl(
+        &site.site_key,
+        &[
+            "--output",
+            "json",
+            "submit",
+            "--article",
+            "story",
+            "--name",
+            "Jane",
+            "--email",
+            "jane.third@example.com",
+            "--reader",
+            "account-17",
+            "And a third.",
+        ],
+    ));
+    assert!(sent.contains("\"approved\""), "{sent}");
+
+    let err = comments
+        .submit_comment(vouched("Long id.", "x@example.com", Some(&"a".repeat(201))))
+        .await
+        .expect_err("too long");
+    assert_eq!(bad_fields(&err), vec!["reader_id"]);
+    let rows = h.db.rows().await;
+    assert!(
+        !rows.iter().any(|row| row.contains("account-17")),
+        "only a keyed hash of the reader's id is kept"
+    );
+}
+
 backend_tests!(
     flavor = "multi_thread";
     an_author_token_shows_its_author_their_own_held_replies,
@@ -1006,4 +1098,5 @@ backend_tests!(
     an_author_edits_a_reply_within_the_window_and_it_is_assessed_again,
     an_erased_authors_edits_leave_no_text_in_the_audit_log,
     an_article_closes_at_a_moderators_time_or_by_its_age,
+    a_reader_the_host_vouches_for_is_trusted_on_their_own_replies,
 );

@@ -71,6 +71,7 @@ pub(super) fn raw_reply(req: &proto::SubmitCommentRequest) -> RawReply<'_> {
         form_token: form.map_or("", |f| &f.token),
         honeypot: form.map_or("", |f| &f.honeypot),
         idempotency_key: &req.idempotency_key,
+        reader_id: &req.reader_id,
     }
 }
 

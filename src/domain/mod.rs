@@ -35,7 +35,7 @@ pub use mail::{
 };
 pub use reply::{
     ArticleKey, AuthorName, ClientInfo, CommentBody, Email, FieldViolation, FormInfo,
-    IdempotencyKey, RawReply, ValidReply, Website, validate,
+    IdempotencyKey, RawReply, ReaderId, ValidReply, Website, validate,
 };
 pub use reports::{
     MAX_REPORT_CHARS, NewReport, ReportOutcome, ReportReason, ReportedComment, parse_report_text,

@@ -315,6 +315,9 @@ pub struct StoredComment {
     pub fingerprint: Option<u64>,
     /// The classifier's features, so that a decision teaches what was seen.
     pub features: Vec<u64>,
+    /// The keyed hash of the host's id of the signed-in reader who sent it
+    /// ([`crate::privacy::Vault::reader_hash`]), when the host vouched for one.
+    pub reader_hash: Option<Vec<u8>>,
 }
 
 impl StoredComment {
@@ -372,6 +375,15 @@ pub struct StoredFacts {
     pub duplicate_of: Option<CommentId>,
     /// Whether the site's blocklist has any entry: when not, nothing is looked up in it.
     pub any_blocks: bool,
+}
+
+/// A signed-in reader's replies on a site by status ([`Facts::reader_record`]): the record a
+/// reply's trust rests on when the host vouches for its reader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReaderRecord {
+    pub approved: u32,
+    pub spam: u32,
+    pub rejected: u32,
 }
 
 /// A lesson for the classifier: what a reply was, and how much that counts.
@@ -638,6 +650,10 @@ pub trait Facts: Send + Sync {
         reply: &FactsAbout<'_>,
         features: &[u64],
     ) -> StoreResult<StoredFacts>;
+
+    /// A signed-in reader's record on a site: their replies by status, found by the keyed hash of
+    /// the host's id for them ([`crate::privacy::Vault::reader_hash`]).
+    async fn reader_record(&self, site: SiteId, reader_hash: &[u8]) -> StoreResult<ReaderRecord>;
 
     /// Records a form token's nonce; false when it was used before.
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool>;

@@ -207,21 +207,21 @@ impl Backend for Postgres {
         "WITH c AS (INSERT INTO comments (",
         comment_columns!(),
         ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28 \
+         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29 \
          WHERE NOT EXISTS (SELECT 1 FROM closed_articles \
          WHERE site_id = $2 AND article = $3 AND closed_at <= $24) \
          RETURNING id), \
          w AS (INSERT INTO webhook_deliveries (id, endpoint_id, site_id, event, comment_id, \
          article, actor, state, attempts, created_at, next_attempt_at) \
-         SELECT gen_random_uuid(), e.id, e.site_id, $33, c.id, $3, $30, 'pending', 0, $24, $24 \
+         SELECT gen_random_uuid(), e.id, e.site_id, $34, c.id, $3, $31, 'pending', 0, $24, $24 \
          FROM c CROSS JOIN webhook_endpoints e WHERE e.site_id = $2 AND e.disabled_at IS NULL \
-         AND strpos(e.events, $34) > 0) \
+         AND strpos(e.events, $35) > 0) \
          INSERT INTO audit_log \
          (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
-         SELECT $29, $2, c.id, $30, $31, NULL, $32, NULL, $24 FROM c"
+         SELECT $30, $2, c.id, $31, $32, NULL, $33, NULL, $24 FROM c"
     );
     const SITE_ID_UNINDEXED: &'static str = "site_id";
-    // 30 values each stays below PostgreSQL's limit of 65,535 bound values per statement.
+    // 31 values each stays below PostgreSQL's limit of 65,535 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 1000;
     // On a "C" column `starts_with` is served by the `tokens_prefix` index.
     const REVOKE_TOKENS: &'static str = "UPDATE tokens SET revoked_at = $1 \

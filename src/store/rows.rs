@@ -31,7 +31,7 @@ macro_rules! comment_columns {
         "id, site_id, article, parent_id, root_id, path, depth, status, author_name, \
          author_website, email_sealed, author_hash, avatar_seed, body, body_public, body_html, \
          ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at, \
-         fingerprint, features, body_sealed"
+         fingerprint, features, body_sealed, reader_hash"
     };
 }
 pub(super) use comment_columns;
@@ -43,7 +43,7 @@ macro_rules! queue_columns {
         "id, site_id, article, parent_id, root_id, path, depth, status, author_name, \
          author_website, email_sealed, author_hash, avatar_seed, body, body_public, body_html, \
          ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at, \
-         NULL AS fingerprint, NULL AS features, body_sealed"
+         NULL AS fingerprint, NULL AS features, body_sealed, reader_hash"
     };
 }
 pub(super) use queue_columns;
@@ -166,6 +166,7 @@ pub(super) struct CommentRow {
     idempotency_key: Option<String>,
     fingerprint: Option<i64>,
     features: Option<Vec<u8>>,
+    reader_hash: Option<Vec<u8>>,
 }
 
 impl TryFrom<CommentRow> for StoredComment {
@@ -190,6 +191,7 @@ impl TryFrom<CommentRow> for StoredComment {
                 .as_deref()
                 .map(decode_features)
                 .unwrap_or_default(),
+            reader_hash: row.reader_hash,
             ..StoredComment::try_from(row.listed)?
         })
     }
@@ -362,6 +364,7 @@ where
             .push_bind(c.fingerprint.map(|f| f as i64))
             .push_bind(encode_features(&c.features))
             .push_bind(&c.body_sealed)
+            .push_bind(&c.reader_hash)
             .push_bind(lesson.map(|(label, _)| label.as_str().to_owned()))
             .push_bind(lesson.map(|(_, weight)| weight));
     });
@@ -441,6 +444,7 @@ impl TryFrom<ListedRow> for StoredComment {
             updated_at: row.updated_at,
             fingerprint: None,
             features: Vec::new(),
+            reader_hash: None,
         })
     }
 }

@@ -141,16 +141,28 @@ impl Submitter {
         if let Some(earlier) = stored.duplicate_of.filter(|earlier| *earlier != comment.id) {
             return Err(EditError::Duplicate(earlier));
         }
-        // The author's record before this reply: what the store counts, less the reply itself.
+        // The author's record before this reply, as the submission counted it (over the reader
+        // the host vouched for, if it did): what the store counts, less the reply itself.
+        let (approved, spam, rejected) = match &comment.reader_hash {
+            Some(reader) => {
+                let record = self.store.reader_record(site.id, reader).await?;
+                (record.approved, record.spam, record.rejected)
+            }
+            None => (
+                stored.author_approved,
+                stored.author_spam,
+                stored.author_rejected,
+            ),
+        };
         let approved = match comment.status {
-            CommentStatus::Approved => stored.author_approved.saturating_sub(1),
-            _ => stored.author_approved,
+            CommentStatus::Approved => approved.saturating_sub(1),
+            _ => approved,
         };
         let facts = Facts {
             author: Some(author_hash),
             author_approved: approved,
-            author_spam: stored.author_spam,
-            author_rejected: stored.author_rejected,
+            author_spam: spam,
+            author_rejected: rejected,
             ip_spam: stored.ip_spam,
             recent: &stored.recent,
             learned: &stored.learned,
@@ -161,7 +173,7 @@ impl Submitter {
             .assessor
             .assess_analysed(&reply, &text, policy, &facts)
             .with_submission_findings(&comment.reasons, policy, policy);
-        let assessed = policy.initial_status_for(&assessment, approved, stored.author_spam);
+        let assessed = policy.initial_status_for(&assessment, approved, spam);
         let kept = KeptText::new(
             &self.vault,
             site.id,

@@ -202,14 +202,32 @@ impl Submitter {
         let blocked_by = block
             .as_ref()
             .map(|entry| entry.blocked.without_personal_data());
+        // A reader the host vouches for is trusted on their own replies, not on a typed email.
+        let record = match &reply.reader {
+            Some(reader) => {
+                let hash = self.vault.reader_hash(site.id, reader.as_str());
+                Some(self.store.reader_record(site.id, &hash).await?)
+            }
+            None => None,
+        };
+        let (approved, spam, rejected) = match record {
+            Some(record) => (record.approved, record.spam, record.rejected),
+            None => (
+                stored.author_approved,
+                stored.author_spam,
+                stored.author_rejected,
+            ),
+        };
         let mut facts = Facts {
             author: Some(author_hash),
-            author_approved: stored.author_approved,
-            author_spam: stored.author_spam,
-            author_rejected: stored.author_rejected,
-            // Asked only where it could change the verdict of `history-trusted`.
-            author_confirmed: stored.author_spam == 0
-                && stored.author_approved == stored.author_rejected
+            author_approved: approved,
+            author_spam: spam,
+            author_rejected: rejected,
+            // Asked only where it could change the verdict of `history-trusted`; a confirmed
+            // address is the typed email's, which a vouched-for reader's trust does not rest on.
+            author_confirmed: record.is_none()
+                && spam == 0
+                && approved == rejected
                 && self
                     .store
                     .reader(site.id, &author_hash.0)
@@ -442,6 +460,10 @@ pub fn stored_reply(
             .idempotency_key
             .as_ref()
             .map(|key| vault.idempotency_tag(site, key.as_str())),
+        reader_hash: reply
+            .reader
+            .as_ref()
+            .map(|reader| vault.reader_hash(site, reader.as_str()).to_vec()),
         created_at: at,
         updated_at: at,
     }

@@ -922,6 +922,11 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
 
+    /// The host's own id of the signed-in reader, when it vouches for them: their trust then
+    /// rests on their replies under this id, not on the email.
+    #[arg(long, value_name = "ID")]
+    pub reader: Option<String>,
+
     /// When the article was published (RFC 3339): with the site's `close-after-days`, it
     /// closes that many days later.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]

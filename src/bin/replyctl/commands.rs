@@ -828,6 +828,7 @@ async fn submit(
         form: None,
         idempotency_key: String::new(),
         notify_replies: false,
+        reader_id: args.reader.unwrap_or_default(),
         article_published_at: args.published_at.map(|at| prost_types::Timestamp {
             seconds: at.timestamp(),
             nanos: 0,

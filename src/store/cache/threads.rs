@@ -29,6 +29,7 @@ pub(super) fn public_only(comment: StoredComment) -> StoredComment {
         idempotency_key: None,
         fingerprint: None,
         features: Vec::new(),
+        reader_hash: None,
         ..comment
     }
 }
@@ -452,6 +453,7 @@ mod tests {
             updated_at: crate::store::now(),
             fingerprint: Some(7),
             features: vec![1, 2, 3],
+            reader_hash: None,
         }
     }
 

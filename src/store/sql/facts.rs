@@ -80,7 +80,7 @@ use crate::{
     ids::{CommentId, SiteId},
     spam::RecentReply,
     store::{
-        Facts, FactsAbout, RECENT_REPLIES, StoreError, StoreResult, StoredFacts, now,
+        Facts, FactsAbout, RECENT_REPLIES, ReaderRecord, StoreError, StoreResult, StoredFacts, now,
         rows::{AgeLimit, BlockRow, blocks_matching_query, count},
     },
 };
@@ -169,6 +169,25 @@ where
             }
         }
         Ok(facts)
+    }
+
+    async fn reader_record(&self, site: SiteId, reader_hash: &[u8]) -> StoreResult<ReaderRecord> {
+        // Three ranges of `comments_reader`, whose entries carry the status: no row is read.
+        let row = sqlx::query(
+            "SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
+                    count(*) FILTER (WHERE status = 'spam') AS spam, \
+                    count(*) FILTER (WHERE status = 'rejected') AS rejected \
+             FROM comments WHERE site_id = $1 AND reader_hash = $2",
+        )
+        .bind(site.0)
+        .bind(reader_hash)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(ReaderRecord {
+            approved: count(row.try_get("approved")?),
+            spam: count(row.try_get("spam")?),
+            rejected: count(row.try_get("rejected")?),
+        })
     }
 
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {

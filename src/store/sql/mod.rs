@@ -107,7 +107,7 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// `site_id` in a filter that must not choose an index by it: SQLite, which replyguard
     /// never `ANALYZE`s, would walk a site's whole audit log for one comment's few rows.
     const SITE_ID_UNINDEXED: &'static str;
-    /// How many comments one seeding or importing `INSERT` takes (30 values each), below the
+    /// How many comments one seeding or importing `INSERT` takes (31 values each), below the
     /// backend's limit
     /// of bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize;
@@ -134,9 +134,9 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     const TEXTS_TO_KEEP: [&'static str; 2];
 
     /// Stores a new reply, its `submit` audit row and its webhook deliveries in one call to
-    /// the database: the comment's columns (`comment_columns!`) are `$1` to `$28`, then the
-    /// audit row's id `$29`, the actor `$30`, the action `$31`, the status `$32`, the webhook
-    /// event `$33` and the text an endpoint's events must hold `$34` (`,comment.held,`; `NULL`:
+    /// the database: the comment's columns (`comment_columns!`) are `$1` to `$29`, then the
+    /// audit row's id `$30`, the actor `$31`, the action `$32`, the status `$33`, the webhook
+    /// event `$34` and the text an endpoint's events must hold `$35` (`,comment.held,`; `NULL`:
     /// none). Nothing is stored when a moderator's close of the article is in effect at the
     /// reply's time: it changes no row then.
     const INSERT_REPLY: &'static str;
@@ -414,6 +414,7 @@ where
         .bind(c.fingerprint.map(|f| f as i64))
         .bind(encode_features(&c.features))
         .bind(c.body_sealed.as_deref())
+        .bind(c.reader_hash.as_deref())
         .bind(AuditId::new().0)
         .bind(actor)
         .bind(audit_action::SUBMIT)

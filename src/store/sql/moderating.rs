@@ -190,7 +190,7 @@ where
                  email_sealed = $2, author_hash = $3, avatar_seed = '', body = $4, \
                  body_sealed = NULL, body_public = $5, body_html = $6, ip = NULL, \
                  user_agent = NULL, referrer = NULL, reasons = $7, idempotency_key = NULL, \
-                 fingerprint = NULL, features = NULL WHERE id = $8",
+                 fingerprint = NULL, features = NULL, reader_hash = NULL WHERE id = $8",
             )
             .bind(ERASED_NAME)
             .bind(ERASED_EMAIL)

@@ -102,6 +102,7 @@ const EVENTS: &[&str] = &[
     "",
 ];
 const KEYS: &[&str] = &["req-42", "order 42/retry-1", ""];
+const READERS: &[&str] = &["account-17", "user@example.com", ""];
 
 /// How many of [`MESSAGES`] the `Comments` service takes; the rest are `Moderation`'s, and
 /// `ListCommentsResponse`, which `replyctl` reads from a server it trusts as much.
@@ -315,6 +316,7 @@ fn submission(g: &mut Gen) -> proto::SubmitCommentRequest {
         idempotency_key: g.field(KEYS),
         notify_replies: false,
         article_published_at: g.chance(0.3).then(|| timestamp(g)),
+        reader_id: g.field(READERS),
     }
 }
 
@@ -342,11 +344,11 @@ pub struct Validation;
 
 #[derive(Debug)]
 pub struct ReplyCase {
-    fields: [String; 12],
+    fields: [String; 13],
     kind: BlockKind,
 }
 
-const FIELD_NAMES: [&str; 12] = [
+const FIELD_NAMES: [&str; 13] = [
     "article",
     "parent_id",
     "author.name",
@@ -359,6 +361,7 @@ const FIELD_NAMES: [&str; 12] = [
     "form.token",
     "form.honeypot",
     "idempotency_key",
+    "reader_id",
 ];
 
 impl ReplyCase {
@@ -376,6 +379,7 @@ impl ReplyCase {
             form_token,
             honeypot,
             idempotency_key,
+            reader_id,
         ] = &self.fields;
         RawReply {
             article,
@@ -390,6 +394,7 @@ impl ReplyCase {
             form_token,
             honeypot,
             idempotency_key,
+            reader_id,
         }
     }
 
@@ -411,6 +416,7 @@ impl ReplyCase {
             g.field(TOKENS),
             g.field(&[""]),
             g.field(KEYS),
+            g.field(READERS),
         ];
         ReplyCase {
             fields,
@@ -754,13 +760,14 @@ fn valid_reply(g: &mut Gen) -> ValidReply {
         let size = g.size().min(10_000);
         case.fields[5] = g.text_of(size);
     }
-    let fallback = [
+    let fallback: [&str; FIELD_NAMES.len()] = [
         ARTICLES[0],
         "",
         NAMES[0],
         EMAILS[0],
         "",
         BODIES[0],
+        "",
         "",
         "",
         "",
