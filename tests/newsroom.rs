@@ -1086,6 +1086,93 @@ async fn a_reader_the_host_vouches_for_is_trusted_on_their_own_replies(backend: 
     );
 }
 
+/// A reply from the client address `ip`.
+fn from_address(body: &str, n: u32, ip: &str) -> proto::SubmitCommentRequest {
+    let mut request = reply_by("story", body, "Sam", &format!("sam{n}@example.com"));
+    request.client.as_mut().expect("client").ip = ip.into();
+    request
+}
+
+async fn an_address_with_enough_spam_in_its_window_is_blocked_for_a_time(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    policy_set(&h, &site, "blocked-terms", "casino");
+    let spam = |n: u32, ip: &str| from_address(&format!("Best casino {n} here."), n, ip);
+
+    // Off by default: spam is spam, and nobody is blocked for it.
+    for n in 0..3 {
+        let sent = comments
+            .submit_comment(spam(n, "2001:db8::55"))
+            .await
+            .expect("submit")
+            .into_inner();
+        assert_eq!(sent.status(), CommentStatus::Spam);
+    }
+    assert_eq!(
+        json(&h, &site, &["blocks"])["entries"],
+        serde_json::json!([])
+    );
+
+    let policy = policy_set(&h, &site, "auto-block-spam", "2");
+    assert_eq!(policy["auto_block_spam"], 2);
+    assert_eq!(policy["auto_block_window_minutes"], 60);
+    policy_set(&h, &site, "auto-block-hours", "6");
+    let refused = h.replyctl(&site.mod_token, &["policy", "set", "auto-block-hours", "0"]);
+    assert!(!refused.status.success(), "a block always ends");
+
+    let before = chrono::Utc::now();
+    for n in 10..12 {
+        comments
+            .submit_comment(spam(n, "2001:db8::66"))
+            .await
+            .expect("submit");
+    }
+    comments
+        .submit_comment(spam(20, "2001:db8::77"))
+        .await
+        .expect("submit");
+    let listed = json(&h, &site, &["blocks"]);
+    let entries = listed["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "{listed}");
+    let entry = &entries[0];
+    assert_eq!(entry["kind"], "ip");
+    assert_eq!(entry["value"], "2001:db8::66");
+    assert_eq!(entry["actor"], "system");
+    assert_eq!(
+        entry["note"], "automatic: 2 spam replies from this address within 60 minutes",
+        "{entry}"
+    );
+    let until: chrono::DateTime<chrono::Utc> = entry["expires_at"]
+        .as_str()
+        .expect("an end")
+        .parse()
+        .expect("a time");
+    let lasts = until - before;
+    assert!(
+        lasts >= chrono::Duration::minutes(359) && lasts <= chrono::Duration::minutes(361),
+        "{entry}"
+    );
+    let audit = json(&h, &site, &["audit", "--action", "block"]);
+    assert_eq!(audit["entries"][0]["actor"], "system", "{audit}");
+    assert!(
+        audit["entries"][0]["note"]
+            .as_str()
+            .is_some_and(|note| note.contains("2001:db8::66") && note.contains("automatic")),
+        "{audit}"
+    );
+
+    // The block catches what the address sends next, however clean.
+    let caught = comments
+        .submit_comment(from_address("A kind word.", 30, "2001:db8::66"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(caught.status(), CommentStatus::Spam);
+    let listed = json(&h, &site, &["blocks"]);
+    assert_eq!(listed["entries"][0]["hits"], 1, "{listed}");
+}
+
 backend_tests!(
     flavor = "multi_thread";
     an_author_token_shows_its_author_their_own_held_replies,
@@ -1099,4 +1186,5 @@ backend_tests!(
     an_erased_authors_edits_leave_no_text_in_the_audit_log,
     an_article_closes_at_a_moderators_time_or_by_its_age,
     a_reader_the_host_vouches_for_is_trusted_on_their_own_replies,
+    an_address_with_enough_spam_in_its_window_is_blocked_for_a_time,
 );

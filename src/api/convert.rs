@@ -259,6 +259,9 @@ pub fn policy(policy: &Policy) -> proto::Policy {
         report_hold: Some(policy.report_hold),
         edit_window_seconds: Some(policy.edit_window_seconds),
         close_after_days: Some(policy.close_after_days),
+        auto_block_spam: Some(policy.auto_block_spam),
+        auto_block_window_minutes: Some(policy.auto_block_window_minutes),
+        auto_block_hours: Some(policy.auto_block_hours),
         blocked_terms: policy.blocked_terms.clone(),
         moderation_terms: policy.moderation_terms.clone(),
         set_blocked_terms: true,
@@ -337,6 +340,12 @@ pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(Str
         (&mut policy.report_hold, update.report_hold),
         (&mut policy.edit_window_seconds, update.edit_window_seconds),
         (&mut policy.close_after_days, update.close_after_days),
+        (&mut policy.auto_block_spam, update.auto_block_spam),
+        (
+            &mut policy.auto_block_window_minutes,
+            update.auto_block_window_minutes,
+        ),
+        (&mut policy.auto_block_hours, update.auto_block_hours),
     ];
     for (field, value) in counts {
         if let Some(value) = value {

@@ -25,7 +25,7 @@ pub use audit::{
     SYSTEM_ACTOR, audit_action,
 };
 pub use blocks::{
-    BlockEntry, BlockKind, BlockLifetime, BlockOutcome, BlockSubject, Blocked, NewBlock,
+    AutoBlock, BlockEntry, BlockKind, BlockLifetime, BlockOutcome, BlockSubject, Blocked, NewBlock,
 };
 pub use edit::{EDIT_ERASED_NOTE, EditOutcome, EditRefusal, edit_note, edited_status, may_edit};
 pub use erased::{ERASED_EMAIL, ERASED_NAME, ERASED_REASON, REMOVED_TEXT, is_erased};

@@ -15,7 +15,7 @@ use super::{
     shape::Script,
     text::Words,
 };
-use crate::domain::{CommentStatus, MAX_CLOSE_AFTER_DAYS};
+use crate::domain::{AutoBlock, CommentStatus, MAX_CLOSE_AFTER_DAYS};
 
 /// How much a site trusts the assessment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +77,13 @@ pub struct Policy {
     /// says with `SubmitComment`), or after their first reply when the host never said; 0
     /// closes nothing by age.
     pub close_after_days: u32,
+    /// A client address with this many spam replies within `auto_block_window_minutes` is
+    /// blocked for `auto_block_hours`; 0 blocks nothing automatically.
+    pub auto_block_spam: u32,
+    /// How far back the spam replies of an address are counted, in minutes.
+    pub auto_block_window_minutes: u32,
+    /// How long an automatic block lasts, in hours.
+    pub auto_block_hours: u32,
     /// Terms that make a reply spam.
     pub blocked_terms: Vec<String>,
     /// Terms that hold a reply for a moderator.
@@ -169,6 +176,9 @@ impl Default for Policy {
             report_hold: 0,
             edit_window_seconds: 0,
             close_after_days: 0,
+            auto_block_spam: 0,
+            auto_block_window_minutes: 60,
+            auto_block_hours: 24,
             blocked_terms: Vec::new(),
             moderation_terms: Vec::new(),
             rules: BTreeMap::new(),
@@ -248,6 +258,18 @@ impl Policy {
             "close_after_days".to_owned(),
             at_most(self.close_after_days, MAX_CLOSE_AFTER_DAYS),
         );
+        check(
+            "auto_block_spam".to_owned(),
+            at_most(self.auto_block_spam, 1_000),
+        );
+        check(
+            "auto_block_window_minutes".to_owned(),
+            between(self.auto_block_window_minutes, 1, 10_080),
+        );
+        check(
+            "auto_block_hours".to_owned(),
+            between(self.auto_block_hours, 1, 8_760),
+        );
 
         for (name, setting) in &self.rules {
             if let Some(weight) = setting.weight {
@@ -304,6 +326,9 @@ impl Policy {
             report_hold,
             edit_window_seconds,
             close_after_days,
+            auto_block_spam,
+            auto_block_window_minutes,
+            auto_block_hours,
             blocked_terms,
             moderation_terms,
             rules,
@@ -341,6 +366,18 @@ impl Policy {
             (
                 "close_after_days",
                 *close_after_days != before.close_after_days,
+            ),
+            (
+                "auto_block_spam",
+                *auto_block_spam != before.auto_block_spam,
+            ),
+            (
+                "auto_block_window_minutes",
+                *auto_block_window_minutes != before.auto_block_window_minutes,
+            ),
+            (
+                "auto_block_hours",
+                *auto_block_hours != before.auto_block_hours,
             ),
             ("blocked_terms", *blocked_terms != before.blocked_terms),
             (
@@ -381,6 +418,15 @@ impl Policy {
             .map(|(field, _)| field.to_owned()),
         );
         changed
+    }
+
+    /// The site's automatic blocks of an address, if it asks for them.
+    pub fn auto_block(&self) -> Option<AutoBlock> {
+        (self.auto_block_spam > 0).then(|| AutoBlock {
+            spam: self.auto_block_spam,
+            window: chrono::Duration::minutes(i64::from(self.auto_block_window_minutes)),
+            lasts: chrono::Duration::hours(i64::from(self.auto_block_hours)),
+        })
     }
 
     /// What the thresholds make of a score.
@@ -432,6 +478,10 @@ type EntryCheck = fn(&str) -> Option<String>;
 fn weight_problem(value: f64) -> Option<String> {
     (!value.is_finite() || value.abs() > MAX_RULE_WEIGHT)
         .then(|| format!("must be a number between -{MAX_RULE_WEIGHT} and {MAX_RULE_WEIGHT}"))
+}
+
+fn between(value: u32, min: u32, max: u32) -> Option<String> {
+    (value < min || value > max).then(|| format!("must be from {min} to {max}"))
 }
 
 fn at_most(value: u32, max: u32) -> Option<String> {

@@ -655,6 +655,15 @@ pub trait Facts: Send + Sync {
     /// the host's id for them ([`crate::privacy::Vault::reader_hash`]).
     async fn reader_record(&self, site: SiteId, reader_hash: &[u8]) -> StoreResult<ReaderRecord>;
 
+    /// How many replies from client address `ip` on a site, received at `since` or later, are
+    /// spam now: what an automatic block counts.
+    async fn address_spam_since(
+        &self,
+        site: SiteId,
+        ip: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32>;
+
     /// Records a form token's nonce; false when it was used before.
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool>;
 

@@ -10,8 +10,8 @@ use tracing::instrument;
 
 use crate::{
     domain::{
-        BlockSubject, CommentStatus, FieldViolation, NewReport, RawReply, ReportOutcome,
-        ReportReason, ValidReply, validate,
+        AutoBlock, BlockSubject, Blocked, CommentStatus, FieldViolation, NewBlock, NewReport,
+        RawReply, ReportOutcome, ReportReason, SYSTEM_ACTOR, ValidReply, validate,
     },
     ids::{CommentId, SiteId},
     metrics,
@@ -284,6 +284,15 @@ impl Submitter {
                         tracing::warn!(error = %err, "a block's hit was not counted");
                     }
                 }
+                // A spam reply may be one too many from its address; one a block caught is counted
+                // by that block already.
+                if comment.status == CommentStatus::Spam
+                    && block.is_none()
+                    && let (Some(rule), Some(ip)) = (site.policy.auto_block(), reply.client.ip)
+                    && let Err(err) = self.auto_block(site, rule, ip, now).await
+                {
+                    tracing::warn!(error = %err, "an address was not blocked automatically");
+                }
                 // The first reply starts the article's age, and a new publication time moves it;
                 // the reply is stored, so a failure here is only logged.
                 if clock.learns_from(published_at)
@@ -312,6 +321,45 @@ impl Submitter {
             Err(StoreError::ArticleClosed) => Err(SubmitError::Closed),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Blocks `ip` on `site` for `rule.lasts`, by `system` and with a note that says why, when
+    /// its spam replies within `rule.window` are `rule.spam` or more (the one just stored among
+    /// them).
+    async fn auto_block(
+        &self,
+        site: &Site,
+        rule: AutoBlock,
+        ip: std::net::IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let found = self
+            .store
+            .address_spam_since(site.id, &ip.to_string(), now - rule.window)
+            .await?;
+        if !rule.due(found) {
+            return Ok(());
+        }
+        let blocked = Blocked::Ip(ip);
+        let note = rule.note(found);
+        let outcome = self
+            .store
+            .block(
+                &NewBlock {
+                    site: site.id,
+                    blocked: &blocked,
+                    actor: SYSTEM_ACTOR,
+                    note: Some(&note),
+                    expires_at: Some(now + rule.lasts),
+                },
+                None,
+            )
+            .await?;
+        if outcome.added {
+            metrics::record_auto_block();
+            tracing::info!(spam = found, "an address was blocked automatically");
+        }
+        Ok(())
     }
 
     /// Stores a reader's report of `comment` on `site`: the reporter known by a keyed hash of

@@ -402,6 +402,11 @@ Keys and values:
                           (EditComment; 0: off)
   close-after-days        a whole number: articles close this many days after their publication
                           (as the host says) or else their first reply (0: off)
+  auto-block-spam         a whole number: block an address for auto-block-hours once this many of
+                          its replies within auto-block-window-minutes are spam (0: off)
+  auto-block-window-minutes
+                          minutes over which an address's spam replies are counted (60)
+  auto-block-hours        hours an automatic block lasts (24)
   blocked-terms           comma-separated terms that make a reply spam
   moderation-terms        comma-separated terms that hold a reply
   blocked-ips             comma-separated addresses and ranges (192.0.2.0/24) whose replies are spam
@@ -426,6 +431,9 @@ pub enum PolicyKey {
     ReportHold,
     EditWindowSeconds,
     CloseAfterDays,
+    AutoBlockSpam,
+    AutoBlockWindowMinutes,
+    AutoBlockHours,
     BlockedTerms,
     ModerationTerms,
     BlockedIps,
@@ -437,7 +445,7 @@ pub enum PolicyKey {
 }
 
 /// Every key but `rule.NAME`, with its name on the command line.
-const POLICY_KEYS: [(&str, PolicyKey); 17] = [
+const POLICY_KEYS: [(&str, PolicyKey); 20] = [
     ("mode", PolicyKey::Mode),
     ("hold-threshold", PolicyKey::HoldThreshold),
     ("spam-threshold", PolicyKey::SpamThreshold),
@@ -449,6 +457,12 @@ const POLICY_KEYS: [(&str, PolicyKey); 17] = [
     ("report-hold", PolicyKey::ReportHold),
     ("edit-window-seconds", PolicyKey::EditWindowSeconds),
     ("close-after-days", PolicyKey::CloseAfterDays),
+    ("auto-block-spam", PolicyKey::AutoBlockSpam),
+    (
+        "auto-block-window-minutes",
+        PolicyKey::AutoBlockWindowMinutes,
+    ),
+    ("auto-block-hours", PolicyKey::AutoBlockHours),
     ("blocked-terms", PolicyKey::BlockedTerms),
     ("moderation-terms", PolicyKey::ModerationTerms),
     ("blocked-ips", PolicyKey::BlockedIps),
@@ -558,6 +572,16 @@ impl PolicySetArgs {
             }
             PolicyKey::CloseAfterDays => {
                 policy.close_after_days = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::AutoBlockSpam => {
+                policy.auto_block_spam = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::AutoBlockWindowMinutes => {
+                policy.auto_block_window_minutes =
+                    Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::AutoBlockHours => {
+                policy.auto_block_hours = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
             }
             PolicyKey::RequireFormToken => {
                 policy.require_form_token = Some(match value {
@@ -1093,6 +1117,9 @@ mod tests {
             "report-hold",
             "edit-window-seconds",
             "close-after-days",
+            "auto-block-spam",
+            "auto-block-window-minutes",
+            "auto-block-hours",
             "blocked-terms",
             "moderation-terms",
             "blocked-ips",

@@ -190,6 +190,26 @@ where
         })
     }
 
+    async fn address_spam_since(
+        &self,
+        site: SiteId,
+        ip: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        // One range of `comments_ip` (site, address, status, time), from its entries alone.
+        let n: i64 = sqlx::query(
+            "SELECT count(*) AS n FROM comments \
+             WHERE site_id = $1 AND ip = $2 AND status = 'spam' AND created_at >= $3",
+        )
+        .bind(site.0)
+        .bind(ip)
+        .bind(since)
+        .fetch_one(&self.reader)
+        .await?
+        .try_get("n")?;
+        Ok(count(n))
+    }
+
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO form_nonces (site_id, nonce, used_at) VALUES ($1, $2, $3) \
