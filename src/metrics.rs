@@ -101,6 +101,7 @@ struct Metrics {
     refused: Family<LimitLabels, Counter>,
     webhooks: Family<OutcomeLabels, Counter>,
     block_hits: Family<KindLabels, Counter>,
+    auto_blocks: Counter,
     mails: Family<OutcomeLabels, Counter>,
 }
 
@@ -121,6 +122,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let refused = Family::<LimitLabels, Counter>::default();
     let webhooks = Family::<OutcomeLabels, Counter>::default();
     let block_hits = Family::<KindLabels, Counter>::default();
+    let auto_blocks = Counter::default();
     let mails = Family::<OutcomeLabels, Counter>::default();
     registry.register("grpc_calls", "gRPC calls by method and code", calls.clone());
     registry.register(
@@ -175,12 +177,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         block_hits.clone(),
     );
     registry.register(
+        "auto_blocks",
+        "Addresses blocked automatically after the site's auto-block-spam spam replies",
+        auto_blocks.clone(),
+    );
+    registry.register(
         "mail_attempts",
         "Attempts at sending a mail over SMTP, by outcome (sent, retry, failed)",
         mails.clone(),
     );
     Metrics {
         block_hits,
+        auto_blocks,
         registry,
         webhooks,
         mails,
@@ -296,6 +304,11 @@ pub fn record_reply(status: &'static str) {
 /// Records a reply caught by a blocklist entry of `kind`.
 pub fn record_block_hit(kind: &'static str) {
     METRICS.block_hits.get_or_create(&KindLabels { kind }).inc();
+}
+
+/// Records an address blocked automatically (`auto-block-spam`).
+pub fn record_auto_block() {
+    METRICS.auto_blocks.inc();
 }
 
 /// Records one webhook delivery attempt.
@@ -624,6 +637,7 @@ mod tests {
             "CountComments",
             "PrepareForm",
             "ReportComment",
+            "EditComment",
             "ConfirmEmail",
             "Unsubscribe",
         ];
@@ -683,6 +697,13 @@ mod tests {
             text.contains(r#"replyguard_block_hits_total{kind="ip"} "#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn automatic_blocks_are_counted() {
+        record_auto_block();
+        let text = render();
+        assert!(text.contains("replyguard_auto_blocks_total "), "{text}");
     }
 
     #[test]

@@ -66,6 +66,7 @@ async fn prepare(comments: &mut Comments, article: &str) -> Result<(), Status> {
     comments
         .prepare_form(proto::PrepareFormRequest {
             article: article.to_owned(),
+            ..Default::default()
         })
         .await
         .map(drop)

@@ -1970,7 +1970,7 @@ async fn replyctl_audit_lists_every_kind_of_action_newest_first(backend: Backend
          actions are approve, reject, mark_spam, mark_ham, delete, submit, token_issue, \
          token_revoke, reveal_email, erase_author, export_author, block, unblock, expire, \
          close_article, reopen_article, key_rotate, policy, webhook_add, webhook_remove, \
-         webhook_redeliver, report, report_hold, notice_add, notice_remove, mail_pages",
+         webhook_redeliver, report, report_hold, notice_add, notice_remove, mail_pages, edit",
     );
 
     let table = stdout(&h.replyctl(&token, &["--output", "table", "audit", "--limit", "3"]));

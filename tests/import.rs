@@ -562,6 +562,7 @@ async fn an_export_imported_into_a_fresh_deployment_reads_the_same(backend: Back
         closed: true,
         actor,
         note: None,
+        at: None,
     };
     assert!(a.store.close_article(&closing).await.expect("close"));
     let blocked = Blocked::EmailDomain("spam.example.com".to_owned());

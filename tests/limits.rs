@@ -171,13 +171,24 @@ fn the_largest_valid_requests_fit_their_services_limits() {
         }),
         idempotency_key: "k".repeat(128),
         notify_replies: true,
+        article_published_at: Some(prost_types::Timestamp {
+            seconds: i64::MAX,
+            nanos: i32::MAX,
+        }),
+        reader_id: "字".repeat(200),
     };
     let count = proto::CountCommentsRequest {
         articles: vec!["a".repeat(200); 500],
     };
+    let edit = proto::EditCommentRequest {
+        comment_id: "c".repeat(36),
+        author_token: "t".repeat(82),
+        body: "é".repeat(65_525 / 2),
+    };
     for (name, size) in [
         ("SubmitComment", submit.encoded_len()),
         ("CountComments", count.encoded_len()),
+        ("EditComment", edit.encoded_len()),
     ] {
         assert!(size < COMMENTS_MAX_MESSAGE_BYTES, "{name}: {size} bytes");
     }

@@ -598,6 +598,581 @@ async fn readers_report_a_comment_once_each_and_enough_reports_hold_it(backend: 
     );
 }
 
+fn edit(comment_id: &str, author_token: &str, body: &str) -> proto::EditCommentRequest {
+    proto::EditCommentRequest {
+        comment_id: comment_id.into(),
+        author_token: author_token.into(),
+        body: body.into(),
+    }
+}
+
+/// The reason of a refusal's `google.rpc.ErrorInfo`, or of its `PreconditionFailure`.
+fn refusal_kind(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    if let Some(info) = status.get_details_error_info() {
+        return info.reason;
+    }
+    status
+        .get_details_precondition_failure()
+        .and_then(|failure| failure.violations.into_iter().next())
+        .map(|violation| violation.r#type)
+        .unwrap_or_default()
+}
+
+async fn an_author_edits_a_reply_within_the_window_and_it_is_assessed_again(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let hooks = h
+        .moderator_token(&[site.id], &[replyguard::domain::Scope::Integrations])
+        .await;
+    stdout(&h.replyctl(
+        &hooks,
+        &[
+            "webhook",
+            "add",
+            "https://hooks.example.com/r",
+            "--events",
+            "comment.held",
+        ],
+    ));
+    let jane = comments
+        .submit_comment(reply_by("story", "Old words.", "Jane", "jane@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(jane.status(), CommentStatus::Approved);
+    let id = jane.comment.expect("comment").id;
+    let bob = comments
+        .submit_comment(reply_by("story", "Bob here.", "Bob", "bob@example.com"))
+        .await
+        .expect("submit")
+        .into_inner();
+
+    // Off by default: nobody may edit.
+    let err = comments
+        .edit_comment(edit(&id, &jane.author_token, "New words."))
+        .await
+        .expect_err("editing is off");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(refusal_kind(&err), "EDIT_WINDOW");
+    let policy = policy_set(&h, &site, "edit-window-seconds", "600");
+    assert_eq!(policy["edit_window_seconds"], 600);
+
+    for (req, field) in [
+        (edit("nope", &jane.author_token, "New words."), "comment_id"),
+        (edit(&id, "", "New words."), "author_token"),
+        (edit(&id, "not-a-token", "New words."), "author_token"),
+        (edit(&id, &jane.author_token, "  "), "body"),
+    ] {
+        let err = comments.edit_comment(req).await.expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert_eq!(bad_fields(&err), vec![field]);
+    }
+    let err = comments
+        .edit_comment(edit(&id, &bob.author_token, "Bob's words now."))
+        .await
+        .expect_err("another author's token");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(refusal_kind(&err), "NOT_THE_AUTHOR");
+    let other = h.site("blog.example.com").await;
+    let err = h
+        .comments(&other.site_key)
+        .await
+        .edit_comment(edit(&id, &jane.author_token, "New words."))
+        .await
+        .expect_err("another site's reply");
+    assert_eq!(
+        err.code(),
+        Code::InvalidArgument,
+        "the token is this site's"
+    );
+
+    // The public listing is cached before the edit and shows the new text after it.
+    let shown = listed(&mut comments, "story", "", 0, "").await;
+    assert_eq!(shown.comments[0].body, "Old words.");
+    let edited = comments
+        .edit_comment(edit(
+            &id,
+            &jane.author_token,
+            "New words; write to jane@example.com",
+        ))
+        .await
+        .expect("edit")
+        .into_inner();
+    assert!(edited.changed);
+    assert_eq!(edited.status(), CommentStatus::Approved);
+    let body = &edited.comment.as_ref().expect("comment").body;
+    assert!(
+        !body.contains("jane@example.com") && body.starts_with("New words"),
+        "{body}"
+    );
+    let shown = listed(&mut comments, "story", "", 0, "").await;
+    assert_eq!(&shown.comments[0].body, body);
+    let same = comments
+        .edit_comment(edit(
+            &id,
+            &jane.author_token,
+            "New words; write to jane@example.com",
+        ))
+        .await
+        .expect("edit")
+        .into_inner();
+    assert!(!same.changed, "the same text changes nothing");
+
+    // Two links hold it, as they hold a new reply; a clean text then leaves it waiting.
+    let held = comments
+        .edit_comment(edit(&id, &jane.author_token, LINKED))
+        .await
+        .expect("edit")
+        .into_inner();
+    assert_eq!(held.status(), CommentStatus::Pending);
+    let shown = listed(&mut comments, "story", "", 0, "").await;
+    assert_eq!(shown.comments.len(), 1, "only Bob's is public now");
+    let own = listed(&mut comments, "story", &jane.author_token, 0, "").await;
+    assert_eq!(own.comments.len(), 2, "Jane still sees hers, held");
+    let again = comments
+        .edit_comment(edit(&id, &jane.author_token, "Clean words again."))
+        .await
+        .expect("edit")
+        .into_inner();
+    assert_eq!(
+        again.status(),
+        CommentStatus::Pending,
+        "an edit never approves"
+    );
+
+    let audit = json(&h, &site, &["audit", "--comment", &id]);
+    let entries = audit["entries"].as_array().expect("entries");
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(actions, vec!["edit", "edit", "edit", "submit"]);
+    assert_eq!(entries[1]["from_status"], "approved", "{audit}");
+    assert_eq!(entries[1]["to_status"], "pending", "{audit}");
+    let first = entries[2]["note"].as_str().expect("a note");
+    assert!(
+        first.contains("before: Old words.") && first.contains("after: New words"),
+        "{first}"
+    );
+    assert!(!audit.to_string().contains("jane@example.com"), "{audit}");
+    let deliveries = serde_json::to_string(
+        &serde_json::from_str::<serde_json::Value>(&stdout(
+            &h.replyctl(&hooks, &["--output", "json", "webhook", "deliveries"]),
+        ))
+        .expect("JSON"),
+    )
+    .expect("text");
+    assert!(
+        deliveries.contains("comment.held") && deliveries.contains(&id),
+        "the hold is told as any hold is: {deliveries}"
+    );
+
+    // Once the window has passed, and for a rejected reply, no more.
+    h.db.execute(
+        "UPDATE comments SET created_at = '2000-01-01 00:00:00+00:00' \
+         WHERE author_name = 'Jane'",
+    )
+    .await;
+    let err = comments
+        .edit_comment(edit(&id, &jane.author_token, "Too late."))
+        .await
+        .expect_err("the window has passed");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(refusal_kind(&err), "EDIT_WINDOW");
+    let bob_id = bob.comment.expect("comment").id;
+    stdout(&h.replyctl(&site.mod_token, &["reject", &bob_id]));
+    let err = comments
+        .edit_comment(edit(&bob_id, &bob.author_token, "Please?"))
+        .await
+        .expect_err("rejected");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(refusal_kind(&err), "NOT_EDITABLE");
+}
+
+async fn an_erased_authors_edits_leave_no_text_in_the_audit_log(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    policy_set(&h, &site, "edit-window-seconds", "60");
+    let jane = comments
+        .submit_comment(reply_by(
+            "story",
+            "Secret plan.",
+            "Jane",
+            "jane@example.com",
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    let id = jane.comment.expect("comment").id;
+    comments
+        .edit_comment(edit(&id, &jane.author_token, "Another secret plan."))
+        .await
+        .expect("edit");
+    let eraser = h
+        .moderator_token(&[site.id], &[replyguard::domain::Scope::Erase])
+        .await;
+    stdout(&h.replyctl(&eraser, &["erase", "--email", "jane@example.com", "--yes"]));
+    let audit = json(&h, &site, &["audit", "--comment", &id]);
+    assert!(!audit.to_string().contains("secret plan"), "{audit}");
+    assert_eq!(audit["entries"][0]["action"], "edit", "{audit}");
+}
+
+fn days_ago(days: i64) -> prost_types::Timestamp {
+    let at = chrono::Utc::now() - chrono::Duration::days(days);
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: 0,
+    }
+}
+
+/// A reply to `article`, with the host's word on when the article was published.
+fn dated(
+    article: &str,
+    body: &str,
+    published_days_ago: Option<i64>,
+) -> proto::SubmitCommentRequest {
+    let mut request = common::reply(article, body);
+    request.article_published_at = published_days_ago.map(days_ago);
+    request
+}
+
+async fn closed_flag(
+    comments: &mut common::Comments,
+    article: &str,
+    published_days_ago: Option<i64>,
+) -> bool {
+    comments
+        .list_comments(proto::ListCommentsRequest {
+            article: article.into(),
+            article_published_at: published_days_ago.map(days_ago),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .closed
+}
+
+fn refused_as_closed(result: Result<tonic::Response<proto::SubmitCommentResponse>, tonic::Status>) {
+    let err = result.expect_err("the article is closed");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(refusal_kind(&err), "ARTICLE_CLOSED");
+}
+
+async fn an_article_closes_at_a_moderators_time_or_by_its_age(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+
+    // A close an hour ahead leaves the article open until then, and is listed with its time.
+    let closing = json(&h, &site, &["close", "live-blog", "--in", "1h"]);
+    assert_eq!(closing["changed"], true, "{closing}");
+    assert!(closing["closes_at"].is_string(), "{closing}");
+    comments
+        .submit_comment(dated("live-blog", "Still open.", None))
+        .await
+        .expect("open until then");
+    assert!(!closed_flag(&mut comments, "live-blog", None).await);
+    let listed = json(&h, &site, &["closed"]);
+    let from: chrono::DateTime<chrono::Utc> = listed["articles"][0]["closed_at"]
+        .as_str()
+        .expect("a time")
+        .parse()
+        .expect("RFC 3339");
+    assert!(
+        from > chrono::Utc::now() + chrono::Duration::minutes(59),
+        "{listed}"
+    );
+    // Closing again moves a close that lies ahead: here to a time past, so it is in effect.
+    let moved = json(
+        &h,
+        &site,
+        &["close", "live-blog", "--at", "2026-01-01T00:00:00Z"],
+    );
+    assert_eq!(moved["changed"], true, "{moved}");
+    refused_as_closed(
+        comments
+            .submit_comment(dated("live-blog", "Too late.", None))
+            .await,
+    );
+    assert!(closed_flag(&mut comments, "live-blog", None).await);
+    let again = json(&h, &site, &["close", "live-blog", "--in", "2h"]);
+    assert_eq!(again["changed"], false, "a close in effect stays: {again}");
+    let audit = json(&h, &site, &["audit", "--action", "close_article"]);
+    assert!(
+        audit["entries"][1]["note"]
+            .as_str()
+            .is_some_and(|note| note.starts_with("live-blog from ")),
+        "{audit}"
+    );
+
+    // By age: a publication time 40 days ago closes the article under close-after-days 30.
+    let policy = policy_set(&h, &site, "close-after-days", "30");
+    assert_eq!(policy["close_after_days"], 30);
+    assert!(
+        !closed_flag(&mut comments, "old-story", None).await,
+        "not known yet"
+    );
+    assert!(
+        closed_flag(&mut comments, "old-story", Some(40)).await,
+        "the host's word at hand counts"
+    );
+    refused_as_closed(
+        comments
+            .submit_comment(dated("old-story", "Hello?", Some(40)))
+            .await,
+    );
+    assert!(
+        closed_flag(&mut comments, "old-story", None).await,
+        "the time a refused reply brought is kept"
+    );
+    let err = comments
+        .prepare_form(proto::PrepareFormRequest {
+            article: "old-story".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no form for it");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    comments
+        .submit_comment(dated("fresh-story", "Ten days in.", Some(10)))
+        .await
+        .expect("open");
+    let err = comments
+        .submit_comment(proto::SubmitCommentRequest {
+            article_published_at: Some(prost_types::Timestamp {
+                seconds: -5,
+                nanos: 0,
+            }),
+            ..dated("fresh-story", "Odd time.", None)
+        })
+        .await
+        .expect_err("a time before 1970");
+    assert_eq!(bad_fields(&err), vec!["article_published_at"]);
+
+    // Without a publication time, the first reply starts the article's age.
+    let first = comments
+        .submit_comment(dated("undated", "First!", None))
+        .await
+        .expect("open")
+        .into_inner();
+    assert!(!closed_flag(&mut comments, "undated", None).await);
+    h.db.execute(
+        "UPDATE article_dates SET first_reply_at = '2000-01-01 00:00:00+00:00' \
+         WHERE article = 'undated'",
+    )
+    .await;
+    // A change of close-after-days drops every clock the servers keep.
+    policy_set(&h, &site, "close-after-days", "31");
+    refused_as_closed(
+        comments
+            .submit_comment(dated("undated", "Second.", None))
+            .await,
+    );
+    let first_id = first.comment.expect("comment").id;
+    let err = comments
+        .edit_comment(edit(&first_id, &first.author_token, "First, edited."))
+        .await
+        .expect_err("no edits either");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+
+    // Off again: only the moderator's close stands.
+    policy_set(&h, &site, "close-after-days", "0");
+    assert!(!closed_flag(&mut comments, "old-story", None).await);
+    comments
+        .submit_comment(dated("undated", "Second.", None))
+        .await
+        .expect("open again");
+    assert!(closed_flag(&mut comments, "live-blog", None).await);
+    stdout(&h.replyctl(&site.mod_token, &["reopen", "live-blog"]));
+    comments
+        .submit_comment(dated("live-blog", "Back.", None))
+        .await
+        .expect("reopened");
+}
+
+/// A reply by `email`, sent by the host for the signed-in reader `reader`, if any.
+fn vouched(body: &str, email: &str, reader: Option<&str>) -> proto::SubmitCommentRequest {
+    let mut request = reply_by("story", body, "Jane", email);
+    request.reader_id = reader.unwrap_or_default().into();
+    request
+}
+
+async fn a_reader_the_host_vouches_for_is_trusted_on_their_own_replies(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    policy_set(&h, &site, "hold-new-authors", "1");
+
+    let first = comments
+        .submit_comment(vouched("My first.", "jane@example.com", Some("account-17")))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(first.status(), CommentStatus::Pending, "new on the site");
+    decide(
+        &mut moderation,
+        ModerationAction::Approve,
+        &[first.comment.expect("comment").id],
+    )
+    .await;
+
+    // The same reader with another address: trusted, on their own replies.
+    let (_, status, assessment) = common::assessed(
+        &h,
+        &site,
+        vouched("Another one.", "jane.other@example.com", Some("account-17")),
+    )
+    .await;
+    assert_eq!(status, CommentStatus::Approved);
+    assert!(
+        assessment
+            .reasons
+            .iter()
+            .any(|r| r.rule == "history-trusted"),
+        "{assessment:?}"
+    );
+    // Another reader typing Jane's address is new: an email anyone can type is not who they are.
+    let typed = comments
+        .submit_comment(vouched(
+            "I am Jane.",
+            "jane@example.com",
+            Some("account-99"),
+        ))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(typed.status(), CommentStatus::Pending);
+    // Without a reader, trust rests on the email as before.
+    let unknown = comments
+        .submit_comment(vouched("Jane again.", "jane@example.com", None))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(unknown.status(), CommentStatus::Approved);
+    // Through replyctl, as a host's script would.
+    let sent = stdout(&h.replyctl(
+        &site.site_key,
+        &[
+            "--output",
+            "json",
+            "submit",
+            "--article",
+            "story",
+            "--name",
+            "Jane",
+            "--email",
+            "jane.third@example.com",
+            "--reader",
+            "account-17",
+            "And a third.",
+        ],
+    ));
+    assert!(sent.contains("\"approved\""), "{sent}");
+
+    let err = comments
+        .submit_comment(vouched("Long id.", "x@example.com", Some(&"a".repeat(201))))
+        .await
+        .expect_err("too long");
+    assert_eq!(bad_fields(&err), vec!["reader_id"]);
+    let rows = h.db.rows().await;
+    assert!(
+        !rows.iter().any(|row| row.contains("account-17")),
+        "only a keyed hash of the reader's id is kept"
+    );
+}
+
+/// A reply from the client address `ip`.
+fn from_address(body: &str, n: u32, ip: &str) -> proto::SubmitCommentRequest {
+    let mut request = reply_by("story", body, "Sam", &format!("sam{n}@example.com"));
+    request.client.as_mut().expect("client").ip = ip.into();
+    request
+}
+
+async fn an_address_with_enough_spam_in_its_window_is_blocked_for_a_time(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    policy_set(&h, &site, "blocked-terms", "casino");
+    let spam = |n: u32, ip: &str| from_address(&format!("Best casino {n} here."), n, ip);
+
+    // Off by default: spam is spam, and nobody is blocked for it.
+    for n in 0..3 {
+        let sent = comments
+            .submit_comment(spam(n, "2001:db8::55"))
+            .await
+            .expect("submit")
+            .into_inner();
+        assert_eq!(sent.status(), CommentStatus::Spam);
+    }
+    assert_eq!(
+        json(&h, &site, &["blocks"])["entries"],
+        serde_json::json!([])
+    );
+
+    let policy = policy_set(&h, &site, "auto-block-spam", "2");
+    assert_eq!(policy["auto_block_spam"], 2);
+    assert_eq!(policy["auto_block_window_minutes"], 60);
+    policy_set(&h, &site, "auto-block-hours", "6");
+    let refused = h.replyctl(&site.mod_token, &["policy", "set", "auto-block-hours", "0"]);
+    assert!(!refused.status.success(), "a block always ends");
+
+    let before = chrono::Utc::now();
+    for n in 10..12 {
+        comments
+            .submit_comment(spam(n, "2001:db8::66"))
+            .await
+            .expect("submit");
+    }
+    comments
+        .submit_comment(spam(20, "2001:db8::77"))
+        .await
+        .expect("submit");
+    let listed = json(&h, &site, &["blocks"]);
+    let entries = listed["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "{listed}");
+    let entry = &entries[0];
+    assert_eq!(entry["kind"], "ip");
+    assert_eq!(entry["value"], "2001:db8::66");
+    assert_eq!(entry["actor"], "system");
+    assert_eq!(
+        entry["note"], "automatic: 2 spam replies from this address within 60 minutes",
+        "{entry}"
+    );
+    let until: chrono::DateTime<chrono::Utc> = entry["expires_at"]
+        .as_str()
+        .expect("an end")
+        .parse()
+        .expect("a time");
+    let lasts = until - before;
+    assert!(
+        lasts >= chrono::Duration::minutes(359) && lasts <= chrono::Duration::minutes(361),
+        "{entry}"
+    );
+    let audit = json(&h, &site, &["audit", "--action", "block"]);
+    assert_eq!(audit["entries"][0]["actor"], "system", "{audit}");
+    assert!(
+        audit["entries"][0]["note"]
+            .as_str()
+            .is_some_and(|note| note.contains("2001:db8::66") && note.contains("automatic")),
+        "{audit}"
+    );
+
+    // The block catches what the address sends next, however clean.
+    let caught = comments
+        .submit_comment(from_address("A kind word.", 30, "2001:db8::66"))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(caught.status(), CommentStatus::Spam);
+    let listed = json(&h, &site, &["blocks"]);
+    assert_eq!(listed["entries"][0]["hits"], 1, "{listed}");
+}
+
 backend_tests!(
     flavor = "multi_thread";
     an_author_token_shows_its_author_their_own_held_replies,
@@ -607,4 +1182,9 @@ backend_tests!(
     a_block_for_a_time_counts_what_it_catches_and_the_sweep_ends_it,
     a_closed_article_keeps_the_moderators_note,
     readers_report_a_comment_once_each_and_enough_reports_hold_it,
+    an_author_edits_a_reply_within_the_window_and_it_is_assessed_again,
+    an_erased_authors_edits_leave_no_text_in_the_audit_log,
+    an_article_closes_at_a_moderators_time_or_by_its_age,
+    a_reader_the_host_vouches_for_is_trusted_on_their_own_replies,
+    an_address_with_enough_spam_in_its_window_is_blocked_for_a_time,
 );

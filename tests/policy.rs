@@ -731,6 +731,7 @@ async fn prepare_form(h: &Harness, site: &TestSite, article: &str) -> proto::Pre
         .await
         .prepare_form(proto::PrepareFormRequest {
             article: article.to_owned(),
+            ..Default::default()
         })
         .await
         .expect("prepare a form")
@@ -885,6 +886,7 @@ async fn a_form_is_prepared_only_for_a_valid_article(backend: Backend) {
         let status = comments
             .prepare_form(proto::PrepareFormRequest {
                 article: article.to_owned(),
+                ..Default::default()
             })
             .await
             .expect_err("an invalid article");
@@ -897,6 +899,7 @@ async fn a_form_is_prepared_only_for_a_valid_article(backend: Backend) {
         .await
         .prepare_form(proto::PrepareFormRequest {
             article: "story".into(),
+            ..Default::default()
         })
         .await
         .expect_err("a moderator token is not a site key");

@@ -106,6 +106,7 @@ impl Reply {
             form_token: &self.token.value,
             honeypot: &self.honeypot,
             idempotency_key: &self.key.value,
+            reader_id: "",
         }
     }
 

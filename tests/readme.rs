@@ -121,6 +121,8 @@ async fn the_moderators_part_of_the_readme_works_when_pasted_into_a_fresh_shell(
         "unblock",
         "close_article",
         "reopen_article",
+        "close_article",
+        "policy",
         "token_issue",
         "reveal_email",
         "export_author",

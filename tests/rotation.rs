@@ -92,6 +92,7 @@ async fn prepare_form(h: &Harness, site: &TestSite, article: &str) -> String {
         .await
         .prepare_form(proto::PrepareFormRequest {
             article: article.to_owned(),
+            ..Default::default()
         })
         .await
         .expect("a form")

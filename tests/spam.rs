@@ -325,6 +325,7 @@ async fn a_form_token_is_accepted_once(backend: Backend) {
         .await
         .prepare_form(proto::PrepareFormRequest {
             article: "story".into(),
+            ..Default::default()
         })
         .await
         .expect("prepare")

@@ -110,6 +110,7 @@ fn comment(
         updated_at: now,
         fingerprint: Some(0x0f0f_0f0f),
         features: vec![1, 2, 3],
+        reader_hash: None,
     }
 }
 
@@ -432,6 +433,7 @@ async fn a_reply_to_a_closed_article_is_refused_by_the_transaction_that_would_st
         closed,
         actor: "rg_mod_test1234",
         note: None,
+        at: None,
     };
     assert!(store.close_article(&closing(true)).await.expect("closes"));
 
@@ -1325,6 +1327,7 @@ fn personal(site: SiteId, author: [u8; 32], status: CommentStatus) -> StoredComm
             log_only: false,
         }],
         idempotency_key: Some(format!("form-{}", CommentId::new())),
+        reader_hash: Some(vec![7; 32]),
         ..comment(site, "story", None, status)
     }
 }
@@ -1366,6 +1369,7 @@ async fn erasing_an_author_anonymises_each_of_their_comments_with_one_audit_row(
         assert_eq!(after.user_agent, None);
         assert_eq!(after.referrer, None);
         assert_eq!(after.idempotency_key, None);
+        assert_eq!(after.reader_hash, None, "nor the host's reader");
         assert_eq!(
             after.fingerprint, None,
             "nothing derived from the words stays"
@@ -1392,6 +1396,7 @@ async fn erasing_an_author_anonymises_each_of_their_comments_with_one_audit_row(
         assert_eq!(read.author_name, untouched.author_name);
         assert_eq!(read.ip, untouched.ip);
         assert_eq!(read.email_sealed, untouched.email_sealed);
+        assert_eq!(read.reader_hash, untouched.reader_hash);
     }
     assert!(
         store

@@ -21,7 +21,7 @@ use crate::{
     proto::{self, comments_server::Comments},
     spam::form,
     store::{self, Store, ThreadCursor, ThreadOrder},
-    submission::Submitter,
+    submission::{EditRequest, Submitter},
 };
 
 const MAX_ARTICLES_PER_COUNT: usize = 500;
@@ -71,6 +71,7 @@ pub(super) fn raw_reply(req: &proto::SubmitCommentRequest) -> RawReply<'_> {
         form_token: form.map_or("", |f| &f.token),
         honeypot: form.map_or("", |f| &f.honeypot),
         idempotency_key: &req.idempotency_key,
+        reader_id: &req.reader_id,
     }
 }
 
@@ -100,9 +101,10 @@ impl Comments for CommentsApi {
         let credential = caller(&request)?;
         let site = host_site(self.store.as_ref(), &credential).await?;
         let req = request.into_inner();
+        let published_at = fields::time("article_published_at", req.article_published_at.as_ref())?;
         let stored = self
             .submitter
-            .submit(&site, &raw_reply(&req), &credential.prefix)
+            .submit(&site, &raw_reply(&req), published_at, &credential.prefix)
             .await?;
         let author_token = author_view::issue(
             self.vault.author_view_key(),
@@ -174,7 +176,12 @@ impl Comments for CommentsApi {
             .get(article.as_str())
             .copied()
             .unwrap_or(0);
-        let closed = self.store.article_closed(site, &article).await?;
+        let published_at = fields::time("article_published_at", req.article_published_at.as_ref())?;
+        let closed = self
+            .store
+            .article_clock(site, &article)
+            .await?
+            .is_closed(store::now(), published_at);
         // A cached page is encoded by the first call that sends it; one author's is not kept.
         let comments = match &page {
             Some(page) => page
@@ -252,14 +259,51 @@ impl Comments for CommentsApi {
         }
     }
 
+    async fn edit_comment(
+        &self,
+        request: Request<proto::EditCommentRequest>,
+    ) -> Result<Response<proto::EditCommentResponse>, Status> {
+        let credential = caller(&request)?;
+        let site = host_site(self.store.as_ref(), &credential).await?;
+        let req = request.into_inner();
+        let comment = CommentId(fields::id("comment_id", &req.comment_id)?);
+        let token = author_view::verify(
+            self.vault.author_view_keys(),
+            site.id,
+            fields::author_token(&req.author_token)?,
+            store::now(),
+        )
+        .map_err(|err| invalid_field("author_token", &err.to_string()))?;
+        let edited = self
+            .submitter
+            .edit(
+                &site,
+                &EditRequest {
+                    comment,
+                    token_comment: token.comment,
+                    body: &req.body,
+                    actor: &credential.prefix,
+                },
+            )
+            .await?;
+        Ok(Response::new(proto::EditCommentResponse {
+            status: status(edited.comment.status).into(),
+            comment: Some(public_comment(&edited.comment)),
+            changed: edited.changed,
+        }))
+    }
+
     async fn prepare_form(
         &self,
         request: Request<proto::PrepareFormRequest>,
     ) -> Result<Response<proto::PrepareFormResponse>, Status> {
         let credential = caller(&request)?;
         let site = host_site_id(&credential)?;
-        let article = fields::article(&request.get_ref().article)?;
-        if self.store.article_closed(site, &article).await? {
+        let req = request.get_ref();
+        let article = fields::article(&req.article)?;
+        let published_at = fields::time("article_published_at", req.article_published_at.as_ref())?;
+        let clock = self.store.article_clock(site, &article).await?;
+        if clock.is_closed(store::now(), published_at) {
             return Err(article_closed_status());
         }
         let (token, expires_at) =

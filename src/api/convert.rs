@@ -257,6 +257,11 @@ pub fn policy(policy: &Policy) -> proto::Policy {
         require_form_token: Some(policy.require_form_token),
         hold_new_authors: Some(policy.hold_new_authors),
         report_hold: Some(policy.report_hold),
+        edit_window_seconds: Some(policy.edit_window_seconds),
+        close_after_days: Some(policy.close_after_days),
+        auto_block_spam: Some(policy.auto_block_spam),
+        auto_block_window_minutes: Some(policy.auto_block_window_minutes),
+        auto_block_hours: Some(policy.auto_block_hours),
         blocked_terms: policy.blocked_terms.clone(),
         moderation_terms: policy.moderation_terms.clone(),
         set_blocked_terms: true,
@@ -333,6 +338,14 @@ pub fn merge_policy(stored: &Policy, update: proto::Policy) -> (Policy, Vec<(Str
         (&mut policy.min_form_seconds, update.min_form_seconds),
         (&mut policy.hold_new_authors, update.hold_new_authors),
         (&mut policy.report_hold, update.report_hold),
+        (&mut policy.edit_window_seconds, update.edit_window_seconds),
+        (&mut policy.close_after_days, update.close_after_days),
+        (&mut policy.auto_block_spam, update.auto_block_spam),
+        (
+            &mut policy.auto_block_window_minutes,
+            update.auto_block_window_minutes,
+        ),
+        (&mut policy.auto_block_hours, update.auto_block_hours),
     ];
     for (field, value) in counts {
         if let Some(value) = value {

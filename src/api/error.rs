@@ -11,8 +11,11 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
-    domain::FieldViolation, moderation::RevealError, privacy::PrivacyError, store::StoreError,
-    submission::SubmitError,
+    domain::{EditRefusal, FieldViolation},
+    moderation::RevealError,
+    privacy::PrivacyError,
+    store::StoreError,
+    submission::{EditError, SubmitError},
 };
 
 /// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` naming each field.
@@ -148,8 +151,51 @@ impl From<SubmitError> for Status {
     }
 }
 
+/// An edit that was not made, with what the host needs to tell its reader: the text to correct,
+/// that the reply is not theirs, or that its time to change has passed.
+impl From<EditError> for Status {
+    fn from(err: EditError) -> Self {
+        match err {
+            EditError::Invalid(violations) => invalid("the edit has invalid fields", &violations),
+            EditError::NotFound => Status::not_found("no such comment"),
+            EditError::NotTheAuthor => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info(
+                    "NOT_THE_AUTHOR",
+                    "replyguard",
+                    HashMap::from([("field".to_owned(), "author_token".to_owned())]),
+                );
+                Status::with_error_details(
+                    Code::PermissionDenied,
+                    "the author token is not this reply's author's",
+                    details,
+                )
+            }
+            EditError::Refused(refusal) => {
+                let kind = match refusal {
+                    EditRefusal::Off | EditRefusal::WindowPassed { .. } => "EDIT_WINDOW",
+                    EditRefusal::NotEditable(_) => "NOT_EDITABLE",
+                };
+                let description = refusal.to_string();
+                let mut details = ErrorDetails::new();
+                details.add_precondition_failure_violation(kind, "comment_id", &description);
+                Status::with_error_details(Code::FailedPrecondition, description, details)
+            }
+            EditError::Closed => article_closed_status(),
+            EditError::Duplicate(earlier) => SubmitError::Duplicate(earlier).into(),
+            EditError::Changed => Status::aborted(
+                "the reply changed while it was edited (a moderator decided on it): read it \
+                 again and retry",
+            ),
+            EditError::Store(err) => err.into(),
+            EditError::Privacy(err) => err.into(),
+        }
+    }
+}
+
 /// `FAILED_PRECONDITION` with a `google.rpc.PreconditionFailure` of type `ARTICLE_CLOSED`: a
-/// moderator closed the article, and a retry will not help until it is opened again.
+/// moderator closed the article, or the site's `close-after-days` did, and a retry will not help
+/// until it is opened again.
 pub fn article_closed_status() -> Status {
     let mut details = ErrorDetails::new();
     details.add_precondition_failure_violation(

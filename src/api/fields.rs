@@ -4,6 +4,7 @@
 //! A field that several calls take is read here once, so a client sees one answer for one
 //! mistake whichever call it makes.
 
+use chrono::{DateTime, SubsecRound, Utc};
 use tonic::Status;
 
 use super::{
@@ -41,6 +42,34 @@ pub fn comment_ref(raw: &str) -> Option<CommentRef> {
         Ok(id) => Some(CommentRef::Whole(id)),
         Err(_) => IdPrefix::parse(raw).map(CommentRef::Start),
     }
+}
+
+/// A time a request gives, at the precision the store keeps; `None` when unset. Refused outside
+/// the years 1970 to 9999, which every backend stores and orders alike.
+pub fn time(
+    field: &'static str,
+    value: Option<&prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, Status> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let latest = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z").map(|t| t.to_utc());
+    u32::try_from(value.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(value.seconds, nanos))
+        .filter(|time| time.timestamp() >= 0 && latest.is_ok_and(|latest| *time <= latest))
+        .map(|time| Some(time.trunc_subsecs(6)))
+        .ok_or_else(|| invalid_field(field, "must be a time between 1970 and 9999"))
+}
+
+/// An author token as `EditComment` needs it: present. Whether it is one is the signature's to
+/// say ([`crate::privacy::author_view::verify`]).
+pub fn author_token(raw: &str) -> Result<&str, Status> {
+    let token = raw.trim();
+    if token.is_empty() {
+        return Err(invalid_field("author_token", "is required"));
+    }
+    Ok(token)
 }
 
 /// An action of the audit log, as entries name it; `mark-spam` reads as `mark_spam`.

@@ -91,6 +91,7 @@ requests! {
     "CountComments" => proto::CountCommentsRequest, count_comments;
     "PrepareForm" => proto::PrepareFormRequest, prepare_form;
     "ReportComment" => proto::ReportCommentRequest, report_comment;
+    "EditComment" => proto::EditCommentRequest, edit_comment;
     "ListQueue" => proto::ListQueueRequest, list_queue;
     "GetComment" => proto::GetCommentRequest, get_comment;
     "Moderate" => proto::ModerateRequest, moderate;
@@ -123,6 +124,9 @@ requests! {
 }
 
 fn submit_comment(req: proto::SubmitCommentRequest) -> Read {
+    if fields::time("article_published_at", req.article_published_at.as_ref()).is_err() {
+        return Read::Refused;
+    }
     match domain::validate(&raw_reply(&req)) {
         Ok(reply) => {
             // What the pipeline then makes of it for the public.
@@ -137,6 +141,7 @@ fn submit_comment(req: proto::SubmitCommentRequest) -> Read {
 fn list_comments(req: proto::ListCommentsRequest) -> Read {
     let read = || {
         fields::article(&req.article)?;
+        fields::time("article_published_at", req.article_published_at.as_ref())?;
         let order = match proto::ListOrder::try_from(req.order) {
             Ok(proto::ListOrder::NewestFirst) => ThreadOrder::NewestFirst,
             Ok(_) => ThreadOrder::OldestFirst,
@@ -172,7 +177,12 @@ fn count_comments(req: proto::CountCommentsRequest) -> Read {
 }
 
 fn prepare_form(req: proto::PrepareFormRequest) -> Read {
-    fields::article(&req.article).map(drop).into()
+    let read = || {
+        fields::article(&req.article)?;
+        fields::time("article_published_at", req.article_published_at.as_ref())?;
+        Ok(())
+    };
+    read().into()
 }
 
 fn list_queue(req: proto::ListQueueRequest) -> Read {
@@ -362,6 +372,19 @@ fn report_comment(req: proto::ReportCommentRequest) -> Read {
     read().into()
 }
 
+fn edit_comment(req: proto::EditCommentRequest) -> Read {
+    let read = || {
+        fields::id("comment_id", &req.comment_id)?;
+        fields::author_token(&req.author_token)?;
+        // What the submitter then makes of the text, before it reads the store.
+        let body =
+            domain::CommentBody::parse(&req.body).map_err(|_| Status::invalid_argument("body"))?;
+        privacy::render_html(&privacy::mask_contacts(body.as_str()));
+        Ok(())
+    };
+    read().into()
+}
+
 fn list_reports(req: proto::ListReportsRequest) -> Read {
     paging::decode_queue(&req.page_token).map(drop).into()
 }
@@ -381,6 +404,9 @@ fn unblock(req: proto::UnblockRequest) -> Read {
 }
 
 fn close_article(req: proto::CloseArticleRequest) -> Read {
+    if fields::time("close_at", req.close_at.as_ref()).is_err() {
+        return Read::Refused;
+    }
     closing(&req.article, &req.note)
 }
 

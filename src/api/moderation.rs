@@ -5,6 +5,7 @@
 //! site is answered as if it did not exist. An email in clear leaves only
 //! after its audit row is committed.
 
+use chrono::{DateTime, Utc};
 use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures_util::Stream;
@@ -650,8 +651,9 @@ impl Moderation for ModerationApi {
     ) -> Result<Response<proto::CloseArticleResponse>, Status> {
         let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
+        let at = fields::time("close_at", req.close_at.as_ref())?;
         let changed = self
-            .set_closed(&credential, &req.site, &req.article, &req.note, true)
+            .set_closed(&credential, &req.site, &req.article, &req.note, true, at)
             .await?;
         Ok(Response::new(proto::CloseArticleResponse {
             already_closed: !changed,
@@ -665,7 +667,7 @@ impl Moderation for ModerationApi {
         let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Moderate).await?;
         let req = request.into_inner();
         let reopened = self
-            .set_closed(&credential, &req.site, &req.article, &req.note, false)
+            .set_closed(&credential, &req.site, &req.article, &req.note, false, None)
             .await?;
         Ok(Response::new(proto::ReopenArticleResponse { reopened }))
     }
@@ -743,6 +745,7 @@ impl ModerationApi {
         article: &str,
         note: &str,
         closed: bool,
+        at: Option<DateTime<Utc>>,
     ) -> Result<bool, Status> {
         let site = moderated_site(self.store.as_ref(), credential, site).await?;
         let article = fields::article(article)?;
@@ -755,6 +758,7 @@ impl ModerationApi {
                 closed,
                 actor: &credential.prefix,
                 note,
+                at,
             })
             .await?;
         tracing::info!(site = %site.name, closed, changed, "article closed or reopened");

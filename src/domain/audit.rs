@@ -63,9 +63,12 @@ pub mod audit_action {
     pub const NOTICE_REMOVE: &str = "notice_remove";
     /// An integrations token set the host's pages that readers' mails link to.
     pub const MAIL_PAGES: &str = "mail_pages";
+    /// An author changed their reply's text (`EditComment`), through the host's site key; the
+    /// note holds both texts as the public sees them.
+    pub const EDIT: &str = "edit";
 
     /// Every word above.
-    pub const OTHERS: [&str; 21] = [
+    pub const OTHERS: [&str; 22] = [
         SUBMIT,
         TOKEN_ISSUE,
         TOKEN_REVOKE,
@@ -87,6 +90,7 @@ pub mod audit_action {
         NOTICE_ADD,
         NOTICE_REMOVE,
         MAIL_PAGES,
+        EDIT,
     ];
 
     /// Every word of the audit log's `action`: the decisions' (`approve`, `mark_spam`, …),

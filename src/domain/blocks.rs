@@ -310,6 +310,34 @@ impl NewBlock<'_> {
     }
 }
 
+/// A site's automatic blocks of a client address (`auto-block-spam`): once that many of the
+/// address's replies within the window are spam, the address is blocked for a time, by
+/// `system`, with a note that says why. Off unless the site asks for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutoBlock {
+    /// How many spam replies within the window block the address.
+    pub spam: u32,
+    /// How far back they are counted.
+    pub window: chrono::Duration,
+    /// How long the block lasts.
+    pub lasts: chrono::Duration,
+}
+
+impl AutoBlock {
+    /// Whether `found` spam replies of an address within the window block it.
+    pub fn due(&self, found: u32) -> bool {
+        self.spam > 0 && found >= self.spam
+    }
+
+    /// The block's note, kept with the entry and in its audit row: why it was made.
+    pub fn note(&self, found: u32) -> String {
+        format!(
+            "automatic: {found} spam replies from this address within {} minutes",
+            self.window.num_minutes()
+        )
+    }
+}
+
 /// What adding an entry did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockOutcome {
@@ -324,6 +352,22 @@ pub struct BlockOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_is_blocked_automatically_at_its_kth_spam_reply_with_a_note_saying_why() {
+        let rule = AutoBlock {
+            spam: 3,
+            window: chrono::Duration::minutes(90),
+            lasts: chrono::Duration::hours(24),
+        };
+        assert!(!rule.due(2));
+        assert!(rule.due(3) && rule.due(4));
+        assert!(!AutoBlock { spam: 0, ..rule }.due(10), "0 is off");
+        assert_eq!(
+            rule.note(3),
+            "automatic: 3 spam replies from this address within 90 minutes"
+        );
+    }
 
     #[test]
     fn a_lifetime_ends_an_entry_and_zero_keeps_it() {

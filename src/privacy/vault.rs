@@ -37,6 +37,7 @@ struct Subkeys {
     avatar: HmacSha256,
     idempotency: HmacSha256,
     reporter: HmacSha256,
+    reader: HmacSha256,
     /// The form subkey, then the previous key's (see [`Vault::with_previous`]).
     form: Vec<[u8; 32]>,
     /// The author-view subkey, then the previous key's.
@@ -103,6 +104,7 @@ impl Vault {
                 avatar: mac(derive("replyguard/v1/avatar")),
                 idempotency: mac(derive("replyguard/v1/idempotency-key")),
                 reporter: mac(derive("replyguard/v1/reporter")),
+                reader: mac(derive("replyguard/v1/reader")),
                 form,
                 author_view,
                 check: mac(derive("replyguard/v1/key-check")),
@@ -169,6 +171,13 @@ impl Vault {
     /// that one reader counts once and nothing the host puts in the id is kept.
     pub fn reporter_hash(&self, site: SiteId, reporter: &str) -> [u8; 32] {
         site_mac(&self.keys.reporter, site, reporter)
+    }
+
+    /// What is stored of the host's id of a signed-in reader it vouches for, keyed as an email
+    /// is: a keyed hash per site, so that the reader's replies are recognised without the id
+    /// being kept, and cannot be matched with their reports' hashes or another site's.
+    pub fn reader_hash(&self, site: SiteId, reader: &str) -> [u8; 32] {
+        site_mac(&self.keys.reader, site, reader)
     }
 
     /// The subkey that signs form tokens.
@@ -306,6 +315,21 @@ mod tests {
         assert_eq!(check, Vault::new(&secret).key_check());
         assert_ne!(check, Vault::new(&SecretKey::generate()).key_check());
         assert_ne!(&check, Vault::new(&secret).form_key());
+    }
+
+    #[test]
+    fn a_readers_hash_is_keyed_per_site_and_apart_from_other_hashes() {
+        let vault = vault();
+        let (news, blog) = (SiteId::new(), SiteId::new());
+        let hash = vault.reader_hash(news, "account-17");
+        assert_eq!(hash, vault.reader_hash(news, "account-17"));
+        assert_ne!(hash, vault.reader_hash(blog, "account-17"));
+        assert_ne!(hash, vault.reporter_hash(news, "account-17"));
+        assert_ne!(hash, vault.author_hash(news, "account-17").0);
+        assert_ne!(
+            hash,
+            Vault::new(&SecretKey::generate()).reader_hash(news, "account-17")
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::{
     shape::Script,
     text::Words,
 };
-use crate::domain::CommentStatus;
+use crate::domain::{AutoBlock, CommentStatus, MAX_CLOSE_AFTER_DAYS};
 
 /// How much a site trusts the assessment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +70,20 @@ pub struct Policy {
     /// An approved comment that this many readers reported waits for a moderator again;
     /// 0 holds nothing for reports.
     pub report_hold: u32,
+    /// How long after it was received an author may change a reply's text (`EditComment`), in
+    /// seconds; 0 lets nobody edit.
+    pub edit_window_seconds: u32,
+    /// Articles close to new replies this many days after they were published (as the host
+    /// says with `SubmitComment`), or after their first reply when the host never said; 0
+    /// closes nothing by age.
+    pub close_after_days: u32,
+    /// A client address with this many spam replies within `auto_block_window_minutes` is
+    /// blocked for `auto_block_hours`; 0 blocks nothing automatically.
+    pub auto_block_spam: u32,
+    /// How far back the spam replies of an address are counted, in minutes.
+    pub auto_block_window_minutes: u32,
+    /// How long an automatic block lasts, in hours.
+    pub auto_block_hours: u32,
     /// Terms that make a reply spam.
     pub blocked_terms: Vec<String>,
     /// Terms that hold a reply for a moderator.
@@ -145,6 +159,8 @@ pub const MAX_RULE_WEIGHT: f64 = 100.0;
 pub const MAX_LIST_ENTRIES: usize = 1_000;
 /// At most this many characters in one term.
 pub const MAX_TERM_CHARS: usize = 100;
+/// The longest edit window: a day, well within an author token's 30 days.
+pub const MAX_EDIT_WINDOW_SECONDS: u32 = 86_400;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -158,6 +174,11 @@ impl Default for Policy {
             require_form_token: false,
             hold_new_authors: 0,
             report_hold: 0,
+            edit_window_seconds: 0,
+            close_after_days: 0,
+            auto_block_spam: 0,
+            auto_block_window_minutes: 60,
+            auto_block_hours: 24,
             blocked_terms: Vec::new(),
             moderation_terms: Vec::new(),
             rules: BTreeMap::new(),
@@ -229,6 +250,26 @@ impl Policy {
             at_most(self.hold_new_authors, 1_000),
         );
         check("report_hold".to_owned(), at_most(self.report_hold, 1_000));
+        check(
+            "edit_window_seconds".to_owned(),
+            at_most(self.edit_window_seconds, MAX_EDIT_WINDOW_SECONDS),
+        );
+        check(
+            "close_after_days".to_owned(),
+            at_most(self.close_after_days, MAX_CLOSE_AFTER_DAYS),
+        );
+        check(
+            "auto_block_spam".to_owned(),
+            at_most(self.auto_block_spam, 1_000),
+        );
+        check(
+            "auto_block_window_minutes".to_owned(),
+            between(self.auto_block_window_minutes, 1, 10_080),
+        );
+        check(
+            "auto_block_hours".to_owned(),
+            between(self.auto_block_hours, 1, 8_760),
+        );
 
         for (name, setting) in &self.rules {
             if let Some(weight) = setting.weight {
@@ -283,6 +324,11 @@ impl Policy {
             require_form_token,
             hold_new_authors,
             report_hold,
+            edit_window_seconds,
+            close_after_days,
+            auto_block_spam,
+            auto_block_window_minutes,
+            auto_block_hours,
             blocked_terms,
             moderation_terms,
             rules,
@@ -313,6 +359,26 @@ impl Policy {
                 *hold_new_authors != before.hold_new_authors,
             ),
             ("report_hold", *report_hold != before.report_hold),
+            (
+                "edit_window_seconds",
+                *edit_window_seconds != before.edit_window_seconds,
+            ),
+            (
+                "close_after_days",
+                *close_after_days != before.close_after_days,
+            ),
+            (
+                "auto_block_spam",
+                *auto_block_spam != before.auto_block_spam,
+            ),
+            (
+                "auto_block_window_minutes",
+                *auto_block_window_minutes != before.auto_block_window_minutes,
+            ),
+            (
+                "auto_block_hours",
+                *auto_block_hours != before.auto_block_hours,
+            ),
             ("blocked_terms", *blocked_terms != before.blocked_terms),
             (
                 "moderation_terms",
@@ -352,6 +418,15 @@ impl Policy {
             .map(|(field, _)| field.to_owned()),
         );
         changed
+    }
+
+    /// The site's automatic blocks of an address, if it asks for them.
+    pub fn auto_block(&self) -> Option<AutoBlock> {
+        (self.auto_block_spam > 0).then(|| AutoBlock {
+            spam: self.auto_block_spam,
+            window: chrono::Duration::minutes(i64::from(self.auto_block_window_minutes)),
+            lasts: chrono::Duration::hours(i64::from(self.auto_block_hours)),
+        })
     }
 
     /// What the thresholds make of a score.
@@ -403,6 +478,10 @@ type EntryCheck = fn(&str) -> Option<String>;
 fn weight_problem(value: f64) -> Option<String> {
     (!value.is_finite() || value.abs() > MAX_RULE_WEIGHT)
         .then(|| format!("must be a number between -{MAX_RULE_WEIGHT} and {MAX_RULE_WEIGHT}"))
+}
+
+fn between(value: u32, min: u32, max: u32) -> Option<String> {
+    (value < min || value > max).then(|| format!("must be from {min} to {max}"))
 }
 
 fn at_most(value: u32, max: u32) -> Option<String> {

@@ -34,11 +34,12 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        Access, Action, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord, AuthorMail,
-        BlockEntry, BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus, Cutoffs,
-        DecisionOutcome, Delivery, EXPIRED_NOTE, Mail, MailOutcome, MailPages, NewBlock, NewReport,
-        Notice, QueueEvent, ReplyWatch, ReportOutcome, ReportedComment, SPAM_DELETED_NOTE,
-        SYSTEM_ACTOR, Scope, SweepReport, Webhook, audit_action,
+        Access, Action, ArticleClock, ArticleClosing, ArticleKey, AttemptOutcome, AuditRecord,
+        AuthorMail, BlockEntry, BlockOutcome, BlockSubject, Blocked, ClosedArticle, CommentStatus,
+        Cutoffs, DecisionOutcome, Delivery, EXPIRED_NOTE, EditOutcome, Mail, MailOutcome,
+        MailPages, NewBlock, NewReport, Notice, QueueEvent, ReplyWatch, ReportOutcome,
+        ReportedComment, SPAM_DELETED_NOTE, SYSTEM_ACTOR, Scope, SweepReport, Webhook,
+        audit_action,
     },
     ids::{AuditId, CommentId, IdPrefix, SiteId, TokenId},
     privacy::{AuthorHash, KeptText, PrivacyError, Rekeying, Vault},
@@ -314,6 +315,9 @@ pub struct StoredComment {
     pub fingerprint: Option<u64>,
     /// The classifier's features, so that a decision teaches what was seen.
     pub features: Vec<u64>,
+    /// The keyed hash of the host's id of the signed-in reader who sent it
+    /// ([`crate::privacy::Vault::reader_hash`]), when the host vouched for one.
+    pub reader_hash: Option<Vec<u8>>,
 }
 
 impl StoredComment {
@@ -325,6 +329,21 @@ impl StoredComment {
             None => Ok(Cow::Borrowed(&self.body)),
         }
     }
+}
+
+/// An author's edit of a comment, as [`Comments::edit_comment`] stores it: what
+/// [`crate::submission`] made of the new text.
+#[derive(Clone, Copy, Debug)]
+pub struct CommentEdit<'a> {
+    /// The comment as the edit read it.
+    pub before: &'a StoredComment,
+    /// The same comment with its new text, fingerprint, features, assessment, status and
+    /// `updated_at`.
+    pub after: &'a StoredComment,
+    /// Who sent it: the site key's prefix.
+    pub actor: &'a str,
+    /// The audit row's note ([`crate::domain::edit_note`]).
+    pub note: &'a str,
 }
 
 /// The new reply that [`Facts::facts`] is asked about.
@@ -358,6 +377,15 @@ pub struct StoredFacts {
     pub any_blocks: bool,
     /// Whether the author confirmed their address for mail (`ConfirmEmail`).
     pub author_confirmed: bool,
+}
+
+/// A signed-in reader's replies on a site by status ([`Facts::reader_record`]): the record a
+/// reply's trust rests on when the host vouches for its reader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReaderRecord {
+    pub approved: u32,
+    pub spam: u32,
+    pub rejected: u32,
 }
 
 /// A lesson for the classifier: what a reply was, and how much that counts.
@@ -561,6 +589,14 @@ pub trait Comments: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<StoredComment>>;
 
+    /// Stores an author's edit of a comment (its new text, assessment and status, with an
+    /// `edit` audit row noted `edit.note`), in one transaction that holds its row, unless the
+    /// comment's status or last change is no longer `edit.before`'s (`Changed`, nothing
+    /// stored). A reply the edit holds or calls spam queues its moderators' notices and its
+    /// webhook event; the listings of its article are dropped here and on every replica when
+    /// the edit touches an approved reply.
+    async fn edit_comment(&self, edit: &CommentEdit<'_>) -> StoreResult<EditOutcome>;
+
     /// Every comment of one author on a site, oldest first.
     async fn comments_by_author(
         &self,
@@ -617,6 +653,19 @@ pub trait Facts: Send + Sync {
         features: &[u64],
     ) -> StoreResult<StoredFacts>;
 
+    /// A signed-in reader's record on a site: their replies by status, found by the keyed hash of
+    /// the host's id for them ([`crate::privacy::Vault::reader_hash`]).
+    async fn reader_record(&self, site: SiteId, reader_hash: &[u8]) -> StoreResult<ReaderRecord>;
+
+    /// How many replies from client address `ip` on a site, received at `since` or later, are
+    /// spam now: what an automatic block counts.
+    async fn address_spam_since(
+        &self,
+        site: SiteId,
+        ip: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32>;
+
     /// Records a form token's nonce; false when it was used before.
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool>;
 
@@ -637,8 +686,21 @@ pub trait Facts: Send + Sync {
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// Whether `article` of `site` is closed to new replies.
-    async fn article_closed(&self, site: SiteId, article: &ArticleKey) -> StoreResult<bool>;
+    /// What decides when `article` of `site` closes to new replies: a moderator's close, the
+    /// times kept of it, and the site's `close-after-days` (see [`ArticleClock::is_closed`]).
+    async fn article_clock(&self, site: SiteId, article: &ArticleKey) -> StoreResult<ArticleClock>;
+
+    /// Keeps what the host said of an article's publication and when its first reply came in,
+    /// each where given: a publication time replaces the one kept, a first reply is kept only
+    /// if none is. The article's listings are dropped here and on every replica, which hold its
+    /// clock with them.
+    async fn record_article_dates(
+        &self,
+        site: SiteId,
+        article: &ArticleKey,
+        published_at: Option<DateTime<Utc>>,
+        first_reply_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
 }
 
 /// The transactions of moderation: each change with its audit row, as [`crate::moderation`] decides it.
@@ -688,9 +750,10 @@ pub trait Moderating: Send + Sync {
     /// [`NewBlock::audit_note`], in one transaction; false (and no row) when it was not listed.
     async fn unblock(&self, block: &NewBlock<'_>) -> StoreResult<bool>;
 
-    /// Closes an article to new replies or opens it again, with a `close_article` or
-    /// `reopen_article` audit row noted [`ArticleClosing::audit_note`], in one transaction;
-    /// false (and no row) when it already was so.
+    /// Closes an article to new replies (now or from `closing.at` on) or opens it again, with a
+    /// `close_article` or `reopen_article` audit row noted [`ArticleClosing::audit_note`], in
+    /// one transaction; false (and no row) when it already was so. A close that has not taken
+    /// effect yet is moved to the new time.
     async fn close_article(&self, closing: &ArticleClosing<'_>) -> StoreResult<bool>;
 
     /// Stores a reader's report of a comment of `report.site` that readers can see (approved

@@ -207,22 +207,23 @@ impl Backend for Postgres {
         "WITH c AS (INSERT INTO comments (",
         comment_columns!(),
         ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28 \
-         WHERE NOT EXISTS (SELECT 1 FROM closed_articles WHERE site_id = $2 AND article = $3) \
+         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29 \
+         WHERE NOT EXISTS (SELECT 1 FROM closed_articles \
+         WHERE site_id = $2 AND article = $3 AND closed_at <= $24) \
          RETURNING id), \
          w AS (INSERT INTO webhook_deliveries (id, endpoint_id, site_id, event, comment_id, \
          article, actor, state, attempts, created_at, next_attempt_at) \
-         SELECT gen_random_uuid(), e.id, e.site_id, $33, c.id, $3, $30, 'pending', 0, $24, $24 \
+         SELECT gen_random_uuid(), e.id, e.site_id, $34, c.id, $3, $31, 'pending', 0, $24, $24 \
          FROM c CROSS JOIN webhook_endpoints e WHERE e.site_id = $2 AND e.disabled_at IS NULL \
-         AND strpos(e.events, $34) > 0), \
+         AND strpos(e.events, $35) > 0), \
          n AS (INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
          recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
-         SELECT gen_random_uuid(), $2, 'notice', n.id, n.email_sealed, n.email_hash, $33, c.id, \
+         SELECT gen_random_uuid(), $2, 'notice', n.id, n.email_sealed, n.email_hash, $34, c.id, \
          'pending', 0, $24, CASE WHEN n.digest_minutes = 0 THEN $24 ELSE coalesce(\
              (SELECT min(o.next_attempt_at) FROM mail_outbox o \
               WHERE o.notice_id = n.id AND o.state = 'pending'), \
              $24 + n.digest_minutes * interval '1 minute') END \
-         FROM c CROSS JOIN mail_notices n WHERE n.site_id = $2 AND strpos(n.events, $34) > 0), \
+         FROM c CROSS JOIN mail_notices n WHERE n.site_id = $2 AND strpos(n.events, $35) > 0), \
          a AS (INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
          recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
          SELECT gen_random_uuid(), r.site_id, 'answer', NULL, r.email_sealed, r.author_hash, \
@@ -233,13 +234,13 @@ impl Backend for Postgres {
          AND p.author_hash <> $12 \
          AND (SELECT count(*) FROM mail_outbox o WHERE o.site_id = r.site_id \
              AND o.recipient_hash = r.author_hash AND o.kind = 'answer' \
-             AND o.created_at > $35) < $36) \
+             AND o.created_at > $36) < $37) \
          INSERT INTO audit_log \
          (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
-         SELECT $29, $2, c.id, $30, $31, NULL, $32, NULL, $24 FROM c"
+         SELECT $30, $2, c.id, $31, $32, NULL, $33, NULL, $24 FROM c"
     );
     const SITE_ID_UNINDEXED: &'static str = "site_id";
-    // 30 values each stays below PostgreSQL's limit of 65,535 bound values per statement.
+    // 31 values each stays below PostgreSQL's limit of 65,535 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 1000;
     // On a "C" column `starts_with` is served by the `tokens_prefix` index.
     const REVOKE_TOKENS: &'static str = "UPDATE tokens SET revoked_at = $1 \

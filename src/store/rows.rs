@@ -31,7 +31,7 @@ macro_rules! comment_columns {
         "id, site_id, article, parent_id, root_id, path, depth, status, author_name, \
          author_website, email_sealed, author_hash, avatar_seed, body, body_public, body_html, \
          ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at, \
-         fingerprint, features, body_sealed"
+         fingerprint, features, body_sealed, reader_hash"
     };
 }
 pub(super) use comment_columns;
@@ -43,7 +43,7 @@ macro_rules! queue_columns {
         "id, site_id, article, parent_id, root_id, path, depth, status, author_name, \
          author_website, email_sealed, author_hash, avatar_seed, body, body_public, body_html, \
          ip, user_agent, referrer, score, verdict, reasons, idempotency_key, created_at, updated_at, \
-         NULL AS fingerprint, NULL AS features, body_sealed"
+         NULL AS fingerprint, NULL AS features, body_sealed, reader_hash"
     };
 }
 pub(super) use queue_columns;
@@ -86,6 +86,13 @@ pub(super) struct SiteRow {
     name: String,
     policy: Json<Policy>,
     created_at: DateTime<Utc>,
+}
+
+/// The one part of a site's policy an article's clock reads; the rest of the JSON is skipped.
+#[derive(serde::Deserialize)]
+pub(super) struct AgeLimit {
+    #[serde(default)]
+    pub(super) close_after_days: u32,
 }
 
 impl From<SiteRow> for Site {
@@ -159,6 +166,7 @@ pub(super) struct CommentRow {
     idempotency_key: Option<String>,
     fingerprint: Option<i64>,
     features: Option<Vec<u8>>,
+    reader_hash: Option<Vec<u8>>,
 }
 
 impl TryFrom<CommentRow> for StoredComment {
@@ -183,6 +191,7 @@ impl TryFrom<CommentRow> for StoredComment {
                 .as_deref()
                 .map(decode_features)
                 .unwrap_or_default(),
+            reader_hash: row.reader_hash,
             ..StoredComment::try_from(row.listed)?
         })
     }
@@ -355,6 +364,7 @@ where
             .push_bind(c.fingerprint.map(|f| f as i64))
             .push_bind(encode_features(&c.features))
             .push_bind(&c.body_sealed)
+            .push_bind(&c.reader_hash)
             .push_bind(lesson.map(|(label, _)| label.as_str().to_owned()))
             .push_bind(lesson.map(|(_, weight)| weight));
     });
@@ -434,6 +444,7 @@ impl TryFrom<ListedRow> for StoredComment {
             updated_at: row.updated_at,
             fingerprint: None,
             features: Vec::new(),
+            reader_hash: None,
         })
     }
 }

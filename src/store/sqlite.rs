@@ -210,7 +210,7 @@ impl Backend for Sqlite {
     const NEW_ID: &'static str = "randomblob(16)";
     const POSITION: &'static str = "instr";
     const SITE_ID_UNINDEXED: &'static str = "+site_id";
-    // 30 values each stays below SQLite's limit of 32,766 bound values per statement.
+    // 31 values each stays below SQLite's limit of 32,766 bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize = 500;
     const REVOKE_TOKENS: &'static str = "UPDATE tokens SET revoked_at = $1 \
          WHERE revoked_at IS NULL AND substr(prefix, 1, length($2)) = $2 \
@@ -230,25 +230,26 @@ impl Backend for Sqlite {
         "INSERT INTO comments (",
         comment_columns!(),
         ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28 \
-         WHERE NOT EXISTS (SELECT 1 FROM closed_articles WHERE site_id = $2 AND article = $3); \
+         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29 \
+         WHERE NOT EXISTS (SELECT 1 FROM closed_articles \
+         WHERE site_id = $2 AND article = $3 AND closed_at <= $24); \
          INSERT INTO audit_log \
          (id, site_id, comment_id, actor, action, from_status, to_status, note, created_at) \
-         SELECT $29, $2, $1, $30, $31, NULL, $32, NULL, $24 \
+         SELECT $30, $2, $1, $31, $32, NULL, $33, NULL, $24 \
          WHERE EXISTS (SELECT 1 FROM comments WHERE id = $1); \
          INSERT INTO webhook_deliveries (id, endpoint_id, site_id, event, comment_id, article, \
          actor, state, attempts, created_at, next_attempt_at) \
-         SELECT randomblob(16), e.id, e.site_id, $33, $1, $3, $30, 'pending', 0, $24, $24 \
+         SELECT randomblob(16), e.id, e.site_id, $34, $1, $3, $31, 'pending', 0, $24, $24 \
          FROM webhook_endpoints e WHERE e.site_id = $2 AND e.disabled_at IS NULL \
-         AND instr(e.events, $34) > 0 AND EXISTS (SELECT 1 FROM comments WHERE id = $1); \
+         AND instr(e.events, $35) > 0 AND EXISTS (SELECT 1 FROM comments WHERE id = $1); \
          INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
          recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
-         SELECT randomblob(16), $2, 'notice', n.id, n.email_sealed, n.email_hash, $33, $1, \
+         SELECT randomblob(16), $2, 'notice', n.id, n.email_sealed, n.email_hash, $34, $1, \
          'pending', 0, $24, CASE WHEN n.digest_minutes = 0 THEN $24 ELSE coalesce(\
              (SELECT min(o.next_attempt_at) FROM mail_outbox o \
               WHERE o.notice_id = n.id AND o.state = 'pending'), \
              strftime('%Y-%m-%dT%H:%M:%f+00:00', $24, '+' || n.digest_minutes || ' minutes')) END \
-         FROM mail_notices n WHERE n.site_id = $2 AND instr(n.events, $34) > 0 \
+         FROM mail_notices n WHERE n.site_id = $2 AND instr(n.events, $35) > 0 \
          AND EXISTS (SELECT 1 FROM comments WHERE id = $1); \
          INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
          recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
@@ -260,7 +261,7 @@ impl Backend for Sqlite {
          AND p.author_hash <> $12 \
          AND (SELECT count(*) FROM mail_outbox o WHERE o.site_id = r.site_id \
              AND o.recipient_hash = r.author_hash AND o.kind = 'answer' \
-             AND o.created_at > $35) < $36 \
+             AND o.created_at > $36) < $37 \
          AND EXISTS (SELECT 1 FROM comments WHERE id = $1)"
     );
     const FACTS: &'static str = facts_query!(

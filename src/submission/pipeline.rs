@@ -10,8 +10,8 @@ use tracing::instrument;
 
 use crate::{
     domain::{
-        BlockSubject, CommentStatus, FieldViolation, NewReport, RawReply, ReportOutcome,
-        ReportReason, ValidReply, validate,
+        AutoBlock, BlockSubject, Blocked, CommentStatus, FieldViolation, NewBlock, NewReport,
+        RawReply, ReportOutcome, ReportReason, SYSTEM_ACTOR, ValidReply, validate,
     },
     ids::{CommentId, SiteId},
     metrics,
@@ -67,9 +67,9 @@ pub fn is_mail_token(token: &str) -> bool {
 
 /// Turns raw replies into stored, assessed comments.
 pub struct Submitter {
-    store: Arc<dyn Store>,
-    vault: Vault,
-    assessor: Assessor,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) vault: Vault,
+    pub(super) assessor: Assessor,
 }
 
 impl Submitter {
@@ -127,13 +127,14 @@ impl Submitter {
         self.store.unsubscribe_reader(site, &digest).await
     }
 
-    /// Validates, assesses and stores one reply for `site`; `actor` names the
-    /// credential in the audit log.
+    /// Validates, assesses and stores one reply for `site`; `published_at` is when the host says
+    /// its article was published, if it says; `actor` names the credential in the audit log.
     #[instrument(skip_all, fields(site = %site.name))]
     pub async fn submit(
         &self,
         site: &Site,
         raw: &RawReply<'_>,
+        published_at: Option<DateTime<Utc>>,
         actor: &str,
     ) -> Result<StoredComment, SubmitError> {
         let reply = validate(raw).map_err(SubmitError::Invalid)?;
@@ -149,11 +150,19 @@ impl Submitter {
         }
 
         // After the retry above: a reply accepted before the article closed is still answered.
-        if self.store.article_closed(site.id, &reply.article).await? {
+        let now = store::now();
+        let clock = self.store.article_clock(site.id, &reply.article).await?;
+        if clock.is_closed(now, published_at) {
+            // An old article's publication time, first heard with a refused reply, is kept all
+            // the same, so that its listing says it is closed.
+            if published_at.is_some() && clock.learns_from(published_at) {
+                self.store
+                    .record_article_dates(site.id, &reply.article, published_at, None)
+                    .await?;
+            }
             return Err(SubmitError::Closed);
         }
         let place = self.place_in_thread(site, &reply).await?;
-        let now = store::now();
         let ip = reply.client.ip.map(|ip| ip.to_string());
         let text = spam::Analysis::of(&reply);
         let body_public = mask_contacts(reply.body.as_str());
@@ -193,12 +202,30 @@ impl Submitter {
         let blocked_by = block
             .as_ref()
             .map(|entry| entry.blocked.without_personal_data());
+        // A reader the host vouches for is trusted on their own replies, not on a typed email.
+        let record = match &reply.reader {
+            Some(reader) => {
+                let hash = self.vault.reader_hash(site.id, reader.as_str());
+                Some(self.store.reader_record(site.id, &hash).await?)
+            }
+            None => None,
+        };
+        let (approved, spam, rejected) = match record {
+            Some(record) => (record.approved, record.spam, record.rejected),
+            None => (
+                stored.author_approved,
+                stored.author_spam,
+                stored.author_rejected,
+            ),
+        };
         let mut facts = Facts {
             author: Some(author_hash),
-            author_approved: stored.author_approved,
-            author_spam: stored.author_spam,
-            author_rejected: stored.author_rejected,
-            author_confirmed: stored.author_confirmed,
+            author_approved: approved,
+            author_spam: spam,
+            author_rejected: rejected,
+            // A confirmed address is the typed email's, which a vouched-for reader's trust does
+            // not rest on.
+            author_confirmed: record.is_none() && stored.author_confirmed,
             ip_spam: stored.ip_spam,
             since_author_reply: since(stored.author_last),
             since_ip_reply: since(stored.ip_last),
@@ -250,6 +277,25 @@ impl Submitter {
                         tracing::warn!(error = %err, "a block's hit was not counted");
                     }
                 }
+                // A spam reply may be one too many from its address; one a block caught is counted
+                // by that block already.
+                if comment.status == CommentStatus::Spam
+                    && block.is_none()
+                    && let (Some(rule), Some(ip)) = (site.policy.auto_block(), reply.client.ip)
+                    && let Err(err) = self.auto_block(site, rule, ip, now).await
+                {
+                    tracing::warn!(error = %err, "an address was not blocked automatically");
+                }
+                // The first reply starts the article's age, and a new publication time moves it;
+                // the reply is stored, so a failure here is only logged.
+                if clock.learns_from(published_at)
+                    && let Err(err) = self
+                        .store
+                        .record_article_dates(site.id, &reply.article, published_at, Some(now))
+                        .await
+                {
+                    tracing::warn!(error = %err, "an article's dates were not kept");
+                }
                 tracing::info!(comment = %comment.id, status = %comment.status, score = comment.score, "reply stored");
                 Ok(comment)
             }
@@ -268,6 +314,45 @@ impl Submitter {
             Err(StoreError::ArticleClosed) => Err(SubmitError::Closed),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Blocks `ip` on `site` for `rule.lasts`, by `system` and with a note that says why, when
+    /// its spam replies within `rule.window` are `rule.spam` or more (the one just stored among
+    /// them).
+    async fn auto_block(
+        &self,
+        site: &Site,
+        rule: AutoBlock,
+        ip: std::net::IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let found = self
+            .store
+            .address_spam_since(site.id, &ip.to_string(), now - rule.window)
+            .await?;
+        if !rule.due(found) {
+            return Ok(());
+        }
+        let blocked = Blocked::Ip(ip);
+        let note = rule.note(found);
+        let outcome = self
+            .store
+            .block(
+                &NewBlock {
+                    site: site.id,
+                    blocked: &blocked,
+                    actor: SYSTEM_ACTOR,
+                    note: Some(&note),
+                    expires_at: Some(now + rule.lasts),
+                },
+                None,
+            )
+            .await?;
+        if outcome.added {
+            metrics::record_auto_block();
+            tracing::info!(spam = found, "an address was blocked automatically");
+        }
+        Ok(())
     }
 
     /// Stores a reader's report of `comment` on `site`: the reporter known by a keyed hash of
@@ -416,6 +501,10 @@ pub fn stored_reply(
             .idempotency_key
             .as_ref()
             .map(|key| vault.idempotency_tag(site, key.as_str())),
+        reader_hash: reply
+            .reader
+            .as_ref()
+            .map(|reader| vault.reader_hash(site, reader.as_str()).to_vec()),
         created_at: at,
         updated_at: at,
     }

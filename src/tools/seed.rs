@@ -334,6 +334,7 @@ impl Generator {
             form_token: "",
             honeypot: "",
             idempotency_key: "",
+            reader_id: "",
         };
         let reply = validate(&raw).map_err(|violations| {
             let fields: Vec<&str> = violations.iter().map(|v| v.field).collect();

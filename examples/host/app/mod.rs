@@ -410,6 +410,10 @@ async fn list(
         page_token: page.to_owned(),
         order: ListOrder::NewestFirst.into(),
         author_token: author_token.to_owned(),
+        // A host that knows when its article was published passes `article_published_at`
+        // here, in `PrepareForm` and in `SubmitComment`, so that a site's `close-after-days`
+        // counts from it; this example's article has no date.
+        ..Default::default()
     };
     let token = jar.get(AUTHOR_TOKEN).map(|c| c.value().to_owned());
     let mut comments = host.comments.clone();
@@ -430,6 +434,7 @@ async fn list(
 async fn prepare(host: &Settings) -> Result<String, Refusal> {
     let request = proto::PrepareFormRequest {
         article: host.article.clone(),
+        ..Default::default()
     };
     match host.comments.clone().prepare_form(request).await {
         Ok(answer) => Ok(answer.into_inner().token),

@@ -102,8 +102,8 @@ pub enum Command {
     Blocks(SiteArg),
     /// Take one entry off a site's blocklist, as `blocks` lists it.
     Unblock(UnblockArgs),
-    /// Close an article to new replies; its comments stay as they are.
-    Close(ArticleArgs),
+    /// Close an article to new replies, now or from a time on; its comments stay as they are.
+    Close(CloseArgs),
     /// Open a closed article to new replies again.
     Reopen(ArticleArgs),
     /// List a site's closed articles.
@@ -398,6 +398,15 @@ Keys and values:
                           approved (0: off)
   report-hold             a whole number: an approved reply this many readers reported waits
                           for a moderator again (0: off)
+  edit-window-seconds     seconds after a reply came in in which its author may edit it
+                          (EditComment; 0: off)
+  close-after-days        a whole number: articles close this many days after their publication
+                          (as the host says) or else their first reply (0: off)
+  auto-block-spam         a whole number: block an address for auto-block-hours once this many of
+                          its replies within auto-block-window-minutes are spam (0: off)
+  auto-block-window-minutes
+                          minutes over which an address's spam replies are counted (60)
+  auto-block-hours        hours an automatic block lasts (24)
   blocked-terms           comma-separated terms that make a reply spam
   moderation-terms        comma-separated terms that hold a reply
   blocked-ips             comma-separated addresses and ranges (192.0.2.0/24) whose replies are spam
@@ -420,6 +429,11 @@ pub enum PolicyKey {
     RequireFormToken,
     HoldNewAuthors,
     ReportHold,
+    EditWindowSeconds,
+    CloseAfterDays,
+    AutoBlockSpam,
+    AutoBlockWindowMinutes,
+    AutoBlockHours,
     BlockedTerms,
     ModerationTerms,
     BlockedIps,
@@ -431,7 +445,7 @@ pub enum PolicyKey {
 }
 
 /// Every key but `rule.NAME`, with its name on the command line.
-const POLICY_KEYS: [(&str, PolicyKey); 15] = [
+const POLICY_KEYS: [(&str, PolicyKey); 20] = [
     ("mode", PolicyKey::Mode),
     ("hold-threshold", PolicyKey::HoldThreshold),
     ("spam-threshold", PolicyKey::SpamThreshold),
@@ -441,6 +455,14 @@ const POLICY_KEYS: [(&str, PolicyKey); 15] = [
     ("require-form-token", PolicyKey::RequireFormToken),
     ("hold-new-authors", PolicyKey::HoldNewAuthors),
     ("report-hold", PolicyKey::ReportHold),
+    ("edit-window-seconds", PolicyKey::EditWindowSeconds),
+    ("close-after-days", PolicyKey::CloseAfterDays),
+    ("auto-block-spam", PolicyKey::AutoBlockSpam),
+    (
+        "auto-block-window-minutes",
+        PolicyKey::AutoBlockWindowMinutes,
+    ),
+    ("auto-block-hours", PolicyKey::AutoBlockHours),
     ("blocked-terms", PolicyKey::BlockedTerms),
     ("moderation-terms", PolicyKey::ModerationTerms),
     ("blocked-ips", PolicyKey::BlockedIps),
@@ -543,6 +565,23 @@ impl PolicySetArgs {
             }
             PolicyKey::HoldNewAuthors => {
                 policy.hold_new_authors = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::EditWindowSeconds => {
+                policy.edit_window_seconds =
+                    Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::CloseAfterDays => {
+                policy.close_after_days = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::AutoBlockSpam => {
+                policy.auto_block_spam = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::AutoBlockWindowMinutes => {
+                policy.auto_block_window_minutes =
+                    Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
+            }
+            PolicyKey::AutoBlockHours => {
+                policy.auto_block_hours = Some(value.parse().map_err(|_| invalid(WHOLE_NUMBER))?);
             }
             PolicyKey::RequireFormToken => {
                 policy.require_form_token = Some(match value {
@@ -795,6 +834,43 @@ pub struct ArticleArgs {
     pub note: Option<String>,
 }
 
+/// Arguments of `close`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  replyctl close 2026/05/flood-report --note \"legal hold\"
+  replyctl close 2026/05/election-live --in 48h
+  replyctl close 2026/05/election-live --at 2026-05-10T18:00:00Z
+A close that has not taken effect yet moves when closed again with another time; `reopen` calls it
+off. Articles can also close by age: `replyctl policy set close-after-days 30`.")]
+pub struct CloseArgs {
+    #[command(flatten)]
+    pub article: ArticleArgs,
+
+    /// Close it from this time on (RFC 3339: 2026-05-10T18:00:00Z) instead of now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "within")]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Close it this long from now instead: 90s, 45m, 12h or 30d.
+    #[arg(long = "in", id = "within", value_name = "AGE", value_parser = parse_from_now)]
+    pub within: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `90s`, `45m`, `12h` or `30d` from now.
+fn parse_from_now(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let age = parse_age(text)?;
+    chrono::Duration::from_std(age)
+        .ok()
+        .and_then(|age| chrono::Utc::now().checked_add_signed(age))
+        .ok_or_else(|| "too far ahead".to_owned())
+}
+
+/// A time in RFC 3339, with its offset: `2026-05-10T18:00:00Z`.
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|time| time.to_utc())
+        .map_err(|_| "expected a time in RFC 3339, as 2026-05-10T18:00:00Z".to_owned())
+}
+
 /// The kinds of blocklist entry, as `blocks` names them, and `domain` for both of a domain's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum EntryKind {
@@ -869,6 +945,16 @@ pub struct SubmitArgs {
     /// The reader's IP address, as the host saw it.
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
+
+    /// The host's own id of the signed-in reader, when it vouches for them: their trust then
+    /// rests on their replies under this id, not on the email.
+    #[arg(long, value_name = "ID")]
+    pub reader: Option<String>,
+
+    /// When the article was published (RFC 3339): with the site's `close-after-days`, it
+    /// closes that many days later.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub published_at: Option<chrono::DateTime<chrono::Utc>>,
 
     /// The reply's text, plain text.
     #[arg(value_name = "TEXT")]
@@ -1029,6 +1115,11 @@ mod tests {
             "require-form-token",
             "hold-new-authors",
             "report-hold",
+            "edit-window-seconds",
+            "close-after-days",
+            "auto-block-spam",
+            "auto-block-window-minutes",
+            "auto-block-hours",
             "blocked-terms",
             "moderation-terms",
             "blocked-ips",

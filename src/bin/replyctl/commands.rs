@@ -23,10 +23,10 @@ use tonic::{Code, Status, Streaming};
 use crate::{
     bulk,
     cli::{
-        ArticleArgs, AuditArgs, BlockCommand, BlockOptions, Command, CommentsArgs, Decision,
-        DecisionArgs, DomainScope, EntryKind, EraseArgs, ExportArgs, GlobalArgs, OutputFormat,
-        PolicyCommand, PolicySetArgs, QueueArgs, RevealArgs, SiteArg, StatusArg, SubmitArgs,
-        UnblockArgs,
+        ArticleArgs, AuditArgs, BlockCommand, BlockOptions, CloseArgs, Command, CommentsArgs,
+        Decision, DecisionArgs, DomainScope, EntryKind, EraseArgs, ExportArgs, GlobalArgs,
+        OutputFormat, PolicyCommand, PolicySetArgs, QueueArgs, RevealArgs, SiteArg, StatusArg,
+        SubmitArgs, UnblockArgs,
     },
     client::{self, Clients},
     error::CliError,
@@ -103,8 +103,8 @@ pub async fn run(
         Command::Block(command) => block(&mut clients, format, command).await,
         Command::Blocks(site) => blocks(&mut clients, format, site).await,
         Command::Unblock(args) => unblock(&mut clients, format, args).await,
-        Command::Close(args) => close(&mut clients, format, args, true).await,
-        Command::Reopen(args) => close(&mut clients, format, args, false).await,
+        Command::Close(args) => close(&mut clients, format, args).await,
+        Command::Reopen(args) => reopen(&mut clients, format, args).await,
         Command::Closed(site) => closed_articles(&mut clients, format, site).await,
         Command::Reports(site) => reports(&mut clients, format, site).await,
         Command::Audit(args) => audit(&mut clients, format, args).await,
@@ -724,42 +724,51 @@ async fn closed_articles(
     emit(&output::closed_articles(format, &articles))
 }
 
-/// `close` (closed true) and `reopen` (closed false).
+/// `close`: now, or from a time on.
 async fn close(
     clients: &mut Clients,
     format: OutputFormat,
-    args: ArticleArgs,
-    closed: bool,
+    args: CloseArgs,
 ) -> Result<(), CliError> {
-    let site = args.site.name();
-    let note = args.note.unwrap_or_default();
-    let article = args.article;
-    let changed = if closed {
-        let request = CloseArticleRequest {
-            site,
-            article: article.clone(),
-            note,
-        };
-        let answer = clients
-            .moderation
-            .close_article(request)
-            .await
-            .map_err(CliError::rpc(format!("closing {article}")))?;
-        !answer.into_inner().already_closed
-    } else {
-        let request = ReopenArticleRequest {
-            site,
-            article: article.clone(),
-            note,
-        };
-        let answer = clients
-            .moderation
-            .reopen_article(request)
-            .await
-            .map_err(CliError::rpc(format!("reopening {article}")))?;
-        answer.into_inner().reopened
+    let at = args.at.or(args.within);
+    let article = args.article.article;
+    let request = CloseArticleRequest {
+        site: args.article.site.name(),
+        article: article.clone(),
+        note: args.article.note.unwrap_or_default(),
+        close_at: at.map(|at| prost_types::Timestamp {
+            seconds: at.timestamp(),
+            nanos: 0,
+        }),
     };
-    emit(&output::closed(format, &article, closed, changed))
+    let answer = clients
+        .moderation
+        .close_article(request)
+        .await
+        .map_err(CliError::rpc(format!("closing {article}")))?;
+    let changed = !answer.into_inner().already_closed;
+    emit(&output::closed(format, &article, true, changed, at))
+}
+
+/// `reopen`.
+async fn reopen(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: ArticleArgs,
+) -> Result<(), CliError> {
+    let article = args.article;
+    let request = ReopenArticleRequest {
+        site: args.site.name(),
+        article: article.clone(),
+        note: args.note.unwrap_or_default(),
+    };
+    let answer = clients
+        .moderation
+        .reopen_article(request)
+        .await
+        .map_err(CliError::rpc(format!("reopening {article}")))?;
+    let changed = answer.into_inner().reopened;
+    emit(&output::closed(format, &article, false, changed, None))
 }
 
 async fn audit(
@@ -819,6 +828,11 @@ async fn submit(
         form: None,
         idempotency_key: String::new(),
         notify_replies: false,
+        reader_id: args.reader.unwrap_or_default(),
+        article_published_at: args.published_at.map(|at| prost_types::Timestamp {
+            seconds: at.timestamp(),
+            nanos: 0,
+        }),
     };
     let response = clients
         .comments

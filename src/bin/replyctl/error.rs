@@ -140,7 +140,7 @@ pub fn code_name(code: Code) -> &'static str {
 }
 
 /// The policy's fields as `UpdatePolicy` names them; `policy set` takes them with dashes.
-const POLICY_FIELDS: [&str; 14] = [
+const POLICY_FIELDS: [&str; 19] = [
     "hold_threshold",
     "spam_threshold",
     "max_links",
@@ -149,6 +149,11 @@ const POLICY_FIELDS: [&str; 14] = [
     "require_form_token",
     "hold_new_authors",
     "report_hold",
+    "edit_window_seconds",
+    "close_after_days",
+    "auto_block_spam",
+    "auto_block_window_minutes",
+    "auto_block_hours",
     "blocked_terms",
     "moderation_terms",
     "blocked_ips",

@@ -484,6 +484,11 @@ pub fn policy_json(policy: &Policy) -> Value {
         "require_form_token": policy.require_form_token,
         "hold_new_authors": policy.hold_new_authors,
         "report_hold": policy.report_hold,
+        "edit_window_seconds": policy.edit_window_seconds,
+        "close_after_days": policy.close_after_days,
+        "auto_block_spam": policy.auto_block_spam,
+        "auto_block_window_minutes": policy.auto_block_window_minutes,
+        "auto_block_hours": policy.auto_block_hours,
         "blocked_terms": policy.blocked_terms,
         "moderation_terms": policy.moderation_terms,
         "blocked_ips": policy.blocked_ips,
@@ -768,7 +773,8 @@ pub fn closed_articles(format: OutputFormat, articles: &[ClosedArticle]) -> Stri
     if articles.is_empty() {
         return "No article is closed.".to_owned();
     }
-    let mut table = new_table(&["ARTICLE", "BY", "SINCE", "NOTE"]);
+    // A close made ahead of time shows the time it takes effect.
+    let mut table = new_table(&["ARTICLE", "BY", "CLOSED FROM", "NOTE"]);
     for closed in articles {
         table.add_row(vec![
             closed.article.clone(),
@@ -780,16 +786,36 @@ pub fn closed_articles(format: OutputFormat, articles: &[ClosedArticle]) -> Stri
     render(&table)
 }
 
-/// `close` and `reopen`: what changed.
-pub fn closed(format: OutputFormat, article: &str, closed: bool, changed: bool) -> String {
+/// `close` and `reopen`: what changed; `at` is when a close takes effect, if not now.
+pub fn closed(
+    format: OutputFormat,
+    article: &str,
+    closed: bool,
+    changed: bool,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> String {
+    let ahead = at.filter(|at| *at > chrono::Utc::now());
     if format == OutputFormat::Json {
-        return pretty(&json!({ "article": article, "closed": closed, "changed": changed }));
+        let closes_at = ahead.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        return pretty(&json!({
+            "article": article,
+            "closed": closed,
+            "changed": changed,
+            "closes_at": closes_at,
+        }));
     }
-    match (closed, changed) {
-        (true, true) => format!("Closed {article} to new replies."),
-        (true, false) => format!("{article} was closed already; nothing changed."),
-        (false, true) => format!("Opened {article} to new replies again."),
-        (false, false) => format!("{article} was not closed; nothing changed."),
+    match (closed, changed, ahead) {
+        (true, true, Some(at)) => {
+            let at = table_time(Some(&prost_types::Timestamp {
+                seconds: at.timestamp(),
+                nanos: 0,
+            }));
+            format!("{article} closes to new replies at {at}.")
+        }
+        (true, true, None) => format!("Closed {article} to new replies."),
+        (true, false, _) => format!("{article} was closed already; nothing changed."),
+        (false, true, _) => format!("Opened {article} to new replies again."),
+        (false, false, _) => format!("{article} was not closed; nothing changed."),
     }
 }
 
@@ -852,6 +878,14 @@ fn policy_settings(policy: &Policy) -> Vec<(&'static str, String)> {
         ("require-form-token", or_dash(policy.require_form_token)),
         ("hold-new-authors", or_dash(policy.hold_new_authors)),
         ("report-hold", or_dash(policy.report_hold)),
+        ("edit-window-seconds", or_dash(policy.edit_window_seconds)),
+        ("close-after-days", or_dash(policy.close_after_days)),
+        ("auto-block-spam", or_dash(policy.auto_block_spam)),
+        (
+            "auto-block-window-minutes",
+            or_dash(policy.auto_block_window_minutes),
+        ),
+        ("auto-block-hours", or_dash(policy.auto_block_hours)),
         ("blocked-terms", terms(&policy.blocked_terms)),
         ("moderation-terms", terms(&policy.moderation_terms)),
         ("blocked-ips", terms(&policy.blocked_ips)),

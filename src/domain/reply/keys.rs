@@ -1,4 +1,5 @@
-//! The host's own keys: the article a reply belongs to, and the submission a retry repeats.
+//! The host's own keys: the article a reply belongs to, the submission a retry repeats, and the
+//! signed-in reader the host vouches for.
 
 use super::checks::{at_most_bytes, no_control_chars, required};
 
@@ -44,6 +45,35 @@ impl IdempotencyKey {
     }
 }
 
+/// The host's own id of a signed-in reader it has verified (an account id): what a reader's
+/// trust rests on when the host gives it. Only its keyed hash is kept, and it never prints: its
+/// `Debug` hides it, so it cannot reach a log.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ReaderId(String);
+
+impl ReaderId {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<ReaderId, String> {
+        let id = required(raw)?;
+        if id.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+        }
+        no_control_chars(&id)?;
+        Ok(ReaderId(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ReaderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReaderId(…)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +115,16 @@ mod tests {
                 "{key:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_reader_id_is_trimmed_bounded_and_never_printed() {
+        let id = ReaderId::parse("  account-17 ").expect("valid");
+        assert_eq!(id.as_str(), "account-17");
+        assert_eq!(format!("{id:?}"), "ReaderId(…)");
+        assert!(ReaderId::parse(&"a".repeat(ReaderId::MAX_CHARS)).is_ok());
+        assert!(ReaderId::parse(&"a".repeat(ReaderId::MAX_CHARS + 1)).is_err());
+        assert!(ReaderId::parse("acct\u{0}1").is_err());
+        assert!(ReaderId::parse(" ").is_err());
     }
 }

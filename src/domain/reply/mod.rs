@@ -17,7 +17,7 @@ use std::str::FromStr;
 pub use body::CommentBody;
 pub use client::{ClientInfo, FormInfo};
 pub use email::Email;
-pub use keys::{ArticleKey, IdempotencyKey};
+pub use keys::{ArticleKey, IdempotencyKey, ReaderId};
 pub use name::AuthorName;
 pub use website::Website;
 
@@ -51,6 +51,8 @@ pub struct RawReply<'a> {
     pub form_token: &'a str,
     pub honeypot: &'a str,
     pub idempotency_key: &'a str,
+    /// The host's id of the signed-in reader, if it vouches for one.
+    pub reader_id: &'a str,
 }
 
 /// A reply whose every field has been checked.
@@ -65,6 +67,8 @@ pub struct ValidReply {
     pub client: ClientInfo,
     pub form: FormInfo,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// The signed-in reader the host vouches for: the author's trust rests on their replies.
+    pub reader: Option<ReaderId>,
 }
 
 /// Checks every field of `raw`, returning either the valid reply or every violation found.
@@ -85,6 +89,7 @@ pub fn validate(raw: &RawReply<'_>) -> Result<ValidReply, Vec<FieldViolation>> {
         "idempotency_key",
         optional(raw.idempotency_key, IdempotencyKey::parse),
     );
+    let reader = found.check("reader_id", optional(raw.reader_id, ReaderId::parse));
 
     let (
         Some(article),
@@ -96,6 +101,7 @@ pub fn validate(raw: &RawReply<'_>) -> Result<ValidReply, Vec<FieldViolation>> {
         Some(ip),
         Some(token),
         Some(idempotency_key),
+        Some(reader),
     ) = (
         article,
         parent,
@@ -106,6 +112,7 @@ pub fn validate(raw: &RawReply<'_>) -> Result<ValidReply, Vec<FieldViolation>> {
         ip,
         token,
         idempotency_key,
+        reader,
     )
     else {
         return Err(found.0);
@@ -128,6 +135,7 @@ pub fn validate(raw: &RawReply<'_>) -> Result<ValidReply, Vec<FieldViolation>> {
             honeypot: non_empty(truncate(raw.honeypot, FormInfo::MAX_HONEYPOT_BYTES)),
         },
         idempotency_key,
+        reader,
     })
 }
 

@@ -1,5 +1,5 @@
 //! What a store keeps in memory: the public's reads (pages of approved
-//! threads, approved counts, closed articles) within a byte budget, and the
+//! threads, approved counts, articles' clocks) within a byte budget, and the
 //! credentials it has read.
 //!
 //! Every change of a comment's status or content drops the cached pages of
@@ -30,7 +30,10 @@ use self::{
     threads::{ThreadCache, public_only},
 };
 use super::{Credential, ListingEvent, ListingEvents, StoreResult, ThreadPage};
-use crate::{domain::ArticleKey, ids::SiteId};
+use crate::{
+    domain::{ArticleClock, ArticleKey},
+    ids::SiteId,
+};
 
 /// What a store keeps in memory: the public's reads and the credentials it has read. A store
 /// opened without caches ([`Caches::none`]) reads everything from the database.
@@ -126,25 +129,26 @@ impl Caches {
         Ok(found)
     }
 
-    /// Whether an article is closed: from memory, or `load`ed and kept.
-    pub(crate) async fn article_closed(
+    /// What decides when an article closes: from memory, or `load`ed and kept. It holds times,
+    /// not whether the article is closed, so it stays true as time passes.
+    pub(crate) async fn article_clock(
         &self,
         site: SiteId,
         article: &str,
-        load: impl Future<Output = StoreResult<bool>>,
-    ) -> StoreResult<bool> {
+        load: impl Future<Output = StoreResult<ArticleClock>>,
+    ) -> StoreResult<ArticleClock> {
         let Some(cache) = &self.threads else {
             return load.await;
         };
         let ticket = cache.ticket(site);
-        if let Some(closed) = cache.closed(site, article) {
-            return Ok(closed);
+        if let Some(clock) = cache.clock(site, article) {
+            return Ok(clock);
         }
-        let closed = load.await?;
+        let clock = load.await?;
         if let Some(ticket) = ticket {
-            cache.put_closed(ticket, site, article, closed);
+            cache.put_clock(ticket, site, article, clock);
         }
-        Ok(closed)
+        Ok(clock)
     }
 
     /// The live credential with this digest: from memory, or `load`ed and kept for

@@ -1,5 +1,5 @@
 //! The cache of what articles' public listings show: pages of approved threads, approved
-//! counts and closed articles, per site, within a byte budget, with the tickets that keep a
+//! counts and articles' clocks (when each closes), per site, within a byte budget, with the tickets that keep a
 //! read begun before a change from storing what it read.
 
 use std::{
@@ -9,6 +9,7 @@ use std::{
 };
 
 use crate::{
+    domain::ArticleClock,
     ids::SiteId,
     store::{StoredComment, ThreadCursor, ThreadOrder, ThreadPage},
 };
@@ -28,6 +29,7 @@ pub(super) fn public_only(comment: StoredComment) -> StoredComment {
         idempotency_key: None,
         fingerprint: None,
         features: Vec::new(),
+        reader_hash: None,
         ..comment
     }
 }
@@ -79,8 +81,8 @@ struct Article {
     bytes: usize,
     pages: HashMap<PageKey, Arc<ThreadPage>>,
     count: Option<u64>,
-    /// Whether the article is closed to new replies, once read.
-    closed: Option<bool>,
+    /// What decides when the article closes, once read.
+    clock: Option<ArticleClock>,
 }
 
 /// The cache itself: articles' pages and counts within a byte budget,
@@ -160,7 +162,7 @@ impl State {
                 bytes,
                 pages: HashMap::new(),
                 count: None,
-                closed: None,
+                clock: None,
             })
     }
 
@@ -332,24 +334,30 @@ impl ThreadCache {
         state.evict(self.max_bytes);
     }
 
-    /// Whether an article is closed, if that is cached.
-    pub(crate) fn closed(&self, site: SiteId, article: &str) -> Option<bool> {
+    /// What decides when an article closes, if that is cached.
+    pub(crate) fn clock(&self, site: SiteId, article: &str) -> Option<ArticleClock> {
         let mut state = self.lock();
         let entry = state.sites.get_mut(&site)?.get_mut(article)?;
         entry.used = true;
-        entry.closed
+        entry.clock
     }
 
-    pub(crate) fn put_closed(&self, ticket: Ticket, site: SiteId, article: &str, closed: bool) {
+    pub(crate) fn put_clock(
+        &self,
+        ticket: Ticket,
+        site: SiteId,
+        article: &str,
+        clock: ArticleClock,
+    ) {
         let mut state = self.lock();
         if !Self::valid(&state, ticket) {
             return;
         }
-        state.article(site, article).closed = Some(closed);
+        state.article(site, article).clock = Some(clock);
         state.evict(self.max_bytes);
     }
 
-    /// Drops one article's pages, count and closed state, and voids the
+    /// Drops one article's pages, count and clock, and voids the
     /// loads in flight of its site.
     pub(crate) fn invalidate_article(&self, site: SiteId, article: &str) {
         let stripe = self.stripe(site);
@@ -445,6 +453,7 @@ mod tests {
             updated_at: crate::store::now(),
             fingerprint: Some(7),
             features: vec![1, 2, 3],
+            reader_hash: None,
         }
     }
 

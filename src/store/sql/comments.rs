@@ -5,23 +5,28 @@ use std::{collections::HashMap, sync::Arc};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
-    ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Row, Type,
+    AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder,
+    Row, Type, types::Json,
 };
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::{Backend, SqlStore};
+use super::{
+    Backend, SqlStore, insert_audit,
+    mailing::{WantingRow, queue_notices},
+    record_first_replies,
+};
 use crate::store::cache::{Listings, PageKey};
 use crate::{
-    domain::{ArticleKey, AuditRecord, CommentStatus, QueueEvent},
+    domain::{ArticleKey, AuditRecord, CommentStatus, EditOutcome, QueueEvent, audit_action},
     ids::{AuditId, CommentId, IdPrefix, SiteId},
     privacy::AuthorHash,
     store::{
-        Comments, ListingEvents, SEEDED_NOTE, StoreResult, StoredComment, ThreadCursor,
-        ThreadOrder, ThreadPage,
+        CommentEdit, Comments, ListingEvents, NewAuditRow, SEEDED_NOTE, StoreResult, StoredComment,
+        ThreadCursor, ThreadOrder, ThreadPage,
         rows::{
             AuditRow, CommentRow, ListedRow, bulk_statements, comment_columns, comments_from_rows,
-            listed_from_rows, queue_columns, thread_page_query,
+            encode_features, listed_from_rows, queue_columns, status_from, thread_page_query,
         },
     },
 };
@@ -35,13 +40,17 @@ where
     for<'r> CommentRow: FromRow<'r, DB::Row>,
     for<'r> ListedRow: FromRow<'r, DB::Row>,
     for<'r> AuditRow: FromRow<'r, DB::Row>,
+    for<'r> WantingRow: FromRow<'r, DB::Row>,
     for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> &'r str: Decode<'r, DB> + Type<DB>,
+    for<'r> DateTime<Utc>: Decode<'r, DB>,
     for<'r> i64: Decode<'r, DB>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
     for<'r> Uuid: Decode<'r, DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q> String: Encode<'q, DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
     for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
     for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Vec<u8>>: Encode<'q, DB> + Type<DB>,
@@ -73,6 +82,7 @@ where
             insert.build().execute(&mut *tx).await?;
             audit.build().execute(&mut *tx).await?;
         }
+        record_first_replies::<DB>(&mut tx, comments).await?;
         // Running replicas drop what they cached of these sites' listings.
         for &site in &sites {
             DB::listing_changed(&self.state, &mut tx, site, None).await?;
@@ -211,6 +221,78 @@ where
             .fetch_all(&self.reader)
             .await?;
         comments_from_rows(rows)
+    }
+
+    async fn edit_comment(&self, edit: &CommentEdit<'_>) -> StoreResult<EditOutcome> {
+        let (before, after) = (edit.before, edit.after);
+        let listed = [before.status, after.status].contains(&CommentStatus::Approved);
+        let _dropping = self.caches.dropping(if listed {
+            Listings::Article(after.site, &after.article)
+        } else {
+            Listings::None
+        });
+        let mut tx = self.writer.begin().await?;
+        // Held to the end, as a decision holds it: a decision on the reply waits for the edit,
+        // or the edit finds the reply changed.
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT status, updated_at FROM comments WHERE id = $1 AND site_id = $2{}",
+            DB::FOR_UPDATE
+        )))
+        .bind(after.id.0)
+        .bind(after.site.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(EditOutcome::Changed);
+        };
+        let status = status_from(row.try_get("status")?)?;
+        let updated_at: DateTime<Utc> = row.try_get("updated_at")?;
+        if status != before.status || updated_at != before.updated_at {
+            return Ok(EditOutcome::Changed);
+        }
+        sqlx::query(
+            "UPDATE comments SET status = $1, body = $2, body_sealed = $3, body_public = $4, \
+             body_html = $5, fingerprint = $6, features = $7, score = $8, verdict = $9, \
+             reasons = $10, updated_at = $11 WHERE id = $12",
+        )
+        .bind(after.status.as_str())
+        .bind(after.body.as_str())
+        .bind(after.body_sealed.clone())
+        .bind(after.body_public.as_str())
+        .bind(after.body_html.as_str())
+        .bind(after.fingerprint.map(|f| f as i64))
+        .bind(encode_features(&after.features))
+        .bind(after.score)
+        .bind(after.verdict.as_str())
+        .bind(Json(&after.reasons))
+        .bind(after.updated_at)
+        .bind(after.id.0)
+        .execute(&mut *tx)
+        .await?;
+        insert_audit::<DB>(
+            &mut tx,
+            &NewAuditRow {
+                site: after.site,
+                comment: Some(after.id),
+                actor: edit.actor,
+                action: audit_action::EDIT,
+                from: Some(before.status),
+                to: Some(after.status),
+                note: Some(edit.note),
+                at: after.updated_at,
+            },
+        )
+        .await?;
+        if after.status != before.status
+            && matches!(after.status, CommentStatus::Pending | CommentStatus::Spam)
+        {
+            queue_notices::<DB>(&mut tx, after).await?;
+        }
+        if listed {
+            DB::listing_changed(&self.state, &mut tx, after.site, Some(&after.article)).await?;
+        }
+        tx.commit().await?;
+        Ok(EditOutcome::Applied)
     }
 
     async fn comments_by_author(

@@ -72,17 +72,18 @@ pub(in crate::store) use latest;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type, types::Json};
 use uuid::Uuid;
 
 use super::{Backend, RowsAffected, SqlStore};
+use crate::store::cache::Listings;
 use crate::{
-    domain::{ArticleKey, BlockEntry, BlockSubject, Blocked},
+    domain::{ArticleClock, ArticleKey, BlockEntry, BlockSubject, Blocked},
     ids::{CommentId, SiteId},
     spam::RecentReply,
     store::{
-        Facts, FactsAbout, RECENT_REPLIES, StoreError, StoreResult, StoredFacts, now,
-        rows::{BlockRow, blocks_matching_query, count},
+        Facts, FactsAbout, RECENT_REPLIES, ReaderRecord, StoreError, StoreResult, StoredFacts, now,
+        rows::{AgeLimit, BlockRow, blocks_matching_query, count},
     },
 };
 
@@ -108,6 +109,8 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> f32: Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
+    for<'r> Json<AgeLimit>: Decode<'r, DB> + Type<DB>,
     &'static str: ColumnIndex<DB::Row>,
     usize: ColumnIndex<DB::Row>,
 {
@@ -171,6 +174,45 @@ where
         Ok(facts)
     }
 
+    async fn reader_record(&self, site: SiteId, reader_hash: &[u8]) -> StoreResult<ReaderRecord> {
+        // Three ranges of `comments_reader`, whose entries carry the status: no row is read.
+        let row = sqlx::query(
+            "SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
+                    count(*) FILTER (WHERE status = 'spam') AS spam, \
+                    count(*) FILTER (WHERE status = 'rejected') AS rejected \
+             FROM comments WHERE site_id = $1 AND reader_hash = $2",
+        )
+        .bind(site.0)
+        .bind(reader_hash)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(ReaderRecord {
+            approved: count(row.try_get("approved")?),
+            spam: count(row.try_get("spam")?),
+            rejected: count(row.try_get("rejected")?),
+        })
+    }
+
+    async fn address_spam_since(
+        &self,
+        site: SiteId,
+        ip: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        // One range of `comments_ip` (site, address, status, time), from its entries alone.
+        let n: i64 = sqlx::query(
+            "SELECT count(*) AS n FROM comments \
+             WHERE site_id = $1 AND ip = $2 AND status = 'spam' AND created_at >= $3",
+        )
+        .bind(site.0)
+        .bind(ip)
+        .bind(since)
+        .fetch_one(&self.reader)
+        .await?
+        .try_get("n")?;
+        Ok(count(n))
+    }
+
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO form_nonces (site_id, nonce, used_at) VALUES ($1, $2, $3) \
@@ -218,19 +260,61 @@ where
         Ok(())
     }
 
-    async fn article_closed(&self, site: SiteId, article: &ArticleKey) -> StoreResult<bool> {
+    async fn article_clock(&self, site: SiteId, article: &ArticleKey) -> StoreResult<ArticleClock> {
         self.caches
-            .article_closed(site, article.as_str(), async {
+            .article_clock(site, article.as_str(), async {
+                // One row, a key look-up in each table; the policy is read for its one number.
                 let row = sqlx::query(
-                    "SELECT 1 FROM closed_articles WHERE site_id = $1 AND article = $2",
+                    "SELECT s.policy, c.closed_at, d.published_at, d.first_reply_at \
+                     FROM sites s \
+                     LEFT JOIN closed_articles c ON c.site_id = s.id AND c.article = $2 \
+                     LEFT JOIN article_dates d ON d.site_id = s.id AND d.article = $2 \
+                     WHERE s.id = $1",
                 )
                 .bind(site.0)
                 .bind(article.as_str())
                 .fetch_optional(&self.reader)
                 .await?;
-                Ok(row.is_some())
+                let Some(row) = row else {
+                    return Ok(ArticleClock::default());
+                };
+                let limit: Json<AgeLimit> = row.try_get("policy")?;
+                Ok(ArticleClock {
+                    closed_at: row.try_get("closed_at")?,
+                    published_at: row.try_get("published_at")?,
+                    first_reply_at: row.try_get("first_reply_at")?,
+                    close_after_days: limit.0.close_after_days,
+                })
             })
             .await
+    }
+
+    async fn record_article_dates(
+        &self,
+        site: SiteId,
+        article: &ArticleKey,
+        published_at: Option<DateTime<Utc>>,
+        first_reply_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let _dropping = self
+            .caches
+            .dropping(Listings::Article(site, article.as_str()));
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO article_dates (site_id, article, published_at, first_reply_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, article) DO UPDATE SET \
+             published_at = COALESCE(excluded.published_at, article_dates.published_at), \
+             first_reply_at = COALESCE(article_dates.first_reply_at, excluded.first_reply_at)",
+        )
+        .bind(site.0)
+        .bind(article.as_str())
+        .bind(published_at)
+        .bind(first_reply_at)
+        .execute(&mut *tx)
+        .await?;
+        DB::listing_changed(&self.state, &mut tx, site, Some(article.as_str())).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

@@ -11,7 +11,7 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-use super::{Backend, SqlStore, is_unique_violation};
+use super::{Backend, SqlStore, is_unique_violation, record_first_replies};
 use crate::{
     ids::{CommentId, SiteId},
     spam::{Label, Reason},
@@ -167,6 +167,7 @@ where
                 DB::teach(&mut *tx, site, &c.comment.features, spam, ham).await?;
             }
         }
+        record_first_replies::<DB>(&mut tx, comments.iter().map(|c| &c.comment)).await?;
         // Running replicas drop what they cached of the site's listings.
         DB::listing_changed(&self.state, &mut tx, site, None).await?;
         tx.commit().await?;

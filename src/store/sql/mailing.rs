@@ -1,6 +1,6 @@
 //! Mail: moderators' notices and the outbox of mails, filled by the changes that cause them
-//! (a new reply's by `Backend::INSERT_REPLY`, a decision's by `queue_answer`) and emptied by the
-//! mail worker. Addresses are stored sealed only.
+//! (a new reply's by `Backend::INSERT_REPLY`, an edit's by `queue_notices`, a decision's by
+//! `queue_answer`) and emptied by the mail worker. Addresses are stored sealed only.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -14,10 +14,10 @@ use super::{Backend, RowsAffected, SqlStore, insert_audit, is_unique_violation};
 use crate::{
     domain::{
         ANSWERS_PER_HOUR, AuthorMail, Mail, MailKind, MailOutcome, MailPages, Notice, ReplyWatch,
-        audit_action,
+        WebhookEvent, audit_action,
     },
     ids::{CommentId, SiteId},
-    store::{Mailing, NewAuditRow, StoreError, StoreResult, now},
+    store::{Mailing, NewAuditRow, StoreError, StoreResult, StoredComment, now},
 };
 
 const NOTICE_COLUMNS: &str =
@@ -86,6 +86,78 @@ impl TryFrom<MailRow> for Mail {
             next_attempt_at: row.next_attempt_at,
         })
     }
+}
+
+/// The notice a held reply is queued for: what `queue_notices` reads of it.
+#[derive(FromRow)]
+pub(crate) struct WantingRow {
+    id: Uuid,
+    email_sealed: Vec<u8>,
+    email_hash: Vec<u8>,
+    digest_minutes: i64,
+    /// When the notice's digest already gathering replies goes out, if one is.
+    gathering: Option<DateTime<Utc>>,
+}
+
+/// Queues a mail for each notice of the comment's site that wants to hear of its status, in the
+/// caller's transaction: a notice is sent if and only if the change is stored. A digest's mails
+/// all go out when its first one does, `digest_minutes` after that one came in. For a reply
+/// whose status an edit changed; a new reply's are queued by `Backend::INSERT_REPLY`, by the
+/// same rule.
+pub(super) async fn queue_notices<DB>(
+    conn: &mut DB::Connection,
+    c: &StoredComment,
+) -> Result<(), sqlx::Error>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'r> WantingRow: FromRow<'r, DB::Row>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    let Some(event) = WebhookEvent::of_status(c.status) else {
+        return Ok(());
+    };
+    let wanted = format!(",{event},");
+    let wanting = sqlx::query_as::<_, WantingRow>(AssertSqlSafe(format!(
+        "SELECT n.id, n.email_sealed, n.email_hash, n.digest_minutes, \
+         (SELECT MIN(o.next_attempt_at) FROM mail_outbox o \
+          WHERE o.notice_id = n.id AND o.state = 'pending') AS gathering \
+         FROM mail_notices n WHERE n.site_id = $1 AND {}(n.events, $2) > 0",
+        DB::POSITION
+    )))
+    .bind(c.site.0)
+    .bind(wanted.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    for notice in wanting {
+        let due = match (notice.digest_minutes, notice.gathering) {
+            (0, _) => c.created_at,
+            (_, Some(gathering)) => gathering,
+            (minutes, None) => c.created_at + Duration::minutes(minutes),
+        };
+        sqlx::query(
+            "INSERT INTO mail_outbox (id, site_id, kind, notice_id, recipient_sealed, \
+             recipient_hash, event, comment_id, state, attempts, created_at, next_attempt_at) \
+             VALUES ($1, $2, 'notice', $3, $4, $5, $6, $7, 'pending', 0, $8, $9)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(c.site.0)
+        .bind(notice.id)
+        .bind(notice.email_sealed.as_slice())
+        .bind(notice.email_hash.as_slice())
+        .bind(event.as_str())
+        .bind(Some(c.id.0))
+        .bind(c.created_at)
+        .bind(due)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Queues a mail to the author of the reply `answer` answers, when that author asked to be told

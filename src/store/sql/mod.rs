@@ -107,7 +107,7 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// `site_id` in a filter that must not choose an index by it: SQLite, which replyguard
     /// never `ANALYZE`s, would walk a site's whole audit log for one comment's few rows.
     const SITE_ID_UNINDEXED: &'static str;
-    /// How many comments one seeding or importing `INSERT` takes (30 values each), below the
+    /// How many comments one seeding or importing `INSERT` takes (31 values each), below the
     /// backend's limit
     /// of bound values per statement.
     const SEED_ROWS_PER_STATEMENT: usize;
@@ -134,15 +134,16 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     const TEXTS_TO_KEEP: [&'static str; 2];
 
     /// Stores a new reply, its `submit` audit row, its webhook deliveries and its mails in one
-    /// call to the database: the comment's columns (`comment_columns!`) are `$1` to `$28`, then
-    /// the audit row's id `$29`, the actor `$30`, the action `$31`, the status `$32`, the
-    /// webhook event `$33`, the text an endpoint's or a notice's events must hold `$34`
-    /// (`,comment.held,`; `NULL`: none), the hour before the reply `$35` and the answers a
-    /// reader may be mailed in an hour `$36`. The mails are a notice for each moderator's
+    /// call to the database: the comment's columns (`comment_columns!`) are `$1` to `$29`, then
+    /// the audit row's id `$30`, the actor `$31`, the action `$32`, the status `$33`, the
+    /// webhook event `$34`, the text an endpoint's or a notice's events must hold `$35`
+    /// (`,comment.held,`; `NULL`: none), the hour before the reply `$36` and the answers a
+    /// reader may be mailed in an hour `$37`. The mails are a notice for each moderator's
     /// notice of the site that wants the event (a digest's due when the one it gathers into
     /// is, or its minutes after the reply), and for an approved answer the mail to the author
     /// of its parent when they asked and confirmed (see `mailing::queue_answer`). Nothing is
-    /// stored when the article is closed: it changes no row then.
+    /// stored when a moderator's close of the article is in effect at the reply's time: it
+    /// changes no row then.
     const INSERT_REPLY: &'static str;
 
     /// `source_id, id, root_id, path, depth, article` of the comments of site `$1` imported from
@@ -256,6 +257,45 @@ where
     {
         let subject = WebhookSubject::Comment(comment);
         queue_webhook_event::<DB>(conn, row.site, event, subject, row.actor, row.at).await?;
+    }
+    Ok(())
+}
+
+/// Keeps the earliest of `comments` under each article as that article's first reply, unless
+/// the one kept is earlier: for replies stored in bulk (seeded, imported), which may be older
+/// than those the article had. The caller drops the listings (the clocks) of their sites.
+pub(super) async fn record_first_replies<'a, DB>(
+    conn: &mut DB::Connection,
+    comments: impl IntoIterator<Item = &'a StoredComment>,
+) -> Result<(), sqlx::Error>
+where
+    DB: Backend,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q, 's> &'s str: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    let mut firsts: std::collections::BTreeMap<(SiteId, &str), DateTime<Utc>> = Default::default();
+    for c in comments {
+        firsts
+            .entry((c.site, c.article.as_str()))
+            .and_modify(|first| *first = (*first).min(c.created_at))
+            .or_insert(c.created_at);
+    }
+    for ((site, article), first) in firsts {
+        sqlx::query(
+            "INSERT INTO article_dates (site_id, article, first_reply_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (site_id, article) DO UPDATE SET first_reply_at = CASE \
+             WHEN article_dates.first_reply_at IS NULL \
+             OR excluded.first_reply_at < article_dates.first_reply_at \
+             THEN excluded.first_reply_at ELSE article_dates.first_reply_at END",
+        )
+        .bind(site.0)
+        .bind(article)
+        .bind(first)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -378,6 +418,7 @@ where
         .bind(c.fingerprint.map(|f| f as i64))
         .bind(encode_features(&c.features))
         .bind(c.body_sealed.as_deref())
+        .bind(c.reader_hash.as_deref())
         .bind(AuditId::new().0)
         .bind(actor)
         .bind(audit_action::SUBMIT)

@@ -16,9 +16,9 @@ use crate::store::cache::Listings;
 use crate::{
     domain::{
         Access, Action, ArticleClosing, BLOCK_ENDED_NOTE, BlockEntry, BlockOutcome, Blocked,
-        ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, ERASED_EMAIL, ERASED_NAME,
-        NewBlock, NewReport, ReportOutcome, ReportReason, ReportedComment, SYSTEM_ACTOR,
-        SweepReport, WebhookEvent, audit_action,
+        ClosedArticle, CommentStatus, Cutoffs, DecisionOutcome, EDIT_ERASED_NOTE, ERASED_EMAIL,
+        ERASED_NAME, NewBlock, NewReport, ReportOutcome, ReportReason, ReportedComment,
+        SYSTEM_ACTOR, SweepReport, WebhookEvent, audit_action,
     },
     ids::{CommentId, SiteId},
     spam::{Label, Reason},
@@ -190,7 +190,7 @@ where
                  email_sealed = $2, author_hash = $3, avatar_seed = '', body = $4, \
                  body_sealed = NULL, body_public = $5, body_html = $6, ip = NULL, \
                  user_agent = NULL, referrer = NULL, reasons = $7, idempotency_key = NULL, \
-                 fingerprint = NULL, features = NULL WHERE id = $8",
+                 fingerprint = NULL, features = NULL, reader_hash = NULL WHERE id = $8",
             )
             .bind(ERASED_NAME)
             .bind(ERASED_EMAIL)
@@ -202,6 +202,13 @@ where
             .bind(row.id)
             .execute(&mut *tx)
             .await?;
+            // The texts an edit's audit row kept go with the author.
+            sqlx::query("UPDATE audit_log SET note = $1 WHERE comment_id = $2 AND action = $3")
+                .bind(EDIT_ERASED_NOTE)
+                .bind(row.id)
+                .bind(audit_action::EDIT)
+                .execute(&mut *tx)
+                .await?;
             // No mail tells of it any more, nor is one sent of answers to it.
             sqlx::query("DELETE FROM mail_outbox WHERE comment_id = $1 AND state = 'pending'")
                 .bind(row.id)
@@ -432,15 +439,19 @@ where
         DB::closing_article(&mut tx, closing.site, closing.article).await?;
         let at = now();
         let changed = if closing.closed {
+            // A close in effect stays as it is; one that lies ahead takes the new time.
             sqlx::query(
                 "INSERT INTO closed_articles (site_id, article, actor, closed_at, note) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, article) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, article) DO UPDATE SET \
+                 actor = excluded.actor, closed_at = excluded.closed_at, note = excluded.note \
+                 WHERE closed_articles.closed_at > $6",
             )
             .bind(closing.site.0)
             .bind(closing.article)
             .bind(closing.actor)
-            .bind(at)
+            .bind(closing.at.unwrap_or(at))
             .bind(closing.note.unwrap_or_default())
+            .bind(at)
             .execute(&mut *tx)
             .await?
         } else {

@@ -11,6 +11,7 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{Backend, SqlStore, insert_audit, is_unique_violation};
+use crate::store::cache::Listings;
 use crate::{
     domain::audit_action,
     ids::{SiteId, TokenId},
@@ -109,6 +110,13 @@ where
         let Some((policy, note)) = edit(&stored.policy) else {
             return Ok(stored);
         };
+        // Articles' clocks are kept with the listings and hold the site's `close-after-days`.
+        let ages = policy.close_after_days != stored.policy.close_after_days;
+        let _dropping = self.caches.dropping(if ages {
+            Listings::Site(site)
+        } else {
+            Listings::None
+        });
         let row = sqlx::query_as::<_, SiteRow>(
             "UPDATE sites SET policy = $1 WHERE id = $2 RETURNING id, name, policy, created_at",
         )
@@ -121,6 +129,9 @@ where
             &NewAuditRow::of_site(site, actor, audit_action::POLICY, &note, at),
         )
         .await?;
+        if ages {
+            DB::listing_changed(&self.state, &mut tx, site, None).await?;
+        }
         tx.commit().await?;
         Ok(Site::from(row))
     }

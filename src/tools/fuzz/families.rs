@@ -102,10 +102,11 @@ const EVENTS: &[&str] = &[
     "",
 ];
 const KEYS: &[&str] = &["req-42", "order 42/retry-1", ""];
+const READERS: &[&str] = &["account-17", "user@example.com", ""];
 
 /// How many of [`MESSAGES`] the `Comments` service takes; the rest are `Moderation`'s, and
 /// `ListCommentsResponse`, which `replyctl` reads from a server it trusts as much.
-const COMMENTS_MESSAGES: usize = 5;
+const COMMENTS_MESSAGES: usize = 6;
 
 /// Request decoding: each client message from arbitrary, structured and mutated bytes, read
 /// as its handler reads it.
@@ -314,6 +315,26 @@ fn submission(g: &mut Gen) -> proto::SubmitCommentRequest {
         }),
         idempotency_key: g.field(KEYS),
         notify_replies: false,
+        article_published_at: g.chance(0.3).then(|| timestamp(g)),
+        reader_id: g.field(READERS),
+    }
+}
+
+/// A time as a request may carry it: ordinary, at the edges of what is taken, or nonsense.
+fn timestamp(g: &mut Gen) -> prost_types::Timestamp {
+    match g.below(4) {
+        0 => prost_types::Timestamp {
+            seconds: g.u64() as i64,
+            nanos: g.u32() as i32,
+        },
+        1 => prost_types::Timestamp {
+            seconds: *g.pick(&[-1, 0, 253_402_300_799, 253_402_300_800, i64::MAX, i64::MIN]),
+            nanos: *g.pick(&[0, -1, 999_999_999, 1_000_000_000]),
+        },
+        _ => prost_types::Timestamp {
+            seconds: 1_800_000_000 + g.below(100_000_000) as i64,
+            nanos: g.below(1_000_000_000) as i32,
+        },
     }
 }
 
@@ -323,11 +344,11 @@ pub struct Validation;
 
 #[derive(Debug)]
 pub struct ReplyCase {
-    fields: [String; 12],
+    fields: [String; 13],
     kind: BlockKind,
 }
 
-const FIELD_NAMES: [&str; 12] = [
+const FIELD_NAMES: [&str; 13] = [
     "article",
     "parent_id",
     "author.name",
@@ -340,6 +361,7 @@ const FIELD_NAMES: [&str; 12] = [
     "form.token",
     "form.honeypot",
     "idempotency_key",
+    "reader_id",
 ];
 
 impl ReplyCase {
@@ -357,6 +379,7 @@ impl ReplyCase {
             form_token,
             honeypot,
             idempotency_key,
+            reader_id,
         ] = &self.fields;
         RawReply {
             article,
@@ -371,6 +394,7 @@ impl ReplyCase {
             form_token,
             honeypot,
             idempotency_key,
+            reader_id,
         }
     }
 
@@ -392,6 +416,7 @@ impl ReplyCase {
             g.field(TOKENS),
             g.field(&[""]),
             g.field(KEYS),
+            g.field(READERS),
         ];
         ReplyCase {
             fields,
@@ -617,6 +642,11 @@ fn policy_update(g: &mut Gen) -> proto::Policy {
         require_form_token: g.chance(0.3).then(|| g.chance(0.5)),
         hold_new_authors: g.chance(0.3).then(|| count(g)),
         report_hold: g.chance(0.3).then(|| count(g)),
+        edit_window_seconds: g.chance(0.3).then(|| count(g)),
+        close_after_days: g.chance(0.3).then(|| count(g)),
+        auto_block_spam: g.chance(0.3).then(|| count(g)),
+        auto_block_window_minutes: g.chance(0.3).then(|| count(g)),
+        auto_block_hours: g.chance(0.3).then(|| count(g)),
         set_blocked_terms: g.chance(0.2),
         set_moderation_terms: g.chance(0.2),
         set_blocked_ips: g.chance(0.2),
@@ -733,13 +763,14 @@ fn valid_reply(g: &mut Gen) -> ValidReply {
         let size = g.size().min(10_000);
         case.fields[5] = g.text_of(size);
     }
-    let fallback = [
+    let fallback: [&str; FIELD_NAMES.len()] = [
         ARTICLES[0],
         "",
         NAMES[0],
         EMAILS[0],
         "",
         BODIES[0],
+        "",
         "",
         "",
         "",

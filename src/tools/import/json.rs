@@ -504,7 +504,12 @@ pub fn read_jsonl(mut input: impl BufRead, emit: &mut Emit<'_>) -> Result<(), Re
                 html: false,
             })),
             Line::Site { policy, .. } => Item::Setting(Setting::Policy(Box::new(policy))),
-            Line::ClosedArticle { article, .. } => Item::Setting(Setting::Closed(article)),
+            Line::ClosedArticle {
+                article, closed_at, ..
+            } => Item::Setting(Setting::Closed {
+                article,
+                at: closed_at,
+            }),
             Line::Block {
                 block,
                 value,

@@ -716,13 +716,14 @@ impl Writer<'_> {
                     .map_err(|e| e.to_string())?;
                 ("policy", changed)
             }
-            Setting::Closed(article) => {
+            Setting::Closed { article, at } => {
                 let closing = ArticleClosing {
                     site: self.site,
                     article: &article,
                     closed: true,
                     actor: OPERATOR_ACTOR,
                     note: Some(note),
+                    at: Some(at),
                 };
                 let changed = self
                     .store

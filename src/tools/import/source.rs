@@ -51,8 +51,11 @@ pub struct Kept {
 /// A site's setting, from replyguard's own export.
 pub enum Setting {
     Policy(Box<crate::spam::Policy>),
-    /// An article closed to new replies.
-    Closed(String),
+    /// An article closed to new replies, from the time it closed (or closes).
+    Closed {
+        article: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
     /// A blocklist entry: its kind and value, the moderator's note and when it ends.
     Block {
         block: String,
