@@ -104,6 +104,26 @@ fn bench_assess(c: &mut Criterion) {
     c.bench_function("assess one reply, all rules on, a new site", |b| {
         b.iter(|| assessor.assess(black_box(&reply), black_box(&policy), black_box(&new_site)))
     });
+
+    // The same new site in a deployment whose other sites share 300 lessons
+    // (`--shared-learning`): the shared counts are read beside the prior and the site's.
+    let shared = taught(300);
+    let new_sharing_site = Facts {
+        shared: &shared,
+        ..new_site
+    };
+    c.bench_function(
+        "assess one reply, all rules on, a new site, shared lessons",
+        |b| {
+            b.iter(|| {
+                assessor.assess(
+                    black_box(&reply),
+                    black_box(&policy),
+                    black_box(&new_sharing_site),
+                )
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench_assess);
