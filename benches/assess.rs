@@ -2,7 +2,8 @@
 //! built-in prior plus a site's learned statistics, a policy with term lists, blocklists
 //! and restricted scripts, a valid form token and a hundred recent replies to compare with;
 //! then the same on a site that has taught only ten replies, where the classifier reads the
-//! prior's regression as well.
+//! prior's regression as well; then that site in a deployment whose other sites share 300
+//! lessons (`--shared-learning`), which it reads too.
 
 use std::{hint::black_box, time::Duration};
 
