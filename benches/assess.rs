@@ -2,7 +2,8 @@
 //! built-in prior plus a site's learned statistics, a policy with term lists, blocklists
 //! and restricted scripts, a valid form token and a hundred recent replies to compare with;
 //! then the same on a site that has taught only ten replies, where the classifier reads the
-//! prior's regression as well.
+//! prior's regression as well; then that site in a deployment whose other sites share 300
+//! lessons (`--shared-learning`), which it reads too.
 
 use std::{hint::black_box, time::Duration};
 
@@ -104,6 +105,26 @@ fn bench_assess(c: &mut Criterion) {
     c.bench_function("assess one reply, all rules on, a new site", |b| {
         b.iter(|| assessor.assess(black_box(&reply), black_box(&policy), black_box(&new_site)))
     });
+
+    // The same new site in a deployment whose other sites share 300 lessons
+    // (`--shared-learning`): the shared counts are read beside the prior and the site's.
+    let shared = taught(300);
+    let new_sharing_site = Facts {
+        shared: &shared,
+        ..new_site
+    };
+    c.bench_function(
+        "assess one reply, all rules on, a new site, shared lessons",
+        |b| {
+            b.iter(|| {
+                assessor.assess(
+                    black_box(&reply),
+                    black_box(&policy),
+                    black_box(&new_sharing_site),
+                )
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench_assess);

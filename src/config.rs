@@ -208,6 +208,12 @@ pub struct ServeSettings {
     #[arg(long, env = "REPLYGUARD_WEBHOOK_ALLOW_HTTP")]
     pub webhook_allow_http: bool,
 
+    /// Lets every site's moderator decisions also teach a model shared by the deployment's
+    /// sites, which each reads as its prior beside the built-in one (counts of words and
+    /// signs only: no author, address or text). Off by default: a site learns alone.
+    #[arg(long, env = "REPLYGUARD_SHARED_LEARNING")]
+    pub shared_learning: bool,
+
     /// The SMTP server mail is sent through: `smtp://host:587?tls=required` (STARTTLS;
     /// `?tls=opportunistic` where offered), `smtps://host:465`, plain `smtp://host:25`, with
     /// `user:password@` for credentials. No mail is sent when unset.
@@ -361,6 +367,7 @@ impl ServeSettings {
             tls_client_ca: None,
             webhook_allow_private: false,
             webhook_allow_http: false,
+            shared_learning: false,
             smtp_url: None,
             mail_from: None,
             limits: Limits::default(),

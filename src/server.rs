@@ -289,7 +289,8 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     let reflection_alpha = reflecting().build_v1alpha()?;
 
     let sweeper = Sweeper::start(Arc::clone(&store), settings.retention());
-    let submitter = Submitter::new(store.clone(), vault.clone(), Assessor::default());
+    let submitter = Submitter::new(store.clone(), vault.clone(), Assessor::default())
+        .reading_shared(settings.shared_learning);
     let guard = Guard::new(&settings.limits);
     let (closing, closing_seen) = watch::channel(false);
     let mail_settings = settings.mail().map_err(StartError::Mail)?;
@@ -310,7 +311,8 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         )),
         None => None,
     };
-    let moderation = ModerationApi::new(store.clone(), vault, Arc::clone(&guard), closing_seen);
+    let moderation = ModerationApi::new(store.clone(), vault, Arc::clone(&guard), closing_seen)
+        .sharing_lessons(settings.shared_learning);
 
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
     let router = Server::builder()

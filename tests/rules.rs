@@ -300,6 +300,12 @@ async fn every_rule_meets_its_reply_and_not_the_other(backend: Backend) {
             meets: reply("story", "Cheap w\u{0430}tches at the market today."),
         },
         Case {
+            rule: "link-disguised",
+            site: &lists,
+            misses: reply("story", "The minutes are on example.com, page 4."),
+            meets: reply("story", "Earn money at example . com/start today."),
+        },
+        Case {
             rule: "shape-capitals",
             site: &lists,
             misses: reply("story", "This decision is absolutely outrageous."),

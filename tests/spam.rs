@@ -309,6 +309,102 @@ async fn moderators_decisions_teach_the_sites_filter_and_no_other(backend: Backe
     );
 }
 
+/// The classifier's weight for `text` on `site`, as a new reply of an article of its own.
+async fn classifier_weight(h: &Harness, site: &TestSite, article: &str, text: &str) -> f64 {
+    let (_, _, assessment) = assessed(h, site, reply(article, text)).await;
+    weight_of(&assessment, "classifier")
+}
+
+async fn a_sites_decisions_teach_the_deployments_other_sites_where_the_operator_shares_them(
+    backend: Backend,
+) {
+    let moderate_all = Policy {
+        mode: Mode::ModerateAll,
+        ..Policy::default()
+    };
+    // The campaign the other site's moderators marked, reaching this one.
+    let probe = "Discount crypto signals in our telegram group, limited offer";
+    let spam = [
+        probe,
+        "Join the telegram group for crypto signals now, discount inside",
+        "Crypto signals with a limited discount, telegram group open now",
+        "Our telegram group: discount crypto signals, a limited offer",
+        "Limited offer in our telegram group, discount crypto signals",
+        "Discount crypto signals, limited offer, in our telegram group now",
+        "Crypto signals at a discount in our telegram group, offer limited",
+        "In our telegram group: crypto signals, discount, limited offer",
+    ];
+    let ham = [
+        "The budget vote and the school numbers need a closer look",
+        "Thanks for explaining the council vote on the school budget",
+    ];
+    let mut weights = Vec::new();
+    for shared in [false, true] {
+        let h = Harness::configured(backend, |settings| settings.shared_learning = shared).await;
+        let teacher = h.site_with("news.example.com", moderate_all.clone()).await;
+        let learner = h.site_with("blog.example.org", moderate_all.clone()).await;
+        let mut moderation = h.moderation(&teacher.mod_token).await;
+        let before = classifier_weight(&h, &learner, "probe-1", probe).await;
+
+        teach(
+            &h,
+            &teacher,
+            &mut moderation,
+            ModerationAction::MarkHam,
+            &ham,
+        )
+        .await;
+        let mut marked = Vec::new();
+        for text in spam {
+            let (id, _, _) = assessed(&h, &teacher, reply("lessons", text)).await;
+            decide(
+                &mut moderation,
+                ModerationAction::MarkSpam,
+                std::slice::from_ref(&id),
+            )
+            .await;
+            marked.push(id);
+        }
+        let taught = classifier_weight(&h, &learner, "probe-2", probe).await;
+        // The teacher reads its own lessons once, shared or not.
+        let own = classifier_weight(&h, &teacher, "probe-2", probe).await;
+
+        // A moderator who changes their mind takes the lessons back from the shared counts,
+        // and teaches the other label; changing it again gives the first reading exactly.
+        decide(&mut moderation, ModerationAction::MarkHam, &marked).await;
+        let reversed = classifier_weight(&h, &learner, "probe-3", probe).await;
+        decide(&mut moderation, ModerationAction::MarkSpam, &marked).await;
+        let again = classifier_weight(&h, &learner, "probe-4", probe).await;
+        weights.push((before, taught, reversed, again, own));
+    }
+    let [
+        (before, taught, reversed, again, own),
+        (s_before, s_taught, s_reversed, s_again, s_own),
+    ] = weights[..]
+    else {
+        unreachable!("two servers")
+    };
+    assert_eq!(
+        (before, taught, reversed, again),
+        (before, before, before, before),
+        "without the setting another site's decisions teach nothing here"
+    );
+    assert_eq!(s_before, before, "nothing shared yet");
+    assert!(
+        s_taught > s_before,
+        "the other site's spam lessons raise the reply: {s_before} -> {s_taught}"
+    );
+    assert!(
+        s_reversed < s_taught,
+        "reversed, they no longer do: {s_taught} -> {s_reversed}"
+    );
+    assert_eq!(s_again, s_taught, "taken back exactly, and taught again");
+    assert_eq!(
+        s_own, own,
+        "a site's own lessons are not counted twice through the shared counts"
+    );
+}
+
 async fn a_form_token_is_accepted_once(backend: Backend) {
     let h = Harness::new(backend).await;
     let site = h
@@ -462,4 +558,5 @@ backend_tests!(
     an_authors_record_on_the_site_counts_for_and_against_them,
     nearly_the_same_text_from_many_authors_scores_as_a_campaign,
     moderators_decisions_teach_the_sites_filter_and_no_other,
+    a_sites_decisions_teach_the_deployments_other_sites_where_the_operator_shares_them,
 );

@@ -63,6 +63,14 @@ impl ModerationApi {
             closing,
         }
     }
+
+    /// Decisions also teach the deployment's shared counts when `shares`.
+    pub fn sharing_lessons(self, shares: bool) -> Self {
+        ModerationApi {
+            moderator: self.moderator.sharing_lessons(shares),
+            ..self
+        }
+    }
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<proto::WatchQueueResponse, Status>> + Send>>;

@@ -7,28 +7,46 @@ use crate::{
     domain::{Action, CommentStatus, DecisionOutcome},
     ids::SiteId,
     spam::{Label, MARK_WEIGHT, REVIEW_WEIGHT},
-    store::{Deciding, DecisionChange, Lesson, Moderating, NewAuditRow, StoreResult, now},
+    store::{
+        Deciding, DecisionChange, Lesson, Moderating, NewAuditRow, StoreResult, Teaching, now,
+    },
 };
 
-/// Applies `decision` to its comment, if it is on one of `sites`.
+/// Applies `decision` to its comment, if it is on one of `sites`; its lesson teaches the
+/// site alone.
 pub async fn decide(
     store: &dyn Moderating,
     sites: &[SiteId],
     decision: &Decision<'_>,
 ) -> StoreResult<DecisionOutcome> {
+    decide_sharing(store, sites, decision, false).await
+}
+
+/// [`decide`], where `shares` says whether the lesson also teaches the deployment's shared
+/// counts (the operator's `--shared-learning`).
+pub async fn decide_sharing(
+    store: &dyn Moderating,
+    sites: &[SiteId],
+    decision: &Decision<'_>,
+    shares: bool,
+) -> StoreResult<DecisionOutcome> {
     let at = now();
     store
-        .decide(sites, decision.comment, &|found| decision.judge(found, at))
+        .decide(sites, decision.comment, &|found| {
+            decision.judge(found, at, shares)
+        })
         .await
 }
 
 impl<'a> Decision<'a> {
-    /// What this decision changes in a comment found as `found`, at `at`; `Conflict` when the
-    /// comment is no longer where the moderator saw it.
+    /// What this decision changes in a comment found as `found`, at `at`, its lesson shared
+    /// with the deployment's other sites when `shares`; `Conflict` when the comment is no
+    /// longer where the moderator saw it.
     pub fn judge(
         &self,
         found: &Deciding,
         at: chrono::DateTime<chrono::Utc>,
+        shares: bool,
     ) -> Result<DecisionChange<'a>, DecisionOutcome> {
         let from = found.status;
         if self.expected.is_some_and(|expected| expected != from) {
@@ -42,7 +60,17 @@ impl<'a> Decision<'a> {
         Ok(DecisionChange {
             to,
             lesson: taught,
-            taught: lessons(taught, found.lesson),
+            lesson_shared: shares,
+            taught: lessons(
+                taught.map(|lesson| Teaching {
+                    lesson,
+                    shared: shares,
+                }),
+                found.lesson.map(|lesson| Teaching {
+                    lesson,
+                    shared: found.lesson_shared,
+                }),
+            ),
             audit: NewAuditRow {
                 site: found.site,
                 comment: Some(self.comment),
@@ -81,14 +109,22 @@ fn lesson(action: Action, from: CommentStatus, to: Option<CommentStatus>) -> Opt
 /// The changes a decision makes to the learned statistics, given the lesson
 /// the reply taught last (`earlier`, as stored with it): a reply teaches what
 /// its latest decision says, so a moderator who changes their mind takes the
-/// earlier lesson back. Empty when the decision teaches nothing.
-fn lessons(new: Option<Lesson>, earlier: Option<Lesson>) -> Vec<Lesson> {
+/// earlier lesson back, from the shared counts too where it taught them. Empty
+/// when the decision teaches nothing.
+fn lessons(new: Option<Teaching>, earlier: Option<Teaching>) -> Vec<Teaching> {
     let Some(new) = new else {
         return Vec::new();
     };
     let mut changes = Vec::with_capacity(2);
-    if let Some((label, weight)) = earlier {
-        changes.push((label, -weight));
+    if let Some(Teaching {
+        lesson: (label, weight),
+        shared,
+    }) = earlier
+    {
+        changes.push(Teaching {
+            lesson: (label, -weight),
+            shared,
+        });
     }
     changes.push(new);
     changes
@@ -104,6 +140,7 @@ mod tests {
             site: SiteId::new(),
             status,
             lesson,
+            lesson_shared: false,
         }
     }
 
@@ -119,8 +156,11 @@ mod tests {
 
     #[test]
     fn a_decision_on_a_moved_comment_conflicts() {
-        let outcome = decision(Action::Approve, Some(CommentStatus::Pending))
-            .judge(&found(CommentStatus::Spam, None), now());
+        let outcome = decision(Action::Approve, Some(CommentStatus::Pending)).judge(
+            &found(CommentStatus::Spam, None),
+            now(),
+            false,
+        );
         assert_eq!(
             outcome.expect_err("the comment moved"),
             DecisionOutcome::Conflict {
@@ -135,21 +175,66 @@ mod tests {
             .judge(
                 &found(CommentStatus::Spam, Some((Label::Spam, MARK_WEIGHT))),
                 now(),
+                false,
             )
             .expect("a move is allowed");
         assert_eq!(change.to, Some(CommentStatus::Approved));
+        let site = |lesson| Teaching {
+            lesson,
+            shared: false,
+        };
         assert_eq!(
             change.taught,
-            vec![(Label::Spam, -MARK_WEIGHT), (Label::Ham, MARK_WEIGHT)]
+            vec![
+                site((Label::Spam, -MARK_WEIGHT)),
+                site((Label::Ham, MARK_WEIGHT))
+            ]
         );
         assert_eq!(change.audit.from, Some(CommentStatus::Spam));
+    }
+
+    #[test]
+    fn a_shared_lesson_is_taken_back_from_the_shared_counts_whatever_the_setting_is_now() {
+        let taught_shared = Deciding {
+            lesson_shared: true,
+            ..found(CommentStatus::Spam, Some((Label::Spam, MARK_WEIGHT)))
+        };
+        let change = decision(Action::MarkHam, None)
+            .judge(&taught_shared, now(), false)
+            .expect("a move is allowed");
+        assert_eq!(
+            change.taught,
+            vec![
+                Teaching {
+                    lesson: (Label::Spam, -MARK_WEIGHT),
+                    shared: true
+                },
+                Teaching {
+                    lesson: (Label::Ham, MARK_WEIGHT),
+                    shared: false
+                }
+            ]
+        );
+        assert!(!change.lesson_shared, "the new lesson stays on the site");
+
+        let change = decision(Action::MarkSpam, None)
+            .judge(&found(CommentStatus::Pending, None), now(), true)
+            .expect("a move is allowed");
+        assert!(change.lesson_shared);
+        assert_eq!(
+            change.taught,
+            vec![Teaching {
+                lesson: (Label::Spam, MARK_WEIGHT),
+                shared: true
+            }]
+        );
     }
 
     #[test]
     fn leaving_a_reply_where_it_is_changes_nothing() {
         for action in [Action::Approve, Action::MarkHam] {
             let outcome = decision(action, None)
-                .judge(&found(CommentStatus::Approved, None), now())
+                .judge(&found(CommentStatus::Approved, None), now(), false)
                 .map(|_| ())
                 .expect_err("nothing to change");
             assert_eq!(

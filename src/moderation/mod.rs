@@ -12,7 +12,7 @@ mod erase;
 mod moderator;
 mod retention;
 
-pub use decide::{decide, lesson_of};
+pub use decide::{decide, decide_sharing, lesson_of};
 pub use erase::Erasure;
 pub use moderator::{Moderator, RevealError};
 pub use retention::{FORM_NONCE_RETENTION, Retention, SWEEP_INTERVAL, Sweeper};

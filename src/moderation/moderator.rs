@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Decision, Erasure, decide};
+use super::{Decision, Erasure, decide_sharing};
 use crate::{
     domain::{
         Access, AccessKind, ArticleClosing, BlockOutcome, BlockSubject, Blocked, DecisionOutcome,
@@ -20,6 +20,8 @@ use crate::{
 pub struct Moderator {
     store: Arc<dyn Store>,
     vault: Vault,
+    /// Decisions also teach the deployment's shared counts (`--shared-learning`).
+    shares_lessons: bool,
 }
 
 /// Why an email was not revealed.
@@ -39,7 +41,19 @@ pub enum RevealError {
 
 impl Moderator {
     pub fn new(store: Arc<dyn Store>, vault: Vault) -> Moderator {
-        Moderator { store, vault }
+        Moderator {
+            store,
+            vault,
+            shares_lessons: false,
+        }
+    }
+
+    /// The same, whose decisions also teach the deployment's shared counts when `shares`.
+    pub fn sharing_lessons(self, shares: bool) -> Moderator {
+        Moderator {
+            shares_lessons: shares,
+            ..self
+        }
     }
 
     /// The author a normalised email names on a site: its keyed hash.
@@ -53,7 +67,7 @@ impl Moderator {
         sites: &[SiteId],
         decision: &Decision<'_>,
     ) -> StoreResult<DecisionOutcome> {
-        decide(&*self.store, sites, decision).await
+        decide_sharing(&*self.store, sites, decision, self.shares_lessons).await
     }
 
     /// Adds `block` to its site's blocklist; with `reject_pending`, rejects the site's pending

@@ -363,6 +363,11 @@ pub struct Reading {
     pub known: usize,
     /// How many of the reply's features the prior's regression has no weight for.
     pub unfamiliar: usize,
+    /// How many of the reply's features the deployment's shared lessons never met (all of them
+    /// where nothing is shared).
+    pub unshared: usize,
+    /// How far the shared lessons are on their way to [`TRUSTED_LESSONS`], from 0 to 1.
+    pub shared_trust: f64,
 }
 
 impl Reading {
@@ -372,6 +377,20 @@ impl Reading {
     /// features, however long; a newspaper reader's long prose has a hundred.
     pub fn familiarity(&self) -> f64 {
         (FAMILIAR_UNKNOWN / self.unfamiliar.max(1) as f64).min(1.0)
+    }
+
+    /// How far what was learned can vouch for a sure reading, from 0 to 1: the regression's
+    /// [`Reading::familiarity`], or the same measure over the deployment's shared lessons as
+    /// far as they are many enough to be trusted as a site's own, whichever is greater.
+    pub fn evidence(&self) -> f64 {
+        self.familiarity()
+            .max(self.shared_familiarity() * self.shared_trust.sqrt())
+    }
+
+    /// [`Reading::familiarity`] over the deployment's shared lessons: 1 while at most
+    /// [`FAMILIAR_UNKNOWN`] of the reply's features are new to them.
+    pub fn shared_familiarity(&self) -> f64 {
+        (FAMILIAR_UNKNOWN / self.unshared.max(1) as f64).min(1.0)
     }
 }
 
@@ -386,35 +405,65 @@ pub const FAMILIAR_UNKNOWN: f64 = 10.0;
 /// The spam probability of a reply with `features`, from the prior and a site's counts, and
 /// how many learned features it rests on.
 pub fn probability(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> (f64, usize) {
-    let reading = read(prior, learned, features);
+    let reading = read(prior, learned, LearnedStats::empty(), features);
     (reading.p, reading.known)
 }
+
+/// How much one lesson of the deployment's other sites counts next to one of the site's own,
+/// in the joined counts: as much as one reply of the built-in prior ([`PRIOR_SCALE`]), as it
+/// is a prior too, if one taught by moderators of the same deployment.
+pub const SHARED_SCALE: f32 = PRIOR_SCALE;
+
+/// How much the log-odds of Robinson's method over the deployment's shared lessons count on a
+/// site that has not taught enough to judge by its joined counts: a quarter, times the square
+/// of the reply's [`Reading::shared_familiarity`]. Robinson's chi-square is far surer than its
+/// evidence on text unlike its lessons; counted in full, the lessons of two videos held 11.5%
+/// of a third video's ordinary replies and 4.1% of a news site's (docs/SPAM.md, "A
+/// deployment's shared lessons").
+const SHARED_LOG_ODDS: f64 = 0.25;
 
 /// The classifier's [`Reading`] of a reply with `features`.
 ///
 /// On a site that has taught `JOINED_LESSONS` it is Robinson's method over the site's
-/// counts joined with the prior's. On a site that has taught nothing it is the prior's
+/// counts joined with the prior's (and with `shared`, the lessons of the deployment's other
+/// sites, where the operator shares them). On a site that has taught nothing it is the prior's
 /// logistic regression, its weights discounted on unfamiliar text ([`FAMILIAR_UNKNOWN`]),
-/// whose log-odds the site's own lessons then move (Robinson's method over the site's counts
-/// alone, which stays at 0.5 until the site taught something about these features), so a few
-/// lessons count at once. In between, the two in proportion.
-pub fn read(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> Reading {
+/// whose log-odds the shared lessons move (Robinson's method over them alone, a quarter of it,
+/// discounted by the square of the share of the features they know: [`SHARED_LOG_ODDS`]) and
+/// then the site's own lessons (Robinson's
+/// method over the site's counts alone, which stays at 0.5 until the site taught something
+/// about these features), so a few lessons count at once. In between, the two in proportion.
+pub fn read(
+    prior: &Prior,
+    learned: &LearnedStats,
+    shared: &LearnedStats,
+    features: &[u64],
+) -> Reading {
     let scale = f64::from(PRIOR_SCALE);
+    let shared_scale = f64::from(SHARED_SCALE);
     let (site_spam, site_ham) = (
         f64::from(learned.spam.max(0.0)),
         f64::from(learned.ham.max(0.0)),
     );
+    let (shared_spam, shared_ham) = (
+        f64::from(shared.spam.max(0.0)),
+        f64::from(shared.ham.max(0.0)),
+    );
+    let sharing = shared_spam + shared_ham > 0.0;
     let share = joined_share(site_spam + site_ham);
     let joined_docs = (
-        (f64::from(prior.counts.spam) * scale + site_spam).max(1.0),
-        (f64::from(prior.counts.ham) * scale + site_ham).max(1.0),
+        (f64::from(prior.counts.spam) * scale + shared_spam * shared_scale + site_spam).max(1.0),
+        (f64::from(prior.counts.ham) * scale + shared_ham * shared_scale + site_ham).max(1.0),
     );
     let site_docs = (site_spam.max(1.0), site_ham.max(1.0));
+    let shared_docs = (shared_spam.max(1.0), shared_ham.max(1.0));
     let mut joined: Vec<f64> = Vec::with_capacity(features.len());
     let mut site: Vec<f64> = Vec::new();
+    let mut others: Vec<f64> = Vec::new();
     let mut weights = 0.0;
     let mut known = 0;
     let mut unfamiliar = 0;
+    let mut unshared = 0;
     for &feature in features {
         // Once the joined counts decide alone, the regression is not read.
         let weight = if share < 1.0 {
@@ -427,8 +476,15 @@ pub fn read(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> Reading 
         let (ps, ph) = prior.counts.get(feature);
         let (ls, lh) = learned.get(feature);
         let (ls, lh) = (f64::from(ls), f64::from(lh));
-        let spam = f64::from(ps) * scale + ls;
-        let ham = f64::from(ph) * scale + lh;
+        let (ss, sh) = if sharing {
+            let (ss, sh) = shared.get(feature);
+            (f64::from(ss), f64::from(sh))
+        } else {
+            (0.0, 0.0)
+        };
+        unshared += usize::from(ss + sh <= 0.0);
+        let spam = f64::from(ps) * scale + ss * shared_scale + ls;
+        let ham = f64::from(ph) * scale + sh * shared_scale + lh;
         if spam + ham <= 0.0 && weight == 0.0 {
             continue;
         }
@@ -436,17 +492,24 @@ pub fn read(prior: &Prior, learned: &LearnedStats, features: &[u64]) -> Reading 
         joined.extend(evidence(spam, ham, joined_docs));
         if share < 1.0 {
             site.extend(evidence(ls, lh, site_docs));
+            if sharing {
+                others.extend(evidence(ss, sh, shared_docs));
+            }
         }
     }
     let mut reading = Reading {
         p: combine(joined),
         known,
         unfamiliar,
+        unshared: if sharing { unshared } else { features.len() },
+        shared_trust: trust(shared_spam + shared_ham),
     };
     if share >= 1.0 {
         return reading;
     }
-    let log_odds = f64::from(prior.logistic.bias) + weights * reading.familiarity().sqrt();
+    let log_odds = f64::from(prior.logistic.bias)
+        + weights * reading.familiarity().sqrt()
+        + SHARED_LOG_ODDS * logit(combine(others)) * reading.shared_familiarity().powi(2);
     let new_site = sigmoid(log_odds + logit(combine(site)));
     reading.p = share * reading.p + (1.0 - share) * new_site;
     reading
@@ -590,21 +653,26 @@ impl Rule for Classifier {
     }
 
     fn check(&self, input: &Input<'_>) -> Option<Finding> {
-        let reading = read(&self.prior, input.facts.learned, &input.text.features);
+        let reading = read(
+            &self.prior,
+            input.facts.learned,
+            input.facts.shared,
+            &input.text.features,
+        );
         let Reading { p, known, .. } = reading;
         if known == 0 {
             return None;
         }
         let lessons =
             f64::from(input.facts.learned.spam.max(0.0) + input.facts.learned.ham.max(0.0));
-        let familiarity = reading.familiarity();
-        let strength = strength(p, lessons, familiarity);
+        let evidence = reading.evidence();
+        let strength = strength(p, lessons, evidence);
         let words = if known == 1 { "feature" } else { "features" };
         // Only where it changed the weight, so the usual reason stays as short as before.
-        let unfamiliar = if familiarity < 1.0 && trust(lessons) < 1.0 {
+        let unfamiliar = if evidence < 1.0 && trust(lessons) < 1.0 {
             format!(
                 ", {} of {} new to it",
-                reading.unfamiliar,
+                reading.unfamiliar.min(reading.unshared),
                 input.text.features.len()
             )
         } else {
@@ -872,13 +940,18 @@ mod tests {
             },
         };
         // A short reply of known words: 20 × 0.25, sure spam, and every feature familiar.
-        let familiar = read(&prior, LearnedStats::empty(), &common);
+        let familiar = read(
+            &prior,
+            LearnedStats::empty(),
+            LearnedStats::empty(),
+            &common,
+        );
         assert!((familiar.p - sigmoid(5.0)).abs() < 1e-9, "{familiar:?}");
         assert_eq!((familiar.unfamiliar, familiar.familiarity()), (0, 1.0));
         // The same words in long prose with 90 more the prior never saw: their sum is
         // discounted by sqrt(10 / 90), 0.84 instead of 0.99: a hold at most, never spam.
         let prose: Vec<u64> = (1..=110).collect();
-        let unfamiliar = read(&prior, LearnedStats::empty(), &prose);
+        let unfamiliar = read(&prior, LearnedStats::empty(), LearnedStats::empty(), &prose);
         assert_eq!(unfamiliar.unfamiliar, 90);
         assert!(
             (unfamiliar.p - sigmoid(5.0 * (10.0f64 / 90.0).sqrt())).abs() < 1e-9,
@@ -888,7 +961,47 @@ mod tests {
         // A trusted site's joined counts do not read the regression at all.
         let mut learned = LearnedStats::new();
         learned.learn(&[500], Label::Ham, JOINED_LESSONS as f32);
-        assert_eq!(read(&prior, &learned, &prose).p, 0.5);
+        assert_eq!(read(&prior, &learned, LearnedStats::empty(), &prose).p, 0.5);
+    }
+
+    #[test]
+    fn the_deployments_shared_lessons_move_a_new_sites_reading_and_vouch_for_what_they_know() {
+        let prior = Prior::empty();
+        // 30 features each, none of which the (empty) regression knows.
+        let spam: Vec<u64> = (1..=30).collect();
+        let ham: Vec<u64> = (101..=130).collect();
+        let mut shared = LearnedStats::new();
+        for _ in 0..30 {
+            shared.learn(&spam, Label::Spam, MARK_WEIGHT);
+            shared.learn(&ham, Label::Ham, MARK_WEIGHT);
+        }
+        let alone = read(&prior, LearnedStats::empty(), LearnedStats::empty(), &spam);
+        assert_eq!((alone.p, alone.evidence()), (0.5, 1.0 / 3.0));
+        let sure = read(&prior, LearnedStats::empty(), &shared, &spam);
+        assert!(sure.p > 0.99, "{sure:?}");
+        assert_eq!(sure.evidence(), 1.0, "60 shared lessons know every feature");
+        assert_eq!(
+            strength(sure.p, 0.0, sure.evidence()),
+            SPAM_WEIGHT,
+            "sure spam by the deployment's lessons is spam on a new site"
+        );
+        let fair = read(&prior, LearnedStats::empty(), &shared, &ham);
+        assert!(fair.p < 0.01, "{fair:?}");
+        // The same spam words in long prose the shared lessons never met count far less.
+        let prose: Vec<u64> = (1..=30).chain(1_000..1_090).collect();
+        let diluted = read(&prior, LearnedStats::empty(), &shared, &prose);
+        assert!(diluted.p < sure.p, "{diluted:?}");
+        assert!(
+            strength(diluted.p, 0.0, diluted.evidence()) < 3.0,
+            "{diluted:?}"
+        );
+        // Few shared lessons vouch for little.
+        let mut few = LearnedStats::new();
+        few.learn(&spam, Label::Spam, MARK_WEIGHT);
+        few.learn(&ham, Label::Ham, MARK_WEIGHT);
+        let thin = read(&prior, LearnedStats::empty(), &few, &spam);
+        assert_eq!(thin.evidence(), 1.0 / 3.0, "{thin:?}");
+        assert!(strength(thin.p, 0.0, thin.evidence()) < SPAM_WEIGHT);
     }
 
     #[test]

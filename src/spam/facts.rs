@@ -40,6 +40,10 @@ pub struct Facts<'a> {
     pub token_reused: bool,
     /// The site's learned classifier statistics, for at least the reply's features.
     pub learned: &'a LearnedStats,
+    /// What the deployment's other sites taught, where the operator shares lessons
+    /// (`--shared-learning`): their counts for at least the reply's features, without this
+    /// site's own. Empty otherwise. Only counts of hashed words and signs, nothing personal.
+    pub shared: &'a LearnedStats,
     /// The site's blocklist entry that matches the reply, if a moderator
     /// blocked its author, address or a domain of it.
     pub blocked_by: Option<&'a str>,
@@ -60,6 +64,7 @@ impl Default for Facts<'_> {
             form: FormCheck::Missing,
             token_reused: false,
             learned: LearnedStats::empty(),
+            shared: LearnedStats::empty(),
             blocked_by: None,
         }
     }

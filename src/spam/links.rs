@@ -214,6 +214,58 @@ impl Rule for LinkTld {
     }
 }
 
+/// A domain written so that no link finder reads it: spaces around its dot
+/// (`marketglory . com`, `mtvema. com/vote`) or the dot spelled out (`example(dot)com`). A
+/// reader who names a site types it as it is; one who breaks it up is passing a filter that
+/// would count the link, and the reader is asked to put it back together ("delete spaces").
+/// Only the common domains, and with a space only after the dot only `.com` after a name of
+/// three characters or more, so that two sentences without a capital ("said. me too", "money.
+/// net of taxes") are not read as one.
+static DISGUISED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+    regex::Regex::new(concat!(
+        r"\b[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]",
+        r"(?:[ \t]+\.[ \t]*(?:com|net|org|info|biz|ru)",
+        r"|[A-Za-z0-9]\.[ \t]+com",
+        r"|[ \t]*[\(\[]dot[\)\]][ \t]*(?:com|net|org|info|biz|ru))",
+        r"(?:$|[/\s,!?)]|\.(?:\s|$))",
+    ))
+    .ok()
+});
+
+/// The first domain of `text` written apart so that it is not read as a link, if any.
+pub(crate) fn disguised_link(text: &str) -> Option<&str> {
+    // Every form has one of these; most replies have none, and are not searched.
+    if ![" .", "\t.", ". com", ".  com", ".\tcom", "dot"]
+        .iter()
+        .any(|form| text.contains(form))
+    {
+        return None;
+    }
+    let found = DISGUISED.as_ref()?.find(text)?;
+    Some(
+        found
+            .as_str()
+            .trim_end_matches(|c: char| !c.is_ascii_alphanumeric()),
+    )
+}
+
+/// A link disguised so that link rules miss it ([`disguised_link`]): holds the reply.
+pub struct LinkDisguised;
+
+impl Rule for LinkDisguised {
+    fn name(&self) -> &'static str {
+        "link-disguised"
+    }
+
+    fn check(&self, input: &Input<'_>) -> Option<Finding> {
+        disguised_link(input.reply.body.as_str()).map(|found| {
+            Finding::new(format!(
+                "a link written apart to pass link checks: \"{found}\""
+            ))
+        })
+    }
+}
+
 /// The author's own website linked again in the text: a reader's website field is for their
 /// name, an advertiser's is also in the text.
 pub struct LinkWebsiteRepeat;
@@ -259,6 +311,38 @@ mod tests {
             3
         );
         assert_eq!(count_links("the economy.it is"), 1);
+    }
+
+    #[test]
+    fn a_domain_written_apart_is_a_disguised_link_and_a_sentence_is_not() {
+        for (text, found) in [
+            (
+                "earn real money: marketglory . com/strategygame",
+                "marketglory . com",
+            ),
+            (
+                "vote daily: tv.  mtvema. com/vote (delete spaces)",
+                "mtvema. com",
+            ),
+            ("visit cheap-pills (dot) net today", "cheap-pills (dot) net"),
+            ("my site kidsmedia  .com!", "kidsmedia  .com"),
+        ] {
+            assert_eq!(disguised_link(text), Some(found), "{text}");
+            assert!(
+                hits(&assess_with(&reply(text), |_| {}), "link-disguised"),
+                "{text}"
+            );
+        }
+        for text in [
+            "He said it twice. me too, though.",
+            "Read it at example.com, as the article says.",
+            "The U.S. co-op movement. Com truise sang it.",
+            "the dot com bubble burst in 2000",
+            "It costs money. net of taxes it is less",
+            "A fine point. Org charts say otherwise.",
+        ] {
+            assert_eq!(disguised_link(text), None, "{text}");
+        }
     }
 
     #[test]

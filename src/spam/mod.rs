@@ -197,6 +197,7 @@ rules! {
     "link-shortener" => 1.5, "a link through a URL shortener";
     "link-raw-ip" => 2.0, "a link to a bare IP address";
     "link-tld" => 1.0, "a link to a top-level domain mostly used for spam";
+    "link-disguised" => 3.0, "a domain written apart so that it is not read as a link (`example . com`): holds";
     "link-website-repeat" => 1.0, "the author's website linked again in the text";
     "campaign" => 2.0, "nearly the same text as two recent replies by others or elsewhere, or as one with a link; a linked text from two other authors weighs 2.75 times as much (5.5): spam";
     "history-trusted" => -1.0, "an author with earlier approved replies and no spam";
@@ -209,7 +210,7 @@ rules! {
     "engagement-bait" => 1.5, "asks readers for likes or shares";
     "obfuscation" => 3.0, "a word with a look-alike letter of another script after a Latin one (`cаsinо`): holds; with a link, 5/3 of the weight (5): spam";
     "self-promotion" => 1.5, "asks readers to subscribe to the writer or visit the writer's own channel or work; with a link, 10/3 of the weight (5): spam";
-    "classifier" => 1.0, "the learned spam probability, from -0.5 (sure ham) to 2.9 (sure spam), or to 5 once the site taught 50 replies or for a reply the prior knows nearly every feature of";
+    "classifier" => 1.0, "the learned spam probability, from -0.5 (sure ham) to 2.9 (sure spam), or to 5 once the site taught 50 replies or for a reply the prior (or the deployment's shared lessons) knows nearly every feature of";
 }
 
 /// What a rule found: why, and how strongly (the rule's weight is multiplied by it).
@@ -359,6 +360,7 @@ impl Assessor {
             Box::new(links::LinkShortener),
             Box::new(links::LinkRawIp),
             Box::new(links::LinkTld),
+            Box::new(links::LinkDisguised),
             Box::new(links::LinkWebsiteRepeat),
             Box::new(duplicates::Campaign),
             Box::new(history::Trusted),

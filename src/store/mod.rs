@@ -391,6 +391,14 @@ pub struct ReaderRecord {
 /// A lesson for the classifier: what a reply was, and how much that counts.
 pub type Lesson = (Label, f32);
 
+/// A change to the learned statistics: a lesson (a weight below zero takes one back), and
+/// whether it changes the deployment's shared counts too (`--shared-learning`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Teaching {
+    pub lesson: Lesson,
+    pub shared: bool,
+}
+
 /// A comment as a decision finds it, read in the decision's transaction.
 #[derive(Clone, Copy, Debug)]
 pub struct Deciding {
@@ -398,6 +406,8 @@ pub struct Deciding {
     pub status: CommentStatus,
     /// What the comment taught the classifier last, if anything.
     pub lesson: Option<Lesson>,
+    /// Whether that lesson also taught the deployment's shared counts.
+    pub lesson_shared: bool,
 }
 
 /// What one decision changes, in its transaction.
@@ -407,8 +417,10 @@ pub struct DecisionChange<'a> {
     pub to: Option<CommentStatus>,
     /// The lesson to keep with the comment, replacing the one it kept; `None` keeps that one.
     pub lesson: Option<Lesson>,
-    /// What to add to the site's learned statistics (a weight below zero takes one back).
-    pub taught: Vec<Lesson>,
+    /// Whether `lesson` also teaches the deployment's shared counts (kept with it).
+    pub lesson_shared: bool,
+    /// What to add to the site's learned statistics, and to the shared ones where it says so.
+    pub taught: Vec<Teaching>,
     pub audit: NewAuditRow<'a>,
 }
 
@@ -665,6 +677,10 @@ pub trait Facts: Send + Sync {
         ip: &str,
         since: DateTime<Utc>,
     ) -> StoreResult<u32>;
+
+    /// What the deployment's other sites taught, for `features` (`--shared-learning`): the
+    /// shared counts less the part `site` gave to them, never below zero.
+    async fn shared_learned(&self, site: SiteId, features: &[u64]) -> StoreResult<LearnedStats>;
 
     /// Records a form token's nonce; false when it was used before.
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool>;

@@ -39,7 +39,7 @@ use super::{
     StoreResult, StoredComment,
     cache::Caches,
     rows::comment_columns,
-    sql::{Backend, BoundQuery, SqlStore, facts_query, insert_comment_rows},
+    sql::{Backend, BoundQuery, SqlStore, facts_query, insert_comment_rows, shared_query},
 };
 use crate::{
     domain::{CommentStatus, QueueEvent},
@@ -261,6 +261,12 @@ impl Backend for Postgres {
         "SELECT json_agg(json_build_array(feature, spam, ham))::text FROM spam_features \
          WHERE site_id = $1 AND feature = ANY($6)"
     );
+    const SHARED_LEARNED: &'static str = shared_query!(
+        "SELECT json_agg(json_build_array(s.feature, \
+             greatest(s.spam - COALESCE(f.shared_spam, 0), 0), \
+             greatest(s.ham - COALESCE(f.shared_ham, 0), 0)))::text",
+        "= ANY($2)"
+    );
     // One primary-key lookup per id, whatever the planner's statistics say: a join of the two
     // tables as they grow during an import, never analysed, was planned as a scan of the site's
     // imported ids (15 s a batch at 300,000 of them; 12 ms so). `LIMIT 1` keeps each lookup a
@@ -381,26 +387,61 @@ impl Backend for Postgres {
         features: &[u64],
         spam: f32,
         ham: f32,
+        shared: bool,
     ) -> Result<(), sqlx::Error> {
+        let (shared_spam, shared_ham) = if shared { (spam, ham) } else { (0.0, 0.0) };
         sqlx::query(
-            "INSERT INTO spam_totals (site_id, spam, ham) VALUES ($1, $2, $3) \
+            "INSERT INTO spam_totals (site_id, spam, ham, shared_spam, shared_ham) \
+             VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (site_id) DO UPDATE \
-             SET spam = spam_totals.spam + excluded.spam, ham = spam_totals.ham + excluded.ham",
+             SET spam = spam_totals.spam + excluded.spam, ham = spam_totals.ham + excluded.ham, \
+             shared_spam = spam_totals.shared_spam + excluded.shared_spam, \
+             shared_ham = spam_totals.shared_ham + excluded.shared_ham",
         )
         .bind(site.0)
         .bind(spam)
         .bind(ham)
+        .bind(shared_spam)
+        .bind(shared_ham)
         .execute(&mut *conn)
         .await?;
         // Sorted, as features are: concurrent lessons lock rows in one order.
         let features: Vec<i64> = features.iter().map(|&f| f as i64).collect();
         sqlx::query(
-            "INSERT INTO spam_features (site_id, feature, spam, ham) \
-             SELECT $1, feature, $3, $4 FROM unnest($2::bigint[]) AS feature \
+            "INSERT INTO spam_features (site_id, feature, spam, ham, shared_spam, shared_ham) \
+             SELECT $1, feature, $3, $4, $5, $6 FROM unnest($2::bigint[]) AS feature \
              ON CONFLICT (site_id, feature) DO UPDATE \
-             SET spam = spam_features.spam + excluded.spam, ham = spam_features.ham + excluded.ham",
+             SET spam = spam_features.spam + excluded.spam, ham = spam_features.ham + excluded.ham, \
+             shared_spam = spam_features.shared_spam + excluded.shared_spam, \
+             shared_ham = spam_features.shared_ham + excluded.shared_ham",
         )
         .bind(site.0)
+        .bind(&features)
+        .bind(spam)
+        .bind(ham)
+        .bind(shared_spam)
+        .bind(shared_ham)
+        .execute(&mut *conn)
+        .await?;
+        if !shared {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO shared_spam_totals (id, spam, ham) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET spam = shared_spam_totals.spam + excluded.spam, \
+             ham = shared_spam_totals.ham + excluded.ham",
+        )
+        .bind(spam)
+        .bind(ham)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO shared_spam_features (feature, spam, ham) \
+             SELECT feature, $2, $3 FROM unnest($1::bigint[]) AS feature \
+             ON CONFLICT (feature) DO UPDATE \
+             SET spam = shared_spam_features.spam + excluded.spam, \
+             ham = shared_spam_features.ham + excluded.ham",
+        )
         .bind(&features)
         .bind(spam)
         .bind(ham)

@@ -22,7 +22,7 @@ use super::{
     EVENT_BUFFER, ListingEvents, ServingMark, StoreError, StoreResult, StoredComment,
     cache::Caches,
     rows::comment_columns,
-    sql::{Backend, BoundQuery, SqlStore, facts_query, insert_comment_rows},
+    sql::{Backend, BoundQuery, SqlStore, facts_query, insert_comment_rows, shared_query},
 };
 use crate::{
     domain::QueueEvent,
@@ -269,6 +269,12 @@ impl Backend for Sqlite {
         "SELECT json_group_array(json_array(feature, spam, ham)) FROM spam_features \
          WHERE site_id = $1 AND feature IN (SELECT value FROM json_each($6))"
     );
+    const SHARED_LEARNED: &'static str = shared_query!(
+        "SELECT json_group_array(json_array(s.feature, \
+             max(s.spam - COALESCE(f.shared_spam, 0), 0), \
+             max(s.ham - COALESCE(f.shared_ham, 0), 0)))",
+        "IN (SELECT value FROM json_each($2))"
+    );
     const IMPORTED: &'static str = "SELECT i.source_id, c.id, c.root_id, c.path, c.depth, c.article \
          FROM imported_comments i LEFT JOIN comments c ON c.id = i.comment_id \
          WHERE i.site_id = $1 AND i.source = $2 \
@@ -347,26 +353,62 @@ impl Backend for Sqlite {
         features: &[u64],
         spam: f32,
         ham: f32,
+        shared: bool,
     ) -> Result<(), sqlx::Error> {
+        let (spam, ham) = (f64::from(spam), f64::from(ham));
+        let (shared_spam, shared_ham) = if shared { (spam, ham) } else { (0.0, 0.0) };
         sqlx::query(
-            "INSERT INTO spam_totals (site_id, spam, ham) VALUES ($1, $2, $3) \
-             ON CONFLICT (site_id) DO UPDATE SET spam = spam + excluded.spam, ham = ham + excluded.ham",
+            "INSERT INTO spam_totals (site_id, spam, ham, shared_spam, shared_ham) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (site_id) DO UPDATE SET spam = spam + excluded.spam, \
+             ham = ham + excluded.ham, shared_spam = shared_spam + excluded.shared_spam, \
+             shared_ham = shared_ham + excluded.shared_ham",
         )
         .bind(site.0)
-        .bind(f64::from(spam))
-        .bind(f64::from(ham))
+        .bind(spam)
+        .bind(ham)
+        .bind(shared_spam)
+        .bind(shared_ham)
         .execute(&mut *conn)
         .await?;
         for &feature in features {
             sqlx::query(
-                "INSERT INTO spam_features (site_id, feature, spam, ham) VALUES ($1, $2, $3, $4) \
+                "INSERT INTO spam_features (site_id, feature, spam, ham, shared_spam, shared_ham) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (site_id, feature) DO UPDATE \
-                 SET spam = spam + excluded.spam, ham = ham + excluded.ham",
+                 SET spam = spam + excluded.spam, ham = ham + excluded.ham, \
+                 shared_spam = shared_spam + excluded.shared_spam, \
+                 shared_ham = shared_ham + excluded.shared_ham",
             )
             .bind(site.0)
             .bind(feature as i64)
-            .bind(f64::from(spam))
-            .bind(f64::from(ham))
+            .bind(spam)
+            .bind(ham)
+            .bind(shared_spam)
+            .bind(shared_ham)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !shared {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO shared_spam_totals (id, spam, ham) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET spam = spam + excluded.spam, ham = ham + excluded.ham",
+        )
+        .bind(spam)
+        .bind(ham)
+        .execute(&mut *conn)
+        .await?;
+        for &feature in features {
+            sqlx::query(
+                "INSERT INTO shared_spam_features (feature, spam, ham) VALUES ($1, $2, $3) \
+                 ON CONFLICT (feature) DO UPDATE \
+                 SET spam = spam + excluded.spam, ham = ham + excluded.ham",
+            )
+            .bind(feature as i64)
+            .bind(spam)
+            .bind(ham)
             .execute(&mut *conn)
             .await?;
         }

@@ -16,7 +16,7 @@ use crate::{
     },
     ids::CommentId,
     privacy::{AuthorHash, KeptText, PrivacyError, Vault, mask_contacts},
-    spam::{self, Facts},
+    spam::{self, Facts, LearnedStats},
     store::{self, CommentEdit, FactsAbout, Site, StoreError, StoredComment},
 };
 
@@ -158,14 +158,22 @@ impl Submitter {
             CommentStatus::Approved => approved.saturating_sub(1),
             _ => approved,
         };
+        let shared = if self.reads_shared {
+            self.store.shared_learned(site.id, &text.features).await?
+        } else {
+            LearnedStats::new()
+        };
         let facts = Facts {
             author: Some(author_hash),
             author_approved: approved,
             author_spam: spam,
             author_rejected: rejected,
+            // As the submission read it: a vouched-for reader's trust does not rest on it.
+            author_confirmed: comment.reader_hash.is_none() && stored.author_confirmed,
             ip_spam: stored.ip_spam,
             recent: &stored.recent,
             learned: &stored.learned,
+            shared: &shared,
             ..Facts::default()
         };
         let policy = &site.policy;

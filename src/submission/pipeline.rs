@@ -16,7 +16,7 @@ use crate::{
     ids::{CommentId, SiteId},
     metrics,
     privacy::{AuthorHash, KeptText, Vault, mask_contacts},
-    spam::{self, Assessment, Assessor, Facts, FormCheck, form},
+    spam::{self, Assessment, Assessor, Facts, FormCheck, LearnedStats, form},
     store::{self, FactsAbout, Site, Store, StoreError, StoredComment},
 };
 
@@ -70,6 +70,8 @@ pub struct Submitter {
     pub(super) store: Arc<dyn Store>,
     pub(super) vault: Vault,
     pub(super) assessor: Assessor,
+    /// Replies are also judged by the deployment's shared lessons (`--shared-learning`).
+    pub(super) reads_shared: bool,
 }
 
 impl Submitter {
@@ -78,6 +80,15 @@ impl Submitter {
             store,
             vault,
             assessor,
+            reads_shared: false,
+        }
+    }
+
+    /// The same, judging replies by the deployment's shared lessons too when `reads`.
+    pub fn reading_shared(self, reads: bool) -> Self {
+        Submitter {
+            reads_shared: reads,
+            ..self
         }
     }
 
@@ -173,6 +184,11 @@ impl Submitter {
             body_public: &body_public,
         };
         let stored = self.store.facts(site.id, &about, &text.features).await?;
+        let shared = if self.reads_shared {
+            self.store.shared_learned(site.id, &text.features).await?
+        } else {
+            LearnedStats::new()
+        };
         let since = |last: Option<chrono::DateTime<chrono::Utc>>| {
             // A clock step backwards reads as "just now", never as a panic.
             last.map(|last| (now - last).to_std().unwrap_or_default())
@@ -233,6 +249,7 @@ impl Submitter {
             form,
             token_reused: false,
             learned: &stored.learned,
+            shared: &shared,
             blocked_by: blocked_by.as_deref(),
         };
         if let Some(wait) = facts.flood_wait(&site.policy) {

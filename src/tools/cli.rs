@@ -163,7 +163,8 @@ pub struct SpamEvalArgs {
     pub files: Vec<PathBuf>,
     /// `cold`: a new site, prior from the other files only (the others given, and those of
     /// ../shared/data/youtube-spam that are not given); `learning`: the first 70% of each class
-    /// taught as moderator decisions, the last 30% judged.
+    /// taught as moderator decisions, the last 30% judged; `shared`: cold, with the other files'
+    /// replies taught to the deployment's shared counts (not part of `both`).
     #[arg(long, value_enum, default_value_t = EvalProtocol::Both)]
     pub protocol: EvalProtocol,
     /// The share of each class (oldest first) the learning protocol teaches, above 0 and below
@@ -212,6 +213,9 @@ pub enum EvalProtocol {
     Cold,
     Learning,
     Both,
+    /// A new site of a deployment whose other sites share their lessons (`--shared-learning`):
+    /// the other files' replies taught to the shared counts, nothing of the judged file.
+    Shared,
 }
 
 #[derive(Subcommand, Debug)]
@@ -426,6 +430,7 @@ fn spam_eval(args: SpamEvalArgs) -> Result<(), String> {
         EvalProtocol::Cold => spam_eval::Protocol::Cold,
         EvalProtocol::Learning => spam_eval::Protocol::Learning,
         EvalProtocol::Both => spam_eval::Protocol::Both,
+        EvalProtocol::Shared => spam_eval::Protocol::Shared,
     };
     let prior = if args.built_in_prior {
         spam_eval::PriorSource::BuiltIn

@@ -46,6 +46,30 @@ macro_rules! facts_query {
 }
 pub(in crate::store) use facts_query;
 
+/// [`super::Backend::SHARED_LEARNED`] for a dialect: the deployment's shared totals and the
+/// rows of the features `$2`, each less the part site `$1` gave to them, so that a site's own
+/// lessons are not read twice. `$features` is the JSON array of `[feature, spam, ham]` of the
+/// shared rows it is given (`s`, joined to the site's own as `f`), or `NULL`; `$among` the test
+/// of `s.feature` against the list `$2`.
+macro_rules! shared_query {
+    ($features:expr, $among:expr) => {
+        concat!(
+            "SELECT t.spam - COALESCE(o.shared_spam, 0) AS spam, \
+                    t.ham - COALESCE(o.shared_ham, 0) AS ham, \
+                    (",
+            $features,
+            " FROM shared_spam_features AS s \
+                     LEFT JOIN spam_features AS f ON f.site_id = $1 AND f.feature = s.feature \
+                     WHERE s.feature ",
+            $among,
+            ") AS features \
+             FROM shared_spam_totals AS t LEFT JOIN spam_totals AS o ON o.site_id = $1 \
+             WHERE t.id = 1"
+        )
+    };
+}
+pub(in crate::store) use shared_query;
+
 /// The time of the latest reply of site `$1` whose `$subject` (`author_hash = $2`) holds: the
 /// latest of the last entries of four ranges of an index on `(site_id, subject, status,
 /// created_at)`, each found without reading the range.
@@ -80,7 +104,7 @@ use crate::store::cache::Listings;
 use crate::{
     domain::{ArticleClock, ArticleKey, BlockEntry, BlockSubject, Blocked},
     ids::{CommentId, SiteId},
-    spam::RecentReply,
+    spam::{LearnedStats, RecentReply},
     store::{
         Facts, FactsAbout, RECENT_REPLIES, ReaderRecord, StoreError, StoreResult, StoredFacts, now,
         rows::{AgeLimit, BlockRow, blocks_matching_query, count},
@@ -211,6 +235,30 @@ where
         .await?
         .try_get("n")?;
         Ok(count(n))
+    }
+
+    async fn shared_learned(&self, site: SiteId, features: &[u64]) -> StoreResult<LearnedStats> {
+        let query = sqlx::query(DB::SHARED_LEARNED).bind(site.0);
+        let Some(row) = DB::bind_features(query, features)
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(LearnedStats::new());
+        };
+        let mut shared = LearnedStats {
+            spam: row.try_get::<f32, _>("spam")?.max(0.0),
+            ham: row.try_get::<f32, _>("ham")?.max(0.0),
+            ..LearnedStats::new()
+        };
+        let rows: Option<String> = row.try_get("features")?;
+        if let Some(json) = rows {
+            let rows: Vec<(i64, f32, f32)> = serde_json::from_str(&json)
+                .map_err(|err| StoreError::Corrupt(format!("shared features: {err}")))?;
+            for (feature, spam, ham) in rows {
+                shared.features.insert(feature as u64, (spam, ham));
+            }
+        }
+        Ok(shared)
     }
 
     async fn use_form_nonce(&self, site: SiteId, nonce: &[u8; 16]) -> StoreResult<bool> {

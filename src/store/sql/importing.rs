@@ -164,7 +164,7 @@ where
                     Label::Spam => (weight, 0.0),
                     Label::Ham => (0.0, weight),
                 };
-                DB::teach(&mut *tx, site, &c.comment.features, spam, ham).await?;
+                DB::teach(&mut *tx, site, &c.comment.features, spam, ham, false).await?;
             }
         }
         record_first_replies::<DB>(&mut tx, comments.iter().map(|c| &c.comment)).await?;

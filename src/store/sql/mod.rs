@@ -23,7 +23,7 @@ mod moderating;
 mod sites;
 mod webhooks;
 
-pub(super) use facts::{facts_query, latest};
+pub(super) use facts::{facts_query, latest, shared_query};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -123,6 +123,9 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
     /// address `$3`, article `$4`, how many recent replies `$5`, the features `$6` (bound with
     /// [`Backend::bind_features`]), the public text `$7`.
     const FACTS: &'static str;
+    /// [`super::Facts::shared_learned`]'s statement (`shared_query!`): site `$1`, the features
+    /// `$2` (bound with [`Backend::bind_features`]).
+    const SHARED_LEARNED: &'static str;
     /// Drops the client details of at most `$2` replies created before `$1`.
     const DROP_CLIENT_DETAILS: &'static str;
     /// Deletes at most `$2` spam replies unchanged since `$1`, returning `id, site_id`.
@@ -173,13 +176,16 @@ pub trait Backend: Database<QueryResult: RowsAffected> {
         article: Option<&str>,
     ) -> Result<(), sqlx::Error>;
     /// Adds `(spam, ham)` to the site's totals and to each of `features`: increments only, so
-    /// that concurrent lessons add up.
+    /// that concurrent lessons add up. With `shared`, also to the deployment's shared counts
+    /// and to the part of the site's counts it gave to them; the shared totals' one row is
+    /// locked after the site's rows and before the shared features, in every lesson.
     async fn teach(
         conn: &mut Self::Connection,
         site: SiteId,
         features: &[u64],
         spam: f32,
         ham: f32,
+        shared: bool,
     ) -> Result<(), sqlx::Error>;
     /// Within a transaction that closes or reopens `article`: waits for the replies being
     /// stored under it to commit, and holds back new ones until this commits, so that no reply

@@ -24,7 +24,7 @@ use crate::{
     spam::{Label, Reason},
     store::{
         Deciding, Erasing, Judge, Moderating, NewAuditRow, ReplyFilter, SWEEP_BATCH, StoreError,
-        StoreResult, in_batches, now,
+        StoreResult, Teaching, in_batches, now,
         rows::{
             BlockRow, CommentRow, ErasableRow, block_columns, blocklist_query, comments_from_rows,
             decode_features, queue_columns, status_from, stored_lesson,
@@ -48,9 +48,11 @@ where
     for<'r> Option<f32>: Decode<'r, DB>,
     for<'r> Option<Vec<u8>>: Decode<'r, DB>,
     for<'r> i64: Decode<'r, DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
     for<'r> DateTime<Utc>: Decode<'r, DB> + Type<DB>,
     for<'q> Uuid: Encode<'q, DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<bool>: Encode<'q, DB> + Type<DB>,
     for<'q> String: Encode<'q, DB>,
     for<'q, 's> &'s str: Encode<'q, DB>,
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
@@ -77,7 +79,8 @@ where
         // Held to the end of the transaction where rows are locked: a second decision on this
         // comment waits here until the first commits, then reads the status the first left.
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT site_id, status, features, lesson_label, lesson_weight FROM comments \
+            "SELECT site_id, status, features, lesson_label, lesson_weight, lesson_shared \
+             FROM comments \
              WHERE id = $1{}",
             DB::FOR_UPDATE
         )))
@@ -95,6 +98,7 @@ where
             site,
             status: status_from(row.try_get("status")?)?,
             lesson: stored_lesson(row.try_get("lesson_label")?, row.try_get("lesson_weight")?),
+            lesson_shared: row.try_get("lesson_shared")?,
         };
         let change = match judge(&found) {
             Ok(change) => change,
@@ -105,13 +109,15 @@ where
                 sqlx::query(
                     "UPDATE comments SET status = $1, updated_at = $2, \
                      lesson_label = COALESCE($3, lesson_label), \
-                     lesson_weight = COALESCE($4, lesson_weight) WHERE id = $5",
+                     lesson_weight = COALESCE($4, lesson_weight), \
+                     lesson_shared = COALESCE($6, lesson_shared) WHERE id = $5",
                 )
                 .bind(to.as_str())
                 .bind(change.audit.at)
                 .bind(change.lesson.map(|(label, _)| label.as_str()))
                 .bind(change.lesson.map(|(_, weight)| weight))
                 .bind(comment.0)
+                .bind(change.lesson.map(|_| change.lesson_shared))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -133,12 +139,16 @@ where
         if !change.taught.is_empty() {
             let features: Option<Vec<u8>> = row.try_get("features")?;
             let features = features.as_deref().map(decode_features).unwrap_or_default();
-            for (label, weight) in change.taught {
+            for Teaching {
+                lesson: (label, weight),
+                shared,
+            } in change.taught
+            {
                 let (spam, ham) = match label {
                     Label::Spam => (weight, 0.0),
                     Label::Ham => (0.0, weight),
                 };
-                DB::teach(&mut tx, site, &features, spam, ham).await?;
+                DB::teach(&mut tx, site, &features, spam, ham, shared).await?;
             }
         }
         DB::listing_changed(&self.state, &mut tx, site, None).await?;

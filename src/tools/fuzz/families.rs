@@ -866,6 +866,7 @@ impl Target for Assessment {
             form: input.form,
             token_reused: false,
             learned: &input.learned,
+            shared: crate::spam::LearnedStats::empty(),
             blocked_by: None,
         };
         self.assessor.assess(&input.reply, &input.policy, &facts);

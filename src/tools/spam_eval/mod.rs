@@ -32,7 +32,7 @@ use crate::{
     spam::{Assessor, Label, LearnedStats, MARK_WEIGHT, Policy},
 };
 use corpus::{Dataset, load, load_ordinary};
-use replay::{Judged, Records, replay, train};
+use replay::{Judged, Records, replay, shared_lessons, train};
 use report::section;
 
 /// The share of each class taught in the learning protocol (docs/SPAM.md); `spam-eval
@@ -45,6 +45,10 @@ pub enum Protocol {
     Cold,
     Learning,
     Both,
+    /// A new site of a deployment whose other sites share their lessons: the prior as in the
+    /// cold protocol, and every reply of the other files taught as their moderators' decisions
+    /// to the shared counts; nothing of the judged file taught.
+    Shared,
 }
 
 /// Which prior the judged file meets.
@@ -96,6 +100,7 @@ pub fn run(
     }
     // Every file's judged replies together, per protocol, and the repeats left out.
     let (mut cold_pooled, mut learning_pooled) = (Judged::default(), Judged::default());
+    let mut shared_pooled = Judged::default();
     for (i, data) in datasets.iter().enumerate() {
         let others: Vec<&Dataset> = datasets
             .iter()
@@ -133,12 +138,35 @@ pub fn run(
                 data,
                 &all,
                 &prior_keys,
-                LearnedStats::empty(),
+                (LearnedStats::empty(), LearnedStats::empty()),
                 Records::default(),
                 show_errors.then_some(&mut errors),
             );
             section(&mut report, "cold", &replayed);
             cold_pooled += &replayed;
+            report.push_str(&errors);
+        }
+        if protocol == Protocol::Shared {
+            let shared = shared_lessons(&others);
+            let all: Vec<usize> = (0..data.comments.len()).collect();
+            let mut errors = String::new();
+            let replayed = replay(
+                &assessor,
+                data,
+                &all,
+                &prior_keys,
+                (LearnedStats::empty(), &shared),
+                Records::default(),
+                show_errors.then_some(&mut errors),
+            );
+            let name = format!(
+                "shared, other sites taught {} ({} spam, {} ham)",
+                shared.spam + shared.ham,
+                shared.spam,
+                shared.ham
+            );
+            section(&mut report, &name, &replayed);
+            shared_pooled += &replayed;
             report.push_str(&errors);
         }
         if matches!(protocol, Protocol::Learning | Protocol::Both) {
@@ -173,7 +201,7 @@ pub fn run(
                 data,
                 &judged,
                 &taught_keys,
-                &learned,
+                (&learned, LearnedStats::empty()),
                 records,
                 show_errors.then_some(&mut errors),
             );
@@ -196,15 +224,25 @@ pub fn run(
         if matches!(protocol, Protocol::Learning | Protocol::Both) {
             section(&mut report, "learning", &learning_pooled);
         }
+        if protocol == Protocol::Shared {
+            section(&mut report, "shared", &shared_pooled);
+        }
     }
     if !ordinary.is_empty() {
         // A new site of another kind: nothing of these files is taught, and the prior knows
         // every labelled file, as the built-in one does.
+        // Under the shared protocol, a new site of a deployment whose other sites are the
+        // labelled files and share their lessons.
+        let all_labelled: Vec<&Dataset> = datasets.iter().chain(&also).collect();
+        let shared = if protocol == Protocol::Shared {
+            shared_lessons(&all_labelled)
+        } else {
+            LearnedStats::new()
+        };
         let (assessor, prior_from) = match prior {
             PriorSource::OtherFiles { .. } => {
-                let all: Vec<&Dataset> = datasets.iter().chain(&also).collect();
-                let (trained, _, _) = train(&all);
-                let from = format!("prior from {} labelled file(s)", all.len());
+                let (trained, _, _) = train(&all_labelled);
+                let from = format!("prior from {} labelled file(s)", all_labelled.len());
                 (Assessor::with_prior(trained), from)
             }
             PriorSource::BuiltIn => (Assessor::default(), "the built-in prior".to_owned()),
@@ -224,11 +262,19 @@ pub fn run(
                 data,
                 &all,
                 &HashSet::new(),
-                LearnedStats::empty(),
+                (LearnedStats::empty(), &shared),
                 Records::default(),
                 show_errors.then_some(&mut errors),
             );
-            section(&mut report, "cold, ordinary replies", &replayed);
+            let name = if protocol == Protocol::Shared {
+                format!(
+                    "cold, ordinary replies, other sites shared {} lessons",
+                    shared.spam + shared.ham
+                )
+            } else {
+                "cold, ordinary replies".to_owned()
+            };
+            section(&mut report, &name, &replayed);
             report.push_str(&errors);
         }
     }

@@ -15,7 +15,8 @@ use crate::{
     domain::CommentStatus,
     privacy::AuthorHash,
     spam::{
-        Assessment, Assessor, Facts, LearnedStats, Policy, Prior, RULES, RecentReply, author_tag,
+        Assessment, Assessor, Facts, Label, LearnedStats, MARK_WEIGHT, Policy, Prior, RULES,
+        RecentReply, author_tag,
     },
 };
 
@@ -54,6 +55,22 @@ pub(super) fn train(datasets: &[&Dataset]) -> (Prior, (usize, usize), HashSet<St
         .collect();
     let spam = taught.iter().filter(|c| c.spam).count();
     (Prior::train(&examples), (spam, taught.len() - spam), seen)
+}
+
+/// What the deployment's other sites taught, where they share their lessons: every comment
+/// of `datasets` as its moderators decided it (spam marked spam, the rest marked ham), each
+/// reply a lesson, repeats too, as moderators decide every reply they are sent.
+pub(super) fn shared_lessons(datasets: &[&Dataset]) -> LearnedStats {
+    let mut shared = LearnedStats::new();
+    for comment in datasets.iter().flat_map(|d| &d.comments) {
+        let label = if comment.spam {
+            Label::Spam
+        } else {
+            Label::Ham
+        };
+        shared.learn(&comment.features, label, MARK_WEIGHT);
+    }
+    shared
 }
 
 /// What the site knows of each author, as the store counts it for [`Facts`]: their replies
@@ -152,7 +169,8 @@ impl Judged {
 }
 
 /// Replays the comments of `data` at `judged` indices (chronological), leaving out texts in
-/// `excluded` and repeats, and returns how they were judged. `records` holds
+/// `excluded` and repeats, and returns how they were judged, with what the site taught
+/// (`learned`) and what the deployment's other sites taught (`shared`). `records` holds
 /// what the site knew of the authors before, and gains each judged reply's status. With
 /// `errors`, every misjudged reply is written there with its reasons.
 pub(super) fn replay(
@@ -160,7 +178,7 @@ pub(super) fn replay(
     data: &Dataset,
     judged: &[usize],
     excluded: &HashSet<String>,
-    learned: &LearnedStats,
+    (learned, shared): (&LearnedStats, &LearnedStats),
     mut records: Records,
     mut errors: Option<&mut String>,
 ) -> Judged {
@@ -188,6 +206,7 @@ pub(super) fn replay(
             Facts {
                 recent: &recent,
                 learned,
+                shared,
                 ..Facts::default()
             },
         );
@@ -259,7 +278,7 @@ mod tests {
             &data,
             &all,
             &HashSet::new(),
-            LearnedStats::empty(),
+            (LearnedStats::empty(), LearnedStats::empty()),
             Records::default(),
             None,
         );
@@ -288,7 +307,7 @@ mod tests {
                 &data,
                 &[0],
                 &HashSet::new(),
-                LearnedStats::empty(),
+                (LearnedStats::empty(), LearnedStats::empty()),
                 records,
                 None,
             );
