@@ -614,6 +614,7 @@ mod tests {
             "WatchQueue",
             "GetPolicy",
             "UpdatePolicy",
+            "TryPolicy",
             "EraseAuthor",
             "ListAudit",
             "RevealEmail",

@@ -66,10 +66,11 @@ pub fn is_mail_token(token: &str) -> bool {
 }
 
 /// Turns raw replies into stored, assessed comments.
+#[derive(Clone)]
 pub struct Submitter {
     pub(super) store: Arc<dyn Store>,
     pub(super) vault: Vault,
-    pub(super) assessor: Assessor,
+    pub(super) assessor: Arc<Assessor>,
 }
 
 impl Submitter {
@@ -77,7 +78,7 @@ impl Submitter {
         Submitter {
             store,
             vault,
-            assessor,
+            assessor: Arc::new(assessor),
         }
     }
 
