@@ -615,6 +615,7 @@ mod tests {
             "WatchQueue",
             "GetPolicy",
             "UpdatePolicy",
+            "TryPolicy",
             "EraseAuthor",
             "ListAudit",
             "RevealEmail",

@@ -294,7 +294,7 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
     let guard = Guard::new(&settings.limits);
     let (closing, closing_seen) = watch::channel(false);
     let mail_settings = settings.mail().map_err(StartError::Mail)?;
-    let comments = CommentsApi::new(store.clone(), submitter, vault.clone())
+    let comments = CommentsApi::new(store.clone(), submitter.clone(), vault.clone())
         .sending_mail(mail_settings.is_some());
     let integrations =
         IntegrationsApi::new(store.clone(), vault.clone(), settings.webhook_targets());
@@ -311,8 +311,14 @@ pub async fn start(settings: &ServeSettings) -> Result<RunningServer, StartError
         )),
         None => None,
     };
-    let moderation = ModerationApi::new(store.clone(), vault, Arc::clone(&guard), closing_seen)
-        .sharing_lessons(settings.shared_learning);
+    let moderation = ModerationApi::new(
+        store.clone(),
+        vault,
+        submitter,
+        Arc::clone(&guard),
+        closing_seen,
+    )
+    .sharing_lessons(settings.shared_learning);
 
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
     let router = Server::builder()

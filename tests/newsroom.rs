@@ -1173,6 +1173,161 @@ async fn an_address_with_enough_spam_in_its_window_is_blocked_for_a_time(backend
     assert_eq!(listed["entries"][0]["hits"], 1, "{listed}");
 }
 
+async fn a_policy_tried_on_recent_replies_tells_what_would_move_and_changes_nothing(
+    backend: Backend,
+) {
+    let h = Harness::new(backend).await;
+    let site = h.site_without_flood_limit("news.example.com").await;
+    let mut comments = h.comments(&site.site_key).await;
+    let mut moderation = h.moderation(&site.mod_token).await;
+    let texts = [
+        "See https://one.example/x and https://two.example/y for the minutes.",
+        "The plan is at https://council.example/plan and https://paper.example/story today.",
+        "Mail me at jane@example.com about the bridge, it is a fine plan.",
+        "Thanks for the report on the school budget.",
+    ];
+    let mut held = Vec::new();
+    for (n, text) in texts.iter().enumerate() {
+        let sent = comments
+            .submit_comment(reply_by(
+                "story",
+                text,
+                "Reader",
+                &format!("r{n}@example.com"),
+            ))
+            .await
+            .expect("submit")
+            .into_inner();
+        if sent.status() == CommentStatus::Pending {
+            held.push(sent.comment.expect("comment").id);
+        }
+    }
+    assert_eq!(held.len(), 2, "two links hold a reply");
+    decide(
+        &mut moderation,
+        ModerationAction::Approve,
+        std::slice::from_ref(&held[0]),
+    )
+    .await;
+    // A reply from before the window is not replayed.
+    comments
+        .submit_comment(reply_by(
+            "story",
+            "From long ago.",
+            "Old",
+            "old@example.com",
+        ))
+        .await
+        .expect("submit");
+    h.db.execute(
+        "UPDATE comments SET created_at = '2000-01-01 00:00:00+00:00' WHERE author_name = 'Old'",
+    )
+    .await;
+    let before = h.db.rows().await;
+
+    // Holding everything would hold the two approved at once; the held ones stay held.
+    let tried = json(
+        &h,
+        &site,
+        &["policy", "try", "mode", "moderate-all", "--days", "30"],
+    );
+    assert_eq!(tried["replayed"], 4, "{tried}");
+    assert_eq!(tried["unchanged"], 2, "{tried}");
+    assert_eq!(tried["skipped"], 0, "{tried}");
+    assert_eq!(tried["changed"], serde_json::json!(["mode"]), "{tried}");
+    let moves = tried["moves"].as_array().expect("moves");
+    assert_eq!(moves.len(), 1, "{tried}");
+    let moved = &moves[0];
+    assert_eq!(moved["from"], "approved");
+    assert_eq!(moved["to"], "pending");
+    assert_eq!(moved["count"], 2);
+    assert_eq!(moved["now"], serde_json::json!({"approved": 2}));
+    let examples = moved["examples"].as_array().expect("examples");
+    assert_eq!(examples.len(), 2);
+    assert_eq!(
+        examples[0]["excerpt"],
+        "Mail me at [email hidden] about the bridge, it is a fine plan."
+    );
+    assert!(
+        !tried.to_string().contains("jane@example.com"),
+        "examples show the public text: {tried}"
+    );
+
+    // A higher hold threshold lets through what scores below it, whatever moderators did since.
+    let mut below = 0;
+    for id in &held {
+        let item = moderation
+            .get_comment(proto::GetCommentRequest { id: id.clone() })
+            .await
+            .expect("get")
+            .into_inner();
+        let score = item
+            .comment
+            .and_then(|c| c.assessment)
+            .expect("assessed")
+            .score;
+        below += u64::from(score < 4.5);
+    }
+    assert!(below > 0, "a two-link reply scores below 4.5");
+    let tried = json(&h, &site, &["policy", "try", "hold-threshold", "4.5"]);
+    let moved = &tried["moves"][0];
+    assert_eq!(moved["from"], "pending", "{tried}");
+    assert_eq!(moved["to"], "approved", "{tried}");
+    assert_eq!(moved["count"], below, "{tried}");
+    assert!(
+        moved["examples"][0]["score_before"] == moved["examples"][0]["score_after"]
+            && moved["examples"][0]["rules"] == serde_json::json!([]),
+        "only the threshold moved it: {tried}"
+    );
+    let table = stdout(&h.replyctl(
+        &site.mod_token,
+        &["--output", "table", "policy", "try", "mode", "moderate-all"],
+    ));
+    assert!(
+        table.contains("would move") && table.contains("FROM") && table.contains("[email hidden]"),
+        "{table}"
+    );
+    let nothing = json(&h, &site, &["policy", "try", "max-links", "2"]);
+    assert_eq!(nothing["moves"], serde_json::json!([]), "{nothing}");
+    assert_eq!(nothing["changed"], serde_json::json!([]), "{nothing}");
+    h.db.assert_unchanged(&before).await;
+
+    // Refused as `policy set` refuses, before or by the server.
+    let bad = h.replyctl(&site.mod_token, &["policy", "try", "max-links", "many"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("policy try"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let bad = h.replyctl(&site.mod_token, &["policy", "try", "hold-threshold", "9"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("hold-threshold"));
+    let err = moderation
+        .try_policy(proto::TryPolicyRequest {
+            policy: Some(proto::Policy::default()),
+            days: 366,
+            ..Default::default()
+        })
+        .await
+        .expect_err("too far back");
+    assert_eq!(bad_fields(&err), vec!["days"]);
+    h.db.assert_unchanged(&before).await;
+    let moderator_only = h
+        .moderator_token(&[site.id], &[replyguard::domain::Scope::Moderate])
+        .await;
+    let err = h
+        .moderation(&moderator_only)
+        .await
+        .try_policy(proto::TryPolicyRequest {
+            policy: Some(proto::Policy::default()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("needs the policy scope");
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
+
 backend_tests!(
     flavor = "multi_thread";
     an_author_token_shows_its_author_their_own_held_replies,
@@ -1187,4 +1342,5 @@ backend_tests!(
     an_article_closes_at_a_moderators_time_or_by_its_age,
     a_reader_the_host_vouches_for_is_trusted_on_their_own_replies,
     an_address_with_enough_spam_in_its_window_is_blocked_for_a_time,
+    a_policy_tried_on_recent_replies_tells_what_would_move_and_changes_nothing,
 );

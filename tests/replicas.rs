@@ -318,6 +318,96 @@ async fn closing_an_article_on_one_replica_reaches_the_others() {
     not(postgres_tests),
     ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
 )]
+async fn an_edit_and_an_age_limit_on_one_replica_reach_the_others_cached_threads() {
+    let (a, b, site) = two_replicas().await;
+    let mut comments_a = a.comments(&site.site_key).await;
+    let mut comments_b = Harness::comments_at(&b, &site.site_key).await;
+    let mut moderation_b = Harness::moderation_at(&b, &site.mod_token).await;
+    let update = |policy: proto::Policy| proto::UpdatePolicyRequest {
+        policy: Some(policy),
+        ..Default::default()
+    };
+    moderation_b
+        .update_policy(update(proto::Policy {
+            edit_window_seconds: Some(600),
+            ..Default::default()
+        }))
+        .await
+        .expect("an edit window");
+    let sent = comments_a
+        .submit_comment(reply("story", "Words as sent."))
+        .await
+        .expect("submit on A")
+        .into_inner();
+    let id = sent.comment.expect("comment").id;
+    approve(
+        &mut a.moderation(&site.mod_token).await,
+        std::slice::from_ref(&id),
+    )
+    .await;
+    until_listed(&mut comments_a, "story", std::slice::from_ref(&id)).await;
+
+    // Every reply waits on this site, so the edit on B holds it again: A stops listing it.
+    let edited = comments_b
+        .edit_comment(proto::EditCommentRequest {
+            comment_id: id.clone(),
+            author_token: sent.author_token,
+            body: "Words as edited.".into(),
+        })
+        .await
+        .expect("edit on B")
+        .into_inner();
+    assert_eq!(edited.status(), CommentStatus::Pending);
+    until_listed(&mut comments_a, "story", &[]).await;
+
+    // A keeps the article's clock as open; an age limit set on B closes it there too.
+    let closed_on_a = |comments: &mut common::Comments| {
+        let mut comments = comments.clone();
+        async move {
+            comments
+                .list_comments(proto::ListCommentsRequest {
+                    article: "story".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("list on A")
+                .into_inner()
+                .closed
+        }
+    };
+    assert!(!closed_on_a(&mut comments_a).await);
+    a.db.execute(
+        "UPDATE article_dates SET first_reply_at = '2000-01-01 00:00:00+00:00' \
+         WHERE article = 'story'",
+    )
+    .await;
+    assert!(
+        !closed_on_a(&mut comments_a).await,
+        "A reads its cached clock"
+    );
+    moderation_b
+        .update_policy(update(proto::Policy {
+            close_after_days: Some(30),
+            ..Default::default()
+        }))
+        .await
+        .expect("an age limit");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !closed_on_a(&mut comments_a).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A still lists the article as open"
+        );
+        common::poll_pause().await;
+    }
+    b.shutdown().await.expect("B stops");
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "the PostgreSQL half: set REPLYGUARD_REQUIRE_POSTGRES=1 with PostgreSQL at 127.0.0.1:5432"
+)]
 async fn a_lost_notification_connection_drops_the_cached_threads() {
     let h = Harness::new(Backend::Postgres).await;
     let site = h.site("news.example.com").await;

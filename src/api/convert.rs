@@ -15,6 +15,7 @@ use crate::{
     proto,
     spam::{Mode, Policy, RULES, Reason, RuleSetting, RuleState, Verdict},
     store::{Site, StoredComment},
+    submission::{MovedReply, PolicyTrial},
 };
 
 pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
@@ -241,6 +242,50 @@ pub fn author_comment(comment: &StoredComment, vault: &Vault) -> proto::AuthorCo
         ip: comment.ip.clone().unwrap_or_default(),
         user_agent: comment.user_agent.clone().unwrap_or_default(),
         referrer: comment.referrer.clone().unwrap_or_default(),
+    }
+}
+
+/// A policy's dry run as `TryPolicy` answers it; `changed` is the fields the change makes,
+/// comma-joined as the audit log writes them.
+pub fn policy_trial(trial: &PolicyTrial, changed: &str) -> proto::TryPolicyResponse {
+    let moved = |reply: &MovedReply| proto::MovedReply {
+        comment_id: reply.comment.to_string(),
+        article: reply.article.clone(),
+        created_at: Some(timestamp(reply.created_at)),
+        excerpt: reply.excerpt.clone(),
+        status: status(reply.status).into(),
+        score_before: reply.score_before,
+        score_after: reply.score_after,
+        rules: reply.rules.clone(),
+    };
+    proto::TryPolicyResponse {
+        since: Some(timestamp(trial.since)),
+        replayed: trial.replayed,
+        unchanged: trial.unchanged,
+        skipped: trial.skipped,
+        moves: trial
+            .moves
+            .iter()
+            .map(|m| proto::PolicyMove {
+                from: status(m.from).into(),
+                to: status(m.to).into(),
+                count: m.count,
+                now: m
+                    .now
+                    .iter()
+                    .map(|(s, n)| proto::StatusCount {
+                        status: status(*s).into(),
+                        count: *n,
+                    })
+                    .collect(),
+                examples: m.examples.iter().map(moved).collect(),
+            })
+            .collect(),
+        changed: changed
+            .split(", ")
+            .filter(|field| !field.is_empty())
+            .map(str::to_owned)
+            .collect(),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::{
     moderation::RevealError,
     privacy::PrivacyError,
     store::StoreError,
-    submission::{EditError, SubmitError},
+    submission::{EditError, SubmitError, TrialError},
 };
 
 /// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` naming each field.
@@ -189,6 +189,19 @@ impl From<EditError> for Status {
             ),
             EditError::Store(err) => err.into(),
             EditError::Privacy(err) => err.into(),
+        }
+    }
+}
+
+/// A dry run that did not finish: the database's answer, or an internal error logged here.
+impl From<TrialError> for Status {
+    fn from(err: TrialError) -> Self {
+        match err {
+            TrialError::Store(err) => err.into(),
+            TrialError::Interrupted(cause) => {
+                tracing::error!(error = %cause, "a policy's dry run stopped");
+                Status::internal("internal error")
+            }
         }
     }
 }

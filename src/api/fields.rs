@@ -62,6 +62,15 @@ pub fn time(
         .ok_or_else(|| invalid_field(field, "must be a time between 1970 and 9999"))
 }
 
+/// How many days back a policy's dry run replays: 7 when unset.
+pub fn trial_days(days: u32) -> Result<u32, Status> {
+    match days {
+        0 => Ok(7),
+        days if days <= crate::submission::MAX_TRIAL_DAYS => Ok(days),
+        _ => Err(invalid_field("days", "must be at most 365")),
+    }
+}
+
 /// An author token as `EditComment` needs it: present. Whether it is one is the signature's to
 /// say ([`crate::privacy::author_view::verify`]).
 pub fn author_token(raw: &str) -> Result<&str, Status> {

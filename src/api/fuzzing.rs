@@ -98,6 +98,7 @@ requests! {
     "WatchQueue" => proto::WatchQueueRequest, site_only;
     "GetPolicy" => proto::GetPolicyRequest, site_only;
     "UpdatePolicy" => proto::UpdatePolicyRequest, update_policy;
+    "TryPolicy" => proto::TryPolicyRequest, try_policy;
     "EraseAuthor" => proto::EraseAuthorRequest, erase_author;
     "ListAudit" => proto::ListAuditRequest, list_audit;
     "RevealEmail" => proto::RevealEmailRequest, reveal_email;
@@ -299,6 +300,16 @@ fn update_policy(req: proto::UpdatePolicyRequest) -> Read {
         },
         None => Read::Refused,
     }
+}
+
+fn try_policy(req: proto::TryPolicyRequest) -> Read {
+    if fields::trial_days(req.days).is_err() {
+        return Read::Refused;
+    }
+    update_policy(proto::UpdatePolicyRequest {
+        site: req.site,
+        policy: req.policy,
+    })
 }
 
 fn erase_author(req: proto::EraseAuthorRequest) -> Read {

@@ -6,7 +6,11 @@
 //! after its audit row is committed.
 
 use chrono::{DateTime, Utc};
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
@@ -15,8 +19,8 @@ use tonic::{Code, Request, Response, Status};
 use super::{
     auth::{TokenDigest, caller_with_scope, may_moderate, moderated_site},
     convert::{
-        audit_entry, author_comment, block_entry, closed_article, merge_policy, policy, queue_item,
-        reported_comment, status,
+        audit_entry, author_comment, block_entry, closed_article, merge_policy, policy,
+        policy_trial, queue_item, reported_comment, status,
     },
     error::{bad_request, invalid_field},
     fields,
@@ -35,6 +39,7 @@ use crate::{
     proto::{self, moderation_server::Moderation},
     spam::Policy,
     store::{self, Credential, ListingEvent, ListingEvents, Site, Store},
+    submission::Submitter,
 };
 
 const MAX_IDS_PER_DECISION: usize = 1000;
@@ -42,6 +47,8 @@ const MAX_IDS_PER_DECISION: usize = 1000;
 pub struct ModerationApi {
     store: Arc<dyn Store>,
     moderator: Moderator,
+    /// Replays replies for a policy's dry run.
+    submitter: Submitter,
     vault: Vault,
     guard: Arc<Guard>,
     /// Turns true when the server begins to shut down.
@@ -52,11 +59,13 @@ impl ModerationApi {
     pub fn new(
         store: Arc<dyn Store>,
         vault: Vault,
+        submitter: Submitter,
         guard: Arc<Guard>,
         closing: watch::Receiver<bool>,
     ) -> Self {
         ModerationApi {
             moderator: Moderator::new(Arc::clone(&store), vault.clone()),
+            submitter,
             store,
             vault,
             guard,
@@ -432,6 +441,39 @@ impl Moderation for ModerationApi {
         Ok(Response::new(proto::UpdatePolicyResponse {
             policy: Some(policy(&site.policy)),
         }))
+    }
+
+    async fn try_policy(
+        &self,
+        request: Request<proto::TryPolicyRequest>,
+    ) -> Result<Response<proto::TryPolicyResponse>, Status> {
+        let credential = caller_with_scope(self.store.as_ref(), &request, Scope::Policy).await?;
+        let req = request.into_inner();
+        let site = moderated_site(self.store.as_ref(), &credential, &req.site).await?;
+        let update = req
+            .policy
+            .ok_or_else(|| invalid_field("policy", "is required"))?;
+        let days = fields::trial_days(req.days)?;
+        let (proposed, changed) = match updated_policy(&site.policy, update) {
+            Ok(Some((proposed, fields))) => (proposed, fields),
+            Ok(None) => (site.policy.clone(), String::new()),
+            Err(bad) => return Err(bad_request("the policy has invalid fields", bad)),
+        };
+        let started = Instant::now();
+        let trial = self
+            .submitter
+            .try_policy(site.id, &site.policy, &proposed, days)
+            .await?;
+        tracing::info!(
+            site = %site.name,
+            days,
+            changed = %changed,
+            replayed = trial.replayed,
+            unchanged = trial.unchanged,
+            took_ms = started.elapsed().as_millis(),
+            "policy tried"
+        );
+        Ok(Response::new(policy_trial(&trial, &changed)))
     }
 
     async fn erase_author(

@@ -15,6 +15,7 @@ mod history;
 mod links;
 mod logistic;
 mod policy;
+mod replay;
 mod shape;
 mod terms;
 mod text;
@@ -34,6 +35,7 @@ pub use logistic::Logistic;
 pub use policy::{
     ActiveRule, MAX_LIST_ENTRIES, MAX_TERM_CHARS, Mode, Policy, RuleSetting, RuleState,
 };
+pub use replay::{REPLAY_KEPT_RULES, Replay, SUBMISSION_RULES};
 pub use shape::Script;
 pub(crate) use text::hash_bytes;
 
@@ -86,79 +88,6 @@ pub struct Assessment {
     pub score: f64,
     pub verdict: Verdict,
     pub reasons: Vec<Reason>,
-}
-
-/// The rules whose findings are about the moment a reply was sent rather than its text: its
-/// form and honeypot, how soon it followed the author's last reply, what the site knew of its
-/// author and address then, and the moderators' blocklist then. Assessing a stored reply again
-/// (an author's edit, a policy's dry run) cannot see that moment, so it keeps what these rules
-/// found when the reply came in ([`Assessment::with_submission_findings`]).
-pub const SUBMISSION_RULES: &[&str] = &[
-    "moderator-block",
-    "honeypot",
-    "form-token-missing",
-    "form-token-invalid",
-    "form-token-expired",
-    "form-token-reused",
-    "form-too-fast",
-    "flood",
-    "history-trusted",
-    "history-spam",
-    "history-ip-spam",
-];
-
-impl Assessment {
-    /// This assessment of a stored reply, made under `policy`, with the findings of
-    /// [`SUBMISSION_RULES`] replaced by those of `earlier` (the reasons stored with the reply,
-    /// weighed under the policy `then`): each keeps the strength it was found with and takes the
-    /// state and weight `policy` gives its rule, so a rule switched off is dropped and a changed
-    /// weight counts. The score and verdict are made again under `policy`.
-    pub fn with_submission_findings(
-        mut self,
-        earlier: &[Reason],
-        then: &Policy,
-        policy: &Policy,
-    ) -> Assessment {
-        self.reasons
-            .retain(|reason| !SUBMISSION_RULES.contains(&reason.rule.as_str()));
-        for found in earlier {
-            if !SUBMISSION_RULES.contains(&found.rule.as_str()) {
-                continue;
-            }
-            let (Some(was), Some(now)) = (then.rule(&found.rule), policy.rule(&found.rule)) else {
-                continue;
-            };
-            if now.state == RuleState::Off {
-                continue;
-            }
-            // A weight of 0 then leaves no strength to read: the finding is kept as it was.
-            let weight = if was.weight == 0.0 {
-                found.weight
-            } else {
-                ((now.weight * found.weight / was.weight) * 100.0).round() / 100.0
-            };
-            if weight == 0.0 {
-                continue;
-            }
-            self.reasons.push(Reason {
-                rule: found.rule.clone(),
-                weight,
-                reason: found.reason.clone(),
-                log_only: now.state == RuleState::LogOnly,
-            });
-        }
-        let order = |reason: &Reason| RULES.iter().position(|info| info.name == reason.rule);
-        self.reasons.sort_by_key(order);
-        let score = self
-            .reasons
-            .iter()
-            .filter(|r| !r.log_only)
-            .map(|r| r.weight)
-            .sum::<f64>();
-        self.score = (score * 100.0).round() / 100.0;
-        self.verdict = policy.verdict(self.score);
-        self
-    }
 }
 
 /// A rule's name, default weight and purpose, as documented in docs/SPAM.md.
@@ -639,7 +568,7 @@ mod tests {
         assert!(!hits(&fresh, "form-too-fast"));
         let again = fresh
             .clone()
-            .with_submission_findings(&earlier, &then, &then);
+            .with_kept_findings(&earlier, SUBMISSION_RULES, &then, &then);
         assert_eq!(reason(&again, "form-too-fast").map(|r| r.weight), Some(2.0));
         assert_eq!(again.score, fresh.score + 2.0);
         assert_eq!(
@@ -658,7 +587,7 @@ mod tests {
         );
         let weighed = fresh
             .clone()
-            .with_submission_findings(&earlier, &then, &heavier);
+            .with_kept_findings(&earlier, SUBMISSION_RULES, &then, &heavier);
         let found = reason(&weighed, "form-too-fast");
         assert!(
             found.is_some_and(|r| r.weight == 4.0 && r.log_only),
@@ -672,7 +601,7 @@ mod tests {
                 weight: None,
             },
         );
-        let off = fresh.with_submission_findings(&earlier, &then, &heavier);
+        let off = fresh.with_kept_findings(&earlier, SUBMISSION_RULES, &then, &heavier);
         assert!(!hits(&off, "form-too-fast"));
     }
 

@@ -379,6 +379,16 @@ pub struct StoredFacts {
     pub author_confirmed: bool,
 }
 
+/// How many replies of one author (and reader, if the host vouched for one) stand at one
+/// status ([`Comments::author_records`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorTally {
+    pub author_hash: Vec<u8>,
+    pub reader_hash: Option<Vec<u8>>,
+    pub status: CommentStatus,
+    pub count: u32,
+}
+
 /// A signed-in reader's replies on a site by status ([`Facts::reader_record`]): the record a
 /// reply's trust rests on when the host vouches for its reader.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -608,6 +618,14 @@ pub trait Comments: Send + Sync {
     /// webhook event; the listings of its article are dropped here and on every replica when
     /// the edit touches an approved reply.
     async fn edit_comment(&self, edit: &CommentEdit<'_>) -> StoreResult<EditOutcome>;
+
+    /// How many replies each author (and each reader the host vouched for) had on a site before
+    /// `before`, by status: where a dry run's authors' records start.
+    async fn author_records(
+        &self,
+        site: SiteId,
+        before: DateTime<Utc>,
+    ) -> StoreResult<Vec<AuthorTally>>;
 
     /// Every comment of one author on a site, oldest first.
     async fn comments_by_author(

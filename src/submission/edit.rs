@@ -8,15 +8,18 @@
 
 use tracing::instrument;
 
-use super::Submitter;
+use super::{
+    Submitter,
+    stored::{Unreadable, as_reply},
+};
 use crate::{
     domain::{
-        ArticleKey, CommentBody, CommentStatus, EditOutcome, EditRefusal, FieldViolation, RawReply,
-        ValidReply, edit_note, edited_status, is_erased, may_edit, validate,
+        ArticleKey, CommentBody, CommentStatus, EditOutcome, EditRefusal, FieldViolation,
+        edit_note, edited_status, is_erased, may_edit,
     },
     ids::CommentId,
-    privacy::{AuthorHash, KeptText, PrivacyError, Vault, mask_contacts},
-    spam::{self, Facts, LearnedStats},
+    privacy::{AuthorHash, KeptText, PrivacyError, mask_contacts},
+    spam::{self, Facts, LearnedStats, Replay, SUBMISSION_RULES},
     store::{self, CommentEdit, FactsAbout, Site, StoreError, StoredComment},
 };
 
@@ -125,7 +128,11 @@ impl Submitter {
                 changed: false,
             });
         }
-        let reply = as_reply(&self.vault, &comment, &body)?;
+        let reply =
+            as_reply(&self.vault, &comment, &body).map_err(|unreadable| match unreadable {
+                Unreadable::Sealed(err) => EditError::Privacy(err),
+                Unreadable::Invalid => corrupt(&comment),
+            })?;
         let author_hash = <[u8; 32]>::try_from(comment.author_hash.as_slice())
             .map(AuthorHash)
             .map_err(|_| corrupt(&comment))?;
@@ -177,10 +184,8 @@ impl Submitter {
             ..Facts::default()
         };
         let policy = &site.policy;
-        let assessment = self
-            .assessor
-            .assess_analysed(&reply, &text, policy, &facts)
-            .with_submission_findings(&comment.reasons, policy, policy);
+        let replay = Replay::new(policy.clone(), policy.clone(), SUBMISSION_RULES);
+        let assessment = replay.assess(&self.assessor, &reply, &text, &facts, &comment.reasons);
         let assessed = policy.initial_status_for(&assessment, approved, spam);
         let kept = KeptText::new(
             &self.vault,
@@ -221,31 +226,6 @@ impl Submitter {
             EditOutcome::Changed => Err(EditError::Changed),
         }
     }
-}
-
-/// A stored reply read back as the reply it was, with `body` for its text: validated as a
-/// submission is, so that its fields are the values the assessment reads. The email is opened;
-/// the form's token and honeypot are not kept, and read as absent.
-pub(crate) fn as_reply(
-    vault: &Vault,
-    comment: &StoredComment,
-    body: &CommentBody,
-) -> Result<ValidReply, EditError> {
-    let email = vault.decrypt_email(comment.site, &comment.email_sealed)?;
-    let parent = comment.parent.map(|p| p.to_string()).unwrap_or_default();
-    let raw = RawReply {
-        article: &comment.article,
-        parent_id: &parent,
-        author_name: &comment.author_name,
-        author_email: &email,
-        author_website: comment.author_website.as_deref().unwrap_or_default(),
-        body: body.as_str(),
-        ip: comment.ip.as_deref().unwrap_or_default(),
-        user_agent: comment.user_agent.as_deref().unwrap_or_default(),
-        referrer: comment.referrer.as_deref().unwrap_or_default(),
-        ..RawReply::default()
-    };
-    validate(&raw).map_err(|_| corrupt(comment))
 }
 
 /// A stored reply whose fields no longer read as a reply's.

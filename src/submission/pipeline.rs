@@ -66,10 +66,11 @@ pub fn is_mail_token(token: &str) -> bool {
 }
 
 /// Turns raw replies into stored, assessed comments.
+#[derive(Clone)]
 pub struct Submitter {
     pub(super) store: Arc<dyn Store>,
     pub(super) vault: Vault,
-    pub(super) assessor: Assessor,
+    pub(super) assessor: Arc<Assessor>,
     /// Replies are also judged by the deployment's shared lessons (`--shared-learning`).
     pub(super) reads_shared: bool,
 }
@@ -79,7 +80,7 @@ impl Submitter {
         Submitter {
             store,
             vault,
-            assessor,
+            assessor: Arc::new(assessor),
             reads_shared: false,
         }
     }

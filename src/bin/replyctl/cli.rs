@@ -365,6 +365,28 @@ pub enum PolicyCommand {
     Show(SiteArg),
     /// Change one setting of a site's moderation policy.
     Set(PolicySetArgs),
+    /// Show what one changed setting would do: the site's recent replies replayed under it and
+    /// under the policy in force, and how many would move from one status to another. Changes
+    /// nothing.
+    Try(PolicyTryArgs),
+}
+
+/// Arguments of `policy try`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  replyctl policy try max-links 3
+  replyctl policy try hold-threshold 2 --days 30
+  replyctl policy try rule.classifier log-only
+Each reply is assessed again with this release's rules; what only its moment knew (its form,
+flood, the author's and address's history, the blocklist, near-duplicates, the classifier's
+counts) is kept from when it came in. `policy set --help` lists the keys.")]
+pub struct PolicyTryArgs {
+    #[command(flatten)]
+    pub change: PolicySetArgs,
+
+    /// How many days back to replay, from now (1 to 365).
+    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub days: u32,
 }
 
 /// Arguments of `policy set`.

@@ -16,7 +16,7 @@ use replyguard::proto::{
     EraseAuthorRequest, ExportAuthorRequest, GetCommentRequest, GetPolicyRequest, ListAuditRequest,
     ListBlocksRequest, ListClosedArticlesRequest, ListCommentsRequest, ListOrder, ListQueueRequest,
     ModerateRequest, ReopenArticleRequest, RevealEmailRequest, SubmitCommentRequest,
-    UnblockRequest, UpdatePolicyRequest, WatchQueueRequest, WatchQueueResponse,
+    TryPolicyRequest, UnblockRequest, UpdatePolicyRequest, WatchQueueRequest, WatchQueueResponse,
 };
 use tonic::{Code, Status, Streaming};
 
@@ -25,8 +25,8 @@ use crate::{
     cli::{
         ArticleArgs, AuditArgs, BlockCommand, BlockOptions, CloseArgs, Command, CommentsArgs,
         Decision, DecisionArgs, DomainScope, EntryKind, EraseArgs, ExportArgs, GlobalArgs,
-        OutputFormat, PolicyCommand, PolicySetArgs, QueueArgs, RevealArgs, SiteArg, StatusArg,
-        SubmitArgs, UnblockArgs,
+        OutputFormat, PolicyCommand, PolicySetArgs, PolicyTryArgs, QueueArgs, RevealArgs, SiteArg,
+        StatusArg, SubmitArgs, UnblockArgs,
     },
     client::{self, Clients},
     error::CliError,
@@ -67,7 +67,13 @@ pub async fn run(
     // Everything that can be refused without the server is refused first.
     match &command {
         Command::Policy(PolicyCommand::Set(args)) => {
-            args.update().map_err(CliError::PolicyValue)?;
+            args.update()
+                .map_err(|message| CliError::PolicyValue("set", message))?;
+        }
+        Command::Policy(PolicyCommand::Try(args)) => {
+            args.change
+                .update()
+                .map_err(|message| CliError::PolicyValue("try", message))?;
         }
         Command::Approve(args)
         | Command::Reject(args)
@@ -97,6 +103,7 @@ pub async fn run(
         Command::Watch(site) => watch(&mut clients, format, site).await,
         Command::Policy(PolicyCommand::Show(site)) => policy_show(&mut clients, format, site).await,
         Command::Policy(PolicyCommand::Set(args)) => policy_set(&mut clients, format, args).await,
+        Command::Policy(PolicyCommand::Try(args)) => policy_try(&mut clients, format, args).await,
         Command::Erase(args) => erase(&mut clients, format, args).await,
         Command::Export(args) => export(&mut clients, args).await,
         Command::Reveal(args) => reveal(&mut clients, format, args).await,
@@ -406,12 +413,47 @@ async fn policy_show(
     emit(&output::policy(format, &policy))
 }
 
+async fn policy_try(
+    clients: &mut Clients,
+    format: OutputFormat,
+    args: PolicyTryArgs,
+) -> Result<(), CliError> {
+    let update = args
+        .change
+        .update()
+        .map_err(|message| CliError::PolicyValue("try", message))?;
+    let key = args.change.key.name();
+    let request = TryPolicyRequest {
+        site: args.change.site.name(),
+        policy: Some(update),
+        days: args.days,
+    };
+    let trial = clients
+        .moderation
+        .try_policy(request)
+        .await
+        .map_err(CliError::rpc(format!(
+            "trying {key} {:?}",
+            args.change.value
+        )))?
+        .into_inner();
+    emit(&output::policy_trial(
+        format,
+        &key,
+        args.change.value.trim(),
+        args.days,
+        &trial,
+    ))
+}
+
 async fn policy_set(
     clients: &mut Clients,
     format: OutputFormat,
     args: PolicySetArgs,
 ) -> Result<(), CliError> {
-    let update = args.update().map_err(CliError::PolicyValue)?;
+    let update = args
+        .update()
+        .map_err(|message| CliError::PolicyValue("set", message))?;
     let key = args.key.name();
     let before = clients
         .moderation

@@ -47,10 +47,10 @@ pub enum CliError {
         total: usize,
     },
 
-    /// `policy set` was given a value that does not fit its key. A usage
-    /// error, reported the way the argument parser reports its own.
-    #[error("{0}")]
-    PolicyValue(String),
+    /// `policy set` or `policy try` (the subcommand named first) was given a value that does
+    /// not fit its key. A usage error, reported the way the argument parser reports its own.
+    #[error("{1}")]
+    PolicyValue(&'static str, String),
 
     /// A decision named no comments: no ids, no `-`, no filter. Refused
     /// rather than read as "every pending comment".

@@ -41,7 +41,9 @@ async fn main() -> ExitCode {
     match commands::run(cli.global, format, cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
-        Err(CliError::PolicyValue(message)) => policy_value_error(&message).exit(),
+        Err(CliError::PolicyValue(subcommand, message)) => {
+            policy_value_error(subcommand, &message).exit()
+        }
         Err(error @ CliError::NothingChosen) => Cli::command()
             .error(ErrorKind::MissingRequiredArgument, error)
             .exit(),
@@ -58,14 +60,14 @@ async fn main() -> ExitCode {
     }
 }
 
-/// A bad `policy set` value, reported as the argument parser reports its own
-/// errors: with the usage of `policy set` and exit status 2.
-fn policy_value_error(message: &str) -> clap::Error {
+/// A bad `policy set` or `policy try` value, reported as the argument parser reports its own
+/// errors: with the usage of that subcommand and exit status 2.
+fn policy_value_error(subcommand: &str, message: &str) -> clap::Error {
     let mut command = Cli::command();
     command.build();
     match command
         .find_subcommand_mut("policy")
-        .and_then(|policy| policy.find_subcommand_mut("set"))
+        .and_then(|policy| policy.find_subcommand_mut(subcommand))
     {
         Some(set) => set.error(ErrorKind::ValueValidation, message),
         None => command.error(ErrorKind::ValueValidation, message),

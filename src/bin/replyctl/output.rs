@@ -898,6 +898,127 @@ fn policy_settings(policy: &Policy) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// `policy try`: what the change would move, per status change with the latest examples.
+pub fn policy_trial(
+    format: OutputFormat,
+    key: &str,
+    value: &str,
+    days: u32,
+    trial: &replyguard::proto::TryPolicyResponse,
+) -> String {
+    let word = |status: i32| status_word(status).unwrap_or("-");
+    let counts = |counts: &[replyguard::proto::StatusCount]| {
+        counts
+            .iter()
+            .map(|c| format!("{} {}", word(c.status), c.count))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if format == OutputFormat::Json {
+        let moves: Vec<Value> = trial
+            .moves
+            .iter()
+            .map(|m| {
+                let now: serde_json::Map<String, Value> = m
+                    .now
+                    .iter()
+                    .map(|c| (word(c.status).to_owned(), json!(c.count)))
+                    .collect();
+                let examples: Vec<Value> = m
+                    .examples
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "comment_id": e.comment_id,
+                            "article": e.article,
+                            "created_at": rfc3339(e.created_at.as_ref()),
+                            "excerpt": e.excerpt,
+                            "status": word(e.status),
+                            "score_before": e.score_before,
+                            "score_after": e.score_after,
+                            "rules": e.rules,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "from": word(m.from),
+                    "to": word(m.to),
+                    "count": m.count,
+                    "now": now,
+                    "examples": examples,
+                })
+            })
+            .collect();
+        return pretty(&json!({
+            "key": key,
+            "value": value,
+            "days": days,
+            "since": rfc3339(trial.since.as_ref()),
+            "changed": trial.changed,
+            "replayed": trial.replayed,
+            "unchanged": trial.unchanged,
+            "skipped": trial.skipped,
+            "moves": moves,
+        }));
+    }
+    let moved: u64 = trial.moves.iter().map(|m| m.count).sum();
+    let mut out = format!(
+        "{key} {value}: {} replies since {} replayed; {} would keep their status, {moved} would \
+         move{}.",
+        trial.replayed,
+        table_time(trial.since.as_ref()),
+        trial.unchanged,
+        match trial.skipped {
+            0 => String::new(),
+            n => format!(" ({n} could not be replayed)"),
+        }
+    );
+    if trial.changed.is_empty() {
+        out.push_str(" The change changes nothing in the policy.");
+    }
+    if trial.moves.is_empty() {
+        return out;
+    }
+    let mut table = new_table(&["FROM", "TO", "REPLIES", "NOW"]);
+    for m in &trial.moves {
+        table.add_row(vec![
+            word(m.from).to_owned(),
+            word(m.to).to_owned(),
+            m.count.to_string(),
+            counts(&m.now),
+        ]);
+    }
+    align_right(&mut table, 2);
+    out.push_str("\n\n");
+    out.push_str(&render(&table));
+    for m in &trial.moves {
+        out.push_str(&format!(
+            "\n\n{} → {}, the latest:",
+            word(m.from),
+            word(m.to)
+        ));
+        let mut examples = new_table(&["ID", "ARTICLE", "RECEIVED", "SCORE", "RULES", "TEXT"]);
+        let ids = short_ids(m.examples.iter().map(|e| e.comment_id.as_str()));
+        for (example, id) in m.examples.iter().zip(ids) {
+            examples.add_row(vec![
+                id,
+                example.article.clone(),
+                table_time(example.created_at.as_ref()),
+                format!(
+                    "{} → {}",
+                    number(example.score_before),
+                    number(example.score_after)
+                ),
+                or_dash_text(&example.rules.join(", ")),
+                example.excerpt.clone(),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&render(&examples));
+    }
+    out
+}
+
 /// Every setting and rule of a policy, keyed as `policy set` takes them: `max-links`,
 /// `rule.links` (its state and weight).
 fn policy_values(policy: &Policy) -> Vec<(String, String)> {

@@ -22,8 +22,8 @@ use crate::{
     ids::{AuditId, CommentId, IdPrefix, SiteId},
     privacy::AuthorHash,
     store::{
-        CommentEdit, Comments, ListingEvents, NewAuditRow, SEEDED_NOTE, StoreResult, StoredComment,
-        ThreadCursor, ThreadOrder, ThreadPage,
+        AuthorTally, CommentEdit, Comments, ListingEvents, NewAuditRow, SEEDED_NOTE, StoreResult,
+        StoredComment, ThreadCursor, ThreadOrder, ThreadPage,
         rows::{
             AuditRow, CommentRow, ListedRow, bulk_statements, comment_columns, comments_from_rows,
             encode_features, listed_from_rows, queue_columns, status_from, thread_page_query,
@@ -44,6 +44,8 @@ where
     for<'r> String: Decode<'r, DB> + Type<DB>,
     for<'r> &'r str: Decode<'r, DB> + Type<DB>,
     for<'r> DateTime<Utc>: Decode<'r, DB>,
+    for<'r> Vec<u8>: Decode<'r, DB>,
+    for<'r> Option<Vec<u8>>: Decode<'r, DB>,
     for<'r> i64: Decode<'r, DB>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
     for<'r> Uuid: Decode<'r, DB>,
@@ -293,6 +295,32 @@ where
         }
         tx.commit().await?;
         Ok(EditOutcome::Applied)
+    }
+
+    async fn author_records(
+        &self,
+        site: SiteId,
+        before: DateTime<Utc>,
+    ) -> StoreResult<Vec<AuthorTally>> {
+        let rows = sqlx::query(
+            "SELECT author_hash, reader_hash, status, count(*) AS n FROM comments \
+             WHERE site_id = $1 AND created_at < $2 GROUP BY author_hash, reader_hash, status",
+        )
+        .bind(site.0)
+        .bind(before)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = row.try_get("n")?;
+                Ok(AuthorTally {
+                    author_hash: row.try_get("author_hash")?,
+                    reader_hash: row.try_get("reader_hash")?,
+                    status: status_from(row.try_get("status")?)?,
+                    count: u32::try_from(n).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
     }
 
     async fn comments_by_author(
